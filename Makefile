@@ -1,0 +1,131 @@
+# pcnn — Conditional PixelCNN++ as small Unix tools.
+#
+#   make               build every tool (CPU; plus CUDA parts when nvcc + cuDNN are found)
+#   make GPU=1|0       force the CUDA parts on or off
+#   make test          build and run every test; ends with "N passed, N failed"
+#   make deps          install the missing Debian packages (build, tests, default data)
+#   make pipeline      prep -> fit -> score -> argmax -> gen -> report (see pipelines/)
+#   make install PREFIX=/usr/local
+#   make bench-prep | bench | bench-gen | bench-gpu | check-gpu | fuzz
+#
+# Quiet by default; V=1 shows full commands. Local overrides go in config.mk.
+
+-include config.mk
+
+CC        ?= cc
+NVCC      ?= nvcc
+PREFIX    ?= /usr/local
+BUILD     ?= build
+CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(shell command -v $(NVCC) 2>/dev/null))
+CUDA_ARCH ?= -gencode arch=compute_90,code=sm_90 -gencode arch=compute_80,code=sm_80
+
+# GPU=auto builds the CUDA parts when nvcc and cuDNN's header are present.
+GPU ?= auto
+ifeq ($(GPU),auto)
+  ifneq ($(CUDA_HOME),)
+    ifneq ($(wildcard $(CUDA_HOME)/include/cudnn.h /usr/include/cudnn.h /usr/include/x86_64-linux-gnu/cudnn.h),)
+      GPU := 1
+    endif
+  endif
+endif
+ifneq ($(GPU),1)
+  GPU := 0
+endif
+
+OPT      ?= -O2
+CFLAGS   ?= $(OPT) -g
+WARN     := -Wall -Wextra -Wshadow -Wno-unused-parameter -Wvla
+CPPFLAGS += -Ilibcommon -D_GNU_SOURCE -MMD -MP
+ALL_CFLAGS = -std=c11 $(WARN) -fopenmp $(CFLAGS)
+LDLIBS   += -lopenblas -lpng -ljpeg -lz -lm
+LDFLAGS  += -fopenmp
+
+ifeq ($(SANITIZE),1)
+  ALL_CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+  LDFLAGS    += -fsanitize=address,undefined
+endif
+
+ifeq ($(GPU),1)
+  CPPFLAGS += -DPCNN_HAVE_CUDA -I$(CUDA_HOME)/include
+  LDLIBS   += -L$(CUDA_HOME)/lib64 -L$(CUDA_HOME)/lib -lcudnn -lcublasLt -lcublas -lcudart -lstdc++
+  NVFLAGS  ?= -O3 -std=c++17 $(CUDA_ARCH) -Xcompiler -fPIC -Ilibcommon -Icuda
+endif
+
+ifneq ($(V),1)
+  Q = @
+  say = @printf '  %-6s %s\n' $(1) $(2);
+else
+  Q =
+  say =
+endif
+
+LIB_SRCS   := $(sort $(wildcard libcommon/*.c))
+LIB_OBJS   := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+CUDA_SRCS  := $(sort $(wildcard cuda/*.cu))
+CUDA_OBJS  := $(if $(filter 1,$(GPU)),$(CUDA_SRCS:%.cu=$(BUILD)/%.o))
+TOOL_SRCS  := $(sort $(wildcard tools/pcnn-*.c))
+TOOL_BINS  := $(TOOL_SRCS:tools/%.c=$(BUILD)/bin/%)
+# Tools written as scripts (tools/pcnn-* without .c) are copied as they are.
+SCRIPT_SRCS := $(filter-out %.c %.h %.o %~,$(sort $(wildcard tools/pcnn-*)))
+SCRIPT_BINS := $(SCRIPT_SRCS:tools/%=$(BUILD)/bin/%)
+UNIT_SRCS  := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BINS  := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+LIBPCNN    := $(BUILD)/libpcnn.a
+
+.DELETE_ON_ERROR:
+.SECONDARY:
+.PHONY: all test unit-tests deps install clean FORCE
+
+all: $(TOOL_BINS) $(SCRIPT_BINS)
+
+# A stamp that changes when the flags change, so objects are rebuilt.
+FLAGS_NOW := $(CC) $(ALL_CFLAGS) $(CPPFLAGS) $(GPU) $(NVFLAGS) $(LDFLAGS)
+$(BUILD)/.flags: FORCE
+	@mkdir -p $(@D)
+	@echo '$(FLAGS_NOW)' | cmp -s - $@ || echo '$(FLAGS_NOW)' > $@
+
+$(BUILD)/%.o: %.c $(BUILD)/.flags
+	@mkdir -p $(@D)
+	$(call say,CC,$<)$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/cuda/%.o: cuda/%.cu $(BUILD)/.flags
+	@mkdir -p $(@D)
+	$(call say,NVCC,$<)$(NVCC) $(filter-out -MMD -MP,$(CPPFLAGS)) $(NVFLAGS) -MMD -MP -c -o $@ $<
+
+$(LIBPCNN): $(LIB_OBJS) $(CUDA_OBJS)
+	$(call say,AR,$@)rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/bin/%: $(BUILD)/tools/%.o $(LIBPCNN)
+	@mkdir -p $(@D)
+	$(call say,LINK,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(SCRIPT_BINS): $(BUILD)/bin/%: tools/%
+	@mkdir -p $(@D)
+	$(call say,COPY,$@)cp $< $@ && chmod +x $@
+
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIBPCNN)
+	@mkdir -p $(@D)
+	$(call say,LINK,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+unit-tests: $(UNIT_BINS)
+
+# The README's test command. tests/run runs every unit binary and bats file
+# and prints the final "N passed, N failed" line.
+test: deps-check all unit-tests
+	@BUILD=$(BUILD) SANITIZE=$(SANITIZE) tests/run
+
+deps:
+	@pipelines/deps.sh install
+
+deps-check:
+	@pipelines/deps.sh ensure
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 755 $(TOOL_BINS) $(SCRIPT_BINS) $(DESTDIR)$(PREFIX)/bin
+
+clean:
+	rm -rf $(BUILD)
+
+-include pipelines/*.mk
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,249 @@
+/* util.c — see util.h. */
+#include "util.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+const char *pcnn_progname = "pcnn";
+
+void pcnn_init(const char *argv0)
+{
+    if (argv0) {
+        const char *slash = strrchr(argv0, '/');
+        pcnn_progname = slash ? slash + 1 : argv0;
+    }
+    signal(SIGPIPE, SIG_IGN);
+}
+
+static void vmsg(const char *fmt, va_list ap)
+{
+    fflush(stdout);
+    fprintf(stderr, "%s: ", pcnn_progname);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+}
+
+void pcnn_warn(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vmsg(fmt, ap);
+    va_end(ap);
+}
+
+void pcnn_die(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vmsg(fmt, ap);
+    va_end(ap);
+    exit(PCNN_EXIT_FAIL);
+}
+
+void pcnn_usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vmsg(fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "Try '%s -h' for more information.\n", pcnn_progname);
+    exit(PCNN_EXIT_USAGE);
+}
+
+void *pcnn_xmalloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (!p) pcnn_die("out of memory (asked for %zu bytes)", n);
+    return p;
+}
+
+void *pcnn_xcalloc(size_t count, size_t size)
+{
+    void *p = calloc(count ? count : 1, size ? size : 1);
+    if (!p) pcnn_die("out of memory (asked for %zu x %zu bytes)", count, size);
+    return p;
+}
+
+void *pcnn_xrealloc(void *p, size_t n)
+{
+    void *q = realloc(p, n ? n : 1);
+    if (!q) pcnn_die("out of memory (asked for %zu bytes)", n);
+    return q;
+}
+
+char *pcnn_xstrdup(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *d = pcnn_xmalloc(n);
+    memcpy(d, s, n);
+    return d;
+}
+
+size_t pcnn_mul_size(size_t a, size_t b)
+{
+    if (a && b > SIZE_MAX / a) pcnn_die("size overflow (%zu x %zu)", a, b);
+    return a * b;
+}
+
+int pcnn_parse_long(const char *s, long lo, long hi, long *out)
+{
+    if (!s || !*s) return -1;
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || *end || v < lo || v > hi) return -1;
+    *out = v;
+    return 0;
+}
+
+int pcnn_parse_double(const char *s, double lo, double hi, double *out)
+{
+    if (!s || !*s) return -1;
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || *end || !isfinite(v) || v < lo || v > hi) return -1;
+    *out = v;
+    return 0;
+}
+
+int pcnn_parse_u64(const char *s, uint64_t *out)
+{
+    if (!s || !*s || *s == '-' || *s == '+') return -1;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end) return -1;
+    *out = v;
+    return 0;
+}
+
+const char *pcnn_display_name(const char *path)
+{
+    return (!path || !strcmp(path, "-")) ? "<stdin>" : path;
+}
+
+pcnn_outfile *pcnn_outfile_open(const char *path)
+{
+    pcnn_outfile *o = pcnn_xcalloc(1, sizeof *o);
+    if (!path || !strcmp(path, "-")) {
+        o->fp = stdout;
+        o->path = pcnn_xstrdup("-");
+        return o;
+    }
+    o->path = pcnn_xstrdup(path);
+    size_t n = strlen(path) + 64;
+    o->tmppath = pcnn_xmalloc(n);
+    snprintf(o->tmppath, n, "%s.tmp.%ld", path, (long)getpid());
+    o->fp = fopen(o->tmppath, "w+b");
+    if (!o->fp) {
+        pcnn_warn("%s: cannot create: %s", path, strerror(errno));
+        free(o->tmppath);
+        free(o->path);
+        free(o);
+        return NULL;
+    }
+    return o;
+}
+
+static void outfile_free(pcnn_outfile *o)
+{
+    free(o->path);
+    free(o->tmppath);
+    free(o);
+}
+
+int pcnn_outfile_commit(pcnn_outfile *o)
+{
+    if (!o->tmppath) {
+        int bad = fflush(stdout) != 0 || ferror(stdout);
+        if (bad) pcnn_warn("<stdout>: write error: %s", strerror(errno ? errno : EIO));
+        outfile_free(o);
+        return bad ? -1 : 0;
+    }
+    int err = 0;
+    if (fflush(o->fp) != 0 || ferror(o->fp)) err = errno ? errno : EIO;
+    if (!err && fsync(fileno(o->fp)) != 0 && errno != EINVAL) err = errno;
+    if (fclose(o->fp) != 0 && !err) err = errno ? errno : EIO;
+    if (!err && rename(o->tmppath, o->path) != 0) err = errno;
+    if (err) {
+        pcnn_warn("%s: write error: %s (previous file left untouched)", o->path, strerror(err));
+        unlink(o->tmppath);
+        outfile_free(o);
+        return -1;
+    }
+    outfile_free(o);
+    return 0;
+}
+
+void pcnn_outfile_abort(pcnn_outfile *o)
+{
+    if (!o) return;
+    if (o->tmppath) {
+        fclose(o->fp);
+        unlink(o->tmppath);
+    }
+    outfile_free(o);
+}
+
+int pcnn_close_stdout(void)
+{
+    errno = 0;
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        pcnn_warn("<stdout>: write error: %s", strerror(errno ? errno : EIO));
+        return -1;
+    }
+    return 0;
+}
+
+double pcnn_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void pcnn_progress_start(pcnn_progress *p, const char *what, uint64_t total, const char *unit)
+{
+    p->what = what;
+    p->unit = unit;
+    p->total = total;
+    p->done = 0;
+    p->t0 = p->last = pcnn_now();
+    p->tty = isatty(STDERR_FILENO);
+}
+
+void pcnn_progress_update(pcnn_progress *p, uint64_t done)
+{
+    p->done = done;
+    if (!p->tty) return;
+    double now = pcnn_now();
+    if (now - p->last < 0.25 && done != p->total) return;
+    p->last = now;
+    double el = now - p->t0, rate = el > 0 ? (double)done / el : 0;
+    if (p->total) {
+        double left = rate > 0 ? (double)(p->total - done) / rate : 0;
+        fprintf(stderr, "\r%s: %s %llu/%llu %s, %.1f %s/s, %.0fs elapsed, %.0fs left   ",
+                pcnn_progname, p->what, (unsigned long long)done, (unsigned long long)p->total,
+                p->unit, rate, p->unit, el, left);
+    } else {
+        fprintf(stderr, "\r%s: %s %llu %s, %.1f %s/s, %.0fs elapsed   ", pcnn_progname, p->what,
+                (unsigned long long)done, p->unit, rate, p->unit, el);
+    }
+}
+
+void pcnn_progress_end(pcnn_progress *p, const char *extra)
+{
+    double el = pcnn_now() - p->t0;
+    if (p->tty) fputc('\r', stderr);
+    fprintf(stderr, "%s: %s %llu %s in %.2fs (%.1f %s/s)%s%s%s\n", pcnn_progname, p->what,
+            (unsigned long long)p->done, p->unit, el, el > 0 ? (double)p->done / el : 0.0, p->unit,
+            extra && *extra ? ", " : "", extra ? extra : "", p->tty ? "   " : "");
+}
