@@ -1,0 +1,95 @@
+/*
+ * net.h — the conditional PixelCNN++ network (SPEC §3–§4): training step,
+ * optimizer, likelihood for every class, and the raw output for sampling.
+ *
+ * The graph (order of blocks, skip stacks, parameter table) is written once in
+ * net.c over a backend interface (nn_backend.h) at block granularity; the CPU
+ * backend (backend_cpu.c) is the exact reference, a CUDA backend implements the
+ * same interface. All memory of the network (parameters, gradients, Adam
+ * moments, Polyak copy, activations for max_batch images) is allocated once by
+ * the backend in pcnn_net_create; no call below allocates.
+ *
+ * Shapes: pixels are uint8 (N, H, W, 3) row-major, channels interleaved (the
+ * data file's record layout); x in [-1, 1] is (p / 255 - 0.5) * 2 (SPEC §2).
+ * Likelihoods are natural logs (nats) of the whole image.
+ *
+ *   pcnn_model_file *m = pcnn_model_create(1, 40, 5, K, 32, 32, names, seed); // model.h
+ *   pcnn_net *net = pcnn_net_create(m, "cpu", 64);
+ *   for (step ...) {
+ *       float loss = pcnn_net_train_step(net, pixels, labels, n, seed, step);
+ *       pcnn_net_adam_step(net, lr, 0.9f, 0.999f, 1e-8f, 0.9995f);
+ *   }
+ *   double ll[n * K];
+ *   pcnn_net_loglik(net, pixels, n, 1, ll);     // log p(x_i | c), Polyak weights
+ *   pcnn_net_store(net, m);                     // params, polyak.*, adam_m.*, adam_v.*, m->step
+ *   pcnn_model_file_write("model.bin", m);
+ *   pcnn_net_free(net);
+ */
+#ifndef PCNN_NET_H
+#define PCNN_NET_H
+
+#include "modelfile.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct pcnn_net pcnn_net;
+
+/* Builds the network for the model's hyperparameters (R, F, M, K, H, W; C must
+ * be 3, H and W divisible by 4) on a device: "cpu", "cuda" or "auto" (cuda when
+ * built and present, else cpu); NULL means "cpu". Loads every parameter tensor
+ * (SPEC §3 names, PyTorch shapes); "polyak.<name>" when present (otherwise the
+ * Polyak copy starts equal to the parameters), "adam_m.<name>"/"adam_v.<name>"
+ * when present (otherwise zero); m->step is the Adam step counter.
+ * max_batch (>= 1) bounds N in every later call.
+ * Returns NULL after printing "prog: what, and what to do" (missing tensor,
+ * wrong shape, unknown device, out of memory). */
+pcnn_net *pcnn_net_create(const pcnn_model_file *m, const char *device, int max_batch);
+void pcnn_net_free(pcnn_net *net);   /* accepts NULL */
+
+/* "cpu" or "cuda": the backend actually used. */
+const char *pcnn_net_device(const pcnn_net *net);
+/* Number of trainable scalars (every parameter tensor, hw included). */
+size_t pcnn_net_num_params(const pcnn_net *net);
+/* Adam steps done so far (m->step at load, +1 per pcnn_net_adam_step). */
+uint64_t pcnn_net_step(const pcnn_net *net);
+
+/* Writes the parameters, "polyak.<name>", "adam_m.<name>", "adam_v.<name>"
+ * (added or replaced) and m->step into m. The hyperparameters of m must be the
+ * net's. 0 on success, -1 with a message otherwise. */
+int pcnn_net_store(const pcnn_net *net, pcnn_model_file *m);
+
+/* One training forward + backward on N (1..max_batch) images with true labels
+ * (0..K-1; checked, dies on a bad label — validate earlier). Dropout (Dropout2d,
+ * p = 0.5) is on; the mask of (image n, channel c) in gated block b is a pure
+ * function of (seed, step, b, n, c) (rng.h), so a rerun or a resumed run gives
+ * the same bytes. Gradients of the batch mean of -log p(x | y) with respect to
+ * every parameter are left in the net (overwritten, not accumulated).
+ * Returns that batch mean in nats (divide by H*W*3*ln 2 for bits/dim). */
+float pcnn_net_train_step(pcnn_net *net, const uint8_t *pixels, const int32_t *labels, int N,
+                          uint64_t seed, uint64_t step);
+
+/* Adam on the gradients of the last train step, PyTorch semantics (bias
+ * correction with the net's step counter, which this increments first; eps
+ * added to sqrt(v_hat)), then Polyak: p_avg = decay * p_avg + (1 - decay) * p. */
+void pcnn_net_adam_step(pcnn_net *net, float lr, float beta1, float beta2, float eps,
+                        float polyak_decay);
+
+/* Eval mode (no dropout). out (N x K, row-major): log p(x_n | c) in nats for
+ * every class c; the network runs once per class. use_polyak: 1 = Polyak
+ * weights, 0 = the current parameters. */
+void pcnn_net_loglik(pcnn_net *net, const uint8_t *pixels, int N, int use_polyak, double *out);
+
+/* Eval mode, one class per image: out[n] = log p(x_n | labels[n]) (for bits/dim
+ * under the true label, K times cheaper than pcnn_net_loglik). */
+void pcnn_net_loglik_labels(pcnn_net *net, const uint8_t *pixels, const int32_t *labels, int N,
+                            int use_polyak, double *out);
+
+/* Eval mode raw network output for the sampler: x (N, H, W, 3) floats in
+ * [-1, 1] (continuous samples are allowed), labels (N) -> out (N, H, W, 10*M),
+ * laid out per pixel as in SPEC §4 (M logits, then R, G, B groups of 3M:
+ * means, log-scales, raw coefficients). Pass it to pcnn_dmol_sample (nn_dmol.h). */
+void pcnn_net_forward_logits(pcnn_net *net, const float *x, const int32_t *labels, int N,
+                             int use_polyak, float *out);
+
+#endif
