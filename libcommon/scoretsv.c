@@ -116,8 +116,10 @@ pcnn_score_reader *pcnn_score_open_stream(FILE *fp, const char *name)
     if (st <= 0) goto fail;
     size_t ncol = count_tabs(r->buf) + 1;
     if (ncol < 3 || ncol - 2 > PCNN_DATA_MAX_CLASSES) {
-        pcnn_warn("%s: line 1: header has %zu columns; expected id, label and 1..%u class names "
-                  "(is this a score TSV from pcnn-score?)", r->name, ncol, PCNN_DATA_MAX_CLASSES);
+        pcnn_warn("%s: line 1: header has %zu tab-separated column%s; expected id, label and 1..%u "
+                  "class names (%s)", r->name, ncol, ncol == 1 ? "" : "s", PCNN_DATA_MAX_CLASSES,
+                  strchr(r->buf, ',') ? "a score TSV separates columns with tabs, not commas"
+                                      : "is this a score TSV from pcnn-score?");
         goto fail;
     }
     uint32_t K = (uint32_t)(ncol - 2);
