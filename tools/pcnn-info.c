@@ -106,6 +106,11 @@ static int info_data(FILE *fp, const char *name, FILE *out)
         if (rec.label < 0) unlabelled++;
         else hist[rec.label]++;
     }
+    /* The reader stops at the end marker; a verifier also wants nothing after it. */
+    if (st == 0 && fgetc(fp) != EOF) {
+        pcnn_warn("%s: bytes after the end marker (file damaged, or two files joined)", name);
+        st = -1;
+    }
     if (st == 0 && out) {
         start_summary(out, name);
         fprintf(out, "kind: pcnn data file, version %u\n", PCNN_DATA_VERSION);
