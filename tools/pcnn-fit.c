@@ -1,0 +1,163 @@
+/* pcnn-fit — train a conditional PixelCNN++ on a pcnn data file. */
+#include "fit.h"
+#include "model.h"
+#include "util.h"
+
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void usage(FILE *fp)
+{
+    fprintf(fp,
+        "usage: pcnn-fit [options] -o MODEL TRAIN\n"
+        "       pcnn-fit [options] -r MODEL [-o OUT] TRAIN\n"
+        "\n"
+        "Trains a class-conditional PixelCNN++ (SPEC §3-§6) on the data file TRAIN\n"
+        "(made by pcnn-prep; '-' reads stdin) and writes the model file MODEL. The file\n"
+        "is rewritten atomically after every epoch (and every --checkpoint-every steps),\n"
+        "so it always holds the last complete checkpoint.\n"
+        "\n"
+        "  -o FILE            model file to write (default with -r: the resumed file)\n"
+        "  -r FILE            resume from this model file: its sizes, counters, optimizer\n"
+        "                     state and options are used; the result is the same as an\n"
+        "                     uninterrupted run (same -b and training data)\n"
+        "  -V FILE            validation data: bits/dim and accuracy after every epoch\n"
+        "  -R N               nr_resnet, gated blocks per level (default 1)\n"
+        "  -F N               nr_filters (default 40)\n"
+        "  -M N               nr_logistic_mix (default 5)\n"
+        "                     (course demo (1,40,5); common middle (2,80,10); paper (5,160,10))\n"
+        "  -b N               batch size (default 64)\n"
+        "  -e N               train until N epochs are done in total (default 10)\n"
+        "  --lr X             Adam learning rate (default 2e-4)\n"
+        "  --lr-decay X       learning rate factor after every epoch (default 0.999995)\n"
+        "  --polyak X         Polyak averaging decay (default 0.9995; the average is used\n"
+        "                     by pcnn-score and pcnn-gen)\n"
+        "  -s SEED            seed of initialisation, batch order and dropout (default 1)\n"
+        "  --checkpoint-every N  also write the checkpoint every N steps (default 0: epochs)\n"
+        "  --max-steps N      stop after N steps in total (with a checkpoint)\n"
+        "  --log FILE         per-epoch TSV log: epoch, step, train_bpd, val_bpd, val_acc,\n"
+        "                     lr, seconds, images_per_s (appended to when resuming)\n"
+        "  --device D         cpu, cuda or auto (default auto: cuda when present)\n"
+        "  -q                 no progress or summaries on stderr\n"
+        "  -h                 this help\n"
+        "\n"
+        "Progress (epoch, step, running bits/dim, images/s, time left) is shown on a\n"
+        "terminal; otherwise one line per epoch. Ctrl-C or SIGTERM finishes the current\n"
+        "step, writes the checkpoint and exits with 130 (SIGINT) or 143 (SIGTERM).\n"
+        "A NaN or infinite loss stops with exit 1 and leaves the last good checkpoint.\n"
+        "Exit: 0 done, 1 failure, 2 usage error.\n"
+        "\n"
+        "example: pcnn-fit -V val.bin -e 20 --log fit.tsv -o model.bin train.bin\n");
+}
+
+enum { OPT_LR = 256, OPT_LR_DECAY, OPT_POLYAK, OPT_CKPT, OPT_MAX_STEPS, OPT_LOG, OPT_DEVICE };
+
+static long need_long(const char *opt, const char *s, long lo, long hi)
+{
+    long v;
+    if (pcnn_parse_long(s, lo, hi, &v)) pcnn_usage_error("%s: expected an integer in %ld..%ld, got '%s'", opt, lo, hi, s);
+    return v;
+}
+
+static double need_double(const char *opt, const char *s, double lo, double hi)
+{
+    double v;
+    if (pcnn_parse_double(s, lo, hi, &v)) pcnn_usage_error("%s: expected a number in [%g, %g], got '%s'", opt, lo, hi, s);
+    return v;
+}
+
+int main(int argc, char **argv)
+{
+    pcnn_init(argv[0]);
+    pcnn_fit_options o;
+    pcnn_fit_defaults(&o);
+    const char *out = NULL, *resume = NULL, *valpath = NULL;
+    long R = 1, F = 40, M = 5, seed = 1;
+    int set_lr = 0, set_decay = 0, set_polyak = 0, set_arch = 0, set_seed = 0;
+    static const struct option longopts[] = {
+        {"lr", required_argument, 0, OPT_LR},
+        {"lr-decay", required_argument, 0, OPT_LR_DECAY},
+        {"polyak", required_argument, 0, OPT_POLYAK},
+        {"checkpoint-every", required_argument, 0, OPT_CKPT},
+        {"max-steps", required_argument, 0, OPT_MAX_STEPS},
+        {"log", required_argument, 0, OPT_LOG},
+        {"device", required_argument, 0, OPT_DEVICE},
+        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
+    };
+    int c;
+    while ((c = getopt_long(argc, argv, "o:r:V:R:F:M:b:e:s:qh", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'o': out = optarg; break;
+        case 'r': resume = optarg; break;
+        case 'V': valpath = optarg; break;
+        case 'R': R = need_long("-R", optarg, 1, 64); set_arch = 1; break;
+        case 'F': F = need_long("-F", optarg, 1, 4096); set_arch = 1; break;
+        case 'M': M = need_long("-M", optarg, 1, 256); set_arch = 1; break;
+        case 'b': o.batch = (int)need_long("-b", optarg, 1, 65536); break;
+        case 'e': o.epochs = (uint64_t)need_long("-e", optarg, 0, 100000000); break;
+        case 's': seed = need_long("-s", optarg, 0, 0x7fffffffffffffffL); set_seed = 1; break;
+        case 'q': o.quiet = 1; break;
+        case OPT_LR: o.lr = need_double("--lr", optarg, 0, 10); set_lr = 1; break;
+        case OPT_LR_DECAY: o.lr_decay = need_double("--lr-decay", optarg, 0, 1); set_decay = 1; break;
+        case OPT_POLYAK: o.polyak = need_double("--polyak", optarg, 0, 1); set_polyak = 1; break;
+        case OPT_CKPT: o.checkpoint_every = (uint64_t)need_long("--checkpoint-every", optarg, 0, 0x7fffffffffffffffL); break;
+        case OPT_MAX_STEPS: o.max_steps = (uint64_t)need_long("--max-steps", optarg, 0, 0x7fffffffffffffffL); break;
+        case OPT_LOG: o.log_path = optarg; break;
+        case OPT_DEVICE:
+            if (strcmp(optarg, "cpu") && strcmp(optarg, "cuda") && strcmp(optarg, "auto"))
+                pcnn_usage_error("--device: expected cpu, cuda or auto, got '%s'", optarg);
+            o.device = optarg;
+            break;
+        case 'h': usage(stdout); return 0;
+        default: pcnn_usage_error("unknown option");
+        }
+    }
+    if (optind + 1 != argc) pcnn_usage_error(optind == argc ? "missing TRAIN data file" : "too many operands");
+    if (!out) out = resume;
+    if (!out) pcnn_usage_error("missing -o MODEL");
+    o.out_path = out;
+    const char *trainpath = argv[optind];
+
+    pcnn_dataset *train = pcnn_dataset_load(trainpath);
+    if (!train) return 1;
+    pcnn_dataset *val = NULL;
+    if (valpath && !(val = pcnn_dataset_load(valpath))) {
+        pcnn_dataset_free(train);
+        return 1;
+    }
+    pcnn_model_file *m = NULL;
+    int rc = 1;
+    if (resume) {
+        if (set_arch || set_seed) pcnn_warn("-r: sizes and seed come from %s; -R/-F/-M/-s ignored", resume);
+        if (!(m = pcnn_model_file_read(resume))) goto out;
+        /* Options saved in the checkpoint win unless given again. */
+        const char *s;
+        double v;
+        if (!set_decay && (s = pcnn_model_file_get_meta(m, "lr_decay")) && !pcnn_parse_double(s, 0, 1, &v)) o.lr_decay = v;
+        if (!set_polyak && (s = pcnn_model_file_get_meta(m, "polyak")) && !pcnn_parse_double(s, 0, 1, &v)) o.polyak = v;
+        if (set_lr) m->lr = o.lr;
+    } else {
+        if (train->h.C != 3) {
+            pcnn_warn("%s: images have %u channels; pcnn models RGB images (prep with pcnn-prep)", trainpath, train->h.C);
+            goto out;
+        }
+        if (train->h.H % 4 || train->h.W % 4 || train->h.H < 4 || train->h.W < 4) {
+            pcnn_warn("%s: images are %ux%u; the network needs sides divisible by 4 (prep with -H/-W)", trainpath, train->h.H, train->h.W);
+            goto out;
+        }
+        m = pcnn_model_create((uint32_t)R, (uint32_t)F, (uint32_t)M, train->h.K, train->h.H,
+                              train->h.W, train->h.class_names, (uint64_t)seed);
+        m->lr = o.lr;
+    }
+    if (pcnn_model_file_check_data(m, resume ? resume : out, &train->h, pcnn_display_name(trainpath)))
+        goto out;
+    if (val && pcnn_model_file_check_data(m, resume ? resume : out, &val->h, valpath)) goto out;
+    rc = pcnn_fit_run(&o, train, val, m);
+out:
+    pcnn_model_file_free(m);
+    pcnn_dataset_free(train);
+    pcnn_dataset_free(val);
+    return rc;
+}
