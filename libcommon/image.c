@@ -106,7 +106,8 @@ static int decode_png(const uint8_t *buf, size_t n, pcnn_image *im, char *err, s
     if (depth == 16) png_set_strip_16(png);                    /* keep the high byte */
     if (ct == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
     if (ct == PNG_COLOR_TYPE_GRAY && depth < 8) png_set_expand_gray_1_2_4_to_8(png);
-    if (ct & PNG_COLOR_MASK_ALPHA) png_set_strip_alpha(png);
+    /* Alpha, and the alpha that palette expansion makes of a tRNS chunk, is dropped. */
+    if ((ct & PNG_COLOR_MASK_ALPHA) || png_get_valid(png, info, PNG_INFO_tRNS)) png_set_strip_alpha(png);
     if (!(ct & PNG_COLOR_MASK_COLOR)) png_set_gray_to_rgb(png);
     png_set_interlace_handling(png);
     png_read_update_info(png, info);
