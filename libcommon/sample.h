@@ -1,0 +1,33 @@
+/*
+ * sample.h — class-conditional sampling (SPEC §5): raster order, one pixel
+ * position at a time, each sub-pixel fed back as the continuous value sampled.
+ *
+ * Random numbers: the uniforms of pixel (i, j) of an image come from
+ * pcnn_dmol_sample(..., seed, stream = (key·H + i)·W + j) (nn_dmol.h), where
+ * key identifies the image (pcnn-gen uses class·2^24 + index within the class),
+ * so an image does not depend on the batch it was drawn in, and the naive and
+ * the cached sampler draw the same numbers.
+ *
+ *   float *x = malloc(N * H * W * 3 * sizeof *x);
+ *   pcnn_sample_naive(net, model, labels, keys, N, seed, 1, x, &progress);
+ *   pcnn_sample_to_u8(x, N * H * W * 3, pixels);
+ */
+#ifndef PCNN_SAMPLE_H
+#define PCNN_SAMPLE_H
+
+#include "net.h"
+#include "util.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* The reference sampler: the whole network runs once per pixel position
+ * (H·W passes); m gives the sizes (H, W, M). x (N, H, W, 3) is overwritten. progress (may be NULL) is
+ * advanced by N images when the last row is done and by rows as it goes. */
+void pcnn_sample_naive(pcnn_net *net, const pcnn_model_file *m, const int32_t *labels, const uint64_t *keys, int N,
+                       uint64_t seed, int use_polyak, float *x, pcnn_progress *progress);
+
+/* Rounds x in [-1, 1] to uint8 as SPEC §5: (x + 1)·127.5, rounded, clamped. */
+void pcnn_sample_to_u8(const float *x, size_t n, uint8_t *out);
+
+#endif
