@@ -8,13 +8,16 @@
  * sub-pixels in [-1, 1].
  *
  *   double lp = pcnn_dmol_logp(l, x, M, dl);     // dl (10M) = d lp / d l, or NULL
- *   float u[PCNN_DMOL_MAX_M + 3]; ... fill with uniforms in [0,1) ...
+ *   float u[M + 3]; ... fill with uniforms in [0,1) ...
  *   pcnn_dmol_sample_u(l, M, u, out);            // out[3] in [-1, 1]
  */
 #ifndef PCNN_NN_DMOL_H
 #define PCNN_NN_DMOL_H
 
 #include <stdint.h>
+
+/* Largest number of mixture components (net creation refuses more). */
+#define PCNN_DMOL_MAX_M 256
 
 /* log p(pixel) in nats (float32 arithmetic, SPEC §4 branches by real selects,
  * log-sum-exp over components). When dl is not NULL it receives the gradient

@@ -1,0 +1,502 @@
+/*
+ * net.c — the conditional PixelCNN++ graph (SPEC §3), written once over the
+ * backend interface of nn_backend.h. At creation the graph is laid out as a
+ * list of ops over activation nodes (the skip stacks of SPEC §3 resolved to
+ * node ids); a forward runs the list, a backward runs it in reverse.
+ */
+#include "net.h"
+
+#include "model.h"
+#include "nn_backend.h"
+#include "nn_dmol.h"
+#include "params.h"
+#include "util.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+/* The CUDA backend is used when the build has CUDA (PCNN_HAVE_CUDA) and its
+ * source tree is present: cuda/backend_cuda.h declares pcnn_backend_cuda_new
+ * (nn_backend.h) and a .cu file in cuda/ defines it. Until then "cuda" is refused. */
+#if defined(PCNN_HAVE_CUDA) && defined(__has_include)
+#if __has_include("../cuda/backend_cuda.h")
+#define PCNN_CUDA_BACKEND 1
+#endif
+#endif
+#include <string.h>
+
+typedef struct node {
+    float *val, *grad;    /* device (max_batch, h, w, F); grad allocated at first train step */
+    int h, w;
+} node;
+
+typedef struct op {
+    int kind;             /* PCNN_OP_* */
+    int in, a1, a2;       /* node ids, -1 none */
+    int out, out2;        /* out2: ul of the INPUT op */
+    const pcnn_blockref *b;
+    const pcnn_wnlayer *L;
+    int h, w;             /* level of the input */
+    int block;            /* gated block number (dropout key) */
+    void *st;
+} op;
+
+struct pcnn_net {
+    pcnn_backend *be;
+    pcnn_param_table *t;
+    int R, F, M, K, H, W, max_batch;
+    /* device buffers of t->total floats (llm.c style: one allocation each) */
+    float *params, *grads, *adam_m, *adam_v, *polyak, *wp, *gp;
+    int wp_src;           /* what wp holds: 0 stale, 1 params, 2 polyak */
+    int nnodes, nops, nblocks;
+    node *nodes;
+    op *ops;
+    float *x, *logits, *dlogits;   /* device (N,H,W,3), (N,H,W,10M) x2 */
+    int32_t *labels;               /* device (N) */
+    float *hx;                     /* host (max_batch,H,W,3) */
+    int32_t *hlabels;              /* host (max_batch) */
+    double *hll;                   /* host (max_batch) */
+    uint64_t step;
+    int has_grads;
+};
+
+static int new_node(pcnn_net *net, int h, int w)
+{
+    node *n = &net->nodes[net->nnodes];
+    n->h = h;
+    n->w = w;
+    n->val = net->be->alloc(net->be, (size_t)net->max_batch * h * w * net->F * sizeof(float));
+    return net->nnodes++;
+}
+
+static op *add_op(pcnn_net *net, int kind, int h, int w)
+{
+    op *o = &net->ops[net->nops++];
+    memset(o, 0, sizeof *o);
+    o->kind = kind;
+    o->in = o->a1 = o->a2 = o->out2 = -1;
+    o->h = h;
+    o->w = w;
+    return o;
+}
+
+/* Lays out SPEC §3 as ops; u/ul stacks hold node ids. */
+static void build_graph(pcnn_net *net)
+{
+    const pcnn_param_table *t = net->t;
+    pcnn_backend *be = net->be;
+    int R = net->R, H = net->H, W = net->W;
+    int maxnodes = 2 * (6 * R + 8), maxops = 2 * (6 * R + 6) + 2;
+    net->nodes = pcnn_xcalloc((size_t)maxnodes, sizeof *net->nodes);
+    net->ops = pcnn_xcalloc((size_t)maxops, sizeof *net->ops);
+    int *su = pcnn_xmalloc((size_t)maxnodes * sizeof *su), *sul = pcnn_xmalloc((size_t)maxnodes * sizeof *sul);
+    int nu = 0, nul = 0;
+
+    op *o = add_op(net, PCNN_OP_INPUT, H, W);
+    o->out = new_node(net, H, W);
+    o->out2 = new_node(net, H, W);
+    o->st = be->state_new(be, PCNN_OP_INPUT, NULL, H, W);
+    int u = o->out, ul = o->out2;
+    su[nu++] = u;
+    sul[nul++] = ul;
+    for (int l = 0; l < 3; l++) {
+        int h = H >> l, w = W >> l;
+        for (int r = 0; r < R; r++) {
+            o = add_op(net, PCNN_OP_GATED, h, w);
+            o->b = &t->up_u[l * R + r];
+            o->in = u;
+            o->out = u = new_node(net, h, w);
+            o->block = net->nblocks++;
+            o->st = be->state_new(be, PCNN_OP_GATED, o->b, h, w);
+            o = add_op(net, PCNN_OP_GATED, h, w);
+            o->b = &t->up_ul[l * R + r];
+            o->in = ul;
+            o->a1 = u;
+            o->out = ul = new_node(net, h, w);
+            o->block = net->nblocks++;
+            o->st = be->state_new(be, PCNN_OP_GATED, o->b, h, w);
+            su[nu++] = u;
+            sul[nul++] = ul;
+        }
+        if (l < 2) {
+            o = add_op(net, PCNN_OP_DOWN, h, w);
+            o->L = &t->layers[t->downsize_u[l]];
+            o->in = u;
+            o->out = u = new_node(net, h / 2, w / 2);
+            o->st = be->state_new(be, PCNN_OP_DOWN, o->L, h, w);
+            o = add_op(net, PCNN_OP_DOWN, h, w);
+            o->L = &t->layers[t->downsize_ul[l]];
+            o->in = ul;
+            o->out = ul = new_node(net, h / 2, w / 2);
+            o->st = be->state_new(be, PCNN_OP_DOWN, o->L, h, w);
+            su[nu++] = u;
+            sul[nul++] = ul;
+        }
+    }
+    u = su[--nu];
+    ul = sul[--nul];
+    int k = 0;
+    for (int l = 0; l < 3; l++) {
+        int h = H >> (2 - l), w = W >> (2 - l);
+        int nr = l == 0 ? R : R + 1;
+        for (int r = 0; r < nr; r++, k++) {
+            o = add_op(net, PCNN_OP_GATED, h, w);
+            o->b = &t->down_u[k];
+            o->in = u;
+            o->a1 = su[--nu];
+            o->out = u = new_node(net, h, w);
+            o->block = net->nblocks++;
+            o->st = be->state_new(be, PCNN_OP_GATED, o->b, h, w);
+            o = add_op(net, PCNN_OP_GATED, h, w);
+            o->b = &t->down_ul[k];
+            o->in = ul;
+            o->a1 = u;
+            o->a2 = sul[--nul];
+            o->out = ul = new_node(net, h, w);
+            o->block = net->nblocks++;
+            o->st = be->state_new(be, PCNN_OP_GATED, o->b, h, w);
+        }
+        if (l < 2) {
+            o = add_op(net, PCNN_OP_UP, h, w);
+            o->L = &t->layers[t->upsize_u[l]];
+            o->in = u;
+            o->out = u = new_node(net, 2 * h, 2 * w);
+            o->st = be->state_new(be, PCNN_OP_UP, o->L, h, w);
+            o = add_op(net, PCNN_OP_UP, h, w);
+            o->L = &t->layers[t->upsize_ul[l]];
+            o->in = ul;
+            o->out = ul = new_node(net, 2 * h, 2 * w);
+            o->st = be->state_new(be, PCNN_OP_UP, o->L, h, w);
+        }
+    }
+    if (nu != 0 || nul != 0) pcnn_die("internal error: skip stacks not empty (%d, %d)", nu, nul);
+    o = add_op(net, PCNN_OP_OUT, H, W);
+    o->L = &t->layers[t->nin_out];
+    o->in = ul;
+    o->st = be->state_new(be, PCNN_OP_OUT, o->L, H, W);
+    free(su);
+    free(sul);
+}
+
+static float *nval(pcnn_net *net, int id) { return id < 0 ? NULL : net->nodes[id].val; }
+static float *ngrad(pcnn_net *net, int id) { return id < 0 ? NULL : net->nodes[id].grad; }
+
+/* seed/step: dropout key; train 0 = eval. Input net->x, net->labels; output net->logits. */
+static void forward(pcnn_net *net, int N, int train, uint64_t seed, uint64_t step)
+{
+    pcnn_backend *be = net->be;
+    const float *wp = net->wp;
+    for (int i = 0; i < net->nops; i++) {
+        op *o = &net->ops[i];
+        switch (o->kind) {
+        case PCNN_OP_INPUT:
+            be->input_fwd(be, o->st, wp, net->x, N, nval(net, o->out), nval(net, o->out2));
+            break;
+        case PCNN_OP_GATED: {
+            pcnn_dropout d = {seed, step, (uint64_t)o->block};
+            be->gated_fwd(be, o->st, o->b, wp, nval(net, o->in), nval(net, o->a1), nval(net, o->a2),
+                          net->labels, N, o->h, o->w, train ? &d : NULL, nval(net, o->out));
+            break;
+        }
+        case PCNN_OP_DOWN:
+            be->down_fwd(be, o->st, o->L, wp, nval(net, o->in), N, o->h, o->w, nval(net, o->out));
+            break;
+        case PCNN_OP_UP:
+            be->up_fwd(be, o->st, o->L, wp, nval(net, o->in), N, o->h, o->w, nval(net, o->out));
+            break;
+        case PCNN_OP_OUT:
+            be->out_fwd(be, o->st, wp, nval(net, o->in), N, net->logits);
+            break;
+        }
+    }
+}
+
+/* From net->dlogits back to net->gp (effective-parameter gradients). */
+static void backward(pcnn_net *net, int N)
+{
+    pcnn_backend *be = net->be;
+    const float *wp = net->wp;
+    float *gp = net->gp;
+    be->zero(be, gp, net->t->total * sizeof(float));
+    for (int i = 0; i < net->nnodes; i++)
+        be->zero(be, net->nodes[i].grad,
+                 (size_t)N * net->nodes[i].h * net->nodes[i].w * net->F * sizeof(float));
+    for (int i = net->nops - 1; i >= 0; i--) {
+        op *o = &net->ops[i];
+        switch (o->kind) {
+        case PCNN_OP_INPUT:
+            be->input_bwd(be, o->st, wp, gp, net->x, N, ngrad(net, o->out), ngrad(net, o->out2));
+            break;
+        case PCNN_OP_GATED:
+            be->gated_bwd(be, o->st, o->b, wp, gp, nval(net, o->in), nval(net, o->a1),
+                          nval(net, o->a2), net->labels, N, o->h, o->w, ngrad(net, o->out),
+                          ngrad(net, o->in), ngrad(net, o->a1), ngrad(net, o->a2));
+            break;
+        case PCNN_OP_DOWN:
+            be->down_bwd(be, o->st, o->L, wp, gp, nval(net, o->in), N, o->h, o->w,
+                         ngrad(net, o->out), ngrad(net, o->in));
+            break;
+        case PCNN_OP_UP:
+            be->up_bwd(be, o->st, o->L, wp, gp, nval(net, o->in), N, o->h, o->w,
+                       ngrad(net, o->out), ngrad(net, o->in));
+            break;
+        case PCNN_OP_OUT:
+            be->out_bwd(be, o->st, wp, gp, nval(net, o->in), N, net->dlogits, ngrad(net, o->in));
+            break;
+        }
+    }
+}
+
+static void use_weights(pcnn_net *net, int polyak)
+{
+    int want = polyak ? 2 : 1;
+    if (net->wp_src == want) return;
+    net->be->wn_fwd(net->be, polyak ? net->polyak : net->params, net->wp);
+    net->wp_src = want;
+}
+
+static void upload_pixels(pcnn_net *net, const uint8_t *pixels, int N)
+{
+    size_t n = (size_t)N * net->H * net->W * 3;
+    for (size_t i = 0; i < n; i++) net->hx[i] = ((float)pixels[i] / 255.0f - 0.5f) * 2.0f;
+    net->be->upload(net->be, net->x, net->hx, n * sizeof(float));
+}
+
+static void upload_labels(pcnn_net *net, const int32_t *labels, int N)
+{
+    for (int n = 0; n < N; n++)
+        if (labels[n] < 0 || labels[n] >= net->K)
+            pcnn_die("label %d of image %d out of range 0..%d", (int)labels[n], n, net->K - 1);
+    net->be->upload(net->be, net->labels, labels, (size_t)N * sizeof(int32_t));
+}
+
+pcnn_net *pcnn_net_create(const pcnn_model_file *m, const char *device, int max_batch)
+{
+    if (m->C != 3) {
+        pcnn_warn("model has %u channels; pcnn models are RGB (3)", (unsigned)m->C);
+        return NULL;
+    }
+    if (m->R < 1 || m->F < 1 || m->M < 1 || m->K < 1 || m->M > PCNN_DMOL_MAX_M || m->R > 1000 ||
+        m->F > 100000 || m->H < 4 || m->W < 4 || m->H % 4 || m->W % 4) {
+        pcnn_warn("model sizes R=%u F=%u M=%u K=%u H=%u W=%u not supported (R, F, K >= 1, "
+                  "1 <= M <= %d, H and W multiples of 4)",
+                  (unsigned)m->R, (unsigned)m->F, (unsigned)m->M, (unsigned)m->K, (unsigned)m->H,
+                  (unsigned)m->W, PCNN_DMOL_MAX_M);
+        return NULL;
+    }
+    if (max_batch < 1) {
+        pcnn_warn("batch size %d must be at least 1", max_batch);
+        return NULL;
+    }
+    pcnn_param_table *t = pcnn_params_build((int)m->R, (int)m->F, (int)m->M, (int)m->K);
+    float *host = pcnn_xmalloc(t->total * sizeof *host);
+    int have = pcnn_model_load_buffer(m, t, "", host);
+    if (have != 1) {
+        if (have == 0)
+            pcnn_warn("model has no parameter tensors (make one with pcnn-fit)");
+        free(host);
+        pcnn_params_free(t);
+        return NULL;
+    }
+    pcnn_backend *be = NULL;
+    const char *dev = device ? device : "cpu";
+    if (!strcmp(dev, "cuda") || !strcmp(dev, "auto")) {
+#ifdef PCNN_CUDA_BACKEND
+        be = pcnn_backend_cuda_new(t, max_batch, (int)m->H, (int)m->W);
+#endif
+        if (!be && !strcmp(dev, "cuda")) {
+#ifndef PCNN_CUDA_BACKEND
+            pcnn_warn("this pcnn was built without CUDA (use --device cpu, or rebuild with GPU=1)");
+#endif
+            free(host);
+            pcnn_params_free(t);
+            return NULL;
+        }
+    } else if (strcmp(dev, "cpu") != 0) {
+        pcnn_warn("unknown device '%s' (use cpu, cuda or auto)", dev);
+        free(host);
+        pcnn_params_free(t);
+        return NULL;
+    }
+    if (!be) be = pcnn_backend_cpu_new(t, max_batch, (int)m->H, (int)m->W);
+
+    pcnn_net *net = pcnn_xcalloc(1, sizeof *net);
+    net->be = be;
+    net->t = t;
+    net->R = (int)m->R;
+    net->F = (int)m->F;
+    net->M = (int)m->M;
+    net->K = (int)m->K;
+    net->H = (int)m->H;
+    net->W = (int)m->W;
+    net->max_batch = max_batch;
+    net->step = m->step;
+    size_t bytes = t->total * sizeof(float);
+    net->params = be->alloc(be, bytes);
+    net->adam_m = be->alloc(be, bytes);
+    net->adam_v = be->alloc(be, bytes);
+    net->polyak = be->alloc(be, bytes);
+    net->wp = be->alloc(be, bytes);
+    be->upload(be, net->params, host, bytes);
+    int st = pcnn_model_load_buffer(m, t, "polyak.", host);
+    if (st < 0) goto fail;
+    if (st == 0) pcnn_model_load_buffer(m, t, "", host);   /* no Polyak copy yet: the parameters */
+    be->upload(be, net->polyak, host, bytes);
+    st = pcnn_model_load_buffer(m, t, "adam_m.", host);
+    if (st < 0) goto fail;
+    if (st) be->upload(be, net->adam_m, host, bytes);
+    st = pcnn_model_load_buffer(m, t, "adam_v.", host);
+    if (st < 0) goto fail;
+    if (st) be->upload(be, net->adam_v, host, bytes);
+    free(host);
+    host = NULL;
+
+    build_graph(net);
+    size_t pix = (size_t)max_batch * net->H * net->W;
+    net->x = be->alloc(be, pix * 3 * sizeof(float));
+    net->logits = be->alloc(be, pix * 10 * net->M * sizeof(float));
+    net->labels = be->alloc(be, (size_t)max_batch * sizeof(int32_t));
+    net->hx = pcnn_xmalloc(pix * 3 * sizeof(float));
+    net->hlabels = pcnn_xmalloc((size_t)max_batch * sizeof(int32_t));
+    net->hll = pcnn_xmalloc((size_t)max_batch * sizeof(double));
+    return net;
+fail:
+    free(host);
+    pcnn_net_free(net);
+    return NULL;
+}
+
+void pcnn_net_free(pcnn_net *net)
+{
+    if (!net) return;
+    pcnn_backend *be = net->be;
+    for (int i = 0; i < net->nops; i++) be->state_free(be, net->ops[i].st);
+    for (int i = 0; i < net->nnodes; i++) {
+        be->release(be, net->nodes[i].val);
+        if (net->nodes[i].grad) be->release(be, net->nodes[i].grad);
+    }
+    float *bufs[] = {net->params, net->grads, net->adam_m, net->adam_v, net->polyak, net->wp,
+                     net->gp, net->x, net->logits, net->dlogits, (float *)net->labels};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+        if (bufs[i]) be->release(be, bufs[i]);
+    free(net->nodes);
+    free(net->ops);
+    free(net->hx);
+    free(net->hlabels);
+    free(net->hll);
+    be->destroy(be);
+    pcnn_params_free(net->t);
+    free(net);
+}
+
+const char *pcnn_net_device(const pcnn_net *net) { return net->be->name; }
+size_t pcnn_net_num_params(const pcnn_net *net) { return net->t->total; }
+uint64_t pcnn_net_step(const pcnn_net *net) { return net->step; }
+
+int pcnn_net_store(const pcnn_net *net, pcnn_model_file *m)
+{
+    if (m->R != (uint32_t)net->R || m->F != (uint32_t)net->F || m->M != (uint32_t)net->M ||
+        m->K != (uint32_t)net->K || m->H != (uint32_t)net->H || m->W != (uint32_t)net->W) {
+        pcnn_warn("internal error: storing a network into a model of other sizes");
+        return -1;
+    }
+    size_t bytes = net->t->total * sizeof(float);
+    float *host = pcnn_xmalloc(bytes);
+    const char *prefix[] = {"", "polyak.", "adam_m.", "adam_v."};
+    const float *src[] = {net->params, net->polyak, net->adam_m, net->adam_v};
+    for (int i = 0; i < 4; i++) {
+        net->be->download(net->be, host, src[i], bytes);
+        pcnn_model_store_buffer(m, net->t, prefix[i], host);
+    }
+    free(host);
+    m->step = net->step;
+    return 0;
+}
+
+static void ensure_grads(pcnn_net *net)
+{
+    if (net->has_grads) return;
+    pcnn_backend *be = net->be;
+    size_t bytes = net->t->total * sizeof(float);
+    net->grads = be->alloc(be, bytes);
+    net->gp = be->alloc(be, bytes);
+    net->dlogits = be->alloc(be, (size_t)net->max_batch * net->H * net->W * 10 * net->M * sizeof(float));
+    for (int i = 0; i < net->nnodes; i++)
+        net->nodes[i].grad = be->alloc(be, (size_t)net->max_batch * net->nodes[i].h *
+                                               net->nodes[i].w * net->F * sizeof(float));
+    net->has_grads = 1;
+}
+
+float pcnn_net_train_step(pcnn_net *net, const uint8_t *pixels, const int32_t *labels, int N,
+                          uint64_t seed, uint64_t step)
+{
+    if (N < 1 || N > net->max_batch) pcnn_die("internal error: batch %d not in 1..%d", N, net->max_batch);
+    ensure_grads(net);
+    upload_pixels(net, pixels, N);
+    upload_labels(net, labels, N);
+    use_weights(net, 0);
+    forward(net, N, 1, seed, step);
+    /* loss = -(1/N) sum_n ll_n, so dloss/dlogits = -(1/N) dll/dlogits */
+    net->be->dmol(net->be, net->logits, net->x, N, net->hll, net->dlogits, -1.0f / (float)N);
+    backward(net, N);
+    net->be->wn_bwd(net->be, net->params, net->gp, net->grads);
+    double sum = 0.0;
+    for (int n = 0; n < N; n++) sum += net->hll[n];
+    return (float)(-sum / N);
+}
+
+void pcnn_net_adam_step(pcnn_net *net, float lr, float beta1, float beta2, float eps,
+                        float polyak_decay)
+{
+    if (!net->has_grads) pcnn_die("internal error: adam step before any train step");
+    net->step++;
+    net->be->adam(net->be, net->params, net->grads, net->adam_m, net->adam_v, net->polyak,
+                  net->t->total, lr, beta1, beta2, eps, net->step, polyak_decay);
+    net->wp_src = 0;
+}
+
+void pcnn_net_loglik(pcnn_net *net, const uint8_t *pixels, int N, int use_polyak, double *out)
+{
+    size_t img = (size_t)net->H * net->W * 3;
+    use_weights(net, use_polyak);
+    for (int n0 = 0; n0 < N; n0 += net->max_batch) {
+        int nb = N - n0 < net->max_batch ? N - n0 : net->max_batch;
+        upload_pixels(net, pixels + (size_t)n0 * img, nb);
+        for (int c = 0; c < net->K; c++) {
+            for (int n = 0; n < nb; n++) net->hlabels[n] = c;
+            upload_labels(net, net->hlabels, nb);
+            forward(net, nb, 0, 0, 0);
+            net->be->dmol(net->be, net->logits, net->x, nb, net->hll, NULL, 0.0f);
+            for (int n = 0; n < nb; n++) out[(size_t)(n0 + n) * net->K + c] = net->hll[n];
+        }
+    }
+}
+
+void pcnn_net_loglik_labels(pcnn_net *net, const uint8_t *pixels, const int32_t *labels, int N,
+                            int use_polyak, double *out)
+{
+    size_t img = (size_t)net->H * net->W * 3;
+    use_weights(net, use_polyak);
+    for (int n0 = 0; n0 < N; n0 += net->max_batch) {
+        int nb = N - n0 < net->max_batch ? N - n0 : net->max_batch;
+        upload_pixels(net, pixels + (size_t)n0 * img, nb);
+        upload_labels(net, labels + n0, nb);
+        forward(net, nb, 0, 0, 0);
+        net->be->dmol(net->be, net->logits, net->x, nb, out + n0, NULL, 0.0f);
+    }
+}
+
+void pcnn_net_forward_logits(pcnn_net *net, const float *x, const int32_t *labels, int N,
+                             int use_polyak, float *out)
+{
+    size_t pix = (size_t)net->H * net->W, C = 10 * (size_t)net->M;
+    use_weights(net, use_polyak);
+    for (int n0 = 0; n0 < N; n0 += net->max_batch) {
+        int nb = N - n0 < net->max_batch ? N - n0 : net->max_batch;
+        net->be->upload(net->be, net->x, x + (size_t)n0 * pix * 3, (size_t)nb * pix * 3 * sizeof(float));
+        upload_labels(net, labels + n0, nb);
+        forward(net, nb, 0, 0, 0);
+        net->be->download(net->be, out + (size_t)n0 * pix * C, net->logits,
+                          (size_t)nb * pix * C * sizeof(float));
+    }
+}

@@ -1,0 +1,105 @@
+/*
+ * nn_backend.h — the interface between the network graph (net.c) and a device.
+ * The graph calls these block-level operations in order; a backend (CPU:
+ * backend_cpu.c; CUDA later) implements them and owns all device memory.
+ *
+ * Conventions
+ * - Every float* / int32_t* here is DEVICE memory from be->alloc (on the CPU
+ *   plain host memory); the graph only does pointer arithmetic on them.
+ * - Activations are NHWC, F channels, (N, h, w, F) at the block's level (h, w).
+ * - "wp" is the effective-parameter buffer: same table and offsets as the
+ *   parameter buffer (params.h), but the weight_v slot of each layer holds the
+ *   weight-normalised W = g v / ||v|| (PyTorch layout); bias and hw slots are
+ *   copied. "gp" is its gradient (same offsets); wn_bwd turns gp into the
+ *   gradient of (v, g, b, hw). gp == NULL: forward only (eval).
+ * - Every *_bwd ACCUMULATES (+=) into the input gradients and gp; the graph
+ *   zeroes them once per step. Backward of an op may use what its forward saved
+ *   in its state (st), so ops run backward in exact reverse order of the forward.
+ * - labels: device int32 (N), 0..K-1. x: device float (N, H, W, 3) in [-1, 1].
+ */
+#ifndef PCNN_NN_BACKEND_H
+#define PCNN_NN_BACKEND_H
+
+#include "params.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum { PCNN_OP_INPUT, PCNN_OP_GATED, PCNN_OP_DOWN, PCNN_OP_UP, PCNN_OP_OUT };
+
+/* Training-mode dropout of one gated block: mask = f(seed, step, block, n, c). */
+typedef struct pcnn_dropout {
+    uint64_t seed, step, block;
+} pcnn_dropout;
+
+typedef struct pcnn_backend pcnn_backend;
+struct pcnn_backend {
+    const char *name;                  /* "cpu", "cuda" */
+    void *ctx;
+    const pcnn_param_table *t;
+    int max_batch, H, W;               /* full image size */
+
+    void (*destroy)(pcnn_backend *be);
+    /* Device memory: alloc returns zero-filled bytes (dies when out of memory). */
+    void *(*alloc)(pcnn_backend *be, size_t bytes);
+    void (*release)(pcnn_backend *be, void *p);
+    void (*upload)(pcnn_backend *be, void *dst, const void *src, size_t bytes);
+    void (*download)(pcnn_backend *be, void *dst, const void *src, size_t bytes);
+    void (*zero)(pcnn_backend *be, void *p, size_t bytes);
+    /* Saved activations of one op at level (h, w), for max_batch images.
+     * ref: the pcnn_blockref (GATED) or pcnn_wnlayer (DOWN, UP, OUT), NULL for INPUT. */
+    void *(*state_new)(pcnn_backend *be, int op, const void *ref, int h, int w);
+    void (*state_free)(pcnn_backend *be, void *st);
+
+    /* Effective parameters wp from params (weight norm, copy b and hw); and back:
+     * grads (v, g, b, hw) = (overwritten) chain rule of gp through the weight norm. */
+    void (*wn_fwd)(pcnn_backend *be, const float *params, float *wp);
+    void (*wn_bwd)(pcnn_backend *be, const float *params, const float *gp, float *grads);
+
+    /* u = down_shift(u_init(xin)); ul = down_shift(ul_init.0(xin)) + right_shift(ul_init.1(xin)),
+     * xin = concat(x, 1). Outputs (N, H, W, F). */
+    void (*input_fwd)(pcnn_backend *be, void *st, const float *wp, const float *x, int N,
+                      float *u, float *ul);
+    void (*input_bwd)(pcnn_backend *be, void *st, const float *wp, float *gp, const float *x,
+                      int N, const float *du, const float *dul);
+    /* out = gated_resnet(x, a = concat(a1, a2), y) (SPEC §3); a1, a2 (N,h,w,F) or NULL;
+     * drop NULL = eval. */
+    void (*gated_fwd)(pcnn_backend *be, void *st, const pcnn_blockref *b, const float *wp,
+                      const float *x, const float *a1, const float *a2, const int32_t *labels,
+                      int N, int h, int w, const pcnn_dropout *drop, float *out);
+    void (*gated_bwd)(pcnn_backend *be, void *st, const pcnn_blockref *b, const float *wp,
+                      float *gp, const float *x, const float *a1, const float *a2,
+                      const int32_t *labels, int N, int h, int w, const float *dout, float *dx,
+                      float *da1, float *da2);
+    /* Stride-2 shifted conv of layer L: in (N,h,w,F) -> out (N,h/2,w/2,F). */
+    void (*down_fwd)(pcnn_backend *be, void *st, const pcnn_wnlayer *L, const float *wp,
+                     const float *in, int N, int h, int w, float *out);
+    void (*down_bwd)(pcnn_backend *be, void *st, const pcnn_wnlayer *L, const float *wp,
+                     float *gp, const float *in, int N, int h, int w, const float *dout,
+                     float *din);
+    /* Shifted transposed conv of layer L: in (N,h,w,F) -> out (N,2h,2w,F). */
+    void (*up_fwd)(pcnn_backend *be, void *st, const pcnn_wnlayer *L, const float *wp,
+                   const float *in, int N, int h, int w, float *out);
+    void (*up_bwd)(pcnn_backend *be, void *st, const pcnn_wnlayer *L, const float *wp, float *gp,
+                   const float *in, int N, int h, int w, const float *dout, float *din);
+    /* logits (N,H,W,10M) = nin_out(elu(ul)). */
+    void (*out_fwd)(pcnn_backend *be, void *st, const float *wp, const float *ul, int N,
+                    float *logits);
+    void (*out_bwd)(pcnn_backend *be, void *st, const float *wp, float *gp, const float *ul,
+                    int N, const float *dlogits, float *dul);
+    /* ll (HOST, N doubles) = log p(x_n | logits_n) summed over pixels (SPEC §4);
+     * dlogits (device, may be NULL) = scale * d ll_n / d logits (overwritten). */
+    void (*dmol)(pcnn_backend *be, const float *logits, const float *x, int N, double *ll,
+                 float *dlogits, float scale);
+    /* Adam (PyTorch, bias-corrected with step t >= 1) then Polyak, over n floats. */
+    void (*adam)(pcnn_backend *be, float *params, const float *grads, float *m, float *v,
+                 float *polyak, size_t n, float lr, float beta1, float beta2, float eps,
+                 uint64_t t, float decay);
+};
+
+/* The CPU backend (backend_cpu.c). */
+pcnn_backend *pcnn_backend_cpu_new(const pcnn_param_table *t, int max_batch, int H, int W);
+/* The CUDA backend, or NULL with a message when none is built or no device is present. */
+pcnn_backend *pcnn_backend_cuda_new(const pcnn_param_table *t, int max_batch, int H, int W);
+
+#endif
