@@ -426,7 +426,7 @@ int pcnn_data_write(pcnn_data_writer *w, const char *id, int32_t label, const ui
     pcnn_put_u32(b + n, crc(0, b, n));
     n += 4;
     if (wr(w, b, n)) {
-        pcnn_warn("%s: write error: %s", w->out->tmppath ? w->out->path : "<stdout>",
+        pcnn_warn("%s: write error: %s", pcnn_outfile_name(w->out),
                   strerror(errno ? errno : EIO));
         return -1;
     }
@@ -461,7 +461,7 @@ int pcnn_data_finish(pcnn_data_writer *w)
         }
     }
     if (bad) {
-        pcnn_warn("%s: write error: %s", w->out->tmppath ? w->out->path : "<stdout>",
+        pcnn_warn("%s: write error: %s", pcnn_outfile_name(w->out),
                   strerror(errno ? errno : EIO));
         pcnn_data_abort(w);
         return -1;

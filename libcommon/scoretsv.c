@@ -240,7 +240,7 @@ void pcnn_score_close(pcnn_score_reader *r)
 static int write_failed(pcnn_score_writer *w)
 {
     if (!ferror(w->out->fp)) return 0;
-    pcnn_warn("%s: write error: %s", w->out->tmppath ? w->out->path : "<stdout>",
+    pcnn_warn("%s: write error: %s", pcnn_outfile_name(w->out),
               strerror(errno ? errno : EIO));
     return -1;
 }

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 const char *pcnn_progname = "pcnn";
@@ -55,6 +56,18 @@ void pcnn_usage_error(const char *fmt, ...)
     va_end(ap);
     fprintf(stderr, "Try '%s -h' for more information.\n", pcnn_progname);
     exit(PCNN_EXIT_USAGE);
+}
+
+void pcnn_bad_option(int c, char *const *argv)
+{
+    extern int optind, optopt;
+    const char *arg = argv[optind - 1];
+    if (c == ':') {
+        if (optopt > 0 && optopt < 256) pcnn_usage_error("option '-%c' needs a value", optopt);
+        pcnn_usage_error("option '%s' needs a value", arg);
+    }
+    if (optopt > 0 && optopt < 256) pcnn_usage_error("unknown option '-%c'", optopt);
+    pcnn_usage_error("unknown option '%s'", arg);
 }
 
 void *pcnn_xmalloc(size_t n)
@@ -139,6 +152,26 @@ pcnn_outfile *pcnn_outfile_open(const char *path)
         return o;
     }
     o->path = pcnn_xstrdup(path);
+    /* A device or FIFO (/dev/full, /dev/null, a named pipe) is written in place:
+     * renaming a temporary file over it would replace the device node. */
+    struct stat st;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        if (S_ISDIR(st.st_mode)) {
+            pcnn_warn("%s: is a folder, not a file", path);
+            free(o->path);
+            free(o);
+            return NULL;
+        }
+        o->fp = fopen(path, "wb");
+        if (!o->fp) {
+            pcnn_warn("%s: cannot open: %s", path, strerror(errno));
+            free(o->path);
+            free(o);
+            return NULL;
+        }
+        o->is_special = 1;
+        return o;
+    }
     size_t n = strlen(path) + 64;
     o->tmppath = pcnn_xmalloc(n);
     snprintf(o->tmppath, n, "%s.tmp.%ld", path, (long)getpid());
@@ -162,6 +195,15 @@ static void outfile_free(pcnn_outfile *o)
 
 int pcnn_outfile_commit(pcnn_outfile *o)
 {
+    if (o->is_special) {
+        errno = 0;
+        int bad = fflush(o->fp) != 0 || ferror(o->fp);
+        int err = errno ? errno : EIO;
+        if (fclose(o->fp) != 0 && !bad) bad = 1, err = errno ? errno : EIO;
+        if (bad) pcnn_warn("%s: write error: %s", o->path, strerror(err));
+        outfile_free(o);
+        return bad ? -1 : 0;
+    }
     if (!o->tmppath) {
         int bad = fflush(stdout) != 0 || ferror(stdout);
         if (bad) pcnn_warn("<stdout>: write error: %s", strerror(errno ? errno : EIO));
@@ -183,12 +225,17 @@ int pcnn_outfile_commit(pcnn_outfile *o)
     return 0;
 }
 
+const char *pcnn_outfile_name(const pcnn_outfile *o)
+{
+    return strcmp(o->path, "-") ? o->path : "<stdout>";
+}
+
 void pcnn_outfile_abort(pcnn_outfile *o)
 {
     if (!o) return;
-    if (o->tmppath) {
+    if (o->tmppath || o->is_special) {
         fclose(o->fp);
-        unlink(o->tmppath);
+        if (o->tmppath) unlink(o->tmppath);
     }
     outfile_free(o);
 }

@@ -36,6 +36,10 @@ void pcnn_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void pcnn_die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 void pcnn_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
+/* For getopt loops run with opterr = 0 and an optstring starting with ':':
+ * reports c == ':' (missing value) or '?' (unknown option) and exits 2. */
+void pcnn_bad_option(int c, char *const *argv) __attribute__((noreturn));
+
 /* Allocation that dies with a message on failure. xmalloc(0) returns a valid pointer. */
 void *pcnn_xmalloc(size_t n);
 void *pcnn_xcalloc(size_t count, size_t size);
@@ -51,11 +55,13 @@ int pcnn_parse_u64(const char *s, uint64_t *out);
 
 /* An output file written atomically: data goes to "<path>.tmp.<pid>" in the same
  * folder and is renamed onto path by commit, so an interrupted write never
- * leaves a plausible-looking output. Path "-" (or NULL) writes to stdout. */
+ * leaves a plausible-looking output. Path "-" (or NULL) writes to stdout; an
+ * existing device or FIFO (/dev/full, a named pipe) is written in place. */
 typedef struct pcnn_outfile {
     FILE *fp;
     char *path;     /* final path, or "-" */
-    char *tmppath;  /* NULL for stdout */
+    char *tmppath;  /* NULL for stdout and special files */
+    int is_special; /* a device or FIFO, written in place */
 } pcnn_outfile;
 
 /* NULL (and a message naming the file) when the file cannot be created. */
@@ -63,6 +69,8 @@ pcnn_outfile *pcnn_outfile_open(const char *path);
 /* Flush, fsync, close, rename. Prints "prog: path: why" and returns -1 on any error
  * (full disk, closed pipe); the temporary file is removed. Frees o. */
 int pcnn_outfile_commit(pcnn_outfile *o);
+/* The name for messages: the path, or "<stdout>". */
+const char *pcnn_outfile_name(const pcnn_outfile *o);
 /* Remove the temporary file; stdout is left alone. Frees o; accepts NULL. */
 void pcnn_outfile_abort(pcnn_outfile *o);
 

@@ -87,7 +87,8 @@ int main(int argc, char **argv)
         {0, 0, 0, 0},
     };
     int c;
-    while ((c = getopt_long(argc, argv, "o:r:V:R:F:M:b:e:s:qh", longopts, NULL)) != -1) {
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":o:r:V:R:F:M:b:e:s:qh", longopts, NULL)) != -1) {
         switch (c) {
         case 'o': out = optarg; break;
         case 'r': resume = optarg; break;
@@ -111,7 +112,7 @@ int main(int argc, char **argv)
             o.device = optarg;
             break;
         case 'h': usage(stdout); return 0;
-        default: pcnn_usage_error("unknown option");
+        default: pcnn_bad_option(c, argv);
         }
     }
     if (optind + 1 != argc) pcnn_usage_error(optind == argc ? "missing TRAIN data file" : "too many operands");

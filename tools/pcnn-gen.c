@@ -94,7 +94,8 @@ int main(int argc, char **argv)
         {0, 0, 0, 0},
     };
     int c;
-    while ((c = getopt_long(argc, argv, "c:n:o:s:b:qh", longopts, NULL)) != -1) {
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":c:n:o:s:b:qh", longopts, NULL)) != -1) {
         switch (c) {
         case 'c': cls = optarg; break;
         case 'n':
@@ -118,7 +119,7 @@ int main(int argc, char **argv)
             device = optarg;
             break;
         case 'h': usage(stdout); return 0;
-        default: pcnn_usage_error("unknown option");
+        default: pcnn_bad_option(c, argv);
         }
     }
     if (optind == argc) pcnn_usage_error("missing MODEL");

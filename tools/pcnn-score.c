@@ -51,7 +51,8 @@ int main(int argc, char **argv)
         {0, 0, 0, 0},
     };
     int c;
-    while ((c = getopt_long(argc, argv, "o:b:qh", longopts, NULL)) != -1) {
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":o:b:qh", longopts, NULL)) != -1) {
         switch (c) {
         case 'o': outpath = optarg; break;
         case 'b':
@@ -66,7 +67,7 @@ int main(int argc, char **argv)
             device = optarg;
             break;
         case 'h': usage(stdout); return 0;
-        default: pcnn_usage_error("unknown option");
+        default: pcnn_bad_option(c, argv);
         }
     }
     if (optind == argc) pcnn_usage_error("missing MODEL");
