@@ -271,6 +271,8 @@ static char *sibling_labels(const char *images)
 static int read_idx(ctx *c)
 {
     const char *img = c->o->source;
+    c->idx_im = pcnn_idx_read(img, 3);
+    if (!c->idx_im) return -1;
     if (c->o->labels) {
         c->labels_path = pcnn_xstrdup(c->o->labels);
     } else {
@@ -281,8 +283,6 @@ static int read_idx(ctx *c)
             return -1;
         }
     }
-    c->idx_im = pcnn_idx_read(img, 3);
-    if (!c->idx_im) return -1;
     c->idx_lb = pcnn_idx_read(c->labels_path, 1);
     if (!c->idx_lb) return -1;
     if (c->idx_lb->dims[0] != c->idx_im->dims[0]) {
