@@ -3,7 +3,6 @@
 #include "prep.h"
 #include "util.h"
 
-#include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
@@ -147,8 +146,7 @@ int main(int argc, char **argv)
             break;
         case OPT_LABELS: o.labels = optarg; break;
         case OPT_SKIP: o.skip_bad = 1; break;
-        case ':': pcnn_usage_error("option %s needs a value", argv[optind - 1]);
-        default: pcnn_usage_error("unknown option %s", argv[optind - 1]);
+        default: pcnn_bad_option(c, argv);
         }
     }
     if (optind != argc - 1)
@@ -160,14 +158,10 @@ int main(int argc, char **argv)
     if (o.labels && pcnn_prep_source_kind_of(o.source) != PCNN_SRC_IDX)
         pcnn_usage_error("--labels is for IDX sources; %s is not one", o.source);
 
-    /* An existing non-regular target (/dev/null, /dev/full, a FIFO) is written in place:
-     * the atomic rename would replace the device node itself. */
+    /* Caught now rather than at the final rename, after all the work. */
     struct stat sb;
-    if (o.out && strcmp(o.out, "-") && stat(o.out, &sb) == 0 && !S_ISREG(sb.st_mode)) {
-        if (S_ISDIR(sb.st_mode)) pcnn_die("%s: is a folder (name a file with -o)", o.out);
-        if (!freopen(o.out, "wb", stdout)) pcnn_die("%s: cannot open: %s", o.out, strerror(errno));
-        o.out = "-";
-    }
+    if (o.out && stat(o.out, &sb) == 0 && S_ISDIR(sb.st_mode))
+        pcnn_die("%s: is a folder (name a file with -o)", o.out);
     if ((!o.out || !strcmp(o.out, "-")) && isatty(STDOUT_FILENO))
         pcnn_usage_error("not writing binary data to a terminal (use -o FILE or a pipe)");
 

@@ -42,7 +42,7 @@ csv() { # csv NAME ROW... (ROW: "relpath,label"; relpath under $FIX, or raw with
 	[[ "$output" == *"no SOURCE given"* ]]
 	run "$PREP" --bogus "$FIX/good.csv"
 	[ "$status" -eq 2 ]
-	[[ "$output" == *"unknown option --bogus"* ]]
+	[[ "$output" == *"unknown option '--bogus'"* ]]
 	run "$PREP" -H 0 "$FIX/good.csv"
 	[ "$status" -eq 2 ]
 	[[ "$output" == *"-H: '0' is not a size"* ]]
