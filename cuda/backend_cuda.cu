@@ -1,0 +1,674 @@
+/*
+ * backend_cuda.cu — the CUDA backend of nn_backend.h: the same block-level
+ * operations as backend_cpu.c (the reference), on one GPU, one stream.
+ *
+ * Design (docs/GPU.md has the long form):
+ * - Shifted convs (SPEC §3 pads top kh-1, left/right asymmetrically) run as
+ *   valid cuDNN convs on explicitly zero-padded NHWC copies. For the gated
+ *   blocks the padding is free: the concat_elu kernels write straight into the
+ *   interior of padded buffers whose borders were zeroed at allocation.
+ * - Transposed convs (stride 2, output_padding 1, cropped) are cuDNN
+ *   backward-data of a stride-2 conv G with filter (Cin, Cout, kh, kw) (the
+ *   PyTorch ConvTranspose2d layout), padding (0, coff) and G's input (2h, 2w):
+ *   dx_G[r, c] = full[r, c + coff] exactly on the crop, so no crop copy.
+ *   Their backward is G's forward (data) and G's backward-filter (weights).
+ * - Filters go to cuDNN in NHWC (K, kh, kw, C): each conv call converts the
+ *   effective weight from wp (PyTorch layout, the interface's contract) into a
+ *   scratch buffer, and backward-filter results are converted back and added.
+ * - 1x1 layers (nin_skip, nin_out) are cuBLAS SGEMMs on the row-major
+ *   (rows, C) activations; biases, class terms, shifts, dropout, gate and the
+ *   likelihood are own kernels (kernels.h). Reductions run in a fixed order
+ *   and cuDNN algorithms are deterministic ones: the same inputs give the
+ *   same bytes.
+ * - Precision: PCNN_PRECISION=fp32 (default; CUDNN_FMA_MATH, cuBLAS default
+ *   math, no tensor cores) or tf32 (TF32 tensor cores in convs and GEMMs;
+ *   float32 storage, master weights and likelihood).
+ */
+#include "conv.h"
+#include "cuda_check.h"
+#include "kernels.h"
+
+extern "C" {
+#include "nn_backend.h"
+}
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+namespace {
+
+struct cuda_ctx {
+    cudaStream_t s;
+    cudnnHandle_t dnn;
+    cublasHandle_t blas;
+    cu_convs *cv;
+    int tf32;
+    wn_rows rows;
+    size_t *rows_v, *rows_g;      /* device tables behind rows */
+    int *rows_len;
+    float *sA, *sB, *sC, *sD;     /* scratch: rows x 2F, padded rows x 2F, rows x F, rows x 4F */
+    float *partial;               /* (maxN, max(2F, 10M)) */
+    float *wk, *dwk;              /* one filter in NHWC layout, and its gradient */
+    float *lp;                    /* (maxN, H, W) per-pixel log-likelihoods */
+    double *lld;                  /* (maxN) */
+};
+
+struct cuda_state {
+    int op;
+    float *xa, *xb, *xc;          /* INPUT: padded xin for u_init (2,3), ul_init.0 (1,3), ul_init.1 (2,1) */
+    float *cexp, *cea, *c1, *hdp, *c2, *mask;   /* GATED */
+    int dropped;
+    float *inp;                   /* DOWN: padded input */
+    float *e;                     /* OUT: elu(ul) */
+};
+
+/* Memory accounting for the out-of-memory advice. */
+struct oom_info {
+    int max_batch;
+    size_t fixed_bytes, per_image_bytes, allocated;
+};
+oom_info g_oom;
+
+}  // namespace
+
+#define CTX(be) ((cuda_ctx *)(be)->ctx)
+
+[[noreturn]] void pcnn_cuda_oom(const char *expr, const char *file, int line)
+{
+    size_t freeb = 0, total = 0;
+    cudaGetLastError();
+    cudaMemGetInfo(&freeb, &total);
+    double gib = 1024.0 * 1024.0 * 1024.0;
+    long fit = 0;
+    if (g_oom.per_image_bytes && total > g_oom.fixed_bytes)
+        fit = (long)((double)(total - g_oom.fixed_bytes) * 0.9 / (double)g_oom.per_image_bytes);
+    if (g_oom.max_batch > 0)
+        pcnn_die("out of GPU memory (%s at %s:%d): batch %d needs about %.1f GiB, the GPU has "
+                 "%.1f GiB; a batch of about %ld would fit (use -b %ld, or --device cpu)",
+                 expr, file, line, g_oom.max_batch,
+                 (double)(g_oom.fixed_bytes + g_oom.per_image_bytes * (size_t)g_oom.max_batch) / gib,
+                 (double)total / gib, fit, fit > 1 ? fit : 1);
+    pcnn_die("out of GPU memory (%s at %s:%d); use a smaller batch (-b) or --device cpu", expr,
+             file, line);
+}
+
+static void *dalloc(size_t bytes)
+{
+    void *p = NULL;
+    if (!bytes) bytes = 4;
+    CK(cudaMalloc(&p, bytes));
+    CK(cudaMemset(p, 0, bytes));
+    g_oom.allocated += bytes;
+    return p;
+}
+
+static float *falloc(size_t n) { return (float *)dalloc(n * sizeof(float)); }
+static void dfree(void *p)
+{
+    if (p) CK(cudaFree(p));
+}
+
+/* ---------------------------------------------------------------- memory */
+
+static void *cu_alloc(pcnn_backend *be, size_t bytes)
+{
+    void *p = dalloc(bytes);
+    (void)be;
+    return p;
+}
+
+static void cu_release(pcnn_backend *be, void *p) { dfree(p); }
+
+static void cu_upload(pcnn_backend *be, void *dst, const void *src, size_t bytes)
+{
+    CK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, CTX(be)->s));
+    CK(cudaStreamSynchronize(CTX(be)->s));
+}
+
+static void cu_download(pcnn_backend *be, void *dst, const void *src, size_t bytes)
+{
+    CK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, CTX(be)->s));
+    CK(cudaStreamSynchronize(CTX(be)->s));
+}
+
+static void cu_zero(pcnn_backend *be, void *p, size_t bytes)
+{
+    CK(cudaMemsetAsync(p, 0, bytes, CTX(be)->s));
+}
+
+/* Padding of a shifted conv of layer L on (N, h, w): top kh-1; down_right:
+ * left kw-1; down_shifted: left = right = (kw-1)/2. Bottom 0. */
+static pad_geom shifted_pad(const pcnn_wnlayer *L, int N, int h, int w, int down_right)
+{
+    pad_geom g;
+    g.N = N;
+    g.h = h;
+    g.w = w;
+    g.pt = L->kh - 1;
+    g.pl = down_right ? L->kw - 1 : (L->kw - 1) / 2;
+    g.pr = down_right ? 0 : (L->kw - 1) / 2;
+    return g;
+}
+
+static conv_shape padded_shape(const pcnn_wnlayer *L, pad_geom pg)
+{
+    conv_shape sh = {pg.N, L->cin, pg.hp(), pg.wp(), L->cout, L->kh, L->kw, L->stride, 0, 0};
+    return sh;
+}
+
+static void *cu_state_new(pcnn_backend *be, int op, const void *ref, int h, int w)
+{
+    cuda_state *s = (cuda_state *)pcnn_xcalloc(1, sizeof *s);
+    const pcnn_param_table *t = be->t;
+    const int N = be->max_batch;
+    const size_t rows = (size_t)N * h * w, F = (size_t)t->F;
+    s->op = op;
+    if (op == PCNN_OP_INPUT) {
+        s->xa = falloc(shifted_pad(&t->layers[t->u_init], N, h, w, 0).prows() * 4);
+        s->xb = falloc(shifted_pad(&t->layers[t->ul_init0], N, h, w, 0).prows() * 4);
+        s->xc = falloc(shifted_pad(&t->layers[t->ul_init1], N, h, w, 1).prows() * 4);
+    } else if (op == PCNN_OP_GATED) {
+        const pcnn_blockref *b = (const pcnn_blockref *)ref;
+        pad_geom pg = shifted_pad(&t->layers[b->conv_input], N, h, w, b->ul);
+        s->cexp = falloc(pg.prows() * 2 * F);
+        if (b->skip) s->cea = falloc(rows * 2 * (size_t)b->skip * F);
+        s->c1 = falloc(rows * F);
+        s->hdp = falloc(pg.prows() * 2 * F);
+        s->c2 = falloc(rows * 2 * F);
+        s->mask = falloc((size_t)N * 2 * F);
+    } else if (op == PCNN_OP_DOWN) {
+        const pcnn_wnlayer *L = (const pcnn_wnlayer *)ref;
+        s->inp = falloc(shifted_pad(L, N, h, w, L->kw == 2).prows() * (size_t)L->cin);
+    } else if (op == PCNN_OP_OUT) {
+        s->e = falloc(rows * F);
+    }
+    return s;
+}
+
+static void cu_state_free(pcnn_backend *be, void *st)
+{
+    cuda_state *s = (cuda_state *)st;
+    if (!s) return;
+    float *bufs[] = {s->xa, s->xb, s->xc, s->cexp, s->cea, s->c1, s->hdp, s->c2, s->mask, s->inp, s->e};
+    for (float *p : bufs) dfree(p);
+    free(s);
+}
+
+/* ---------------------------------------------------------------- helpers */
+
+/* Convs of layer L with its effective weight from wp (PyTorch layout -> NHWC scratch). */
+static const float *filter_of(pcnn_backend *be, const pcnn_wnlayer *L, const float *wp)
+{
+    cuda_ctx *c = CTX(be);
+    /* conv (cout, cin, kh, kw) -> K = cout, C = cin; deconv (cin, cout, kh, kw) -> K = cin, C = cout */
+    int K = L->kind == PCNN_LAYER_DECONV ? L->cin : L->cout;
+    int C = L->kind == PCNN_LAYER_DECONV ? L->cout : L->cin;
+    cu_w_to_krsc(c->s, c->wk, wp + L->v, K, C, L->kh * L->kw);
+    return c->wk;
+}
+
+/* gp[v of L] += dW, where dW (NHWC filter) comes from backward-filter into c->dwk. */
+static void add_filter_grad(pcnn_backend *be, const pcnn_wnlayer *L, float *gp)
+{
+    cuda_ctx *c = CTX(be);
+    int K = L->kind == PCNN_LAYER_DECONV ? L->cin : L->cout;
+    int C = L->kind == PCNN_LAYER_DECONV ? L->cout : L->cin;
+    cu_w_from_krsc_add(c->s, gp + L->v, c->dwk, K, C, L->kh * L->kw);
+}
+
+/* db (acc) += column sums of x (N, HW, C); db2 too when not NULL. */
+static void bias_grad(pcnn_backend *be, float *db, float *db2, const float *x, int N, size_t HW,
+                      int C)
+{
+    cuda_ctx *c = CTX(be);
+    cu_image_colsum(c->s, c->partial, x, N, HW, C);
+    cu_colsum_finish(c->s, db, db2, NULL, NULL, c->partial, N, C);
+}
+
+/* Row-major linear layers on cuBLAS (column-major): see the shapes in each. */
+static void gemm_fwd(pcnn_backend *be, float *out, const float *in, const float *W, size_t rows,
+                     int Cin, int Cout, float beta)
+{
+    /* out (rows, Cout) = in (rows, Cin) W^T (W: Cout x Cin) + beta out */
+    const float one = 1.0f;
+    CK(cublasSgemm(CTX(be)->blas, CUBLAS_OP_T, CUBLAS_OP_N, Cout, (int)rows, Cin, &one, W, Cin, in,
+                   Cin, &beta, out, Cout));
+}
+
+static void gemm_bwd_w(pcnn_backend *be, float *dW, const float *dout, const float *in,
+                       size_t rows, int Cin, int Cout)
+{
+    /* dW (Cout, Cin) += dout^T (Cout, rows) in (rows, Cin) */
+    const float one = 1.0f;
+    CK(cublasSgemm(CTX(be)->blas, CUBLAS_OP_N, CUBLAS_OP_T, Cin, Cout, (int)rows, &one, in, Cin,
+                   dout, Cout, &one, dW, Cin));
+}
+
+static void gemm_bwd_x(pcnn_backend *be, float *din, const float *dout, const float *W,
+                       size_t rows, int Cin, int Cout, float beta)
+{
+    /* din (rows, Cin) = dout (rows, Cout) W (Cout, Cin) + beta din */
+    const float one = 1.0f;
+    CK(cublasSgemm(CTX(be)->blas, CUBLAS_OP_N, CUBLAS_OP_N, Cin, (int)rows, Cout, &one, W, Cin,
+                   dout, Cout, &beta, din, Cin));
+}
+
+/* ---------------------------------------------------------------- ops */
+
+static void cu_wn_fwd_op(pcnn_backend *be, const float *params, float *wp)
+{
+    cuda_ctx *c = CTX(be);
+    CK(cudaMemcpyAsync(wp, params, be->t->total * sizeof(float), cudaMemcpyDeviceToDevice, c->s));
+    cu_wn_fwd(c->s, wp, params, c->rows);
+}
+
+static void cu_wn_bwd_op(pcnn_backend *be, const float *params, const float *gp, float *grads)
+{
+    cuda_ctx *c = CTX(be);
+    CK(cudaMemcpyAsync(grads, gp, be->t->total * sizeof(float), cudaMemcpyDeviceToDevice, c->s));
+    cu_wn_bwd(c->s, grads, gp, params, c->rows);
+}
+
+static void cu_input_fwd(pcnn_backend *be, void *st, const float *wp, const float *x, int N,
+                         float *u, float *ul)
+{
+    cuda_state *s = (cuda_state *)st;
+    cuda_ctx *c = CTX(be);
+    const pcnn_param_table *t = be->t;
+    const int H = be->H, W = be->W, F = t->F;
+    const pcnn_wnlayer *Lu = &t->layers[t->u_init], *L0 = &t->layers[t->ul_init0],
+                       *L1 = &t->layers[t->ul_init1];
+    pad_geom ga = shifted_pad(Lu, N, H, W, 0), gb = shifted_pad(L0, N, H, W, 0),
+             gc = shifted_pad(L1, N, H, W, 1);
+    cu_input_pad(c->s, s->xa, ga, x);
+    cu_input_pad(c->s, s->xb, gb, x);
+    cu_input_pad(c->s, s->xc, gc, x);
+    float *tmp = c->sA;
+    /* u = down_shift(u_init(xin)) */
+    conv_shape sh = padded_shape(Lu, ga);
+    cu_conv_fwd(c->cv, &sh, s->xa, filter_of(be, Lu, wp), 0.0f, tmp);
+    cu_shift_bias(c->s, u, tmp, wp + Lu->b, N, H, W, F, 1, 0, 0);
+    /* ul = down_shift(ul_init.0(xin)) + right_shift(ul_init.1(xin)) */
+    sh = padded_shape(L0, gb);
+    cu_conv_fwd(c->cv, &sh, s->xb, filter_of(be, L0, wp), 0.0f, tmp);
+    cu_shift_bias(c->s, ul, tmp, wp + L0->b, N, H, W, F, 1, 0, 0);
+    sh = padded_shape(L1, gc);
+    cu_conv_fwd(c->cv, &sh, s->xc, filter_of(be, L1, wp), 0.0f, tmp);
+    cu_shift_bias(c->s, ul, tmp, wp + L1->b, N, H, W, F, 0, 1, 1);
+}
+
+static void cu_input_bwd(pcnn_backend *be, void *st, const float *wp, float *gp, const float *x,
+                         int N, const float *du, const float *dul)
+{
+    cuda_state *s = (cuda_state *)st;
+    cuda_ctx *c = CTX(be);
+    const pcnn_param_table *t = be->t;
+    const int H = be->H, W = be->W, F = t->F;
+    const size_t HW = (size_t)H * W;
+    const pcnn_wnlayer *L[3] = {&t->layers[t->u_init], &t->layers[t->ul_init0],
+                                &t->layers[t->ul_init1]};
+    const float *xin[3] = {s->xa, s->xb, s->xc};
+    const float *d[3] = {du, dul, dul};
+    const int dy[3] = {1, 1, 0}, dx[3] = {0, 0, 1};
+    float *dt = c->sA;
+    for (int k = 0; k < 3; k++) {
+        if (!d[k]) continue;
+        pad_geom pg = shifted_pad(L[k], N, H, W, k == 2);
+        cu_unshift(c->s, dt, d[k], N, H, W, F, dy[k], dx[k]);
+        bias_grad(be, gp + L[k]->b, NULL, dt, N, HW, F);
+        conv_shape sh = padded_shape(L[k], pg);
+        cu_conv_bwd_filter(c->cv, &sh, xin[k], dt, 0.0f, c->dwk);
+        add_filter_grad(be, L[k], gp);
+    }
+}
+
+static void cu_gated_fwd(pcnn_backend *be, void *st, const pcnn_blockref *b, const float *wp,
+                         const float *x, const float *a1, const float *a2, const int32_t *labels,
+                         int N, int h, int w, const pcnn_dropout *drop, float *out)
+{
+    cuda_state *s = (cuda_state *)st;
+    cuda_ctx *c = CTX(be);
+    const pcnn_param_table *t = be->t;
+    const int F = t->F;
+    const size_t rows = (size_t)N * h * w;
+    const pcnn_wnlayer *Li = &t->layers[b->conv_input], *Lo = &t->layers[b->conv_out];
+    const pcnn_wnlayer *Ls = b->skip ? &t->layers[b->nin_skip] : NULL;
+    pad_geom pg = shifted_pad(Li, N, h, w, b->ul);
+    /* c1 = conv_input(concat_elu(x)) [+ nin_skip(concat_elu(concat(a1, a2)))], biases below */
+    cu_concat_elu_fwd(c->s, s->cexp, pg, x, F, NULL, 0);
+    conv_shape shi = padded_shape(Li, pg);
+    cu_conv_fwd(c->cv, &shi, s->cexp, filter_of(be, Li, wp), 0.0f, s->c1);
+    if (Ls) {
+        cu_concat_elu_fwd(c->s, s->cea, pad_none(N, h, w), a1, F, b->skip == 2 ? a2 : NULL,
+                          b->skip == 2 ? F : 0);
+        gemm_fwd(be, s->c1, s->cea, wp + Ls->v, rows, Ls->cin, F, 1.0f);
+    }
+    /* hd = dropout(concat_elu(c1 + biases)), written into the padded input of conv_out */
+    if (drop) cu_dropout_mask(c->s, s->mask, N, 2 * F, drop->seed, drop->step, drop->block);
+    cu_c1_finish_fwd(c->s, s->c1, wp + Li->b, Ls ? wp + Ls->b : NULL, s->hdp, pg, F,
+                     drop ? s->mask : NULL);
+    /* c2 = conv_out(hd) + b + hw[y]; out = x + c2[:F] * sigmoid(c2[F:]) */
+    conv_shape sho = padded_shape(Lo, pg);
+    cu_conv_fwd(c->cv, &sho, s->hdp, filter_of(be, Lo, wp), 0.0f, s->c2);
+    cu_gate_fwd(c->s, out, x, s->c2, wp + Lo->b, wp + b->hw, labels, N, (size_t)h * w, F);
+    s->dropped = drop != NULL;
+}
+
+static void cu_gated_bwd(pcnn_backend *be, void *st, const pcnn_blockref *b, const float *wp,
+                         float *gp, const float *x, const float *a1, const float *a2,
+                         const int32_t *labels, int N, int h, int w, const float *dout, float *dx,
+                         float *da1, float *da2)
+{
+    cuda_state *s = (cuda_state *)st;
+    cuda_ctx *c = CTX(be);
+    const pcnn_param_table *t = be->t;
+    const int F = t->F;
+    const size_t rows = (size_t)N * h * w, HW = (size_t)h * w;
+    const pcnn_wnlayer *Li = &t->layers[b->conv_input], *Lo = &t->layers[b->conv_out];
+    const pcnn_wnlayer *Ls = b->skip ? &t->layers[b->nin_skip] : NULL;
+    pad_geom pg = shifted_pad(Li, N, h, w, b->ul);
+    float *dc2 = c->sA, *dpad = c->sB, *dc1 = c->sC, *dcea = c->sD;
+    /* gate, then the bias and class term of conv_out */
+    cu_gate_bwd(c->s, dx, dc2, dout, s->c2, rows, F);
+    cu_image_colsum(c->s, c->partial, dc2, N, HW, 2 * F);
+    cu_colsum_finish(c->s, gp + Lo->b, NULL, gp + b->hw, labels, c->partial, N, 2 * F);
+    /* conv_out: data into the padded gradient of hd, filter from the saved padded hd */
+    conv_shape sho = padded_shape(Lo, pg);
+    cu_conv_bwd_data(c->cv, &sho, dc2, filter_of(be, Lo, wp), 0.0f, dpad);
+    cu_conv_bwd_filter(c->cv, &sho, s->hdp, dc2, 0.0f, c->dwk);
+    add_filter_grad(be, Lo, gp);
+    /* dropout and concat_elu of c1 */
+    CK(cudaMemsetAsync(dc1, 0, rows * F * sizeof(float), c->s));
+    cu_concat_elu_bwd(c->s, dc1, NULL, dpad, pg, s->c1, F, NULL, 0, s->dropped ? s->mask : NULL);
+    bias_grad(be, gp + Li->b, Ls ? gp + Ls->b : NULL, dc1, N, HW, F);
+    if (Ls) {
+        gemm_bwd_w(be, gp + Ls->v, dc1, s->cea, rows, Ls->cin, F);
+        gemm_bwd_x(be, dcea, dc1, wp + Ls->v, rows, Ls->cin, F, 0.0f);
+        cu_concat_elu_bwd(c->s, da1, b->skip == 2 ? da2 : NULL, dcea, pad_none(N, h, w), a1, F,
+                          b->skip == 2 ? a2 : NULL, b->skip == 2 ? F : 0, NULL);
+    }
+    /* conv_input */
+    conv_shape shi = padded_shape(Li, pg);
+    cu_conv_bwd_data(c->cv, &shi, dc1, filter_of(be, Li, wp), 0.0f, dpad);
+    cu_conv_bwd_filter(c->cv, &shi, s->cexp, dc1, 0.0f, c->dwk);
+    add_filter_grad(be, Li, gp);
+    cu_concat_elu_bwd(c->s, dx, NULL, dpad, pg, x, F, NULL, 0, NULL);
+}
+
+static void cu_down_fwd(pcnn_backend *be, void *st, const pcnn_wnlayer *L, const float *wp,
+                        const float *in, int N, int h, int w, float *out)
+{
+    cuda_state *s = (cuda_state *)st;
+    cuda_ctx *c = CTX(be);
+    pad_geom pg = shifted_pad(L, N, h, w, L->kw == 2);
+    cu_pad_copy(c->s, s->inp, pg, in, L->cin);
+    conv_shape sh = padded_shape(L, pg);
+    int Ho, Wo;
+    cu_conv_out_dims(c->cv, &sh, &Ho, &Wo);
+    if (Ho != h / 2 || Wo != w / 2)
+        pcnn_die("internal error: downsize conv gives %dx%d from %dx%d", Ho, Wo, h, w);
+    cu_conv_fwd(c->cv, &sh, s->inp, filter_of(be, L, wp), 0.0f, out);
+    cu_bias_rows(c->s, out, wp + L->b, (size_t)N * Ho * Wo, L->cout, 1);
+}
+
+static void cu_down_bwd(pcnn_backend *be, void *st, const pcnn_wnlayer *L, const float *wp,
+                        float *gp, const float *in, int N, int h, int w, const float *dout,
+                        float *din)
+{
+    cuda_state *s = (cuda_state *)st;
+    cuda_ctx *c = CTX(be);
+    pad_geom pg = shifted_pad(L, N, h, w, L->kw == 2);
+    conv_shape sh = padded_shape(L, pg);
+    bias_grad(be, gp + L->b, NULL, dout, N, (size_t)(h / 2) * (w / 2), L->cout);
+    cu_conv_bwd_filter(c->cv, &sh, s->inp, dout, 0.0f, c->dwk);
+    add_filter_grad(be, L, gp);
+    if (din) {
+        cu_conv_bwd_data(c->cv, &sh, dout, filter_of(be, L, wp), 0.0f, c->sB);
+        cu_unpad_add(c->s, din, c->sB, pg, L->cin);
+    }
+}
+
+/* The conv G whose backward-data is the cropped transposed conv of L on (h, w). */
+static conv_shape deconv_shape(const pcnn_wnlayer *L, int N, int h, int w)
+{
+    int coff = L->kw == 3 ? 1 : 0;   /* down_shifted_deconv crops columns [1, 2w+1) */
+    conv_shape sh = {N, L->cout, 2 * h, 2 * w, L->cin, L->kh, L->kw, 2, 0, coff};
+    return sh;
+}
+
+static void cu_up_fwd(pcnn_backend *be, void *st, const pcnn_wnlayer *L, const float *wp,
+                      const float *in, int N, int h, int w, float *out)
+{
+    cuda_ctx *c = CTX(be);
+    conv_shape sh = deconv_shape(L, N, h, w);
+    int Ho, Wo;
+    cu_conv_out_dims(c->cv, &sh, &Ho, &Wo);
+    if (Ho != h || Wo != w) pcnn_die("internal error: deconv plan gives %dx%d for %dx%d", Ho, Wo, h, w);
+    cu_conv_bwd_data(c->cv, &sh, in, filter_of(be, L, wp), 0.0f, out);
+    cu_bias_rows(c->s, out, wp + L->b, (size_t)N * 4 * h * w, L->cout, 1);
+}
+
+static void cu_up_bwd(pcnn_backend *be, void *st, const pcnn_wnlayer *L, const float *wp,
+                      float *gp, const float *in, int N, int h, int w, const float *dout,
+                      float *din)
+{
+    cuda_ctx *c = CTX(be);
+    conv_shape sh = deconv_shape(L, N, h, w);
+    bias_grad(be, gp + L->b, NULL, dout, N, (size_t)4 * h * w, L->cout);
+    cu_conv_bwd_filter(c->cv, &sh, dout, in, 0.0f, c->dwk);
+    add_filter_grad(be, L, gp);
+    if (din) cu_conv_fwd(c->cv, &sh, dout, filter_of(be, L, wp), 1.0f, din);
+}
+
+static void cu_out_fwd(pcnn_backend *be, void *st, const float *wp, const float *ul, int N,
+                       float *logits)
+{
+    cuda_state *s = (cuda_state *)st;
+    cuda_ctx *c = CTX(be);
+    const pcnn_wnlayer *L = &be->t->layers[be->t->nin_out];
+    size_t rows = (size_t)N * be->H * be->W;
+    cu_elu_fwd(c->s, s->e, ul, rows * L->cin);
+    cu_bias_rows(c->s, logits, wp + L->b, rows, L->cout, 0);
+    gemm_fwd(be, logits, s->e, wp + L->v, rows, L->cin, L->cout, 1.0f);
+}
+
+static void cu_out_bwd(pcnn_backend *be, void *st, const float *wp, float *gp, const float *ul,
+                       int N, const float *dlogits, float *dul)
+{
+    cuda_state *s = (cuda_state *)st;
+    cuda_ctx *c = CTX(be);
+    const pcnn_wnlayer *L = &be->t->layers[be->t->nin_out];
+    size_t rows = (size_t)N * be->H * be->W;
+    bias_grad(be, gp + L->b, NULL, dlogits, N, (size_t)be->H * be->W, L->cout);
+    gemm_bwd_w(be, gp + L->v, dlogits, s->e, rows, L->cin, L->cout);
+    gemm_bwd_x(be, c->sA, dlogits, wp + L->v, rows, L->cin, L->cout, 0.0f);
+    cu_elu_bwd(c->s, dul, c->sA, ul, rows * L->cin);
+}
+
+static void cu_dmol_op(pcnn_backend *be, const float *logits, const float *x, int N, double *ll,
+                       float *dlogits, float scale)
+{
+    cuda_ctx *c = CTX(be);
+    size_t HW = (size_t)be->H * be->W;
+    cu_dmol(c->s, c->lp, dlogits, logits, x, (size_t)N * HW, be->t->M, scale);
+    cu_image_sum(c->s, c->lld, c->lp, N, HW);
+    CK(cudaMemcpyAsync(ll, c->lld, (size_t)N * sizeof(double), cudaMemcpyDeviceToHost, c->s));
+    CK(cudaStreamSynchronize(c->s));
+}
+
+static void cu_adam_op(pcnn_backend *be, float *params, const float *grads, float *m, float *v,
+                       float *polyak, size_t n, float lr, float beta1, float beta2, float eps,
+                       uint64_t t, float decay)
+{
+    /* the CPU's host-side bias corrections, in double, then cast */
+    double bc1 = 1.0 - pow(beta1, (double)t), bc2 = 1.0 - pow(beta2, (double)t);
+    float step = (float)(lr / bc1), rbc2 = (float)sqrt(bc2);
+    cu_adam(CTX(be)->s, params, grads, m, v, polyak, n, step, rbc2, beta1, beta2, eps, decay);
+}
+
+static void cu_destroy(pcnn_backend *be)
+{
+    if (!be) return;
+    cuda_ctx *c = CTX(be);
+    if (c) {
+        cudaStreamSynchronize(c->s);
+        cu_convs_free(c->cv);
+        void *bufs[] = {c->rows_v, c->rows_g, c->rows_len, c->sA, c->sB, c->sC, c->sD,
+                        c->partial, c->wk, c->dwk, c->lp, c->lld};
+        for (void *p : bufs)
+            if (p) cudaFree(p);
+        cublasDestroy(c->blas);
+        cudnnDestroy(c->dnn);
+        cudaStreamDestroy(c->s);
+        free(c);
+    }
+    free(be);
+}
+
+/* Floats per image that the backend's states and scratch and the graph's
+ * activations (output + gradient per block, about 2F per pixel) take. */
+static size_t per_image_floats(const pcnn_param_table *t, int H, int W)
+{
+    size_t F = (size_t)t->F, sum = 0;
+    for (int l = 0; l < 3; l++) {
+        size_t hw = (size_t)(H >> l) * (W >> l), phw = (size_t)((H >> l) + 1) * ((W >> l) + 2);
+        size_t nblocks = 2 * (size_t)t->R + 2 * (size_t)(l ? t->R + 1 : t->R);
+        /* cexp, hdp (padded 2F), c1 (F), c2 (2F), cea (up to 4F), graph (~4F) */
+        sum += nblocks * (4 * F * phw + 11 * F * hw);
+    }
+    size_t HW = (size_t)H * W, PHW = (size_t)(H + 1) * (W + 2);
+    sum += 12 * PHW + F * HW;                          /* input, out states */
+    sum += 2 * F * HW + 2 * F * PHW + F * HW + 4 * F * HW + HW + 10 * (size_t)t->M * HW * 2;
+    return sum;
+}
+
+
+/* Row table of the weight norm: every row of every layer, flattened. */
+static void build_rows(cuda_ctx *c, const pcnn_param_table *t)
+{
+    size_t n = 0;
+    for (int i = 0; i < t->nlayers; i++) n += t->layers[i].rows;
+    size_t *hv = (size_t *)pcnn_xcalloc(n ? n : 1, sizeof *hv);
+    size_t *hg = (size_t *)pcnn_xcalloc(n ? n : 1, sizeof *hg);
+    int *hl = (int *)pcnn_xcalloc(n ? n : 1, sizeof *hl);
+    size_t k = 0;
+    for (int i = 0; i < t->nlayers; i++) {
+        const pcnn_wnlayer *L = &t->layers[i];
+        for (size_t r = 0; r < L->rows; r++, k++) {
+            hv[k] = L->v + r * L->rowlen;
+            hg[k] = L->g + r;
+            hl[k] = (int)L->rowlen;
+        }
+    }
+    c->rows_v = (size_t *)dalloc(n * sizeof *hv);
+    c->rows_g = (size_t *)dalloc(n * sizeof *hg);
+    c->rows_len = (int *)dalloc(n * sizeof *hl);
+    CK(cudaMemcpy(c->rows_v, hv, n * sizeof *hv, cudaMemcpyHostToDevice));
+    CK(cudaMemcpy(c->rows_g, hg, n * sizeof *hg, cudaMemcpyHostToDevice));
+    CK(cudaMemcpy(c->rows_len, hl, n * sizeof *hl, cudaMemcpyHostToDevice));
+    free(hv);
+    free(hg);
+    free(hl);
+    c->rows.n = n;
+    c->rows.v = c->rows_v;
+    c->rows.g = c->rows_g;
+    c->rows.len = c->rows_len;
+}
+
+extern "C" pcnn_backend *pcnn_backend_cuda_new(const pcnn_param_table *t, int max_batch, int H,
+                                               int W)
+{
+    int ndev = 0;
+    cudaError_t e = cudaGetDeviceCount(&ndev);
+    if (e != cudaSuccess || ndev == 0) {
+        pcnn_warn("no CUDA GPU available (%s); use --device cpu",
+                  e != cudaSuccess ? cudaGetErrorString(e) : "no device found");
+        cudaGetLastError();
+        return NULL;
+    }
+    const char *prec = getenv("PCNN_PRECISION");
+    int tf32 = 0;
+    if (prec && *prec) {
+        if (!strcmp(prec, "tf32"))
+            tf32 = 1;
+        else if (strcmp(prec, "fp32")) {
+            pcnn_warn("PCNN_PRECISION=%s: expected fp32 or tf32", prec);
+            return NULL;
+        }
+    }
+    const size_t rows = (size_t)max_batch * H * W, F = (size_t)t->F;
+    if (rows * 4 * F > (size_t)0x7fffffff) {
+        pcnn_warn("batch %d of %dx%d images is too large for one cuDNN/cuBLAS call; use a "
+                  "smaller batch (-b)", max_batch, H, W);
+        return NULL;
+    }
+    CK(cudaSetDevice(0));
+
+    /* The memory estimate behind the out-of-memory advice. */
+    size_t maxw = 0;
+    for (int i = 0; i < t->nlayers; i++) {
+        size_t sz = t->layers[i].rows * t->layers[i].rowlen;
+        if (sz > maxw) maxw = sz;
+    }
+    size_t ws_limit = (size_t)1 << 30;
+    g_oom.max_batch = max_batch;
+    g_oom.per_image_bytes = per_image_floats(t, H, W) * sizeof(float);
+    g_oom.fixed_bytes = (size_t)9 * t->total * sizeof(float) + 2 * maxw * sizeof(float) + ws_limit +
+                        ((size_t)600 << 20);   /* CUDA context, cuDNN and cuBLAS handles */
+    g_oom.allocated = 0;
+
+    pcnn_backend *be = (pcnn_backend *)pcnn_xcalloc(1, sizeof *be);
+    cuda_ctx *c = (cuda_ctx *)pcnn_xcalloc(1, sizeof *c);
+    be->name = "cuda";
+    be->ctx = c;
+    be->t = t;
+    be->max_batch = max_batch;
+    be->H = H;
+    be->W = W;
+    c->tf32 = tf32;
+    CK(cudaStreamCreate(&c->s));
+    CK(cudnnCreate(&c->dnn));
+    CK(cudnnSetStream(c->dnn, c->s));
+    CK(cublasCreate(&c->blas));
+    CK(cublasSetStream(c->blas, c->s));
+    CK(cublasSetMathMode(c->blas, tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
+    c->cv = cu_convs_new(c->dnn, c->s, tf32, ws_limit);
+    build_rows(c, t);
+    size_t prows = (size_t)max_batch * (H + 1) * (W + 2);
+    size_t wide = (size_t)(10 * t->M) > 2 * F ? (size_t)(10 * t->M) : 2 * F;
+    c->sA = falloc(rows * 2 * F);
+    c->sB = falloc(prows * 2 * F);
+    c->sC = falloc(rows * F);
+    c->sD = falloc(rows * 4 * F);
+    c->partial = falloc((size_t)max_batch * wide);
+    c->wk = falloc(maxw);
+    c->dwk = falloc(maxw);
+    c->lp = falloc(rows);
+    c->lld = (double *)dalloc((size_t)max_batch * sizeof(double));
+
+    be->destroy = cu_destroy;
+    be->alloc = cu_alloc;
+    be->release = cu_release;
+    be->upload = cu_upload;
+    be->download = cu_download;
+    be->zero = cu_zero;
+    be->state_new = cu_state_new;
+    be->state_free = cu_state_free;
+    be->wn_fwd = cu_wn_fwd_op;
+    be->wn_bwd = cu_wn_bwd_op;
+    be->input_fwd = cu_input_fwd;
+    be->input_bwd = cu_input_bwd;
+    be->gated_fwd = cu_gated_fwd;
+    be->gated_bwd = cu_gated_bwd;
+    be->down_fwd = cu_down_fwd;
+    be->down_bwd = cu_down_bwd;
+    be->up_fwd = cu_up_fwd;
+    be->up_bwd = cu_up_bwd;
+    be->out_fwd = cu_out_fwd;
+    be->out_bwd = cu_out_bwd;
+    be->dmol = cu_dmol_op;
+    be->adam = cu_adam_op;
+    return be;
+}

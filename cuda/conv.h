@@ -1,0 +1,46 @@
+/*
+ * conv.h — cuDNN convolutions (legacy cuDNN 9 API, NHWC float32 tensors and
+ * NHWC (K, kh, kw, C) filters) with one cached plan per shape: descriptors and,
+ * per direction, an algorithm chosen once by measurement (cudnnFind*; or
+ * cuDNN's heuristics with PCNN_CONV_ALGO=heuristic), deterministic algorithms
+ * only, so a rerun gives the same bytes.
+ *
+ * Shape: x (N, Hi, Wi, Ci) -> y (N, Ho, Wo, Co) with filter (Co, kh, kw, Ci),
+ * stride s, symmetric zero padding (ph, pw) (the shifted convs pass explicitly
+ * padded inputs and ph = pw = 0; the transposed convs are backward-data of a
+ * stride-2 conv with pw = column offset of the crop, see backend_cuda.cu).
+ *
+ *   cu_convs *cv = cu_convs_new(handle, stream, tf32, ws_limit);
+ *   conv_shape sh = {N, Ci, Hi, Wi, Co, kh, kw, 1, 0, 0};
+ *   cu_conv_fwd(cv, &sh, x, w, 0.0f, y);          // y = conv(x) (+ beta y)
+ *   cu_convs_free(cv);
+ */
+#ifndef PCNN_CUDA_CONV_H
+#define PCNN_CUDA_CONV_H
+
+#include <cudnn.h>
+#include <stddef.h>
+
+struct conv_shape {
+    int N, Ci, Hi, Wi, Co, kh, kw, stride, ph, pw;
+};
+
+struct cu_convs;
+/* tf32: allow TF32 tensor cores (CUDNN_DEFAULT_MATH), else strict float32 (CUDNN_FMA_MATH). */
+cu_convs *cu_convs_new(cudnnHandle_t h, cudaStream_t s, int tf32, size_t ws_limit);
+void cu_convs_free(cu_convs *cv);
+/* Output size (Ho, Wo) of a shape, as cuDNN computes it. */
+void cu_conv_out_dims(cu_convs *cv, const conv_shape *sh, int *Ho, int *Wo);
+/* y = conv(x, w) + beta * y */
+void cu_conv_fwd(cu_convs *cv, const conv_shape *sh, const float *x, const float *w, float beta,
+                 float *y);
+/* dx = conv^T(dy, w) + beta * dx */
+void cu_conv_bwd_data(cu_convs *cv, const conv_shape *sh, const float *dy, const float *w,
+                      float beta, float *dx);
+/* dw = dL/dw from (x, dy) + beta * dw */
+void cu_conv_bwd_filter(cu_convs *cv, const conv_shape *sh, const float *x, const float *dy,
+                        float beta, float *dw);
+/* Bytes of workspace held now. */
+size_t cu_convs_workspace(const cu_convs *cv);
+
+#endif
