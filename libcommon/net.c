@@ -58,6 +58,7 @@ struct pcnn_net {
     double *hll;                   /* host (max_batch) */
     uint64_t step;
     int has_grads;
+    double last_loss;     /* last train step's loss in double */
 };
 
 static int new_node(pcnn_net *net, int h, int w)
@@ -442,7 +443,8 @@ float pcnn_net_train_step(pcnn_net *net, const uint8_t *pixels, const int32_t *l
     net->be->wn_bwd(net->be, net->params, net->gp, net->grads);
     double sum = 0.0;
     for (int n = 0; n < N; n++) sum += net->hll[n];
-    return (float)(-sum / N);
+    net->last_loss = -sum / N;
+    return (float)net->last_loss;
 }
 
 void pcnn_net_adam_step(pcnn_net *net, float lr, float beta1, float beta2, float eps,
@@ -500,3 +502,19 @@ void pcnn_net_forward_logits(pcnn_net *net, const float *x, const int32_t *label
                           (size_t)nb * pix * C * sizeof(float));
     }
 }
+
+float *pcnn_net_buffer(pcnn_net *net, int which)
+{
+    switch (which) {
+    case PCNN_BUF_PARAMS: return net->params;
+    case PCNN_BUF_GRADS: ensure_grads(net); return net->grads;
+    case PCNN_BUF_POLYAK: return net->polyak;
+    case PCNN_BUF_ADAM_M: return net->adam_m;
+    case PCNN_BUF_ADAM_V: return net->adam_v;
+    }
+    return NULL;
+}
+
+const pcnn_param_table *pcnn_net_table(const pcnn_net *net) { return net->t; }
+void pcnn_net_invalidate(pcnn_net *net) { net->wp_src = 0; }
+double pcnn_net_last_loss(const pcnn_net *net) { return net->last_loss; }

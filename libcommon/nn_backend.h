@@ -20,6 +20,7 @@
 #ifndef PCNN_NN_BACKEND_H
 #define PCNN_NN_BACKEND_H
 
+#include "net.h"
 #include "params.h"
 
 #include <stddef.h>
@@ -96,6 +97,16 @@ struct pcnn_backend {
                  float *polyak, size_t n, float lr, float beta1, float beta2, float eps,
                  uint64_t t, float decay);
 };
+
+/* Internals of a net for tests and backend parity checks (net.c): the device
+ * buffers of t->total floats, the table, and a call to make after writing
+ * into the parameter or Polyak buffer directly (drops the cached weights). */
+enum { PCNN_BUF_PARAMS, PCNN_BUF_GRADS, PCNN_BUF_POLYAK, PCNN_BUF_ADAM_M, PCNN_BUF_ADAM_V };
+float *pcnn_net_buffer(pcnn_net *net, int which);
+const pcnn_param_table *pcnn_net_table(const pcnn_net *net);
+void pcnn_net_invalidate(pcnn_net *net);
+/* The last pcnn_net_train_step's loss before rounding to float. */
+double pcnn_net_last_loss(const pcnn_net *net);
 
 /* The CPU backend (backend_cpu.c). */
 pcnn_backend *pcnn_backend_cpu_new(const pcnn_param_table *t, int max_batch, int H, int W);

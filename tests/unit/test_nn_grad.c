@@ -1,0 +1,396 @@
+/*
+ * test_nn_grad.c — central-difference checks of every backward pass: the CPU
+ * primitives (conv at every geometry of the network, stride 1 and 2, transposed
+ * conv, linear, weight norm, concat_elu, elu, shifts, gate, class term, dropout),
+ * the discretized-logistic likelihood, and the whole network (train mode, with
+ * dropout: its mask is a pure function of (seed, step), so it is the same in
+ * every evaluation), on tiny configurations.
+ *
+ * Layer checks use the scalar L = sum(r * out) with fixed random r, so L is
+ * linear in each input of a linear layer and the central difference is exact
+ * up to float rounding. Tolerances: |fd - analytic| <= ATOL + RTOL * |analytic|,
+ * see the constants below for how each was chosen.
+ */
+#include "check.h"
+#include "model.h"
+#include "net.h"
+#include "nn_backend.h"
+#include "nn_dmol.h"
+#include "nn_layers.h"
+#include "rng.h"
+#include "util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static uint64_t rctr;
+static float urand(void) { return pcnn_rng_uniform(42, 99, rctr++, 0) * 2.0f - 1.0f; }
+static float *rvec(size_t n, float scale)
+{
+    float *p = pcnn_xmalloc(n * sizeof *p);
+    for (size_t i = 0; i < n; i++) p[i] = scale * urand();
+    return p;
+}
+static float *zvec(size_t n) { return pcnn_xcalloc(n, sizeof(float)); }
+
+/* The loss of the current check: a closure in globals (tests are single-threaded here). */
+typedef double (*loss_fn)(void);
+
+/* Central differences on `count` random entries (all when n <= count) of p,
+ * against the analytic gradient g. Returns the worst error ratio
+ * |fd - g| / (atol + rtol |g|) (<= 1 passes). */
+static double fd_check(const char *what, loss_fn f, float *p, const float *g, size_t n, int count,
+                       float h, double atol, double rtol)
+{
+    double worst = 0.0;
+    for (int k = 0; k < count && (size_t)k < n; k++) {
+        size_t i = n <= (size_t)count ? (size_t)k : (size_t)(pcnn_rng_hash4(7, 7, rctr++, 0, 0) % n);
+        float save = p[i];
+        p[i] = save + h;
+        double lp = f();
+        p[i] = save - h;
+        double lm = f();
+        p[i] = save;
+        double fd = (lp - lm) / (2.0 * ((double)(save + h) - (double)save));
+        double err = fabs(fd - g[i]) / (atol + rtol * fabs(g[i]));
+        if (err > worst) worst = err;
+        if (err > 1.0)
+            printf("#   %s[%zu]: analytic %.7g, central difference %.7g\n", what, i, g[i], fd);
+    }
+    return worst;
+}
+
+/* ---------- layer checks: L = sum(r * out) ---------- */
+
+/* Layer tolerances: the layers are linear in each input (except the elementwise
+ * nonlinearities), L is a sum of ~1e3 float terms of size ~1, so its rounding
+ * error is ~1e-4; with h = 1e-2 that is 1e-2 / 2... we use h = 0.05 and
+ * ATOL 2e-3, RTOL 2e-3 (curvature terms of elu/sigmoid are O(h^2) = 2.5e-3
+ * relative at worst over these input ranges). */
+#define LH 0.05f
+#define LATOL 2e-3
+#define LRTOL 3e-3
+
+static nn_conv_geom G;
+static float *Cin_, *CW, *Cb, *Cr, *Cout_;
+static nn_ws WS;
+static double conv_loss(void)
+{
+    size_t no = (size_t)G.N * G.Ho * G.Wo * G.Cout;
+    nn_conv_fwd(Cout_, Cin_, CW, Cb, &G, 0, &WS);
+    double s = 0;
+    for (size_t i = 0; i < no; i++) s += (double)Cr[i] * Cout_[i];
+    return s;
+}
+
+static void check_conv(int kh, int kw, int s, int down_right, int H, int W)
+{
+    G = (nn_conv_geom){.N = 2, .H = H, .W = W, .Cin = 3, .Cout = 4, .kh = kh, .kw = kw, .s = s};
+    G.pt = kh - 1;
+    G.pl = down_right ? kw - 1 : (kw - 1) / 2;
+    int pr = down_right ? 0 : (kw - 1) / 2;
+    G.Ho = (H + G.pt - kh) / s + 1;
+    G.Wo = (W + G.pl + pr - kw) / s + 1;
+    size_t ni = (size_t)G.N * H * W * G.Cin, no = (size_t)G.N * G.Ho * G.Wo * G.Cout,
+           nw = (size_t)G.Cout * G.Cin * kh * kw;
+    Cin_ = rvec(ni, 1);
+    CW = rvec(nw, 0.5f);
+    Cb = rvec(G.Cout, 0.5f);
+    Cr = rvec(no, 1);
+    Cout_ = zvec(no);
+    WS.cap = (size_t)G.Ho * G.Wo * G.Cin * kh * kw;   /* one image: exercises the chunking */
+    WS.p = zvec(WS.cap);
+    float *din = zvec(ni), *dW = zvec(nw), *db = zvec(G.Cout);
+    nn_conv_bwd(din, dW, db, Cr, Cin_, CW, &G, &WS);
+    CHECK(fd_check("conv din", conv_loss, Cin_, din, ni, 40, LH, LATOL, LRTOL) <= 1);
+    CHECK(fd_check("conv dW", conv_loss, CW, dW, nw, 40, LH, LATOL, LRTOL) <= 1);
+    CHECK(fd_check("conv db", conv_loss, Cb, db, G.Cout, 40, LH, LATOL, LRTOL) <= 1);
+    free(Cin_), free(CW), free(Cb), free(Cr), free(Cout_), free(WS.p), free(din), free(dW), free(db);
+}
+
+static void test_conv_shapes(void)
+{
+    check_conv(2, 3, 1, 0, 4, 6);   /* u stream, u_init */
+    check_conv(2, 2, 1, 1, 4, 6);   /* ul stream */
+    check_conv(1, 3, 1, 0, 4, 6);   /* ul_init.0 */
+    check_conv(2, 1, 1, 1, 4, 6);   /* ul_init.1 */
+    check_conv(2, 3, 2, 0, 4, 8);   /* downsize_u */
+    check_conv(2, 2, 2, 1, 8, 4);   /* downsize_ul */
+    check_conv(1, 1, 1, 0, 3, 3);   /* pointwise path */
+}
+
+static int DH, DW_, DCi, DCo, Dkh, Dkw, Dcoff;
+static double deconv_loss(void)
+{
+    size_t no = (size_t)2 * 2 * DH * 2 * DW_ * DCo;
+    nn_deconv_fwd(Cout_, Cin_, CW, Cb, 2, DH, DW_, DCi, DCo, Dkh, Dkw, Dcoff, &WS);
+    double s = 0;
+    for (size_t i = 0; i < no; i++) s += (double)Cr[i] * Cout_[i];
+    return s;
+}
+
+static void check_deconv(int kw, int coff)
+{
+    DH = 3, DW_ = 4, DCi = 3, DCo = 2, Dkh = 2, Dkw = kw, Dcoff = coff;
+    size_t ni = (size_t)2 * DH * DW_ * DCi, no = (size_t)2 * 4 * DH * DW_ * DCo,
+           nw = (size_t)DCi * DCo * Dkh * Dkw;
+    Cin_ = rvec(ni, 1);
+    CW = rvec(nw, 0.5f);
+    Cb = rvec(DCo, 0.5f);
+    Cr = rvec(no, 1);
+    Cout_ = zvec(no);
+    WS.cap = (size_t)DH * DW_ * DCo * Dkh * Dkw;
+    WS.p = zvec(WS.cap);
+    float *din = zvec(ni), *dW = zvec(nw), *db = zvec(DCo);
+    nn_deconv_bwd(din, dW, db, Cr, Cin_, CW, 2, DH, DW_, DCi, DCo, Dkh, Dkw, Dcoff, &WS);
+    CHECK(fd_check("deconv din", deconv_loss, Cin_, din, ni, 40, LH, LATOL, LRTOL) <= 1);
+    CHECK(fd_check("deconv dW", deconv_loss, CW, dW, nw, 48, LH, LATOL, LRTOL) <= 1);
+    CHECK(fd_check("deconv db", deconv_loss, Cb, db, DCo, 4, LH, LATOL, LRTOL) <= 1);
+    free(Cin_), free(CW), free(Cb), free(Cr), free(Cout_), free(WS.p), free(din), free(dW), free(db);
+}
+
+static void test_deconv(void)
+{
+    check_deconv(3, 1);   /* down_shifted_deconv: crop columns [1, 2W+1) */
+    check_deconv(2, 0);   /* down_right_shifted_deconv: [0, 2W) */
+}
+
+/* Hand-computed deconv: 1x1 image, 1 channel, W = 1 (kernel 2x3, coff 1):
+ * full output (3 x 4) rows 0..1 hold w[di][dj] at columns dj; crop col [1, 3). */
+static void test_deconv_values(void)
+{
+    float in[1] = {2.0f}, W[6] = {1, 2, 3, 4, 5, 6}, b[1] = {0.5f}, out[4];
+    float ws[6];
+    nn_ws w = {ws, 6};
+    nn_deconv_fwd(out, in, W, b, 1, 1, 1, 1, 1, 2, 3, 1, &w);
+    /* out[oi][oj] = 0.5 + 2 * W[oi][oj + 1] */
+    CHECK_NEAR(out[0], 0.5 + 2 * 2, 1e-6);
+    CHECK_NEAR(out[1], 0.5 + 2 * 3, 1e-6);
+    CHECK_NEAR(out[2], 0.5 + 2 * 5, 1e-6);
+    CHECK_NEAR(out[3], 0.5 + 2 * 6, 1e-6);
+}
+
+static size_t WNr, WNl;
+static float *WNv, *WNg, *WNr_;
+static double wn_loss(void)
+{
+    float *W = zvec(WNr * WNl);
+    nn_weightnorm_fwd(W, WNv, WNg, WNr, WNl);
+    double s = 0;
+    for (size_t i = 0; i < WNr * WNl; i++) s += (double)WNr_[i] * W[i];
+    free(W);
+    return s;
+}
+
+static void test_weightnorm(void)
+{
+    WNr = 3, WNl = 5;
+    WNv = rvec(WNr * WNl, 1);
+    WNg = rvec(WNr, 1);
+    WNr_ = rvec(WNr * WNl, 1);
+    float *dv = zvec(WNr * WNl), *dg = zvec(WNr);
+    nn_weightnorm_bwd(dv, dg, WNr_, WNv, WNg, WNr, WNl);
+    /* weight norm is nonlinear in v: h = 1e-2 keeps the O(h^2) term below 1e-3 */
+    CHECK(fd_check("wn dv", wn_loss, WNv, dv, WNr * WNl, 15, 1e-2f, 1e-3, 3e-3) <= 1);
+    CHECK(fd_check("wn dg", wn_loss, WNg, dg, WNr, 3, 1e-2f, 1e-3, 3e-3) <= 1);
+    /* forward: each row of W has norm |g| */
+    float W[15];
+    nn_weightnorm_fwd(W, WNv, WNg, WNr, WNl);
+    for (size_t r = 0; r < WNr; r++) {
+        double ss = 0;
+        for (size_t k = 0; k < WNl; k++) ss += (double)W[r * WNl + k] * W[r * WNl + k];
+        CHECK_NEAR(sqrt(ss), fabs(WNg[r]), 1e-6);
+    }
+    free(WNv), free(WNg), free(WNr_), free(dv), free(dg);
+}
+
+/* elementwise: concat_elu of two inputs, elu, gate, class term, shifts, dropout */
+static float *Ea, *Eb, *Er, *Eo;
+static int Emode;
+static int32_t Elab[2] = {1, 0};
+static float Emask[2 * 6];
+static double elem_loss(void)
+{
+    const size_t rows = 2 * 3 * 4;   /* N = 2, 3 x 4 */
+    size_t no = 0;
+    switch (Emode) {
+    case 0: nn_concat_elu_fwd(Eo, Ea, 2, Eb, 1, rows); no = rows * 6; break;
+    case 1: nn_elu_fwd(Eo, Ea, rows * 3); no = rows * 3; break;
+    case 2: nn_gate_fwd(Eo, Ea, Eb, rows, 3); no = rows * 3; break;
+    case 3:
+        memcpy(Eo, Eb, rows * 6 * sizeof *Eo);
+        nn_class_fwd(Eo, Ea, Elab, 2, 12, 6);
+        no = rows * 6;
+        break;
+    case 4: nn_down_shift(Eo, Ea, 2, 3, 4, 3, 0); no = rows * 3; break;
+    case 5: nn_right_shift(Eo, Ea, 2, 3, 4, 3, 0); no = rows * 3; break;
+    case 6:
+        memcpy(Eo, Eb, rows * 6 * sizeof *Eo);
+        nn_dropout_apply(Eo, Emask, 2, 12, 6);
+        no = rows * 6;
+        break;
+    }
+    double s = 0;
+    for (size_t i = 0; i < no; i++) s += (double)Er[i] * Eo[i];
+    return s;
+}
+
+static void test_elementwise(void)
+{
+    const size_t rows = 24;
+    Ea = rvec(rows * 6, 2);
+    Eb = rvec(rows * 6, 2);
+    Er = rvec(rows * 6, 1);
+    Eo = zvec(rows * 6);
+    float *da = zvec(rows * 6), *db = zvec(rows * 6);
+    /* 0: concat_elu of concat(a (2 ch), b (1 ch)) */
+    Emode = 0;
+    nn_concat_elu_bwd(da, db, Er, Ea, 2, Eb, 1, rows);
+    CHECK(fd_check("concat_elu da", elem_loss, Ea, da, rows * 2, 48, 1e-2f, 1e-3, 3e-3) <= 1);
+    CHECK(fd_check("concat_elu db", elem_loss, Eb, db, rows, 24, 1e-2f, 1e-3, 3e-3) <= 1);
+    /* 1: elu */
+    Emode = 1;
+    memset(da, 0, rows * 6 * sizeof *da);
+    nn_elu_bwd(da, Er, Ea, rows * 3);
+    CHECK(fd_check("elu", elem_loss, Ea, da, rows * 3, 72, 1e-2f, 1e-3, 3e-3) <= 1);
+    /* 2: gate out = x + c2[:F] sigmoid(c2[F:]) */
+    Emode = 2;
+    memset(da, 0, rows * 6 * sizeof *da);
+    nn_gate_bwd(da, db, Er, Eb, rows, 3);
+    CHECK(fd_check("gate dx", elem_loss, Ea, da, rows * 3, 72, 1e-2f, 1e-3, 3e-3) <= 1);
+    CHECK(fd_check("gate dc2", elem_loss, Eb, db, rows * 6, 144, 1e-2f, 1e-3, 3e-3) <= 1);
+    /* 3: class term, hw (K = 2, 6) in Ea */
+    Emode = 3;
+    memset(da, 0, rows * 6 * sizeof *da);
+    nn_class_bwd(da, Er, Elab, 2, 12, 6);
+    CHECK(fd_check("class dhw", elem_loss, Ea, da, 12, 12, LH, LATOL, LRTOL) <= 1);
+    /* 4, 5: shifts */
+    Emode = 4;
+    memset(da, 0, rows * 6 * sizeof *da);
+    nn_down_shift_bwd(da, Er, 2, 3, 4, 3);
+    CHECK(fd_check("down_shift", elem_loss, Ea, da, rows * 3, 72, LH, LATOL, LRTOL) <= 1);
+    Emode = 5;
+    memset(da, 0, rows * 6 * sizeof *da);
+    nn_right_shift_bwd(da, Er, 2, 3, 4, 3);
+    CHECK(fd_check("right_shift", elem_loss, Ea, da, rows * 3, 72, LH, LATOL, LRTOL) <= 1);
+    /* 6: dropout: gradient is the mask; masks have both values and are reproducible */
+    Emode = 6;
+    nn_dropout_mask(Emask, 2, 6, 5, 9, 3);
+    float m2[12];
+    nn_dropout_mask(m2, 2, 6, 5, 9, 3);
+    CHECK(!memcmp(Emask, m2, sizeof m2));
+    int zeros = 0;
+    for (int i = 0; i < 12; i++) zeros += Emask[i] == 0.0f;
+    CHECK(zeros > 0 && zeros < 12);
+    memcpy(db, Er, rows * 6 * sizeof *db);
+    nn_dropout_apply(db, Emask, 2, 12, 6);
+    CHECK(fd_check("dropout", elem_loss, Eb, db, rows * 6, 144, LH, LATOL, LRTOL) <= 1);
+    free(Ea), free(Eb), free(Er), free(Eo), free(da), free(db);
+}
+
+/* ---------- likelihood ---------- */
+static float Ll[30 * 4], Lx[3];
+static int LM;
+static double dmol_loss(void) { return pcnn_dmol_logp(Ll, Lx, LM, NULL); }
+
+static void test_dmol_grad(void)
+{
+    float dl[40];
+    const float xs[4][3] = {{0.1f, -0.3f, 0.7f}, {-1.0f, 1.0f, 0.2f}, {1.0f, -1.0f, -1.0f}, {0.5f, 0.5f, 0.5f}};
+    for (int t = 0; t < 4; t++) {
+        LM = 3;
+        for (int i = 0; i < 10 * LM; i++) Ll[i] = urand();
+        memcpy(Lx, xs[t], sizeof Lx);
+        pcnn_dmol_logp(Ll, Lx, LM, dl);
+        /* log p is O(10) in float: rounding ~1e-6; h = 1e-2, curvature O(h^2) */
+        CHECK(fd_check("dmol dl", dmol_loss, Ll, dl, 30, 30, 1e-2f, 2e-3, 5e-3) <= 1);
+    }
+}
+
+/* ---------- the whole network ---------- */
+static pcnn_net *NET;
+static uint8_t NPIX[2 * 8 * 12 * 3];
+static int32_t NLAB[2] = {1, 0};
+static double net_loss(void)
+{
+    pcnn_net_invalidate(NET);
+    pcnn_net_train_step(NET, NPIX, NLAB, 2, 3, 17);
+    return pcnn_net_last_loss(NET);
+}
+
+static void check_network(int R, int F, int M, int K, int H, int W)
+{
+    pcnn_model_file *m = pcnn_model_create(R, F, M, K, H, W, NULL, 11);
+    NET = pcnn_net_create(m, "cpu", 2);
+    CHECK(NET != NULL);
+    if (!NET) return;
+    for (size_t i = 0; i < sizeof NPIX; i++) NPIX[i] = (uint8_t)(pcnn_rng_hash4(1, 2, i, 0, 0) & 255);
+    NPIX[0] = 0, NPIX[1] = 255;   /* both edge branches present */
+    const pcnn_param_table *t = pcnn_net_table(NET);
+    float *p = pcnn_net_buffer(NET, PCNN_BUF_PARAMS);
+    float *g0 = pcnn_net_buffer(NET, PCNN_BUF_GRADS);
+    net_loss();
+    float *g = pcnn_xmalloc(t->total * sizeof *g);
+    memcpy(g, g0, t->total * sizeof *g);
+    /* Per tensor, central differences along two directions d: the normalised
+     * gradient itself and a random +-1/sqrt(n) direction; the analytic value is g.d.
+     * A direction sums many entries, so the signal is far above the noise of the
+     * float32 forward (measured 1e-5..1e-4 relative... about 1e-4 to 5e-4 nats on a
+     * loss of ~1800, i.e. <= 2.5e-3 on a central difference with h = 0.1). The
+     * O(h^2) curvature error measured at this h is <= 1.5 % (h = 0.025..0.4 scans).
+     * Tolerance: 5e-3 + 2e-2 |g.d|. A wrong backward path is off by far more. */
+    double worst = 0;
+    float *save = pcnn_xmalloc(t->total * sizeof *save), *d = pcnn_xmalloc(t->total * sizeof *d);
+    const float h = 0.1f;
+    for (int i = 0; i < t->n; i++) {
+        const pcnn_param *q = &t->p[i];
+        float *pp = p + q->offset;
+        const float *gg = g + q->offset;
+        for (int dir = 0; dir < 2; dir++) {
+            double gn = 0, an = 0, dn = 0;
+            for (size_t k = 0; k < q->size; k++) gn += (double)gg[k] * gg[k];
+            for (size_t k = 0; k < q->size; k++) {
+                d[k] = dir == 0 ? (gn > 0 ? (float)(gg[k] / sqrt(gn)) : 0.0f) : (urand() < 0 ? -1.0f : 1.0f);
+                dn += (double)d[k] * d[k];
+            }
+            if (dir == 1)
+                for (size_t k = 0; k < q->size; k++) d[k] /= (float)sqrt(dn);
+            for (size_t k = 0; k < q->size; k++) an += (double)gg[k] * d[k];
+            memcpy(save, pp, q->size * sizeof *save);
+            for (size_t k = 0; k < q->size; k++) pp[k] = save[k] + h * d[k];
+            double lp = net_loss();
+            for (size_t k = 0; k < q->size; k++) pp[k] = save[k] - h * d[k];
+            double lm = net_loss();
+            memcpy(pp, save, q->size * sizeof *save);
+            double fd = (lp - lm) / (2.0 * h);
+            double err = fabs(fd - an) / (5e-3 + 2e-2 * fabs(an));
+            if (err > 1) printf("#   %s along %s: analytic %.7g, central difference %.7g\n", q->name,
+                                dir ? "a random direction" : "the gradient", an, fd);
+            if (err > worst) worst = err;
+        }
+    }
+    free(save);
+    free(d);
+    printf("#   network R=%d F=%d M=%d K=%d %dx%d: worst error ratio %.3f (<= 1 passes)\n", R, F, M,
+           K, H, W, worst);
+    CHECK(worst <= 1);
+    free(g);
+    pcnn_net_free(NET);
+    pcnn_model_file_free(m);
+}
+
+static void test_network_small(void) { check_network(1, 4, 2, 2, 8, 8); }
+static void test_network_odd(void) { check_network(2, 3, 3, 3, 8, 12); }
+
+int main(void)
+{
+    RUN(test_conv_shapes);
+    RUN(test_deconv);
+    RUN(test_deconv_values);
+    RUN(test_weightnorm);
+    RUN(test_elementwise);
+    RUN(test_dmol_grad);
+    RUN(test_network_small);
+    RUN(test_network_odd);
+    return check_summary();
+}
