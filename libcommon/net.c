@@ -431,12 +431,18 @@ static void ensure_grads(pcnn_net *net)
 float pcnn_net_train_step(pcnn_net *net, const uint8_t *pixels, const int32_t *labels, int N,
                           uint64_t seed, uint64_t step)
 {
+    return pcnn_net_grad_step(net, pixels, labels, N, 1, seed, step);
+}
+
+float pcnn_net_grad_step(pcnn_net *net, const uint8_t *pixels, const int32_t *labels, int N,
+                         int dropout, uint64_t seed, uint64_t step)
+{
     if (N < 1 || N > net->max_batch) pcnn_die("internal error: batch %d not in 1..%d", N, net->max_batch);
     ensure_grads(net);
     upload_pixels(net, pixels, N);
     upload_labels(net, labels, N);
     use_weights(net, 0);
-    forward(net, N, 1, seed, step);
+    forward(net, N, dropout, seed, step);
     /* loss = -(1/N) sum_n ll_n, so dloss/dlogits = -(1/N) dll/dlogits */
     net->be->dmol(net->be, net->logits, net->x, N, net->hll, net->dlogits, -1.0f / (float)N);
     backward(net, N);

@@ -105,6 +105,9 @@ enum { PCNN_BUF_PARAMS, PCNN_BUF_GRADS, PCNN_BUF_POLYAK, PCNN_BUF_ADAM_M, PCNN_B
 float *pcnn_net_buffer(pcnn_net *net, int which);
 const pcnn_param_table *pcnn_net_table(const pcnn_net *net);
 void pcnn_net_invalidate(pcnn_net *net);
+/* pcnn_net_train_step with dropout on (1) or off (0: eval-mode gradients). */
+float pcnn_net_grad_step(pcnn_net *net, const uint8_t *pixels, const int32_t *labels, int N,
+                         int dropout, uint64_t seed, uint64_t step);
 /* The last pcnn_net_train_step's loss before rounding to float. */
 double pcnn_net_last_loss(const pcnn_net *net);
 
