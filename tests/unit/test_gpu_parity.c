@@ -1,0 +1,605 @@
+/*
+ * test_gpu_parity.c — the CUDA backend against the CPU backend (the
+ * reference), op by op and for the whole network (ggml test-backend-ops
+ * style): the same random inputs on both, outputs compared by normalised
+ * error ||gpu - cpu|| / ||cpu||. Every device buffer has guard regions of
+ * sentinel NaNs on both sides, and outputs that an op overwrites start as NaN,
+ * so unwritten elements and out-of-bounds writes fail. Outputs an op
+ * accumulates into start from the same random values on both sides.
+ *
+ * Without a GPU (built without CUDA, or no device) every test prints a SKIP
+ * line with the reason. PCNN_PARITY_SELFTEST=1 runs the whole harness with a
+ * second CPU backend in place of the GPU (checks the test itself, no GPU).
+ *
+ * Tolerances (normalised error), by PCNN_PRECISION:
+ *   fp32 (default)  ops 1e-5, whole network 1e-4: float32 everywhere, only the
+ *                   order of sums differs (cuDNN/cuBLAS vs im2col + OpenBLAS),
+ *                   which moves results by a few ulps per op; the deeper
+ *                   compositions of the whole net and its gradients get 10x.
+ *   tf32            ops 5e-3, whole network 3e-2: TF32 rounds conv and GEMM
+ *                   operands to 10-bit mantissas (relative error ~5e-4 per
+ *                   product, growing with depth).
+ * These are first estimates; the first GPU run (make check-gpu) prints every
+ * measured error, and the bounds are to be tightened to ~10x those.
+ */
+#include "check.h"
+#include "model.h"
+#include "net.h"
+#include "nn_backend.h"
+#include "params.h"
+#include "rng.h"
+#include "util.h"
+
+#ifdef PCNN_HAVE_CUDA
+#include <cuda_runtime_api.h>
+#endif
+
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define GUARD 64                    /* floats of guard on each side of every buffer */
+static const uint32_t SENTINEL = 0x7fc0dea1u;   /* a quiet NaN with a payload */
+static const uint32_t POISON = 0x7fc0bad0u;
+
+/* Small sizes: every level and branch, fast on the CPU reference. */
+enum { R = 1, F = 8, M = 3, K = 3, H = 8, W = 8, MAXN = 4, N = 3 };
+
+static pcnn_param_table *T;
+static pcnn_backend *CPU, *DEV;
+static double TOL_OP = 1e-5, TOL_NET = 1e-4;
+static uint64_t SEED = 12345;
+static uint64_t draw;               /* counter of random draws */
+
+static float urand(float lo, float hi)
+{
+    return lo + (hi - lo) * pcnn_rng_uniform(SEED, PCNN_RNG_INIT, 999, draw++);
+}
+
+static float u2f(uint32_t u)
+{
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+static uint32_t f2u(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return u;
+}
+
+/* A buffer on both backends with guards: c and g point at the n interior floats. */
+typedef struct pair {
+    float *cb, *gb;                 /* bases (n + 2 GUARD) */
+    float *c, *g;
+    size_t n;
+} pair;
+
+/* init NULL: interior poisoned with NaN (an output the op overwrites). */
+static pair pair_new(size_t n, const float *init)
+{
+    pair p;
+    size_t tot = n + 2 * GUARD;
+    float *h = pcnn_xmalloc(tot * sizeof *h);
+    for (size_t i = 0; i < tot; i++) h[i] = u2f(SENTINEL);
+    for (size_t i = 0; i < n; i++) h[GUARD + i] = init ? init[i] : u2f(POISON);
+    p.cb = CPU->alloc(CPU, tot * sizeof(float));
+    p.gb = DEV->alloc(DEV, tot * sizeof(float));
+    CPU->upload(CPU, p.cb, h, tot * sizeof(float));
+    DEV->upload(DEV, p.gb, h, tot * sizeof(float));
+    free(h);
+    p.c = p.cb + GUARD;
+    p.g = p.gb + GUARD;
+    p.n = n;
+    return p;
+}
+
+static pair pair_rand(size_t n, float lo, float hi)
+{
+    float *h = pcnn_xmalloc((n ? n : 1) * sizeof *h);
+    for (size_t i = 0; i < n; i++) h[i] = urand(lo, hi);
+    pair p = pair_new(n, h);
+    free(h);
+    return p;
+}
+
+static void pair_free(pair *p)
+{
+    CPU->release(CPU, p->cb);
+    DEV->release(DEV, p->gb);
+    memset(p, 0, sizeof *p);
+}
+
+static double rel_err(const float *a, const float *ref, size_t n)
+{
+    double d = 0.0, r = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double e = (double)a[i] - ref[i];
+        d += e * e;
+        r += (double)ref[i] * ref[i];
+    }
+    return sqrt(d) / (sqrt(r) > 1e-30 ? sqrt(r) : 1e-30);
+}
+
+/* Downloads both, checks the guards and that no interior element is NaN,
+ * then the normalised error; prints it as a TAP comment. */
+static void pair_check(const pair *p, const char *what, double tol)
+{
+    size_t tot = p->n + 2 * GUARD;
+    float *hc = pcnn_xmalloc(tot * sizeof *hc), *hg = pcnn_xmalloc(tot * sizeof *hg);
+    CPU->download(CPU, hc, p->cb, tot * sizeof(float));
+    DEV->download(DEV, hg, p->gb, tot * sizeof(float));
+    size_t guard_bad = 0, nan_c = 0, nan_g = 0;
+    for (size_t i = 0; i < GUARD; i++) {
+        guard_bad += f2u(hg[i]) != SENTINEL;
+        guard_bad += f2u(hg[GUARD + p->n + i]) != SENTINEL;
+        guard_bad += f2u(hc[i]) != SENTINEL;
+        guard_bad += f2u(hc[GUARD + p->n + i]) != SENTINEL;
+    }
+    for (size_t i = 0; i < p->n; i++) {
+        nan_c += isnan(hc[GUARD + i]) != 0;
+        nan_g += isnan(hg[GUARD + i]) != 0;
+    }
+    double e = rel_err(hg + GUARD, hc + GUARD, p->n);
+    printf("#   %-28s n=%-7zu rel err %.3g (tol %.0e)%s%s%s\n", what, p->n, e, tol,
+           guard_bad ? " GUARD WRITTEN" : "", nan_g ? " NaN/unwritten on device" : "",
+           nan_c ? " NaN on cpu" : "");
+    CHECK(guard_bad == 0);
+    CHECK(nan_c == 0);
+    CHECK(nan_g == 0);
+    CHECK(e <= tol);
+    free(hc);
+    free(hg);
+}
+
+/* Random parameters: v, b, hw uniform; g positive. */
+static float *random_params(void)
+{
+    float *p = pcnn_xmalloc(T->total * sizeof *p);
+    for (size_t i = 0; i < T->total; i++) p[i] = urand(-0.5f, 0.5f);
+    for (int l = 0; l < T->nlayers; l++)
+        for (size_t r = 0; r < T->layers[l].rows; r++) p[T->layers[l].g + r] = urand(0.5f, 1.5f);
+    return p;
+}
+
+static pair PARAMS, WP;             /* WP: the CPU's effective weights, on both */
+static int32_t *LAB_C, *LAB_G;
+
+static void setup_common(void)
+{
+    float *p = random_params();
+    PARAMS = pair_new(T->total, p);
+    float *wp = CPU->alloc(CPU, T->total * sizeof(float));
+    CPU->wn_fwd(CPU, PARAMS.c, wp);
+    float *hw = pcnn_xmalloc(T->total * sizeof *hw);
+    CPU->download(CPU, hw, wp, T->total * sizeof(float));
+    WP = pair_new(T->total, hw);
+    CPU->release(CPU, wp);
+    int32_t lab[MAXN] = {2, 0, 1, 2};
+    LAB_C = CPU->alloc(CPU, sizeof lab);
+    LAB_G = DEV->alloc(DEV, sizeof lab);
+    CPU->upload(CPU, LAB_C, lab, sizeof lab);
+    DEV->upload(DEV, LAB_G, lab, sizeof lab);
+    free(p);
+    free(hw);
+}
+
+/* ---------------------------------------------------------------- ops */
+
+static void test_weightnorm(void)
+{
+    pair wp = pair_new(T->total, NULL);
+    CPU->wn_fwd(CPU, PARAMS.c, wp.c);
+    DEV->wn_fwd(DEV, PARAMS.g, wp.g);
+    pair_check(&wp, "wn_fwd wp", TOL_OP);
+    pair gp = pair_rand(T->total, -1.0f, 1.0f), gr = pair_new(T->total, NULL);
+    CPU->wn_bwd(CPU, PARAMS.c, gp.c, gr.c);
+    DEV->wn_bwd(DEV, PARAMS.g, gp.g, gr.g);
+    pair_check(&gr, "wn_bwd grads", TOL_OP);
+    pair_free(&wp);
+    pair_free(&gp);
+    pair_free(&gr);
+}
+
+static void test_input(void)
+{
+    size_t n = (size_t)N * H * W;
+    /* x on the pixel grid, with exact -1 and 1 present */
+    float *hx = pcnn_xmalloc(n * 3 * sizeof *hx);
+    for (size_t i = 0; i < n * 3; i++) {
+        int v = (int)urand(0.0f, 256.0f);
+        if (i % 17 == 0) v = 0;
+        if (i % 19 == 0) v = 255;
+        hx[i] = ((float)v / 255.0f - 0.5f) * 2.0f;
+    }
+    pair x = pair_new(n * 3, hx), u = pair_new(n * F, NULL), ul = pair_new(n * F, NULL);
+    void *sc = CPU->state_new(CPU, PCNN_OP_INPUT, NULL, H, W), *sg = DEV->state_new(DEV, PCNN_OP_INPUT, NULL, H, W);
+    CPU->input_fwd(CPU, sc, WP.c, x.c, N, u.c, ul.c);
+    DEV->input_fwd(DEV, sg, WP.g, x.g, N, u.g, ul.g);
+    pair_check(&u, "input_fwd u", TOL_OP);
+    pair_check(&ul, "input_fwd ul", TOL_OP);
+    pair du = pair_rand(n * F, -1, 1), dul = pair_rand(n * F, -1, 1), gp = pair_rand(T->total, -1, 1);
+    CPU->input_bwd(CPU, sc, WP.c, gp.c, x.c, N, du.c, dul.c);
+    DEV->input_bwd(DEV, sg, WP.g, gp.g, x.g, N, du.g, dul.g);
+    pair_check(&gp, "input_bwd gp", TOL_OP);
+    CPU->state_free(CPU, sc);
+    DEV->state_free(DEV, sg);
+    pair *all[] = {&x, &u, &ul, &du, &dul, &gp};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++) pair_free(all[i]);
+    free(hx);
+}
+
+/* One gated block b at level (h, w), with or without dropout. */
+static void gated_case(const pcnn_blockref *b, int h, int w, int dropout, const char *name)
+{
+    size_t n = (size_t)N * h * w;
+    char what[96];
+    pair x = pair_rand(n * F, -2, 2), a1 = pair_rand(n * F, -2, 2), a2 = pair_rand(n * F, -2, 2);
+    pair out = pair_new(n * F, NULL);
+    pcnn_dropout drop = {77, 5, 3};
+    void *sc = CPU->state_new(CPU, PCNN_OP_GATED, b, h, w), *sg = DEV->state_new(DEV, PCNN_OP_GATED, b, h, w);
+    const float *a1c = b->skip ? a1.c : NULL, *a1g = b->skip ? a1.g : NULL;
+    const float *a2c = b->skip == 2 ? a2.c : NULL, *a2g = b->skip == 2 ? a2.g : NULL;
+    CPU->gated_fwd(CPU, sc, b, WP.c, x.c, a1c, a2c, LAB_C, N, h, w, dropout ? &drop : NULL, out.c);
+    DEV->gated_fwd(DEV, sg, b, WP.g, x.g, a1g, a2g, LAB_G, N, h, w, dropout ? &drop : NULL, out.g);
+    snprintf(what, sizeof what, "%s out", name);
+    pair_check(&out, what, TOL_OP);
+    pair dout = pair_rand(n * F, -1, 1), gp = pair_rand(T->total, -1, 1);
+    pair dx = pair_rand(n * F, -1, 1), da1 = pair_rand(n * F, -1, 1), da2 = pair_rand(n * F, -1, 1);
+    CPU->gated_bwd(CPU, sc, b, WP.c, gp.c, x.c, a1c, a2c, LAB_C, N, h, w, dout.c, dx.c,
+                   b->skip ? da1.c : NULL, b->skip == 2 ? da2.c : NULL);
+    DEV->gated_bwd(DEV, sg, b, WP.g, gp.g, x.g, a1g, a2g, LAB_G, N, h, w, dout.g, dx.g,
+                   b->skip ? da1.g : NULL, b->skip == 2 ? da2.g : NULL);
+    snprintf(what, sizeof what, "%s dx", name);
+    pair_check(&dx, what, TOL_OP);
+    snprintf(what, sizeof what, "%s da1", name);
+    pair_check(&da1, what, TOL_OP);
+    snprintf(what, sizeof what, "%s da2", name);
+    pair_check(&da2, what, TOL_OP);
+    snprintf(what, sizeof what, "%s gp", name);
+    pair_check(&gp, what, TOL_OP);
+    CPU->state_free(CPU, sc);
+    DEV->state_free(DEV, sg);
+    pair *all[] = {&x, &a1, &a2, &out, &dout, &gp, &dx, &da1, &da2};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++) pair_free(all[i]);
+}
+
+static void test_gated(void)
+{
+    /* u and ul, skip 0/1 (up pass) and 1/2 (down pass), every level; dropout on and off */
+    for (int l = 0; l < 3; l++) {
+        int h = H >> l, w = W >> l;
+        char name[64];
+        snprintf(name, sizeof name, "gated u skip0 %dx%d", h, w);
+        gated_case(&T->up_u[l * R], h, w, l == 0, name);
+        snprintf(name, sizeof name, "gated ul skip1 %dx%d", h, w);
+        gated_case(&T->up_ul[l * R], h, w, l != 0, name);
+        snprintf(name, sizeof name, "gated u skip1 %dx%d", h, w);
+        gated_case(&T->down_u[l ? R + (l - 1) * (R + 1) : 0], h, w, 1, name);
+        snprintf(name, sizeof name, "gated ul skip2 %dx%d", h, w);
+        gated_case(&T->down_ul[l ? R + (l - 1) * (R + 1) : 0], h, w, l == 2, name);
+    }
+}
+
+static void test_down_up(void)
+{
+    for (int i = 0; i < 2; i++) {
+        const pcnn_wnlayer *Ls[2] = {&T->layers[T->downsize_u[i]], &T->layers[T->downsize_ul[i]]};
+        const pcnn_wnlayer *Lu[2] = {&T->layers[T->upsize_u[i]], &T->layers[T->upsize_ul[i]]};
+        for (int k = 0; k < 2; k++) {
+            char what[64];
+            int h = H >> i, w = W >> i;
+            size_t n = (size_t)N * h * w;
+            /* down: (h, w) -> (h/2, w/2) */
+            pair in = pair_rand(n * F, -1, 1), out = pair_new(n / 4 * F, NULL);
+            void *sc = CPU->state_new(CPU, PCNN_OP_DOWN, Ls[k], h, w), *sg = DEV->state_new(DEV, PCNN_OP_DOWN, Ls[k], h, w);
+            CPU->down_fwd(CPU, sc, Ls[k], WP.c, in.c, N, h, w, out.c);
+            DEV->down_fwd(DEV, sg, Ls[k], WP.g, in.g, N, h, w, out.g);
+            snprintf(what, sizeof what, "down%d.%s out", i, k ? "ul" : "u");
+            pair_check(&out, what, TOL_OP);
+            pair dout = pair_rand(n / 4 * F, -1, 1), din = pair_rand(n * F, -1, 1), gp = pair_rand(T->total, -1, 1);
+            CPU->down_bwd(CPU, sc, Ls[k], WP.c, gp.c, in.c, N, h, w, dout.c, din.c);
+            DEV->down_bwd(DEV, sg, Ls[k], WP.g, gp.g, in.g, N, h, w, dout.g, din.g);
+            snprintf(what, sizeof what, "down%d.%s din", i, k ? "ul" : "u");
+            pair_check(&din, what, TOL_OP);
+            snprintf(what, sizeof what, "down%d.%s gp", i, k ? "ul" : "u");
+            pair_check(&gp, what, TOL_OP);
+            CPU->state_free(CPU, sc);
+            DEV->state_free(DEV, sg);
+            pair_free(&in);
+            pair_free(&out);
+            pair_free(&dout);
+            pair_free(&din);
+            pair_free(&gp);
+            /* up: (h/2, w/2) -> (h, w) */
+            int hh = h / 2, ww = w / 2;
+            in = pair_rand(n / 4 * F, -1, 1);
+            out = pair_new(n * F, NULL);
+            sc = CPU->state_new(CPU, PCNN_OP_UP, Lu[k], hh, ww);
+            sg = DEV->state_new(DEV, PCNN_OP_UP, Lu[k], hh, ww);
+            CPU->up_fwd(CPU, sc, Lu[k], WP.c, in.c, N, hh, ww, out.c);
+            DEV->up_fwd(DEV, sg, Lu[k], WP.g, in.g, N, hh, ww, out.g);
+            snprintf(what, sizeof what, "up%d.%s out", i, k ? "ul" : "u");
+            pair_check(&out, what, TOL_OP);
+            dout = pair_rand(n * F, -1, 1);
+            din = pair_rand(n / 4 * F, -1, 1);
+            gp = pair_rand(T->total, -1, 1);
+            CPU->up_bwd(CPU, sc, Lu[k], WP.c, gp.c, in.c, N, hh, ww, dout.c, din.c);
+            DEV->up_bwd(DEV, sg, Lu[k], WP.g, gp.g, in.g, N, hh, ww, dout.g, din.g);
+            snprintf(what, sizeof what, "up%d.%s din", i, k ? "ul" : "u");
+            pair_check(&din, what, TOL_OP);
+            snprintf(what, sizeof what, "up%d.%s gp", i, k ? "ul" : "u");
+            pair_check(&gp, what, TOL_OP);
+            CPU->state_free(CPU, sc);
+            DEV->state_free(DEV, sg);
+            pair_free(&in);
+            pair_free(&out);
+            pair_free(&dout);
+            pair_free(&din);
+            pair_free(&gp);
+        }
+    }
+}
+
+static void test_out(void)
+{
+    size_t n = (size_t)N * H * W;
+    pair ul = pair_rand(n * F, -2, 2), lg = pair_new(n * 10 * M, NULL);
+    void *sc = CPU->state_new(CPU, PCNN_OP_OUT, &T->layers[T->nin_out], H, W);
+    void *sg = DEV->state_new(DEV, PCNN_OP_OUT, &T->layers[T->nin_out], H, W);
+    CPU->out_fwd(CPU, sc, WP.c, ul.c, N, lg.c);
+    DEV->out_fwd(DEV, sg, WP.g, ul.g, N, lg.g);
+    pair_check(&lg, "out logits", TOL_OP);
+    pair dl = pair_rand(n * 10 * M, -1, 1), dul = pair_rand(n * F, -1, 1), gp = pair_rand(T->total, -1, 1);
+    CPU->out_bwd(CPU, sc, WP.c, gp.c, ul.c, N, dl.c, dul.c);
+    DEV->out_bwd(DEV, sg, WP.g, gp.g, ul.g, N, dl.g, dul.g);
+    pair_check(&dul, "out dul", TOL_OP);
+    pair_check(&gp, "out gp", TOL_OP);
+    CPU->state_free(CPU, sc);
+    DEV->state_free(DEV, sg);
+    pair_free(&ul);
+    pair_free(&lg);
+    pair_free(&dl);
+    pair_free(&dul);
+    pair_free(&gp);
+}
+
+static void test_dmol(void)
+{
+    size_t n = (size_t)N * H * W, C = 10 * M;
+    float *hl = pcnn_xmalloc(n * C * sizeof *hl), *hx = pcnn_xmalloc(n * 3 * sizeof *hx);
+    for (size_t r = 0; r < n; r++) {
+        for (size_t k = 0; k < C; k++) hl[r * C + k] = urand(-2.0f, 2.0f);
+        /* log-scales: some below the -7 clamp, some tiny (pdf-at-centre branch) */
+        for (int c = 0; c < 3; c++)
+            for (int k = 0; k < M; k++) {
+                float *s = &hl[r * C + M + 3 * M * c + M + k];
+                if ((r + k) % 7 == 0) *s = -8.0f;
+                else if ((r + k) % 5 == 0) *s = -6.5f;
+                else *s = urand(-4.0f, 0.5f);
+            }
+        for (int c = 0; c < 3; c++) {
+            int v = (int)urand(0.0f, 256.0f);
+            if ((r + c) % 11 == 0) v = 0;
+            if ((r + c) % 13 == 0) v = 255;
+            hx[3 * r + c] = ((float)v / 255.0f - 0.5f) * 2.0f;
+        }
+    }
+    pair l = pair_new(n * C, hl), x = pair_new(n * 3, hx), dl = pair_new(n * C, NULL);
+    double llc[MAXN], llg[MAXN];
+    for (int pass = 0; pass < 2; pass++) {
+        CPU->dmol(CPU, l.c, x.c, N, llc, pass ? dl.c : NULL, -1.0f / N);
+        DEV->dmol(DEV, l.g, x.g, N, llg, pass ? dl.g : NULL, -1.0f / N);
+        double d = 0, r = 0;
+        for (int i = 0; i < N; i++) {
+            d += (llg[i] - llc[i]) * (llg[i] - llc[i]);
+            r += llc[i] * llc[i];
+        }
+        printf("#   dmol ll (%s gradient)       rel err %.3g (tol %.0e)\n", pass ? "with" : "no",
+               sqrt(d / r), TOL_OP);
+        CHECK(sqrt(d / r) <= TOL_OP);
+    }
+    pair_check(&dl, "dmol dlogits", TOL_OP);
+    pair_free(&l);
+    pair_free(&x);
+    pair_free(&dl);
+    free(hl);
+    free(hx);
+}
+
+static void test_adam(void)
+{
+    size_t n = T->total;
+    pair p = pair_rand(n, -1, 1), m = pair_rand(n, -0.1f, 0.1f), v = pair_rand(n, 0, 0.01f);
+    pair pol = pair_rand(n, -1, 1);
+    for (uint64_t t = 1; t <= 3; t++) {
+        pair g = pair_rand(n, -1, 1);
+        CPU->adam(CPU, p.c, g.c, m.c, v.c, pol.c, n, 2e-4f, 0.9f, 0.999f, 1e-8f, t, 0.9995f);
+        DEV->adam(DEV, p.g, g.g, m.g, v.g, pol.g, n, 2e-4f, 0.9f, 0.999f, 1e-8f, t, 0.9995f);
+        pair_free(&g);
+    }
+    pair_check(&p, "adam params", TOL_OP);
+    pair_check(&m, "adam m", TOL_OP);
+    pair_check(&v, "adam v", TOL_OP);
+    pair_check(&pol, "adam polyak", TOL_OP);
+    pair_free(&p);
+    pair_free(&m);
+    pair_free(&v);
+    pair_free(&pol);
+}
+
+/* ---------------------------------------------------------------- whole network */
+
+static const char *DEV_NAME = "cuda";
+
+/* t->total floats of a net buffer, to the host. */
+static void net_get(pcnn_net *net, int which, float *out)
+{
+    const float *p = pcnn_net_buffer(net, which);
+    size_t bytes = pcnn_net_table(net)->total * sizeof(float);
+#ifdef PCNN_HAVE_CUDA
+    if (!strcmp(pcnn_net_device(net), "cuda")) {
+        CHECK(cudaMemcpy(out, p, bytes, cudaMemcpyDeviceToHost) == cudaSuccess);
+        return;
+    }
+#endif
+    memcpy(out, p, bytes);
+}
+
+static void cmp_host(const char *what, const double *a, const double *ref, size_t n, double tol)
+{
+    double d = 0, r = 0;
+    int bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        bad |= isnan(a[i]) || isnan(ref[i]);
+        d += (a[i] - ref[i]) * (a[i] - ref[i]);
+        r += ref[i] * ref[i];
+    }
+    double e = sqrt(d) / (sqrt(r) > 1e-30 ? sqrt(r) : 1e-30);
+    printf("#   %-28s n=%-7zu rel err %.3g (tol %.0e)%s\n", what, n, e, tol, bad ? " NaN" : "");
+    CHECK(!bad);
+    CHECK(e <= tol);
+}
+
+static void cmp_bufs(const char *what, pcnn_net *gpu, pcnn_net *cpu, int which, double tol)
+{
+    size_t n = pcnn_net_table(cpu)->total;
+    float *a = pcnn_xmalloc(n * sizeof *a), *b = pcnn_xmalloc(n * sizeof *b);
+    net_get(gpu, which, a);
+    net_get(cpu, which, b);
+    size_t nan = 0;
+    for (size_t i = 0; i < n; i++) nan += isnan(a[i]) != 0;
+    double e = rel_err(a, b, n);
+    printf("#   %-28s n=%-7zu rel err %.3g (tol %.0e)%s\n", what, n, e, tol, nan ? " NaN" : "");
+    CHECK(nan == 0);
+    CHECK(e <= tol);
+    free(a);
+    free(b);
+}
+
+static void test_network(void)
+{
+    const int NH = 8, NW = 8, NB = 5;
+    pcnn_model_file *m = pcnn_model_create(2, 8, 3, 4, NH, NW, NULL, 7);
+    pcnn_net *nc = pcnn_net_create(m, "cpu", NB), *ng = pcnn_net_create(m, DEV_NAME, NB);
+    CHECK(nc != NULL);
+    CHECK(ng != NULL);
+    if (!nc || !ng) {
+        pcnn_net_free(nc);
+        pcnn_net_free(ng);
+        pcnn_model_file_free(m);
+        return;
+    }
+    uint8_t px[5 * 8 * 8 * 3];
+    int32_t lab[5] = {0, 3, 1, 2, 3};
+    for (size_t i = 0; i < sizeof px; i++) px[i] = (uint8_t)urand(0.0f, 256.0f);
+    px[0] = 0;
+    px[1] = 255;
+    /* forward logits (eval, current weights) */
+    size_t nl = (size_t)NB * NH * NW * 30;
+    float *xf = pcnn_xmalloc((size_t)NB * NH * NW * 3 * sizeof *xf);
+    for (size_t i = 0; i < (size_t)NB * NH * NW * 3; i++) xf[i] = (px[i] / 255.0f - 0.5f) * 2.0f;
+    float *lc = pcnn_xmalloc(nl * sizeof *lc), *lg = pcnn_xmalloc(nl * sizeof *lg);
+    pcnn_net_forward_logits(nc, xf, lab, NB, 0, lc);
+    pcnn_net_forward_logits(ng, xf, lab, NB, 0, lg);
+    double e = rel_err(lg, lc, nl);
+    printf("#   %-28s n=%-7zu rel err %.3g (tol %.0e)\n", "net logits", nl, e, TOL_NET);
+    CHECK(e <= TOL_NET);
+    /* log-likelihood of every class */
+    double llc[5 * 4], llg[5 * 4];
+    pcnn_net_loglik(nc, px, NB, 0, llc);
+    pcnn_net_loglik(ng, px, NB, 0, llg);
+    cmp_host("net loglik (all classes)", llg, llc, 5 * 4, TOL_NET);
+    /* three training steps: loss, every gradient, Adam state, params, Polyak */
+    for (uint64_t step = 0; step < 3; step++) {
+        char what[64];
+        float fc = pcnn_net_train_step(nc, px, lab, NB, 99, step);
+        float fg = pcnn_net_train_step(ng, px, lab, NB, 99, step);
+        double dc = fc, dg = fg;
+        snprintf(what, sizeof what, "net loss step %llu", (unsigned long long)step);
+        cmp_host(what, &dg, &dc, 1, TOL_NET);
+        snprintf(what, sizeof what, "net grads step %llu", (unsigned long long)step);
+        cmp_bufs(what, ng, nc, PCNN_BUF_GRADS, TOL_NET);
+        pcnn_net_adam_step(nc, 2e-4f, 0.9f, 0.999f, 1e-8f, 0.9995f);
+        pcnn_net_adam_step(ng, 2e-4f, 0.9f, 0.999f, 1e-8f, 0.9995f);
+    }
+    cmp_bufs("net params after 3 steps", ng, nc, PCNN_BUF_PARAMS, TOL_NET);
+    cmp_bufs("net adam m", ng, nc, PCNN_BUF_ADAM_M, TOL_NET);
+    cmp_bufs("net adam v", ng, nc, PCNN_BUF_ADAM_V, TOL_NET);
+    cmp_bufs("net polyak", ng, nc, PCNN_BUF_POLYAK, TOL_NET);
+    /* Polyak weights in eval: a smaller batch than max */
+    pcnn_net_loglik(nc, px, 3, 1, llc);
+    pcnn_net_loglik(ng, px, 3, 1, llg);
+    cmp_host("net loglik polyak N=3", llg, llc, 3 * 4, TOL_NET);
+    /* the same seed twice on the device: the same bytes */
+    float *lg2 = pcnn_xmalloc(nl * sizeof *lg2);
+    pcnn_net_forward_logits(ng, xf, lab, NB, 1, lg);
+    pcnn_net_forward_logits(ng, xf, lab, NB, 1, lg2);
+    CHECK(memcmp(lg, lg2, nl * sizeof *lg) == 0);
+    free(lg2);
+    free(xf);
+    free(lc);
+    free(lg);
+    pcnn_net_free(nc);
+    pcnn_net_free(ng);
+    pcnn_model_file_free(m);
+}
+
+int main(void)
+{
+    const char *self = getenv("PCNN_PARITY_SELFTEST");
+    const char *prec = getenv("PCNN_PRECISION");
+    if (prec && !strcmp(prec, "tf32")) {
+        TOL_OP = 5e-3;
+        TOL_NET = 3e-2;
+    }
+    pcnn_init("test_gpu_parity");
+    T = pcnn_params_build(R, F, M, K);
+    CPU = pcnn_backend_cpu_new(T, MAXN, H, W);
+    const char *why = NULL;
+    if (self && !strcmp(self, "1")) {
+        DEV = pcnn_backend_cpu_new(T, MAXN, H, W);
+        DEV_NAME = "cpu";
+        printf("# self-test: a second CPU backend stands in for the GPU\n");
+    } else {
+#ifdef PCNN_HAVE_CUDA
+        DEV = pcnn_backend_cuda_new(T, MAXN, H, W);
+        if (!DEV) why = "no CUDA GPU available (cudaGetDeviceCount failed or found none)";
+#else
+        why = "built without CUDA (make GPU=1 on a machine with the CUDA toolkit and cuDNN)";
+#endif
+    }
+    if (!DEV) {
+        SKIP(test_weightnorm, why);
+        SKIP(test_input, why);
+        SKIP(test_gated, why);
+        SKIP(test_down_up, why);
+        SKIP(test_out, why);
+        SKIP(test_dmol, why);
+        SKIP(test_adam, why);
+        SKIP(test_network, why);
+    } else {
+        printf("# precision %s, tolerances: ops %.0e, network %.0e\n", prec ? prec : "fp32",
+               TOL_OP, TOL_NET);
+        setup_common();
+        RUN(test_weightnorm);
+        RUN(test_input);
+        RUN(test_gated);
+        RUN(test_down_up);
+        RUN(test_out);
+        RUN(test_dmol);
+        RUN(test_adam);
+        RUN(test_network);
+        pair_free(&PARAMS);
+        pair_free(&WP);
+        CPU->release(CPU, LAB_C);
+        DEV->release(DEV, LAB_G);
+        DEV->destroy(DEV);
+    }
+    CPU->destroy(CPU);
+    pcnn_params_free(T);
+    return check_summary();
+}
