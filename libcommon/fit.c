@@ -251,6 +251,10 @@ int pcnn_fit_run(const pcnn_fit_options *o, const pcnn_dataset *train, const pcn
     int rc = 0;
     uint64_t total_steps = o->epochs * spe, steps_this_run = 0;
     double t_run = pcnn_now();
+    /* Fault injection for the tests: PCNN_TEST_NAN_STEP=s makes the loss of step s NaN. */
+    uint64_t nan_step = 0;
+    const char *ns = getenv("PCNN_TEST_NAN_STEP");
+    if (ns && pcnn_parse_u64(ns, &nan_step)) nan_step = 0;
 
     while (st.epoch < o->epochs) {
         epoch_permutation(perm, n, model->seed, st.epoch);
@@ -265,6 +269,7 @@ int pcnn_fit_run(const pcnn_fit_options *o, const pcnn_dataset *train, const pcn
                 by[b] = train->labels[idx];
             }
             float loss = pcnn_net_train_step(net, bx, by, nb, model->seed, st.step);
+            if (nan_step && st.step + 1 == nan_step) loss = NAN;
             if (!isfinite(loss)) {
                 pcnn_warn("the loss became %s at epoch %llu, step %llu: stopping; %s keeps the last "
                           "good checkpoint (try a smaller --lr)",

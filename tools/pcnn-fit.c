@@ -20,8 +20,8 @@ static void usage(FILE *fp)
         "\n"
         "  -o FILE            model file to write (default with -r: the resumed file)\n"
         "  -r FILE            resume from this model file: its sizes, counters, optimizer\n"
-        "                     state and options are used; the result is the same as an\n"
-        "                     uninterrupted run (same -b and training data)\n"
+        "                     state, batch size and options are used; the result is the\n"
+        "                     same as an uninterrupted run on the same training data\n"
         "  -V FILE            validation data: bits/dim and accuracy after every epoch\n"
         "  -R N               nr_resnet, gated blocks per level (default 1)\n"
         "  -F N               nr_filters (default 40)\n"
@@ -74,7 +74,7 @@ int main(int argc, char **argv)
     pcnn_fit_defaults(&o);
     const char *out = NULL, *resume = NULL, *valpath = NULL;
     long R = 1, F = 40, M = 5, seed = 1;
-    int set_lr = 0, set_decay = 0, set_polyak = 0, set_arch = 0, set_seed = 0;
+    int set_lr = 0, set_decay = 0, set_polyak = 0, set_arch = 0, set_seed = 0, set_batch = 0;
     static const struct option longopts[] = {
         {"lr", required_argument, 0, OPT_LR},
         {"lr-decay", required_argument, 0, OPT_LR_DECAY},
@@ -96,7 +96,7 @@ int main(int argc, char **argv)
         case 'R': R = need_long("-R", optarg, 1, 64); set_arch = 1; break;
         case 'F': F = need_long("-F", optarg, 1, 4096); set_arch = 1; break;
         case 'M': M = need_long("-M", optarg, 1, 256); set_arch = 1; break;
-        case 'b': o.batch = (int)need_long("-b", optarg, 1, 65536); break;
+        case 'b': o.batch = (int)need_long("-b", optarg, 1, 65536); set_batch = 1; break;
         case 'e': o.epochs = (uint64_t)need_long("-e", optarg, 0, 100000000); break;
         case 's': seed = need_long("-s", optarg, 0, 0x7fffffffffffffffL); set_seed = 1; break;
         case 'q': o.quiet = 1; break;
@@ -138,6 +138,8 @@ int main(int argc, char **argv)
         double v;
         if (!set_decay && (s = pcnn_model_file_get_meta(m, "lr_decay")) && !pcnn_parse_double(s, 0, 1, &v)) o.lr_decay = v;
         if (!set_polyak && (s = pcnn_model_file_get_meta(m, "polyak")) && !pcnn_parse_double(s, 0, 1, &v)) o.polyak = v;
+        long bv;
+        if (!set_batch && (s = pcnn_model_file_get_meta(m, "batch")) && !pcnn_parse_long(s, 1, 65536, &bv)) o.batch = (int)bv;
         if (set_lr) m->lr = o.lr;
     } else {
         if (train->h.C != 3) {

@@ -1,0 +1,173 @@
+#!/usr/bin/env bats
+# pcnn-fit: usage, bad input, determinism, checkpoints, exact resume, signals, NaN.
+
+bats_require_minimum_version 1.5.0
+
+setup() {
+	FIT="$PCNN_BIN/pcnn-fit"
+	MK="$PCNN_BIN/pcnn-mkdata"
+	cd "$BATS_TEST_TMPDIR"
+	"$MK" -H 8 -W 8 -K 2 -n 12 -s 3 -o train.bin
+	"$MK" -H 8 -W 8 -K 2 -n 6 -s 4 -o val.bin
+	TINY=(-R 1 -F 4 -M 2 -b 4)
+}
+
+@test "fit: -h prints usage on stdout, exit 0" {
+	run --separate-stderr "$FIT" -h
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"usage: pcnn-fit"* ]]
+	[ -z "$stderr" ]
+}
+
+@test "fit: no operand, no -o, bad number, unknown option are usage errors (exit 2)" {
+	run "$FIT" -o m.bin
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"missing TRAIN data file"* ]]
+	run "$FIT" train.bin
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"missing -o MODEL"* ]]
+	run "$FIT" -F 0 -o m.bin train.bin
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"-F: expected an integer in 1..4096, got '0'"* ]]
+	run "$FIT" --lr abc -o m.bin train.bin
+	[ "$status" -eq 2 ]
+	run "$FIT" --bogus -o m.bin train.bin
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"unknown option '--bogus'"* ]]
+}
+
+@test "fit: missing and damaged training files exit 1 naming the file" {
+	run "$FIT" -o m.bin nope.bin
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"pcnn-fit: nope.bin: No such file or directory"* ]]
+	printf 'NOTADATAFILE....................................' > bad.bin
+	run "$FIT" -o m.bin bad.bin
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"bad.bin: not a pcnn data file"* ]]
+	head -c 200 train.bin > trunc.bin
+	run "$FIT" -o m.bin trunc.bin
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"trunc.bin: truncated"* ]]
+	[ ! -e m.bin ]
+}
+
+@test "fit: unlabelled training data is refused with a hint" {
+	"$MK" -H 8 -W 8 -n 4 -U -o test.bin
+	run "$FIT" "${TINY[@]}" -o m.bin test.bin
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"has no label (-1): training needs labelled data"* ]]
+	[ ! -e m.bin ]
+}
+
+@test "fit: images whose sides are not divisible by 4 are refused" {
+	"$MK" -H 6 -W 8 -n 4 -o odd.bin
+	run "$FIT" "${TINY[@]}" -o m.bin odd.bin
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"sides divisible by 4"* ]]
+}
+
+@test "fit: trains, logs every epoch, and the model describes itself" {
+	run "$FIT" "${TINY[@]}" -e 2 -V val.bin --log fit.tsv -o m.bin train.bin
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"epoch 2/2: train"*"bits/dim, validation"*"accuracy"* ]]
+	[ "$(head -1 fit.tsv)" = "$(printf 'epoch\tstep\ttrain_bpd\tval_bpd\tval_acc\tlr\tseconds\timages_per_s')" ]
+	[ "$(wc -l < fit.tsv)" -eq 3 ]
+	[ "$(cut -f2 fit.tsv | tail -1)" = "6" ]
+	run "$PCNN_BIN/pcnn-info" m.bin
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"training: 2 epochs, 6 steps"* ]]
+	[[ "$output" == *"polyak: yes"* ]]
+	[[ "$output" == *"adam state: yes"* ]]
+}
+
+@test "fit: the same seed gives the same bytes; another seed does not" {
+	"$FIT" -q "${TINY[@]}" -e 1 -s 5 -o a.bin train.bin
+	"$FIT" -q "${TINY[@]}" -e 1 -s 5 -o b.bin train.bin
+	"$FIT" -q "${TINY[@]}" -e 1 -s 6 -o c.bin train.bin
+	cmp a.bin b.bin
+	! cmp -s a.bin c.bin
+}
+
+@test "fit: resuming after an epoch gives exactly the uninterrupted result" {
+	"$FIT" -q "${TINY[@]}" -e 3 -o full.bin train.bin
+	"$FIT" -q "${TINY[@]}" -e 1 -o part.bin train.bin
+	"$FIT" -q -e 3 -r part.bin train.bin
+	cmp full.bin part.bin
+}
+
+@test "fit: resuming from a mid-epoch checkpoint gives exactly the uninterrupted result" {
+	"$FIT" -q "${TINY[@]}" -e 2 -o full.bin train.bin
+	"$FIT" -q "${TINY[@]}" -e 2 --max-steps 4 -o part.bin train.bin
+	run "$PCNN_BIN/pcnn-info" part.bin
+	[[ "$output" == *"training: 1 epochs, 4 steps"* ]]
+	"$FIT" -q -e 2 -r part.bin train.bin
+	cmp full.bin part.bin
+}
+
+@test "fit: resume with another batch size is refused" {
+	"$FIT" -q "${TINY[@]}" -e 1 -o m.bin train.bin
+	run "$FIT" -b 3 -e 2 -r m.bin train.bin
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"cannot resume"*"use the same -b and training data"* ]]
+}
+
+@test "fit: a model that does not fit the data is refused" {
+	"$FIT" -q "${TINY[@]}" -e 1 -o m.bin train.bin
+	"$MK" -H 12 -W 12 -K 2 -n 4 -o big.bin
+	run "$FIT" -e 2 -r m.bin big.bin
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"made for 8x8x3 images, big.bin has 12x12x3"* ]]
+}
+
+@test "fit: a NaN loss stops with exit 1 and leaves the last good checkpoint" {
+	"$FIT" -q "${TINY[@]}" -e 1 -o m.bin train.bin
+	cp m.bin before.bin
+	PCNN_TEST_NAN_STEP=5 run "$FIT" -e 3 -r m.bin train.bin
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"the loss became NaN at epoch 2, step 5"* ]]
+	[[ "$output" == *"keeps the last good checkpoint"* ]]
+	cmp m.bin before.bin
+}
+
+@test "fit: SIGINT saves a checkpoint, exits 130, and resume matches an uninterrupted run" {
+	"$MK" -H 8 -W 8 -K 2 -n 64 -s 9 -o long.bin
+	"$FIT" -q "${TINY[@]}" -e 6 -o full.bin long.bin
+	"$FIT" "${TINY[@]}" -e 6 --checkpoint-every 0 -o part.bin long.bin 2> fit.err &
+	pid=$!
+	# wait until training runs (first epoch line or a checkpoint), then interrupt
+	for _ in $(seq 100); do [ -e part.bin ] && break; sleep 0.05; done
+	kill -INT $pid
+	rc=0
+	wait $pid || rc=$?
+	if [ $rc -eq 0 ]; then skip "training finished before the signal arrived"; fi
+	[ $rc -eq 130 ]
+	grep -q "interrupted by SIGINT: checkpoint saved to part.bin" fit.err
+	"$PCNN_BIN/pcnn-info" part.bin > /dev/null
+	"$FIT" -q -e 6 -r part.bin long.bin
+	cmp full.bin part.bin
+}
+
+@test "fit: SIGTERM exits 143 with a valid checkpoint" {
+	"$MK" -H 8 -W 8 -K 2 -n 64 -s 9 -o long.bin
+	"$FIT" "${TINY[@]}" -e 50 -o m.bin long.bin 2> fit.err &
+	pid=$!
+	for _ in $(seq 100); do [ -e m.bin ] && break; sleep 0.05; done
+	kill -TERM $pid
+	rc=0
+	wait $pid || rc=$?
+	[ $rc -eq 143 ]
+	grep -q "interrupted by SIGTERM" fit.err
+	"$PCNN_BIN/pcnn-info" m.bin > /dev/null
+}
+
+@test "fit: model output to /dev/full fails with exit 1" {
+	run "$FIT" "${TINY[@]}" -e 1 -o /dev/full train.bin
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"/dev/full: write error: No space left on device"* ]]
+}
+
+@test "fit: training data from a pipe" {
+	cat train.bin | "$FIT" -q "${TINY[@]}" -e 1 -o p.bin -
+	"$FIT" -q "${TINY[@]}" -e 1 -o f.bin train.bin
+	cmp p.bin f.bin
+}

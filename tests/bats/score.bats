@@ -1,0 +1,106 @@
+#!/usr/bin/env bats
+# pcnn-score: usage, bad input, the TSV contract, batching, pipes, full disk.
+
+bats_require_minimum_version 1.5.0
+
+setup_file() {
+	cd "$BATS_FILE_TMPDIR"
+	"$PCNN_BIN/pcnn-mkdata" -H 8 -W 8 -K 3 -n 9 -s 3 -o train.bin
+	"$PCNN_BIN/pcnn-fit" -q -R 1 -F 4 -M 2 -b 4 -e 1 -o model.bin train.bin
+}
+
+setup() {
+	SC="$PCNN_BIN/pcnn-score"
+	MK="$PCNN_BIN/pcnn-mkdata"
+	cd "$BATS_TEST_TMPDIR"
+	cp "$BATS_FILE_TMPDIR/model.bin" "$BATS_FILE_TMPDIR/train.bin" .
+}
+
+@test "score: -h prints usage on stdout, exit 0" {
+	run --separate-stderr "$SC" -h
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"usage: pcnn-score"* ]]
+}
+
+@test "score: usage errors exit 2" {
+	run "$SC"
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"missing MODEL"* ]]
+	run "$SC" -b 0 model.bin
+	[ "$status" -eq 2 ]
+	run "$SC" model.bin a b
+	[ "$status" -eq 2 ]
+}
+
+@test "score: missing and damaged model files exit 1 naming the file" {
+	run "$SC" nope.bin train.bin
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"nope.bin: No such file or directory"* ]]
+	cp model.bin flip.bin
+	printf '\x55' | dd of=flip.bin bs=1 seek=3000 conv=notrunc 2>/dev/null
+	run "$SC" flip.bin train.bin
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"flip.bin: checksum mismatch"* ]]
+	head -c 100 model.bin > trunc.bin
+	run "$SC" trunc.bin train.bin
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"trunc.bin"* ]]
+	run "$SC" train.bin train.bin
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"train.bin: this is a pcnn data file, not a model file"* ]]
+}
+
+@test "score: a model that does not fit the data says what to do" {
+	"$MK" -H 8 -W 8 -K 2 -n 3 -o two.bin
+	run "$SC" model.bin two.bin
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"made for 3 classes, two.bin has 2"* ]]
+	"$MK" -H 12 -W 8 -K 3 -n 3 -o big.bin
+	run "$SC" model.bin big.bin
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"made for 8x8x3 images"* ]]
+}
+
+@test "score: the TSV has the header and one finite row per image" {
+	run --separate-stderr "$SC" model.bin train.bin
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = "$(printf 'id\tlabel\tClass0\tClass1\tClass2')" ]
+	[ "${#lines[@]}" -eq 10 ]
+	[[ "${lines[1]}" == img/0000001.png$'\t'* ]]
+	for l in "${lines[@]:1}"; do
+		[ "$(printf '%s\n' "$l" | awk -F'\t' '{print NF}')" -eq 5 ]
+		printf '%s\n' "$l" | awk -F'\t' '{for (i = 3; i <= 5; i++) if ($i !~ /^-[0-9]+\.[0-9]+$/) exit 1}'
+	done
+	[[ "$stderr" == *"scored 9 images"*"bits/dim under the true label"* ]]
+}
+
+@test "score: stdin to stdout, same bytes twice, batch size changes only rounding" {
+	"$SC" -q model.bin < train.bin > a.tsv
+	cat train.bin | "$SC" -q model.bin - > b.tsv
+	cmp a.tsv b.tsv
+	# Another batch size changes the BLAS blocking, so float rounding may differ:
+	# every number agrees to 1e-5 relative (float32 sums over 192 sub-pixels).
+	"$SC" -q -b 1 model.bin train.bin > c.tsv
+	paste a.tsv c.tsv | tail -n +2 | awk -F'\t' '{ for (i = 3; i <= 5; i++) { d = $i - $(i + 5); if (d < 0) d = -d; if (d > 1e-5 * -$i) { print "row " NR ": " $i " vs " $(i + 5); exit 1 } } }'
+
+	"$SC" -q model.bin train.bin | "$PCNN_BIN/pcnn-argmax" > pred.csv 2>/dev/null
+	[ "$(wc -l < pred.csv)" -eq 9 ]
+}
+
+@test "score: --true-label gives the same log-likelihood as the full table" {
+	"$SC" -q model.bin train.bin > all.tsv
+	"$SC" -q --true-label model.bin train.bin > true.tsv
+	[ "$(head -1 true.tsv)" = "$(printf 'id\tlabel\tlogp\tbpd')" ]
+	paste all.tsv true.tsv | tail -n +2 | awk -F'\t' '{ want = $(3 + $2); got = $8; d = want - got; if (d < 0) d = -d; if (d > 1e-3) { print "row " NR ": " want " vs " got; exit 1 } }'
+}
+
+@test "score: output to /dev/full fails with exit 1; -o writes a file" {
+	run "$SC" model.bin train.bin -o /dev/full
+	[ "$status" -ne 0 ]
+	run "$SC" -o /dev/full model.bin train.bin
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"/dev/full"*"No space left on device"* ]]
+	run "$SC" -q -o s.tsv model.bin train.bin
+	[ "$status" -eq 0 ]
+	[ "$(wc -l < s.tsv)" -eq 10 ]
+}
