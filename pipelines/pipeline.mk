@@ -1,0 +1,261 @@
+# pipelines/pipeline.mk — `make pipeline`: the whole job in one command.
+#
+#   make pipeline                                 Fashion-MNIST (4 classes), PROFILE by hardware
+#   make pipeline DATA=/work/shared/cpen455       the CPEN 455 layout (train/validation/test.csv)
+#   make pipeline PROFILE=quick EPOCHS=3 FILTERS=40 RUN=try1
+#   make pipeline-clean RUN=fashion-quick         remove one run folder
+#
+# Steps, each a real file under $(RUNS_DIR)/$(RUN)/ (docs/PIPELINE.md lists them all):
+#
+#   prep    train.bin val.bin test.bin         data recipes in data/*.mk
+#   fit     model.bin fit.tsv                  training, with the validation set
+#   score   val.scores.tsv test.scores.tsv     log p(x | c) for every class
+#   argmax  val.preds.csv val.report.md        accuracy, F1, confusion matrix
+#           test.preds.csv                     the submission (CPEN 455 test.csv form)
+#   gen     samples/ grid.png                  GEN_N images per class and a montage
+#   plot    curve.png                          gnuplot, pipelines/plot.gp
+#   report  report.md report.html              pipelines/report.sh
+#
+# `pipeline` runs three phases in order, so that `make -j2 pipeline` is safe: the
+# Debian packages (deps-check), the tools (all), then the run itself (pipeline-run).
+# Re-running does only what changed: every step depends on its inputs and on a stamp
+# file holding its exact command line (.args/<step>), rewritten only when a knob that
+# changes its result changes (DEVICE, V and the like do not). The tools are not
+# prerequisites: rebuilding a tool does not retrain a model (pipeline-clean does).
+# Outputs are written to a temporary name and renamed (the tools, pipelines/step.sh),
+# and .DELETE_ON_ERROR removes a target whose step failed or was interrupted.
+
+.PHONY: pipeline pipeline-run pipeline-done pipeline-clean pipeline-config
+
+ifeq ($(filter %pipelines/pipeline.mk,$(firstword $(MAKEFILE_LIST))),)
+# ================================================================ included by the Makefile
+# Entry points only. The run itself is made by this file as a make of its own
+# (`make -f pipelines/pipeline.mk`): the build's `.SECONDARY:` (every target secondary)
+# would stop make from redoing what depends on a deleted and rebuilt file.
+
+PIPE_MAKE = $(MAKE) --no-print-directory -f pipelines/pipeline.mk BUILD=$(BUILD) GPU=$(GPU)
+
+pipeline:
+	@pipelines/deps.sh ensure
+	@$(MAKE) --no-print-directory all
+	@$(PIPE_MAKE) pipeline-done
+
+pipeline-run pipeline-clean pipeline-config:
+	@$(PIPE_MAKE) $@
+
+else
+# ================================================================ the run (make -f)
+
+.DELETE_ON_ERROR:
+.DEFAULT_GOAL := pipeline-done
+PIPE_GOALS := $(or $(MAKECMDGOALS),pipeline-done)
+BUILD ?= build
+GPU   ?= 0
+ifneq ($(V),1)
+  say = @printf '  %-6s %s\n' $(1) $(2);
+endif
+
+# ---------------------------------------------------------------- knobs
+DATA     ?= fashion
+RUNS_DIR ?= runs
+PIPE_BIN ?= $(BUILD)/bin
+
+# PROFILE: full when an NVIDIA GPU answers and the CUDA parts are built (GPU=1, passed
+# by the Makefile), else quick.
+ifeq ($(origin PROFILE),undefined)
+  PROFILE := $(if $(and $(filter 1,$(GPU)),$(shell nvidia-smi -L 2>/dev/null | grep -q GPU && echo y)),full,quick)
+endif
+
+ifeq ($(DATA),fashion)
+  PIPE_DATA_KIND := fashion-mnist
+  PIPE_DATA_NAME := fashion
+else
+  PIPE_DATA_KIND := cpen455
+  PIPE_DATA_DIR  := $(patsubst %/,%,$(DATA))
+  # .../cpen455/data -> cpen455: the folder above when the folder is just "data"
+  PIPE_DATA_NAME := $(notdir $(PIPE_DATA_DIR))
+  ifeq ($(PIPE_DATA_NAME),data)
+    PIPE_DATA_NAME := $(notdir $(patsubst %/,%,$(dir $(PIPE_DATA_DIR))))
+  endif
+endif
+
+ifeq ($(PROFILE),tiny)           # tests: tiny data, seconds
+  NR_RESNET ?= 1
+  FILTERS   ?= 4
+  MIX       ?= 2
+  EPOCHS    ?= 1
+  BATCH     ?= 8
+  SIZE      ?= 8
+  LIMIT     ?= 0
+  VAL_LIMIT ?= 0
+  TEST_LIMIT ?= 0
+  GEN_N     ?= 2
+else ifeq ($(PROFILE),quick)     # 2 CPU cores, the whole pipeline in a few minutes
+  NR_RESNET ?= 1
+  FILTERS   ?= 32
+  MIX       ?= 5
+  EPOCHS    ?= 5
+  BATCH     ?= 32
+  LIMIT     ?= 800
+  VAL_LIMIT ?= 200
+  TEST_LIMIT ?= 200
+  GEN_N     ?= 25
+else ifeq ($(PROFILE),full)      # a GPU: the paper-size model on the whole set
+  NR_RESNET ?= 5
+  FILTERS   ?= 160
+  MIX       ?= 10
+  EPOCHS    ?= 100
+  BATCH     ?= 64
+  LIMIT     ?= 0
+  VAL_LIMIT ?= 0
+  TEST_LIMIT ?= 0
+  GEN_N     ?= 25
+else
+  $(error PROFILE=$(PROFILE): not one of quick, full, tiny (see docs/PIPELINE.md))
+endif
+LR     ?= 2e-4
+SEED   ?= 1
+DEVICE ?= auto
+RUN    ?= $(PIPE_DATA_NAME)-$(PROFILE)
+
+ifeq ($(strip $(RUN)),)
+  $(error RUN is empty: name the run folder, e.g. RUN=fashion-quick)
+endif
+ifneq ($(findstring /,$(RUN))$(filter . ..,$(RUN)),)
+  $(error RUN=$(RUN): a run name is one folder name under RUNS_DIR=$(RUNS_DIR))
+endif
+
+P := $(RUNS_DIR)/$(RUN)
+
+# $(call pipe_limit,N,SEED): a reproducible random subset of N images, or all for 0/empty
+pipe_limit = $(if $(filter-out 0,$(strip $(1))),--limit $(strip $(1)) -s $(2))
+PIPE_DEVICE := $(if $(strip $(DEVICE)),--device $(DEVICE))
+
+# ---------------------------------------------------------------- data recipes
+# Each data/*.mk for a kind defines, for S in train val test: PIPE_SRC_S (the file the
+# step depends on), PIPE_PREP_S (pcnn-prep options, without -o and source) and
+# PIPE_SIZE (image side when SIZE is not given).
+include data/$(PIPE_DATA_KIND).mk
+SIZE ?= $(PIPE_SIZE)
+
+# ---------------------------------------------------------------- step commands
+PIPE_PREP  := $(PIPE_BIN)/pcnn-prep
+PIPE_FIT   := $(PIPE_BIN)/pcnn-fit
+PIPE_SCORE := $(PIPE_BIN)/pcnn-score
+PIPE_ARGMAX := $(PIPE_BIN)/pcnn-argmax
+PIPE_GEN   := $(PIPE_BIN)/pcnn-gen
+PIPE_INFO  := $(PIPE_BIN)/pcnn-info
+PIPE_STEP  := pipelines/step.sh $(P)/logs
+
+# What each step's result depends on besides its input files: the stamps hold these.
+PIPE_ARGS_prep-train := $(strip -H $(SIZE) -W $(SIZE) $(PIPE_PREP_train) $(PIPE_SRC_train))
+PIPE_ARGS_prep-val := $(strip -H $(SIZE) -W $(SIZE) $(PIPE_PREP_val) $(PIPE_SRC_val))
+PIPE_ARGS_prep-test := $(strip -H $(SIZE) -W $(SIZE) $(PIPE_PREP_test) $(PIPE_SRC_test))
+PIPE_ARGS_fit  := -R $(NR_RESNET) -F $(FILTERS) -M $(MIX) -b $(BATCH) -e $(EPOCHS) --lr $(LR) -s $(SEED)
+PIPE_ARGS_gen  := -c all -n $(GEN_N) -s $(SEED)
+PIPE_STEPS_STAMPED := prep-train prep-val prep-test fit gen
+
+# The configuration, for the report (its stamp: the report is redone when it changes).
+PIPE_CONFIG = run=$(RUN)|data=$(DATA)|profile=$(PROFILE)|image size=$(SIZE)x$(SIZE)|\
+nr_resnet (R)=$(NR_RESNET)|filters (F)=$(FILTERS)|logistic mix (M)=$(MIX)|\
+epochs=$(EPOCHS)|batch=$(BATCH)|learning rate=$(LR)|seed=$(SEED)|\
+train images=$(or $(filter-out 0,$(LIMIT)),all)|validation images=$(or $(filter-out 0,$(VAL_LIMIT)),all)|\
+test images=$(PIPE_TEST_COUNT)|samples per class=$(GEN_N)|device=$(DEVICE)|\
+prep train=$(PIPE_ARGS_prep-train)|prep validation=$(PIPE_ARGS_prep-val)|prep test=$(PIPE_ARGS_prep-test)|\
+fit=$(PIPE_ARGS_fit)|gen=$(PIPE_ARGS_gen)
+
+# $(call pipe_stamp,FILE,TEXT): writes TEXT to FILE only when it differs, at parse time,
+# so FILE's time says when the text last changed (the habit of the build's .flags).
+# A '|' in TEXT starts a new line (a leading space after it is dropped).
+pipe_lines = printf '%s\n' '$(1)' | tr '|' '\n' | sed 's/^ //'
+pipe_stamp = $(shell mkdir -p $(dir $(1)) && { $(call pipe_lines,$(2)) | cmp -s - $(1) 2>/dev/null || $(call pipe_lines,$(2)) >$(1); })
+
+# pipeline-run uses the tools as they are (`pipeline` builds them first): they are not
+# prerequisites, so rebuilding a tool does not retrain a model (pipeline-clean does).
+PIPE_TOOLS := $(PIPE_PREP) $(PIPE_FIT) $(PIPE_SCORE) $(PIPE_ARGMAX) $(PIPE_GEN) $(PIPE_INFO)
+ifneq ($(filter pipeline-run pipeline-done,$(PIPE_GOALS)),)
+  ifneq ($(filter-out $(wildcard $(PIPE_TOOLS)),$(PIPE_TOOLS)),)
+    $(error missing tools: $(filter-out $(wildcard $(PIPE_TOOLS)),$(PIPE_TOOLS)) (build them with 'make', or run 'make pipeline'))
+  endif
+endif
+
+ifneq ($(filter pipeline-run pipeline-done,$(PIPE_GOALS)),)
+  $(foreach s,$(PIPE_STEPS_STAMPED),$(call pipe_stamp,$(P)/.args/$(s),$(PIPE_ARGS_$(s))))
+  $(call pipe_stamp,$(P)/config.txt,$(PIPE_CONFIG))
+endif
+
+# ---------------------------------------------------------------- targets
+PIPE_OUTPUTS := $(addprefix $(P)/,train.bin val.bin test.bin model.bin fit.tsv \
+                val.scores.tsv test.scores.tsv val.preds.csv val.report.md test.preds.csv \
+                test.report.md grid.png curve.png report.md report.html)
+
+# The whole run, then two lines saying where it is.
+pipeline-done: pipeline-run
+	@printf 'pcnn: run %s: %s\n' '$(P)' "$$(sed -n 's/^- accuracy: /validation accuracy /p' $(P)/val.report.md)"
+	@printf 'pcnn: report: %s (and report.html); submission: %s\n' '$(P)/report.md' '$(P)/test.preds.csv'
+
+# The run's files alone: no recipe, so `make -f pipelines/pipeline.mk -q pipeline-run`
+# says whether everything is up to date.
+pipeline-run: $(PIPE_OUTPUTS)
+
+pipeline-config:
+	@$(call pipe_lines,$(PIPE_CONFIG))
+
+pipeline-clean:
+	rm -rf -- '$(P)'
+
+# prep: one data file per split
+define PIPE_PREP_RULE
+$(P)/$(1).bin: $$(PIPE_SRC_$(1)) $(P)/.args/prep-$(1)
+	$$(call say,PREP,$$@)$$(PIPE_STEP) prep-$(1) -- $$(PIPE_PREP) -H $$(SIZE) -W $$(SIZE) $$(PIPE_PREP_$(1)) -o $$@ $$(PIPE_SRC_$(1))
+endef
+$(foreach s,train val test,$(eval $(call PIPE_PREP_RULE,$(s))))
+
+# fit: the model and its per-epoch log (one step makes both). pcnn-fit rewrites its
+# checkpoint after every epoch; it goes to model.partial.bin (log: fit.partial.tsv), renamed
+# when training is done. A partial checkpoint newer than the fit stamp and the data (an
+# interrupted run of the same configuration) is resumed with -r, losing nothing.
+$(P)/model.bin $(P)/fit.tsv &: $(P)/train.bin $(P)/val.bin $(P)/.args/fit
+	$(call say,FIT,$(P)/model.bin)part=$(P)/model.partial.bin log=$(P)/fit.partial.tsv; \
+	if [ -f $$part ] && [ -f $$log ] && [ $$part -nt $(P)/.args/fit ] \
+	   && [ $$part -nt $(P)/train.bin ] && [ $$part -nt $(P)/val.bin ]; then \
+	  echo "pcnn: resuming the interrupted training in $$part" >&2; \
+	  set -- -r $$part -e $(EPOCHS); \
+	else \
+	  rm -f $$part $$log; set -- $(PIPE_ARGS_fit) -o $$part; \
+	fi; \
+	$(PIPE_STEP) fit -- $(PIPE_FIT) "$$@" $(PIPE_DEVICE) -V $(P)/val.bin --log $$log $(P)/train.bin \
+	&& mv -f $$log $(P)/fit.tsv && mv -f $$part $(P)/model.bin
+
+# score: log p(x | c) for every class; argmax: predictions (CPEN 455 submission form)
+# and the classification report, for val and test.
+define PIPE_EVAL_RULE
+$(P)/$(1).scores.tsv: $(P)/model.bin $(P)/$(1).bin
+	$$(call say,SCORE,$$@)$$(PIPE_STEP) score-$(1) -- $$(PIPE_SCORE) $$(PIPE_DEVICE) -o $$@ $(P)/model.bin $(P)/$(1).bin
+
+$(P)/$(1).preds.csv $(P)/$(1).report.md &: $(P)/$(1).scores.tsv
+	$$(call say,ARGMAX,$(P)/$(1).preds.csv)$$(PIPE_STEP) argmax-$(1) -- \
+	  $$(PIPE_ARGMAX) -o $(P)/$(1).preds.csv --report $(P)/$(1).report.md $$<
+endef
+$(foreach s,val test,$(eval $(call PIPE_EVAL_RULE,$(s))))
+
+# gen: GEN_N samples per class in samples/ (what pytorch-fid reads) and a grid
+$(P)/grid.png: $(P)/model.bin $(P)/.args/gen
+	$(call say,GEN,$@)rm -rf $(P)/samples.tmp && $(PIPE_STEP) gen -- \
+	  $(PIPE_GEN) $(P)/model.bin $(PIPE_ARGS_gen) $(PIPE_DEVICE) -o $(P)/samples.tmp --grid $(P)/grid.tmp.png \
+	&& rm -rf $(P)/samples && mv $(P)/samples.tmp $(P)/samples && mv -f $(P)/grid.tmp.png $@
+
+# plot: the training curve
+$(P)/curve.png: $(P)/fit.tsv pipelines/plot.gp
+	$(call say,PLOT,$@)$(PIPE_STEP) plot -- \
+	  gnuplot -e "in='$(P)/fit.tsv'; out='$(P)/curve.tmp.png'; title='$(RUN)'" pipelines/plot.gp \
+	&& mv -f $(P)/curve.tmp.png $@
+
+# report: Markdown and its HTML twin
+$(P)/report.md $(P)/report.html &: $(P)/config.txt $(P)/model.bin $(P)/fit.tsv \
+    $(P)/val.report.md $(P)/val.scores.tsv $(P)/test.preds.csv $(P)/test.report.md \
+    $(P)/grid.png $(P)/curve.png pipelines/report.sh pipelines/md2html.awk
+	$(call say,REPORT,$(P)/report.md)PCNN_BIN=$(PIPE_BIN) pipelines/report.sh $(P)
+
+endif # the run
+

@@ -1,0 +1,170 @@
+#!/bin/sh
+# pipelines/report.sh — the report of one `make pipeline` run: RUNDIR/report.md and
+# its HTML twin RUNDIR/report.html (pipelines/md2html.awk), both written atomically.
+#
+#   PCNN_BIN=build/bin pipelines/report.sh runs/fashion-quick
+#
+# Reads, in RUNDIR: config.txt (key=value lines), fit.tsv, val.scores.tsv,
+# val.report.md and test.report.md (pcnn-argmax --report), test.preds.csv, model.bin,
+# the data files (through pcnn-info), samples/, grid.png, curve.png and logs/*.time
+# (pipelines/step.sh). What is missing is reported as missing, not invented.
+set -eu
+
+if [ $# -ne 1 ] || [ ! -d "$1" ]; then
+	echo "usage: pipelines/report.sh RUNDIR" >&2
+	exit 2
+fi
+d=$1
+here=$(cd "$(dirname "$0")" && pwd)
+bin=${PCNN_BIN:-build/bin}
+name=$(basename "$d")
+md=$d/report.md.tmp.$$
+html=$d/report.html.tmp.$$
+trap 'rm -f "$md" "$html"' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# conf KEY: the value of KEY in config.txt (empty when absent).
+conf() { sed -n "s/^$1=//p" "$d/config.txt" 2>/dev/null | head -n 1; }
+
+# The image size H*W*C of the validation data, from pcnn-info ("images: 28x28x3").
+dims=$("$bin/pcnn-info" "$d/val.bin" 2>/dev/null | sed -n 's/^images: *//p' | head -n 1)
+pixels=$(echo "$dims" | awk -Fx 'NF == 3 { print $1 * $2 * $3 }')
+
+# Mean bits/dim of the labelled rows of a score TSV under their true class:
+# -log p(x | y) / (H·W·C · ln 2), SPEC §4. Prints "-" when nothing is labelled.
+bpd() {
+	awk -F'\t' -v dims="${pixels:-0}" '
+		NR > 1 && $2 >= 0 && dims > 0 { s -= $($2 + 3); n++ }
+		END { if (n) printf "%.4f (%d images)\n", s / n / dims / log(2), n; else print "-" }' "$1"
+}
+
+# The value of "- KEY: value" in an argmax report.
+rep() { sed -n "s/^- $2: //p" "$1" 2>/dev/null | head -n 1; }
+
+# Last row of fit.tsv as "column value" lines.
+fit_last() {
+	awk -F'\t' 'NR == 1 { for (i = 1; i <= NF; i++) h[i] = $i; next } { last = $0 }
+		END { n = split(last, v, "\t"); for (i = 1; i <= n; i++) print h[i] "\t" v[i] }' "$d/fit.tsv"
+}
+fit_col() { fit_last | awk -F'\t' -v c="$1" '$1 == c { print $2 }'; }
+
+# A TSV with a header as a Markdown table (at most 40 rows: every k-th, and the last).
+tsv_table() {
+	awk -F'\t' '
+		NR == 1 { n = NF; line = "|"; sep = "|"
+			for (i = 1; i <= NF; i++) { line = line " " $i " |"; sep = sep "---:|" }
+			print line; print sep; next }
+		{ row[++r] = $0 }
+		END { k = int((r + 39) / 40); if (k < 1) k = 1
+			for (j = 1; j <= r; j++) if ((j - 1) % k == 0 || j == r) {
+				m = split(row[j], v, "\t"); line = "|"
+				for (i = 1; i <= m; i++) line = line " " v[i] " |"
+				print line } }' "$1"
+}
+
+# An argmax report with its headings moved two levels down, to nest in this one.
+nested() { sed 's/^#/###/' "$1"; }
+
+secs() { cat "$d/logs/$1.time" 2>/dev/null || echo "-"; }
+
+val_acc=$(rep "$d/val.report.md" accuracy)
+val_f1=$(rep "$d/val.report.md" macro-F1)
+test_acc=$(rep "$d/test.report.md" accuracy)
+val_bpd=$(bpd "$d/val.scores.tsv")
+train_bpd=$(fit_col train_bpd)
+epochs=$(fit_col epoch)
+nsamples=$(find "$d/samples" -name '*.png' 2>/dev/null | wc -l)
+test_rows=$(wc -l <"$d/test.preds.csv")
+commit=$(git -C "$here/.." rev-parse --short HEAD 2>/dev/null || echo unknown)
+
+{
+	echo "# pcnn run \`$name\`"
+	echo
+	echo "Made by \`make pipeline\` on $(date -u '+%Y-%m-%d %H:%M UTC') (pcnn $commit, $(uname -n), $(nproc 2>/dev/null || echo '?') cores, device \`$(conf device)\`)."
+	echo "Data \`$(conf data)\`, profile \`$(conf profile)\`."
+	echo
+	echo "## Results"
+	echo
+	echo "| measure | value |"
+	echo "|---|---:|"
+	echo "| validation accuracy | ${val_acc:--} |"
+	echo "| validation macro-F1 | ${val_f1:--} |"
+	echo "| validation bits/dim (true class, final model) | $val_bpd |"
+	echo "| train bits/dim (last epoch, running mean) | ${train_bpd:--} |"
+	case "$test_acc" in
+	""|unknown*) echo "| test predictions | $test_rows rows, labels unknown: \`test.preds.csv\` |" ;;
+	*)           echo "| test accuracy | $test_acc |" ;;
+	esac
+	echo "| epochs trained | ${epochs:--} |"
+	echo "| samples | $nsamples PNG in \`samples/\` |"
+	echo
+	echo "## Training curve"
+	echo
+	echo "![training curve: bits/dim and validation accuracy per epoch](curve.png)"
+	echo
+	echo "Per epoch (\`fit.tsv\`):"
+	echo
+	tsv_table "$d/fit.tsv"
+	echo
+	echo "## Samples"
+	echo
+	echo "![generated samples, one row per class](grid.png)"
+	echo
+	echo "One row per class, $(conf 'samples per class') samples each, seed $(conf seed). The folder \`samples/\` holds them as"
+	echo "\`<Class>_image_<NN>.png\`, the layout the CPEN 455 FID evaluation reads:"
+	echo "\`python3 -m pytorch_fid --dims 192 $d/samples DATA/test\`."
+	echo
+	echo "## Validation"
+	echo
+	nested "$d/val.report.md"
+	echo
+	echo "## Test"
+	echo
+	echo "\`test.preds.csv\`: $test_rows rows \`id,label\`, no header, in the order of the test data:"
+	echo "the CPEN 455 \`test.csv\` submission form."
+	case "$test_acc" in
+	""|unknown*) ;;
+	*) echo; nested "$d/test.report.md" ;;
+	esac
+	echo
+	echo "## Configuration"
+	echo
+	echo "| knob | value |"
+	echo "|---|---|"
+	sed 's/^\([^=]*\)=\(.*\)$/| \1 | `\2` |/' "$d/config.txt"
+	echo
+	echo "## Timings"
+	echo
+	echo "| step | seconds |"
+	echo "|---|---:|"
+	total=0
+	for s in prep-train prep-val prep-test fit score-val score-test argmax-val argmax-test gen plot; do
+		t=$(secs "$s")
+		echo "| $s | $t |"
+		[ "$t" = - ] || total=$(awk -v a="$total" -v b="$t" 'BEGIN { print a + b }')
+	done
+	echo "| **total** | **$total** |"
+	echo
+	echo "Wall seconds of each step's last run (\`logs/<step>.time\`; messages in \`logs/<step>.log\`)."
+	echo
+	echo "## Model and data"
+	echo
+	echo '```'
+	"$bin/pcnn-info" "$d/model.bin" "$d/train.bin" "$d/val.bin" "$d/test.bin" 2>&1 || true
+	echo '```'
+	echo
+	echo "## Files"
+	echo
+	echo "- \`train.bin\`, \`val.bin\`, \`test.bin\`: the data files (\`pcnn-info\` shows them)"
+	echo "- \`model.bin\`: the model; \`fit.tsv\`: its training log; \`curve.png\`: the curve"
+	echo "- \`val.scores.tsv\`, \`test.scores.tsv\`: log p(x | c) in nats for every class"
+	echo "- \`val.preds.csv\`, \`val.report.md\`: validation predictions and report"
+	echo "- \`test.preds.csv\`: the test predictions (submission form)"
+	echo "- \`samples/\`, \`grid.png\`: generated images"
+	echo "- \`logs/\`: each step's messages and time; \`config.txt\`: the configuration"
+} >"$md"
+
+awk -v title="pcnn run $name" -f "$here/md2html.awk" "$md" >"$html"
+mv -f "$html" "$d/report.html"
+mv -f "$md" "$d/report.md"

@@ -1,0 +1,167 @@
+#!/usr/bin/env bats
+# make pipeline, end to end, on the tiny CPEN 455-layout set in tests/fixtures/pipeline
+# (made by make-fixture.py: 4 classes, 24/8/8 images of 16x16) with PROFILE=tiny
+# (8x8 images, R=1 F=4 M=2, 1 epoch, 2 samples per class): a few seconds.
+# setup_file runs it once with -j2; the tests look at what it made, then re-run it.
+# Everything happens in the test folders (RUNS_DIR); the repository is only read.
+
+TOOLS="pcnn-prep pcnn-fit pcnn-score pcnn-argmax pcnn-gen pcnn-info"
+
+missing_tools() {
+	local t m=
+	for t in $TOOLS; do [ -x "$PCNN_BIN/$t" ] || m="$m $t"; done
+	echo "${m# }"
+}
+
+# pipe ARGS...: make on the fixture, runs in $RUNS; ARGS come last, so they win.
+# run_mk ARGS...: the same with the run's own makefile (what `make pipeline` runs last),
+# for -q and -n, which look at one make's rules.
+pipe() {
+	make -C "$PCNN_ROOT" --no-print-directory DATA="$FIXDATA" PROFILE=tiny \
+		RUNS_DIR="$RUNS" PIPE_BIN="$PCNN_BIN" "$@"
+}
+run_mk() { pipe -f pipelines/pipeline.mk "$@"; }
+
+setup_file() {
+	export FIXDATA="$PCNN_ROOT/tests/fixtures/pipeline/cpen455-tiny"
+	export RUNS="$BATS_FILE_TMPDIR/runs"
+	export RUNDIR="$RUNS/cpen455-tiny-tiny"
+	[ -z "$(missing_tools)" ] || return 0
+	pipe -j2 pipeline >"$BATS_FILE_TMPDIR/first.out" 2>&1
+	echo $? >"$BATS_FILE_TMPDIR/first.rc"
+}
+
+setup() {
+	local m
+	m=$(missing_tools)
+	[ -z "$m" ] || skip "tools not built yet in \$PCNN_BIN: $m"
+	cd "$BATS_TEST_TMPDIR"
+}
+
+is_png() { [ "$(head -c 8 "$1" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ]; }
+# mtimes of every file of the run, one "path time" line each
+stamps() { find "$RUNDIR" -type f -printf '%P %T@\n' | sort; }
+
+@test "pipeline: make -j2 pipeline makes every output, well formed" {
+	cat "$BATS_FILE_TMPDIR/first.out"
+	[ "$(cat "$BATS_FILE_TMPDIR/first.rc")" -eq 0 ]
+	for f in train.bin val.bin test.bin model.bin; do
+		"$PCNN_BIN/pcnn-info" -q "$RUNDIR/$f"
+	done
+	# training log: a header and one row (1 epoch) with the named columns
+	[ "$(wc -l <"$RUNDIR/fit.tsv")" -eq 2 ]
+	head -n 1 "$RUNDIR/fit.tsv" | grep -q 'epoch.*train_bpd.*val_bpd.*val_acc'
+	# scores: header + one row per image, 2 + 4 classes columns
+	[ "$(wc -l <"$RUNDIR/val.scores.tsv")" -eq 9 ]
+	[ "$(head -n 1 "$RUNDIR/val.scores.tsv")" = "$(printf 'id\tlabel\tClass0\tClass1\tClass2\tClass3')" ]
+	# validation: 8 predictions and a report with the accuracy and the confusion matrix
+	[ "$(wc -l <"$RUNDIR/val.preds.csv")" -eq 8 ]
+	grep -q '^- accuracy: [0-9.]* ([0-9]*/8)$' "$RUNDIR/val.report.md"
+	grep -q '^| true \\ predicted |' "$RUNDIR/val.report.md"
+	# test: the submission, one row per row of test.csv, same paths, same order, labels 0..3
+	tr -d '\r' <"$FIXDATA/test.csv" | cut -d, -f1 >want.ids
+	cut -d, -f1 "$RUNDIR/test.preds.csv" >got.ids
+	diff want.ids got.ids
+	! grep -qv '^test/[0-9]*\.jpg,[0-3]$' "$RUNDIR/test.preds.csv"
+	# samples: GEN_N=2 per class, named for the CPEN 455 evaluation, and the pictures
+	[ "$(find "$RUNDIR/samples" -type f | wc -l)" -eq 8 ]
+	for c in Class0 Class1 Class2 Class3; do
+		for i in 01 02; do is_png "$RUNDIR/samples/${c}_image_$i.png"; done
+	done
+	is_png "$RUNDIR/grid.png"
+	is_png "$RUNDIR/curve.png"
+	# the report: metrics, embedded pictures, configuration, timings; and its HTML twin
+	grep -q '^| validation accuracy | [0-9.]* ([0-9]*/8) |$' "$RUNDIR/report.md"
+	grep -q '^| validation bits/dim .* | [0-9.]* (8 images) |$' "$RUNDIR/report.md"
+	grep -q '!\[.*\](curve.png)' "$RUNDIR/report.md"
+	grep -q '!\[.*\](grid.png)' "$RUNDIR/report.md"
+	grep -q '^| filters (F) | `4` |$' "$RUNDIR/report.md"
+	grep -q '^| fit | [0-9.]* |$' "$RUNDIR/report.md"
+	grep -q '<img src="curve.png"' "$RUNDIR/report.html"
+	grep -q '<img src="grid.png"' "$RUNDIR/report.html"
+	grep -q '</html>' "$RUNDIR/report.html"
+	# no temporary or partial file left behind
+	[ -z "$(find "$RUNDIR" -name '*.tmp*' -o -name '*.partial.*')" ]
+	# the closing lines
+	grep -q "^pcnn: run $RUNDIR: validation accuracy" "$BATS_FILE_TMPDIR/first.out"
+}
+
+@test "pipeline: a second run does nothing" {
+	before=$(stamps)
+	run run_mk -q pipeline-run
+	[ "$status" -eq 0 ]
+	run pipe pipeline
+	[ "$status" -eq 0 ]
+	! grep -qE '^  (PREP|FIT|SCORE|ARGMAX|GEN|PLOT|REPORT) ' <<<"$output"
+	[ "$(stamps)" = "$before" ]
+}
+
+@test "pipeline: a deleted intermediate is rebuilt, and only what depends on it" {
+	model=$(find "$RUNDIR/model.bin" -printf '%T@')
+	report=$(find "$RUNDIR/report.md" -printf '%T@')
+	rm "$RUNDIR/val.scores.tsv" "$RUNDIR/grid.png"
+	run run_mk -q pipeline-run
+	[ "$status" -eq 1 ]
+	run pipe pipeline
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"SCORE  $RUNDIR/val.scores.tsv"* ]]
+	[[ "$output" == *"GEN    $RUNDIR/grid.png"* ]]
+	[[ "$output" != *"FIT "* && "$output" != *"PREP "* ]]
+	[ -s "$RUNDIR/val.scores.tsv" ]
+	is_png "$RUNDIR/grid.png"
+	[ "$(find "$RUNDIR/model.bin" -printf '%T@')" = "$model" ]
+	[ "$(find "$RUNDIR/report.md" -printf '%T@')" != "$report" ]
+	run run_mk -q pipeline-run
+	[ "$status" -eq 0 ]
+}
+
+@test "pipeline: changing a knob redoes the steps it affects, from the first one" {
+	# (make -n: what would run first; the stamps it rewrites make the change stick)
+	# DEVICE changes no result: only the report (which shows it) is redone
+	run run_mk -n pipeline-run DEVICE=cpu
+	[ "$status" -eq 0 ]
+	[[ "$output" == *report.sh* && "$output" != *pcnn-[a-z]* ]]
+	# GEN_N: the samples (and the report)
+	run run_mk -n pipeline-run DEVICE=cpu GEN_N=3
+	[[ "$output" == *pcnn-gen* && "$output" != *pcnn-fit* && "$output" != *pcnn-prep* ]]
+	# EPOCHS: training (and what follows), not prep
+	run run_mk -n pipeline-run DEVICE=cpu GEN_N=3 EPOCHS=2
+	[[ "$output" == *pcnn-fit* && "$output" != *pcnn-prep* ]]
+	# SIZE: prep, so everything
+	run run_mk -n pipeline-run DEVICE=cpu GEN_N=3 EPOCHS=2 SIZE=12
+	[[ "$output" == *pcnn-prep* ]]
+}
+
+@test "pipeline: a failing step stops the run and leaves nothing that looks finished" {
+	cp -r "$FIXDATA" bad
+	head -c 100 "$FIXDATA/train/0000001.jpg" >bad/train/0000001.jpg
+	run make -C "$PCNN_ROOT" --no-print-directory pipeline DATA="$PWD/bad" PROFILE=tiny \
+		RUNS_DIR="$PWD/runs" PIPE_BIN="$PCNN_BIN"
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"train/0000001.jpg"* ]]
+	[[ "$output" == *"step 'prep-train' failed"* ]]
+	[ ! -e runs/bad-tiny/train.bin ]
+	[ ! -e runs/bad-tiny/model.bin ]
+	[ -z "$(find runs -name '*.tmp*')" ]
+}
+
+@test "pipeline: bad DATA, PROFILE and RUN are refused with a clear message" {
+	run make -C "$PCNN_ROOT" --no-print-directory pipeline-run DATA="$PWD/nothing" RUNS_DIR="$PWD/runs"
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"DATA=$PWD/nothing: no train.csv there"* ]]
+	run pipe pipeline-run PROFILE=huge
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"PROFILE=huge: not one of quick, full, tiny"* ]]
+	run pipe pipeline-run RUN=a/b
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"RUN=a/b: a run name is one folder name"* ]]
+	[ ! -e runs ]
+}
+
+@test "pipeline: pipeline-clean removes the run folder" {
+	cp -r "$RUNDIR" "$RUNS/copy"
+	run pipe pipeline-clean RUN=copy
+	[ "$status" -eq 0 ]
+	[ ! -e "$RUNS/copy" ]
+	[ -d "$RUNDIR" ]
+}
