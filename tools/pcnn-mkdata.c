@@ -46,12 +46,15 @@ static int write_model(const char *path, uint32_t H, uint32_t W, uint32_t C, uin
 {
     pcnn_model_file *m = pcnn_model_file_new(1, 4, 1, K, H, W, C, names);
     uint32_t dhw[2] = {K, 8}, dbias[1] = {10};
-    pcnn_tensor *t[2] = {pcnn_model_file_add(m, "up_layers.0.u_stream.0.hw", 2, dhw),
-                         pcnn_model_file_add(m, "nin_out.lin_a.bias", 1, dbias)};
+    static const char *tnames[2] = {"up_layers.0.u_stream.0.hw", "nin_out.lin_a.bias"};
+    const uint32_t *tdims[2] = {dhw, dbias}, tndim[2] = {2, 1};
     uint64_t s = seed;
-    for (int i = 0; i < 2; i++)
-        for (size_t j = 0; j < t[i]->n; j++)
-            t[i]->data[j] = (float)((double)(next_u64(&s) >> 11) * 0x1.0p-53 - 0.5);
+    for (int i = 0; i < 2; i++) {
+        /* add may move earlier tensors: fill each one before adding the next */
+        pcnn_tensor *t = pcnn_model_file_add(m, tnames[i], tndim[i], tdims[i]);
+        for (size_t j = 0; j < t->n; j++)   /* U(-0.5, 0.5) from 53 random bits */
+            t->data[j] = (float)((double)(next_u64(&s) >> 11) * 0x1.0p-53 - 0.5);
+    }
     m->seed = seed;
     pcnn_model_file_set_meta(m, "made_by", "pcnn-mkdata (test fixture)");
     int st = pcnn_model_file_write(path, m);
