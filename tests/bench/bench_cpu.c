@@ -1,0 +1,116 @@
+/*
+ * bench_cpu.c — the pcnn side of `make bench`: CPU training and scoring speed of
+ * the network at given sizes, printed as TSV lines like tests/reference/bench_torch.py:
+ *
+ *   pcnn  1,40,5  train_img_per_s  ..   train step (forward + backward) + Adam/Polyak, batch -b
+ *   pcnn  1,40,5  score_img_per_s  ..   log p(x|c) for all K = 4 classes, eval
+ *   pcnn  1,40,5  peak_rss_mib     ..   peak resident memory (the config runs in its own process)
+ *
+ *   bench_cpu [-b 32] [-s 32] [-r REPS] [-t MIN_SECONDS] R,F,M ...
+ * Inputs are random pixels; timing starts after one warm-up call.
+ */
+#include "model.h"
+#include "net.h"
+#include "util.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static int B = 32, S = 32, REPS = 3;
+static double MIN_S = 3.0;
+
+typedef struct bench_ctx {
+    pcnn_net *net;
+    uint8_t *px;
+    int32_t *labels;
+    double *ll;
+    uint64_t step;
+} bench_ctx;
+
+static void train_once(bench_ctx *c)
+{
+    pcnn_net_train_step(c->net, c->px, c->labels, B, 1, c->step++);
+    pcnn_net_adam_step(c->net, 2e-4f, 0.9f, 0.999f, 1e-8f, 0.9995f);
+}
+
+static void score_once(bench_ctx *c)
+{
+    pcnn_net_loglik(c->net, c->px, B, 1, c->ll);
+}
+
+static double rate(void (*fn)(bench_ctx *), bench_ctx *c)
+{
+    fn(c);
+    int n = 0;
+    double t0 = pcnn_now();
+    while (n < REPS || pcnn_now() - t0 < MIN_S) {
+        fn(c);
+        n++;
+    }
+    return (double)n * B / (pcnn_now() - t0);
+}
+
+static void run_config(const char *cfg)
+{
+    int R, F, M;
+    if (sscanf(cfg, "%d,%d,%d", &R, &F, &M) != 3) pcnn_die("bad config '%s' (want R,F,M)", cfg);
+    const int K = 4;
+    pcnn_model_file *m = pcnn_model_create((uint32_t)R, (uint32_t)F, (uint32_t)M, K, (uint32_t)S,
+                                           (uint32_t)S, NULL, 1);
+    bench_ctx c = {0};
+    c.net = pcnn_net_create(m, "cpu", B);
+    if (!c.net) exit(1);
+    size_t npix = (size_t)B * S * S * 3;
+    c.px = pcnn_xmalloc(npix);
+    c.labels = pcnn_xmalloc((size_t)B * sizeof *c.labels);
+    c.ll = pcnn_xmalloc((size_t)B * K * sizeof *c.ll);
+    srand(1);
+    for (size_t i = 0; i < npix; i++) c.px[i] = (uint8_t)(rand() & 255);
+    for (int i = 0; i < B; i++) c.labels[i] = i % K;
+    double tr = rate(train_once, &c);
+    double sc = rate(score_once, &c);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    printf("pcnn\t%s\ttrain_img_per_s\t%.2f\n", cfg, tr);
+    printf("pcnn\t%s\tscore_img_per_s\t%.2f\n", cfg, sc);
+    printf("pcnn\t%s\tpeak_rss_mib\t%.1f\n", cfg, (double)ru.ru_maxrss / 1024.0);
+    fflush(stdout);
+    free(c.px);
+    free(c.labels);
+    free(c.ll);
+    pcnn_net_free(c.net);
+    pcnn_model_file_free(m);
+}
+
+int main(int argc, char **argv)
+{
+    pcnn_init(argv[0]);
+    int c;
+    long v;
+    double d;
+    while ((c = getopt(argc, argv, "b:s:r:t:")) != -1) {
+        switch (c) {
+        case 'b': if (pcnn_parse_long(optarg, 1, 4096, &v)) pcnn_usage_error("-b"); B = (int)v; break;
+        case 's': if (pcnn_parse_long(optarg, 4, 1024, &v) || v % 4) pcnn_usage_error("-s"); S = (int)v; break;
+        case 'r': if (pcnn_parse_long(optarg, 1, 100000, &v)) pcnn_usage_error("-r"); REPS = (int)v; break;
+        case 't': if (pcnn_parse_double(optarg, 0, 1e6, &d)) pcnn_usage_error("-t"); MIN_S = d; break;
+        default: pcnn_usage_error("usage: bench_cpu [-b N] [-s SIZE] [-r REPS] [-t SECONDS] R,F,M ...");
+        }
+    }
+    for (int i = optind; i < argc; i++) {
+        /* each config in its own process, so peak RSS is its own */
+        fflush(stdout);
+        pid_t pid = fork();
+        if (pid == 0) {
+            run_config(argv[i]);
+            _exit(0);
+        }
+        int st;
+        if (pid < 0 || waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st))
+            pcnn_die("config %s failed", argv[i]);
+    }
+    return 0;
+}
