@@ -42,8 +42,14 @@ static void parse_row(char *line, const char *dir, pcnn_manifest_row *r)
         r->err = "malformed row: label is not an integer >= -1";
         return;
     }
+    /* A TAB or a CR inside the path (a bare CR is not a line end here) could not
+     * travel as an id through the data file and the score TSV. */
     if (strchr(p, '\t')) {
         r->err = "malformed row: tab in path";
+        return;
+    }
+    if (strchr(p, '\r')) {
+        r->err = "malformed row: carriage return inside the path";
         return;
     }
     r->label = (int32_t)v;
