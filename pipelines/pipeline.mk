@@ -90,6 +90,7 @@ ifeq ($(PROFILE),tiny)           # tests: tiny data, seconds
   VAL_LIMIT ?= 0
   TEST_LIMIT ?= 0
   GEN_N     ?= 2
+  POLYAK    ?= 0.5
 else ifeq ($(PROFILE),quick)     # 2 CPU cores, the whole pipeline in a few minutes
   NR_RESNET ?= 1
   FILTERS   ?= 32
@@ -100,6 +101,7 @@ else ifeq ($(PROFILE),quick)     # 2 CPU cores, the whole pipeline in a few minu
   VAL_LIMIT ?= 200
   TEST_LIMIT ?= 200
   GEN_N     ?= 25
+  POLYAK    ?= 0.95
 else ifeq ($(PROFILE),full)      # a GPU: the paper-size model on the whole set
   NR_RESNET ?= 5
   FILTERS   ?= 160
@@ -110,6 +112,7 @@ else ifeq ($(PROFILE),full)      # a GPU: the paper-size model on the whole set
   VAL_LIMIT ?= 0
   TEST_LIMIT ?= 0
   GEN_N     ?= 25
+  POLYAK    ?= 0.9995
 else
   $(error PROFILE=$(PROFILE): not one of quick, full, tiny (see docs/PIPELINE.md))
 endif
@@ -151,14 +154,14 @@ PIPE_STEP  := pipelines/step.sh $(P)/logs
 PIPE_ARGS_prep-train := $(strip -H $(SIZE) -W $(SIZE) $(PIPE_PREP_train) $(PIPE_SRC_train))
 PIPE_ARGS_prep-val := $(strip -H $(SIZE) -W $(SIZE) $(PIPE_PREP_val) $(PIPE_SRC_val))
 PIPE_ARGS_prep-test := $(strip -H $(SIZE) -W $(SIZE) $(PIPE_PREP_test) $(PIPE_SRC_test))
-PIPE_ARGS_fit  := -R $(NR_RESNET) -F $(FILTERS) -M $(MIX) -b $(BATCH) -e $(EPOCHS) --lr $(LR) -s $(SEED)
+PIPE_ARGS_fit  := -R $(NR_RESNET) -F $(FILTERS) -M $(MIX) -b $(BATCH) -e $(EPOCHS) --lr $(LR) --polyak $(POLYAK) -s $(SEED)
 PIPE_ARGS_gen  := -c all -n $(GEN_N) -s $(SEED)
 PIPE_STEPS_STAMPED := prep-train prep-val prep-test fit gen
 
 # The configuration, for the report (its stamp: the report is redone when it changes).
 PIPE_CONFIG = run=$(RUN)|data=$(DATA)|profile=$(PROFILE)|image size=$(SIZE)x$(SIZE)|\
 nr_resnet (R)=$(NR_RESNET)|filters (F)=$(FILTERS)|logistic mix (M)=$(MIX)|\
-epochs=$(EPOCHS)|batch=$(BATCH)|learning rate=$(LR)|seed=$(SEED)|\
+epochs=$(EPOCHS)|batch=$(BATCH)|learning rate=$(LR)|polyak decay=$(POLYAK)|seed=$(SEED)|\
 train images=$(or $(filter-out 0,$(LIMIT)),all)|validation images=$(or $(filter-out 0,$(VAL_LIMIT)),all)|\
 test images=$(PIPE_TEST_COUNT)|samples per class=$(GEN_N)|device=$(DEVICE)|\
 prep train=$(PIPE_ARGS_prep-train)|prep validation=$(PIPE_ARGS_prep-val)|prep test=$(PIPE_ARGS_prep-test)|\
