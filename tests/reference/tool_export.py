@@ -36,11 +36,6 @@ def main():
     ap.add_argument("--polyak", action="store_true",
                     help="export the Polyak-averaged weights (polyak.<name>)")
     a = ap.parse_args()
-    try:
-        import torch
-    except ImportError:
-        die("PyTorch is not installed for %s (Debian: apt-get install python3-torch)"
-            % sys.executable)
     src = disp(a.input)
     try:
         m = read_model_file(a.input)
@@ -48,6 +43,18 @@ def main():
         die("%s: %s" % (src, e.strerror or e))
     except ModelFileError as e:
         die("%s: %s (make it again with pcnn-fit or pcnn-import)" % (src, e))
+    for name, shape in param_specs(m.R, m.F, m.M, m.K):
+        key = "polyak." + name if a.polyak else name
+        if key not in m.tensors:
+            if a.polyak:
+                die("%s: no Polyak weights (%s missing); export without --polyak"
+                    % (src, key))
+            die("%s: missing parameter %s (damaged model file?)" % (src, key))
+    try:
+        import torch          # after the checks: importing it takes seconds
+    except ImportError:
+        die("PyTorch is not installed for %s (Debian: apt-get install python3-torch)"
+            % sys.executable)
     from collections import OrderedDict
     sd = OrderedDict()
     for name, shape in param_specs(m.R, m.F, m.M, m.K):

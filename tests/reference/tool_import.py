@@ -112,12 +112,15 @@ def main():
         if len(set(names)) != len(names):
             usage("--classes: repeated class name")
 
+    if a.input != "-" and not os.path.exists(a.input):
+        die("%s: No such file or directory" % a.input)
     torch = load_torch()
     sd = load_state_dict(torch, a.input, a.unsafe_load)
     src = disp(a.input)
 
-    # Plain `.weight` (weight norm removed) -> (v, g) with the same effective weight.
-    for k in [k for k in sd if k.endswith(".weight")]:
+    # Plain `.weight` of a conv/deconv/nin layer (weight norm removed) -> (v, g) with the
+    # same effective weight; other `.weight` keys are left to be reported as unknown.
+    for k in [k for k in sd if k.endswith((".conv.weight", ".deconv.weight", ".lin_a.weight"))]:
         base = k[:-len(".weight")]
         if base + ".weight_v" in sd or base + ".weight_g" in sd:
             die("%s: %s has both .weight and .weight_v/.weight_g" % (src, base))
