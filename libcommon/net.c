@@ -5,6 +5,7 @@
  * node ids); a forward runs the list, a backward runs it in reverse.
  */
 #include "net.h"
+#include "net_internal.h"
 
 #include "model.h"
 #include "nn_backend.h"
@@ -25,54 +26,18 @@
 #endif
 #include <string.h>
 
-typedef struct node {
-    float *val, *grad;    /* device (max_batch, h, w, F); grad allocated at first train step */
-    int h, w;
-} node;
-
-typedef struct op {
-    int kind;             /* PCNN_OP_* */
-    int in, a1, a2;       /* node ids, -1 none */
-    int out, out2;        /* out2: ul of the INPUT op */
-    const pcnn_blockref *b;
-    const pcnn_wnlayer *L;
-    int h, w;             /* level of the input */
-    int block;            /* gated block number (dropout key) */
-    void *st;
-} op;
-
-struct pcnn_net {
-    pcnn_backend *be;
-    pcnn_param_table *t;
-    int R, F, M, K, H, W, max_batch;
-    /* device buffers of t->total floats (llm.c style: one allocation each) */
-    float *params, *grads, *adam_m, *adam_v, *polyak, *wp, *gp;
-    int wp_src;           /* what wp holds: 0 stale, 1 params, 2 polyak */
-    int nnodes, nops, nblocks;
-    node *nodes;
-    op *ops;
-    float *x, *logits, *dlogits;   /* device (N,H,W,3), (N,H,W,10M) x2 */
-    int32_t *labels;               /* device (N) */
-    float *hx;                     /* host (max_batch,H,W,3) */
-    int32_t *hlabels;              /* host (max_batch) */
-    double *hll;                   /* host (max_batch) */
-    uint64_t step;
-    int has_grads;
-    double last_loss;     /* last train step's loss in double */
-};
-
 static int new_node(pcnn_net *net, int h, int w)
 {
-    node *n = &net->nodes[net->nnodes];
+    pcnn_node *n = &net->nodes[net->nnodes];
     n->h = h;
     n->w = w;
     n->val = net->be->alloc(net->be, (size_t)net->max_batch * h * w * net->F * sizeof(float));
     return net->nnodes++;
 }
 
-static op *add_op(pcnn_net *net, int kind, int h, int w)
+static pcnn_op *add_op(pcnn_net *net, int kind, int h, int w)
 {
-    op *o = &net->ops[net->nops++];
+    pcnn_op *o = &net->ops[net->nops++];
     memset(o, 0, sizeof *o);
     o->kind = kind;
     o->in = o->a1 = o->a2 = o->out2 = -1;
@@ -93,7 +58,7 @@ static void build_graph(pcnn_net *net)
     int *su = pcnn_xmalloc((size_t)maxnodes * sizeof *su), *sul = pcnn_xmalloc((size_t)maxnodes * sizeof *sul);
     int nu = 0, nul = 0;
 
-    op *o = add_op(net, PCNN_OP_INPUT, H, W);
+    pcnn_op *o = add_op(net, PCNN_OP_INPUT, H, W);
     o->out = new_node(net, H, W);
     o->out2 = new_node(net, H, W);
     o->st = be->state_new(be, PCNN_OP_INPUT, NULL, H, W);
@@ -188,7 +153,7 @@ static void forward(pcnn_net *net, int N, int train, uint64_t seed, uint64_t ste
     pcnn_backend *be = net->be;
     const float *wp = net->wp;
     for (int i = 0; i < net->nops; i++) {
-        op *o = &net->ops[i];
+        pcnn_op *o = &net->ops[i];
         switch (o->kind) {
         case PCNN_OP_INPUT:
             be->input_fwd(be, o->st, wp, net->x, N, nval(net, o->out), nval(net, o->out2));
@@ -223,7 +188,7 @@ static void backward(pcnn_net *net, int N)
         be->zero(be, net->nodes[i].grad,
                  (size_t)N * net->nodes[i].h * net->nodes[i].w * net->F * sizeof(float));
     for (int i = net->nops - 1; i >= 0; i--) {
-        op *o = &net->ops[i];
+        pcnn_op *o = &net->ops[i];
         switch (o->kind) {
         case PCNN_OP_INPUT:
             be->input_bwd(be, o->st, wp, gp, net->x, N, ngrad(net, o->out), ngrad(net, o->out2));
@@ -248,7 +213,7 @@ static void backward(pcnn_net *net, int N)
     }
 }
 
-static void use_weights(pcnn_net *net, int polyak)
+void pcnn_net_use_weights(pcnn_net *net, int polyak)
 {
     int want = polyak ? 2 : 1;
     if (net->wp_src == want) return;
@@ -263,7 +228,7 @@ static void upload_pixels(pcnn_net *net, const uint8_t *pixels, int N)
     net->be->upload(net->be, net->x, net->hx, n * sizeof(float));
 }
 
-static void upload_labels(pcnn_net *net, const int32_t *labels, int N)
+void pcnn_net_upload_labels(pcnn_net *net, const int32_t *labels, int N)
 {
     for (int n = 0; n < N; n++)
         if (labels[n] < 0 || labels[n] >= net->K)
@@ -323,6 +288,7 @@ pcnn_net *pcnn_net_create(const pcnn_model_file *m, const char *device, int max_
 
     pcnn_net *net = pcnn_xcalloc(1, sizeof *net);
     net->be = be;
+    net->be_new = strcmp(be->name, "cpu") ? pcnn_backend_cuda_new : pcnn_backend_cpu_new;
     net->t = t;
     net->R = (int)m->R;
     net->F = (int)m->F;
@@ -440,8 +406,8 @@ float pcnn_net_grad_step(pcnn_net *net, const uint8_t *pixels, const int32_t *la
     if (N < 1 || N > net->max_batch) pcnn_die("internal error: batch %d not in 1..%d", N, net->max_batch);
     ensure_grads(net);
     upload_pixels(net, pixels, N);
-    upload_labels(net, labels, N);
-    use_weights(net, 0);
+    pcnn_net_upload_labels(net, labels, N);
+    pcnn_net_use_weights(net, 0);
     forward(net, N, dropout, seed, step);
     /* loss = -(1/N) sum_n ll_n, so dloss/dlogits = -(1/N) dll/dlogits */
     net->be->dmol(net->be, net->logits, net->x, N, net->hll, net->dlogits, -1.0f / (float)N);
@@ -466,13 +432,13 @@ void pcnn_net_adam_step(pcnn_net *net, float lr, float beta1, float beta2, float
 void pcnn_net_loglik(pcnn_net *net, const uint8_t *pixels, int N, int use_polyak, double *out)
 {
     size_t img = (size_t)net->H * net->W * 3;
-    use_weights(net, use_polyak);
+    pcnn_net_use_weights(net, use_polyak);
     for (int n0 = 0; n0 < N; n0 += net->max_batch) {
         int nb = N - n0 < net->max_batch ? N - n0 : net->max_batch;
         upload_pixels(net, pixels + (size_t)n0 * img, nb);
         for (int c = 0; c < net->K; c++) {
             for (int n = 0; n < nb; n++) net->hlabels[n] = c;
-            upload_labels(net, net->hlabels, nb);
+            pcnn_net_upload_labels(net, net->hlabels, nb);
             forward(net, nb, 0, 0, 0);
             net->be->dmol(net->be, net->logits, net->x, nb, net->hll, NULL, 0.0f);
             for (int n = 0; n < nb; n++) out[(size_t)(n0 + n) * net->K + c] = net->hll[n];
@@ -484,11 +450,11 @@ void pcnn_net_loglik_labels(pcnn_net *net, const uint8_t *pixels, const int32_t 
                             int use_polyak, double *out)
 {
     size_t img = (size_t)net->H * net->W * 3;
-    use_weights(net, use_polyak);
+    pcnn_net_use_weights(net, use_polyak);
     for (int n0 = 0; n0 < N; n0 += net->max_batch) {
         int nb = N - n0 < net->max_batch ? N - n0 : net->max_batch;
         upload_pixels(net, pixels + (size_t)n0 * img, nb);
-        upload_labels(net, labels + n0, nb);
+        pcnn_net_upload_labels(net, labels + n0, nb);
         forward(net, nb, 0, 0, 0);
         net->be->dmol(net->be, net->logits, net->x, nb, out + n0, NULL, 0.0f);
     }
@@ -498,11 +464,11 @@ void pcnn_net_forward_logits(pcnn_net *net, const float *x, const int32_t *label
                              int use_polyak, float *out)
 {
     size_t pix = (size_t)net->H * net->W, C = 10 * (size_t)net->M;
-    use_weights(net, use_polyak);
+    pcnn_net_use_weights(net, use_polyak);
     for (int n0 = 0; n0 < N; n0 += net->max_batch) {
         int nb = N - n0 < net->max_batch ? N - n0 : net->max_batch;
         net->be->upload(net->be, net->x, x + (size_t)n0 * pix * 3, (size_t)nb * pix * 3 * sizeof(float));
-        upload_labels(net, labels + n0, nb);
+        pcnn_net_upload_labels(net, labels + n0, nb);
         forward(net, nb, 0, 0, 0);
         net->be->download(net->be, out + (size_t)n0 * pix * C, net->logits,
                           (size_t)nb * pix * C * sizeof(float));
