@@ -111,6 +111,11 @@ commit=$(git -C "$here/.." rev-parse --short HEAD 2>/dev/null || echo unknown)
 	echo
 	echo "![generated samples, one row per class](grid.png)"
 	echo
+	quality=$(sed -n 's/^pcnn-gen: sampled //p' "$d/logs/gen.log" 2>/dev/null | head -n 1)
+	if [ -n "$quality" ]; then
+		echo "pcnn-gen's own check (the samples scored by the model): $quality."
+		echo
+	fi
 	echo "One row per class, $(conf 'samples per class') samples each, seed $(conf seed). The folder \`samples/\` holds them as"
 	echo "\`<Class>_image_<NN>.png\`, the layout the CPEN 455 FID evaluation reads:"
 	echo "\`python3 -m pytorch_fid --dims 192 $d/samples DATA/test\`."
