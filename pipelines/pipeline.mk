@@ -100,7 +100,7 @@ else ifeq ($(PROFILE),quick)     # 2 CPU cores, the whole pipeline in a few minu
   LIMIT     ?= 800
   VAL_LIMIT ?= 200
   TEST_LIMIT ?= 200
-  GEN_N     ?= 25
+  GEN_N     ?= 10
   POLYAK    ?= 0.95
 else ifeq ($(PROFILE),full)      # a GPU: the paper-size model on the whole set
   NR_RESNET ?= 5
