@@ -73,7 +73,8 @@ UNIT_BINS  := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 LIBPCNN    := $(BUILD)/libpcnn.a
 
 .DELETE_ON_ERROR:
-.SECONDARY:
+# Keep the objects make would otherwise treat as intermediate (and delete).
+.SECONDARY: $(TOOL_SRCS:%.c=$(BUILD)/%.o) $(UNIT_SRCS:%.c=$(BUILD)/%.o)
 .PHONY: all test unit-tests deps install clean FORCE
 
 all: $(TOOL_BINS) $(SCRIPT_BINS)

@@ -278,7 +278,12 @@ int pcnn_fit_run(const pcnn_fit_options *o, const pcnn_dataset *train, const pcn
                 rc = 1;
                 goto done;
             }
-            pcnn_net_adam_step(net, (float)st.lr, 0.9f, 0.999f, 1e-8f, (float)o->polyak);
+            /* Polyak decay warmed up as TensorFlow's ExponentialMovingAverage with
+             * num_updates: min(decay, (1 + t) / (10 + t)), so a short run's average is
+             * not stuck at the initial weights. A function of the step: resumable. */
+            double warm = (1.0 + (double)st.step) / (10.0 + (double)st.step);
+            float polyak = (float)(o->polyak < warm ? o->polyak : warm);
+            pcnn_net_adam_step(net, (float)st.lr, 0.9f, 0.999f, 1e-8f, polyak);
             st.step++;
             steps_this_run++;
             st.epoch_loss_sum += (double)loss * nb;
