@@ -18,7 +18,7 @@ missing_tools() {
 # for -q and -n, which look at one make's rules.
 pipe() {
 	make -C "$PCNN_ROOT" --no-print-directory DATA="$FIXDATA" PROFILE=tiny \
-		RUNS_DIR="$RUNS" PIPE_BIN="$PCNN_BIN" "$@"
+		BUILD="${PCNN_BIN%/bin}" RUNS_DIR="$RUNS" PIPE_BIN="$PCNN_BIN" "$@"
 }
 run_mk() { pipe -f pipelines/pipeline.mk "$@"; }
 
@@ -27,8 +27,9 @@ setup_file() {
 	export RUNS="$BATS_FILE_TMPDIR/runs"
 	export RUNDIR="$RUNS/cpen455-tiny-tiny"
 	[ -z "$(missing_tools)" ] || return 0
-	pipe -j2 pipeline >"$BATS_FILE_TMPDIR/first.out" 2>&1
-	echo $? >"$BATS_FILE_TMPDIR/first.rc"
+	local rc=0
+	pipe -j2 pipeline >"$BATS_FILE_TMPDIR/first.out" 2>&1 || rc=$?
+	echo $rc >"$BATS_FILE_TMPDIR/first.rc"
 }
 
 setup() {
