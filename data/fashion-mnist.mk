@@ -12,9 +12,10 @@
 # keep their native 28x28 (28 is divisible by 4, as the network needs) unless SIZE= says.
 #
 # Splits: train = the training file (LIMIT images drawn with SEED, 0 = all 24000);
-# val = the t10k file (VAL_LIMIT drawn with SEED); test = the t10k file (TEST_LIMIT
-# drawn with SEED+1; its labels are kept, so the report shows a test accuracy too).
-# val and test are both unseen in training; they may share images with each other.
+# val = the t10k file (VAL_LIMIT drawn with SEED); test = the t10k file (the next
+# TEST_LIMIT of the same random order: pcnn-prep --offset VAL_LIMIT, so val and test
+# are disjoint; its labels are kept, so the report shows a test accuracy too).
+# Both are unseen in training.
 # Included by pipelines/pipeline.mk, which documents the PIPE_* variables.
 
 FASHION_DIR     ?= /usr/share/datasets/fashion-mnist
@@ -28,7 +29,8 @@ PIPE_SRC_test  := $(FASHION_DIR)/t10k-images-idx3-ubyte.gz
 PIPE_FASHION_OPTS := --select $(FASHION_SELECT) --classes $(FASHION_CLASSES)
 PIPE_PREP_train := $(PIPE_FASHION_OPTS) $(call pipe_limit,$(LIMIT),$(SEED))
 PIPE_PREP_val   := $(PIPE_FASHION_OPTS) $(call pipe_limit,$(VAL_LIMIT),$(SEED))
-PIPE_PREP_test  := $(PIPE_FASHION_OPTS) $(call pipe_limit,$(TEST_LIMIT),$(shell expr $(SEED) + 1))
+PIPE_PREP_test  := $(PIPE_FASHION_OPTS) -s $(SEED) $(if $(filter-out 0,$(strip $(TEST_LIMIT))),--limit $(strip $(TEST_LIMIT))) \
+                   $(if $(filter-out 0,$(strip $(VAL_LIMIT))),--offset $(strip $(VAL_LIMIT)))
 PIPE_TEST_COUNT := $(or $(filter-out 0,$(TEST_LIMIT)),all)
 
 $(FASHION_DIR)/%.gz:

@@ -456,23 +456,29 @@ static int cmp_index(const void *a, const void *b)
 }
 
 /* Keeps `limit` items chosen at random (seeded), in their input order: item i gets the key
- * hash(seed, i) and the `limit` smallest keys win. */
+ * hash(seed, i), items are ranked by key, and ranks [offset, offset + limit) win. With the
+ * same seed, disjoint offset ranges give disjoint subsets (e.g. validation and test drawn
+ * from one file). */
 static void take_subset(ctx *c)
 {
-    uint64_t limit = c->o->limit;
-    if (!limit || limit >= c->n) return;
-    keyed *k = pcnn_xmalloc(sizeof *k * c->n);
+    uint64_t limit = c->o->limit, offset = c->o->offset;
+    if ((!limit || limit >= c->n) && !offset) return;
+    if (offset > c->n) offset = c->n;
+    if (!limit || limit > c->n - offset) limit = c->n - offset;
+    keyed *k = pcnn_xmalloc(sizeof *k * (c->n ? c->n : 1));
     for (size_t i = 0; i < c->n; i++) {
         k[i].key = pcnn_rng_hash4(c->o->seed, PCNN_RNG_SHUFFLE, 0x70726570 /* "prep" */, i, 0);
         k[i].i = i;
     }
     qsort(k, c->n, sizeof *k, cmp_key);
-    for (size_t i = limit; i < c->n; i++) {
+    for (size_t i = 0; i < c->n; i++) {
+        if (i >= offset && i < offset + limit) continue;
         free(c->items[k[i].i].id);
         free(c->items[k[i].i].file);
     }
-    qsort(k, (size_t)limit, sizeof *k, cmp_index);
-    for (size_t i = 0; i < limit; i++) c->items[i] = c->items[k[i].i];
+    keyed *kept = k + offset;
+    qsort(kept, (size_t)limit, sizeof *k, cmp_index);
+    for (size_t i = 0; i < limit; i++) c->items[i] = c->items[kept[i].i];
     c->n = (size_t)limit;
     free(k);
 }

@@ -44,6 +44,7 @@ typedef struct pcnn_prep_opts {
     uint32_t n_select;
     uint32_t K;               /* -K, 0 = not given */
     uint64_t limit;           /* 0 = all */
+    uint64_t offset;          /* skip this many of the random ranking first (--offset) */
     uint64_t seed;
     int skip_bad, quiet;
 } pcnn_prep_opts;

@@ -48,6 +48,8 @@ static void usage(FILE *fp)
         "                   Class<label> (Class<original label> under --select).\n"
         "                   A label >= K is an error naming its line.\n"
         "  --limit N        keep N images chosen at random (reproducible, see -s), in input order\n"
+        "  --offset N       skip the first N of that random choice: with the same -s, disjoint\n"
+        "                   --offset ranges give disjoint subsets (e.g. validation and test)\n"
         "  -s, --seed S     seed of --limit's choice (default 0)\n"
         "  --labels FILE    the IDX labels file\n"
         "  --skip-bad       skip damaged or missing images, malformed rows and labels out of\n"
@@ -100,10 +102,11 @@ int main(int argc, char **argv)
     pcnn_prep_opts o = pcnn_prep_defaults();
     long v;
     int c;
-    enum { OPT_CLASSES = 256, OPT_SELECT, OPT_LIMIT, OPT_LABELS, OPT_SKIP };
+    enum { OPT_CLASSES = 256, OPT_SELECT, OPT_LIMIT, OPT_OFFSET, OPT_LABELS, OPT_SKIP };
     static const struct option longopts[] = {
         {"classes", required_argument, 0, OPT_CLASSES}, {"select", required_argument, 0, OPT_SELECT},
-        {"limit", required_argument, 0, OPT_LIMIT},     {"labels", required_argument, 0, OPT_LABELS},
+        {"limit", required_argument, 0, OPT_LIMIT},     {"offset", required_argument, 0, OPT_OFFSET},
+        {"labels", required_argument, 0, OPT_LABELS},
         {"skip-bad", no_argument, 0, OPT_SKIP},         {"seed", required_argument, 0, 's'},
         {"help", no_argument, 0, 'h'},                  {0, 0, 0, 0}};
     opterr = 0;
@@ -139,6 +142,10 @@ int main(int argc, char **argv)
         case OPT_SELECT:
             free_list(o.select, o.n_select);
             o.select = split("--select", optarg, &o.n_select);
+            break;
+        case OPT_OFFSET:
+            if (pcnn_parse_u64(optarg, &o.offset))
+                pcnn_usage_error("--offset: '%s' is not a count >= 0", optarg);
             break;
         case OPT_LIMIT:
             if (pcnn_parse_u64(optarg, &o.limit) || o.limit == 0)

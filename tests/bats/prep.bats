@@ -327,3 +327,15 @@ make_idx() {
 	echo "# max |diff| vs torchvision on $i CPEN 455 images: $worst" >&3
 	[ "$worst" -le 1 ]
 }
+
+@test "prep: --offset with the same seed gives a disjoint subset; together they are --limit's" {
+	F="$PCNN_ROOT/tests/fixtures/prep/good.csv"
+	"$PCNN_BIN/pcnn-prep" -q -H 8 -W 8 --limit 2 -s 5 -o a.bin "$F"
+	"$PCNN_BIN/pcnn-prep" -q -H 8 -W 8 --limit 2 --offset 2 -s 5 -o b.bin "$F"
+	"$PCNN_BIN/pcnn-prep" -q -H 8 -W 8 --limit 4 -s 5 -o ab.bin "$F"
+	ids() { strings -n 5 "$1" | grep -E '\.(png|jpg)' | sort; }
+	[ -z "$(comm -12 <(ids a.bin) <(ids b.bin))" ]
+	[ "$(cat <(ids a.bin) <(ids b.bin) | sort)" = "$(ids ab.bin)" ]
+	run "$PCNN_BIN/pcnn-prep" --offset x "$F"
+	[ "$status" -eq 2 ]
+}
