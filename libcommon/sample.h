@@ -9,7 +9,7 @@
  * the cached sampler draw the same numbers.
  *
  *   float *x = malloc(N * H * W * 3 * sizeof *x);
- *   pcnn_sample_naive(net, model, labels, keys, N, seed, 1, x, &progress);
+ *   pcnn_sample_cached(net, model, labels, keys, N, seed, 1, x, &progress);  // or _naive
  *   pcnn_sample_to_u8(x, N * H * W * 3, pixels);
  */
 #ifndef PCNN_SAMPLE_H
@@ -26,6 +26,16 @@
  * advanced by N images when the last row is done and by rows as it goes. */
 void pcnn_sample_naive(pcnn_net *net, const pcnn_model_file *m, const int32_t *labels, const uint64_t *keys, int N,
                        uint64_t seed, int use_polyak, float *x, pcnn_progress *progress);
+
+/* The cached sampler (net_sample.c; Ramachandran et al. 2017): the same
+ * arguments and exactly the same x, bit for bit, as pcnn_sample_naive, but at
+ * each position it recomputes only the activation rows (and, in the ul stream,
+ * column prefixes) that the new pixel changes: the u stream once per image row,
+ * the lower resolutions only on their rows. CPU backend; on another backend it
+ * runs the naive sampler. */
+void pcnn_sample_cached(pcnn_net *net, const pcnn_model_file *m, const int32_t *labels,
+                        const uint64_t *keys, int N, uint64_t seed, int use_polyak, float *x,
+                        pcnn_progress *progress);
 
 /* Rounds x in [-1, 1] to uint8 as SPEC §5: (x + 1)·127.5, rounded, clamped. */
 void pcnn_sample_to_u8(const float *x, size_t n, uint8_t *out);

@@ -1,0 +1,111 @@
+/*
+ * test_sampler.c — the cached sampler (net_sample.c) draws exactly the naive
+ * sampler's images: the sampled floats x are compared byte for byte (memcmp),
+ * on small configurations that exercise every part of the cache: both streams,
+ * several classes in one batch, N >= 2, R = 1 and 2, odd sizes (8x12, 12x8,
+ * and 4x4 where the lowest level is one pixel), batches larger than max_batch.
+ * The weights are "trained-looking": g, biases and hw perturbed away from the
+ * PyTorch-default initialisation so no layer is near identity or zero.
+ */
+#include "check.h"
+#include "model.h"
+#include "net.h"
+#include "nn_backend.h"
+#include "rng.h"
+#include "sample.h"
+#include "util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Perturbs g (x U(0.5, 2)), biases (+ U(+-0.3)) and hw (+ U(+-0.5)) of the
+ * Polyak copy (what the samplers use). */
+static void perturb(pcnn_net *net, uint64_t seed)
+{
+    const pcnn_param_table *t = pcnn_net_table(net);
+    float *p = pcnn_net_buffer(net, PCNN_BUF_POLYAK);
+    for (int l = 0; l < t->nlayers; l++) {
+        const pcnn_wnlayer *L = &t->layers[l];
+        for (size_t r = 0; r < L->rows; r++) p[L->g + r] *= 0.5f + 1.5f * pcnn_rng_uniform(seed, 1, (uint64_t)l, r);
+        for (int c = 0; c < L->cout; c++) p[L->b + c] += 0.6f * (pcnn_rng_uniform(seed, 2, (uint64_t)l, (uint64_t)c) - 0.5f);
+    }
+    const pcnn_blockref *lists[] = {t->up_u, t->up_ul, t->down_u, t->down_ul};
+    const int counts[] = {3 * t->R, 3 * t->R, 3 * t->R + 2, 3 * t->R + 2};
+    for (int k = 0; k < 4; k++)
+        for (int b = 0; b < counts[k]; b++)
+            for (size_t e = 0; e < (size_t)t->K * 2 * t->F; e++)
+                p[lists[k][b].hw + e] += pcnn_rng_uniform(seed, 3, (uint64_t)(k * 1000 + b), e) - 0.5f;
+    pcnn_net_invalidate(net);
+}
+
+/* Samples N images (classes cycling through K) both ways and compares. */
+static void check_same(int R, int F, int M, int K, int H, int W, int N, int max_batch, uint64_t seed)
+{
+    pcnn_model_file *m = pcnn_model_create(R, F, M, K, H, W, NULL, seed);
+    pcnn_net *net = pcnn_net_create(m, "cpu", max_batch);
+    CHECK(net != NULL);
+    if (!net) {
+        pcnn_model_file_free(m);
+        return;
+    }
+    perturb(net, seed + 7);
+    size_t n = (size_t)N * H * W * 3;
+    float *a = pcnn_xmalloc(n * sizeof *a), *b = pcnn_xmalloc(n * sizeof *b);
+    int32_t *labels = pcnn_xmalloc((size_t)N * sizeof *labels);
+    uint64_t *keys = pcnn_xmalloc((size_t)N * sizeof *keys);
+    for (int i = 0; i < N; i++) {
+        labels[i] = i % K;
+        keys[i] = ((uint64_t)labels[i] << 24) | (uint64_t)i;
+    }
+    pcnn_sample_naive(net, m, labels, keys, N, seed, 1, a, NULL);
+    pcnn_sample_cached(net, m, labels, keys, N, seed, 1, b, NULL);
+    int same = !memcmp(a, b, n * sizeof *a);
+    CHECK(same);
+    if (!same) {
+        size_t first = 0, ndiff = 0;
+        float maxd = 0;
+        for (size_t i = 0; i < n; i++)
+            if (memcmp(&a[i], &b[i], sizeof *a)) {
+                if (!ndiff) first = i;
+                ndiff++;
+                float d = a[i] > b[i] ? a[i] - b[i] : b[i] - a[i];
+                if (d > maxd) maxd = d;
+            }
+        size_t pix = first / 3;
+        printf("#   R=%d F=%d M=%d K=%d %dx%d N=%d: %zu of %zu floats differ, max %g, first at "
+               "image %zu (%zu,%zu)\n", R, F, M, K, H, W, N, ndiff, n, (double)maxd,
+               pix / ((size_t)H * W), pix / W % H, pix % W);
+    }
+    /* not vacuous: the samples vary, and they are in [-1, 1] */
+    int varied = 0, inrange = 1;
+    for (size_t i = 0; i < n; i++) {
+        varied |= b[i] != b[0];
+        inrange &= b[i] >= -1.0f && b[i] <= 1.0f;
+    }
+    CHECK(varied);
+    CHECK(inrange);
+    free(a), free(b), free(labels), free(keys);
+    pcnn_net_free(net);
+    pcnn_model_file_free(m);
+}
+
+static void test_cached_8x8_r1(void) { check_same(1, 4, 2, 2, 8, 8, 2, 2, 11); }
+static void test_cached_8x12_r2(void) { check_same(2, 5, 3, 3, 8, 12, 3, 3, 12); }
+static void test_cached_12x8_r1(void) { check_same(1, 6, 2, 4, 12, 8, 4, 4, 13); }
+static void test_cached_16x16_r2(void) { check_same(2, 8, 4, 3, 16, 16, 3, 3, 14); }
+static void test_cached_4x4(void) { check_same(1, 3, 1, 2, 4, 4, 2, 2, 15); }
+/* N > max_batch: the sampler runs in chunks; N = 1: one-row GEMMs. */
+static void test_cached_chunks(void) { check_same(1, 4, 2, 3, 8, 12, 5, 2, 16); }
+static void test_cached_one_image(void) { check_same(2, 4, 2, 2, 12, 8, 1, 1, 17); }
+
+int main(void)
+{
+    RUN(test_cached_8x8_r1);
+    RUN(test_cached_8x12_r2);
+    RUN(test_cached_12x8_r1);
+    RUN(test_cached_16x16_r2);
+    RUN(test_cached_4x4);
+    RUN(test_cached_chunks);
+    RUN(test_cached_one_image);
+    return check_summary();
+}
