@@ -1,48 +1,49 @@
 /*
  * net_sample.c — the cached sampler (sample.h; Ramachandran et al. 2017, "Fast
  * Generation for Convolutional Autoregressive Models"): the same images as the
- * naive sampler, bit for bit, computing at each pixel position only the rows
- * (and column prefixes) of the activations that the new position changes.
+ * naive sampler, bit for bit, computing at each pixel position only what the
+ * new pixel changes: the u stream one row per image row, the ul stream one
+ * pixel per level and position.
  *
  * Why it is exact. Every op of the graph (net_internal.h) is row-causal, and
- * the ul stream is also column-causal:
+ * the ul stream also column-causal:
  *   GATED  output row r reads input rows r-2..r (two stacked 2-row convs);
- *          ul blocks (2x2 down-right convs) read columns <= c only.
- *   INPUT  row r reads pixel rows r-2..r; the ul part at column c reads pixel
- *          row r-1 up to column c+1 and row r up to c-1.
+ *          ul blocks (2x2 down-right convs) read columns c-2..c only.
+ *   INPUT  row r reads pixel rows r-2..r; the ul part at (r, c) reads pixel
+ *          row r-1 at columns c-1..c+1 and (r, c-1).
  *   DOWN   (stride 2, 2-row kernel, top pad 1) output row r reads input rows
  *          2r-1, 2r; the ul one (2x2, left pad 1) columns 2c-1, 2c.
  *   UP     (transposed, stride 2) level-l row y reads level-(l+1) row y/2 only;
  *          the ul one (2x2) column c/2 only.
  *   OUT    pointwise.
- * Following these through the graph: a u-stream row r at level l (size H/2^l)
- * depends on pixel rows < 2^l r only; a ul-stream row r at level l on pixel
- * rows <= 2^l r (and at level 0 on row r left of the column only). So at pixel
- * position (i, j), with pixels before (i, j) in raster order sampled and the
- * rest 0 (exactly the naive sampler's x), the cache below holds, for every
- * node and every row the output at (i, j) reads, the value a full forward pass
- * would give now, once these rows are recomputed (op list order):
- *   u stream, at j = 0: level-l row i/2^l when 2^l divides i (final from then on);
- *   ul stream, level l row i/2^l when 2^l divides i: columns [0, roundup4(j+1)/2^l)
- *     (enough for the output at (i, j): level 0 reads level 1 at column j/2,
- *     level 1 reads level 2 at j/4);
- *   ul stream, level l >= 1 at j = 0 of row i = 2^l r + 1: the whole row r once
- *     more (its pixel row 2^l r is complete now; final from then on);
- *   INPUT: rows of pixel row i (full width, it is cheap); OUT: the pixel (i, j).
- * Each recomputed row comes from the block-level backend op (nn_backend.h) run
- * on a window of input rows gathered into contiguous scratch: rows
- * [max(0, r-2), r] for GATED/INPUT (so the top padding is real), the
- * even-aligned [2r-2, 2r+2) for DOWN, row r/2 for UP, a column prefix for the
- * ul stream (the left padding is real); only the wanted output row goes back
- * to the cache. Every output element is then the same sum over the same im2col
- * values as in the full pass; the GEMM gives the same per-element result for
- * fewer rows (OpenBLAS: per element the same K order; test_sampler proves it
- * on the configurations it runs).
+ * Following these through the graph (the down pass feeds the u stream only
+ * from the u stream): a u-stream row r at level l (size H/2^l x W/2^l)
+ * depends on pixel rows < 2^l r only; a ul-stream pixel (r, c) at level l on
+ * pixel rows < 2^l r and on row 2^l r left of column 2^l c only. So with the
+ * pixels before (i, j) in raster order sampled and the rest 0 (exactly the
+ * naive sampler's x), these values are final as soon as they are computed:
+ *   u stream: level-l row i/2^l at (i, 0) when 2^l divides i;
+ *   ul stream: level-l pixel (i/2^l, j/2^l) at (i, j) when 2^l divides i and j;
+ * and they are all the output at (i, j) reads (level 0 reads level 1 at
+ * (i/2, j/2), level 1 reads level 2 at (i/4, j/4)). The op list is walked in
+ * order at every position, recomputing what is due (run_op); INPUT gives its
+ * u row at j = 0 and its ul pixel at every position; OUT the pixel (i, j).
+ * Each value comes from the block-level backend op (nn_backend.h) run on a
+ * window gathered into contiguous scratch: rows [r-2, r] and (ul) columns
+ * [c-2, c], moved to start at 0 near the top/left edge so that the padding
+ * there is the real one; an even-aligned 4-row (4-column) window for DOWN; one
+ * input row (pixel) for UP. Only the wanted output row (pixel) goes back to
+ * the cache; the window's first rows and columns, computed against the window's
+ * own padding, are dropped. Every kept output element is then the same sum
+ * over the same inputs as in the full pass, and the CPU GEMM (nn_layers.c)
+ * computes each element as one FMA chain in k order whatever the number of
+ * rows. test_sampler checks the whole images bit for bit.
  *
  * The cache is the net's own node buffers (full size); the window ops have
- * their own backend states. Window gathers copy device memory with memcpy, so
- * this runs on the CPU backend; on another backend it falls back to the naive
- * sampler.
+ * their own backend states, and INPUT/OUT their own window-sized backends
+ * (those ops take the image size from the backend). Window gathers copy device
+ * memory with memcpy, so this runs on the CPU backend; on another backend
+ * pcnn_sample_cached runs the naive sampler.
  */
 #include "net_internal.h"
 #include "nn_dmol.h"
@@ -57,14 +58,15 @@ enum { ST_U = 0, ST_UL = 1, ST_BOTH = 2 };
 typedef struct win_op {
     int lev;        /* level of the output (0: H x W, 1: H/2, 2: H/4) */
     int stream;     /* ST_U, ST_UL, ST_BOTH (INPUT) */
-    int hwin;       /* rows of the input window */
-    void *st;       /* backend state for the window */
+    int hwin, wwin; /* rows and (ul stream) columns of the input window */
+    void *st;       /* backend state for the window (INPUT: full-width rows) */
+    void *st3;      /* INPUT: state for the 3 x 3 window */
 } win_op;
 
 typedef struct sampler {
     pcnn_net *net;
     int N, F, H, W, M;
-    pcnn_backend *bin, *bout;     /* window backends: INPUT (3 x W), OUT (1 x 1) */
+    pcnn_backend *bin, *bin3, *bout;  /* window backends: INPUT (3 x W), (3 x 3), OUT (1 x 1) */
     win_op *wo;                   /* one per net op */
     float *in, *a1, *a2, *out, *out2;   /* device (max_batch, 4, W, F) windows */
     float *xwin, *hxwin;          /* device / host (max_batch, 3, W, 3) */
@@ -82,41 +84,36 @@ static int level_of(const pcnn_net *net, int h)
 static int min_i(int a, int b) { return a < b ? a : b; }
 static int max_i(int a, int b) { return a > b ? a : b; }
 
-/* Row of level l (or -1) to recompute at position (i, j) for a stream, and its
- * width (columns [0, *width)). See the header comment. */
-static int due(int stream, int l, int i, int j, int W, int *width)
+/* What an op with output at level l owes position (i, j): 0 nothing, 1 the
+ * whole row *r (u stream), 2 the pixel (*r, *c) (ul stream). */
+static int due(int stream, int l, int i, int j, int *r, int *c)
 {
-    int m = (1 << l) - 1, Wl = W >> l;
-    if (stream == ST_U) {
-        *width = Wl;
-        return j == 0 && (i & m) == 0 ? i >> l : -1;
-    }
-    if ((i & m) == 0) {
-        int pre = (j + 1 + 3) / 4 * 4;   /* roundup4(j + 1) <= W */
-        *width = min_i(pre, W) >> l;
-        return i >> l;
-    }
-    *width = Wl;
-    return j == 0 && (i & m) == 1 ? i >> l : -1;
+    int m = (1 << l) - 1;
+    *r = i >> l;
+    *c = j >> l;
+    if (stream == ST_U) return j == 0 && (i & m) == 0 ? 1 : 0;
+    return (i & m) == 0 && (j & m) == 0 ? 2 : 0;
 }
 
-/* dst (N, hwin, wl, F) <- rows [s, s + hwin), columns [0, wl) of node (N, h, w, F). */
-static void gather(const sampler *S, float *dst, const pcnn_node *nd, int s, int hwin, int wl)
+/* dst (N, hw, ww, F) <- rows [r0, r0 + hw), columns [c0, c0 + ww) of node (N, h, w, F). */
+static void gather(const sampler *S, float *dst, const pcnn_node *nd, int r0, int hw, int c0, int ww)
 {
     size_t F = (size_t)S->F;
     for (int n = 0; n < S->N; n++)
-        for (int r = 0; r < hwin; r++)
-            memcpy(dst + (((size_t)n * hwin + r) * wl) * F,
-                   nd->val + (((size_t)n * nd->h + s + r) * nd->w) * F, (size_t)wl * F * sizeof(float));
+        for (int r = 0; r < hw; r++)
+            memcpy(dst + (((size_t)n * hw + r) * ww) * F,
+                   nd->val + (((size_t)n * nd->h + r0 + r) * nd->w + c0) * F,
+                   (size_t)ww * F * sizeof(float));
 }
 
-/* Row `row`, columns [0, wl) of node <- row rw of the window src (N, hwin, wl, F). */
-static void scatter(const sampler *S, pcnn_node *nd, int row, const float *src, int hwin, int rw, int wl)
+/* Node (row, [col, col + cnt)) <- window src (N, hw, ww, F) at (rw, [cw, cw + cnt)). */
+static void scatter(const sampler *S, pcnn_node *nd, int row, int col, const float *src, int hw,
+                    int ww, int rw, int cw, int cnt)
 {
     size_t F = (size_t)S->F;
     for (int n = 0; n < S->N; n++)
-        memcpy(nd->val + (((size_t)n * nd->h + row) * nd->w) * F,
-               src + (((size_t)n * hwin + rw) * wl) * F, (size_t)wl * F * sizeof(float));
+        memcpy(nd->val + (((size_t)n * nd->h + row) * nd->w + col) * F,
+               src + (((size_t)n * hw + rw) * ww + cw) * F, (size_t)cnt * F * sizeof(float));
 }
 
 static sampler *sampler_new(pcnn_net *net)
@@ -130,8 +127,9 @@ static sampler *sampler_new(pcnn_net *net)
     S->M = net->M;
     int B = net->max_batch;
     S->bin = net->be_new(net->t, B, 3, net->W);
+    S->bin3 = net->be_new(net->t, B, 3, 3);
     S->bout = net->be_new(net->t, B, 1, 1);
-    if (!S->bin || !S->bout) pcnn_die("cannot make the window backends of the cached sampler");
+    if (!S->bin || !S->bin3 || !S->bout) pcnn_die("cannot make the window backends of the cached sampler");
     S->wo = pcnn_xcalloc((size_t)net->nops, sizeof *S->wo);
     for (int k = 0; k < net->nops; k++) {
         const pcnn_op *o = &net->ops[k];
@@ -139,23 +137,26 @@ static sampler *sampler_new(pcnn_net *net)
         int lin = level_of(net, o->h);
         switch (o->kind) {
         case PCNN_OP_INPUT:
-            w->lev = 0, w->stream = ST_BOTH, w->hwin = 3;
+            w->lev = 0, w->stream = ST_BOTH, w->hwin = 3, w->wwin = 3;
             w->st = S->bin->state_new(S->bin, PCNN_OP_INPUT, NULL, 3, net->W);
+            w->st3 = S->bin3->state_new(S->bin3, PCNN_OP_INPUT, NULL, 3, 3);
             break;
         case PCNN_OP_GATED:
-            w->lev = lin, w->stream = o->b->ul ? ST_UL : ST_U, w->hwin = min_i(3, o->h);
+            w->lev = lin, w->stream = o->b->ul ? ST_UL : ST_U;
+            w->hwin = min_i(3, o->h), w->wwin = min_i(3, o->w);
             w->st = be->state_new(be, PCNN_OP_GATED, o->b, w->hwin, o->w);
             break;
         case PCNN_OP_DOWN:
-            w->lev = lin + 1, w->stream = o->L->kw == 2 ? ST_UL : ST_U, w->hwin = min_i(4, o->h);
+            w->lev = lin + 1, w->stream = o->L->kw == 2 ? ST_UL : ST_U;
+            w->hwin = min_i(4, o->h), w->wwin = min_i(4, o->w);
             w->st = be->state_new(be, PCNN_OP_DOWN, o->L, w->hwin, o->w);
             break;
         case PCNN_OP_UP:
-            w->lev = lin - 1, w->stream = o->L->kw == 2 ? ST_UL : ST_U, w->hwin = 1;
+            w->lev = lin - 1, w->stream = o->L->kw == 2 ? ST_UL : ST_U, w->hwin = w->wwin = 1;
             w->st = be->state_new(be, PCNN_OP_UP, o->L, 1, o->w);
             break;
         case PCNN_OP_OUT:
-            w->lev = 0, w->stream = ST_UL, w->hwin = 1;
+            w->lev = 0, w->stream = ST_UL, w->hwin = w->wwin = 1;
             w->st = S->bout->state_new(S->bout, PCNN_OP_OUT, o->L, 1, 1);
             break;
         }
@@ -183,6 +184,7 @@ static void sampler_free(sampler *S)
         int kind = net->ops[k].kind;
         pcnn_backend *owner = kind == PCNN_OP_INPUT ? S->bin : kind == PCNN_OP_OUT ? S->bout : be;
         owner->state_free(owner, S->wo[k].st);
+        if (S->wo[k].st3) S->bin3->state_free(S->bin3, S->wo[k].st3);
     }
     float *dev[] = {S->in, S->a1, S->a2, S->out, S->out2, S->xwin, S->pix, S->logits};
     for (size_t k = 0; k < sizeof dev / sizeof dev[0]; k++) be->release(be, dev[k]);
@@ -190,11 +192,28 @@ static void sampler_free(sampler *S)
     free(S->hlogits);
     free(S->wo);
     S->bin->destroy(S->bin);
+    S->bin3->destroy(S->bin3);
     S->bout->destroy(S->bout);
     free(S);
 }
 
-/* Recomputes what op k owes position (i, j); x is the host image batch (N, H, W, 3). */
+/* INPUT: pixel rows [s, s + 3), columns [c0, c0 + ww) of the host image x
+ * through backend b; u (if wanted) and ul land in S->out, S->out2. */
+static void input_window(sampler *S, pcnn_backend *b, void *st, const float *x, int s, int c0, int ww)
+{
+    pcnn_net *net = S->net;
+    for (int n = 0; n < S->N; n++)
+        for (int r = 0; r < 3; r++)
+            memcpy(S->hxwin + ((size_t)n * 3 + r) * ww * 3,
+                   x + (((size_t)n * S->H + s + r) * S->W + c0) * 3, (size_t)ww * 3 * sizeof(float));
+    net->be->upload(net->be, S->xwin, S->hxwin, (size_t)S->N * 3 * ww * 3 * sizeof(float));
+    b->input_fwd(b, st, net->wp, S->xwin, S->N, S->out, S->out2);
+}
+
+/* Recomputes what op k owes position (i, j); x is the host image batch (N, H, W, 3).
+ * Windows: rows [r - hwin + 1, r] and (ul) columns [c - wwin + 1, c], moved to 0
+ * at the top/left edge where the padding is then the real one; a DOWN window
+ * is even-aligned (output row r reads input rows 2r-1, 2r, column c 2c-1, 2c). */
 static void run_op(sampler *S, int k, int i, int j, const float *x)
 {
     pcnn_net *net = S->net;
@@ -202,55 +221,67 @@ static void run_op(sampler *S, int k, int i, int j, const float *x)
     const pcnn_op *o = &net->ops[k];
     const win_op *w = &S->wo[k];
     const float *wp = net->wp;
-    const int N = S->N, W = S->W;
-    int width, r;
+    const int N = S->N;
+    int r, c, what;
     switch (o->kind) {
     case PCNN_OP_INPUT: {
-        /* pixel rows [s, s + 3), full width, from the host image */
         int s = max_i(0, i - 2);
-        size_t rowf = (size_t)W * 3;
-        for (int n = 0; n < N; n++)
-            memcpy(S->hxwin + (size_t)n * 3 * rowf, x + ((size_t)n * S->H + s) * rowf,
-                   3 * rowf * sizeof(float));
-        be->upload(be, S->xwin, S->hxwin, (size_t)N * 3 * rowf * sizeof(float));
-        S->bin->input_fwd(S->bin, w->st, wp, S->xwin, N, S->out, S->out2);
-        if (j == 0) scatter(S, &net->nodes[o->out], i, S->out, 3, i - s, W);
-        scatter(S, &net->nodes[o->out2], i, S->out2, 3, i - s, W);
+        if (j == 0) {   /* whole rows: u row i (final from now on) and ul row i */
+            input_window(S, S->bin, w->st, x, s, 0, S->W);
+            scatter(S, &net->nodes[o->out], i, 0, S->out, 3, S->W, i - s, 0, S->W);
+            scatter(S, &net->nodes[o->out2], i, 0, S->out2, 3, S->W, i - s, 0, S->W);
+        } else {        /* ul (i, j) reads pixel row i-1 at j-1..j+1 and (i, j-1) */
+            int c0 = min_i(j - 1, S->W - 3);
+            input_window(S, S->bin3, w->st3, x, s, c0, 3);
+            scatter(S, &net->nodes[o->out2], i, j, S->out2, 3, 3, i - s, j - c0, 1);
+        }
         return;
     }
     case PCNN_OP_GATED: {
-        if ((r = due(w->stream, w->lev, i, j, W, &width)) < 0) return;
+        const pcnn_node *nd = &net->nodes[o->in];
+        if (!(what = due(w->stream, w->lev, i, j, &r, &c))) return;
         int s = max_i(0, r - w->hwin + 1);
-        gather(S, S->in, &net->nodes[o->in], s, w->hwin, width);
-        if (o->a1 >= 0) gather(S, S->a1, &net->nodes[o->a1], s, w->hwin, width);
-        if (o->a2 >= 0) gather(S, S->a2, &net->nodes[o->a2], s, w->hwin, width);
+        int c0 = what == 1 ? 0 : max_i(0, c - w->wwin + 1), ww = what == 1 ? nd->w : w->wwin;
+        gather(S, S->in, nd, s, w->hwin, c0, ww);
+        if (o->a1 >= 0) gather(S, S->a1, &net->nodes[o->a1], s, w->hwin, c0, ww);
+        if (o->a2 >= 0) gather(S, S->a2, &net->nodes[o->a2], s, w->hwin, c0, ww);
         be->gated_fwd(be, w->st, o->b, wp, S->in, o->a1 >= 0 ? S->a1 : NULL,
-                      o->a2 >= 0 ? S->a2 : NULL, net->labels, N, w->hwin, width, NULL, S->out);
-        scatter(S, &net->nodes[o->out], r, S->out, w->hwin, r - s, width);
+                      o->a2 >= 0 ? S->a2 : NULL, net->labels, N, w->hwin, ww, NULL, S->out);
+        if (what == 1)
+            scatter(S, &net->nodes[o->out], r, 0, S->out, w->hwin, ww, r - s, 0, ww);
+        else
+            scatter(S, &net->nodes[o->out], r, c, S->out, w->hwin, ww, r - s, c - c0, 1);
         return;
     }
     case PCNN_OP_DOWN: {
-        /* output row r reads input rows 2r-1, 2r: the even-aligned window
-         * [s, s + hwin) gives hwin/2 output rows; row r is window row (2r - s)/2 */
-        if ((r = due(w->stream, w->lev, i, j, W, &width)) < 0) return;
+        const pcnn_node *nd = &net->nodes[o->in];
+        if (!(what = due(w->stream, w->lev, i, j, &r, &c))) return;
         int s = max_i(0, 2 * r - w->hwin + 2);
-        gather(S, S->in, &net->nodes[o->in], s, w->hwin, 2 * width);
-        be->down_fwd(be, w->st, o->L, wp, S->in, N, w->hwin, 2 * width, S->out);
-        scatter(S, &net->nodes[o->out], r, S->out, w->hwin / 2, (2 * r - s) / 2, width);
+        int c0 = what == 1 ? 0 : max_i(0, 2 * c - w->wwin + 2), ww = what == 1 ? nd->w : w->wwin;
+        gather(S, S->in, nd, s, w->hwin, c0, ww);
+        be->down_fwd(be, w->st, o->L, wp, S->in, N, w->hwin, ww, S->out);
+        if (what == 1)
+            scatter(S, &net->nodes[o->out], r, 0, S->out, w->hwin / 2, ww / 2, (2 * r - s) / 2, 0, ww / 2);
+        else
+            scatter(S, &net->nodes[o->out], r, c, S->out, w->hwin / 2, ww / 2, (2 * r - s) / 2,
+                    (2 * c - c0) / 2, 1);
         return;
     }
-    case PCNN_OP_UP:
-        /* output row r reads input row r/2 only: one input row gives rows 2(r/2), 2(r/2)+1 */
-        if ((r = due(w->stream, w->lev, i, j, W, &width)) < 0) return;
-        gather(S, S->in, &net->nodes[o->in], r / 2, 1, width / 2);
-        be->up_fwd(be, w->st, o->L, wp, S->in, N, 1, width / 2, S->out);
-        scatter(S, &net->nodes[o->out], r, S->out, 2, r % 2, width);
+    case PCNN_OP_UP: {
+        /* output row r reads input row r/2 only (column c: c/2 only, ul stream) */
+        const pcnn_node *nd = &net->nodes[o->in];
+        if (!(what = due(w->stream, w->lev, i, j, &r, &c))) return;
+        int c0 = what == 1 ? 0 : c / 2, ww = what == 1 ? nd->w : 1;
+        gather(S, S->in, nd, r / 2, 1, c0, ww);
+        be->up_fwd(be, w->st, o->L, wp, S->in, N, 1, ww, S->out);
+        if (what == 1)
+            scatter(S, &net->nodes[o->out], r, 0, S->out, 2, 2 * ww, r % 2, 0, 2 * ww);
+        else
+            scatter(S, &net->nodes[o->out], r, c, S->out, 2, 2, r % 2, c % 2, 1);
         return;
+    }
     case PCNN_OP_OUT: {
-        const pcnn_node *ul = &net->nodes[o->in];
-        size_t F = (size_t)S->F;
-        for (int n = 0; n < N; n++)
-            memcpy(S->pix + n * F, ul->val + (((size_t)n * S->H + i) * W + j) * F, F * sizeof(float));
+        gather(S, S->pix, &net->nodes[o->in], i, 1, j, 1);
         S->bout->out_fwd(S->bout, w->st, wp, S->pix, N, S->logits);
         be->download(be, S->hlogits, S->logits, (size_t)N * 10 * S->M * sizeof(float));
         return;
