@@ -6,6 +6,7 @@
 #include "nn_backend.h"
 #include "nn_dmol.h"
 #include "nn_layers.h"
+#include "threads.h"
 #include "util.h"
 
 #include <math.h>
@@ -362,6 +363,7 @@ static size_t workspace_floats(const pcnn_param_table *t, int max_batch, int H, 
 
 pcnn_backend *pcnn_backend_cpu_new(const pcnn_param_table *t, int max_batch, int H, int W)
 {
+    pcnn_threads_init();
     pcnn_backend *be = pcnn_xcalloc(1, sizeof *be);
     cpu_ctx *c = pcnn_xcalloc(1, sizeof *c);
     size_t rows = (size_t)max_batch * H * W, F = (size_t)t->F;
