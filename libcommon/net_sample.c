@@ -50,6 +50,7 @@
 #include "sample.h"
 #include "util.h"
 
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -63,9 +64,12 @@ typedef struct win_op {
     void *st3;      /* INPUT: state for the 3 x 3 window */
 } win_op;
 
+/* One sampler per thread: images [off, off + N) of the batch, its own window
+ * backends (a backend's scratch is not shared between threads) and buffers. */
 typedef struct sampler {
     pcnn_net *net;
-    int N, F, H, W, M;
+    int off, N, maxN, F, H, W, M;
+    pcnn_backend *bw;             /* GATED, DOWN, UP windows (up to 4 x W) */
     pcnn_backend *bin, *bin3, *bout;  /* window backends: INPUT (3 x W), (3 x 3), OUT (1 x 1) */
     win_op *wo;                   /* one per net op */
     float *in, *a1, *a2, *out, *out2;   /* device (max_batch, 4, W, F) windows */
@@ -102,7 +106,7 @@ static void gather(const sampler *S, float *dst, const pcnn_node *nd, int r0, in
     for (int n = 0; n < S->N; n++)
         for (int r = 0; r < hw; r++)
             memcpy(dst + (((size_t)n * hw + r) * ww) * F,
-                   nd->val + (((size_t)n * nd->h + r0 + r) * nd->w + c0) * F,
+                   nd->val + (((size_t)(S->off + n) * nd->h + r0 + r) * nd->w + c0) * F,
                    (size_t)ww * F * sizeof(float));
 }
 
@@ -112,24 +116,26 @@ static void scatter(const sampler *S, pcnn_node *nd, int row, int col, const flo
 {
     size_t F = (size_t)S->F;
     for (int n = 0; n < S->N; n++)
-        memcpy(nd->val + (((size_t)n * nd->h + row) * nd->w + col) * F,
+        memcpy(nd->val + (((size_t)(S->off + n) * nd->h + row) * nd->w + col) * F,
                src + (((size_t)n * hw + rw) * ww + cw) * F, (size_t)cnt * F * sizeof(float));
 }
 
-static sampler *sampler_new(pcnn_net *net)
+/* A sampler for at most B images. */
+static sampler *sampler_new(pcnn_net *net, int B)
 {
     sampler *S = pcnn_xcalloc(1, sizeof *S);
-    pcnn_backend *be = net->be;
     S->net = net;
+    S->maxN = B;
     S->F = net->F;
     S->H = net->H;
     S->W = net->W;
     S->M = net->M;
-    int B = net->max_batch;
+    S->bw = net->be_new(net->t, B, 4, net->W);
+    pcnn_backend *be = S->bw;
     S->bin = net->be_new(net->t, B, 3, net->W);
     S->bin3 = net->be_new(net->t, B, 3, 3);
     S->bout = net->be_new(net->t, B, 1, 1);
-    if (!S->bin || !S->bin3 || !S->bout) pcnn_die("cannot make the window backends of the cached sampler");
+    if (!S->bw || !S->bin || !S->bin3 || !S->bout) pcnn_die("cannot make the window backends of the cached sampler");
     S->wo = pcnn_xcalloc((size_t)net->nops, sizeof *S->wo);
     for (int k = 0; k < net->nops; k++) {
         const pcnn_op *o = &net->ops[k];
@@ -179,7 +185,7 @@ static void sampler_free(sampler *S)
 {
     if (!S) return;
     pcnn_net *net = S->net;
-    pcnn_backend *be = net->be;
+    pcnn_backend *be = S->bw;
     for (int k = 0; k < net->nops; k++) {
         int kind = net->ops[k].kind;
         pcnn_backend *owner = kind == PCNN_OP_INPUT ? S->bin : kind == PCNN_OP_OUT ? S->bout : be;
@@ -191,6 +197,7 @@ static void sampler_free(sampler *S)
     free(S->hxwin);
     free(S->hlogits);
     free(S->wo);
+    S->bw->destroy(S->bw);
     S->bin->destroy(S->bin);
     S->bin3->destroy(S->bin3);
     S->bout->destroy(S->bout);
@@ -206,7 +213,7 @@ static void input_window(sampler *S, pcnn_backend *b, void *st, const float *x, 
         for (int r = 0; r < 3; r++)
             memcpy(S->hxwin + ((size_t)n * 3 + r) * ww * 3,
                    x + (((size_t)n * S->H + s + r) * S->W + c0) * 3, (size_t)ww * 3 * sizeof(float));
-    net->be->upload(net->be, S->xwin, S->hxwin, (size_t)S->N * 3 * ww * 3 * sizeof(float));
+    S->bw->upload(S->bw, S->xwin, S->hxwin, (size_t)S->N * 3 * ww * 3 * sizeof(float));
     b->input_fwd(b, st, net->wp, S->xwin, S->N, S->out, S->out2);
 }
 
@@ -217,7 +224,8 @@ static void input_window(sampler *S, pcnn_backend *b, void *st, const float *x, 
 static void run_op(sampler *S, int k, int i, int j, const float *x)
 {
     pcnn_net *net = S->net;
-    pcnn_backend *be = net->be;
+    pcnn_backend *be = S->bw;
+    const int32_t *labels = net->labels + S->off;
     const pcnn_op *o = &net->ops[k];
     const win_op *w = &S->wo[k];
     const float *wp = net->wp;
@@ -246,7 +254,7 @@ static void run_op(sampler *S, int k, int i, int j, const float *x)
         if (o->a1 >= 0) gather(S, S->a1, &net->nodes[o->a1], s, w->hwin, c0, ww);
         if (o->a2 >= 0) gather(S, S->a2, &net->nodes[o->a2], s, w->hwin, c0, ww);
         be->gated_fwd(be, w->st, o->b, wp, S->in, o->a1 >= 0 ? S->a1 : NULL,
-                      o->a2 >= 0 ? S->a2 : NULL, net->labels, N, w->hwin, ww, NULL, S->out);
+                      o->a2 >= 0 ? S->a2 : NULL, labels, N, w->hwin, ww, NULL, S->out);
         if (what == 1)
             scatter(S, &net->nodes[o->out], r, 0, S->out, w->hwin, ww, r - s, 0, ww);
         else
@@ -289,21 +297,15 @@ static void run_op(sampler *S, int k, int i, int j, const float *x)
     }
 }
 
-/* Samples N <= max_batch images into x (N, H, W, 3), host. */
-static void sample_batch(sampler *S, const int32_t *labels, const uint64_t *keys, int N,
-                         uint64_t seed, float *x, pcnn_progress *progress, uint64_t base)
+/* Samples images [S->off, S->off + S->N) of the batch whose labels are on the
+ * device into x (those images, host (N, H, W, 3), zeroed). Progress (may be
+ * NULL) advances by nall * rows done / H. */
+static void sample_part(sampler *S, const uint64_t *keys, uint64_t seed, float *x,
+                        pcnn_progress *progress, uint64_t base, int nall)
 {
     pcnn_net *net = S->net;
-    pcnn_backend *be = net->be;
-    const int H = S->H, W = S->W, M = S->M;
+    const int H = S->H, W = S->W, M = S->M, N = S->N;
     const size_t per_pixel = (size_t)10 * M;
-    S->N = N;
-    memset(x, 0, (size_t)N * H * W * 3 * sizeof *x);
-    pcnn_net_upload_labels(net, labels, N);
-    /* stale rows are never read for a wanted output; zero them anyway */
-    for (int k = 0; k < net->nnodes; k++)
-        be->zero(be, net->nodes[k].val,
-                 (size_t)N * net->nodes[k].h * net->nodes[k].w * S->F * sizeof(float));
     for (int i = 0; i < H; i++) {
         for (int j = 0; j < W; j++) {
             for (int k = 0; k < net->nops; k++) run_op(S, k, i, j, x);
@@ -313,7 +315,7 @@ static void sample_batch(sampler *S, const int32_t *labels, const uint64_t *keys
                 pcnn_dmol_sample(S->hlogits + (size_t)n * per_pixel, M, seed, stream, x + p * 3);
             }
         }
-        if (progress) pcnn_progress_update(progress, base + (uint64_t)N * (uint64_t)(i + 1) / (uint64_t)H);
+        if (progress) pcnn_progress_update(progress, base + (uint64_t)nall * (uint64_t)(i + 1) / (uint64_t)H);
     }
 }
 
@@ -328,13 +330,35 @@ void pcnn_sample_cached(pcnn_net *net, const pcnn_model_file *m, const int32_t *
     if ((int)m->H != net->H || (int)m->W != net->W || (int)m->M != net->M)
         pcnn_die("internal error: model sizes differ from the network's");
     pcnn_net_use_weights(net, use_polyak);
-    sampler *S = sampler_new(net);
+    /* The images of a batch are independent: T threads take one part each and
+     * run the whole raster scan without meeting (the positions' ops are too
+     * small to split well across threads). The ops inside run single-threaded
+     * (nested OpenMP regions get one thread). */
+    int T = omp_in_parallel() ? 1 : omp_get_max_threads();
+    T = max_i(1, min_i(T, min_i(N, net->max_batch)));
+    int part = (min_i(N, net->max_batch) + T - 1) / T;
+    sampler **S = pcnn_xcalloc((size_t)T, sizeof *S);
+    for (int t = 0; t < T; t++) S[t] = sampler_new(net, part);
     size_t img = (size_t)net->H * net->W * 3;
     uint64_t base = progress ? progress->done : 0;
+    memset(x, 0, (size_t)N * img * sizeof *x);
     for (int n0 = 0; n0 < N; n0 += net->max_batch) {
         int nb = min_i(N - n0, net->max_batch);
-        sample_batch(S, labels + n0, keys + n0, nb, seed, x + (size_t)n0 * img, progress,
-                     base + (uint64_t)n0);
+        pcnn_net_upload_labels(net, labels + n0, nb);
+        for (int k = 0; k < net->nnodes; k++)   /* stale values are never read; zero them anyway */
+            net->be->zero(net->be, net->nodes[k].val,
+                          (size_t)nb * net->nodes[k].h * net->nodes[k].w * net->F * sizeof(float));
+#pragma omp parallel for num_threads(T) schedule(static, 1) if (T > 1)
+        for (int t = 0; t < T; t++) {
+            sampler *st = S[t];
+            st->off = t * part;
+            st->N = max_i(0, min_i(part, nb - st->off));
+            if (st->N > 0)
+                sample_part(st, keys + n0 + st->off, seed, x + (size_t)(n0 + st->off) * img,
+                            t == 0 ? progress : NULL, base + (uint64_t)n0, nb);
+        }
     }
-    sampler_free(S);
+    if (progress) pcnn_progress_update(progress, base + (uint64_t)N);
+    for (int t = 0; t < T; t++) sampler_free(S[t]);
+    free(S);
 }

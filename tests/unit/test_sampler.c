@@ -3,7 +3,8 @@
  * sampler's images: the sampled floats x are compared byte for byte (memcmp),
  * on small configurations that exercise every part of the cache: both streams,
  * several classes in one batch, N >= 2, R = 1 and 2, odd sizes (8x12, 12x8,
- * and 4x4 where the lowest level is one pixel), batches larger than max_batch.
+ * and 4x4 where the lowest level is one pixel), batches larger than max_batch,
+ * batches split across threads.
  * The weights are "trained-looking": g, biases and hw perturbed away from the
  * PyTorch-default initialisation so no layer is near identity or zero.
  */
@@ -15,6 +16,7 @@
 #include "sample.h"
 #include "util.h"
 
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -97,9 +99,21 @@ static void test_cached_4x4(void) { check_same(1, 3, 1, 2, 4, 4, 2, 2, 15); }
 /* N > max_batch: the sampler runs in chunks; N = 1: one-row GEMMs. */
 static void test_cached_chunks(void) { check_same(1, 4, 2, 3, 8, 12, 5, 2, 16); }
 static void test_cached_one_image(void) { check_same(2, 4, 2, 2, 12, 8, 1, 1, 17); }
+/* Three threads, each sampling its own part of a batch (parts 2, 2, 0 then 2, 1, 0). */
+static void test_cached_threads(void)
+{
+    int prev = omp_get_max_threads();
+    omp_set_num_threads(3);
+    check_same(1, 4, 2, 3, 8, 12, 7, 4, 18);
+    omp_set_num_threads(prev);
+}
 
 int main(void)
 {
+    /* One thread unless a test says otherwise: results never depend on the
+     * thread count (threads.h), and on a loaded machine OpenMP barriers in
+     * the naive sampler's H*W passes make the test slow. */
+    omp_set_num_threads(1);
     RUN(test_cached_8x8_r1);
     RUN(test_cached_8x12_r2);
     RUN(test_cached_12x8_r1);
@@ -107,5 +121,6 @@ int main(void)
     RUN(test_cached_4x4);
     RUN(test_cached_chunks);
     RUN(test_cached_one_image);
+    RUN(test_cached_threads);
     return check_summary();
 }
