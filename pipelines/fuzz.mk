@@ -46,6 +46,7 @@ FUZZ_REPLAYS     := $(FUZZ_HARNESSES:%=$(FUZZ_BUILD)/replay/fuzz_%)
 FUZZ_DEPS        := $(wildcard libcommon/*.h) tests/fuzz/fuzz_common.h
 
 .PHONY: fuzz fuzz-smoke fuzz-replay fuzz-build fuzz-corpus check-valgrind
+.SECONDARY: $(FUZZ_LIB_OBJS) $(FUZZ_REPLAY_OBJS)
 
 $(FUZZ_BUILD)/lib/%.o: libcommon/%.c $(FUZZ_DEPS)
 	@mkdir -p $(@D)

@@ -80,7 +80,7 @@ int main(int argc, char **argv)
                 snprintf(names[nn++], l, "%s/%s", argv[i], e->d_name);
             }
             closedir(d);
-            qsort(names, nn, sizeof *names, cmp_names);
+            if (nn) qsort(names, nn, sizeof *names, cmp_names);
             for (size_t j = 0; j < nn; j++) {
                 bad |= run_file(names[j]);
                 runs++;
