@@ -323,6 +323,7 @@ void pcnn_sample_cached(pcnn_net *net, const pcnn_model_file *m, const int32_t *
                         const uint64_t *keys, int N, uint64_t seed, int use_polyak, float *x,
                         pcnn_progress *progress)
 {
+    if (N <= 0) return;
     if (strcmp(net->be->name, "cpu") != 0) {
         pcnn_sample_naive(net, m, labels, keys, N, seed, use_polyak, x, progress);
         return;
