@@ -107,14 +107,15 @@ fuzz-corpus: $(BUILD)/bin/pcnn-mkdata $(BUILD)/bin/pcnn-prep
 
 # valgrind on one real tool run: pcnn-score of a tiny model (trained here in
 # seconds) on 4 images; any leak or memory error fails. OpenMP's thread pool is
-# kept to one thread so its reachable-at-exit blocks are not reported as leaks.
+# kept to one thread so its reachable-at-exit blocks are not reported as leaks;
+# tests/fuzz/valgrind.supp hides two known false positives of glibc's loader.
 check-valgrind: $(BUILD)/bin/pcnn-score $(BUILD)/bin/pcnn-fit $(BUILD)/bin/pcnn-mkdata
 	@command -v valgrind >/dev/null || { echo "check-valgrind: valgrind is not installed" >&2; exit 1; }
 	$(Q)tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
 	$(BUILD)/bin/pcnn-mkdata -H 8 -W 8 -K 2 -n 8 -s 5 -o $$tmp/train.bin && \
 	$(BUILD)/bin/pcnn-mkdata -H 8 -W 8 -K 2 -n 4 -s 6 -o $$tmp/test.bin && \
 	$(BUILD)/bin/pcnn-fit -q -R 1 -F 4 -M 2 -b 4 -e 1 --device cpu -o $$tmp/m.bin $$tmp/train.bin && \
-	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 valgrind -q --leak-check=full --show-leak-kinds=definite,indirect \
+	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 valgrind -q --suppressions=tests/fuzz/valgrind.supp --leak-check=full --show-leak-kinds=definite,indirect \
 	  --errors-for-leak-kinds=definite,indirect --error-exitcode=99 \
 	  $(BUILD)/bin/pcnn-score -q --device cpu -o $$tmp/s.tsv $$tmp/m.bin $$tmp/test.bin && \
 	test "$$(wc -l < $$tmp/s.tsv)" -eq 5 && echo "check-valgrind: pcnn-score: no leak, no memory error"
