@@ -273,6 +273,8 @@ pcnn_net *pcnn_net_create(const pcnn_model_file *m, const char *device, int max_
         if (!be && !strcmp(dev, "cuda")) {
 #ifndef PCNN_CUDA_BACKEND
             pcnn_warn("this pcnn was built without CUDA (use --device cpu, or rebuild with GPU=1)");
+#else
+            pcnn_warn("--device cuda: no usable GPU (use --device cpu or auto)");
 #endif
             free(host);
             pcnn_params_free(t);
@@ -284,6 +286,9 @@ pcnn_net *pcnn_net_create(const pcnn_model_file *m, const char *device, int max_
         pcnn_params_free(t);
         return NULL;
     }
+#ifdef PCNN_CUDA_BACKEND
+    if (!be && !strcmp(dev, "auto")) pcnn_warn("--device auto: running on the CPU");
+#endif
     if (!be) be = pcnn_backend_cpu_new(t, max_batch, (int)m->H, (int)m->W);
 
     pcnn_net *net = pcnn_xcalloc(1, sizeof *net);
