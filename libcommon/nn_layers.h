@@ -6,8 +6,12 @@
  *   conv  W (Cout, Cin, kh, kw)  used as the GEMM matrix (Cout, Cin*kh*kw)
  *   deconv W (Cin, Cout, kh, kw) used as (Cin, Cout*kh*kw)
  *   linear W (Cout, Cin)
- * Convolutions are im2col + one cblas_sgemm per chunk of whole images (the
- * chunk is as large as the workspace allows, usually the whole batch).
+ * Convolutions are GEMMs over all N*H*W rows through the file's own GEMM
+ * (nn_layers.c): each output element is one fma chain in a fixed k order, so a
+ * value never depends on the batch, a row window (the cached sampler) or the
+ * thread count, which OpenBLAS does not promise. Stride-1 convs read the input
+ * through per-tap pointers (no im2col); stride 2 and transposed convs use a
+ * workspace matrix (the chunk is as large as the workspace allows).
  *
  *   nn_ws ws = nn_ws_make(pcnn_xmalloc(cap * sizeof(float)), cap);
  *   nn_conv_fwd(out, in, W, b, N, H, W_, Cin, Ho, Wo, Cout, kh, kw, stride, pt, pl, 0, &ws);
