@@ -95,12 +95,12 @@ else ifeq ($(PROFILE),quick)     # 2 CPU cores, the whole pipeline in a few minu
   NR_RESNET ?= 1
   FILTERS   ?= 32
   MIX       ?= 5
-  EPOCHS    ?= 5
+  EPOCHS    ?= 4
   BATCH     ?= 32
   LIMIT     ?= 800
   VAL_LIMIT ?= 200
   TEST_LIMIT ?= 200
-  GEN_N     ?= 10
+  GEN_N     ?= 25
   POLYAK    ?= 0.95
 else ifeq ($(PROFILE),full)      # a GPU: the paper-size model on the whole set
   NR_RESNET ?= 5
