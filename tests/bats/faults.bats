@@ -188,15 +188,16 @@ EOF
 # ---------------------------------------------------------------- SIGKILL during training
 
 @test "faults: pcnn-fit killed with SIGKILL: the model is always complete and -r continues" {
-	"$B/pcnn-mkdata" -H 8 -W 8 -K 2 -n 16 -s 3 -o train.bin
-	"$B/pcnn-fit" -q "${TINY[@]}" -e 6 -o full.bin train.bin
+	# long enough (192 steps, a checkpoint each) that the kills land mid-run on a fast machine
+	"$B/pcnn-mkdata" -H 8 -W 8 -K 2 -n 64 -s 3 -o train.bin
+	"$B/pcnn-fit" -q "${TINY[@]}" -e 12 -o full.bin train.bin
 	last=0 kills=0
 	for i in 1 2 3 4 5; do
 		before=$(stat -c %Y.%s m.bin 2>/dev/null || echo none)
 		if [ -e m.bin ]; then
-			"$B/pcnn-fit" -q -e 6 --checkpoint-every 1 --device cpu -r m.bin train.bin 2>/dev/null &
+			"$B/pcnn-fit" -q -e 12 --checkpoint-every 1 --device cpu -r m.bin train.bin 2>/dev/null &
 		else
-			"$B/pcnn-fit" -q "${TINY[@]}" -e 6 --checkpoint-every 1 -o m.bin train.bin 2>/dev/null &
+			"$B/pcnn-fit" -q "${TINY[@]}" -e 12 --checkpoint-every 1 -o m.bin train.bin 2>/dev/null &
 		fi
 		pid=$!
 		# let it write a checkpoint or two, then kill it at a random moment
@@ -219,9 +220,9 @@ EOF
 	[ $kills -ge 1 ]
 	# resuming to the end gives exactly the uninterrupted result
 	if [ -e m.bin ]; then
-		"$B/pcnn-fit" -q -e 6 --device cpu -r m.bin train.bin
+		"$B/pcnn-fit" -q -e 12 --device cpu -r m.bin train.bin
 	else
-		"$B/pcnn-fit" -q "${TINY[@]}" -e 6 -o m.bin train.bin
+		"$B/pcnn-fit" -q "${TINY[@]}" -e 12 -o m.bin train.bin
 	fi
 	cmp m.bin full.bin
 }

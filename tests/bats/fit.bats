@@ -131,8 +131,8 @@ setup() {
 
 @test "fit: SIGINT saves a checkpoint, exits 130, and resume matches an uninterrupted run" {
 	"$MK" -H 8 -W 8 -K 2 -n 64 -s 9 -o long.bin
-	"$FIT" -q "${TINY[@]}" -e 6 -o full.bin long.bin
-	"$FIT" "${TINY[@]}" -e 6 --checkpoint-every 0 -o part.bin long.bin 2> fit.err &
+	"$FIT" -q "${TINY[@]}" -e 30 -o full.bin long.bin
+	"$FIT" "${TINY[@]}" -e 30 --checkpoint-every 0 -o part.bin long.bin 2> fit.err &
 	pid=$!
 	# wait until training runs (first epoch line or a checkpoint), then interrupt
 	for _ in $(seq 100); do [ -e part.bin ] && break; sleep 0.05; done
@@ -143,7 +143,7 @@ setup() {
 	[ $rc -eq 130 ]
 	grep -q "interrupted by SIGINT: checkpoint saved to part.bin" fit.err
 	"$PCNN_BIN/pcnn-info" part.bin > /dev/null
-	"$FIT" -q -e 6 -r part.bin long.bin
+	"$FIT" -q -e 30 -r part.bin long.bin
 	cmp full.bin part.bin
 }
 
