@@ -95,8 +95,9 @@ else ifeq ($(PROFILE),quick)     # 2 CPU cores, the whole pipeline in a few minu
   NR_RESNET ?= 1
   FILTERS   ?= 32
   MIX       ?= 5
-  EPOCHS    ?= 4
+  EPOCHS    ?= 6
   BATCH     ?= 32
+  LR        ?= 2e-3           # 10x SPEC §6's: 150 steps, not 150 epochs
   LIMIT     ?= 800
   VAL_LIMIT ?= 200
   TEST_LIMIT ?= 200
