@@ -95,9 +95,10 @@ else ifeq ($(PROFILE),quick)     # 2 CPU cores, the whole pipeline in a few minu
   NR_RESNET ?= 1
   FILTERS   ?= 32
   MIX       ?= 5
+  # lr 10x SPEC §6: a quick run has 150 steps, not 150 epochs
   EPOCHS    ?= 6
   BATCH     ?= 32
-  LR        ?= 2e-3           # 10x SPEC §6's: 150 steps, not 150 epochs
+  LR        ?= 2e-3
   LIMIT     ?= 800
   VAL_LIMIT ?= 200
   TEST_LIMIT ?= 200
