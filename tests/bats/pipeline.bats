@@ -135,11 +135,11 @@ stamps() { find "$RUNDIR" -type f -printf '%P %T@\n' | sort; }
 
 @test "pipeline: a failing step stops the run and leaves nothing that looks finished" {
 	cp -r "$FIXDATA" bad
-	head -c 100 "$FIXDATA/train/0000001.jpg" >bad/train/0000001.jpg
+	head -c 100 "$FIXDATA/train/synth0001.jpg" >bad/train/synth0001.jpg
 	run make -C "$PCNN_ROOT" --no-print-directory pipeline DATA="$PWD/bad" PROFILE=tiny \
 		RUNS_DIR="$PWD/runs" PIPE_BIN="$PCNN_BIN"
 	[ "$status" -eq 2 ]
-	[[ "$output" == *"train/0000001.jpg"* ]]
+	[[ "$output" == *"train/synth0001.jpg"* ]]
 	[[ "$output" == *"step 'prep-train' failed"* ]]
 	[ ! -e runs/bad-tiny/train.bin ]
 	[ ! -e runs/bad-tiny/model.bin ]
