@@ -70,6 +70,13 @@ void pcnn_bad_option(int c, char *const *argv)
     pcnn_usage_error("unknown option '%s'", arg);
 }
 
+const char *pcnn_device_option(const char *arg)
+{
+    if (strcmp(arg, "cpu") && strcmp(arg, "cuda") && strcmp(arg, "auto"))
+        pcnn_usage_error("--device: expected cpu, cuda or auto, got '%s'", arg);
+    return arg;
+}
+
 void *pcnn_xmalloc(size_t n)
 {
     void *p = malloc(n ? n : 1);

@@ -40,6 +40,10 @@ void pcnn_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2),
  * reports c == ':' (missing value) or '?' (unknown option) and exits 2. */
 void pcnn_bad_option(int c, char *const *argv) __attribute__((noreturn));
 
+/* The --device option of the tools: returns arg when it is cpu, cuda or auto,
+ * otherwise a usage error (exit 2). */
+const char *pcnn_device_option(const char *arg);
+
 /* Allocation that dies with a message on failure. xmalloc(0) returns a valid pointer. */
 void *pcnn_xmalloc(size_t n);
 void *pcnn_xcalloc(size_t count, size_t size);

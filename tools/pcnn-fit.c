@@ -107,11 +107,7 @@ int main(int argc, char **argv)
         case OPT_CKPT: o.checkpoint_every = (uint64_t)need_long("--checkpoint-every", optarg, 0, 0x7fffffffffffffffL); break;
         case OPT_MAX_STEPS: o.max_steps = (uint64_t)need_long("--max-steps", optarg, 0, 0x7fffffffffffffffL); break;
         case OPT_LOG: o.log_path = optarg; break;
-        case OPT_DEVICE:
-            if (strcmp(optarg, "cpu") && strcmp(optarg, "cuda") && strcmp(optarg, "auto"))
-                pcnn_usage_error("--device: expected cpu, cuda or auto, got '%s'", optarg);
-            o.device = optarg;
-            break;
+        case OPT_DEVICE: o.device = pcnn_device_option(optarg); break;
         case 'h': usage(stdout); return 0;
         default: pcnn_bad_option(c, argv);
         }

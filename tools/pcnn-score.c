@@ -61,11 +61,7 @@ int main(int argc, char **argv)
         case 'q': quiet = 1; break;
         case OPT_TRUE: true_only = 1; break;
         case OPT_NO_POLYAK: use_polyak = 0; break;
-        case OPT_DEVICE:
-            if (strcmp(optarg, "cpu") && strcmp(optarg, "cuda") && strcmp(optarg, "auto"))
-                pcnn_usage_error("--device: expected cpu, cuda or auto, got '%s'", optarg);
-            device = optarg;
-            break;
+        case OPT_DEVICE: device = pcnn_device_option(optarg); break;
         case 'h': usage(stdout); return 0;
         default: pcnn_bad_option(c, argv);
         }
