@@ -99,6 +99,36 @@ typedef void gemm_kernel(int kc, const float *const *a, size_t acs, const float 
                          float *c, size_t ldc, int load);
 
 /* c (MR, NR) = [c +] a (MR rows, kc) b (kc, NR); reference and fallback. */
+
+/* The 6x16 AVX2 micro-tile shared by the GEMM and the tap kernels: rows a0..a5
+ * (element `off`) times the 16 floats at b, one fma per accumulator, then the
+ * store of the 6 x 16 accumulators to c (row stride ldc). */
+#define KERN6x16_STEP(off)                                                                 \
+    do {                                                                                   \
+        __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8), x;                    \
+        x = _mm256_broadcast_ss(a0 + (off));                                               \
+        c0a = _mm256_fmadd_ps(x, b0, c0a), c0b = _mm256_fmadd_ps(x, b1, c0b);              \
+        x = _mm256_broadcast_ss(a1 + (off));                                               \
+        c1a = _mm256_fmadd_ps(x, b0, c1a), c1b = _mm256_fmadd_ps(x, b1, c1b);              \
+        x = _mm256_broadcast_ss(a2 + (off));                                               \
+        c2a = _mm256_fmadd_ps(x, b0, c2a), c2b = _mm256_fmadd_ps(x, b1, c2b);              \
+        x = _mm256_broadcast_ss(a3 + (off));                                               \
+        c3a = _mm256_fmadd_ps(x, b0, c3a), c3b = _mm256_fmadd_ps(x, b1, c3b);              \
+        x = _mm256_broadcast_ss(a4 + (off));                                               \
+        c4a = _mm256_fmadd_ps(x, b0, c4a), c4b = _mm256_fmadd_ps(x, b1, c4b);              \
+        x = _mm256_broadcast_ss(a5 + (off));                                               \
+        c5a = _mm256_fmadd_ps(x, b0, c5a), c5b = _mm256_fmadd_ps(x, b1, c5b);              \
+    } while (0)
+#define KERN6x16_STORE()                                                                   \
+    do {                                                                                   \
+        _mm256_storeu_ps(c, c0a), _mm256_storeu_ps(c + 8, c0b);                            \
+        _mm256_storeu_ps(c + ldc, c1a), _mm256_storeu_ps(c + ldc + 8, c1b);                \
+        _mm256_storeu_ps(c + 2 * ldc, c2a), _mm256_storeu_ps(c + 2 * ldc + 8, c2b);        \
+        _mm256_storeu_ps(c + 3 * ldc, c3a), _mm256_storeu_ps(c + 3 * ldc + 8, c3b);        \
+        _mm256_storeu_ps(c + 4 * ldc, c4a), _mm256_storeu_ps(c + 4 * ldc + 8, c4b);        \
+        _mm256_storeu_ps(c + 5 * ldc, c5a), _mm256_storeu_ps(c + 5 * ldc + 8, c5b);        \
+    } while (0)
+
 static void kern_c(int kc, const float *const *a, size_t acs, const float *b, size_t ldb, float *c,
                    size_t ldc, int load)
 {
@@ -138,26 +168,9 @@ __attribute__((target("avx2,fma"))) static void kern_avx2(int kc, const float *c
     const float *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3], *a4 = a[4], *a5 = a[5];
     size_t p = 0;
     for (int k = 0; k < kc; k++, p += acs, b += ldb) {
-        __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8), x;
-        x = _mm256_broadcast_ss(a0 + p);
-        c0a = _mm256_fmadd_ps(x, b0, c0a), c0b = _mm256_fmadd_ps(x, b1, c0b);
-        x = _mm256_broadcast_ss(a1 + p);
-        c1a = _mm256_fmadd_ps(x, b0, c1a), c1b = _mm256_fmadd_ps(x, b1, c1b);
-        x = _mm256_broadcast_ss(a2 + p);
-        c2a = _mm256_fmadd_ps(x, b0, c2a), c2b = _mm256_fmadd_ps(x, b1, c2b);
-        x = _mm256_broadcast_ss(a3 + p);
-        c3a = _mm256_fmadd_ps(x, b0, c3a), c3b = _mm256_fmadd_ps(x, b1, c3b);
-        x = _mm256_broadcast_ss(a4 + p);
-        c4a = _mm256_fmadd_ps(x, b0, c4a), c4b = _mm256_fmadd_ps(x, b1, c4b);
-        x = _mm256_broadcast_ss(a5 + p);
-        c5a = _mm256_fmadd_ps(x, b0, c5a), c5b = _mm256_fmadd_ps(x, b1, c5b);
+        KERN6x16_STEP(p);
     }
-    _mm256_storeu_ps(c, c0a), _mm256_storeu_ps(c + 8, c0b);
-    _mm256_storeu_ps(c + ldc, c1a), _mm256_storeu_ps(c + ldc + 8, c1b);
-    _mm256_storeu_ps(c + 2 * ldc, c2a), _mm256_storeu_ps(c + 2 * ldc + 8, c2b);
-    _mm256_storeu_ps(c + 3 * ldc, c3a), _mm256_storeu_ps(c + 3 * ldc + 8, c3b);
-    _mm256_storeu_ps(c + 4 * ldc, c4a), _mm256_storeu_ps(c + 4 * ldc + 8, c4b);
-    _mm256_storeu_ps(c + 5 * ldc, c5a), _mm256_storeu_ps(c + 5 * ldc + 8, c5b);
+    KERN6x16_STORE();
 }
 #endif
 
@@ -373,27 +386,10 @@ __attribute__((target("avx2,fma"))) static void tkern_avx2(int T, int kc, const 
         const float *a0 = ap[q * 6], *a1 = ap[q * 6 + 1], *a2 = ap[q * 6 + 2], *a3 = ap[q * 6 + 3],
                     *a4 = ap[q * 6 + 4], *a5 = ap[q * 6 + 5];
         for (int k = 0; k < kc; k++, b += ldb) {
-            __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8), x;
-            x = _mm256_broadcast_ss(a0 + k);
-            c0a = _mm256_fmadd_ps(x, b0, c0a), c0b = _mm256_fmadd_ps(x, b1, c0b);
-            x = _mm256_broadcast_ss(a1 + k);
-            c1a = _mm256_fmadd_ps(x, b0, c1a), c1b = _mm256_fmadd_ps(x, b1, c1b);
-            x = _mm256_broadcast_ss(a2 + k);
-            c2a = _mm256_fmadd_ps(x, b0, c2a), c2b = _mm256_fmadd_ps(x, b1, c2b);
-            x = _mm256_broadcast_ss(a3 + k);
-            c3a = _mm256_fmadd_ps(x, b0, c3a), c3b = _mm256_fmadd_ps(x, b1, c3b);
-            x = _mm256_broadcast_ss(a4 + k);
-            c4a = _mm256_fmadd_ps(x, b0, c4a), c4b = _mm256_fmadd_ps(x, b1, c4b);
-            x = _mm256_broadcast_ss(a5 + k);
-            c5a = _mm256_fmadd_ps(x, b0, c5a), c5b = _mm256_fmadd_ps(x, b1, c5b);
+            KERN6x16_STEP(k);
         }
     }
-    _mm256_storeu_ps(c, c0a), _mm256_storeu_ps(c + 8, c0b);
-    _mm256_storeu_ps(c + ldc, c1a), _mm256_storeu_ps(c + ldc + 8, c1b);
-    _mm256_storeu_ps(c + 2 * ldc, c2a), _mm256_storeu_ps(c + 2 * ldc + 8, c2b);
-    _mm256_storeu_ps(c + 3 * ldc, c3a), _mm256_storeu_ps(c + 3 * ldc + 8, c3b);
-    _mm256_storeu_ps(c + 4 * ldc, c4a), _mm256_storeu_ps(c + 4 * ldc + 8, c4b);
-    _mm256_storeu_ps(c + 5 * ldc, c5a), _mm256_storeu_ps(c + 5 * ldc + 8, c5b);
+    KERN6x16_STORE();
 }
 #endif
 

@@ -1,6 +1,7 @@
 /* test_image.c — PNG/JPEG decoding of every variant against its expected pixels, damaged
  * files refused with a reason, and the RGB PNG writer (round trip, stream, full disk). */
 #include "check.h"
+#include "ppm.h"
 #include "image.h"
 #include "util.h"
 
@@ -9,24 +10,6 @@
 #include <unistd.h>
 
 static char fixdir[4096], tmpdir[4096];
-
-static uint8_t *read_ppm(const char *path, int *w, int *h)
-{
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return NULL;
-    int mx;
-    uint8_t *p = NULL;
-    if (fscanf(fp, "P6 %d %d %d", w, h, &mx) == 3 && mx == 255 && fgetc(fp) != EOF && *w > 0 && *h > 0) {
-        size_t n = (size_t)*w * *h * 3;
-        p = malloc(n);
-        if (fread(p, 1, n, fp) != n) {
-            free(p);
-            p = NULL;
-        }
-    }
-    fclose(fp);
-    return p;
-}
 
 /* Decodes img/<name>.<ext> and compares with img/<name>.ppm; returns max |diff| (999: failed). */
 static int decode_vs_ppm(const char *name, const char *ext)

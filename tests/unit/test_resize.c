@@ -2,6 +2,7 @@
  * agreement with torchvision resize(antialias=True) + rounding on committed fixtures
  * (tests/reference/make_resize_fixture.py) and, when present, real CPEN 455 images. */
 #include "check.h"
+#include "ppm.h"
 #include "image.h"
 #include "resize.h"
 #include "util.h"
@@ -11,25 +12,6 @@
 #include <sys/stat.h>
 
 static char fixdir[4096];
-
-/* Reads a binary PPM (P6, maxval 255); NULL if it cannot. */
-static uint8_t *read_ppm(const char *path, int *w, int *h)
-{
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return NULL;
-    int mx;
-    uint8_t *p = NULL;
-    if (fscanf(fp, "P6 %d %d %d", w, h, &mx) == 3 && mx == 255 && fgetc(fp) != EOF && *w > 0 && *h > 0) {
-        size_t n = (size_t)*w * *h * 3;
-        p = malloc(n);
-        if (fread(p, 1, n, fp) != n) {
-            free(p);
-            p = NULL;
-        }
-    }
-    fclose(fp);
-    return p;
-}
 
 static void test_identity_copies(void)
 {
