@@ -1,6 +1,8 @@
 /* nn_layers.c — CPU primitives (see nn_layers.h for shapes and semantics). */
 #include "nn_layers.h"
 
+#include "nn_gemm.h"
+#include "nn_vmath.h"
 #include "rng.h"
 #include "util.h"
 
@@ -67,390 +69,6 @@ __attribute__((destructor)) static void scratch_free(void)
     free(scratch_p);
     scratch_p = NULL;
     scratch_cap = 0;
-}
-
-/* ---------------------------------------------------------------------------
- * GEMM. C (M, N; row stride ldc) = [C +] A B with
- *   A(i, k) = A[i*ars + k*acs]  (any strides: plain or transposed)
- *   B(k, j) = B[k*ldb + j]      (unit column stride; callers lay weights out so)
- * Every element is ONE fused multiply-add chain in k order,
- *   acc = beta ? C[i,j] : 0 ;  for k = 0..K-1: acc = fma(A(i,k), B(k,j), acc)
- * so its value depends on nothing but its own row of A and column of B: not on
- * M, N, the tile it falls in, the K blocking or the thread count. (OpenBLAS
- * gives no such promise: its Haswell kernels round differently at tile edges,
- * so a row window would not match the full pass.) AVX2+FMA kernel when the CPU
- * has it, else the same chain with fmaf (bit-identical, slower). */
-#define GEMM_MR 6
-#define GEMM_NR 16
-#define GEMM_KB 256
-
-typedef struct gemm_t {
-    int M, N, K;
-    const float *A;
-    size_t ars, acs;
-    const float *B;
-    size_t ldb;
-    float *C;
-    size_t ldc;
-    int beta;
-} gemm_t;
-
-typedef void gemm_kernel(int kc, const float *const *a, size_t acs, const float *b, size_t ldb,
-                         float *c, size_t ldc, int load);
-
-/* c (MR, NR) = [c +] a (MR rows, kc) b (kc, NR); reference and fallback. */
-
-/* The 6x16 AVX2 micro-tile shared by the GEMM and the tap kernels: rows a0..a5
- * (element `off`) times the 16 floats at b, one fma per accumulator, then the
- * store of the 6 x 16 accumulators to c (row stride ldc). */
-#define KERN6x16_STEP(off)                                                                 \
-    do {                                                                                   \
-        __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8), x;                    \
-        x = _mm256_broadcast_ss(a0 + (off));                                               \
-        c0a = _mm256_fmadd_ps(x, b0, c0a), c0b = _mm256_fmadd_ps(x, b1, c0b);              \
-        x = _mm256_broadcast_ss(a1 + (off));                                               \
-        c1a = _mm256_fmadd_ps(x, b0, c1a), c1b = _mm256_fmadd_ps(x, b1, c1b);              \
-        x = _mm256_broadcast_ss(a2 + (off));                                               \
-        c2a = _mm256_fmadd_ps(x, b0, c2a), c2b = _mm256_fmadd_ps(x, b1, c2b);              \
-        x = _mm256_broadcast_ss(a3 + (off));                                               \
-        c3a = _mm256_fmadd_ps(x, b0, c3a), c3b = _mm256_fmadd_ps(x, b1, c3b);              \
-        x = _mm256_broadcast_ss(a4 + (off));                                               \
-        c4a = _mm256_fmadd_ps(x, b0, c4a), c4b = _mm256_fmadd_ps(x, b1, c4b);              \
-        x = _mm256_broadcast_ss(a5 + (off));                                               \
-        c5a = _mm256_fmadd_ps(x, b0, c5a), c5b = _mm256_fmadd_ps(x, b1, c5b);              \
-    } while (0)
-#define KERN6x16_STORE()                                                                   \
-    do {                                                                                   \
-        _mm256_storeu_ps(c, c0a), _mm256_storeu_ps(c + 8, c0b);                            \
-        _mm256_storeu_ps(c + ldc, c1a), _mm256_storeu_ps(c + ldc + 8, c1b);                \
-        _mm256_storeu_ps(c + 2 * ldc, c2a), _mm256_storeu_ps(c + 2 * ldc + 8, c2b);        \
-        _mm256_storeu_ps(c + 3 * ldc, c3a), _mm256_storeu_ps(c + 3 * ldc + 8, c3b);        \
-        _mm256_storeu_ps(c + 4 * ldc, c4a), _mm256_storeu_ps(c + 4 * ldc + 8, c4b);        \
-        _mm256_storeu_ps(c + 5 * ldc, c5a), _mm256_storeu_ps(c + 5 * ldc + 8, c5b);        \
-    } while (0)
-
-static void kern_c(int kc, const float *const *a, size_t acs, const float *b, size_t ldb, float *c,
-                   size_t ldc, int load)
-{
-    float acc[GEMM_MR][GEMM_NR];
-    for (int r = 0; r < GEMM_MR; r++)
-        for (int j = 0; j < GEMM_NR; j++) acc[r][j] = load ? c[r * ldc + j] : 0.0f;
-    for (int k = 0; k < kc; k++) {
-        const float *bk = b + (size_t)k * ldb;
-        for (int r = 0; r < GEMM_MR; r++) {
-            float x = a[r][(size_t)k * acs];
-            for (int j = 0; j < GEMM_NR; j++) acc[r][j] = fmaf(x, bk[j], acc[r][j]);
-        }
-    }
-    for (int r = 0; r < GEMM_MR; r++)
-        for (int j = 0; j < GEMM_NR; j++) c[r * ldc + j] = acc[r][j];
-}
-
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-#define HAVE_KERN_AVX2 1
-/* The same chains, 6 rows x 16 columns in 12 ymm accumulators. */
-__attribute__((target("avx2,fma"))) static void kern_avx2(int kc, const float *const *a,
-                                                           size_t acs, const float *b, size_t ldb,
-                                                           float *c, size_t ldc, int load)
-{
-    __m256 c0a, c0b, c1a, c1b, c2a, c2b, c3a, c3b, c4a, c4b, c5a, c5b;
-    if (load) {
-        c0a = _mm256_loadu_ps(c), c0b = _mm256_loadu_ps(c + 8);
-        c1a = _mm256_loadu_ps(c + ldc), c1b = _mm256_loadu_ps(c + ldc + 8);
-        c2a = _mm256_loadu_ps(c + 2 * ldc), c2b = _mm256_loadu_ps(c + 2 * ldc + 8);
-        c3a = _mm256_loadu_ps(c + 3 * ldc), c3b = _mm256_loadu_ps(c + 3 * ldc + 8);
-        c4a = _mm256_loadu_ps(c + 4 * ldc), c4b = _mm256_loadu_ps(c + 4 * ldc + 8);
-        c5a = _mm256_loadu_ps(c + 5 * ldc), c5b = _mm256_loadu_ps(c + 5 * ldc + 8);
-    } else {
-        c0a = c0b = c1a = c1b = c2a = c2b = c3a = c3b = c4a = c4b = c5a = c5b = _mm256_setzero_ps();
-    }
-    const float *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3], *a4 = a[4], *a5 = a[5];
-    size_t p = 0;
-    for (int k = 0; k < kc; k++, p += acs, b += ldb) {
-        KERN6x16_STEP(p);
-    }
-    KERN6x16_STORE();
-}
-#endif
-
-static gemm_kernel *pick_kernel(void)
-{
-    static gemm_kernel *k;
-    if (!k) {
-        k = kern_c;
-#ifdef HAVE_KERN_AVX2
-        if (!getenv("PCNN_NO_SIMD") && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-            k = kern_avx2;
-#endif
-    }
-    return k;
-}
-
-/* ---------------------------------------------------------------------------
- * exp for float arrays, vectorised: the algorithm of glibc's expf (Szabolcs
- * Nagy, ARM optimized-routines; same table and polynomial) in double precision,
- * x = (k + r) ln2/32, exp(x) = 2^(k/32) (1 + C2 r + C1 r^2 + C0 r^3), with
- * FMAs in a fixed place so the AVX2 path and the scalar path give the same bits.
- * Error bound of the algorithm: 0.502 ulp (round to nearest); measured against
- * glibc expf on every float in [-104, 89]: see nn_layers.c's commit message.
- * Inputs are clamped to [-104, 89] (exp underflows to 0 / overflows to inf the
- * same); NaN gives NaN. */
-static const uint64_t exp_tab[32] = {
-    0x3ff0000000000000, 0x3fefd9b0d3158574, 0x3fefb5586cf9890f, 0x3fef9301d0125b51,
-    0x3fef72b83c7d517b, 0x3fef54873168b9aa, 0x3fef387a6e756238, 0x3fef1e9df51fdee1,
-    0x3fef06fe0a31b715, 0x3feef1a7373aa9cb, 0x3feedea64c123422, 0x3feece086061892d,
-    0x3feebfdad5362a27, 0x3feeb42b569d4f82, 0x3feeab07dd485429, 0x3feea47eb03a5585,
-    0x3feea09e667f3bcd, 0x3fee9f75e8ec5f74, 0x3feea11473eb0187, 0x3feea589994cce13,
-    0x3feeace5422aa0db, 0x3feeb737b0cdc5e5, 0x3feec49182a3f090, 0x3feed503b23e255d,
-    0x3feee89f995ad3ad, 0x3feeff76f2fb5e47, 0x3fef199bdd85529c, 0x3fef3720dcef9069,
-    0x3fef5818dcfba487, 0x3fef7c97337b9b5f, 0x3fefa4afa2a490da, 0x3fefd0765b6e4540,
-};
-#define EXP_INVLN2N (0x1.71547652b82fep+0 * 32)
-#define EXP_SHIFT 0x1.8p+52
-#define EXP_C0 (0x1.c6af84b912394p-5 / 32 / 32 / 32)
-#define EXP_C1 (0x1.ebfce50fac4f3p-3 / 32 / 32)
-#define EXP_C2 (0x1.62e42ff0c52d6p-1 / 32)
-
-static inline float exp_1(float x)
-{
-    if (x != x) return x;
-    x = x < -104.0f ? -104.0f : x > 89.0f ? 89.0f : x;
-    double z = EXP_INVLN2N * (double)x;
-    double kd = z + EXP_SHIFT;
-    uint64_t ki;
-    memcpy(&ki, &kd, sizeof ki);
-    kd -= EXP_SHIFT;
-    double r = z - kd;
-    uint64_t t = exp_tab[ki % 32] + (ki << 47);
-    double s;
-    memcpy(&s, &t, sizeof s);
-    double p = fma(EXP_C0, r, EXP_C1), r2 = r * r, y = fma(EXP_C2, r, 1.0);
-    y = fma(p, r2, y);
-    return (float)(y * s);
-}
-
-#ifdef HAVE_KERN_AVX2
-__attribute__((target("avx2,fma"))) static inline __m128 exp_4(__m128 x)
-{
-    __m128 nan = _mm_cmpunord_ps(x, x);
-    __m128 xc = _mm_min_ps(_mm_max_ps(x, _mm_set1_ps(-104.0f)), _mm_set1_ps(89.0f));
-    __m256d z = _mm256_mul_pd(_mm256_set1_pd(EXP_INVLN2N), _mm256_cvtps_pd(xc));
-    __m256d kd = _mm256_add_pd(z, _mm256_set1_pd(EXP_SHIFT));
-    __m256i ki = _mm256_castpd_si256(kd);
-    kd = _mm256_sub_pd(kd, _mm256_set1_pd(EXP_SHIFT));
-    __m256d r = _mm256_sub_pd(z, kd);
-    __m256i idx = _mm256_and_si256(ki, _mm256_set1_epi64x(31));
-    __m256i t = _mm256_i64gather_epi64((const long long *)exp_tab, idx, 8);
-    t = _mm256_add_epi64(t, _mm256_slli_epi64(ki, 47));
-    __m256d s = _mm256_castsi256_pd(t);
-    __m256d p = _mm256_fmadd_pd(_mm256_set1_pd(EXP_C0), r, _mm256_set1_pd(EXP_C1));
-    __m256d r2 = _mm256_mul_pd(r, r);
-    __m256d y = _mm256_fmadd_pd(_mm256_set1_pd(EXP_C2), r, _mm256_set1_pd(1.0));
-    y = _mm256_mul_pd(_mm256_fmadd_pd(p, r2, y), s);
-    return _mm_blendv_ps(_mm256_cvtpd_ps(y), x, nan);
-}
-
-__attribute__((target("avx2,fma"))) static void exp_array_avx2(float *y, const float *x, size_t n)
-{
-    size_t i = 0;
-    for (; i + 4 <= n; i += 4) _mm_storeu_ps(y + i, exp_4(_mm_loadu_ps(x + i)));
-    for (; i < n; i++) y[i] = exp_1(x[i]);
-}
-#endif
-
-/* y[i] = exp(x[i]), y may be x. */
-static void exp_array(float *y, const float *x, size_t n)
-{
-#ifdef HAVE_KERN_AVX2
-    if (pick_kernel() == kern_avx2) {
-        exp_array_avx2(y, x, n);
-        return;
-    }
-#endif
-    for (size_t i = 0; i < n; i++) y[i] = exp_1(x[i]);
-}
-
-/* Rows [i0, i1) x columns [j0, j1) of C (j0 a multiple of NR) by one thread. */
-static void gemm_part(const gemm_t *g, gemm_kernel *kern, int i0, int i1, int j0, int j1)
-{
-    float bpad[GEMM_KB * GEMM_NR], ct[GEMM_MR * GEMM_NR];
-    for (int k0 = 0; k0 < g->K; k0 += GEMM_KB) {
-        int kc = g->K - k0 < GEMM_KB ? g->K - k0 : GEMM_KB;
-        int load = g->beta || k0 > 0;
-        const float *bk = g->B + (size_t)k0 * g->ldb;
-        int jfull = j0 + (j1 - j0) / GEMM_NR * GEMM_NR;   /* columns [jfull, j1) are a partial panel */
-        if (jfull < j1) {
-            int nc = j1 - jfull;
-            for (int k = 0; k < kc; k++) {
-                const float *s = bk + (size_t)k * g->ldb + jfull;
-                float *d = bpad + (size_t)k * GEMM_NR;
-                for (int j = 0; j < GEMM_NR; j++) d[j] = j < nc ? s[j] : 0.0f;
-            }
-        }
-        for (int i = i0; i < i1; i += GEMM_MR) {
-            int mc = i1 - i < GEMM_MR ? i1 - i : GEMM_MR;
-            const float *ap[GEMM_MR];
-            for (int r = 0; r < GEMM_MR; r++)   /* rows past the end repeat the last one (not stored) */
-                ap[r] = g->A + (size_t)(i + (r < mc ? r : mc - 1)) * g->ars + (size_t)k0 * g->acs;
-            for (int j = j0; j < j1; j += GEMM_NR) {
-                int nc = j1 - j < GEMM_NR ? j1 - j : GEMM_NR;
-                const float *bp = j < jfull ? bk + j : bpad;
-                size_t lb = j < jfull ? g->ldb : GEMM_NR;
-                float *c = g->C + (size_t)i * g->ldc + j;
-                if (mc == GEMM_MR && nc == GEMM_NR) {
-                    kern(kc, ap, g->acs, bp, lb, c, g->ldc, load);
-                } else {
-                    if (load)
-                        for (int r = 0; r < mc; r++) memcpy(ct + r * GEMM_NR, c + (size_t)r * g->ldc, (size_t)nc * sizeof *c);
-                    kern(kc, ap, g->acs, bp, lb, ct, GEMM_NR, load);
-                    for (int r = 0; r < mc; r++) memcpy(c + (size_t)r * g->ldc, ct + r * GEMM_NR, (size_t)nc * sizeof *c);
-                }
-            }
-        }
-    }
-}
-
-/* C = [C +] A B (see above). The tiles are split among the OpenMP threads along
- * the longer side; no element's sum is ever split. */
-static void gemm(int M, int N, int K, const float *A, size_t ars, size_t acs, const float *B,
-                 size_t ldb, float *C, size_t ldc, int beta)
-{
-    if (M <= 0 || N <= 0) return;
-    gemm_t g = {M, N, K, A, ars, acs, B, ldb, C, ldc, beta};
-    gemm_kernel *kern = pick_kernel();
-    if (K <= 0) {
-        if (!beta)
-            for (int i = 0; i < M; i++) memset(C + (size_t)i * ldc, 0, (size_t)N * sizeof *C);
-        return;
-    }
-    const int mt = (M + GEMM_MR - 1) / GEMM_MR, nt = (N + GEMM_NR - 1) / GEMM_NR;
-    const double work = (double)M * N * K;
-    int threads = omp_in_parallel() || work < 2e5 ? 1 : omp_get_max_threads();
-#pragma omp parallel num_threads(threads) if (threads > 1)
-    {
-        int t = omp_get_thread_num(), T = omp_get_num_threads();
-        if (mt >= nt) {
-            int a = (int)((long)mt * t / T), b = (int)((long)mt * (t + 1) / T);
-            if (a < b) gemm_part(&g, kern, a * GEMM_MR, b * GEMM_MR < M ? b * GEMM_MR : M, 0, N);
-        } else {
-            int a = (int)((long)nt * t / T), b = (int)((long)nt * (t + 1) / T);
-            if (a < b) gemm_part(&g, kern, 0, M, a * GEMM_NR, b * GEMM_NR < N ? b * GEMM_NR : N);
-        }
-    }
-}
-
-/* ---------------------------------------------------------------------------
- * Implicit GEMM of a stride-1 convolution (no im2col copy): row i of A is the
- * concatenation over taps q = 0..T-1 of kc floats at ap[q][i] (a pixel of the
- * source, or a zero vector where the tap falls in the padding), so k = q*kc + c,
- * the same k order as im2col; B (T*kc, ldb) is the weight laid out to match.
- * Every element is still one fma chain in k order, from C's value (load) or 0. */
-typedef void tap_kernel(int T, int kc, const float *const *ap, const float *b, size_t ldb,
-                        float *c, size_t ldc, int load);
-
-/* ap[q*MR + r]: row r's pointer for tap q. */
-static void tkern_c(int T, int kc, const float *const *ap, const float *b, size_t ldb, float *c,
-                    size_t ldc, int load)
-{
-    float acc[GEMM_MR][GEMM_NR];
-    for (int r = 0; r < GEMM_MR; r++)
-        for (int j = 0; j < GEMM_NR; j++) acc[r][j] = load ? c[r * ldc + j] : 0.0f;
-    for (int q = 0; q < T; q++)
-        for (int k = 0; k < kc; k++, b += ldb)
-            for (int r = 0; r < GEMM_MR; r++) {
-                float x = ap[q * GEMM_MR + r][k];
-                for (int j = 0; j < GEMM_NR; j++) acc[r][j] = fmaf(x, b[j], acc[r][j]);
-            }
-    for (int r = 0; r < GEMM_MR; r++)
-        for (int j = 0; j < GEMM_NR; j++) c[r * ldc + j] = acc[r][j];
-}
-
-#ifdef HAVE_KERN_AVX2
-__attribute__((target("avx2,fma"))) static void tkern_avx2(int T, int kc, const float *const *ap,
-                                                            const float *b, size_t ldb, float *c,
-                                                            size_t ldc, int load)
-{
-    __m256 c0a, c0b, c1a, c1b, c2a, c2b, c3a, c3b, c4a, c4b, c5a, c5b;
-    if (load) {
-        c0a = _mm256_loadu_ps(c), c0b = _mm256_loadu_ps(c + 8);
-        c1a = _mm256_loadu_ps(c + ldc), c1b = _mm256_loadu_ps(c + ldc + 8);
-        c2a = _mm256_loadu_ps(c + 2 * ldc), c2b = _mm256_loadu_ps(c + 2 * ldc + 8);
-        c3a = _mm256_loadu_ps(c + 3 * ldc), c3b = _mm256_loadu_ps(c + 3 * ldc + 8);
-        c4a = _mm256_loadu_ps(c + 4 * ldc), c4b = _mm256_loadu_ps(c + 4 * ldc + 8);
-        c5a = _mm256_loadu_ps(c + 5 * ldc), c5b = _mm256_loadu_ps(c + 5 * ldc + 8);
-    } else {
-        c0a = c0b = c1a = c1b = c2a = c2b = c3a = c3b = c4a = c4b = c5a = c5b = _mm256_setzero_ps();
-    }
-    for (int q = 0; q < T; q++) {
-        const float *a0 = ap[q * 6], *a1 = ap[q * 6 + 1], *a2 = ap[q * 6 + 2], *a3 = ap[q * 6 + 3],
-                    *a4 = ap[q * 6 + 4], *a5 = ap[q * 6 + 5];
-        for (int k = 0; k < kc; k++, b += ldb) {
-            KERN6x16_STEP(k);
-        }
-    }
-    KERN6x16_STORE();
-}
-#endif
-
-static tap_kernel *pick_tap_kernel(void)
-{
-#ifdef HAVE_KERN_AVX2
-    if (pick_kernel() == kern_avx2) return tkern_avx2;
-#endif
-    return tkern_c;
-}
-
-/* Which source pixel row i reads through tap (di, dj), for the two stride-1 uses:
- *   fwd  (rows = output pixels (n,i,j)): in[n, i+di-pt, j+dj-pl]
- *   bwdd (rows = input pixels (n,i,j)):  dout[n, i+pt-di, j+pl-dj]
- * src has (N, sh, sw, C); NULL where outside. */
-typedef struct tapmap {
-    const float *src;
-    int C, sh, sw;       /* source pixel grid and channels */
-    int rh, rw;          /* row pixel grid */
-    int kh, kw, oi, oj;  /* row (n,i,j), tap (di,dj) reads source pixel (n, i+oi-sgn*di, j+oj-sgn*dj): */
-    int sgn;             /* fwd: oi = -pt, oj = -pl, sgn = -1 ; bwdd: oi = pt, oj = pl, sgn = 1 */
-} tapmap;
-
-/* C (M, ldc) [+]= sum over taps: implicit GEMM, B (kh*kw*kc, ldb >= N rounded up to NR, zero padded). */
-static void tap_gemm(const tapmap *m, int M, int N, int kc, const float *B, size_t ldb, float *C,
-                     size_t ldc, int load, const float *zero)
-{
-    tap_kernel *kern = pick_tap_kernel();
-    const int T = m->kh * m->kw, mt = (M + GEMM_MR - 1) / GEMM_MR;
-    const double work = (double)M * N * kc * T;
-    int threads = omp_in_parallel() || work < 2e5 ? 1 : omp_get_max_threads();
-#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
-    for (int g = 0; g < mt; g++) {
-        const float *ap[64 * GEMM_MR];   /* T <= 64 taps (checked by callers) */
-        float ct[GEMM_MR * GEMM_NR];
-        int i0 = g * GEMM_MR, mc = M - i0 < GEMM_MR ? M - i0 : GEMM_MR;
-        for (int r = 0; r < GEMM_MR; r++) {
-            int i = i0 + (r < mc ? r : mc - 1);
-            int j = i % m->rw, t = i / m->rw, ii = t % m->rh, n = t / m->rh;
-            for (int di = 0; di < m->kh; di++)
-                for (int dj = 0; dj < m->kw; dj++) {
-                    int si = ii + m->oi - m->sgn * di, sj = j + m->oj - m->sgn * dj;
-                    ap[(di * m->kw + dj) * GEMM_MR + r] =
-                        si < 0 || si >= m->sh || sj < 0 || sj >= m->sw
-                            ? zero
-                            : m->src + (((size_t)n * m->sh + si) * m->sw + sj) * m->C;
-                }
-        }
-        for (int j = 0; j < N; j += GEMM_NR) {
-            int nc = N - j < GEMM_NR ? N - j : GEMM_NR;
-            float *c = C + (size_t)i0 * ldc + j;
-            if (mc == GEMM_MR && nc == GEMM_NR) {
-                kern(T, kc, ap, B + j, ldb, c, ldc, load);
-            } else {
-                if (load)
-                    for (int r = 0; r < mc; r++) memcpy(ct + r * GEMM_NR, c + (size_t)r * ldc, (size_t)nc * sizeof *c);
-                kern(T, kc, ap, B + j, ldb, ct, GEMM_NR, load);
-                for (int r = 0; r < mc; r++) memcpy(c + (size_t)r * ldc, ct + r * GEMM_NR, (size_t)nc * sizeof *c);
-            }
-        }
-    }
 }
 
 /* ---------------------------------------------------------------------------
@@ -527,7 +145,7 @@ static void col2im_add(float *din, const float *col, int nb, const nn_conv_geom 
     }
 }
 
-static size_t round_nr(int n) { return ((size_t)n + GEMM_NR - 1) / GEMM_NR * GEMM_NR; }
+static size_t round_nr(int n) { return ((size_t)n + NN_GEMM_NR - 1) / NN_GEMM_NR * NN_GEMM_NR; }
 
 void nn_conv_fwd(float *out, const float *in, const float *W, const float *b,
                  const nn_conv_geom *g, int accumulate, nn_ws *ws)
@@ -547,9 +165,9 @@ void nn_conv_fwd(float *out, const float *in, const float *W, const float *b,
         for (int o = 0; o < Cout; o++)
             for (int c = 0; c < Cin; c++)
                 for (int q = 0; q < kk; q++) Wt[((size_t)q * Cin + c) * ldb + o] = W[((size_t)o * Cin + c) * kk + q];
-        tapmap m = {in, Cin, g->H, g->W, g->Ho, g->Wo, g->kh, g->kw, -g->pt, -g->pl, -1};
+        nn_tapmap m = {in, Cin, g->H, g->W, g->Ho, g->Wo, g->kh, g->kw, -g->pt, -g->pl, -1};
         fill_bias(out, b, (size_t)g->N * opix, Cout, accumulate);
-        tap_gemm(&m, (int)((size_t)g->N * opix), Cout, Cin, Wt, ldb, out, Cout, 1, zero);
+        nn_tap_gemm(&m, (int)((size_t)g->N * opix), Cout, Cin, Wt, ldb, out, Cout, 1, zero);
         return;
     }
     float *Wt = scratch(Kc * Cout);   /* (Kc, Cout) */
@@ -563,7 +181,7 @@ void nn_conv_fwd(float *out, const float *in, const float *W, const float *b,
         float *o = out + (size_t)n0 * opix * Cout;
         im2col(ws->p, in + (size_t)n0 * ipix * Cin, nb, g);
         fill_bias(o, b, rows, Cout, accumulate);
-        gemm((int)rows, Cout, (int)Kc, ws->p, Kc, 1, Wt, Cout, o, Cout, 1);
+        nn_gemm((int)rows, Cout, (int)Kc, ws->p, Kc, 1, Wt, Cout, o, Cout, 1);
     }
 }
 
@@ -591,10 +209,10 @@ void nn_conv_bwd(float *din, float *dW, float *db, const float *dout, const floa
         const float *dO = dout + (size_t)n0 * opix * Cout;
         /* dWp (Cout, Kc) += dO^T (Cout, rows) col (rows, Kc): one chain over all images */
         im2col(ws->p, in + (size_t)n0 * ipix * Cin, nb, g);
-        gemm(Cout, (int)Kc, (int)rows, dO, 1, Cout, ws->p, Kc, dWp, Kc, n0 > 0);
+        nn_gemm(Cout, (int)Kc, (int)rows, dO, 1, Cout, ws->p, Kc, dWp, Kc, n0 > 0);
         if (din && !implicit) {
             /* dcol (rows, Kc) = dO (rows, Cout) Wp (Cout, Kc) */
-            gemm((int)rows, (int)Kc, Cout, dO, Cout, 1, Wp, Kc, ws->p, Kc, 0);
+            nn_gemm((int)rows, (int)Kc, Cout, dO, Cout, 1, Wp, Kc, ws->p, Kc, 0);
             col2im_add(din + (size_t)n0 * ipix * Cin, ws->p, nb, g);
         }
     }
@@ -607,8 +225,8 @@ void nn_conv_bwd(float *din, float *dW, float *db, const float *dout, const floa
         for (int o = 0; o < Cout; o++)
             for (int c = 0; c < Cin; c++)
                 for (int q = 0; q < kk; q++) Wb[((size_t)q * Cout + o) * ldb + c] = W[((size_t)o * Cin + c) * kk + q];
-        tapmap m = {dout, Cout, g->Ho, g->Wo, g->H, g->W, g->kh, g->kw, g->pt, g->pl, 1};
-        tap_gemm(&m, (int)((size_t)g->N * ipix), Cin, Cout, Wb, ldb, din, Cin, 1, zero);
+        nn_tapmap m = {dout, Cout, g->Ho, g->Wo, g->H, g->W, g->kh, g->kw, g->pt, g->pl, 1};
+        nn_tap_gemm(&m, (int)((size_t)g->N * ipix), Cin, Cout, Wb, ldb, din, Cin, 1, zero);
     }
     for (int o = 0; o < Cout; o++)
         for (int c = 0; c < Cin; c++)
@@ -631,7 +249,7 @@ void nn_deconv_fwd(float *out, const float *in, const float *W, const float *b, 
         int nb = N - n0 < chunk ? N - n0 : chunk;
         size_t rows = (size_t)nb * ipix;
         const float *Y = ws->p;
-        gemm((int)rows, (int)Kd, Cin, in + (size_t)n0 * ipix * Cin, Cin, 1, Wt, Kd, ws->p, Kd, 0);
+        nn_gemm((int)rows, (int)Kd, Cin, in + (size_t)n0 * ipix * Cin, Cin, 1, Wt, Kd, ws->p, Kd, 0);
 #pragma omp parallel for schedule(static)
         for (int ni = 0; ni < nb * Ho; ni++) {
             int n = ni / Ho, oi = ni % Ho;
@@ -691,8 +309,8 @@ void nn_deconv_bwd(float *din, float *dW, float *db, const float *dout, const fl
             }
         }
         const float *X = in + (size_t)n0 * ipix * Cin;
-        gemm(Cin, (int)Kd, (int)rows, X, 1, Cin, dY, Kd, dWp, Kd, n0 > 0);
-        if (din) gemm((int)rows, Cin, (int)Kd, dY, Kd, 1, WT, Cin, din + (size_t)n0 * ipix * Cin, Cin, 1);
+        nn_gemm(Cin, (int)Kd, (int)rows, X, 1, Cin, dY, Kd, dWp, Kd, n0 > 0);
+        if (din) nn_gemm((int)rows, Cin, (int)Kd, dY, Kd, 1, WT, Cin, din + (size_t)n0 * ipix * Cin, Cin, 1);
     }
     for (int c = 0; c < Cin; c++)
         for (int o = 0; o < Cout; o++)
@@ -706,15 +324,15 @@ void nn_linear_fwd(float *out, const float *in, const float *W, const float *b, 
     for (int o = 0; o < Cout; o++)
         for (int c = 0; c < Cin; c++) Wt[(size_t)c * Cout + o] = W[(size_t)o * Cin + c];
     fill_bias(out, b, rows, Cout, accumulate);
-    gemm((int)rows, Cout, Cin, in, Cin, 1, Wt, Cout, out, Cout, 1);
+    nn_gemm((int)rows, Cout, Cin, in, Cin, 1, Wt, Cout, out, Cout, 1);
 }
 
 void nn_linear_bwd(float *din, float *dW, float *db, const float *dout, const float *in,
                    const float *W, size_t rows, int Cin, int Cout)
 {
     colsum_add(db, dout, rows, Cout);
-    gemm(Cout, Cin, (int)rows, dout, 1, Cout, in, Cin, dW, Cin, 1);
-    if (din) gemm((int)rows, Cin, Cout, dout, Cout, 1, W, Cin, din, Cin, 1);
+    nn_gemm(Cout, Cin, (int)rows, dout, 1, Cout, in, Cin, dW, Cin, 1);
+    if (din) nn_gemm((int)rows, Cin, Cout, dout, Cout, 1, W, Cin, din, Cin, 1);
 }
 
 void nn_weightnorm_fwd(float *W, const float *v, const float *g, size_t rows, size_t rowlen)
@@ -745,64 +363,32 @@ void nn_weightnorm_bwd(float *dv, float *dg, const float *dW, const float *v, co
     }
 }
 
-/* The elementwise layers take exp from exp_array (above): vectorised, <= 0.502
- * ulp, the same bits on every path. elu(z) = z > 0 ? z : exp(z) - 1 (exp(z) - 1
- * rather than expm1: the formula of PyTorch's scalar ELU, absolute error one ulp
- * of 1); elu'(z) = z > 0 ? 1 : exp(z). Rows are done in pieces of EW floats. */
+/* The elementwise layers take their math from nn_vmath.h (vectorised, the same
+ * bits on every path). Long loops go in pieces of EW floats. */
 #define EW 256
 
 void nn_concat_elu_fwd(float *out, const float *a, int Ca, const float *b, int Cb, size_t rows)
 {
-    /* elu(z) and elu(-z) from one exp: e = exp(-|z|) - 1 is elu of whichever of z, -z is
-     * negative; z = +-0 gives +0 for both, as elu does. */
-    const int C = Ca + Cb;
+    /* out row = [elu(a), elu(b), elu(-a), elu(-b)] */
+    const size_t C = (size_t)Ca + (size_t)Cb;
 #pragma omp parallel for schedule(static)
     for (size_t r = 0; r < rows; r++) {
-        float t[EW];
-        for (int part = 0; part < 2; part++) {
-            const int Cp = part ? Cb : Ca, off = part ? Ca : 0;
-            const float *x = part ? (b ? b + r * (size_t)Cb : NULL) : a + r * (size_t)Ca;
-            float *o = out + r * 2 * (size_t)C + off;
-            for (int c0 = 0; c0 < Cp; c0 += EW) {
-                int n = Cp - c0 < EW ? Cp - c0 : EW;
-                for (int i = 0; i < n; i++) t[i] = -fabsf(x[c0 + i]);
-                exp_array(t, t, (size_t)n);
-                for (int i = 0; i < n; i++) {
-                    float z = x[c0 + i], e = t[i] - 1.0f;
-                    o[c0 + i] = z > 0.0f ? z : e;
-                    o[C + c0 + i] = z < 0.0f ? -z : e;
-                }
-            }
-        }
+        float *o = out + r * 2 * C;
+        nn_vcelu(o, o + C, a + r * (size_t)Ca, (size_t)Ca);
+        if (b && Cb) nn_vcelu(o + Ca, o + C + Ca, b + r * (size_t)Cb, (size_t)Cb);
     }
 }
 
 void nn_concat_elu_bwd(float *da, float *db, const float *dout, const float *a, int Ca,
                        const float *b, int Cb, size_t rows)
 {
-    /* d/dz [elu(z), elu(-z)] = [elu'(z), -elu'(-z)]; with e = exp(-|z|):
-     * elu'(z) = z > 0 ? 1 : e, elu'(-z) = z < 0 ? 1 : e. */
-    const int C = Ca + Cb;
+    const size_t C = (size_t)Ca + (size_t)Cb;
 #pragma omp parallel for schedule(static)
     for (size_t r = 0; r < rows; r++) {
-        float t[EW];
-        const float *d = dout + r * 2 * (size_t)C;
-        for (int part = 0; part < 2; part++) {
-            const int Cp = part ? Cb : Ca, off = part ? Ca : 0;
-            float *dx = part ? (db ? db + r * (size_t)Cb : NULL) : (da ? da + r * (size_t)Ca : NULL);
-            if (!dx || !Cp) continue;
-            const float *x = part ? b + r * (size_t)Cb : a + r * (size_t)Ca;
-            for (int c0 = 0; c0 < Cp; c0 += EW) {
-                int n = Cp - c0 < EW ? Cp - c0 : EW;
-                for (int i = 0; i < n; i++) t[i] = -fabsf(x[c0 + i]);
-                exp_array(t, t, (size_t)n);
-                for (int i = 0; i < n; i++) {
-                    float z = x[c0 + i], e = t[i];
-                    dx[c0 + i] += d[off + c0 + i] * (z > 0.0f ? 1.0f : e) -
-                                  d[C + off + c0 + i] * (z < 0.0f ? 1.0f : e);
-                }
-            }
-        }
+        const float *d = dout + r * 2 * C;
+        if (da) nn_vcelu_bwd(da + r * (size_t)Ca, d, d + C, a + r * (size_t)Ca, (size_t)Ca);
+        if (db && b && Cb)
+            nn_vcelu_bwd(db + r * (size_t)Cb, d + Ca, d + C + Ca, b + r * (size_t)Cb, (size_t)Cb);
     }
 }
 
@@ -811,11 +397,8 @@ void nn_elu_fwd(float *out, const float *x, size_t n)
     size_t pieces = (n + EW - 1) / EW;
 #pragma omp parallel for schedule(static)
     for (size_t p = 0; p < pieces; p++) {
-        float t[EW];
-        size_t i0 = p * EW, m = n - i0 < EW ? n - i0 : EW;
-        for (size_t i = 0; i < m; i++) t[i] = x[i0 + i];   /* NaN stays NaN */
-        exp_array(t, t, m);
-        for (size_t i = 0; i < m; i++) out[i0 + i] = x[i0 + i] > 0.0f ? x[i0 + i] : t[i] - 1.0f;
+        size_t i0 = p * EW;
+        nn_velu(out + i0, x + i0, n - i0 < EW ? n - i0 : EW);
     }
 }
 
@@ -824,11 +407,8 @@ void nn_elu_bwd(float *dx, const float *dout, const float *x, size_t n)
     size_t pieces = (n + EW - 1) / EW;
 #pragma omp parallel for schedule(static)
     for (size_t p = 0; p < pieces; p++) {
-        float t[EW];
-        size_t i0 = p * EW, m = n - i0 < EW ? n - i0 : EW;
-        for (size_t i = 0; i < m; i++) t[i] = x[i0 + i];   /* NaN stays NaN */
-        exp_array(t, t, m);
-        for (size_t i = 0; i < m; i++) dx[i0 + i] += dout[i0 + i] * (x[i0 + i] > 0.0f ? 1.0f : t[i]);
+        size_t i0 = p * EW;
+        nn_velu_bwd(dx + i0, dout + i0, x + i0, n - i0 < EW ? n - i0 : EW);
     }
 }
 
@@ -900,7 +480,7 @@ void nn_dropout_apply(float *x, const float *mask, int N, size_t HW, int C)
     }
 }
 
-/* sigmoid(z) = 1 / (1 + exp(-z)), exp from exp_array. */
+/* sigmoid(z) = 1 / (1 + exp(-z)), exp from nn_vexp. */
 void nn_gate_fwd(float *out, const float *x, const float *c2, size_t rows, int F)
 {
 #pragma omp parallel for schedule(static)
@@ -910,7 +490,7 @@ void nn_gate_fwd(float *out, const float *x, const float *c2, size_t rows, int F
         for (int k0 = 0; k0 < F; k0 += EW) {
             int n = F - k0 < EW ? F - k0 : EW;
             for (int i = 0; i < n; i++) t[i] = -c[F + k0 + i];
-            exp_array(t, t, (size_t)n);
+            nn_vexp(t, t, (size_t)n);
             for (int i = 0; i < n; i++) {
                 size_t k = r * F + k0 + i;
                 out[k] = x[k] + c[k0 + i] * (1.0f / (1.0f + t[i]));
@@ -929,7 +509,7 @@ void nn_gate_bwd(float *dx, float *dc2, const float *dout, const float *c2, size
         for (int k0 = 0; k0 < F; k0 += EW) {
             int n = F - k0 < EW ? F - k0 : EW;
             for (int i = 0; i < n; i++) t[i] = -c[F + k0 + i];
-            exp_array(t, t, (size_t)n);
+            nn_vexp(t, t, (size_t)n);
             for (int i = 0; i < n; i++) {
                 int k = k0 + i;
                 float d = dout[r * F + k], sg = 1.0f / (1.0f + t[i]);

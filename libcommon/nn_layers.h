@@ -22,6 +22,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The instruction set the primitives use. Every path gives the same bits (each
+ * GEMM element is one fma chain in k order, the elementwise math the same
+ * operations lane by lane: tests/unit/test_isa.c), so this is a speed choice.
+ * Default: the best this CPU has, lowered by the environment variable
+ * PCNN_ISA=scalar|avx2|avx512. nn_set_isa (tests) uses at most isa and returns
+ * what is in use. */
+enum { NN_ISA_SCALAR = 0, NN_ISA_AVX2 = 1, NN_ISA_AVX512 = 2 };
+int nn_isa(void);
+int nn_set_isa(int isa);
+const char *nn_isa_name(int isa);
+
 /* Scratch memory for im2col / col2im. */
 typedef struct nn_ws {
     float *p;

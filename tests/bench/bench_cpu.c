@@ -6,11 +6,12 @@
  *   pcnn  1,40,5  score_img_per_s  ..   log p(x|c) for all K = 4 classes, eval
  *   pcnn  1,40,5  peak_rss_mib     ..   peak resident memory (the config runs in its own process)
  *
- *   bench_cpu [-b 32] [-s 32] [-r REPS] [-t MIN_SECONDS] R,F,M ...
+ *   bench_cpu [-b 32] [-s 32] [-r REPS] [-t MIN_SECONDS] [-m train|score] R,F,M ...
  * Inputs are random pixels; timing starts after one warm-up call.
  */
 #include "model.h"
 #include "net.h"
+#include "nn_layers.h"
 #include "util.h"
 
 #include <stdlib.h>
@@ -21,6 +22,7 @@
 
 static int B = 32, S = 32, REPS = 3;
 static double MIN_S = 3.0;
+static int DO_TRAIN = 1, DO_SCORE = 1;   /* -m train|score: time one only (for profiling) */
 
 typedef struct bench_ctx {
     pcnn_net *net;
@@ -70,12 +72,12 @@ static void run_config(const char *cfg)
     srand(1);
     for (size_t i = 0; i < npix; i++) c.px[i] = (uint8_t)(rand() & 255);
     for (int i = 0; i < B; i++) c.labels[i] = i % K;
-    double tr = rate(train_once, &c);
-    double sc = rate(score_once, &c);
+    double tr = DO_TRAIN ? rate(train_once, &c) : 0;
+    double sc = DO_SCORE ? rate(score_once, &c) : 0;
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    printf("pcnn\t%s\ttrain_img_per_s\t%.2f\n", cfg, tr);
-    printf("pcnn\t%s\tscore_img_per_s\t%.2f\n", cfg, sc);
+    if (DO_TRAIN) printf("pcnn\t%s\ttrain_img_per_s\t%.2f\n", cfg, tr);
+    if (DO_SCORE) printf("pcnn\t%s\tscore_img_per_s\t%.2f\n", cfg, sc);
     printf("pcnn\t%s\tpeak_rss_mib\t%.1f\n", cfg, (double)ru.ru_maxrss / 1024.0);
     fflush(stdout);
     free(c.px);
@@ -91,15 +93,21 @@ int main(int argc, char **argv)
     int c;
     long v;
     double d;
-    while ((c = getopt(argc, argv, "b:s:r:t:")) != -1) {
+    while ((c = getopt(argc, argv, "b:s:r:t:m:")) != -1) {
         switch (c) {
         case 'b': if (pcnn_parse_long(optarg, 1, 4096, &v)) pcnn_usage_error("-b"); B = (int)v; break;
         case 's': if (pcnn_parse_long(optarg, 4, 1024, &v) || v % 4) pcnn_usage_error("-s"); S = (int)v; break;
         case 'r': if (pcnn_parse_long(optarg, 1, 100000, &v)) pcnn_usage_error("-r"); REPS = (int)v; break;
+        case 'm':
+            if (!strcmp(optarg, "train")) DO_SCORE = 0;
+            else if (!strcmp(optarg, "score")) DO_TRAIN = 0;
+            else pcnn_usage_error("-m: want train or score");
+            break;
         case 't': if (pcnn_parse_double(optarg, 0, 1e6, &d)) pcnn_usage_error("-t"); MIN_S = d; break;
-        default: pcnn_usage_error("usage: bench_cpu [-b N] [-s SIZE] [-r REPS] [-t SECONDS] R,F,M ...");
+        default: pcnn_usage_error("usage: bench_cpu [-b N] [-s SIZE] [-r REPS] [-t SECONDS] [-m train|score] R,F,M ...");
         }
     }
+    fprintf(stderr, "bench: pcnn CPU path %s (PCNN_ISA lowers it)\n", nn_isa_name(nn_isa()));
     for (int i = optind; i < argc; i++) {
         /* each config in its own process, so peak RSS is its own */
         fflush(stdout);
