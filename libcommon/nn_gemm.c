@@ -187,10 +187,14 @@ static void pack_b(float *dst, const kernels *kn, const float *B, size_t ldb, in
         w = panel_width(kn, j, N);
         int nc = N - j < w ? N - j : w;
         float *d = dst + (size_t)kc * j;
-        for (int k = 0; k < kc; k++, d += w) {
-            memcpy(d, B + (size_t)k * ldb + j, (size_t)nc * sizeof *d);
-            if (nc < w) memset(d + nc, 0, (size_t)(w - nc) * sizeof *d);
-        }
+        const float *s = B + j;
+        if (nc == 2 * NR)   /* whole panels: fixed-size copies (vector moves, not a call) */
+            for (int k = 0; k < kc; k++, d += w, s += ldb) memcpy(d, s, 2 * NR * sizeof *d);
+        else if (nc == NR)
+            for (int k = 0; k < kc; k++, d += w, s += ldb) memcpy(d, s, NR * sizeof *d);
+        else
+            for (int k = 0; k < kc; k++, d += w, s += ldb)
+                for (int t = 0; t < w; t++) d[t] = t < nc ? s[t] : 0.0f;
     }
 }
 

@@ -197,8 +197,8 @@ void nn_conv_bwd(float *din, float *dW, float *db, const float *dout, const floa
     }
     colsum_add(db, dout, (size_t)g->N * opix, Cout);
     const int implicit = g->s == 1 && kk <= 64;
-    /* Wp, dWp (Cout, Kc) each, tap-major; then room for the implicit din's weights */
-    float *Wp = scratch(2 * Kc * Cout + (size_t)kk * Cout * round_nr(Cin) + (size_t)Cout), *dWp = Wp + Kc * Cout;
+    /* Wp (Cout, Kc) and dWt (Kc, Cout), tap-major; then room for the implicit din's weights */
+    float *Wp = scratch(2 * Kc * Cout + (size_t)kk * Cout * round_nr(Cin) + (size_t)Cout), *dWt = Wp + Kc * Cout;
     for (int o = 0; o < Cout; o++)
         for (int c = 0; c < Cin; c++)
             for (int q = 0; q < kk; q++) Wp[(size_t)o * Kc + (size_t)q * Cin + c] = W[((size_t)o * Cin + c) * kk + q];
@@ -207,9 +207,10 @@ void nn_conv_bwd(float *din, float *dW, float *db, const float *dout, const floa
         int nb = g->N - n0 < chunk ? g->N - n0 : chunk;
         size_t rows = (size_t)nb * opix;
         const float *dO = dout + (size_t)n0 * opix * Cout;
-        /* dWp (Cout, Kc) += dO^T (Cout, rows) col (rows, Kc): one chain over all images */
+        /* dWt (Kc, Cout) += col^T (Kc, rows) dO (rows, Cout): one chain over all images.
+         * (This way round the GEMM's long side is Kc and its B panels are dO's rows.) */
         im2col(ws->p, in + (size_t)n0 * ipix * Cin, nb, g);
-        nn_gemm(Cout, (int)Kc, (int)rows, dO, 1, Cout, ws->p, Kc, dWp, Kc, n0 > 0);
+        nn_gemm((int)Kc, Cout, (int)rows, ws->p, 1, Kc, dO, Cout, dWt, Cout, n0 > 0);
         if (din && !implicit) {
             /* dcol (rows, Kc) = dO (rows, Cout) Wp (Cout, Kc) */
             nn_gemm((int)rows, (int)Kc, Cout, dO, Cout, 1, Wp, Kc, ws->p, Kc, 0);
@@ -220,7 +221,7 @@ void nn_conv_bwd(float *din, float *dW, float *db, const float *dout, const floa
         /* din[n,i,j,c] += sum over taps q = (di,dj), o of dout[n, i+pt-di, j+pl-dj, o] W[o,c,di,dj]:
          * implicit GEMM, B = Wb (kk*Cout, ldb): Wb[q*Cout + o, c] = W[o, c, q]; k = (q, o). */
         size_t ldb = round_nr(Cin);
-        float *Wb = dWp + Kc * Cout, *zero = Wb + (size_t)kk * Cout * ldb;
+        float *Wb = dWt + Kc * Cout, *zero = Wb + (size_t)kk * Cout * ldb;
         memset(Wb, 0, ((size_t)kk * Cout * ldb + (size_t)Cout) * sizeof *Wb);
         for (int o = 0; o < Cout; o++)
             for (int c = 0; c < Cin; c++)
@@ -230,7 +231,7 @@ void nn_conv_bwd(float *din, float *dW, float *db, const float *dout, const floa
     }
     for (int o = 0; o < Cout; o++)
         for (int c = 0; c < Cin; c++)
-            for (int q = 0; q < kk; q++) dW[((size_t)o * Cin + c) * kk + q] += dWp[(size_t)o * Kc + (size_t)q * Cin + c];
+            for (int q = 0; q < kk; q++) dW[((size_t)o * Cin + c) * kk + q] += dWt[((size_t)q * Cin + c) * Cout + o];
 }
 
 /* Deconv: Y (rows, kh*kw*Cout) = X (rows, Cin) Wd, Wd (Cin, Kd) tap-major:
@@ -279,8 +280,8 @@ void nn_deconv_bwd(float *din, float *dW, float *db, const float *dout, const fl
     const int kk = kh * kw, Ho = 2 * H, Wo = 2 * Wd;
     const size_t Kd = (size_t)Cout * kk, ipix = (size_t)H * Wd, opix = (size_t)Ho * Wo;
     colsum_add(db, dout, (size_t)N * opix, Cout);
-    /* WT (Kd, Cin): WT[(di*kw + dj)*Cout + o, c] = W[c, o, di, dj]; dWp (Cin, Kd) tap-major */
-    float *WT = scratch(2 * (size_t)Cin * Kd), *dWp = WT + (size_t)Cin * Kd;
+    /* WT (Kd, Cin): WT[(di*kw + dj)*Cout + o, c] = W[c, o, di, dj]; dWt (Kd, Cin) likewise */
+    float *WT = scratch(2 * (size_t)Cin * Kd), *dWt = WT + (size_t)Cin * Kd;
     for (int c = 0; c < Cin; c++)
         for (int o = 0; o < Cout; o++)
             for (int q = 0; q < kk; q++) WT[((size_t)q * Cout + o) * Cin + c] = W[((size_t)c * Cout + o) * kk + q];
@@ -309,12 +310,13 @@ void nn_deconv_bwd(float *din, float *dW, float *db, const float *dout, const fl
             }
         }
         const float *X = in + (size_t)n0 * ipix * Cin;
-        nn_gemm(Cin, (int)Kd, (int)rows, X, 1, Cin, dY, Kd, dWp, Kd, n0 > 0);
+        /* dWt (Kd, Cin) += dY^T (Kd, rows) X (rows, Cin) */
+        nn_gemm((int)Kd, Cin, (int)rows, dY, 1, Kd, X, Cin, dWt, Cin, n0 > 0);
         if (din) nn_gemm((int)rows, Cin, (int)Kd, dY, Kd, 1, WT, Cin, din + (size_t)n0 * ipix * Cin, Cin, 1);
     }
     for (int c = 0; c < Cin; c++)
         for (int o = 0; o < Cout; o++)
-            for (int q = 0; q < kk; q++) dW[((size_t)c * Cout + o) * kk + q] += dWp[(size_t)c * Kd + (size_t)q * Cout + o];
+            for (int q = 0; q < kk; q++) dW[((size_t)c * Cout + o) * kk + q] += dWt[((size_t)q * Cout + o) * Cin + c];
 }
 
 void nn_linear_fwd(float *out, const float *in, const float *W, const float *b, size_t rows,
@@ -331,7 +333,11 @@ void nn_linear_bwd(float *din, float *dW, float *db, const float *dout, const fl
                    const float *W, size_t rows, int Cin, int Cout)
 {
     colsum_add(db, dout, rows, Cout);
-    nn_gemm(Cout, Cin, (int)rows, dout, 1, Cout, in, Cin, dW, Cin, 1);
+    /* dWt (Cin, Cout) = in^T (Cin, rows) dout (rows, Cout), then dW += dWt^T */
+    float *dWt = scratch((size_t)Cin * Cout);
+    nn_gemm(Cin, Cout, (int)rows, in, 1, Cin, dout, Cout, dWt, Cout, 0);
+    for (int o = 0; o < Cout; o++)
+        for (int c = 0; c < Cin; c++) dW[(size_t)o * Cin + c] += dWt[(size_t)c * Cout + o];
     if (din) nn_gemm((int)rows, Cin, Cout, dout, Cout, 1, W, Cin, din, Cin, 1);
 }
 
