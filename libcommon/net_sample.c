@@ -35,7 +35,7 @@
  * input row (pixel) for UP. Only the wanted output row (pixel) goes back to
  * the cache; the window's first rows and columns, computed against the window's
  * own padding, are dropped. Every kept output element is then the same sum
- * over the same inputs as in the full pass, and the CPU GEMM (nn_layers.c)
+ * over the same inputs as in the full pass, and the CPU GEMM (nn_gemm.c)
  * computes each element as one FMA chain in k order whatever the number of
  * rows. test_sampler checks the whole images bit for bit.
  *

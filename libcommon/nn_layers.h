@@ -7,7 +7,7 @@
  *   deconv W (Cin, Cout, kh, kw) used as (Cin, Cout*kh*kw)
  *   linear W (Cout, Cin)
  * Convolutions are GEMMs over all N*H*W rows through the file's own GEMM
- * (nn_layers.c): each output element is one fma chain in a fixed k order, so a
+ * (nn_gemm.c): each output element is one fma chain in a fixed k order, so a
  * value never depends on the batch, a row window (the cached sampler) or the
  * thread count, which OpenBLAS does not promise. Stride-1 convs read the input
  * through per-tap pointers (no im2col); stride 2 and transposed convs use a

@@ -1,7 +1,7 @@
 /*
  * threads.h — one place that decides how many threads the CPU network uses.
  *
- * Strategy: OpenMP only. The CPU backend does its own GEMMs (nn_layers.c), split
+ * Strategy: OpenMP only. The CPU backend does its own GEMMs (nn_gemm.c), split
  * across OpenMP threads by output tiles, and every elementwise loop is an OpenMP
  * loop; OpenBLAS (still linked for other callers) is kept at one thread so that
  * two thread pools never compete for the cores (measured: 3x slower when they do).
