@@ -111,8 +111,8 @@ static void test_gemm_shapes(void)
 /* Big enough for the threaded split (and the wide kernels' thread units). */
 static void test_gemm_threaded(void)
 {
-    int M = 300, N = 200, K = 520;
-    float *A = rvec((size_t)M * K), *B = rvec((size_t)K * (N + 1)), *C0 = rvec((size_t)M * (N + 3));
+    int M = 300, N = 200, K = 520;   /* B is sized for the second case's N = 300 too */
+    float *A = rvec((size_t)M * K), *B = rvec((size_t)K * 301), *C0 = rvec((size_t)M * (N + 3));
     gemm_case g = {M, N, K, 0, 1, A, B, C0};
     compare_paths("gemm 300x200x520", run_gemm, &g, (size_t)M * (N + 3));
     g.M = 20, g.N = 300, g.trans = 1;   /* more column panels than row tiles: split along N */
