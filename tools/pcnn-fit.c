@@ -47,6 +47,8 @@ static void usage(FILE *fp)
         "terminal; otherwise one line per epoch. Ctrl-C or SIGTERM finishes the current\n"
         "step, writes the checkpoint and exits with 130 (SIGINT) or 143 (SIGTERM).\n"
         "A NaN or infinite loss stops with exit 1 and leaves the last good checkpoint.\n"
+        "On the CPU: PCNN_THREADS=N (or OMP_NUM_THREADS) threads, default all cores;\n"
+        "PCNN_ISA=avx2 or scalar: without AVX-512 or SIMD (slower, the same results).\n"
         "Exit: 0 done, 1 failure, 2 usage error.\n"
         "\n"
         "example: pcnn-fit -V val.bin -e 20 --log fit.tsv -o model.bin train.bin\n");

@@ -43,6 +43,8 @@ static void usage(FILE *fp)
         "After sampling, the samples are scored with the model itself: the summary gives\n"
         "the fraction classified as the class they were drawn for and their bits/dim.\n"
         "FID (SPEC §7): python3 -m pytorch_fid --dims 192 DIR data/test\n"
+        "On the CPU: PCNN_THREADS=N (or OMP_NUM_THREADS) threads, default all cores;\n"
+        "PCNN_ISA=avx2 or scalar: without AVX-512 or SIMD (slower, the same results).\n"
         "Exit: 0 ok, 1 failure, 2 usage error.\n"
         "\n"
         "example: pcnn-gen -c all -n 25 -o samples --grid grid.png model.bin\n");

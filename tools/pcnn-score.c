@@ -31,6 +31,8 @@ static void usage(FILE *fp)
         "\n"
         "A summary on stderr gives the images, the mean bits/dim under the true label\n"
         "(when labels are known) and images/s. Exit: 0 ok, 1 failure, 2 usage error.\n"
+        "On the CPU: PCNN_THREADS=N (or OMP_NUM_THREADS) threads, default all cores;\n"
+        "PCNN_ISA=avx2 or scalar: without AVX-512 or SIMD (slower, the same results).\n"
         "\n"
         "example: pcnn-score model.bin < test.bin | pcnn-argmax > predictions.csv\n");
 }
