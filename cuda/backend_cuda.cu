@@ -583,7 +583,7 @@ extern "C" pcnn_backend *pcnn_backend_cuda_new(const pcnn_param_table *t, int ma
     int ndev = 0;
     cudaError_t e = cudaGetDeviceCount(&ndev);
     if (e != cudaSuccess || ndev == 0) {
-        pcnn_warn("no CUDA GPU available (%s)",
+        pcnn_note("no CUDA GPU available (%s)",
                   e != cudaSuccess ? cudaGetErrorString(e) : "no device found");
         cudaGetLastError();
         return NULL;

@@ -287,7 +287,7 @@ pcnn_net *pcnn_net_create(const pcnn_model_file *m, const char *device, int max_
         return NULL;
     }
 #ifdef PCNN_CUDA_BACKEND
-    if (!be && !strcmp(dev, "auto")) pcnn_warn("--device auto: running on the CPU");
+    if (!be && !strcmp(dev, "auto")) pcnn_note("--device auto: running on the CPU");
 #endif
     if (!be) be = pcnn_backend_cpu_new(t, max_batch, (int)m->H, (int)m->W);
 

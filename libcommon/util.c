@@ -39,6 +39,17 @@ void pcnn_warn(const char *fmt, ...)
     va_end(ap);
 }
 
+int pcnn_quiet;
+
+void pcnn_note(const char *fmt, ...)
+{
+    if (pcnn_quiet) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vmsg(fmt, ap);
+    va_end(ap);
+}
+
 void pcnn_die(const char *fmt, ...)
 {
     va_list ap;

@@ -33,6 +33,9 @@ void pcnn_init(const char *argv0);
 /* "prog: message" on stderr. pcnn_die exits 1, pcnn_usage_error exits 2 with a
  * hint to run -h. pcnn_warn returns. Messages take printf formats. */
 void pcnn_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* An informational message ("prog: message"), silenced when a tool's -q set pcnn_quiet. */
+extern int pcnn_quiet;
+void pcnn_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void pcnn_die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 void pcnn_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 

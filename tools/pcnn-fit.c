@@ -102,7 +102,7 @@ int main(int argc, char **argv)
         case 'b': o.batch = (int)need_long("-b", optarg, 1, 65536); set_batch = 1; break;
         case 'e': o.epochs = (uint64_t)need_long("-e", optarg, 0, 100000000); break;
         case 's': seed = need_long("-s", optarg, 0, 0x7fffffffffffffffL); set_seed = 1; break;
-        case 'q': o.quiet = 1; break;
+        case 'q': o.quiet = pcnn_quiet = 1; break;
         case OPT_LR: o.lr = need_double("--lr", optarg, 0, 10); set_lr = 1; break;
         case OPT_LR_DECAY: o.lr_decay = need_double("--lr-decay", optarg, 0, 1); set_decay = 1; break;
         case OPT_POLYAK: o.polyak = need_double("--polyak", optarg, 0, 1); set_polyak = 1; break;

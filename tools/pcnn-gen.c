@@ -112,7 +112,7 @@ int main(int argc, char **argv)
         case 'b':
             if (pcnn_parse_long(optarg, 1, 4096, &batch)) pcnn_usage_error("-b: expected 1..4096, got '%s'", optarg);
             break;
-        case 'q': quiet = 1; break;
+        case 'q': quiet = pcnn_quiet = 1; break;
         case OPT_GRID: grid = optarg; break;
         case OPT_NAIVE: naive = 1; break;
         case OPT_NO_POLYAK: use_polyak = 0; break;

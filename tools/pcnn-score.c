@@ -60,7 +60,7 @@ int main(int argc, char **argv)
         case 'b':
             if (pcnn_parse_long(optarg, 1, 65536, &batch)) pcnn_usage_error("-b: expected 1..65536, got '%s'", optarg);
             break;
-        case 'q': quiet = 1; break;
+        case 'q': quiet = pcnn_quiet = 1; break;
         case OPT_TRUE: true_only = 1; break;
         case OPT_NO_POLYAK: use_polyak = 0; break;
         case OPT_DEVICE: device = pcnn_device_option(optarg); break;

@@ -83,9 +83,13 @@ setup() {
 @test "fit: the same seed gives the same bytes; another seed does not" {
 	"$FIT" -q "${TINY[@]}" -e 1 -s 5 -o a.bin train.bin
 	"$FIT" -q "${TINY[@]}" -e 1 -s 5 -o b.bin train.bin
-	"$FIT" -q "${TINY[@]}" -e 1 -s 6 -o c.bin train.bin
+	"$FIT" -q "${TINY[@]}" -e 1 -s 6 -o c.bin train.bin 2> err.txt
 	cmp a.bin b.bin
 	! cmp -s a.bin c.bin
+	[ ! -s err.txt ]   # -q: nothing on stderr
+	# the same bytes on another instruction set and thread count
+	PCNN_ISA=avx2 PCNN_THREADS=1 "$FIT" -q "${TINY[@]}" -e 1 -s 5 -o d.bin train.bin
+	cmp a.bin d.bin
 }
 
 @test "fit: resuming after an epoch gives exactly the uninterrupted result" {
