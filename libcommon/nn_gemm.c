@@ -108,17 +108,21 @@ static void tkern_c(int T, int kc, const float *const *ap, const float *b, size_
         ST(c + 5 * ldc, c5a), ST(c + 5 * ldc + VW, c5b);                                   \
     } while (0)
 
+/* Declares the accumulators and starts them from c (load) or zero. */
+#define TILE_INIT(V, LD, VW, ZERO)                                                         \
+    TILE_DECL(V);                                                                          \
+    if (load)                                                                              \
+        TILE_LOAD(LD, VW);                                                                 \
+    else                                                                                   \
+        TILE_ZERO(ZERO)
+
 /* The GEMM kernel and the tap kernel for one vector type: 6 x (2 VW) tiles. */
 #define DEFINE_KERNELS(NAME, TARGET, V, VW, LD, ST, SET1, FMA, ZERO)                       \
     __attribute__((target(TARGET))) static void kern_##NAME(                               \
         int kc, const float *const *a, size_t acs, const float *b, size_t ldb, float *c,   \
         size_t ldc, int load)                                                              \
     {                                                                                      \
-        TILE_DECL(V);                                                                      \
-        if (load)                                                                          \
-            TILE_LOAD(LD, VW);                                                             \
-        else                                                                               \
-            TILE_ZERO(ZERO);                                                               \
+        TILE_INIT(V, LD, VW, ZERO);                                                        \
         const float *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3], *a4 = a[4], *a5 = a[5]; \
         size_t p = 0;                                                                      \
         for (int k = 0; k < kc; k++, p += acs, b += ldb) TILE_STEP(V, LD, SET1, FMA, VW, p); \
@@ -128,11 +132,7 @@ static void tkern_c(int T, int kc, const float *const *ap, const float *b, size_
         int T, int kc, const float *const *ap, const float *b, size_t ldb, float *c,       \
         size_t ldc, int load)                                                              \
     {                                                                                      \
-        TILE_DECL(V);                                                                      \
-        if (load)                                                                          \
-            TILE_LOAD(LD, VW);                                                             \
-        else                                                                               \
-            TILE_ZERO(ZERO);                                                               \
+        TILE_INIT(V, LD, VW, ZERO);                                                        \
         for (int q = 0; q < T; q++) {                                                      \
             const float *a0 = ap[q * MR], *a1 = ap[q * MR + 1], *a2 = ap[q * MR + 2],      \
                         *a3 = ap[q * MR + 3], *a4 = ap[q * MR + 4], *a5 = ap[q * MR + 5];  \
@@ -198,25 +198,28 @@ static void pack_b(float *dst, const kernels *kn, const float *B, size_t ldb, in
     }
 }
 
-/* A buffer per thread for packed panels: grows to the largest need, then reused. */
-static _Thread_local float *pack_p;
-static _Thread_local size_t pack_cap;
+/* Scratch buffers, NN_SCRATCH_SLOTS per thread: each grows to the largest
+ * need once (the first step), then is reused. */
+static _Thread_local float *scratch_p[NN_SCRATCH_SLOTS];
+static _Thread_local size_t scratch_cap[NN_SCRATCH_SLOTS];
 
-static float *pack_buffer(size_t n)
+float *nn_scratch(int slot, size_t n)
 {
-    if (n > pack_cap) {
-        free(pack_p);
-        pack_p = pcnn_xmalloc(n * sizeof *pack_p);
-        pack_cap = n;
+    if (n > scratch_cap[slot]) {
+        free(scratch_p[slot]);
+        scratch_p[slot] = pcnn_xmalloc(n * sizeof(float));
+        scratch_cap[slot] = n;
     }
-    return pack_p;
+    return scratch_p[slot];
 }
 
-__attribute__((destructor)) static void pack_buffer_free(void)
+__attribute__((destructor)) static void scratch_free(void)
 {
-    free(pack_p);
-    pack_p = NULL;
-    pack_cap = 0;
+    for (int i = 0; i < NN_SCRATCH_SLOTS; i++) {
+        free(scratch_p[i]);
+        scratch_p[i] = NULL;
+        scratch_cap[i] = 0;
+    }
 }
 
 static size_t round_panels(int n) { return ((size_t)n + NR - 1) / NR * NR; }
@@ -258,7 +261,7 @@ static void gemm_part(const gemm_t *g, const kernels *kn, int i0, int i1, int j0
 {
     const size_t ldc = g->ldc;
     const int nj = j1 - j0;
-    float *bp = pack_buffer((size_t)KB * round_panels(nj));
+    float *bp = nn_scratch(NN_SCRATCH_PACK, (size_t)KB * round_panels(nj));
     for (int k0 = 0; k0 < g->K; k0 += KB) {
         int kc = g->K - k0 < KB ? g->K - k0 : KB;
         int load = g->beta || k0 > 0;
@@ -321,7 +324,7 @@ void nn_tap_gemm(const nn_tapmap *m, int M, int N, int kc, const float *B, size_
 {
     kernels kn = pick_kernels();
     const int T = m->kh * m->kw, K = T * kc, mt = (M + MR - 1) / MR;
-    float *bp = pack_buffer((size_t)K * round_panels(N));
+    float *bp = nn_scratch(NN_SCRATCH_PACK, (size_t)K * round_panels(N));
     pack_b(bp, &kn, B, ldb, K, N);
     int threads = threads_for((double)M * N * K);
 #pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)

@@ -16,6 +16,12 @@
 
 #include <stddef.h>
 
+/* A float buffer of at least n, per calling thread and slot, kept for reuse (it
+ * moves when it grows): slot LAYOUT for the layers' weight copies, PACK for the
+ * GEMMs' packed panels, so the two can be in use at once. */
+enum { NN_SCRATCH_LAYOUT, NN_SCRATCH_PACK, NN_SCRATCH_SLOTS };
+float *nn_scratch(int slot, size_t n);
+
 /* Column panel width: tap GEMM callers pad B's row stride to a multiple of it. */
 #define NN_GEMM_NR 16
 

@@ -48,28 +48,8 @@ static void fill_bias(float *out, const float *b, size_t rows, int C, int accumu
     }
 }
 
-/* ---------------------------------------------------------------------------
- * Scratch for weight copies in GEMM-friendly layouts: grows to the largest
- * need once (first step), then reused; one per calling thread. */
-static _Thread_local float *scratch_p;
-static _Thread_local size_t scratch_cap;
-
-static float *scratch(size_t n)
-{
-    if (n > scratch_cap) {
-        free(scratch_p);
-        scratch_p = pcnn_xmalloc(n * sizeof *scratch_p);
-        scratch_cap = n;
-    }
-    return scratch_p;
-}
-
-__attribute__((destructor)) static void scratch_free(void)
-{
-    free(scratch_p);
-    scratch_p = NULL;
-    scratch_cap = 0;
-}
+/* Weight copies in GEMM-friendly layouts go to this thread's layout scratch. */
+static float *scratch(size_t n) { return nn_scratch(NN_SCRATCH_LAYOUT, n); }
 
 /* ---------------------------------------------------------------------------
  * Convolutions. The GEMM's k runs over the kernel taps in (di, dj, c) order, so
