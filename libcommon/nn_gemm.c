@@ -1,12 +1,14 @@
 /* nn_gemm.c — the CPU GEMM and the implicit (tap) GEMM of nn_gemm.h.
  *
- * Tiles: MR = 6 rows of C by NR = 16 columns (scalar, AVX2: 12 ymm
- * accumulators) or by 2 NR = 32 columns (AVX-512: 12 zmm accumulators) where
- * two whole panels are left; a tile that sticks out of C is computed in a
- * private 6 x 16 buffer. B is first packed panel by panel (each panel's k
- * rows contiguous, zero padded to whole panels), so a kernel streams it in
- * order. Whatever kernel computes an element, it is the same fma chain in k
- * order, so all of them agree bit for bit (tests/unit/test_isa.c). */
+ * Tiles: MR = 6 rows of C by a panel of columns: 16 (scalar; AVX2 in 12 ymm
+ * accumulators) or, with AVX-512, 16, 32, 48 or 64 (6, 12, 18 or 24 zmm
+ * accumulators): B's columns are cut into 64-wide panels and one last panel
+ * just wide enough for the rest (panel_width), so little of a tile is padding
+ * (N = 40: one 48; 80: 64 + 16; 160: 64 + 64 + 32). B is first packed panel by
+ * panel (each panel's k rows contiguous, zero padded to the panel's width), so a
+ * kernel streams it in order; a tile that sticks out of C is computed in a
+ * private buffer. Whatever kernel computes an element, it is the same fma chain
+ * in k order, so all of them agree bit for bit (tests/unit/test_isa.c). */
 #include "nn_gemm.h"
 
 #include "nn_layers.h"
@@ -76,94 +78,94 @@ static void tkern_c(int T, int kc, const float *const *ap, const float *b, size_
 #include <immintrin.h>
 #define HAVE_X86_KERNELS 1
 
-/* One micro-tile of 6 rows: accumulators cRh (row R, half h) of vector type V,
- * VW floats wide; STEP does one k: rows a0..a5 at element `off` times the
- * 2 VW floats at b. */
-#define TILE_DECL(V) V c0a, c0b, c1a, c1b, c2a, c2b, c3a, c3b, c4a, c4b, c5a, c5b
-#define TILE_LOAD(LD, VW)                                                                  \
-    do {                                                                                   \
-        c0a = LD(c), c0b = LD(c + VW), c1a = LD(c + ldc), c1b = LD(c + ldc + VW);          \
-        c2a = LD(c + 2 * ldc), c2b = LD(c + 2 * ldc + VW);                                 \
-        c3a = LD(c + 3 * ldc), c3b = LD(c + 3 * ldc + VW);                                 \
-        c4a = LD(c + 4 * ldc), c4b = LD(c + 4 * ldc + VW);                                 \
-        c5a = LD(c + 5 * ldc), c5b = LD(c + 5 * ldc + VW);                                 \
-    } while (0)
-#define TILE_ZERO(Z) (c0a = c0b = c1a = c1b = c2a = c2b = c3a = c3b = c4a = c4b = c5a = c5b = Z())
-#define TILE_STEP(V, LD, SET1, FMA, VW, off)                                               \
-    do {                                                                                   \
-        V b0 = LD(b), b1 = LD(b + VW), x;                                                  \
-        x = SET1(a0[off]), c0a = FMA(x, b0, c0a), c0b = FMA(x, b1, c0b);                   \
-        x = SET1(a1[off]), c1a = FMA(x, b0, c1a), c1b = FMA(x, b1, c1b);                   \
-        x = SET1(a2[off]), c2a = FMA(x, b0, c2a), c2b = FMA(x, b1, c2b);                   \
-        x = SET1(a3[off]), c3a = FMA(x, b0, c3a), c3b = FMA(x, b1, c3b);                   \
-        x = SET1(a4[off]), c4a = FMA(x, b0, c4a), c4b = FMA(x, b1, c4b);                   \
-        x = SET1(a5[off]), c5a = FMA(x, b0, c5a), c5b = FMA(x, b1, c5b);                   \
-    } while (0)
-#define TILE_STORE(ST, VW)                                                                 \
-    do {                                                                                   \
-        ST(c, c0a), ST(c + VW, c0b), ST(c + ldc, c1a), ST(c + ldc + VW, c1b);              \
-        ST(c + 2 * ldc, c2a), ST(c + 2 * ldc + VW, c2b);                                   \
-        ST(c + 3 * ldc, c3a), ST(c + 3 * ldc + VW, c3b);                                   \
-        ST(c + 4 * ldc, c4a), ST(c + 4 * ldc + VW, c4b);                                   \
-        ST(c + 5 * ldc, c5a), ST(c + 5 * ldc + VW, c5b);                                   \
-    } while (0)
-
-/* Declares the accumulators and starts them from c (load) or zero. */
-#define TILE_INIT(V, LD, VW, ZERO)                                                         \
-    TILE_DECL(V);                                                                          \
-    if (load)                                                                              \
-        TILE_LOAD(LD, VW);                                                                 \
-    else                                                                                   \
-        TILE_ZERO(ZERO)
-
-/* The GEMM kernel and the tap kernel for one vector type: 6 x (2 VW) tiles. */
-#define DEFINE_KERNELS(NAME, TARGET, V, VW, LD, ST, SET1, FMA, ZERO)                       \
+/* The GEMM and tap kernels for a 6 x (NV * VW) tile of vector type V (VW
+ * floats): the accumulators are an array that the unrolled loops keep in
+ * registers; per k, NV vectors of b and one broadcast per row. */
+#define UNROLL _Pragma("GCC unroll 8")
+#define DEFINE_TILE(NAME, TARGET, V, VW, NV, LD, ST, SET1, FMA, ZERO)                      \
     __attribute__((target(TARGET))) static void kern_##NAME(                               \
         int kc, const float *const *a, size_t acs, const float *b, size_t ldb, float *c,   \
         size_t ldc, int load)                                                              \
     {                                                                                      \
-        TILE_INIT(V, LD, VW, ZERO);                                                        \
-        const float *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3], *a4 = a[4], *a5 = a[5]; \
-        size_t p = 0;                                                                      \
-        for (int k = 0; k < kc; k++, p += acs, b += ldb) TILE_STEP(V, LD, SET1, FMA, VW, p); \
-        TILE_STORE(ST, VW);                                                                \
+        V acc[MR][NV];                                                                     \
+        const float *ar[MR];                                                               \
+        UNROLL for (int r = 0; r < MR; r++) {                                              \
+            ar[r] = a[r];                                                                  \
+            UNROLL for (int v = 0; v < NV; v++)                                            \
+                acc[r][v] = load ? LD(c + r * ldc + v * VW) : ZERO();                      \
+        }                                                                                  \
+        for (size_t k = 0, p = 0; k < (size_t)kc; k++, p += acs, b += ldb) {               \
+            V bv[NV];                                                                      \
+            UNROLL for (int v = 0; v < NV; v++) bv[v] = LD(b + v * VW);                    \
+            UNROLL for (int r = 0; r < MR; r++) {                                          \
+                V x = SET1(ar[r][p]);                                                      \
+                UNROLL for (int v = 0; v < NV; v++) acc[r][v] = FMA(x, bv[v], acc[r][v]);  \
+            }                                                                              \
+        }                                                                                  \
+        UNROLL for (int r = 0; r < MR; r++)                                                \
+            UNROLL for (int v = 0; v < NV; v++) ST(c + r * ldc + v * VW, acc[r][v]);       \
     }                                                                                      \
     __attribute__((target(TARGET))) static void tkern_##NAME(                              \
         int T, int kc, const float *const *ap, const float *b, size_t ldb, float *c,       \
         size_t ldc, int load)                                                              \
     {                                                                                      \
-        TILE_INIT(V, LD, VW, ZERO);                                                        \
+        V acc[MR][NV];                                                                     \
+        UNROLL for (int r = 0; r < MR; r++)                                                \
+            UNROLL for (int v = 0; v < NV; v++)                                            \
+                acc[r][v] = load ? LD(c + r * ldc + v * VW) : ZERO();                      \
         for (int q = 0; q < T; q++) {                                                      \
-            const float *a0 = ap[q * MR], *a1 = ap[q * MR + 1], *a2 = ap[q * MR + 2],      \
-                        *a3 = ap[q * MR + 3], *a4 = ap[q * MR + 4], *a5 = ap[q * MR + 5];  \
-            for (int k = 0; k < kc; k++, b += ldb) TILE_STEP(V, LD, SET1, FMA, VW, k);     \
+            const float *ar[MR];                                                           \
+            UNROLL for (int r = 0; r < MR; r++) ar[r] = ap[q * MR + r];                    \
+            for (int k = 0; k < kc; k++, b += ldb) {                                       \
+                V bv[NV];                                                                  \
+                UNROLL for (int v = 0; v < NV; v++) bv[v] = LD(b + v * VW);                \
+                UNROLL for (int r = 0; r < MR; r++) {                                      \
+                    V x = SET1(ar[r][k]);                                                  \
+                    UNROLL for (int v = 0; v < NV; v++) acc[r][v] = FMA(x, bv[v], acc[r][v]); \
+                }                                                                          \
+            }                                                                              \
         }                                                                                  \
-        TILE_STORE(ST, VW);                                                                \
+        UNROLL for (int r = 0; r < MR; r++)                                                \
+            UNROLL for (int v = 0; v < NV; v++) ST(c + r * ldc + v * VW, acc[r][v]);       \
     }
 
-/* 6 x 16 in 12 ymm: the panel kernels of the AVX2 path (and the AVX-512 edges). */
-DEFINE_KERNELS(avx2, "avx2,fma", __m256, 8, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_set1_ps,
-               _mm256_fmadd_ps, _mm256_setzero_ps)
-/* 6 x 32 in 12 zmm: two panels at once. */
-DEFINE_KERNELS(avx512, "avx512f", __m512, 16, _mm512_loadu_ps, _mm512_storeu_ps, _mm512_set1_ps,
-               _mm512_fmadd_ps, _mm512_setzero_ps)
+/* AVX2: 6 x 16 in 12 ymm (16 ymm registers leave no room for wider tiles). */
+DEFINE_TILE(avx2_16, "avx2,fma", __m256, 8, 2, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_set1_ps,
+            _mm256_fmadd_ps, _mm256_setzero_ps)
+/* AVX-512: 6 x 16, 32, 48, 64 in 6 to 24 zmm. */
+#define DEFINE_AVX512(W, NV)                                                               \
+    DEFINE_TILE(avx512_##W, "avx512f", __m512, 16, NV, _mm512_loadu_ps, _mm512_storeu_ps,  \
+                _mm512_set1_ps, _mm512_fmadd_ps, _mm512_setzero_ps)
+DEFINE_AVX512(16, 1)
+DEFINE_AVX512(32, 2)
+DEFINE_AVX512(48, 3)
+DEFINE_AVX512(64, 4)
 #endif
 
-/* The kernels of the ISA in use: panel (6 x NR) and wide (6 x 2 NR, or NULL). */
+#define MAX_W 64   /* the widest panel */
+
+/* The kernels of the ISA in use, by panel width / NR (index 1..4; NULL where none). */
 typedef struct kernels {
-    gemm_kernel *panel, *wide;
-    tap_kernel *tpanel, *twide;
+    gemm_kernel *k[MAX_W / NR + 1];
+    tap_kernel *t[MAX_W / NR + 1];
+    int widest;
 } kernels;
 
 static kernels pick_kernels(void)
 {
-    kernels k = {kern_c, NULL, tkern_c, NULL};
+    kernels kn = {{NULL, kern_c}, {NULL, tkern_c}, NR};
 #ifdef HAVE_X86_KERNELS
     int isa = nn_isa();
-    if (isa >= NN_ISA_AVX2) k.panel = kern_avx2, k.tpanel = tkern_avx2;
-    if (isa >= NN_ISA_AVX512) k.wide = kern_avx512, k.twide = tkern_avx512;
+    if (isa >= NN_ISA_AVX2) kn.k[1] = kern_avx2_16, kn.t[1] = tkern_avx2_16;
+    if (isa >= NN_ISA_AVX512) {
+        kn.k[1] = kern_avx512_16, kn.t[1] = tkern_avx512_16;
+        kn.k[2] = kern_avx512_32, kn.t[2] = tkern_avx512_32;
+        kn.k[3] = kern_avx512_48, kn.t[3] = tkern_avx512_48;
+        kn.k[4] = kern_avx512_64, kn.t[4] = tkern_avx512_64;
+        kn.widest = 64;
+    }
 #endif
-    return k;
+    return kn;
 }
 
 /* Threads for a product of this many multiply-adds. */
@@ -172,11 +174,15 @@ static int threads_for(double work)
     return omp_in_parallel() || work < 2e5 ? 1 : omp_get_max_threads();
 }
 
-/* Panel layout of B's columns: a panel at column j is 2 NR wide where the wide
- * kernel exists and two whole panels are left, else NR. */
+/* Panel layout of B's columns: the panel at column j of N is the widest kernel's
+ * width while that many columns are left, then the narrowest width that holds
+ * the rest. */
 static int panel_width(const kernels *kn, int j, int N)
 {
-    return kn->wide && j + 2 * NR <= N ? 2 * NR : NR;
+    int left = N - j, w = NR;
+    if (left >= kn->widest) return kn->widest;
+    while (w < left) w += NR;
+    return w;
 }
 
 /* Packed B (kc, N) -> dst: the panel at column j (width w) is the kc x w block
@@ -188,9 +194,9 @@ static void pack_b(float *dst, const kernels *kn, const float *B, size_t ldb, in
         int nc = N - j < w ? N - j : w;
         float *d = dst + (size_t)kc * j;
         const float *s = B + j;
-        if (nc == 2 * NR)   /* whole panels: fixed-size copies (vector moves, not a call) */
-            for (int k = 0; k < kc; k++, d += w, s += ldb) memcpy(d, s, 2 * NR * sizeof *d);
-        else if (nc == NR)
+        if (nc == w && w == MAX_W)   /* whole panels: fixed-size copies (vector moves, not a call) */
+            for (int k = 0; k < kc; k++, d += w, s += ldb) memcpy(d, s, MAX_W * sizeof *d);
+        else if (nc == w && w == NR)
             for (int k = 0; k < kc; k++, d += w, s += ldb) memcpy(d, s, NR * sizeof *d);
         else
             for (int k = 0; k < kc; k++, d += w, s += ldb)
@@ -224,21 +230,22 @@ __attribute__((destructor)) static void scratch_free(void)
 
 static size_t round_panels(int n) { return ((size_t)n + NR - 1) / NR * NR; }
 
-/* One tile at c of mc <= MR rows and nc <= NR columns through the panel kernel,
- * by way of a private buffer when it sticks out of C. */
-#define EDGE_TILE(CALL_ON)                                                                 \
+/* One tile at c of mc <= MR rows and nc <= w columns (w the panel's width),
+ * through a private buffer when it sticks out of C; CALL_ON computes a whole
+ * tile at cc with row stride lc. */
+#define TILE(CALL_ON)                                                                      \
     do {                                                                                   \
-        if (mc == MR && nc == NR) {                                                        \
+        if (mc == MR && nc == w) {                                                         \
             float *cc = c;                                                                 \
             size_t lc = ldc;                                                               \
             CALL_ON;                                                                       \
         } else {                                                                           \
-            float ct[MR * NR], *cc = ct;                                                   \
-            size_t lc = NR;                                                                \
+            float ct[MR * MAX_W], *cc = ct;                                                \
+            size_t lc = (size_t)w;                                                         \
             if (load)                                                                      \
-                for (int r = 0; r < mc; r++) memcpy(ct + r * NR, c + (size_t)r * ldc, (size_t)nc * sizeof *c); \
+                for (int r = 0; r < mc; r++) memcpy(ct + r * w, c + (size_t)r * ldc, (size_t)nc * sizeof *c); \
             CALL_ON;                                                                       \
-            for (int r = 0; r < mc; r++) memcpy(c + (size_t)r * ldc, ct + r * NR, (size_t)nc * sizeof *c); \
+            for (int r = 0; r < mc; r++) memcpy(c + (size_t)r * ldc, ct + r * w, (size_t)nc * sizeof *c); \
         }                                                                                  \
     } while (0)
 
@@ -273,16 +280,9 @@ static void gemm_part(const gemm_t *g, const kernels *kn, int i0, int i1, int j0
                 ap[r] = g->A + (size_t)(i + (r < mc ? r : mc - 1)) * g->ars + (size_t)k0 * g->acs;
             for (int j = 0, w; j < nj; j += w) {
                 w = panel_width(kn, j, nj);
-                const float *b = bp + (size_t)kc * j;
-                if (w > NR && mc == MR) {
-                    kn->wide(kc, ap, g->acs, b, (size_t)w, g->C + (size_t)i * ldc + j0 + j, ldc, load);
-                    continue;
-                }
-                for (int h = 0; h < w && j + h < nj; h += NR) {
-                    float *c = g->C + (size_t)i * ldc + j0 + j + h;
-                    int nc = nj - j - h < NR ? nj - j - h : NR;
-                    EDGE_TILE(kn->panel(kc, ap, g->acs, b + h, (size_t)w, cc, lc, load));
-                }
+                int nc = nj - j < w ? nj - j : w;
+                float *c = g->C + (size_t)i * ldc + j0 + j;
+                TILE(kn->k[w / NR](kc, ap, g->acs, bp + (size_t)kc * j, (size_t)w, cc, lc, load));
             }
         }
     }
@@ -299,7 +299,7 @@ void nn_gemm(int M, int N, int K, const float *A, size_t ars, size_t acs, const 
     }
     gemm_t g = {M, N, K, A, ars, acs, B, ldb, C, ldc, beta};
     kernels kn = pick_kernels();
-    const int nu = kn.wide ? 2 * NR : NR;   /* columns are dealt out in whole kernel widths */
+    const int nu = kn.widest;   /* columns are dealt out in whole panels of the widest kernel */
     const int mt = (M + MR - 1) / MR, nt = (N + nu - 1) / nu;
     int threads = threads_for((double)M * N * K);
     /* The tiles are split among the threads along the longer side; no
@@ -345,16 +345,9 @@ void nn_tap_gemm(const nn_tapmap *m, int M, int N, int kc, const float *B, size_
         }
         for (int j = 0, w; j < N; j += w) {
             w = panel_width(&kn, j, N);
-            const float *b = bp + (size_t)K * j;
-            if (w > NR && mc == MR) {
-                kn.twide(T, kc, ap, b, (size_t)w, C + (size_t)i0 * ldc + j, ldc, load);
-                continue;
-            }
-            for (int h = 0; h < w && j + h < N; h += NR) {
-                float *c = C + (size_t)i0 * ldc + j + h;
-                int nc = N - j - h < NR ? N - j - h : NR;
-                EDGE_TILE(kn.tpanel(T, kc, ap, b + h, (size_t)w, cc, lc, load));
-            }
+            int nc = N - j < w ? N - j : w;
+            float *c = C + (size_t)i0 * ldc + j;
+            TILE(kn.t[w / NR](T, kc, ap, bp + (size_t)K * j, (size_t)w, cc, lc, load));
         }
     }
 }

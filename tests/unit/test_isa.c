@@ -2,7 +2,7 @@
  * test_isa.c — every fast path of the CPU primitives (AVX2, AVX-512) gives the
  * same bits as the scalar reference (nn_layers.h: nn_set_isa), so results do not
  * depend on the machine: the GEMM at shapes that hit every tile edge (rows not a
- * multiple of 6, columns around the 16 and 32 panel widths, k around the 256
+ * multiple of 6, columns around the 16, 32, 48 and 64 panel widths, k around the 256
  * block), the implicit conv GEMM forward and backward at the network's
  * geometries, transposed convs, the elementwise math on ordinary and special
  * values, and the whole network (log-likelihoods, a training step's loss and
@@ -91,7 +91,7 @@ static void run_gemm(float *out, const void *arg)
 
 static void test_gemm_shapes(void)
 {
-    const int Ms[] = {1, 5, 6, 7, 13, 64}, Ns[] = {1, 15, 16, 17, 31, 32, 33, 48, 80, 97};
+    const int Ms[] = {1, 5, 6, 7, 13, 64}, Ns[] = {1, 15, 16, 17, 31, 32, 33, 40, 48, 49, 63, 64, 65, 80, 97, 160};
     const int Ks[] = {1, 3, 255, 256, 257, 600};
     for (size_t a = 0; a < sizeof Ms / sizeof *Ms; a++)
         for (size_t b = 0; b < sizeof Ns / sizeof *Ns; b++)
@@ -159,8 +159,9 @@ static void test_conv_paths(void)
     const nn_conv_geom gs[] = {
         {2, 8, 8, 20, 8, 8, 10, 2, 3, 1, 1, 1},     /* down_shifted, F = 10 */
         {2, 8, 8, 20, 8, 8, 20, 2, 2, 1, 1, 1},     /* down_right_shifted, 2F out */
-        {3, 8, 12, 16, 8, 12, 80, 2, 3, 1, 1, 1},   /* 80 out: 32 + 32 + 16 panels */
-        {1, 12, 8, 33, 12, 8, 40, 2, 3, 1, 1, 1},   /* 40 out: 32 + a partial 16 */
+        {3, 8, 12, 16, 8, 12, 80, 2, 3, 1, 1, 1},   /* 80 out: 64 + 16 panels */
+        {1, 12, 8, 33, 12, 8, 40, 2, 3, 1, 1, 1},   /* 40 out: a partial 48 */
+        {1, 8, 8, 24, 8, 8, 160, 2, 2, 1, 1, 1},    /* 160 out: 64 + 64 + 32 */
         {2, 9, 7, 5, 9, 7, 3, 1, 1, 1, 0, 0},       /* pointwise */
         {2, 8, 8, 12, 4, 4, 12, 2, 3, 2, 1, 1},     /* stride-2 down-sampling */
         {2, 8, 8, 12, 4, 4, 36, 2, 2, 2, 1, 1},
