@@ -34,7 +34,13 @@ static float *falloc(size_t n) { return pcnn_xcalloc(n ? n : 1, sizeof(float)); 
 static void *cpu_alloc(pcnn_backend *be, size_t bytes) { return pcnn_xcalloc(1, bytes ? bytes : 1); }
 static void cpu_release(pcnn_backend *be, void *p) { free(p); }
 static void cpu_copy(pcnn_backend *be, void *dst, const void *src, size_t bytes) { memcpy(dst, src, bytes); }
-static void cpu_zero(pcnn_backend *be, void *p, size_t bytes) { memset(p, 0, bytes); }
+static void cpu_zero(pcnn_backend *be, void *p, size_t bytes)
+{
+    if (bytes % sizeof(float))
+        memset(p, 0, bytes);
+    else
+        nn_zero(p, bytes / sizeof(float));
+}
 
 static void *cpu_state_new(pcnn_backend *be, int op, const void *ref, int h, int w)
 {
@@ -154,15 +160,15 @@ static void cpu_input_bwd(pcnn_backend *be, void *st, const float *wp, float *gp
     float *dt = CTX(be)->s3;
     const pcnn_wnlayer *Lu = &t->layers[t->u_init], *L0 = &t->layers[t->ul_init0],
                        *L1 = &t->layers[t->ul_init1];
-    memset(dt, 0, n * sizeof *dt);
+    nn_zero(dt, n);
     nn_down_shift_bwd(dt, du, N, H, W, F);
     nn_conv_geom g = shifted_geom(Lu, N, H, W, 0);
     nn_conv_bwd(NULL, gp + Lu->v, gp + Lu->b, dt, s->xin, wp + Lu->v, &g, &CTX(be)->ws);
-    memset(dt, 0, n * sizeof *dt);
+    nn_zero(dt, n);
     nn_down_shift_bwd(dt, dul, N, H, W, F);
     g = shifted_geom(L0, N, H, W, 0);
     nn_conv_bwd(NULL, gp + L0->v, gp + L0->b, dt, s->xin, wp + L0->v, &g, &CTX(be)->ws);
-    memset(dt, 0, n * sizeof *dt);
+    nn_zero(dt, n);
     nn_right_shift_bwd(dt, dul, N, H, W, F);
     g = shifted_geom(L1, N, H, W, 1);
     nn_conv_bwd(NULL, gp + L1->v, gp + L1->b, dt, s->xin, wp + L1->v, &g, &CTX(be)->ws);
@@ -213,20 +219,20 @@ static void cpu_gated_bwd(pcnn_backend *be, void *st, const pcnn_blockref *b, co
     float *dc2 = c->s1, *dh = c->s2, *dc1 = c->s3, *dcex = c->s4, *dcea = c->s5;
     nn_gate_bwd(dx, dc2, dout, s->c2, rows, F);
     nn_class_bwd(gp + b->hw, dc2, labels, N, (size_t)h * w, 2 * F);
-    memset(dh, 0, rows * 2 * F * sizeof *dh);
+    nn_zero(dh, rows * 2 * F);
     nn_conv_geom go = shifted_geom(Lo, N, h, w, b->ul);
     nn_conv_bwd(dh, gp + Lo->v, gp + Lo->b, dc2, s->hd, wp + Lo->v, &go, &c->ws);
     if (s->dropped) nn_dropout_apply(dh, s->mask, N, (size_t)h * w, 2 * F);
-    memset(dc1, 0, rows * F * sizeof *dc1);
+    nn_zero(dc1, rows * F);
     nn_concat_elu_bwd(dc1, NULL, dh, s->c1, F, NULL, 0, rows);
     if (b->skip) {
         const pcnn_wnlayer *Ls = &t->layers[b->nin_skip];
-        memset(dcea, 0, rows * Ls->cin * sizeof *dcea);
+        nn_zero(dcea, rows * Ls->cin);
         nn_linear_bwd(dcea, gp + Ls->v, gp + Ls->b, dc1, s->cea, wp + Ls->v, rows, Ls->cin, F);
         nn_concat_elu_bwd(da1, da2, dcea, a1, F, b->skip == 2 ? a2 : NULL, b->skip == 2 ? F : 0,
                           rows);
     }
-    memset(dcex, 0, rows * 2 * F * sizeof *dcex);
+    nn_zero(dcex, rows * 2 * F);
     nn_conv_geom gi = shifted_geom(Li, N, h, w, b->ul);
     nn_conv_bwd(dcex, gp + Li->v, gp + Li->b, dc1, s->cex, wp + Li->v, &gi, &c->ws);
     nn_concat_elu_bwd(dx, NULL, dcex, x, F, NULL, 0, rows);
@@ -280,7 +286,7 @@ static void cpu_out_bwd(pcnn_backend *be, void *st, const float *wp, float *gp, 
     const pcnn_wnlayer *L = &be->t->layers[be->t->nin_out];
     size_t rows = (size_t)N * be->H * be->W;
     float *de = CTX(be)->s3;
-    memset(de, 0, rows * L->cin * sizeof *de);
+    nn_zero(de, rows * L->cin);
     nn_linear_bwd(de, gp + L->v, gp + L->b, dlogits, s->e, wp + L->v, rows, L->cin, L->cout);
     nn_elu_bwd(dul, de, ul, rows * L->cin);
 }

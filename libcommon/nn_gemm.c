@@ -185,21 +185,22 @@ static int panel_width(const kernels *kn, int j, int N)
     return w;
 }
 
-/* Packed B (kc, N) -> dst: the panel at column j (width w) is the kc x w block
- * at dst + kc*j, rows contiguous; columns past N are zero. */
-static void pack_b(float *dst, const kernels *kn, const float *B, size_t ldb, int kc, int N)
+/* Packed B (kc, N) -> dst, rows [k0, k1) of it: the panel at column j (width w)
+ * is the kc x w block at dst + kc*j, rows contiguous; columns past N are zero. */
+static void pack_b(float *dst, const kernels *kn, const float *B, size_t ldb, int kc, int N,
+                   int k0, int k1)
 {
     for (int j = 0, w; j < N; j += w) {
         w = panel_width(kn, j, N);
         int nc = N - j < w ? N - j : w;
-        float *d = dst + (size_t)kc * j;
-        const float *s = B + j;
+        float *d = dst + (size_t)kc * j + (size_t)k0 * w;
+        const float *s = B + (size_t)k0 * ldb + j;
         if (nc == w && w == MAX_W)   /* whole panels: fixed-size copies (vector moves, not a call) */
-            for (int k = 0; k < kc; k++, d += w, s += ldb) memcpy(d, s, MAX_W * sizeof *d);
+            for (int k = k0; k < k1; k++, d += w, s += ldb) memcpy(d, s, MAX_W * sizeof *d);
         else if (nc == w && w == NR)
-            for (int k = 0; k < kc; k++, d += w, s += ldb) memcpy(d, s, NR * sizeof *d);
+            for (int k = k0; k < k1; k++, d += w, s += ldb) memcpy(d, s, NR * sizeof *d);
         else
-            for (int k = 0; k < kc; k++, d += w, s += ldb)
+            for (int k = k0; k < k1; k++, d += w, s += ldb)
                 for (int t = 0; t < w; t++) d[t] = t < nc ? s[t] : 0.0f;
     }
 }
@@ -272,7 +273,7 @@ static void gemm_part(const gemm_t *g, const kernels *kn, int i0, int i1, int j0
     for (int k0 = 0; k0 < g->K; k0 += KB) {
         int kc = g->K - k0 < KB ? g->K - k0 : KB;
         int load = g->beta || k0 > 0;
-        pack_b(bp, kn, g->B + (size_t)k0 * g->ldb + j0, g->ldb, kc, nj);
+        pack_b(bp, kn, g->B + (size_t)k0 * g->ldb + j0, g->ldb, kc, nj, 0, kc);
         for (int i = i0; i < i1; i += MR) {
             int mc = i1 - i < MR ? i1 - i : MR;
             const float *ap[MR];
@@ -325,29 +326,35 @@ void nn_tap_gemm(const nn_tapmap *m, int M, int N, int kc, const float *B, size_
     kernels kn = pick_kernels();
     const int T = m->kh * m->kw, K = T * kc, mt = (M + MR - 1) / MR;
     float *bp = nn_scratch(NN_SCRATCH_PACK, (size_t)K * round_panels(N));
-    pack_b(bp, &kn, B, ldb, K, N);
     int threads = threads_for((double)M * N * K);
-#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
-    for (int g = 0; g < mt; g++) {
-        const float *ap[64 * MR];   /* T <= 64 taps (checked by callers) */
-        int i0 = g * MR, mc = M - i0 < MR ? M - i0 : MR;
-        for (int r = 0; r < MR; r++) {
-            int i = i0 + (r < mc ? r : mc - 1);
-            int j = i % m->rw, t = i / m->rw, ii = t % m->rh, n = t / m->rh;
-            for (int di = 0; di < m->kh; di++)
-                for (int dj = 0; dj < m->kw; dj++) {
-                    int si = ii + m->oi - m->sgn * di, sj = j + m->oj - m->sgn * dj;
-                    ap[(di * m->kw + dj) * MR + r] =
-                        si < 0 || si >= m->sh || sj < 0 || sj >= m->sw
-                            ? zero
-                            : m->src + (((size_t)n * m->sh + si) * m->sw + sj) * m->C;
-                }
-        }
-        for (int j = 0, w; j < N; j += w) {
-            w = panel_width(&kn, j, N);
-            int nc = N - j < w ? N - j : w;
-            float *c = C + (size_t)i0 * ldc + j;
-            TILE(kn.t[w / NR](T, kc, ap, bp + (size_t)K * j, (size_t)w, cc, lc, load));
+#pragma omp parallel num_threads(threads) if (threads > 1)
+    {
+        /* every thread packs a share of B's rows, then they all run along it */
+        int t = omp_get_thread_num(), nt = omp_get_num_threads();
+        pack_b(bp, &kn, B, ldb, K, N, (int)((long)K * t / nt), (int)((long)K * (t + 1) / nt));
+#pragma omp barrier
+#pragma omp for schedule(static)
+        for (int g = 0; g < mt; g++) {
+            const float *ap[64 * MR];   /* T <= 64 taps (checked by callers) */
+            int i0 = g * MR, mc = M - i0 < MR ? M - i0 : MR;
+            for (int r = 0; r < MR; r++) {
+                int i = i0 + (r < mc ? r : mc - 1);
+                int j = i % m->rw, q = i / m->rw, ii = q % m->rh, n = q / m->rh;
+                for (int di = 0; di < m->kh; di++)
+                    for (int dj = 0; dj < m->kw; dj++) {
+                        int si = ii + m->oi - m->sgn * di, sj = j + m->oj - m->sgn * dj;
+                        ap[(di * m->kw + dj) * MR + r] =
+                            si < 0 || si >= m->sh || sj < 0 || sj >= m->sw
+                                ? zero
+                                : m->src + (((size_t)n * m->sh + si) * m->sw + sj) * m->C;
+                    }
+            }
+            for (int j = 0, w; j < N; j += w) {
+                w = panel_width(&kn, j, N);
+                int nc = N - j < w ? N - j : w;
+                float *c = C + (size_t)i0 * ldc + j;
+                TILE(kn.t[w / NR](T, kc, ap, bp + (size_t)K * j, (size_t)w, cc, lc, load));
+            }
         }
     }
 }

@@ -22,13 +22,27 @@
 #include <stdint.h>
 #include <string.h>
 
-/* db[c] += sum over rows of x[r, c] (rows in order: deterministic). */
+/* Columns per thread share in the column-parallel sums below. */
+#define COLS 16
+
+/* db[c] += sum over rows of x[r, c], rows in order (deterministic); the threads
+ * take blocks of columns, so each sum is still one chain in row order. */
 static void colsum_add(float *db, const float *x, size_t rows, int C)
 {
     if (!db) return;
-    for (size_t r = 0; r < rows; r++) {
-        const float *xr = x + r * (size_t)C;
-        for (int c = 0; c < C; c++) db[c] += xr[c];
+#pragma omp parallel for schedule(static)
+    for (int c0 = 0; c0 < C; c0 += COLS) {
+        int nc = C - c0 < COLS ? C - c0 : COLS;
+        float acc[COLS] = {0};   /* the chains in registers: db's value, then the rows */
+        memcpy(acc, db + c0, (size_t)nc * sizeof *acc);
+        for (size_t r = 0; r < rows; r++) {
+            const float *xr = x + r * (size_t)C + c0;
+            if (nc == COLS)
+                for (int c = 0; c < COLS; c++) acc[c] += xr[c];
+            else
+                for (int c = 0; c < nc; c++) acc[c] += xr[c];
+        }
+        memcpy(db + c0, acc, (size_t)nc * sizeof *acc);
     }
 }
 
@@ -142,6 +156,7 @@ void nn_conv_fwd(float *out, const float *in, const float *W, const float *b,
         size_t ldb = round_nr(Cout);
         float *Wt = scratch(Kc * ldb + (size_t)Cin), *zero = Wt + Kc * ldb;
         memset(Wt, 0, (Kc * ldb + (size_t)Cin) * sizeof *Wt);
+#pragma omp parallel for schedule(static)
         for (int o = 0; o < Cout; o++)
             for (int c = 0; c < Cin; c++)
                 for (int q = 0; q < kk; q++) Wt[((size_t)q * Cin + c) * ldb + o] = W[((size_t)o * Cin + c) * kk + q];
@@ -151,6 +166,7 @@ void nn_conv_fwd(float *out, const float *in, const float *W, const float *b,
         return;
     }
     float *Wt = scratch(Kc * Cout);   /* (Kc, Cout) */
+#pragma omp parallel for schedule(static)
     for (int o = 0; o < Cout; o++)
         for (int c = 0; c < Cin; c++)
             for (int q = 0; q < kk; q++) Wt[((size_t)q * Cin + c) * Cout + o] = W[((size_t)o * Cin + c) * kk + q];
@@ -179,6 +195,7 @@ void nn_conv_bwd(float *din, float *dW, float *db, const float *dout, const floa
     const int implicit = g->s == 1 && kk <= 64;
     /* Wp (Cout, Kc) and dWt (Kc, Cout), tap-major; then room for the implicit din's weights */
     float *Wp = scratch(2 * Kc * Cout + (size_t)kk * Cout * round_nr(Cin) + (size_t)Cout), *dWt = Wp + Kc * Cout;
+#pragma omp parallel for schedule(static)
     for (int o = 0; o < Cout; o++)
         for (int c = 0; c < Cin; c++)
             for (int q = 0; q < kk; q++) Wp[(size_t)o * Kc + (size_t)q * Cin + c] = W[((size_t)o * Cin + c) * kk + q];
@@ -203,12 +220,14 @@ void nn_conv_bwd(float *din, float *dW, float *db, const float *dout, const floa
         size_t ldb = round_nr(Cin);
         float *Wb = dWt + Kc * Cout, *zero = Wb + (size_t)kk * Cout * ldb;
         memset(Wb, 0, ((size_t)kk * Cout * ldb + (size_t)Cout) * sizeof *Wb);
+#pragma omp parallel for schedule(static)
         for (int o = 0; o < Cout; o++)
             for (int c = 0; c < Cin; c++)
                 for (int q = 0; q < kk; q++) Wb[((size_t)q * Cout + o) * ldb + c] = W[((size_t)o * Cin + c) * kk + q];
         nn_tapmap m = {dout, Cout, g->Ho, g->Wo, g->H, g->W, g->kh, g->kw, g->pt, g->pl, 1};
         nn_tap_gemm(&m, (int)((size_t)g->N * ipix), Cin, Cout, Wb, ldb, din, Cin, 1, zero);
     }
+#pragma omp parallel for schedule(static)
     for (int o = 0; o < Cout; o++)
         for (int c = 0; c < Cin; c++)
             for (int q = 0; q < kk; q++) dW[((size_t)o * Cin + c) * kk + q] += dWt[((size_t)q * Cin + c) * Cout + o];
@@ -222,6 +241,7 @@ void nn_deconv_fwd(float *out, const float *in, const float *W, const float *b, 
     const int kk = kh * kw, Ho = 2 * H, Wo = 2 * Wd;
     const size_t Kd = (size_t)Cout * kk, ipix = (size_t)H * Wd, opix = (size_t)Ho * Wo;
     float *Wt = scratch((size_t)Cin * Kd);
+#pragma omp parallel for schedule(static)
     for (int c = 0; c < Cin; c++)
         for (int o = 0; o < Cout; o++)
             for (int q = 0; q < kk; q++) Wt[(size_t)c * Kd + (size_t)q * Cout + o] = W[((size_t)c * Cout + o) * kk + q];
@@ -262,6 +282,7 @@ void nn_deconv_bwd(float *din, float *dW, float *db, const float *dout, const fl
     colsum_add(db, dout, (size_t)N * opix, Cout);
     /* WT (Kd, Cin): WT[(di*kw + dj)*Cout + o, c] = W[c, o, di, dj]; dWt (Kd, Cin) likewise */
     float *WT = scratch(2 * (size_t)Cin * Kd), *dWt = WT + (size_t)Cin * Kd;
+#pragma omp parallel for schedule(static)
     for (int c = 0; c < Cin; c++)
         for (int o = 0; o < Cout; o++)
             for (int q = 0; q < kk; q++) WT[((size_t)q * Cout + o) * Cin + c] = W[((size_t)c * Cout + o) * kk + q];
@@ -294,6 +315,7 @@ void nn_deconv_bwd(float *din, float *dW, float *db, const float *dout, const fl
         nn_gemm((int)Kd, Cin, (int)rows, dY, 1, Kd, X, Cin, dWt, Cin, n0 > 0);
         if (din) nn_gemm((int)rows, Cin, (int)Kd, dY, Kd, 1, WT, Cin, din + (size_t)n0 * ipix * Cin, Cin, 1);
     }
+#pragma omp parallel for schedule(static)
     for (int c = 0; c < Cin; c++)
         for (int o = 0; o < Cout; o++)
             for (int q = 0; q < kk; q++) dW[((size_t)c * Cout + o) * kk + q] += dWt[((size_t)q * Cout + o) * Cin + c];
@@ -303,6 +325,7 @@ void nn_linear_fwd(float *out, const float *in, const float *W, const float *b, 
                    int Cin, int Cout, int accumulate)
 {
     float *Wt = scratch((size_t)Cin * Cout);   /* (Cin, Cout) = W^T */
+#pragma omp parallel for schedule(static)
     for (int o = 0; o < Cout; o++)
         for (int c = 0; c < Cin; c++) Wt[(size_t)c * Cout + o] = W[(size_t)o * Cin + c];
     fill_bias(out, b, rows, Cout, accumulate);
@@ -316,6 +339,7 @@ void nn_linear_bwd(float *din, float *dW, float *db, const float *dout, const fl
     /* dWt (Cin, Cout) = in^T (Cin, rows) dout (rows, Cout), then dW += dWt^T */
     float *dWt = scratch((size_t)Cin * Cout);
     nn_gemm(Cin, Cout, (int)rows, in, 1, Cin, dout, Cout, dWt, Cout, 0);
+#pragma omp parallel for schedule(static)
     for (int o = 0; o < Cout; o++)
         for (int c = 0; c < Cin; c++) dW[(size_t)o * Cin + c] += dWt[(size_t)c * Cout + o];
     if (din) nn_gemm((int)rows, Cin, Cout, dout, Cout, 1, W, Cin, din, Cin, 1);
@@ -323,6 +347,7 @@ void nn_linear_bwd(float *din, float *dW, float *db, const float *dout, const fl
 
 void nn_weightnorm_fwd(float *W, const float *v, const float *g, size_t rows, size_t rowlen)
 {
+#pragma omp parallel for schedule(static) if (rows * rowlen > 16384)
     for (size_t r = 0; r < rows; r++) {
         const float *vr = v + r * rowlen;
         double ss = 0.0;
@@ -335,6 +360,7 @@ void nn_weightnorm_fwd(float *W, const float *v, const float *g, size_t rows, si
 void nn_weightnorm_bwd(float *dv, float *dg, const float *dW, const float *v, const float *g,
                        size_t rows, size_t rowlen)
 {
+#pragma omp parallel for schedule(static) if (rows * rowlen > 16384)
     for (size_t r = 0; r < rows; r++) {
         const float *vr = v + r * rowlen, *dr = dW + r * rowlen;
         double ss = 0.0, dot = 0.0;
@@ -519,11 +545,32 @@ void nn_class_fwd(float *c2, const float *hw, const int32_t *labels, int N, size
 
 void nn_class_bwd(float *dhw, const float *dc2, const int32_t *labels, int N, size_t HW, int C)
 {
-    for (int n = 0; n < N; n++) {
-        float *h = dhw + (size_t)labels[n] * C;
-        for (size_t p = 0; p < HW; p++) {
-            const float *d = dc2 + ((size_t)n * HW + p) * C;
-            for (int k = 0; k < C; k++) h[k] += d[k];
+    /* each dhw element: one chain over images, then pixels, in order; threads take columns */
+#pragma omp parallel for schedule(static)
+    for (int k0 = 0; k0 < C; k0 += COLS) {
+        int nk = C - k0 < COLS ? C - k0 : COLS;
+        for (int n = 0; n < N; n++) {
+            float *h = dhw + (size_t)labels[n] * C + k0, acc[COLS] = {0};
+            memcpy(acc, h, (size_t)nk * sizeof *acc);
+            for (size_t p = 0; p < HW; p++) {
+                const float *d = dc2 + ((size_t)n * HW + p) * C + k0;
+                if (nk == COLS)
+                    for (int k = 0; k < COLS; k++) acc[k] += d[k];
+                else
+                    for (int k = 0; k < nk; k++) acc[k] += d[k];
+            }
+            memcpy(h, acc, (size_t)nk * sizeof *acc);
         }
     }
+}
+
+void nn_zero(float *p, size_t n)
+{
+    const size_t piece = (size_t)1 << 16;
+    if (n < 4 * piece) {
+        memset(p, 0, n * sizeof *p);
+        return;
+    }
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i += piece) memset(p + i, 0, (n - i < piece ? n - i : piece) * sizeof *p);
 }

@@ -33,6 +33,9 @@ int nn_isa(void);
 int nn_set_isa(int isa);
 const char *nn_isa_name(int isa);
 
+/* p[0..n) = 0, by all threads when n is large. */
+void nn_zero(float *p, size_t n);
+
 /* Scratch memory for im2col / col2im. */
 typedef struct nn_ws {
     float *p;
