@@ -45,10 +45,20 @@ ifeq ($(SANITIZE),1)
   LDFLAGS    += -fsanitize=address,undefined
 endif
 
+# The CUDA backend is a shared library of its own, $(CUDA_LIB), that the tools
+# load only when a GPU is there (libcommon/backend_cuda_load.c): loading cuDNN
+# and cuBLAS costs half a second. It calls back into the tool for messages, so
+# programs export their symbols. The unit tests link the CUDA runtime (the
+# parity test copies device buffers).
+CUDA_LIB := $(BUILD)/lib/pcnn/libpcnn-cuda.so
 ifeq ($(GPU),1)
-  CPPFLAGS += -DPCNN_HAVE_CUDA -I$(CUDA_HOME)/include
-  LDLIBS   += -L$(CUDA_HOME)/lib64 -L$(CUDA_HOME)/lib -Wl,-rpath,$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib -lcudnn -lcublasLt -lcublas -lcudart -lstdc++
-  NVFLAGS  ?= -O3 -std=c++17 $(CUDA_ARCH) -Xcompiler -fPIC -Ilibcommon -Icuda
+  CPPFLAGS  += -DPCNN_HAVE_CUDA -I$(CUDA_HOME)/include
+  CUDA_LINK := -L$(CUDA_HOME)/lib64 -L$(CUDA_HOME)/lib -Wl,-rpath,$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib
+  CUDA_LIBS := $(CUDA_LINK) -lcudnn -lcublasLt -lcublas -lcudart -lstdc++
+  LDFLAGS   += -Wl,--export-dynamic
+  LDLIBS    += -ldl
+  TEST_LIBS := $(CUDA_LINK) -lcudart
+  NVFLAGS   ?= -O3 -std=c++17 $(CUDA_ARCH) -Xcompiler -fPIC -Ilibcommon -Icuda
 endif
 
 ifneq ($(V),1)
@@ -77,7 +87,7 @@ LIBPCNN    := $(BUILD)/libpcnn.a
 .SECONDARY: $(TOOL_SRCS:%.c=$(BUILD)/%.o) $(UNIT_SRCS:%.c=$(BUILD)/%.o)
 .PHONY: all test unit-tests deps install clean FORCE
 
-all: $(TOOL_BINS) $(SCRIPT_BINS)
+all: $(TOOL_BINS) $(SCRIPT_BINS) $(if $(CUDA_OBJS),$(CUDA_LIB))
 
 # A stamp that changes when the flags change, so objects are rebuilt.
 FLAGS_NOW := $(CC) $(ALL_CFLAGS) $(CPPFLAGS) $(GPU) $(NVFLAGS) $(LDFLAGS)
@@ -93,8 +103,12 @@ $(BUILD)/cuda/%.o: cuda/%.cu $(BUILD)/.flags
 	@mkdir -p $(@D)
 	$(call say,NVCC,$<)$(NVCC) $(filter-out -MMD -MP,$(CPPFLAGS)) $(NVFLAGS) -MMD -MP -c -o $@ $<
 
-$(LIBPCNN): $(LIB_OBJS) $(CUDA_OBJS)
+$(LIBPCNN): $(LIB_OBJS)
 	$(call say,AR,$@)rm -f $@ && ar rcs $@ $^
+
+$(CUDA_LIB): $(CUDA_OBJS)
+	@mkdir -p $(@D)
+	$(call say,LINK,$@)$(CC) -shared -o $@ $^ $(CUDA_LIBS)
 
 $(BUILD)/bin/%: $(BUILD)/tools/%.o $(LIBPCNN)
 	@mkdir -p $(@D)
@@ -106,9 +120,9 @@ $(SCRIPT_BINS): $(BUILD)/bin/%: tools/%
 
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIBPCNN)
 	@mkdir -p $(@D)
-	$(call say,LINK,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(call say,LINK,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(TEST_LIBS)
 
-unit-tests: $(UNIT_BINS)
+unit-tests: $(UNIT_BINS) $(if $(CUDA_OBJS),$(CUDA_LIB))
 
 # The README's test command. tests/run runs every unit binary and bats file
 # and prints the final "N passed, N failed" line.
@@ -124,6 +138,10 @@ deps-check:
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 755 $(TOOL_BINS) $(SCRIPT_BINS) $(DESTDIR)$(PREFIX)/bin
+ifeq ($(GPU),1)
+	install -d $(DESTDIR)$(PREFIX)/lib/pcnn
+	install -m 644 $(CUDA_LIB) $(DESTDIR)$(PREFIX)/lib/pcnn
+endif
 
 clean:
 	rm -rf $(BUILD)

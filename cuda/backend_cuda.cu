@@ -29,6 +29,7 @@
 #include "kernels.h"
 
 extern "C" {
+#include "backend_cuda.h"
 #include "nn_backend.h"
 }
 
@@ -577,7 +578,7 @@ static void build_rows(cuda_ctx *c, const pcnn_param_table *t)
     c->rows.len = c->rows_len;
 }
 
-extern "C" pcnn_backend *pcnn_backend_cuda_new(const pcnn_param_table *t, int max_batch, int H,
+extern "C" pcnn_backend *pcnn_cuda_backend_create(const pcnn_param_table *t, int max_batch, int H,
                                                int W)
 {
     int ndev = 0;

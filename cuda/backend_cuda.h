@@ -1,7 +1,9 @@
 /*
- * backend_cuda.h — the CUDA backend (backend_cuda.cu): pcnn_backend_cuda_new
- * as declared in nn_backend.h. net.c enables "--device cuda" when this header
- * is present in a PCNN_HAVE_CUDA build.
+ * backend_cuda.h — the CUDA backend (backend_cuda.cu), built as its own shared
+ * library lib/pcnn/libpcnn-cuda.so; the tools reach it through
+ * pcnn_backend_cuda_new (nn_backend.h, libcommon/backend_cuda_load.c), which
+ * loads the library and calls pcnn_cuda_backend_create. net.c enables
+ * "--device cuda" when this header is present in a PCNN_HAVE_CUDA build.
  *
  *   pcnn_backend *be = pcnn_backend_cuda_new(t, 64, 32, 32);   // NULL: no GPU (message printed)
  *   ... be->wn_fwd(be, params, wp); be->input_fwd(...); ...
@@ -14,5 +16,14 @@
 #define PCNN_BACKEND_CUDA_H
 
 #include "nn_backend.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+/* The library's entry point: as pcnn_backend_cuda_new, once a GPU is known to exist. */
+pcnn_backend *pcnn_cuda_backend_create(const pcnn_param_table *t, int max_batch, int H, int W);
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -29,10 +29,12 @@ typedef struct cpu_state {
 
 #define CTX(be) ((cpu_ctx *)(be)->ctx)
 
-static float *falloc(size_t n) { return pcnn_xcalloc(n ? n : 1, sizeof(float)); }
+/* Activations and parameters: zeroed, huge pages for the big ones (util.h). */
+static float *falloc(size_t n) { return pcnn_big_alloc(pcnn_mul_size(n, sizeof(float))); }
+static void ffree(void *p) { pcnn_big_free(p); }
 
-static void *cpu_alloc(pcnn_backend *be, size_t bytes) { return pcnn_xcalloc(1, bytes ? bytes : 1); }
-static void cpu_release(pcnn_backend *be, void *p) { free(p); }
+static void *cpu_alloc(pcnn_backend *be, size_t bytes) { return pcnn_big_alloc(bytes); }
+static void cpu_release(pcnn_backend *be, void *p) { pcnn_big_free(p); }
 static void cpu_copy(pcnn_backend *be, void *dst, const void *src, size_t bytes) { memcpy(dst, src, bytes); }
 static void cpu_zero(pcnn_backend *be, void *p, size_t bytes)
 {
@@ -68,14 +70,14 @@ static void cpu_state_free(pcnn_backend *be, void *st)
 {
     cpu_state *s = st;
     if (!s) return;
-    free(s->xin);
-    free(s->cex);
-    free(s->cea);
-    free(s->c1);
-    free(s->hd);
-    free(s->c2);
-    free(s->mask);
-    free(s->e);
+    ffree(s->xin);
+    ffree(s->cex);
+    ffree(s->cea);
+    ffree(s->c1);
+    ffree(s->hd);
+    ffree(s->c2);
+    ffree(s->mask);
+    ffree(s->e);
     free(s);
 }
 
@@ -334,13 +336,13 @@ static void cpu_destroy(pcnn_backend *be)
     if (!be) return;
     cpu_ctx *c = CTX(be);
     if (c) {
-        free(c->ws.p);
-        free(c->s1);
-        free(c->s2);
-        free(c->s3);
-        free(c->s4);
-        free(c->s5);
-        free(c->llpix);
+        ffree(c->ws.p);
+        ffree(c->s1);
+        ffree(c->s2);
+        ffree(c->s3);
+        ffree(c->s4);
+        ffree(c->s5);
+        ffree(c->llpix);
         free(c);
     }
     free(be);

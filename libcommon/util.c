@@ -6,9 +6,11 @@
 #include <math.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -100,6 +102,53 @@ void *pcnn_xcalloc(size_t count, size_t size)
     void *p = calloc(count ? count : 1, size ? size : 1);
     if (!p) pcnn_die("out of memory (asked for %zu x %zu bytes)", count, size);
     return p;
+}
+
+/* Big buffers come straight from mmap (zero pages, returned to the system at
+ * once on free), start on a 2 MiB boundary, and ask for transparent huge pages:
+ * far fewer page faults on the first touch, which was a fifth of a short
+ * pcnn-score run. Smaller ones come from calloc. The BIG_HEAD bytes before the
+ * data (64: the alignment stays 64) say which: the mapping's start and length,
+ * or a length of 0 for calloc. */
+#define BIG_HEAD 64
+#define BIG_ALIGN ((size_t)1 << 21)
+
+typedef struct big_head {
+    void *map;
+    size_t len;
+} big_head;
+
+void *pcnn_big_alloc(size_t bytes)
+{
+    big_head h = {NULL, 0};
+    char *data;
+    if (bytes >= BIG_ALIGN) {
+        h.len = bytes + BIG_HEAD + BIG_ALIGN;
+        if (h.len < bytes) pcnn_die("out of memory (asked for %zu bytes)", bytes);
+        void *v = mmap(NULL, h.len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (v == MAP_FAILED) pcnn_die("out of memory (asked for %zu bytes)", bytes);
+        h.map = v;
+        uintptr_t u = ((uintptr_t)v + BIG_HEAD + BIG_ALIGN - 1) & ~(uintptr_t)(BIG_ALIGN - 1);
+        data = (char *)u;
+#ifdef MADV_HUGEPAGE
+        madvise(data, bytes, MADV_HUGEPAGE);   /* a hint: fine if refused */
+#endif
+    } else {
+        data = (char *)pcnn_xcalloc(1, bytes + BIG_HEAD) + BIG_HEAD;
+    }
+    memcpy(data - BIG_HEAD, &h, sizeof h);
+    return data;
+}
+
+void pcnn_big_free(void *p)
+{
+    if (!p) return;
+    big_head h;
+    memcpy(&h, (char *)p - BIG_HEAD, sizeof h);
+    if (h.len)
+        munmap(h.map, h.len);
+    else
+        free((char *)p - BIG_HEAD);
 }
 
 void *pcnn_xrealloc(void *p, size_t n)

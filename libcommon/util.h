@@ -51,6 +51,10 @@ const char *pcnn_device_option(const char *arg);
 void *pcnn_xmalloc(size_t n);
 void *pcnn_xcalloc(size_t count, size_t size);
 void *pcnn_xrealloc(void *p, size_t n);
+/* Zeroed memory for big buffers (activations), 64-byte aligned: from mmap with
+ * huge pages asked for when large. Free it with pcnn_big_free (NULL is fine). */
+void *pcnn_big_alloc(size_t bytes);
+void pcnn_big_free(void *p);
 char *pcnn_xstrdup(const char *s);
 /* a*b (and a*b*c) with overflow check; dies on overflow. */
 size_t pcnn_mul_size(size_t a, size_t b);

@@ -1,0 +1,76 @@
+/*
+ * test_cuda_load.c — the CUDA backend library (lib/pcnn/libpcnn-cuda.so, see
+ * libcommon/backend_cuda_load.c) loads into a pcnn program with every symbol
+ * resolved (its CUDA libraries through its rpath, the pcnn_* messages from the
+ * program), and its entry point exists and says no rather than crashing when
+ * there is no GPU. The tools load it the same way, only when a GPU is there;
+ * this checks, on any machine, that they could. Skips in a build without CUDA.
+ */
+#include "check.h"
+#include "nn_backend.h"
+#include "params.h"
+#include "util.h"
+
+#ifdef PCNN_HAVE_CUDA
+#include <dlfcn.h>
+#include <limits.h>
+#include <string.h>
+#include <unistd.h>
+
+static void *lib;
+
+static void test_library_loads(void)
+{
+    char exe[PATH_MAX], path[PATH_MAX + 64];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    CHECK(n > 0);
+    if (n <= 0) return;
+    exe[n] = '\0';
+    *strrchr(exe, '/') = '\0';   /* build/tests */
+    snprintf(path, sizeof path, "%s/../lib/pcnn/libpcnn-cuda.so", exe);
+    lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);   /* RTLD_NOW: every symbol, now */
+    if (!lib) printf("#   dlopen %s: %s\n", path, dlerror());
+    CHECK(lib != NULL);
+}
+
+static void test_entry_point(void)
+{
+    if (!lib) {
+        CHECK(lib != NULL);
+        return;
+    }
+    pcnn_backend *(*create)(const pcnn_param_table *, int, int, int) =
+        (pcnn_backend * (*)(const pcnn_param_table *, int, int, int)) dlsym(lib, "pcnn_cuda_backend_create");
+    CHECK(create != NULL);
+    if (!create) return;
+    pcnn_param_table *t = pcnn_params_build(1, 4, 2, 2);
+    pcnn_backend *be = create(t, 2, 8, 8);   /* a GPU: a backend; none: NULL and a message */
+    printf("# pcnn_cuda_backend_create: %s\n", be ? "a GPU backend" : "NULL (no GPU here)");
+    if (be) {
+        CHECK(!strcmp(be->name, "cuda"));
+        be->destroy(be);
+    }
+    pcnn_params_free(t);
+}
+#else
+/* Without CUDA in the build, asking for the backend is a clear no. */
+static void test_no_cuda_says_no(void)
+{
+    pcnn_param_table *t = pcnn_params_build(1, 4, 2, 2);
+    CHECK(pcnn_backend_cuda_new(t, 2, 8, 8) == NULL);
+    pcnn_params_free(t);
+}
+#endif
+
+int main(void)
+{
+    pcnn_init("test_cuda_load");
+#ifdef PCNN_HAVE_CUDA
+    RUN(test_library_loads);
+    RUN(test_entry_point);
+#else
+    RUN(test_no_cuda_says_no);
+    SKIP(test_library_loads, "built without CUDA (make GPU=1 with the CUDA toolkit and cuDNN)");
+#endif
+    return check_summary();
+}
