@@ -17,8 +17,9 @@
 #include <stdlib.h>
 
 /* The CUDA backend is used when the build has CUDA (PCNN_HAVE_CUDA) and its
- * source tree is present: cuda/backend_cuda.h declares pcnn_backend_cuda_new
- * (nn_backend.h) and a .cu file in cuda/ defines it. Until then "cuda" is refused. */
+ * source tree is present (cuda/backend_cuda.h): pcnn_backend_cuda_new
+ * (nn_backend.h, backend_cuda_load.c) loads it from its library when a GPU is
+ * there. Without it "cuda" is refused. */
 #if defined(PCNN_HAVE_CUDA) && defined(__has_include)
 #if __has_include("../cuda/backend_cuda.h")
 #define PCNN_CUDA_BACKEND 1

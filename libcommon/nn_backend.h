@@ -113,7 +113,8 @@ double pcnn_net_last_loss(const pcnn_net *net);
 
 /* The CPU backend (backend_cpu.c). */
 pcnn_backend *pcnn_backend_cpu_new(const pcnn_param_table *t, int max_batch, int H, int W);
-/* The CUDA backend, or NULL with a message when none is built or no device is present. */
+/* The CUDA backend (loaded from lib/pcnn/libpcnn-cuda.so: backend_cuda_load.c), or
+ * NULL with a message when none is built, no device is present or it cannot be loaded. */
 pcnn_backend *pcnn_backend_cuda_new(const pcnn_param_table *t, int max_batch, int H, int W);
 
 #endif
