@@ -31,7 +31,6 @@ typedef struct cpu_state {
 
 /* Activations and parameters: zeroed, huge pages for the big ones (util.h). */
 static float *falloc(size_t n) { return pcnn_big_alloc(pcnn_mul_size(n, sizeof(float))); }
-static void ffree(void *p) { pcnn_big_free(p); }
 
 static void *cpu_alloc(pcnn_backend *be, size_t bytes) { return pcnn_big_alloc(bytes); }
 static void cpu_release(pcnn_backend *be, void *p) { pcnn_big_free(p); }
@@ -70,14 +69,14 @@ static void cpu_state_free(pcnn_backend *be, void *st)
 {
     cpu_state *s = st;
     if (!s) return;
-    ffree(s->xin);
-    ffree(s->cex);
-    ffree(s->cea);
-    ffree(s->c1);
-    ffree(s->hd);
-    ffree(s->c2);
-    ffree(s->mask);
-    ffree(s->e);
+    pcnn_big_free(s->xin);
+    pcnn_big_free(s->cex);
+    pcnn_big_free(s->cea);
+    pcnn_big_free(s->c1);
+    pcnn_big_free(s->hd);
+    pcnn_big_free(s->c2);
+    pcnn_big_free(s->mask);
+    pcnn_big_free(s->e);
     free(s);
 }
 
@@ -336,13 +335,13 @@ static void cpu_destroy(pcnn_backend *be)
     if (!be) return;
     cpu_ctx *c = CTX(be);
     if (c) {
-        ffree(c->ws.p);
-        ffree(c->s1);
-        ffree(c->s2);
-        ffree(c->s3);
-        ffree(c->s4);
-        ffree(c->s5);
-        ffree(c->llpix);
+        pcnn_big_free(c->ws.p);
+        pcnn_big_free(c->s1);
+        pcnn_big_free(c->s2);
+        pcnn_big_free(c->s3);
+        pcnn_big_free(c->s4);
+        pcnn_big_free(c->s5);
+        pcnn_big_free(c->llpix);
         free(c);
     }
     free(be);

@@ -59,8 +59,7 @@ static int driver_devices(void)
     return n;   /* the driver stays loaded: the runtime uses it */
 }
 
-/* lib/pcnn/libpcnn-cuda.so next to the directory of this executable, or PCNN_CUDA_LIB. */
-static int library_path(char *buf, size_t cap)
+int pcnn_cuda_library_path(char *buf, size_t cap)
 {
     const char *env = getenv("PCNN_CUDA_LIB");
     if (env && *env) return snprintf(buf, cap, "%s", env) < (int)cap ? 0 : -1;
@@ -80,7 +79,7 @@ pcnn_backend *pcnn_backend_cuda_new(const pcnn_param_table *t, int max_batch, in
     if (!create) {
         if (driver_devices() <= 0) return NULL;
         char path[PATH_MAX + 64];
-        if (library_path(path, sizeof path)) {
+        if (pcnn_cuda_library_path(path, sizeof path)) {
             pcnn_warn("cannot tell where the CUDA backend library is (set PCNN_CUDA_LIB)");
             return NULL;
         }

@@ -219,9 +219,7 @@ int pcnn_fit_run(const pcnn_fit_options *o, const pcnn_dataset *train, const pcn
 
     pcnn_net *net = pcnn_net_create(model, o->device, o->batch);
     if (!net) return 1;
-    /* Validation scores in chunks of 16 on the CPU: faster than large ones (the
-     * activations stay in cache), and the numbers are the same for any chunk. */
-    int eval_batch = strcmp(pcnn_net_device(net), "cpu") || o->batch < 16 ? o->batch : 16;
+    int eval_batch = pcnn_net_score_batch(net);   /* validation: same numbers, faster */
     FILE *logfp = open_log(o->log_path, resuming);
     if (o->log_path && !logfp) {
         pcnn_net_free(net);

@@ -251,7 +251,7 @@ pcnn_net *pcnn_net_create(const pcnn_model_file *m, const char *device, int max_
                   (unsigned)m->W, PCNN_DMOL_MAX_M);
         return NULL;
     }
-    if (max_batch < 1) {
+    if (max_batch < 0) {
         pcnn_warn("batch size %d must be at least 1", max_batch);
         return NULL;
     }
@@ -269,7 +269,8 @@ pcnn_net *pcnn_net_create(const pcnn_model_file *m, const char *device, int max_
     const char *dev = device ? device : "cpu";
     if (!strcmp(dev, "cuda") || !strcmp(dev, "auto")) {
 #ifdef PCNN_CUDA_BACKEND
-        be = pcnn_backend_cuda_new(t, max_batch, (int)m->H, (int)m->W);
+        be = pcnn_backend_cuda_new(t, max_batch ? max_batch : PCNN_SCORE_BATCH_GPU, (int)m->H, (int)m->W);
+        if (be && !max_batch) max_batch = PCNN_SCORE_BATCH_GPU;
 #endif
         if (!be && !strcmp(dev, "cuda")) {
 #ifndef PCNN_CUDA_BACKEND
@@ -290,7 +291,10 @@ pcnn_net *pcnn_net_create(const pcnn_model_file *m, const char *device, int max_
 #ifdef PCNN_CUDA_BACKEND
     if (!be && !strcmp(dev, "auto")) pcnn_note("--device auto: running on the CPU");
 #endif
-    if (!be) be = pcnn_backend_cpu_new(t, max_batch, (int)m->H, (int)m->W);
+    if (!be) {
+        if (!max_batch) max_batch = PCNN_SCORE_BATCH_CPU;
+        be = pcnn_backend_cpu_new(t, max_batch, (int)m->H, (int)m->W);
+    }
 
     pcnn_net *net = pcnn_xcalloc(1, sizeof *net);
     net->be = be;
@@ -363,6 +367,12 @@ void pcnn_net_free(pcnn_net *net)
 }
 
 const char *pcnn_net_device(const pcnn_net *net) { return net->be->name; }
+
+int pcnn_net_score_batch(const pcnn_net *net)
+{
+    return strcmp(net->be->name, "cpu") || net->max_batch < PCNN_SCORE_BATCH_CPU ? net->max_batch
+                                                                                 : PCNN_SCORE_BATCH_CPU;
+}
 size_t pcnn_net_num_params(const pcnn_net *net) { return net->t->total; }
 uint64_t pcnn_net_step(const pcnn_net *net) { return net->step; }
 

@@ -41,7 +41,8 @@ typedef struct pcnn_net pcnn_net;
  * (SPEC §3 names, PyTorch shapes); "polyak.<name>" when present (otherwise the
  * Polyak copy starts equal to the parameters), "adam_m.<name>"/"adam_v.<name>"
  * when present (otherwise zero); m->step is the Adam step counter.
- * max_batch (>= 1) bounds N in every later call.
+ * max_batch (>= 1) bounds N in every later call; 0 asks for the device's
+ * scoring default (PCNN_SCORE_BATCH_CPU or _GPU, whichever device runs).
  * Returns NULL after printing "prog: what, and what to do" (missing tensor,
  * wrong shape, unknown device, out of memory). */
 pcnn_net *pcnn_net_create(const pcnn_model_file *m, const char *device, int max_batch);
@@ -49,6 +50,13 @@ void pcnn_net_free(pcnn_net *net);   /* accepts NULL */
 
 /* "cpu" or "cuda": the backend actually used. */
 const char *pcnn_net_device(const pcnn_net *net);
+
+/* Images per pass that score fastest: small batches on the CPU (the activations
+ * stay in cache; measured in docs/TESTING.md), large ones on a GPU. Scores are
+ * the same for any batch. pcnn_net_score_batch: the net's max batch, capped at
+ * PCNN_SCORE_BATCH_CPU on the CPU. */
+enum { PCNN_SCORE_BATCH_CPU = 16, PCNN_SCORE_BATCH_GPU = 128 };
+int pcnn_net_score_batch(const pcnn_net *net);
 /* Number of trainable scalars (every parameter tensor, hw included). */
 size_t pcnn_net_num_params(const pcnn_net *net);
 /* Adam steps done so far (m->step at load, +1 per pcnn_net_adam_step). */

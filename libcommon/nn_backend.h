@@ -116,5 +116,9 @@ pcnn_backend *pcnn_backend_cpu_new(const pcnn_param_table *t, int max_batch, int
 /* The CUDA backend (loaded from lib/pcnn/libpcnn-cuda.so: backend_cuda_load.c), or
  * NULL with a message when none is built, no device is present or it cannot be loaded. */
 pcnn_backend *pcnn_backend_cuda_new(const pcnn_param_table *t, int max_batch, int H, int W);
+/* Where that library is looked for: PCNN_CUDA_LIB, else lib/pcnn/libpcnn-cuda.so
+ * beside the executable's directory. 0 on success, -1 when it cannot be told.
+ * (Builds with CUDA only.) */
+int pcnn_cuda_library_path(char *buf, size_t cap);
 
 #endif

@@ -38,7 +38,6 @@ static void usage(FILE *fp)
 }
 
 enum { OPT_TRUE = 256, OPT_NO_POLYAK, OPT_DEVICE };
-enum { BATCH_CPU = 16, BATCH_GPU = 128 };   /* default -b (measured on the CPU: docs/TESTING.md) */
 
 int main(int argc, char **argv)
 {
@@ -88,19 +87,9 @@ int main(int argc, char **argv)
     if (!(r = pcnn_data_open(datapath))) goto out;
     const pcnn_data_header *h = pcnn_data_get_header(r);
     if (pcnn_model_file_check_data(m, modelpath, h, pcnn_display_name(datapath))) goto out;
-    if (batch) {
-        if (!(net = pcnn_net_create(m, device, (int)batch))) goto out;
-    } else {
-        /* Small batches are fastest on the CPU (the activations stay in cache;
-         * results are the same for any batch), large ones on a GPU. */
-        batch = strcmp(device, "cpu") ? BATCH_GPU : BATCH_CPU;
-        if (!(net = pcnn_net_create(m, device, (int)batch))) goto out;
-        if (batch != BATCH_CPU && !strcmp(pcnn_net_device(net), "cpu")) {
-            pcnn_net_free(net);
-            batch = BATCH_CPU;
-            if (!(net = pcnn_net_create(m, "cpu", (int)batch))) goto out;
-        }
-    }
+    /* batch 0: the scoring default of whichever device runs (net.h) */
+    if (!(net = pcnn_net_create(m, device, (int)batch))) goto out;
+    if (!batch) batch = pcnn_net_score_batch(net);
     if (true_only) {
         if (!(of = pcnn_outfile_open(outpath))) goto out;
         fprintf(of->fp, "id\tlabel\tlogp\tbpd\n");

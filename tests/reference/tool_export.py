@@ -58,12 +58,7 @@ def main():
     from collections import OrderedDict
     sd = OrderedDict()
     for name, shape in param_specs(m.R, m.F, m.M, m.K):
-        key = "polyak." + name if a.polyak else name
-        if key not in m.tensors:
-            if a.polyak:
-                die("%s: no Polyak weights (%s missing); export without --polyak"
-                    % (src, key))
-            die("%s: missing parameter %s (damaged model file?)" % (src, key))
+        key = "polyak." + name if a.polyak else name   # present: checked above
         t = m.tensors[key]
         if tuple(t.shape) != shape:
             die("%s: %s has shape %s, expected %s" % (src, key, tuple(t.shape), shape))
