@@ -80,12 +80,17 @@ SCRIPT_SRCS := $(filter-out %.c %.h %.o %~,$(sort $(wildcard tools/pcnn-*)))
 SCRIPT_BINS := $(SCRIPT_SRCS:tools/%=$(BUILD)/bin/%)
 UNIT_SRCS  := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS  := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+# Helpers of the tests (pcnn-mkdata: random data and model files): built for the
+# tests into $(BUILD)/tests/bin, which tests/run gives them as $PCNN_TEST_BIN; never
+# installed.
+TEST_TOOL_SRCS := $(sort $(wildcard tests/tools/pcnn-*.c))
+TEST_TOOL_BINS := $(TEST_TOOL_SRCS:tests/tools/%.c=$(BUILD)/tests/bin/%)
 LIBPCNN    := $(BUILD)/libpcnn.a
 
 .DELETE_ON_ERROR:
 # Keep the objects make would otherwise treat as intermediate (and delete).
-.SECONDARY: $(TOOL_SRCS:%.c=$(BUILD)/%.o) $(UNIT_SRCS:%.c=$(BUILD)/%.o)
-.PHONY: all test unit-tests deps install clean FORCE
+.SECONDARY: $(TOOL_SRCS:%.c=$(BUILD)/%.o) $(UNIT_SRCS:%.c=$(BUILD)/%.o) $(TEST_TOOL_SRCS:%.c=$(BUILD)/%.o)
+.PHONY: all test unit-tests test-tools deps install clean FORCE
 
 all: $(TOOL_BINS) $(SCRIPT_BINS) $(if $(CUDA_OBJS),$(CUDA_LIB))
 
@@ -122,7 +127,15 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIBPCNN)
 	@mkdir -p $(@D)
 	$(call say,LINK,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(TEST_LIBS)
 
-unit-tests: $(UNIT_BINS) $(if $(CUDA_OBJS),$(CUDA_LIB))
+# (the shorter stem makes this rule win over the one above for tests/bin/*)
+$(BUILD)/tests/bin/%: $(BUILD)/tests/tools/%.o $(LIBPCNN)
+	@mkdir -p $(@D)
+	$(call say,LINK,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+test-tools: $(TEST_TOOL_BINS)
+
+# What tests/run needs besides the tools: the unit binaries and the test helpers.
+unit-tests: $(UNIT_BINS) test-tools $(if $(CUDA_OBJS),$(CUDA_LIB))
 
 # The README's test command. tests/run runs every unit binary and bats file
 # and prints the final "N passed, N failed" line.

@@ -59,7 +59,9 @@ struct cuda_ctx {
 struct cuda_state {
     int op;
     float *xa, *xb, *xc;          /* INPUT: padded xin for u_init (2,3), ul_init.0 (1,3), ul_init.1 (2,1) */
+    float *dpad, *dxin;           /* INPUT, class map: padded d xin of one conv, d xin (N,H,W,4) */
     float *cexp, *cea, *c1, *hdp, *c2, *mask;   /* GATED */
+    float *c2p;                   /* GATED, film: c2 + b before the class term */
     int dropped;
     float *inp;                   /* DOWN: padded input */
     float *e;                     /* OUT: elu(ul) */
@@ -170,6 +172,13 @@ static void *cu_state_new(pcnn_backend *be, int op, const void *ref, int h, int 
         s->xa = falloc(shifted_pad(&t->layers[t->u_init], N, h, w, 0).prows() * 4);
         s->xb = falloc(shifted_pad(&t->layers[t->ul_init0], N, h, w, 0).prows() * 4);
         s->xc = falloc(shifted_pad(&t->layers[t->ul_init1], N, h, w, 1).prows() * 4);
+        if (t->cond & PCNN_COND_INPUT) {
+            size_t pa = shifted_pad(&t->layers[t->u_init], N, h, w, 0).prows(),
+                   pb = shifted_pad(&t->layers[t->ul_init0], N, h, w, 0).prows(),
+                   pc = shifted_pad(&t->layers[t->ul_init1], N, h, w, 1).prows();
+            s->dpad = falloc((pa > pb ? (pa > pc ? pa : pc) : (pb > pc ? pb : pc)) * 4);
+            s->dxin = falloc(rows * 4);
+        }
     } else if (op == PCNN_OP_GATED) {
         const pcnn_blockref *b = (const pcnn_blockref *)ref;
         pad_geom pg = shifted_pad(&t->layers[b->conv_input], N, h, w, b->ul);
@@ -178,6 +187,7 @@ static void *cu_state_new(pcnn_backend *be, int op, const void *ref, int h, int 
         s->c1 = falloc(rows * F);
         s->hdp = falloc(pg.prows() * 2 * F);
         s->c2 = falloc(rows * 2 * F);
+        if (t->cond & PCNN_COND_FILM) s->c2p = falloc(rows * 2 * F);
         s->mask = falloc((size_t)N * 2 * F);
     } else if (op == PCNN_OP_DOWN) {
         const pcnn_wnlayer *L = (const pcnn_wnlayer *)ref;
@@ -192,7 +202,8 @@ static void cu_state_free(pcnn_backend *be, void *st)
 {
     cuda_state *s = (cuda_state *)st;
     if (!s) return;
-    float *bufs[] = {s->xa, s->xb, s->xc, s->cexp, s->cea, s->c1, s->hdp, s->c2, s->mask, s->inp, s->e};
+    float *bufs[] = {s->xa, s->xb, s->xc, s->dpad, s->dxin, s->cexp, s->cea, s->c1, s->hdp,
+                     s->c2, s->c2p, s->mask, s->inp, s->e};
     for (float *p : bufs) dfree(p);
     free(s);
 }
@@ -272,8 +283,8 @@ static void cu_wn_bwd_op(pcnn_backend *be, const float *params, const float *gp,
     cu_wn_bwd(c->s, grads, gp, params, c->rows);
 }
 
-static void cu_input_fwd(pcnn_backend *be, void *st, const float *wp, const float *x, int N,
-                         float *u, float *ul)
+static void cu_input_fwd(pcnn_backend *be, void *st, const float *wp, const float *x,
+                         const int32_t *labels, int N, int r0, int c0, float *u, float *ul)
 {
     cuda_state *s = (cuda_state *)st;
     cuda_ctx *c = CTX(be);
@@ -283,9 +294,11 @@ static void cu_input_fwd(pcnn_backend *be, void *st, const float *wp, const floa
                        *L1 = &t->layers[t->ul_init1];
     pad_geom ga = shifted_pad(Lu, N, H, W, 0), gb = shifted_pad(L0, N, H, W, 0),
              gc = shifted_pad(L1, N, H, W, 1);
-    cu_input_pad(c->s, s->xa, ga, x);
-    cu_input_pad(c->s, s->xb, gb, x);
-    cu_input_pad(c->s, s->xc, gc, x);
+    /* xin = concat(x [+ class_map[y] at the window's place], 1), padded per conv */
+    const float *cmap = t->cond & PCNN_COND_INPUT ? wp + t->class_map : NULL;
+    cu_input_pad(c->s, s->xa, ga, x, cmap, labels, t->H, t->W, r0, c0);
+    cu_input_pad(c->s, s->xb, gb, x, cmap, labels, t->H, t->W, r0, c0);
+    cu_input_pad(c->s, s->xc, gc, x, cmap, labels, t->H, t->W, r0, c0);
     float *tmp = c->sA;
     /* u = down_shift(u_init(xin)) */
     conv_shape sh = padded_shape(Lu, ga);
@@ -301,7 +314,7 @@ static void cu_input_fwd(pcnn_backend *be, void *st, const float *wp, const floa
 }
 
 static void cu_input_bwd(pcnn_backend *be, void *st, const float *wp, float *gp, const float *x,
-                         int N, const float *du, const float *dul)
+                         const int32_t *labels, int N, const float *du, const float *dul)
 {
     cuda_state *s = (cuda_state *)st;
     cuda_ctx *c = CTX(be);
@@ -314,6 +327,8 @@ static void cu_input_bwd(pcnn_backend *be, void *st, const float *wp, float *gp,
     const float *d[3] = {du, dul, dul};
     const int dy[3] = {1, 1, 0}, dx[3] = {0, 0, 1};
     float *dt = c->sA;
+    const int cmap = (t->cond & PCNN_COND_INPUT) != 0;   /* d xin wanted for d class_map */
+    if (cmap) CK(cudaMemsetAsync(s->dxin, 0, (size_t)N * HW * 4 * sizeof(float), c->s));
     for (int k = 0; k < 3; k++) {
         if (!d[k]) continue;
         pad_geom pg = shifted_pad(L[k], N, H, W, k == 2);
@@ -322,7 +337,13 @@ static void cu_input_bwd(pcnn_backend *be, void *st, const float *wp, float *gp,
         conv_shape sh = padded_shape(L[k], pg);
         cu_conv_bwd_filter(c->cv, &sh, xin[k], dt, 0.0f, c->dwk);
         add_filter_grad(be, L[k], gp);
+        if (cmap) {
+            cu_conv_bwd_data(c->cv, &sh, dt, filter_of(be, L[k], wp), 0.0f, s->dpad);
+            cu_unpad_add(c->s, s->dxin, s->dpad, pg, 4);
+        }
     }
+    /* xin = x + class_map[y]: d class_map[y] = sum over the images of class y of d xin */
+    if (cmap) cu_class_map_bwd(c->s, gp + t->class_map, s->dxin, labels, N, H, W);
 }
 
 static void cu_gated_fwd(pcnn_backend *be, void *st, const pcnn_blockref *b, const float *wp,
@@ -347,13 +368,18 @@ static void cu_gated_fwd(pcnn_backend *be, void *st, const pcnn_blockref *b, con
         gemm_fwd(be, s->c1, s->cea, wp + Ls->v, rows, Ls->cin, F, 1.0f);
     }
     /* hd = dropout(concat_elu(c1 + biases)), written into the padded input of conv_out */
-    if (drop) cu_dropout_mask(c->s, s->mask, N, 2 * F, drop->seed, drop->step, drop->block);
+    if (drop)
+        cu_dropout_mask(c->s, s->mask, N, 2 * F, drop->seed, drop->step, drop->block, drop->rep,
+                        drop->nrep);
     cu_c1_finish_fwd(c->s, s->c1, wp + Li->b, Ls ? wp + Ls->b : NULL, s->hdp, pg, F,
                      drop ? s->mask : NULL);
-    /* c2 = conv_out(hd) + b + hw[y]; out = x + c2[:F] * sigmoid(c2[F:]) */
+    /* c2 = conv_out(hd) + b + hw[y] (film: (conv_out(hd) + b) (1 + hs[y]) + hw[y]);
+     * out = x + c2[:F] * sigmoid(c2[F:]) */
+    const int film = (t->cond & PCNN_COND_FILM) != 0;
     conv_shape sho = padded_shape(Lo, pg);
     cu_conv_fwd(c->cv, &sho, s->hdp, filter_of(be, Lo, wp), 0.0f, s->c2);
-    cu_gate_fwd(c->s, out, x, s->c2, wp + Lo->b, wp + b->hw, labels, N, (size_t)h * w, F);
+    cu_gate_fwd(c->s, out, x, s->c2, film ? s->c2p : NULL, wp + Lo->b, wp + b->hw,
+                film ? wp + b->hs : NULL, labels, N, (size_t)h * w, F);
     s->dropped = drop != NULL;
 }
 
@@ -374,7 +400,17 @@ static void cu_gated_bwd(pcnn_backend *be, void *st, const pcnn_blockref *b, con
     /* gate, then the bias and class term of conv_out */
     cu_gate_bwd(c->s, dx, dc2, dout, s->c2, rows, F);
     cu_image_colsum(c->s, c->partial, dc2, N, HW, 2 * F);
-    cu_colsum_finish(c->s, gp + Lo->b, NULL, gp + b->hw, labels, c->partial, N, 2 * F);
+    if (t->cond & PCNN_COND_FILM) {
+        /* d hw = sum dc2; d hs = sum dc2 c2p; dc2 *= 1 + hs[y]; then d b = sum dc2 */
+        cu_colsum_finish(c->s, NULL, NULL, gp + b->hw, labels, c->partial, N, 2 * F);
+        cu_film_bwd(c->s, dcea, dc2, s->c2p, wp + b->hs, labels, N, HW, 2 * F);
+        cu_image_colsum(c->s, c->partial, dcea, N, HW, 2 * F);
+        cu_colsum_finish(c->s, NULL, NULL, gp + b->hs, labels, c->partial, N, 2 * F);
+        cu_image_colsum(c->s, c->partial, dc2, N, HW, 2 * F);
+        cu_colsum_finish(c->s, gp + Lo->b, NULL, NULL, NULL, c->partial, N, 2 * F);
+    } else {
+        cu_colsum_finish(c->s, gp + Lo->b, NULL, gp + b->hw, labels, c->partial, N, 2 * F);
+    }
     /* conv_out: data into the padded gradient of hd, filter from the saved padded hd */
     conv_shape sho = padded_shape(Lo, pg);
     cu_conv_bwd_data(c->cv, &sho, dc2, filter_of(be, Lo, wp), 0.0f, dpad);
@@ -536,11 +572,12 @@ static size_t per_image_floats(const pcnn_param_table *t, int H, int W)
     for (int l = 0; l < 3; l++) {
         size_t hw = (size_t)(H >> l) * (W >> l), phw = (size_t)((H >> l) + 1) * ((W >> l) + 2);
         size_t nblocks = 2 * (size_t)t->R + 2 * (size_t)(l ? t->R + 1 : t->R);
-        /* cexp, hdp (padded 2F), c1 (F), c2 (2F), cea (up to 4F), graph (~4F) */
-        sum += nblocks * (4 * F * phw + 11 * F * hw);
+        /* cexp, hdp (padded 2F), c1 (F), c2 (2F), cea (up to 4F), graph (~4F); film c2p (2F) */
+        sum += nblocks * (4 * F * phw + 11 * F * hw + (t->cond & PCNN_COND_FILM ? 2 * F * hw : 0));
     }
     size_t HW = (size_t)H * W, PHW = (size_t)(H + 1) * (W + 2);
     sum += 12 * PHW + F * HW;                          /* input, out states */
+    if (t->cond & PCNN_COND_INPUT) sum += 8 * PHW;     /* class map: dpad, dxin */
     sum += 2 * F * HW + 2 * F * PHW + F * HW + 4 * F * HW + HW + 10 * (size_t)t->M * HW * 2;
     return sum;
 }

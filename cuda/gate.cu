@@ -1,5 +1,5 @@
-/* gate.cu — the gate with bias and class term (nn_gate_*, nn_class_*), the
- * dropout mask (nn_dropout_mask), and the deterministic bias / class-term
+/* gate.cu — the gate with bias and class term (nn_gate_*, nn_class_*, and the
+ * film term nn_film_* of SPEC §3b), the dropout mask (nn_dropout_mask), and the deterministic bias / class-term
  * gradient reductions (colsum_add, nn_class_bwd in nn_layers.c). */
 #include "cuda_check.h"
 #include "kernels.h"
@@ -7,29 +7,62 @@
 
 __device__ __forceinline__ float sigmoid_d(float z) { return 1.0f / (1.0f + expf(-z)); }
 
-/* One thread per (pixel r, k < F): c2[k], c2[F+k] get bias and class row; out = x + a sig(g). */
-__global__ void k_gate_fwd(float *out, const float *x, float *c2, const float *b, const float *hw,
-                           const int32_t *labels, size_t HW, int F, size_t total)
+/* One thread per (pixel r, k < F): c2[k], c2[F+k] get bias and class term
+ * (film: saved to c2p, then scaled by 1 + hs and shifted by hw); out = x + a sig(g). */
+__global__ void k_gate_fwd(float *out, const float *x, float *c2, float *c2p, const float *b,
+                           const float *hw, const float *hs, const int32_t *labels, size_t HW,
+                           int F, size_t total)
 {
     for (size_t t = blockIdx.x * (size_t)blockDim.x + threadIdx.x; t < total;
          t += (size_t)gridDim.x * blockDim.x) {
         size_t r = t / F;
         int k = (int)(t % F);
-        const float *h = hw + (size_t)labels[r / HW] * 2 * F;
+        size_t y = (size_t)labels[r / HW] * 2 * F;
+        const float *h = hw + y;
         float *c = c2 + r * 2 * F;
-        float a = c[k] + b[k] + h[k];
-        float g = c[F + k] + b[F + k] + h[F + k];
+        float a = c[k] + b[k];
+        float g = c[F + k] + b[F + k];
+        if (hs) {
+            c2p[r * 2 * F + k] = a;
+            c2p[r * 2 * F + F + k] = g;
+            a = a * (1.0f + hs[y + k]) + h[k];
+            g = g * (1.0f + hs[y + F + k]) + h[F + k];
+        } else {
+            a += h[k];
+            g += h[F + k];
+        }
         c[k] = a;
         c[F + k] = g;
         out[t] = x[t] + a * sigmoid_d(g);
     }
 }
 
-void cu_gate_fwd(cudaStream_t s, float *out, const float *x, float *c2, const float *b,
-                 const float *hw, const int32_t *labels, int N, size_t HW, int F)
+void cu_gate_fwd(cudaStream_t s, float *out, const float *x, float *c2, float *c2p,
+                 const float *b, const float *hw, const float *hs, const int32_t *labels, int N,
+                 size_t HW, int F)
 {
     size_t total = (size_t)N * HW * F;
-    k_gate_fwd<<<pcnn_grid(total), 256, 0, s>>>(out, x, c2, b, hw, labels, HW, F, total);
+    k_gate_fwd<<<pcnn_grid(total), 256, 0, s>>>(out, x, c2, c2p, b, hw, hs, labels, HW, F, total);
+    CK_LAUNCH();
+}
+
+__global__ void k_film_bwd(float *prod, float *dc2, const float *c2p, const float *hs,
+                           const int32_t *labels, size_t HW, int C, size_t total)
+{
+    for (size_t t = blockIdx.x * (size_t)blockDim.x + threadIdx.x; t < total;
+         t += (size_t)gridDim.x * blockDim.x) {
+        size_t r = t / C;
+        float d = dc2[t];
+        prod[t] = d * c2p[t];
+        dc2[t] = d * (1.0f + hs[(size_t)labels[r / HW] * C + t % C]);
+    }
+}
+
+void cu_film_bwd(cudaStream_t s, float *prod, float *dc2, const float *c2p, const float *hs,
+                 const int32_t *labels, int N, size_t HW, int C)
+{
+    size_t total = (size_t)N * HW * C;
+    k_film_bwd<<<pcnn_grid(total), 256, 0, s>>>(prod, dc2, c2p, hs, labels, HW, C, total);
     CK_LAUNCH();
 }
 
@@ -57,21 +90,23 @@ void cu_gate_bwd(cudaStream_t s, float *dx, float *dc2, const float *dout, const
 }
 
 __global__ void k_dropout_mask(float *mask, int N, int C, uint64_t seed, uint64_t step,
-                               uint64_t block)
+                               uint64_t block, uint64_t rep, uint64_t nrep)
 {
     size_t total = (size_t)N * C;
     for (size_t t = blockIdx.x * (size_t)blockDim.x + threadIdx.x; t < total;
          t += (size_t)gridDim.x * blockDim.x) {
         uint64_t n = t / C, c = t % C;
-        uint64_t h = pcnn_rng_hash4(seed, PCNN_RNG_DROPOUT, step, (block << 32) | n, c);
+        uint64_t img = pcnn_dropout_image(n, rep, nrep);
+        uint64_t h = pcnn_rng_hash4(seed, PCNN_RNG_DROPOUT, step, (block << 32) | img, c);
         mask[t] = (h >> 63) ? 0.0f : 2.0f;
     }
 }
 
 void cu_dropout_mask(cudaStream_t s, float *mask, int N, int C, uint64_t seed, uint64_t step,
-                     uint64_t block)
+                     uint64_t block, uint64_t rep, uint64_t nrep)
 {
-    k_dropout_mask<<<pcnn_grid((size_t)N * C), 256, 0, s>>>(mask, N, C, seed, step, block);
+    k_dropout_mask<<<pcnn_grid((size_t)N * C), 256, 0, s>>>(mask, N, C, seed, step, block, rep,
+                                                            nrep);
     CK_LAUNCH();
 }
 

@@ -55,15 +55,24 @@ void cu_elu_fwd(cudaStream_t s, float *out, const float *x, size_t n);
 void cu_elu_bwd(cudaStream_t s, float *dx, const float *dout, const float *x, size_t n);
 
 /* ---- gate.cu: gate, class term, dropout mask, bias and class reductions ---- */
-/* c2 (rows, 2F) += b + hw[labels[n]] in place; out = x + c2[:F] * sigmoid(c2[F:]). */
-void cu_gate_fwd(cudaStream_t s, float *out, const float *x, float *c2, const float *b,
-                 const float *hw, const int32_t *labels, int N, size_t HW, int F);
+/* c2 (rows, 2F) += b + hw[labels[n]] in place; out = x + c2[:F] * sigmoid(c2[F:]).
+ * Film (hs (K, 2F) not NULL, SPEC §3b): c2p = c2 + b (saved), then
+ * c2 = c2p (1 + hs[labels[n]]) + hw[labels[n]] (nn_film_fwd). */
+void cu_gate_fwd(cudaStream_t s, float *out, const float *x, float *c2, float *c2p,
+                 const float *b, const float *hw, const float *hs, const int32_t *labels, int N,
+                 size_t HW, int F);
+/* Film backward (nn_film_bwd), c2p, dc2, prod (N, HW, C): prod = dc2 * c2p (its
+ * per-image column sums go to d hs by cu_image_colsum + cu_colsum_finish), then
+ * dc2 *= (1 + hs[labels[n]]) in place. */
+void cu_film_bwd(cudaStream_t s, float *prod, float *dc2, const float *c2p, const float *hs,
+                 const int32_t *labels, int N, size_t HW, int C);
 /* dx (acc) += dout; dc2 (=) = d/dc2. */
 void cu_gate_bwd(cudaStream_t s, float *dx, float *dc2, const float *dout, const float *c2,
                  size_t rows, int F);
-/* mask (N, C) = 0 or 2 (Dropout2d p = 1/2), the same pure function as nn_dropout_mask. */
+/* mask (N, C) = 0 or 2 (Dropout2d p = 1/2), the same pure function as nn_dropout_mask
+ * (rows keyed by pcnn_dropout_image(n, rep, nrep), rng.h). */
 void cu_dropout_mask(cudaStream_t s, float *mask, int N, int C, uint64_t seed, uint64_t step,
-                     uint64_t block);
+                     uint64_t block, uint64_t rep, uint64_t nrep);
 /* partial (N, C) = per-image column sums of x (N, HW, C). Fixed order: deterministic. */
 void cu_image_colsum(cudaStream_t s, float *partial, const float *x, int N, size_t HW, int C);
 /* db (acc) += sum_n partial[n, :] (db may be NULL); db2 likewise (a second bias
@@ -74,8 +83,15 @@ void cu_colsum_finish(cudaStream_t s, float *db, float *db2, float *dhw, const i
 void cu_bias_rows(cudaStream_t s, float *out, const float *b, size_t rows, int C, int acc);
 
 /* ---- shift.cu ---- */
-/* xin (padded pg, 4 channels) interior = concat(x (N,h,w,3), 1). */
-void cu_input_pad(cudaStream_t s, float *xin, pad_geom pg, const float *x);
+/* xin (padded pg, 4 channels) interior = concat(x (N,h,w,3), 1), or with cmap
+ * (K, 3, Hc, Wc) concat(x + cmap[labels[n]] at rows r0 + i, columns c0 + j, 1)
+ * (nn_input_fwd). */
+void cu_input_pad(cudaStream_t s, float *xin, pad_geom pg, const float *x, const float *cmap,
+                  const int32_t *labels, int Hc, int Wc, int r0, int c0);
+/* dcmap (K, 3, H, W) (acc) [labels[n], c, i, j] += dxin[n, i, j, c], c < 3,
+ * images in order (nn_class_map_bwd). dxin (N, H, W, 4). */
+void cu_class_map_bwd(cudaStream_t s, float *dcmap, const float *dxin, const int32_t *labels,
+                      int N, int H, int W);
 /* dst (padded pg, C) interior = src (N,h,w,C). */
 void cu_pad_copy(cudaStream_t s, float *dst, pad_geom pg, const float *src, int C);
 /* din (N,h,w,C) += interior of dpad (padded pg). */

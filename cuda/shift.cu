@@ -3,21 +3,53 @@
 #include "cuda_check.h"
 #include "kernels.h"
 
-__global__ void k_input_pad(float *xin, pad_geom pg, const float *x, size_t rows)
+__global__ void k_input_pad(float *xin, pad_geom pg, const float *x, const float *cmap,
+                            const int32_t *labels, int Hc, int Wc, int r0, int c0, size_t rows)
 {
+    size_t plane = (size_t)Hc * Wc;
     for (size_t r = blockIdx.x * (size_t)blockDim.x + threadIdx.x; r < rows;
          r += (size_t)gridDim.x * blockDim.x) {
         float *o = xin + pg.prow(r) * 4;
-        o[0] = x[3 * r];
-        o[1] = x[3 * r + 1];
-        o[2] = x[3 * r + 2];
+        if (cmap) {
+            size_t j = r % pg.w, i = r / pg.w % pg.h, n = r / ((size_t)pg.w * pg.h);
+            const float *cm = cmap + (size_t)labels[n] * 3 * plane + (r0 + i) * Wc + c0 + j;
+            o[0] = x[3 * r] + cm[0];
+            o[1] = x[3 * r + 1] + cm[plane];
+            o[2] = x[3 * r + 2] + cm[2 * plane];
+        } else {
+            o[0] = x[3 * r];
+            o[1] = x[3 * r + 1];
+            o[2] = x[3 * r + 2];
+        }
         o[3] = 1.0f;
     }
 }
 
-void cu_input_pad(cudaStream_t s, float *xin, pad_geom pg, const float *x)
+void cu_input_pad(cudaStream_t s, float *xin, pad_geom pg, const float *x, const float *cmap,
+                  const int32_t *labels, int Hc, int Wc, int r0, int c0)
 {
-    k_input_pad<<<pcnn_grid(pg.rows()), 256, 0, s>>>(xin, pg, x, pg.rows());
+    k_input_pad<<<pcnn_grid(pg.rows()), 256, 0, s>>>(xin, pg, x, cmap, labels, Hc, Wc, r0, c0,
+                                                     pg.rows());
+    CK_LAUNCH();
+}
+
+/* One thread per (c, pixel q) of the map: the images in order, each into its class's row. */
+__global__ void k_class_map_bwd(float *dcmap, const float *dxin, const int32_t *labels, int N,
+                                size_t plane)
+{
+    for (size_t t = blockIdx.x * (size_t)blockDim.x + threadIdx.x; t < 3 * plane;
+         t += (size_t)gridDim.x * blockDim.x) {
+        size_t c = t / plane, q = t % plane;
+        for (int n = 0; n < N; n++)
+            dcmap[((size_t)labels[n] * 3 + c) * plane + q] += dxin[((size_t)n * plane + q) * 4 + c];
+    }
+}
+
+void cu_class_map_bwd(cudaStream_t s, float *dcmap, const float *dxin, const int32_t *labels,
+                      int N, int H, int W)
+{
+    size_t plane = (size_t)H * W;
+    k_class_map_bwd<<<pcnn_grid(3 * plane), 256, 0, s>>>(dcmap, dxin, labels, N, plane);
     CK_LAUNCH();
 }
 

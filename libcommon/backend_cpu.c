@@ -23,6 +23,7 @@ typedef struct cpu_state {
     int op;
     float *xin;                   /* INPUT: (N,H,W,4) */
     float *cex, *cea, *c1, *hd, *mask, *c2;   /* GATED */
+    float *c2p;                   /* GATED, film: c2 before the class term (for d hs) */
     int dropped;                  /* GATED: dropout ran in the last forward */
     float *e;                     /* OUT: elu(ul) */
 } cpu_state;
@@ -58,6 +59,7 @@ static void *cpu_state_new(pcnn_backend *be, int op, const void *ref, int h, int
         s->c1 = falloc(rows * F);
         s->hd = falloc(rows * 2 * F);
         s->c2 = falloc(rows * 2 * F);
+        if (be->t->cond & PCNN_COND_FILM) s->c2p = falloc(rows * 2 * F);
         s->mask = falloc((size_t)be->max_batch * 2 * F);
     } else if (op == PCNN_OP_OUT) {
         s->e = falloc(rows * F);
@@ -75,6 +77,7 @@ static void cpu_state_free(pcnn_backend *be, void *st)
     pcnn_big_free(s->c1);
     pcnn_big_free(s->hd);
     pcnn_big_free(s->c2);
+    pcnn_big_free(s->c2p);
     pcnn_big_free(s->mask);
     pcnn_big_free(s->e);
     free(s);
@@ -124,19 +127,15 @@ static nn_conv_geom shifted_geom(const pcnn_wnlayer *L, int N, int h, int w, int
     return g;
 }
 
-static void cpu_input_fwd(pcnn_backend *be, void *st, const float *wp, const float *x, int N,
-                          float *u, float *ul)
+static void cpu_input_fwd(pcnn_backend *be, void *st, const float *wp, const float *x,
+                          const int32_t *labels, int N, int r0, int c0, float *u, float *ul)
 {
     cpu_state *s = st;
     const pcnn_param_table *t = be->t;
     int H = be->H, W = be->W, F = t->F;
-    size_t rows = (size_t)N * H * W;
-    for (size_t r = 0; r < rows; r++) {
-        s->xin[4 * r] = x[3 * r];
-        s->xin[4 * r + 1] = x[3 * r + 1];
-        s->xin[4 * r + 2] = x[3 * r + 2];
-        s->xin[4 * r + 3] = 1.0f;
-    }
+    /* xin = concat(x [+ class_map[y] at the window's place], 1) */
+    nn_input_fwd(s->xin, x, t->cond & PCNN_COND_INPUT ? wp + t->class_map : NULL, labels, N, H, W,
+                 t->H, t->W, r0, c0);
     float *tmp = CTX(be)->s3;
     const pcnn_wnlayer *Lu = &t->layers[t->u_init], *L0 = &t->layers[t->ul_init0],
                        *L1 = &t->layers[t->ul_init1];
@@ -152,27 +151,32 @@ static void cpu_input_fwd(pcnn_backend *be, void *st, const float *wp, const flo
 }
 
 static void cpu_input_bwd(pcnn_backend *be, void *st, const float *wp, float *gp, const float *x,
-                          int N, const float *du, const float *dul)
+                          const int32_t *labels, int N, const float *du, const float *dul)
 {
     cpu_state *s = st;
     const pcnn_param_table *t = be->t;
     int H = be->H, W = be->W, F = t->F;
     size_t n = (size_t)N * H * W * F;
     float *dt = CTX(be)->s3;
+    /* d xin (N, H, W, 4), wanted for d class_map only (x itself is data) */
+    float *dxin = t->cond & PCNN_COND_INPUT ? CTX(be)->s5 : NULL;
+    if (dxin) nn_zero(dxin, (size_t)N * H * W * 4);
     const pcnn_wnlayer *Lu = &t->layers[t->u_init], *L0 = &t->layers[t->ul_init0],
                        *L1 = &t->layers[t->ul_init1];
     nn_zero(dt, n);
     nn_down_shift_bwd(dt, du, N, H, W, F);
     nn_conv_geom g = shifted_geom(Lu, N, H, W, 0);
-    nn_conv_bwd(NULL, gp + Lu->v, gp + Lu->b, dt, s->xin, wp + Lu->v, &g, &CTX(be)->ws);
+    nn_conv_bwd(dxin, gp + Lu->v, gp + Lu->b, dt, s->xin, wp + Lu->v, &g, &CTX(be)->ws);
     nn_zero(dt, n);
     nn_down_shift_bwd(dt, dul, N, H, W, F);
     g = shifted_geom(L0, N, H, W, 0);
-    nn_conv_bwd(NULL, gp + L0->v, gp + L0->b, dt, s->xin, wp + L0->v, &g, &CTX(be)->ws);
+    nn_conv_bwd(dxin, gp + L0->v, gp + L0->b, dt, s->xin, wp + L0->v, &g, &CTX(be)->ws);
     nn_zero(dt, n);
     nn_right_shift_bwd(dt, dul, N, H, W, F);
     g = shifted_geom(L1, N, H, W, 1);
-    nn_conv_bwd(NULL, gp + L1->v, gp + L1->b, dt, s->xin, wp + L1->v, &g, &CTX(be)->ws);
+    nn_conv_bwd(dxin, gp + L1->v, gp + L1->b, dt, s->xin, wp + L1->v, &g, &CTX(be)->ws);
+    /* xin = x + class_map[y]: d class_map[y] = sum over the images of class y of d xin */
+    if (dxin) nn_class_map_bwd(gp + t->class_map, dxin, labels, N, H, W);
 }
 
 static void cpu_gated_fwd(pcnn_backend *be, void *st, const pcnn_blockref *b, const float *wp,
@@ -193,15 +197,19 @@ static void cpu_gated_fwd(pcnn_backend *be, void *st, const pcnn_blockref *b, co
         nn_concat_elu_fwd(s->cea, a1, F, b->skip == 2 ? a2 : NULL, b->skip == 2 ? F : 0, rows);
         nn_linear_fwd(s->c1, s->cea, wp + Ls->v, wp + Ls->b, rows, Ls->cin, F, 1);
     }
-    /* c2 = conv_out(dropout(concat_elu(c1))) + hw[y] */
+    /* c2 = conv_out(dropout(concat_elu(c1))) + hw[y], or film: c2 (1 + hs[y]) + hw[y] */
     nn_concat_elu_fwd(s->hd, s->c1, F, NULL, 0, rows);
     if (drop) {
-        nn_dropout_mask(s->mask, N, 2 * F, drop->seed, drop->step, drop->block);
+        nn_dropout_mask(s->mask, N, 2 * F, drop->seed, drop->step, drop->block, drop->rep,
+                        drop->nrep);
         nn_dropout_apply(s->hd, s->mask, N, (size_t)h * w, 2 * F);
     }
     nn_conv_geom go = shifted_geom(Lo, N, h, w, b->ul);
     nn_conv_fwd(s->c2, s->hd, wp + Lo->v, wp + Lo->b, &go, 0, &CTX(be)->ws);
-    nn_class_fwd(s->c2, wp + b->hw, labels, N, (size_t)h * w, 2 * F);
+    if (t->cond & PCNN_COND_FILM)
+        nn_film_fwd(s->c2, s->c2p, wp + b->hs, wp + b->hw, labels, N, (size_t)h * w, 2 * F);
+    else
+        nn_class_fwd(s->c2, wp + b->hw, labels, N, (size_t)h * w, 2 * F);
     nn_gate_fwd(out, x, s->c2, rows, F);
     s->dropped = drop != NULL;
 }
@@ -220,6 +228,8 @@ static void cpu_gated_bwd(pcnn_backend *be, void *st, const pcnn_blockref *b, co
     float *dc2 = c->s1, *dh = c->s2, *dc1 = c->s3, *dcex = c->s4, *dcea = c->s5;
     nn_gate_bwd(dx, dc2, dout, s->c2, rows, F);
     nn_class_bwd(gp + b->hw, dc2, labels, N, (size_t)h * w, 2 * F);
+    if (t->cond & PCNN_COND_FILM)   /* d hs, then dc2 becomes d/d(c2 before the term) */
+        nn_film_bwd(gp + b->hs, dc2, s->c2p, wp + b->hs, labels, N, (size_t)h * w, 2 * F);
     nn_zero(dh, rows * 2 * F);
     nn_conv_geom go = shifted_geom(Lo, N, h, w, b->ul);
     nn_conv_bwd(dh, gp + Lo->v, gp + Lo->b, dc2, s->hd, wp + Lo->v, &go, &c->ws);

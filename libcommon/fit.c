@@ -1,6 +1,7 @@
 /* fit.c — the training loop; see fit.h. */
 #include "fit.h"
 
+#include "model.h"
 #include "net.h"
 #include "rng.h"
 #include "util.h"
@@ -28,6 +29,17 @@ void pcnn_fit_defaults(pcnn_fit_options *o)
     o->lr = 2e-4;           /* SPEC §6 */
     o->lr_decay = 0.999995; /* per epoch, SPEC §6 */
     o->polyak = 0.9995;     /* openai/pixel-cnn */
+    o->ce_weight = 0;       /* SPEC §6b: likelihood only */
+    o->ce_temperature = 1;
+    o->ce_fraction = 1;
+    o->class_lr_mult = 1;
+}
+
+int pcnn_fit_ce_images(const pcnn_fit_options *o, int nb)
+{
+    if (o->ce_weight <= 0 || o->ce_fraction <= 0) return 0;
+    int k = (int)ceil(o->ce_fraction * nb - 1e-9);
+    return k < 1 ? 1 : k > nb ? nb : k;
 }
 
 double pcnn_bits_per_dim(double loglik_nats, uint32_t H, uint32_t W, uint32_t C)
@@ -83,6 +95,10 @@ typedef struct fit_state {
     double lr;
     double epoch_loss_sum; /* sum over images seen this epoch of -log p (nats) */
     uint64_t epoch_images;
+    double epoch_ce_sum;   /* sum over the CE term's images of CE_n (nats) */
+    uint64_t epoch_ce_images;
+    uint64_t best_epoch;   /* epoch of the best validation accuracy kept as best.*, 0 none */
+    double best_acc, best_bpd;
 } fit_state;
 
 /* Writes the checkpoint: net state + counters + options. 0 or -1 (printed). */
@@ -99,6 +115,17 @@ static int save_checkpoint(const pcnn_fit_options *o, pcnn_net *net, pcnn_model_
     set_meta_double(m, "polyak", o->polyak);
     set_meta_double(m, "epoch_loss_sum", st->epoch_loss_sum);
     set_meta_u64(m, "epoch_images", st->epoch_images);
+    set_meta_double(m, "ce_weight", o->ce_weight);
+    set_meta_double(m, "ce_temperature", o->ce_temperature);
+    set_meta_double(m, "ce_fraction", o->ce_fraction);
+    set_meta_double(m, "class_lr_mult", o->class_lr_mult);
+    set_meta_double(m, "epoch_ce_sum", st->epoch_ce_sum);
+    set_meta_u64(m, "epoch_ce_images", st->epoch_ce_images);
+    if (st->best_epoch) {
+        set_meta_u64(m, "best_epoch", st->best_epoch);
+        set_meta_double(m, "best_val_acc", st->best_acc);
+        set_meta_double(m, "best_val_bpd", st->best_bpd);
+    }
     return pcnn_model_file_write(o->out_path, m);
 }
 
@@ -156,7 +183,7 @@ static FILE *open_log(const char *path, int resuming)
         return NULL;
     }
     if (fresh)
-        fprintf(fp, "epoch\tstep\ttrain_bpd\tval_bpd\tval_acc\tlr\tseconds\timages_per_s\n");
+        fprintf(fp, "epoch\tstep\ttrain_bpd\tval_bpd\tval_acc\tlr\tseconds\timages_per_s\ttrain_ce\n");
     fflush(fp);
     return fp;
 }
@@ -186,7 +213,7 @@ int pcnn_fit_run(const pcnn_fit_options *o, const pcnn_dataset *train, const pcn
             return 1;
         }
     uint64_t spe = (n + (uint64_t)o->batch - 1) / (uint64_t)o->batch; /* steps per epoch */
-    fit_state st = {model->step, model->epoch, model->lr > 0 ? model->lr : o->lr, 0, 0};
+    fit_state st = {model->step, model->epoch, model->lr > 0 ? model->lr : o->lr, 0, 0, 0, 0, 0, 0, 0};
     int resuming = st.step > 0 || st.epoch > 0;
     if (resuming) {
         const char *b = pcnn_model_file_get_meta(model, "batch");
@@ -209,6 +236,11 @@ int pcnn_fit_run(const pcnn_fit_options *o, const pcnn_dataset *train, const pcn
         }
         st.epoch_loss_sum = get_meta_double(model, "epoch_loss_sum", 0);
         st.epoch_images = (uint64_t)get_meta_double(model, "epoch_images", 0);
+        st.epoch_ce_sum = get_meta_double(model, "epoch_ce_sum", 0);
+        st.epoch_ce_images = (uint64_t)get_meta_double(model, "epoch_ce_images", 0);
+        st.best_epoch = (uint64_t)get_meta_double(model, "best_epoch", 0);
+        st.best_acc = get_meta_double(model, "best_val_acc", 0);
+        st.best_bpd = get_meta_double(model, "best_val_bpd", 0);
     }
     if (st.epoch >= o->epochs) {
         if (!o->quiet)
@@ -217,8 +249,11 @@ int pcnn_fit_run(const pcnn_fit_options *o, const pcnn_dataset *train, const pcn
         return 0;
     }
 
-    pcnn_net *net = pcnn_net_create(model, o->device, o->batch);
+    /* the hybrid objective runs its images once per class: a wider net */
+    int n_ce_max = pcnn_fit_ce_images(o, o->batch);
+    pcnn_net *net = pcnn_net_create(model, o->device, o->batch + n_ce_max * ((int)model->K - 1));
     if (!net) return 1;
+    pcnn_net_set_class_lr_mult(net, (float)o->class_lr_mult);
     int eval_batch = pcnn_net_score_batch(net);   /* validation: same numbers, faster */
     FILE *logfp = open_log(o->log_path, resuming);
     if (o->log_path && !logfp) {
@@ -226,12 +261,18 @@ int pcnn_fit_run(const pcnn_fit_options *o, const pcnn_dataset *train, const pcn
         return 1;
     }
     if (!o->quiet)
-        pcnn_warn("training R=%u F=%u M=%u (%zu parameters) on %llu images, batch %d, %llu steps "
-                  "per epoch, epochs %llu..%llu, device %s%s",
-                  model->R, model->F, model->M, pcnn_net_num_params(net), (unsigned long long)n,
+        pcnn_warn("training R=%u F=%u M=%u, conditioning %s (%zu parameters) on %llu images, "
+                  "batch %d, %llu steps per epoch, epochs %llu..%llu, device %s%s",
+                  model->R, model->F, model->M, pcnn_cond_name(pcnn_model_conditioning(model)),
+                  pcnn_net_num_params(net), (unsigned long long)n,
                   o->batch, (unsigned long long)spe, (unsigned long long)st.epoch + 1,
                   (unsigned long long)o->epochs, pcnn_net_device(net),
                   resuming ? " (resumed)" : "");
+    if (!o->quiet && n_ce_max)
+        pcnn_warn("hybrid objective: cross-entropy weight %g, temperature %g, on %d of every %d "
+                  "images (%d passes per batch instead of %d)",
+                  o->ce_weight, o->ce_temperature, n_ce_max, o->batch,
+                  o->batch + n_ce_max * ((int)model->K - 1), o->batch);
 
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -268,7 +309,9 @@ int pcnn_fit_run(const pcnn_fit_options *o, const pcnn_dataset *train, const pcn
                 memcpy(bx + (size_t)b * npix, train->pixels + idx * npix, npix);
                 by[b] = train->labels[idx];
             }
-            float loss = pcnn_net_train_step(net, bx, by, nb, model->seed, st.step);
+            int n_ce = pcnn_fit_ce_images(o, nb);
+            float loss = pcnn_net_hybrid_step(net, bx, by, nb, n_ce, (float)o->ce_weight,
+                                              (float)o->ce_temperature, 1, model->seed, st.step);
             if (nan_step && st.step + 1 == nan_step) loss = NAN;
             if (!isfinite(loss)) {
                 pcnn_warn("the loss became %s at epoch %llu, step %llu: stopping; %s keeps the last "
@@ -288,6 +331,8 @@ int pcnn_fit_run(const pcnn_fit_options *o, const pcnn_dataset *train, const pcn
             steps_this_run++;
             st.epoch_loss_sum += (double)loss * nb;
             st.epoch_images += (uint64_t)nb;
+            st.epoch_ce_sum += pcnn_net_last_ce(net) * n_ce;
+            st.epoch_ce_images += (uint64_t)n_ce;
             images_this_epoch_run += (uint64_t)nb;
             double now = pcnn_now();
             if (tty && (now - last_draw > 0.25 || s + 1 == spe)) {
@@ -330,20 +375,32 @@ int pcnn_fit_run(const pcnn_fit_options *o, const pcnn_dataset *train, const pcn
         double train_bpd = st.epoch_images ? st.epoch_loss_sum / (double)st.epoch_images / hwc_ln2 : NAN;
         double secs = pcnn_now() - t_epoch;
         double ips = secs > 0 ? (double)images_this_epoch_run / secs : 0;
+        double train_ce = st.epoch_ce_images ? st.epoch_ce_sum / (double)st.epoch_ce_images : NAN;
         double lr_used = st.lr;
         st.lr *= o->lr_decay;
         st.epoch++;
-        st.epoch_loss_sum = 0;
-        st.epoch_images = 0;
+        st.epoch_loss_sum = st.epoch_ce_sum = 0;
+        st.epoch_images = st.epoch_ce_images = 0;
         val_result v = validate(net, val, eval_batch);
+        /* the best epoch on validation: highest accuracy, ties to lower bits/dim */
+        int is_best = v.labelled && (!st.best_epoch || v.acc > st.best_acc ||
+                                     (v.acc == st.best_acc && v.bpd < st.best_bpd));
+        if (is_best) {
+            st.best_epoch = st.epoch;
+            st.best_acc = v.acc;
+            st.best_bpd = v.bpd;
+            pcnn_net_store_polyak(net, model, "best.");
+        }
         if (tty) fputc('\n', stderr);
         if (!o->quiet) {
-            char vb[96] = "";
+            char vb[128] = "", cb[48] = "";
             if (v.labelled)
-                snprintf(vb, sizeof vb, ", validation %.4f bits/dim, accuracy %.2f%%", v.bpd, 100 * v.acc);
-            pcnn_warn("epoch %llu/%llu: train %.4f bits/dim%s, %.1fs, %.1f img/s",
-                      (unsigned long long)st.epoch, (unsigned long long)o->epochs, train_bpd, vb,
-                      secs, ips);
+                snprintf(vb, sizeof vb, ", validation %.4f bits/dim, accuracy %.2f%%%s", v.bpd,
+                         100 * v.acc, is_best ? " (best so far)" : "");
+            if (isfinite(train_ce)) snprintf(cb, sizeof cb, ", CE %.4f", train_ce);
+            pcnn_warn("epoch %llu/%llu: train %.4f bits/dim%s%s, %.1fs, %.1f img/s",
+                      (unsigned long long)st.epoch, (unsigned long long)o->epochs, train_bpd, cb,
+                      vb, secs, ips);
         }
         if (logfp) {
             fprintf(logfp, "%llu\t%llu\t", (unsigned long long)st.epoch, (unsigned long long)st.step);
@@ -352,7 +409,9 @@ int pcnn_fit_run(const pcnn_fit_options *o, const pcnn_dataset *train, const pcn
             log_value(logfp, v.bpd, "%.6f");
             fputc('\t', logfp);
             log_value(logfp, v.acc, "%.6f");
-            fprintf(logfp, "\t%.9g\t%.3f\t%.2f\n", lr_used, secs, ips);
+            fprintf(logfp, "\t%.9g\t%.3f\t%.2f\t", lr_used, secs, ips);
+            log_value(logfp, train_ce, "%.6f");
+            fputc('\n', logfp);
             if (fflush(logfp) != 0 || ferror(logfp)) {
                 pcnn_warn("%s: write error: %s", o->log_path, strerror(errno ? errno : EIO));
                 rc = 1;
@@ -378,9 +437,14 @@ int pcnn_fit_run(const pcnn_fit_options *o, const pcnn_dataset *train, const pcn
             goto done;
         }
     }
-    if (!o->quiet)
+    if (!o->quiet) {
         pcnn_warn("done: %llu epochs, %llu steps in %.1fs; model in %s", (unsigned long long)st.epoch,
                   (unsigned long long)st.step, pcnn_now() - t_run, out);
+        if (st.best_epoch)
+            pcnn_warn("kept the weights of epoch %llu, the best on validation (accuracy %.2f%%, "
+                      "%.4f bits/dim): pcnn-score and pcnn-gen use them (--last: the last epoch's)",
+                      (unsigned long long)st.best_epoch, 100 * st.best_acc, st.best_bpd);
+    }
 done:
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);

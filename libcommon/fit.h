@@ -34,6 +34,10 @@ typedef struct pcnn_fit_options {
     double lr, lr_decay, polyak;
     uint64_t checkpoint_every; /* steps; 0 = at the end of every epoch only */
     uint64_t max_steps;        /* stop (with a checkpoint) after this many steps in total; 0 = no limit */
+    double ce_weight;          /* lambda of the hybrid objective (SPEC §6b); 0 = likelihood only */
+    double ce_temperature;     /* tau of the CE term (default 1) */
+    double ce_fraction;        /* share of each batch carrying the CE term (default 1) */
+    double class_lr_mult;      /* learning-rate factor of the class tables (default 1) */
     int quiet;
 } pcnn_fit_options;
 
@@ -45,6 +49,10 @@ void pcnn_fit_defaults(pcnn_fit_options *o);
  * the last good checkpoint is left), 130/143 interrupted (checkpoint saved). */
 int pcnn_fit_run(const pcnn_fit_options *o, const pcnn_dataset *train, const pcnn_dataset *val,
                  pcnn_model_file *model);
+
+/* Images of a batch of nb that carry the CE term: ceil(fraction * nb), at
+ * least 1 when the term is on, 0 when it is off (lambda or fraction 0). */
+int pcnn_fit_ce_images(const pcnn_fit_options *o, int nb);
 
 /* Evaluation used by pcnn-fit and pcnn-score: log p(x | c) for every class of
  * every image of d (Polyak weights when use_polyak), into out (n x K). */

@@ -42,7 +42,8 @@ void pcnn_model_init_params(const pcnn_param_table *t, uint64_t seed, float *par
 }
 
 pcnn_model_file *pcnn_model_create(uint32_t R, uint32_t F, uint32_t M, uint32_t K, uint32_t H,
-                                   uint32_t W, char *const *class_names, uint64_t seed)
+                                   uint32_t W, unsigned cond, char *const *class_names,
+                                   uint64_t seed)
 {
     if (R < 1 || F < 1 || M < 1 || K < 1 || H < 4 || W < 4 || H % 4 || W % 4)
         pcnn_die("internal error: model sizes R=%u F=%u M=%u K=%u H=%u W=%u", R, F, M, K, H, W);
@@ -61,13 +62,30 @@ pcnn_model_file *pcnn_model_create(uint32_t R, uint32_t F, uint32_t M, uint32_t 
         free(names);
     }
     m->seed = seed;
-    pcnn_param_table *t = pcnn_params_build((int)R, (int)F, (int)M, (int)K);
-    float *p = pcnn_xcalloc(t->total, sizeof *p);
+    pcnn_param_table *t = pcnn_params_build((int)R, (int)F, (int)M, (int)K, cond, (int)H, (int)W);
+    float *p = pcnn_xcalloc(t->total, sizeof *p);   /* hs and class_map stay 0 */
     pcnn_model_init_params(t, seed, p);
     pcnn_model_store_buffer(m, t, "", p);
     free(p);
     pcnn_params_free(t);
     return m;
+}
+
+static int ends_with(const char *s, const char *tail)
+{
+    size_t n = strlen(s), k = strlen(tail);
+    return n >= k && !strcmp(s + n - k, tail);
+}
+
+unsigned pcnn_model_conditioning(const pcnn_model_file *m)
+{
+    unsigned cond = 0;
+    for (uint32_t i = 0; i < m->ntensors; i++) {
+        const char *name = m->tensors[i].name;
+        if (ends_with(name, ".hs")) cond |= PCNN_COND_FILM;
+        if (!strcmp(name, "class_map") || ends_with(name, ".class_map")) cond |= PCNN_COND_INPUT;
+    }
+    return cond;
 }
 
 int pcnn_model_load_buffer(const pcnn_model_file *m, const pcnn_param_table *t, const char *prefix,
@@ -86,9 +104,10 @@ int pcnn_model_load_buffer(const pcnn_model_file *m, const pcnn_param_table *t, 
         int same = x->ndim == p->ndim && x->n == p->size;
         for (uint32_t d = 0; same && d < p->ndim; d++) same = x->dims[d] == p->dims[d];
         if (!same) {
-            pcnn_warn("model tensor %s has the wrong shape for R=%d F=%d M=%d K=%d (damaged or "
-                      "made by another program; re-import or retrain it)",
-                      name, t->R, t->F, t->M, t->K);
+            pcnn_warn("model tensor %s has the wrong shape for R=%d F=%d M=%d K=%d, "
+                      "conditioning %s (damaged or made by another program; re-import or "
+                      "retrain it)",
+                      name, t->R, t->F, t->M, t->K, pcnn_cond_name(t->cond));
             return -1;
         }
         memcpy(buf + p->offset, x->data, p->size * sizeof *buf);
@@ -100,8 +119,8 @@ int pcnn_model_load_buffer(const pcnn_model_file *m, const pcnn_param_table *t, 
             snprintf(name, sizeof name, "%s%s", prefix, t->p[i].name);
             if (!pcnn_model_file_find(m, name)) {
                 pcnn_warn("model lacks tensor %s (and %d more); it does not match its sizes "
-                          "R=%d F=%d M=%d K=%d (re-import or retrain it)",
-                          name, missing - 1, t->R, t->F, t->M, t->K);
+                          "R=%d F=%d M=%d K=%d, conditioning %s (re-import or retrain it)",
+                          name, missing - 1, t->R, t->F, t->M, t->K, pcnn_cond_name(t->cond));
                 break;
             }
         }
@@ -120,4 +139,22 @@ void pcnn_model_store_buffer(pcnn_model_file *m, const pcnn_param_table *t, cons
         pcnn_tensor *x = pcnn_model_file_add(m, name, p->ndim, p->dims);
         memcpy(x->data, buf + p->offset, p->size * sizeof *buf);
     }
+}
+
+uint64_t pcnn_model_use_best(pcnn_model_file *m)
+{
+    const char *e = pcnn_model_file_get_meta(m, "best_epoch");
+    uint64_t epoch = 0;
+    if (!e || pcnn_parse_u64(e, &epoch) || epoch == 0) return 0;
+    uint32_t nt = m->ntensors;   /* adding polyak tensors grows the list: copy the best ones seen now */
+    for (uint32_t i = 0; i < nt; i++) {
+        if (strncmp(m->tensors[i].name, "best.", 5) != 0) continue;
+        char name[PCNN_MODEL_MAX_NAME + 8];
+        snprintf(name, sizeof name, "polyak.%s", m->tensors[i].name + 5);
+        uint32_t dims[4];
+        memcpy(dims, m->tensors[i].dims, sizeof dims);
+        pcnn_tensor *dst = pcnn_model_file_add(m, name, m->tensors[i].ndim, dims);
+        memcpy(dst->data, m->tensors[i].data, dst->n * sizeof(float));   /* after add: tensors may move */
+    }
+    return epoch;
 }

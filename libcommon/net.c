@@ -157,10 +157,11 @@ static void forward(pcnn_net *net, int N, int train, uint64_t seed, uint64_t ste
         pcnn_op *o = &net->ops[i];
         switch (o->kind) {
         case PCNN_OP_INPUT:
-            be->input_fwd(be, o->st, wp, net->x, N, nval(net, o->out), nval(net, o->out2));
+            be->input_fwd(be, o->st, wp, net->x, net->labels, N, 0, 0, nval(net, o->out),
+                          nval(net, o->out2));
             break;
         case PCNN_OP_GATED: {
-            pcnn_dropout d = {seed, step, (uint64_t)o->block};
+            pcnn_dropout d = {seed, step, (uint64_t)o->block, net->drop_rep, net->drop_nrep};
             be->gated_fwd(be, o->st, o->b, wp, nval(net, o->in), nval(net, o->a1), nval(net, o->a2),
                           net->labels, N, o->h, o->w, train ? &d : NULL, nval(net, o->out));
             break;
@@ -192,7 +193,8 @@ static void backward(pcnn_net *net, int N)
         pcnn_op *o = &net->ops[i];
         switch (o->kind) {
         case PCNN_OP_INPUT:
-            be->input_bwd(be, o->st, wp, gp, net->x, N, ngrad(net, o->out), ngrad(net, o->out2));
+            be->input_bwd(be, o->st, wp, gp, net->x, net->labels, N, ngrad(net, o->out),
+                          ngrad(net, o->out2));
             break;
         case PCNN_OP_GATED:
             be->gated_bwd(be, o->st, o->b, wp, gp, nval(net, o->in), nval(net, o->a1),
@@ -255,7 +257,9 @@ pcnn_net *pcnn_net_create(const pcnn_model_file *m, const char *device, int max_
         pcnn_warn("batch size %d must be at least 1", max_batch);
         return NULL;
     }
-    pcnn_param_table *t = pcnn_params_build((int)m->R, (int)m->F, (int)m->M, (int)m->K);
+    /* the conditioning variant (SPEC §3b) is told by the tensors the file holds */
+    pcnn_param_table *t = pcnn_params_build((int)m->R, (int)m->F, (int)m->M, (int)m->K,
+                                            pcnn_model_conditioning(m), (int)m->H, (int)m->W);
     float *host = pcnn_xmalloc(t->total * sizeof *host);
     int have = pcnn_model_load_buffer(m, t, "", host);
     if (have != 1) {
@@ -308,6 +312,7 @@ pcnn_net *pcnn_net_create(const pcnn_model_file *m, const char *device, int max_
     net->W = (int)m->W;
     net->max_batch = max_batch;
     net->step = m->step;
+    net->class_lr_mult = 1.0f;
     size_t bytes = t->total * sizeof(float);
     net->params = be->alloc(be, bytes);
     net->adam_m = be->alloc(be, bytes);
@@ -361,6 +366,8 @@ void pcnn_net_free(pcnn_net *net)
     free(net->hx);
     free(net->hlabels);
     free(net->hll);
+    free(net->hpix);
+    free(net->hw_row);
     be->destroy(be);
     pcnn_params_free(net->t);
     free(net);
@@ -396,6 +403,15 @@ int pcnn_net_store(const pcnn_net *net, pcnn_model_file *m)
     return 0;
 }
 
+void pcnn_net_store_polyak(const pcnn_net *net, pcnn_model_file *m, const char *prefix)
+{
+    size_t bytes = net->t->total * sizeof(float);
+    float *host = pcnn_xmalloc(bytes);
+    net->be->download(net->be, host, net->polyak, bytes);
+    pcnn_model_store_buffer(m, net->t, prefix, host);
+    free(host);
+}
+
 static void ensure_grads(pcnn_net *net)
 {
     if (net->has_grads) return;
@@ -424,6 +440,8 @@ float pcnn_net_grad_step(pcnn_net *net, const uint8_t *pixels, const int32_t *la
     upload_pixels(net, pixels, N);
     pcnn_net_upload_labels(net, labels, N);
     pcnn_net_use_weights(net, 0);
+    net->drop_rep = net->drop_nrep = 0;
+    net->last_ce = 0;
     forward(net, N, dropout, seed, step);
     /* loss = -(1/N) sum_n ll_n, so dloss/dlogits = -(1/N) dll/dlogits */
     net->be->dmol(net->be, net->logits, net->x, N, net->hll, net->dlogits, -1.0f / (float)N);
@@ -435,15 +453,111 @@ float pcnn_net_grad_step(pcnn_net *net, const uint8_t *pixels, const int32_t *la
     return (float)net->last_loss;
 }
 
+/* SPEC §6b. The batch is laid out image-major: rows i*K + c (i < n_ce) are image
+ * i under class c, then rows n_ce*K + j are images n_ce + j under their true
+ * label: E = n_ce*K + N - n_ce rows, one forward and one backward. With
+ * p = softmax_c(l(i, c) / tau), the loss gradient with respect to row (i, c)'s
+ * log-likelihood is w = (lambda * p_c - (1 + lambda) [c = y_i]) / N, and -1/N
+ * for a plain row; the likelihood's gradient is scaled by w row by row. */
+float pcnn_net_hybrid_step(pcnn_net *net, const uint8_t *pixels, const int32_t *labels, int N,
+                           int n_ce, float lambda, float tau, int dropout, uint64_t seed,
+                           uint64_t step)
+{
+    if (n_ce <= 0 || lambda == 0.0f) return pcnn_net_grad_step(net, pixels, labels, N, dropout, seed, step);
+    const int K = net->K;
+    if (n_ce > N) n_ce = N;
+    int E = n_ce * K + (N - n_ce);
+    if (N < 1 || E > net->max_batch)
+        pcnn_die("internal error: hybrid batch %d x %d classes + %d needs %d rows, net holds %d",
+                 n_ce, K, N - n_ce, E, net->max_batch);
+    ensure_grads(net);
+    size_t img = (size_t)net->H * net->W * 3;
+    if (!net->hpix) {
+        net->hpix = pcnn_xmalloc(pcnn_mul_size((size_t)net->max_batch, img));
+        net->hw_row = pcnn_xmalloc((size_t)net->max_batch * sizeof *net->hw_row);
+    }
+    for (int i = 0; i < n_ce; i++)
+        for (int c = 0; c < K; c++) {
+            memcpy(net->hpix + (size_t)(i * K + c) * img, pixels + (size_t)i * img, img);
+            net->hlabels[i * K + c] = c;
+        }
+    for (int j = n_ce; j < N; j++) {
+        memcpy(net->hpix + (size_t)(n_ce * K + j - n_ce) * img, pixels + (size_t)j * img, img);
+        net->hlabels[n_ce * K + j - n_ce] = labels[j];
+    }
+    for (int i = 0; i < n_ce; i++)   /* the true labels must be in range too */
+        if (labels[i] < 0 || labels[i] >= K)
+            pcnn_die("label %d of image %d out of range 0..%d", (int)labels[i], i, K - 1);
+    upload_pixels(net, net->hpix, E);
+    pcnn_net_upload_labels(net, net->hlabels, E);
+    pcnn_net_use_weights(net, 0);
+    net->drop_rep = (uint64_t)K;
+    net->drop_nrep = (uint64_t)n_ce;
+    forward(net, E, dropout, seed, step);
+    net->drop_rep = net->drop_nrep = 0;
+    /* every row's log-likelihood first: the weights need all classes of an image */
+    net->be->dmol(net->be, net->logits, net->x, E, net->hll, NULL, 0.0f);
+    double nll = 0.0, ce = 0.0;
+    for (int i = 0; i < n_ce; i++) {
+        const double *l = net->hll + (size_t)i * K;
+        int y = labels[i];
+        double mx = l[0] / tau, z = 0.0;
+        for (int c = 1; c < K; c++) mx = fmax(mx, l[c] / tau);
+        for (int c = 0; c < K; c++) z += exp(l[c] / tau - mx);
+        double lse = mx + log(z);
+        for (int c = 0; c < K; c++) {
+            double p = exp(l[c] / tau - lse);
+            net->hw_row[i * K + c] = (float)((lambda * p - (c == y ? 1.0 + lambda : 0.0)) / N);
+        }
+        nll -= l[y];
+        ce += tau * (lse - l[y] / tau);
+    }
+    for (int j = n_ce * K; j < E; j++) {
+        net->hw_row[j] = -1.0f / (float)N;
+        nll -= net->hll[j];
+    }
+    size_t pix = (size_t)net->H * net->W, C = 10 * (size_t)net->M;
+    double ll1;
+    for (int e = 0; e < E; e++)
+        net->be->dmol(net->be, net->logits + (size_t)e * pix * C, net->x + (size_t)e * pix * 3, 1,
+                      &ll1, net->dlogits + (size_t)e * pix * C, net->hw_row[e]);
+    backward(net, E);
+    net->be->wn_bwd(net->be, net->params, net->gp, net->grads);
+    net->last_loss = nll / N;
+    net->last_ce = ce / n_ce;
+    return (float)net->last_loss;
+}
+
+double pcnn_net_last_ce(const pcnn_net *net) { return net->last_ce; }
+
 void pcnn_net_adam_step(pcnn_net *net, float lr, float beta1, float beta2, float eps,
                         float polyak_decay)
 {
     if (!net->has_grads) pcnn_die("internal error: adam step before any train step");
     net->step++;
-    net->be->adam(net->be, net->params, net->grads, net->adam_m, net->adam_v, net->polyak,
-                  net->t->total, lr, beta1, beta2, eps, net->step, polyak_decay);
+    if (net->class_lr_mult == 1.0f) {
+        net->be->adam(net->be, net->params, net->grads, net->adam_m, net->adam_v, net->polyak,
+                      net->t->total, lr, beta1, beta2, eps, net->step, polyak_decay);
+    } else {
+        /* per tensor, class tables at lr * mult; runs of one rate in one call
+         * (tensors are contiguous in the table's order) */
+        const pcnn_param_table *t = net->t;
+        int i = 0;
+        while (i < t->n) {
+            int cls = pcnn_params_is_class_table(t->p[i].name), j = i + 1;
+            while (j < t->n && pcnn_params_is_class_table(t->p[j].name) == cls) j++;
+            size_t off = t->p[i].offset, n = t->p[j - 1].offset + t->p[j - 1].size - off;
+            net->be->adam(net->be, net->params + off, net->grads + off, net->adam_m + off,
+                          net->adam_v + off, net->polyak + off, n,
+                          cls ? lr * net->class_lr_mult : lr, beta1, beta2, eps, net->step,
+                          polyak_decay);
+            i = j;
+        }
+    }
     net->wp_src = 0;
 }
+
+void pcnn_net_set_class_lr_mult(pcnn_net *net, float mult) { net->class_lr_mult = mult; }
 
 void pcnn_net_loglik(pcnn_net *net, const uint8_t *pixels, int N, int use_polyak, double *out)
 {

@@ -38,7 +38,9 @@ typedef struct pcnn_net pcnn_net;
 /* Builds the network for the model's hyperparameters (R, F, M, K, H, W; C must
  * be 3, H and W divisible by 4) on a device: "cpu", "cuda" or "auto" (cuda when
  * built and present, else cpu); NULL means "cpu". Loads every parameter tensor
- * (SPEC §3 names, PyTorch shapes); "polyak.<name>" when present (otherwise the
+ * (SPEC §3 names, PyTorch shapes; the conditioning variant of SPEC §3b is the one
+ * the file's tensor names tell, pcnn_model_conditioning in model.h, and every
+ * tensor of that variant must be there); "polyak.<name>" when present (otherwise the
  * Polyak copy starts equal to the parameters), "adam_m.<name>"/"adam_v.<name>"
  * when present (otherwise zero); m->step is the Adam step counter.
  * max_batch (>= 1) bounds N in every later call; 0 asks for the device's
@@ -67,6 +69,10 @@ uint64_t pcnn_net_step(const pcnn_net *net);
  * net's. 0 on success, -1 with a message otherwise. */
 int pcnn_net_store(const pcnn_net *net, pcnn_model_file *m);
 
+/* Writes the Polyak copy as the tensors "<prefix><name>" of m (added or
+ * replaced): pcnn-fit keeps its best epoch's weights as "best.<name>". */
+void pcnn_net_store_polyak(const pcnn_net *net, pcnn_model_file *m, const char *prefix);
+
 /* One training forward + backward on N (1..max_batch) images with true labels
  * (0..K-1; checked, dies on a bad label — validate earlier). Dropout (Dropout2d,
  * p = 0.5) is on; the mask of (image n, channel c) in gated block b is a pure
@@ -77,11 +83,29 @@ int pcnn_net_store(const pcnn_net *net, pcnn_model_file *m);
 float pcnn_net_train_step(pcnn_net *net, const uint8_t *pixels, const int32_t *labels, int N,
                           uint64_t seed, uint64_t step);
 
+/* The hybrid objective (SPEC §6b): like pcnn_net_train_step (dropout on/off),
+ * but the first n_ce images of the batch also carry lambda times the
+ * cross-entropy of the Bayes posterior at temperature tau, so each of them runs
+ * once per class: the net needs max_batch >= n_ce * K + N - n_ce. n_ce = 0 or
+ * lambda = 0 is exactly pcnn_net_train_step. Returns the batch mean of
+ * -log p(x | y) in nats (the likelihood part only); pcnn_net_last_ce gives the
+ * mean CE term of the n_ce images. */
+float pcnn_net_hybrid_step(pcnn_net *net, const uint8_t *pixels, const int32_t *labels, int N,
+                           int n_ce, float lambda, float tau, int dropout, uint64_t seed,
+                           uint64_t step);
+double pcnn_net_last_ce(const pcnn_net *net);
+
 /* Adam on the gradients of the last train step, PyTorch semantics (bias
  * correction with the net's step counter, which this increments first; eps
  * added to sqrt(v_hat)), then Polyak: p_avg = decay * p_avg + (1 - decay) * p. */
 void pcnn_net_adam_step(pcnn_net *net, float lr, float beta1, float beta2, float eps,
                         float polyak_decay);
+
+/* Adam's learning rate of the class tables (every "<block>.hw", "<block>.hs",
+ * "class_map": pcnn_params_is_class_table) is lr * mult from now on (default 1:
+ * one rate for all). The class tables start small (hw ~ N(0, 0.05^2)) and only
+ * they carry the class: a short run needs them to move faster. */
+void pcnn_net_set_class_lr_mult(pcnn_net *net, float mult);
 
 /* Eval mode (no dropout). out (N x K, row-major): log p(x_n | c) in nats for
  * every class c; the network runs once per class. use_polyak: 1 = Polyak

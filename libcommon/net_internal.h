@@ -51,6 +51,11 @@ struct pcnn_net {
     uint64_t step;
     int has_grads;
     double last_loss;     /* last train step's loss in double */
+    float class_lr_mult;  /* learning-rate factor of the class tables (hw, hs, class_map) */
+    double last_ce;       /* last hybrid step's mean CE term (nats), 0 for plain steps */
+    uint64_t drop_rep, drop_nrep;  /* dropout keys of the next forward (pcnn_dropout) */
+    uint8_t *hpix;                 /* host (max_batch,H,W,3): the hybrid step's batch */
+    float *hw_row;                 /* host (max_batch): the hybrid step's dmol weights */
 };
 
 /* wp <- the effective weights of the parameters (0) or the Polyak copy (1). */

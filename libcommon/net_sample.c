@@ -16,6 +16,10 @@
  *   UP     (transposed, stride 2) level-l row y reads level-(l+1) row y/2 only;
  *          the ul one (2x2) column c/2 only.
  *   OUT    pointwise.
+ * The conditioning variants (SPEC §3b) change none of this: film's scale is
+ * per pixel inside GATED, and the class map is a fixed function of (y, pixel)
+ * added to x, so an INPUT window adds the map's part at its own place (the
+ * not yet sampled pixels are x = 0 there, as in the naive sampler).
  * Following these through the graph (the down pass feeds the u stream only
  * from the u stream): a u-stream row r at level l (size H/2^l x W/2^l)
  * depends on pixel rows < 2^l r only; a ul-stream pixel (r, c) at level l on
@@ -205,7 +209,8 @@ static void sampler_free(sampler *S)
 }
 
 /* INPUT: pixel rows [s, s + 3), columns [c0, c0 + ww) of the host image x
- * through backend b; u (if wanted) and ul land in S->out, S->out2. */
+ * through backend b; u (if wanted) and ul land in S->out, S->out2. The
+ * backend adds the class map (SPEC §3b) at the window's place (s, c0). */
 static void input_window(sampler *S, pcnn_backend *b, void *st, const float *x, int s, int c0, int ww)
 {
     pcnn_net *net = S->net;
@@ -214,7 +219,7 @@ static void input_window(sampler *S, pcnn_backend *b, void *st, const float *x, 
             memcpy(S->hxwin + ((size_t)n * 3 + r) * ww * 3,
                    x + (((size_t)n * S->H + s + r) * S->W + c0) * 3, (size_t)ww * 3 * sizeof(float));
     S->bw->upload(S->bw, S->xwin, S->hxwin, (size_t)S->N * 3 * ww * 3 * sizeof(float));
-    b->input_fwd(b, st, net->wp, S->xwin, S->N, S->out, S->out2);
+    b->input_fwd(b, st, net->wp, S->xwin, net->labels + S->off, S->N, s, c0, S->out, S->out2);
 }
 
 /* Recomputes what op k owes position (i, j); x is the host image batch (N, H, W, 3).

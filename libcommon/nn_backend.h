@@ -9,9 +9,10 @@
  * - Activations are NHWC, F channels, (N, h, w, F) at the block's level (h, w).
  * - "wp" is the effective-parameter buffer: same table and offsets as the
  *   parameter buffer (params.h), but the weight_v slot of each layer holds the
- *   weight-normalised W = g v / ||v|| (PyTorch layout); bias and hw slots are
- *   copied. "gp" is its gradient (same offsets); wn_bwd turns gp into the
- *   gradient of (v, g, b, hw). gp == NULL: forward only (eval).
+ *   weight-normalised W = g v / ||v|| (PyTorch layout); bias, hw, hs and
+ *   class_map slots are copied. "gp" is its gradient (same offsets); wn_bwd
+ *   turns gp into the gradient of (v, g, b, hw, ...). gp == NULL: forward only (eval).
+ * - The conditioning variant (SPEC §3b) is the table's: t->cond (params.h).
  * - Every *_bwd ACCUMULATES (+=) into the input gradients and gp; the graph
  *   zeroes them once per step. Backward of an op may use what its forward saved
  *   in its state (st), so ops run backward in exact reverse order of the forward.
@@ -28,9 +29,12 @@
 
 enum { PCNN_OP_INPUT, PCNN_OP_GATED, PCNN_OP_DOWN, PCNN_OP_UP, PCNN_OP_OUT };
 
-/* Training-mode dropout of one gated block: mask = f(seed, step, block, n, c). */
+/* Training-mode dropout of one gated block: mask = f(seed, step, block, image, c),
+ * image = pcnn_dropout_image(n, rep, nrep) (rng.h): rep = 0 or 1 for a plain
+ * batch; the hybrid objective's batch of nrep images x rep classes shares masks. */
 typedef struct pcnn_dropout {
     uint64_t seed, step, block;
+    uint64_t rep, nrep;
 } pcnn_dropout;
 
 typedef struct pcnn_backend pcnn_backend;
@@ -58,13 +62,19 @@ struct pcnn_backend {
     void (*wn_bwd)(pcnn_backend *be, const float *params, const float *gp, float *grads);
 
     /* u = down_shift(u_init(xin)); ul = down_shift(ul_init.0(xin)) + right_shift(ul_init.1(xin)),
-     * xin = concat(x, 1). Outputs (N, H, W, F). */
-    void (*input_fwd)(pcnn_backend *be, void *st, const float *wp, const float *x, int N,
-                      float *u, float *ul);
+     * xin = concat(x, 1), or with PCNN_COND_INPUT (SPEC §3b) concat(x + class_map[y], 1).
+     * x (N, H, W, 3) is the window of the image at rows [r0, r0 + H), columns
+     * [c0, c0 + W) (H, W the backend's; the class map is t->H x t->W): r0 = c0 = 0
+     * for whole images, other values for the cached sampler's windows. Outputs
+     * (N, H, W, F). input_bwd: whole images; with PCNN_COND_INPUT it also adds
+     * d class_map into gp (the gradient through x, the target, is not wanted). */
+    void (*input_fwd)(pcnn_backend *be, void *st, const float *wp, const float *x,
+                      const int32_t *labels, int N, int r0, int c0, float *u, float *ul);
     void (*input_bwd)(pcnn_backend *be, void *st, const float *wp, float *gp, const float *x,
-                      int N, const float *du, const float *dul);
+                      const int32_t *labels, int N, const float *du, const float *dul);
     /* out = gated_resnet(x, a = concat(a1, a2), y) (SPEC §3); a1, a2 (N,h,w,F) or NULL;
-     * drop NULL = eval. */
+     * drop NULL = eval. With PCNN_COND_FILM the class term is c2 (1 + hs[y]) + hw[y]
+     * (SPEC §3b) and gated_bwd adds d hs into gp. */
     void (*gated_fwd)(pcnn_backend *be, void *st, const pcnn_blockref *b, const float *wp,
                       const float *x, const float *a1, const float *a2, const int32_t *labels,
                       int N, int h, int w, const pcnn_dropout *drop, float *out);

@@ -472,12 +472,13 @@ void nn_right_shift_bwd(float *din, const float *dout, int N, int H, int W, int 
     }
 }
 
-void nn_dropout_mask(float *mask, int N, int C, uint64_t seed, uint64_t step, uint64_t block)
+void nn_dropout_mask(float *mask, int N, int C, uint64_t seed, uint64_t step, uint64_t block,
+                     uint64_t rep, uint64_t nrep)
 {
     for (int n = 0; n < N; n++)
         for (int c = 0; c < C; c++) {
-            uint64_t h = pcnn_rng_hash4(seed, PCNN_RNG_DROPOUT, step, (block << 32) | (uint64_t)n,
-                                        (uint64_t)c);
+            uint64_t img = pcnn_dropout_image((uint64_t)n, rep, nrep);
+            uint64_t h = pcnn_rng_hash4(seed, PCNN_RNG_DROPOUT, step, (block << 32) | img, (uint64_t)c);
             mask[(size_t)n * C + c] = (h >> 63) ? 0.0f : 2.0f;   /* keep with p = 1/2, scale 1/(1-p) */
         }
 }
@@ -562,6 +563,77 @@ void nn_class_bwd(float *dhw, const float *dc2, const int32_t *labels, int N, si
             memcpy(h, acc, (size_t)nk * sizeof *acc);
         }
     }
+}
+
+void nn_film_fwd(float *c2, float *c2p, const float *hs, const float *hw, const int32_t *labels,
+                 int N, size_t HW, int C)
+{
+#pragma omp parallel for schedule(static)
+    for (size_t r = 0; r < (size_t)N * HW; r++) {
+        size_t y = (size_t)labels[r / HW] * C;
+        float *c = c2 + r * C, *cp = c2p + r * C;
+        for (int k = 0; k < C; k++) {
+            cp[k] = c[k];
+            c[k] = c[k] * (1.0f + hs[y + k]) + hw[y + k];
+        }
+    }
+}
+
+void nn_film_bwd(float *dhs, float *dc2, const float *c2p, const float *hs,
+                 const int32_t *labels, int N, size_t HW, int C)
+{
+    /* dhs: as nn_class_bwd, the products summed in one chain per element */
+#pragma omp parallel for schedule(static)
+    for (int k0 = 0; k0 < C; k0 += COLS) {
+        int nk = C - k0 < COLS ? C - k0 : COLS;
+        for (int n = 0; n < N; n++) {
+            float *h = dhs + (size_t)labels[n] * C + k0, acc[COLS] = {0};
+            memcpy(acc, h, (size_t)nk * sizeof *acc);
+            for (size_t p = 0; p < HW; p++) {
+                size_t at = ((size_t)n * HW + p) * C + k0;
+                for (int k = 0; k < nk; k++) acc[k] += dc2[at + k] * c2p[at + k];
+            }
+            memcpy(h, acc, (size_t)nk * sizeof *acc);
+        }
+    }
+#pragma omp parallel for schedule(static)
+    for (size_t r = 0; r < (size_t)N * HW; r++) {
+        const float *s = hs + (size_t)labels[r / HW] * C;
+        float *d = dc2 + r * C;
+        for (int k = 0; k < C; k++) d[k] *= 1.0f + s[k];
+    }
+}
+
+void nn_input_fwd(float *xin, const float *x, const float *cmap, const int32_t *labels, int N,
+                  int h, int w, int Hc, int Wc, int r0, int c0)
+{
+    const size_t plane = (size_t)Hc * Wc;
+#pragma omp parallel for schedule(static)
+    for (size_t r = 0; r < (size_t)N * h * w; r++) {
+        const float *xr = x + 3 * r;
+        float *o = xin + 4 * r;
+        if (cmap) {
+            size_t n = r / ((size_t)h * w), i = r / w % h, j = r % w;
+            const float *cm = cmap + (size_t)labels[n] * 3 * plane + (r0 + i) * Wc + c0 + j;
+            for (int c = 0; c < 3; c++) o[c] = xr[c] + cm[c * plane];
+        } else {
+            for (int c = 0; c < 3; c++) o[c] = xr[c];
+        }
+        o[3] = 1.0f;
+    }
+}
+
+void nn_class_map_bwd(float *dcmap, const float *dxin, const int32_t *labels, int N, int H,
+                      int W)
+{
+    const size_t plane = (size_t)H * W;
+#pragma omp parallel for schedule(static)
+    for (size_t q = 0; q < plane; q++)
+        for (int n = 0; n < N; n++) {
+            float *d = dcmap + (size_t)labels[n] * 3 * plane + q;
+            const float *g = dxin + ((size_t)n * plane + q) * 4;
+            for (int c = 0; c < 3; c++) d[c * plane] += g[c];
+        }
 }
 
 void nn_zero(float *p, size_t n)

@@ -97,7 +97,8 @@ void nn_right_shift_bwd(float *din, const float *dout, int N, int H, int W, int 
 
 /* Channel dropout (Dropout2d p = 0.5): mask (N, C) of 0 or 2 from rng.h,
  * keyed by (seed, step, block, n, c). x (N, HW, C) *= mask in place. */
-void nn_dropout_mask(float *mask, int N, int C, uint64_t seed, uint64_t step, uint64_t block);
+void nn_dropout_mask(float *mask, int N, int C, uint64_t seed, uint64_t step, uint64_t block,
+                     uint64_t rep, uint64_t nrep);
 void nn_dropout_apply(float *x, const float *mask, int N, size_t HW, int C);
 
 /* Gate: out = x + c2[:F] * sigmoid(c2[F:]) per pixel; c2 (rows, 2F).
@@ -108,5 +109,26 @@ void nn_gate_bwd(float *dx, float *dc2, const float *dout, const float *c2, size
 /* Class term: c2[n, p, :] += hw[labels[n], :] ; bwd dhw[labels[n]] += sum_p dc2[n,p,:]. */
 void nn_class_fwd(float *c2, const float *hw, const int32_t *labels, int N, size_t HW, int C);
 void nn_class_bwd(float *dhw, const float *dc2, const int32_t *labels, int N, size_t HW, int C);
+
+/* Film class term (SPEC §3b), c2 (N, HW, C), hs and hw (K, C):
+ *   c2p = c2 (saved for the backward);  c2[n,p,:] = c2p[n,p,:] (1 + hs[y_n,:]) + hw[y_n,:]
+ * With hs = 0 the result is nn_class_fwd's to the bit (c2p * 1 + hw).
+ * bwd, from dc2 = dL/dc2 (after the term; dhw is nn_class_bwd's):
+ *   dhs[y_n,:] += sum_p dc2[n,p,:] c2p[n,p,:]   (one chain per element, images then
+ *   pixels in order);  then dc2 *= (1 + hs[y_n,:]) in place: dL/dc2p. */
+void nn_film_fwd(float *c2, float *c2p, const float *hs, const float *hw, const int32_t *labels,
+                 int N, size_t HW, int C);
+void nn_film_bwd(float *dhs, float *dc2, const float *c2p, const float *hs,
+                 const int32_t *labels, int N, size_t HW, int C);
+
+/* Network input (SPEC §3, §3b): xin (N, h, w, 4) = concat(x + class_map[y_n], 1) with
+ * x (N, h, w, 3) the window at rows [r0, r0 + h), columns [c0, c0 + w) of the
+ * image; cmap (K, 3, Hc, Wc) in PyTorch layout, or NULL for concat(x, 1).
+ * bwd: dcmap[y, c, i, j] += sum over images n with label y, in order, of
+ * dxin[n, i, j, c] (c < 3), whole images (N, H, W, 4). */
+void nn_input_fwd(float *xin, const float *x, const float *cmap, const int32_t *labels, int N,
+                  int h, int w, int Hc, int Wc, int r0, int c0);
+void nn_class_map_bwd(float *dcmap, const float *dxin, const int32_t *labels, int N, int H,
+                      int W);
 
 #endif

@@ -79,16 +79,48 @@ static void add_block(pcnn_param_table *t, int cap, pcnn_blockref *b, int ul, in
     b->hw = t->p[add_tensor(t, cap, name, 2, t->K, 2 * F, 1, 1)].offset;
 }
 
-pcnn_param_table *pcnn_params_build(int R, int F, int M, int K)
+/* The conditioning tail (params.h): "<block>.hs" (K, 2F) for every gated block
+ * in the order the blocks were added, then class_map (K, 3, H, W). */
+static void add_hs(pcnn_param_table *t, int cap, pcnn_blockref *b)
+{
+    char name[PCNN_PARAM_NAME_MAX];
+    int i = 0;
+    while (i < t->n && t->p[i].offset != b->hw) i++;   /* the block's "<block>.hw" */
+    if (i == t->n) pcnn_die("params: block without hw (internal error)");
+    snprintf(name, sizeof name, "%.*s.hs", (int)strlen(t->p[i].name) - 3, t->p[i].name);
+    b->hs = t->p[add_tensor(t, cap, name, 2, t->K, 2 * t->F, 1, 1)].offset;
+}
+
+static void add_conditioning(pcnn_param_table *t, int cap)
+{
+    int R = t->R;
+    if (t->cond & PCNN_COND_FILM) {
+        for (int k = 0; k < 3 * R; k++) {
+            add_hs(t, cap, &t->up_u[k]);
+            add_hs(t, cap, &t->up_ul[k]);
+        }
+        for (int k = 0; k < 3 * R + 2; k++) {
+            add_hs(t, cap, &t->down_u[k]);
+            add_hs(t, cap, &t->down_ul[k]);
+        }
+    }
+    if (t->cond & PCNN_COND_INPUT)
+        t->class_map = t->p[add_tensor(t, cap, "class_map", 4, t->K, 3, t->H, t->W)].offset;
+}
+
+pcnn_param_table *pcnn_params_build(int R, int F, int M, int K, unsigned cond, int H, int W)
 {
     pcnn_param_table *t = pcnn_xcalloc(1, sizeof *t);
     t->R = R;
     t->F = F;
     t->M = M;
     t->K = K;
+    t->cond = cond & PCNN_COND_ALL;
+    t->H = t->cond & PCNN_COND_INPUT ? H : 0;
+    t->W = t->cond & PCNN_COND_INPUT ? W : 0;
     int nblocks = 3 * R + 3 * R + 2;            /* up + down, per stream */
     int maxlayers = 2 * nblocks * 3 + 3 + 8 + 1;
-    int cap = maxlayers * 3 + 2 * nblocks;
+    int cap = maxlayers * 3 + 2 * nblocks + 2 * nblocks + 1;   /* layers, hw, hs, class_map */
     t->p = pcnn_xcalloc((size_t)cap, sizeof *t->p);
     t->layers = pcnn_xcalloc((size_t)maxlayers, sizeof *t->layers);
     t->up_u = pcnn_xcalloc((size_t)(3 * R), sizeof *t->up_u);
@@ -132,6 +164,7 @@ pcnn_param_table *pcnn_params_build(int R, int F, int M, int K)
         L->g = t->p[L->iv + 1].offset;
         L->b = t->p[L->iv + 2].offset;
     }
+    add_conditioning(t, cap);
     return t;
 }
 
@@ -152,4 +185,39 @@ int pcnn_params_find(const pcnn_param_table *t, const char *name)
     for (int i = 0; i < t->n; i++)
         if (!strcmp(t->p[i].name, name)) return i;
     return -1;
+}
+
+int pcnn_cond_parse(const char *list, unsigned *cond)
+{
+    if (!strcmp(list, "none") || !strcmp(list, "base")) {
+        *cond = 0;
+        return 0;
+    }
+    unsigned c = 0;
+    const char *p = list;
+    for (;;) {
+        size_t n = strcspn(p, ",");
+        unsigned bit = n == 4 && !strncmp(p, "film", 4) ? PCNN_COND_FILM
+                       : n == 5 && !strncmp(p, "input", 5) ? PCNN_COND_INPUT
+                                                           : 0;
+        if (!bit || (c & bit)) return -1;   /* unknown, empty or repeated */
+        c |= bit;
+        if (!p[n]) break;
+        p += n + 1;
+    }
+    *cond = c;
+    return 0;
+}
+
+const char *pcnn_cond_name(unsigned cond)
+{
+    static const char *const names[] = {"base", "film", "input", "film,input"};
+    return names[cond & PCNN_COND_ALL];
+}
+
+int pcnn_params_is_class_table(const char *name)
+{
+    size_t n = strlen(name);
+    return !strcmp(name, "class_map") ||
+           (n > 3 && (!strcmp(name + n - 3, ".hw") || !strcmp(name + n - 3, ".hs")));
 }

@@ -8,10 +8,16 @@
  *   ConvTranspose2d weight_v (in, out, kh, kw)  weight_g (in, 1, 1, 1)   bias (out)
  *   Linear          weight_v (out, in)          weight_g (out, 1)        bias (out)
  *   hw              (K, 2F)
+ *   hs              (K, 2F)        film only (SPEC §3b), one per gated block
+ *   class_map       (K, 3, H, W)   input only (SPEC §3b), one per model
  * Weight norm (dim 0): W = g * v / ||v|| over every axis but axis 0, so one
  * weight-norm "row" is v[r, ...] of length size / dims[0].
  *
- *   pcnn_param_table *t = pcnn_params_build(R, F, M, K);
+ * The conditioning variants' tensors come after every tensor of the base
+ * model (all hs in block order, then class_map): a variant's table is the base
+ * table with a tail, the base tensors keep their index and offset.
+ *
+ *   pcnn_param_table *t = pcnn_params_build(R, F, M, K, PCNN_COND_FILM, H, W);
  *   float *p = calloc(t->total, sizeof *p);
  *   const pcnn_wnlayer *L = &t->layers[t->nin_out];  // p + L->v, p + L->g, p + L->b
  *   pcnn_params_free(t);
@@ -42,16 +48,25 @@ typedef struct pcnn_wnlayer {
     int iv;                    /* index of weight_v in the param list (g = iv+1, b = iv+2) */
 } pcnn_wnlayer;
 
-/* One gated residual block: layer indices, -1 for no nin_skip; hw offset. */
+/* Conditioning variants (SPEC §3b), OR-ed together; 0 is the base model (hw only).
+ * FILM: the class term is c2 * (1 + hs[y]) + hw[y]; INPUT: the init convs see
+ * concat(x + class_map[y], 1). */
+enum { PCNN_COND_FILM = 1, PCNN_COND_INPUT = 2, PCNN_COND_ALL = 3 };
+
+/* One gated residual block: layer indices, -1 for no nin_skip; hw and hs offsets. */
 typedef struct pcnn_blockref {
     int conv_input, nin_skip, conv_out;
     size_t hw;
+    size_t hs;                 /* the film scale table (K, 2F); only with PCNN_COND_FILM */
     int skip;                  /* 0, 1 or 2 (nin_skip input = 2*skip*F channels) */
     int ul;                    /* 0: u stream (2x3 down-shifted), 1: ul (2x2 down-right) */
 } pcnn_blockref;
 
 typedef struct pcnn_param_table {
     int R, F, M, K;
+    unsigned cond;             /* PCNN_COND_* */
+    int H, W;                  /* image size (the class_map's; 0 without PCNN_COND_INPUT) */
+    size_t class_map;          /* offset of class_map (K, 3, H, W); only with PCNN_COND_INPUT */
     int n;                     /* number of tensors */
     pcnn_param *p;
     size_t total;              /* floats in the flat buffer */
@@ -64,9 +79,20 @@ typedef struct pcnn_param_table {
     pcnn_blockref *down_u, *down_ul;   /* [3R+2], level 0: R blocks, 1 and 2: R+1 */
 } pcnn_param_table;
 
-pcnn_param_table *pcnn_params_build(int R, int F, int M, int K);
+/* The table of sizes (R, F, M, K) and conditioning cond (PCNN_COND_*); H and W
+ * (the image size) are used by PCNN_COND_INPUT only. */
+pcnn_param_table *pcnn_params_build(int R, int F, int M, int K, unsigned cond, int H, int W);
 void pcnn_params_free(pcnn_param_table *t);
+/* 1 when the tensor called name is a class table: "<block>.hw", "<block>.hs" or
+ * "class_map" (what depends on the label), else 0. */
+int pcnn_params_is_class_table(const char *name);
 /* Index of the tensor called name, or -1. */
 int pcnn_params_find(const pcnn_param_table *t, const char *name);
+
+/* "film", "input", "film,input" (either order; "none" or "base" = 0) -> *cond.
+ * 0 on success, -1 for anything else. */
+int pcnn_cond_parse(const char *list, unsigned *cond);
+/* "base", "film", "input" or "film,input". */
+const char *pcnn_cond_name(unsigned cond);
 
 #endif

@@ -43,6 +43,17 @@ static inline PCNN_HD uint64_t pcnn_rng_hash4(uint64_t seed, uint64_t domain, ui
     return pcnn_mix64(h ^ c);
 }
 
+/* Which image's dropout mask row n of a batch uses. The hybrid objective (SPEC
+ * §6b) runs each of its first nrep images once per class, image-major (row
+ * i*rep + c is image i under class c), and all rep passes of an image must see
+ * one mask: row n keys as image n / rep there, and the rows after them as the
+ * images they are. rep <= 1 is the plain batch (key n). */
+static inline PCNN_HD uint64_t pcnn_dropout_image(uint64_t n, uint64_t rep, uint64_t nrep)
+{
+    if (rep <= 1) return n;
+    return n < rep * nrep ? n / rep : n - nrep * (rep - 1);
+}
+
 /* Uniform in [0, 1) with 24 random bits (exact in float). */
 static inline PCNN_HD float pcnn_rng_uniform(uint64_t seed, uint64_t domain, uint64_t a,
                                              uint64_t b)

@@ -20,14 +20,15 @@ fi
 awk -F'\t' '
 	{ v[$1 "|" $2 "|" $3] = $4; cfg[$2] = 1; order[++n] = $2 }
 	END {
-		printf "%-10s %-16s %12s %12s %8s\n", "R,F,M", "metric", "pcnn", "pytorch", "ratio"
-		split("train_img_per_s score_img_per_s peak_rss_mib", ms, " ")
+		printf "%-10s %-26s %12s %12s %8s\n", "R,F,M", "metric", "pcnn", "pytorch", "ratio"
+		nm = split("train_img_per_s train_ce_all_img_per_s train_ce_quarter_img_per_s score_img_per_s peak_rss_mib", ms, " ")
 		for (i = 1; i <= n; i++) {
 			c = order[i]; if (seen[c]++) continue
-			for (j = 1; j <= 3; j++) {
+			for (j = 1; j <= nm; j++) {
 				m = ms[j]; p = v["pcnn|" c "|" m]; t = v["torch|" c "|" m]
 				r = (p != "" && t != "" && t > 0) ? sprintf("%.2fx", p / t) : "-"
-				printf "%-10s %-16s %12s %12s %8s\n", c, m, p == "" ? "-" : p, t == "" ? "-" : t, r
+				if (p == "" && t == "") continue
+				printf "%-10s %-26s %12s %12s %8s\n", c, m, p == "" ? "-" : p, t == "" ? "-" : t, r
 			}
 		}
 	}' "$tmp"

@@ -73,6 +73,7 @@ if ! make BUILD="$BUILD" GPU=1 CUDA_ARCH='-gencode arch=compute_90,code=sm_90' -
 	exit 1
 fi
 BIN=$ROOT/$BUILD/bin
+TBIN=$ROOT/$BUILD/tests/bin   # test helpers (pcnn-mkdata; make unit-tests)
 
 status=0
 if [ $BENCH_ONLY = 0 ]; then
@@ -94,8 +95,8 @@ fi
 # ---------------------------------------------------------------- pcnn runs
 W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT
-"$BIN/pcnn-mkdata" -H 32 -W 32 -K 4 -n 4159 -s 1 -o "$W/train.bin"
-"$BIN/pcnn-mkdata" -H 32 -W 32 -K 4 -n 519 -s 2 -o "$W/val.bin"
+"$TBIN/pcnn-mkdata" -H 32 -W 32 -K 4 -n 4159 -s 1 -o "$W/train.bin"
+"$TBIN/pcnn-mkdata" -H 32 -W 32 -K 4 -n 519 -s 2 -o "$W/val.bin"
 
 # peak GPU memory (MiB above the idle level) of a command, sampled every 50 ms
 peak_run() {   # peak_run FILE cmd... ; writes peak MiB to FILE, returns the command's status

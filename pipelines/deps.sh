@@ -7,11 +7,12 @@
 #   pipelines/deps.sh list      print the package names
 #
 # Build: gcc/make (assumed present), libpng, libjpeg-turbo, zlib, OpenBLAS.
-# Tests: bats. Default data (make pipeline): dataset-fashion-mnist. Report: gnuplot.
+# Tests: bats. Default data (make pipeline): dataset-fashion-mnist. Report: gnuplot (the
+# training curve), cmark-gfm (report.html from report.md).
 # Fuzzing (make fuzz): clang with its sanitizer runtimes.
 set -eu
 
-PACKAGES="libpng-dev libjpeg62-turbo-dev zlib1g-dev libopenblas-dev bats gnuplot-nox dataset-fashion-mnist clang libclang-rt-dev"
+PACKAGES="libpng-dev libjpeg62-turbo-dev zlib1g-dev libopenblas-dev bats gnuplot-nox cmark-gfm dataset-fashion-mnist clang libclang-rt-dev"
 
 missing() {
 	for p in $PACKAGES; do

@@ -102,18 +102,18 @@ fuzz-replay: $(FUZZ_REPLAYS)
 	  echo "fuzz-replay: fuzz_$$h failed" >&2; exit 1; }; done
 	@echo "fuzz-replay: corpus and regressions of $(words $(FUZZ_HARNESSES)) harnesses replayed, no finding"
 
-fuzz-corpus: $(BUILD)/bin/pcnn-mkdata $(BUILD)/bin/pcnn-prep
-	$(Q)PCNN_BIN=$(BUILD)/bin tests/fuzz/make_corpus.sh
+fuzz-corpus: $(BUILD)/tests/bin/pcnn-mkdata $(BUILD)/bin/pcnn-prep
+	$(Q)PCNN_BIN=$(BUILD)/bin PCNN_TEST_BIN=$(BUILD)/tests/bin tests/fuzz/make_corpus.sh
 
 # valgrind on one real tool run: pcnn-score of a tiny model (trained here in
 # seconds) on 4 images; any leak or memory error fails. OpenMP's thread pool is
 # kept to one thread so its reachable-at-exit blocks are not reported as leaks;
 # tests/fuzz/valgrind.supp hides two known false positives of glibc's loader.
-check-valgrind: $(BUILD)/bin/pcnn-score $(BUILD)/bin/pcnn-fit $(BUILD)/bin/pcnn-mkdata
+check-valgrind: $(BUILD)/bin/pcnn-score $(BUILD)/bin/pcnn-fit $(BUILD)/tests/bin/pcnn-mkdata
 	@command -v valgrind >/dev/null || { echo "check-valgrind: valgrind is not installed" >&2; exit 1; }
 	$(Q)tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
-	$(BUILD)/bin/pcnn-mkdata -H 8 -W 8 -K 2 -n 8 -s 5 -o $$tmp/train.bin && \
-	$(BUILD)/bin/pcnn-mkdata -H 8 -W 8 -K 2 -n 4 -s 6 -o $$tmp/test.bin && \
+	$(BUILD)/tests/bin/pcnn-mkdata -H 8 -W 8 -K 2 -n 8 -s 5 -o $$tmp/train.bin && \
+	$(BUILD)/tests/bin/pcnn-mkdata -H 8 -W 8 -K 2 -n 4 -s 6 -o $$tmp/test.bin && \
 	$(BUILD)/bin/pcnn-fit -q -R 1 -F 4 -M 2 -b 4 -e 1 --device cpu -o $$tmp/m.bin $$tmp/train.bin && \
 	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 valgrind -q --suppressions=tests/fuzz/valgrind.supp --leak-check=full --show-leak-kinds=definite,indirect \
 	  --errors-for-leak-kinds=definite,indirect --error-exitcode=99 \

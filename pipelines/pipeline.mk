@@ -12,7 +12,8 @@
 #   score   val.scores.tsv test.scores.tsv     log p(x | c) for every class
 #   argmax  val.preds.csv val.report.md        accuracy, F1, confusion matrix
 #           test.preds.csv                     the submission (CPEN 455 test.csv form)
-#   gen     samples/ grid.png                  GEN_N images per class and a montage
+#   gen     samples/ grid.png                  GEN_N images per class and a montage;
+#           judge.tsv                          each judged by 5-NN over train.bin
 #   plot    curve.png                          gnuplot, pipelines/plot.gp
 #   report  report.md report.html              pipelines/report.sh
 #
@@ -120,6 +121,13 @@ else
 endif
 LR     ?= 2e-4
 SEED   ?= 1
+# The classifier (pcnn-fit -h, docs/QUALITY.md): the hybrid objective's weight, temperature
+# and share of each batch, the class tables' learning-rate factor, conditioning variants.
+CE_WEIGHT     ?= 0
+CE_TEMP       ?= 1
+CE_FRACTION   ?= 1
+CLASS_LR_MULT ?= 1
+CONDITIONING  ?= none
 DEVICE ?= auto
 RUN    ?= $(PIPE_DATA_NAME)-$(PROFILE)
 
@@ -156,7 +164,9 @@ PIPE_STEP  := pipelines/step.sh $(P)/logs
 PIPE_ARGS_prep-train := $(strip -H $(SIZE) -W $(SIZE) $(PIPE_PREP_train) $(PIPE_SRC_train))
 PIPE_ARGS_prep-val := $(strip -H $(SIZE) -W $(SIZE) $(PIPE_PREP_val) $(PIPE_SRC_val))
 PIPE_ARGS_prep-test := $(strip -H $(SIZE) -W $(SIZE) $(PIPE_PREP_test) $(PIPE_SRC_test))
-PIPE_ARGS_fit  := -R $(NR_RESNET) -F $(FILTERS) -M $(MIX) -b $(BATCH) -e $(EPOCHS) --lr $(LR) --polyak $(POLYAK) -s $(SEED)
+PIPE_ARGS_fit  := -R $(NR_RESNET) -F $(FILTERS) -M $(MIX) -b $(BATCH) -e $(EPOCHS) --lr $(LR) --polyak $(POLYAK) -s $(SEED) \
+                  --ce-weight $(CE_WEIGHT) --ce-temperature $(CE_TEMP) --ce-fraction $(CE_FRACTION) \
+                  --class-lr-mult $(CLASS_LR_MULT) --conditioning $(CONDITIONING)
 PIPE_ARGS_gen  := -c all -n $(GEN_N) -s $(SEED)
 PIPE_STEPS_STAMPED := prep-train prep-val prep-test fit gen
 
@@ -164,6 +174,8 @@ PIPE_STEPS_STAMPED := prep-train prep-val prep-test fit gen
 PIPE_CONFIG = run=$(RUN)|data=$(DATA)|profile=$(PROFILE)|image size=$(SIZE)x$(SIZE)|\
 nr_resnet (R)=$(NR_RESNET)|filters (F)=$(FILTERS)|logistic mix (M)=$(MIX)|\
 epochs=$(EPOCHS)|batch=$(BATCH)|learning rate=$(LR)|polyak decay=$(POLYAK)|seed=$(SEED)|\
+CE weight=$(CE_WEIGHT)|CE temperature=$(CE_TEMP)|CE fraction=$(CE_FRACTION)|\
+class lr factor=$(CLASS_LR_MULT)|conditioning=$(CONDITIONING)|\
 train images=$(or $(filter-out 0,$(LIMIT)),all)|validation images=$(or $(filter-out 0,$(VAL_LIMIT)),all)|\
 test images=$(PIPE_TEST_COUNT)|samples per class=$(GEN_N)|device=$(DEVICE)|\
 prep train=$(PIPE_ARGS_prep-train)|prep validation=$(PIPE_ARGS_prep-val)|prep test=$(PIPE_ARGS_prep-test)|\
@@ -192,7 +204,7 @@ endif
 # ---------------------------------------------------------------- targets
 PIPE_OUTPUTS := $(addprefix $(P)/,train.bin val.bin test.bin model.bin fit.tsv \
                 val.scores.tsv test.scores.tsv val.preds.csv val.report.md test.preds.csv \
-                test.report.md grid.png curve.png report.md report.html)
+                test.report.md grid.png judge.tsv curve.png report.md report.html)
 
 # The whole run, then two lines saying where it is.
 pipeline-done: pipeline-run
@@ -244,11 +256,15 @@ $(P)/$(1).preds.csv $(P)/$(1).report.md &: $(P)/$(1).scores.tsv
 endef
 $(foreach s,val test,$(eval $(call PIPE_EVAL_RULE,$(s))))
 
-# gen: GEN_N samples per class in samples/ (what pytorch-fid reads) and a grid
-$(P)/grid.png: $(P)/model.bin $(P)/.args/gen
-	$(call say,GEN,$@)rm -rf $(P)/samples.tmp && $(PIPE_STEP) gen -- \
+# gen: GEN_N samples per class in samples/ (what pytorch-fid reads) and a grid; each
+# sample judged by an independent classifier, 5-NN in pixel space over the real training
+# images (judge.tsv, written atomically by pcnn-gen), with the same judge's accuracy on
+# the real validation images as its ceiling (both summaries in logs/gen.log, for the report)
+$(P)/grid.png $(P)/judge.tsv &: $(P)/model.bin $(P)/train.bin $(P)/val.bin $(P)/.args/gen
+	$(call say,GEN,$(P)/grid.png)rm -rf $(P)/samples.tmp && $(PIPE_STEP) gen -- \
 	  $(PIPE_GEN) $(P)/model.bin $(PIPE_ARGS_gen) $(PIPE_DEVICE) -o $(P)/samples.tmp --grid $(P)/grid.tmp.png \
-	&& rm -rf $(P)/samples && mv $(P)/samples.tmp $(P)/samples && mv -f $(P)/grid.tmp.png $@
+	  --judge $(P)/train.bin --judge-ceiling $(P)/val.bin --judge-out $(P)/judge.tsv \
+	&& rm -rf $(P)/samples && mv $(P)/samples.tmp $(P)/samples && mv -f $(P)/grid.tmp.png $(P)/grid.png
 
 # plot: the training curve
 $(P)/curve.png: $(P)/fit.tsv pipelines/plot.gp
@@ -259,7 +275,7 @@ $(P)/curve.png: $(P)/fit.tsv pipelines/plot.gp
 # report: Markdown and its HTML twin
 $(P)/report.md $(P)/report.html &: $(P)/config.txt $(P)/model.bin $(P)/fit.tsv \
     $(P)/val.report.md $(P)/val.scores.tsv $(P)/test.preds.csv $(P)/test.report.md \
-    $(P)/grid.png $(P)/curve.png pipelines/report.sh pipelines/md2html.awk
+    $(P)/grid.png $(P)/judge.tsv $(P)/curve.png pipelines/report.sh
 	$(call say,REPORT,$(P)/report.md)PCNN_BIN=$(PIPE_BIN) pipelines/report.sh $(P)
 
 endif # the run

@@ -1,13 +1,15 @@
 #!/bin/sh
 # pipelines/report.sh — the report of one `make pipeline` run: RUNDIR/report.md and
-# its HTML twin RUNDIR/report.html (pipelines/md2html.awk), both written atomically.
+# its HTML twin RUNDIR/report.html (Debian's cmark-gfm with its table extension, in a
+# page with a small style sheet), both written atomically.
 #
 #   PCNN_BIN=build/bin pipelines/report.sh runs/fashion-quick
 #
 # Reads, in RUNDIR: config.txt (key=value lines), fit.tsv, val.scores.tsv,
 # val.report.md and test.report.md (pcnn-argmax --report), test.preds.csv, model.bin,
-# the data files (through pcnn-info), samples/, grid.png, curve.png and logs/*.time
-# (pipelines/step.sh). What is missing is reported as missing, not invented.
+# the data files (through pcnn-info), samples/, grid.png, curve.png, logs/*.time
+# (pipelines/step.sh) and logs/gen.log (pcnn-gen's summaries: its own check and the
+# k-NN judge). What is missing is reported as missing, not invented.
 set -eu
 
 if [ $# -ne 1 ] || [ ! -d "$1" ]; then
@@ -68,6 +70,37 @@ nested() { sed 's/^#/###/' "$1"; }
 
 secs() { cat "$d/logs/$1.time" 2>/dev/null || echo "-"; }
 
+# pcnn-gen --judge's summary lines in logs/gen.log:
+#   pcnn-gen: judge: 5-NN over T (N labelled images) classifies 37.5% of the samples as their class (3/8): Cat 50.0% (2/4), Dog 25.0% (1/4)
+#   pcnn-gen: judge ceiling: 5-NN over T classifies 62.5% of V's labelled images as their class (5/8): Cat ...
+# judge_line ceiling|judge: that line; per_class LINE: its "Cat 50.0% (2/4), ..." list.
+judge_line() { grep -m 1 "^pcnn-gen: $1: " "$d/logs/gen.log" 2>/dev/null || true; }
+per_class() { printf '%s\n' "$1" | sed -n 's/.* as their class ([0-9]*\/[0-9]*): //p'; }
+
+# The per-class table of the judge: samples and real validation images judged as their
+# class, from the two lists (class names hold no comma: docs/FORMATS.md).
+judge_table() {
+	awk -v s="$1" -v c="$2" '
+		function parse(str, tag,    n, i, parts, name, v) {
+			n = split(str, parts, /, /)
+			for (i = 1; i <= n; i++)
+				if (match(parts[i], / [0-9.]+% \([0-9]+\/[0-9]+\)$/)) {
+					name = substr(parts[i], 1, RSTART - 1); v = substr(parts[i], RSTART + 1)
+					sub(/%/, " %", v)
+					if (tag == "s") order[++k] = name
+					val[tag, name] = v
+				}
+		}
+		BEGIN {
+			parse(s, "s"); parse(c, "c")
+			if (!k) exit
+			print "| class | samples judged as their class | real validation images judged as their class |"
+			print "|---|---:|---:|"
+			for (i = 1; i <= k; i++)
+				print "| " order[i] " | " val["s", order[i]] " | " ((("c", order[i]) in val) ? val["c", order[i]] : "-") " |"
+		}'
+}
+
 val_acc=$(rep "$d/val.report.md" accuracy)
 val_f1=$(rep "$d/val.report.md" macro-F1)
 test_acc=$(rep "$d/test.report.md" accuracy)
@@ -75,6 +108,11 @@ val_bpd=$(bpd "$d/val.scores.tsv")
 train_bpd=$(fit_col train_bpd)
 epochs=$(fit_col epoch)
 nsamples=$(find "$d/samples" -name '*.png' 2>/dev/null | wc -l)
+judge=$(judge_line judge)
+ceiling=$(judge_line 'judge ceiling')
+judge_k=$(printf '%s\n' "$judge" | sed -n 's/^pcnn-gen: judge: \([0-9]*\)-NN .*/\1/p')
+judge_pct=$(printf '%s\n' "$judge" | sed -n 's/.* classifies \([0-9.]*\)% of the samples .*/\1 %/p')
+ceiling_pct=$(printf '%s\n' "$ceiling" | sed -n 's/.* classifies \([0-9.]*\)% of .*/\1 %/p')
 test_rows=$(wc -l <"$d/test.preds.csv")
 commit=$(git -C "$here/.." rev-parse --short HEAD 2>/dev/null || echo unknown)
 
@@ -114,6 +152,16 @@ commit=$(git -C "$here/.." rev-parse --short HEAD 2>/dev/null || echo unknown)
 	quality=$(sed -n 's/^pcnn-gen: sampled //p' "$d/logs/gen.log" 2>/dev/null | head -n 1)
 	if [ -n "$quality" ]; then
 		echo "pcnn-gen's own check (the samples scored by the model): $quality."
+		echo
+	fi
+	if [ -n "$judge_pct" ]; then
+		echo "An independent check, by a classifier that knows nothing of the model (the k nearest real"
+		echo "images in pixel space, \`pcnn-gen --judge\`):"
+		echo "samples judged as their class by ${judge_k}-NN over the real training images: $judge_pct (real validation images: ${ceiling_pct:--})."
+		echo "The validation images are the ceiling, what this judge gives perfect samples. Per sample (judged"
+		echo "class, squared distance to the nearest training image: 0 is a copy) in \`judge.tsv\`."
+		echo
+		judge_table "$(per_class "$judge")" "$(per_class "$ceiling")"
 		echo
 	fi
 	echo "One row per class, $(conf 'samples per class') samples each, seed $(conf seed). The folder \`samples/\` holds them as"
@@ -166,10 +214,32 @@ commit=$(git -C "$here/.." rev-parse --short HEAD 2>/dev/null || echo unknown)
 	echo "- \`val.scores.tsv\`, \`test.scores.tsv\`: log p(x | c) in nats for every class"
 	echo "- \`val.preds.csv\`, \`val.report.md\`: validation predictions and report"
 	echo "- \`test.preds.csv\`: the test predictions (submission form)"
-	echo "- \`samples/\`, \`grid.png\`: generated images"
+	echo "- \`samples/\`, \`grid.png\`: generated images; \`judge.tsv\`: each judged by ${judge_k:-k}-NN over the training images"
 	echo "- \`logs/\`: each step's messages and time; \`config.txt\`: the configuration"
 } >"$md"
 
-awk -v title="pcnn run $name" -f "$here/md2html.awk" "$md" >"$html"
+# The HTML twin: cmark-gfm (GitHub-flavoured Markdown; -e table for the pipe tables,
+# whose ---: columns it right-aligns with align="right") writes the body; the head and
+# the style sheet are ours. Raw HTML in the Markdown is not passed through (cmark-gfm's
+# default), and the report writes none.
+if ! command -v cmark-gfm >/dev/null 2>&1; then
+	echo "pipelines/report.sh: cmark-gfm not found (it makes report.html): install Debian's cmark-gfm (make deps)" >&2
+	exit 1
+fi
+title=$(printf 'pcnn run %s' "$name" | sed 's/&/\&amp;/g; s/</\&lt;/g; s/>/\&gt;/g')
+{
+	echo '<!DOCTYPE html>'
+	echo '<html lang="en"><head><meta charset="utf-8">'
+	echo "<title>$title</title>"
+	echo '<style>'
+	echo 'body { font: 15px/1.5 system-ui, sans-serif; max-width: 60em; margin: 2em auto; padding: 0 1em; color: #222; }'
+	echo 'table { border-collapse: collapse; margin: 0.5em 0 1em; } th, td { border: 1px solid #ccc; padding: 0.2em 0.6em; }'
+	echo 'th { background: #f3f3f3; } img { max-width: 100%; }'
+	echo 'pre { background: #f6f6f6; padding: 0.6em; overflow-x: auto; } code { font-size: 90%; }'
+	echo 'h1, h2, h3 { line-height: 1.2; } h2 { border-bottom: 1px solid #ddd; padding-bottom: 0.2em; }'
+	echo '</style></head><body>'
+	cmark-gfm -e table "$md"
+	echo '</body></html>'
+} >"$html"
 mv -f "$html" "$d/report.html"
 mv -f "$md" "$d/report.md"

@@ -27,6 +27,10 @@ static void usage(FILE *fp)
         "  -F N               nr_filters (default 40)\n"
         "  -M N               nr_logistic_mix (default 5)\n"
         "                     (course demo (1,40,5); common middle (2,80,10); paper (5,160,10))\n"
+        "  --conditioning L   class conditioning besides the per-block bias hw (SPEC 3b):\n"
+        "                     a comma list of film (a per-block class scale hs) and input\n"
+        "                     (a learned class image added to the network input); default\n"
+        "                     none. With -r it comes from the model file\n"
         "  -b N               batch size (default 64)\n"
         "  -e N               train until N epochs are done in total (default 10)\n"
         "  --lr X             Adam learning rate (default 2e-4)\n"
@@ -34,6 +38,18 @@ static void usage(FILE *fp)
         "  --polyak X         Polyak averaging decay (default 0.9995; the average is used\n"
         "                     by pcnn-score and pcnn-gen); step t uses\n"
         "                     min(X, (1 + t) / (10 + t)) so short runs average too\n"
+        "  --class-lr-mult X  learning rate of the class tables (hw, hs, class_map): lr * X\n"
+        "                     (default 1). They alone carry the class and start small\n"
+        "  --ce-weight X      hybrid objective (SPEC 6b): add X times the cross-entropy of\n"
+        "                     the Bayes posterior p(c | x) to the likelihood loss (default\n"
+        "                     0: likelihood only). Trains the classifier, not just the\n"
+        "                     generator; each image carrying it runs once per class\n"
+        "  --ce-temperature T temperature of that posterior: softmax(log p(x | c) / T)\n"
+        "                     (default 1; log-likelihoods differ by tens of nats, so T > 1\n"
+        "                     lets correctly classified images push too)\n"
+        "  --ce-fraction X    share of each batch carrying the CE term (default 1; its\n"
+        "                     first ceil(X * batch) images, a random and reproducible\n"
+        "                     subset): bounds the cost at 1 + X * (classes - 1) passes\n"
         "  -s SEED            seed of initialisation, batch order and dropout (default 1)\n"
         "  --checkpoint-every N  also write the checkpoint every N steps (default 0: epochs)\n"
         "  --max-steps N      stop after N steps in total (with a checkpoint)\n"
@@ -42,6 +58,11 @@ static void usage(FILE *fp)
         "  --device D         cpu, cuda or auto (default auto: cuda when present)\n"
         "  -q                 no progress or summaries on stderr\n"
         "  -h                 this help\n"
+        "\n"
+        "With -V, the Polyak weights of the epoch with the best validation accuracy (ties:\n"
+        "lower bits/dim) are kept in the model file beside the last ones; pcnn-score and\n"
+        "pcnn-gen use them (their --last uses the last epoch's). Training resumes from\n"
+        "the last.\n"
         "\n"
         "Progress (epoch, step, running bits/dim, images/s, time left) is shown on a\n"
         "terminal; otherwise one line per epoch. Ctrl-C or SIGTERM finishes the current\n"
@@ -54,7 +75,8 @@ static void usage(FILE *fp)
         "example: pcnn-fit -V val.bin -e 20 --log fit.tsv -o model.bin train.bin\n");
 }
 
-enum { OPT_LR = 256, OPT_LR_DECAY, OPT_POLYAK, OPT_CKPT, OPT_MAX_STEPS, OPT_LOG, OPT_DEVICE };
+enum { OPT_LR = 256, OPT_LR_DECAY, OPT_POLYAK, OPT_CKPT, OPT_MAX_STEPS, OPT_LOG, OPT_DEVICE,
+       OPT_CE_WEIGHT, OPT_CE_TEMP, OPT_CE_FRACTION, OPT_CONDITIONING, OPT_CLASS_LR };
 
 static long need_long(const char *opt, const char *s, long lo, long hi)
 {
@@ -77,7 +99,9 @@ int main(int argc, char **argv)
     pcnn_fit_defaults(&o);
     const char *out = NULL, *resume = NULL, *valpath = NULL;
     long R = 1, F = 40, M = 5, seed = 1;
+    unsigned cond = 0;   /* PCNN_COND_* (params.h) */
     int set_lr = 0, set_decay = 0, set_polyak = 0, set_arch = 0, set_seed = 0, set_batch = 0;
+    int set_cew = 0, set_cet = 0, set_cef = 0, set_clr = 0;
     static const struct option longopts[] = {
         {"lr", required_argument, 0, OPT_LR},
         {"lr-decay", required_argument, 0, OPT_LR_DECAY},
@@ -86,6 +110,11 @@ int main(int argc, char **argv)
         {"max-steps", required_argument, 0, OPT_MAX_STEPS},
         {"log", required_argument, 0, OPT_LOG},
         {"device", required_argument, 0, OPT_DEVICE},
+        {"ce-weight", required_argument, 0, OPT_CE_WEIGHT},
+        {"ce-temperature", required_argument, 0, OPT_CE_TEMP},
+        {"ce-fraction", required_argument, 0, OPT_CE_FRACTION},
+        {"class-lr-mult", required_argument, 0, OPT_CLASS_LR},
+        {"conditioning", required_argument, 0, OPT_CONDITIONING},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -99,6 +128,11 @@ int main(int argc, char **argv)
         case 'R': R = need_long("-R", optarg, 1, 64); set_arch = 1; break;
         case 'F': F = need_long("-F", optarg, 1, 4096); set_arch = 1; break;
         case 'M': M = need_long("-M", optarg, 1, 256); set_arch = 1; break;
+        case OPT_CONDITIONING:
+            if (pcnn_cond_parse(optarg, &cond))
+                pcnn_usage_error("--conditioning: expected none or a comma list of film, input; got '%s'", optarg);
+            set_arch = 1;
+            break;
         case 'b': o.batch = (int)need_long("-b", optarg, 1, 65536); set_batch = 1; break;
         case 'e': o.epochs = (uint64_t)need_long("-e", optarg, 0, 100000000); break;
         case 's': seed = need_long("-s", optarg, 0, 0x7fffffffffffffffL); set_seed = 1; break;
@@ -110,6 +144,10 @@ int main(int argc, char **argv)
         case OPT_MAX_STEPS: o.max_steps = (uint64_t)need_long("--max-steps", optarg, 0, 0x7fffffffffffffffL); break;
         case OPT_LOG: o.log_path = optarg; break;
         case OPT_DEVICE: o.device = pcnn_device_option(optarg); break;
+        case OPT_CE_WEIGHT: o.ce_weight = need_double("--ce-weight", optarg, 0, 1e6); set_cew = 1; break;
+        case OPT_CE_TEMP: o.ce_temperature = need_double("--ce-temperature", optarg, 1e-3, 1e6); set_cet = 1; break;
+        case OPT_CE_FRACTION: o.ce_fraction = need_double("--ce-fraction", optarg, 0, 1); set_cef = 1; break;
+        case OPT_CLASS_LR: o.class_lr_mult = need_double("--class-lr-mult", optarg, 0, 1e6); set_clr = 1; break;
         case 'h': usage(stdout); return 0;
         default: pcnn_bad_option(c, argv);
         }
@@ -130,13 +168,17 @@ int main(int argc, char **argv)
     pcnn_model_file *m = NULL;
     int rc = 1;
     if (resume) {
-        if (set_arch || set_seed) pcnn_warn("-r: sizes and seed come from %s; -R/-F/-M/-s ignored", resume);
+        if (set_arch || set_seed) pcnn_warn("-r: sizes and seed come from %s; -R/-F/-M/--conditioning/-s ignored", resume);
         if (!(m = pcnn_model_file_read(resume))) goto out;
         /* Options saved in the checkpoint win unless given again. */
         const char *s;
         double v;
         if (!set_decay && (s = pcnn_model_file_get_meta(m, "lr_decay")) && !pcnn_parse_double(s, 0, 1, &v)) o.lr_decay = v;
         if (!set_polyak && (s = pcnn_model_file_get_meta(m, "polyak")) && !pcnn_parse_double(s, 0, 1, &v)) o.polyak = v;
+        if (!set_cew && (s = pcnn_model_file_get_meta(m, "ce_weight")) && !pcnn_parse_double(s, 0, 1e6, &v)) o.ce_weight = v;
+        if (!set_cet && (s = pcnn_model_file_get_meta(m, "ce_temperature")) && !pcnn_parse_double(s, 1e-3, 1e6, &v)) o.ce_temperature = v;
+        if (!set_cef && (s = pcnn_model_file_get_meta(m, "ce_fraction")) && !pcnn_parse_double(s, 0, 1, &v)) o.ce_fraction = v;
+        if (!set_clr && (s = pcnn_model_file_get_meta(m, "class_lr_mult")) && !pcnn_parse_double(s, 0, 1e6, &v)) o.class_lr_mult = v;
         long bv;
         if (!set_batch && (s = pcnn_model_file_get_meta(m, "batch")) && !pcnn_parse_long(s, 1, 65536, &bv)) o.batch = (int)bv;
         if (set_lr) m->lr = o.lr;
@@ -150,7 +192,7 @@ int main(int argc, char **argv)
             goto out;
         }
         m = pcnn_model_create((uint32_t)R, (uint32_t)F, (uint32_t)M, train->h.K, train->h.H,
-                              train->h.W, train->h.class_names, (uint64_t)seed);
+                              train->h.W, cond, train->h.class_names, (uint64_t)seed);
         m->lr = o.lr;
     }
     if (pcnn_model_file_check_data(m, resume ? resume : out, &train->h, pcnn_display_name(trainpath)))

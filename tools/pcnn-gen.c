@@ -1,6 +1,9 @@
 /* pcnn-gen — class-conditional samples of a model, written as PNG files. */
+#include "datafile.h"
 #include "image.h"
+#include "knn.h"
 #include "modelfile.h"
+#include "model.h"
 #include "net.h"
 #include "sample.h"
 #include "util.h"
@@ -35,22 +38,41 @@ static void usage(FILE *fp)
         "  --naive        the reference sampler (one network pass per pixel position;\n"
         "                 the default cached sampler gives the same bytes, much faster)\n"
         "  --no-polyak    use the raw trained weights\n"
+        "  --last         use the last epoch's weights, not the best epoch on validation\n"
+        "                 that pcnn-fit -V keeps (models without it: the same)\n"
         "  --no-quality   skip the quality check (scoring the samples with the model)\n"
+        "  --judge REAL   also judge the samples by k-NN over REAL, a data file of real\n"
+        "                 labelled images of the model's size and classes (its training set)\n"
+        "  --judge-k N    neighbours of the judge (default 5)\n"
+        "  --judge-ceiling VAL  also classify VAL's labelled real images by k-NN over REAL:\n"
+        "                 the share a perfect generator would reach\n"
+        "  --judge-out FILE  one TSV row per sample: file, drawn class, judged class, and the\n"
+        "                 squared distance to the nearest real image (header line first)\n"
         "  --device D     cpu, cuda or auto (default auto)\n"
         "  -q             no progress or summary on stderr\n"
         "  -h             this help\n"
         "\n"
         "After sampling, the samples are scored with the model itself: the summary gives\n"
         "the fraction classified as the class they were drawn for and their bits/dim.\n"
+        "--judge gives a second opinion that knows nothing of the model: each sample is\n"
+        "classified by its k nearest real images (squared Euclidean distance of the uint8\n"
+        "RGB values, exact; of equally near images the earlier in REAL; majority vote,\n"
+        "ties to the smallest summed distance, then the lowest class index), and the\n"
+        "summary gives the share judged as the class it was drawn for, per class and\n"
+        "overall (on stderr). Unlabelled real images are skipped. Deterministic.\n"
         "FID (SPEC §7): python3 -m pytorch_fid --dims 192 DIR data/test\n"
         "On the CPU: PCNN_THREADS=N (or OMP_NUM_THREADS) threads, default all cores;\n"
         "PCNN_ISA=avx2 or scalar: without AVX-512 or SIMD (slower, the same results).\n"
         "Exit: 0 ok, 1 failure, 2 usage error.\n"
         "\n"
-        "example: pcnn-gen -c all -n 25 -o samples --grid grid.png model.bin\n");
+        "example: pcnn-gen -c all -n 25 -o samples --grid grid.png model.bin\n"
+        "         pcnn-gen --judge train.bin --judge-ceiling val.bin --judge-out judge.tsv model.bin\n");
 }
 
-enum { OPT_GRID = 256, OPT_NAIVE, OPT_NO_POLYAK, OPT_NO_QUALITY, OPT_DEVICE };
+enum {
+    OPT_GRID = 256, OPT_NAIVE, OPT_NO_POLYAK, OPT_LAST, OPT_NO_QUALITY, OPT_DEVICE,
+    OPT_JUDGE, OPT_JUDGE_K, OPT_JUDGE_CEILING, OPT_JUDGE_OUT
+};
 
 static int make_dir(const char *dir)
 {
@@ -62,6 +84,144 @@ static int make_dir(const char *dir)
     }
     pcnn_warn("%s: cannot create folder: %s", dir, strerror(errno));
     return -1;
+}
+
+/* A sample's file name in DIR: <class>_image_<NN>.png, the index 1.. zero-padded to
+ * `width` digits (01 .. 25, as the CPEN 455 evaluation expects). The callers' buffers
+ * hold a class name, 7 digits and the rest: -1 (too long) cannot happen. */
+static int sample_name(char *buf, size_t len, const char *cls, size_t idx, int width)
+{
+    int n = snprintf(buf, len, "%s_image_%0*zu.png", cls, width, idx);
+    return n < 0 || (size_t)n >= len ? -1 : 0;
+}
+
+/* Real labelled images to judge samples by (opt: the option that named the file):
+ * NULL with a message unless they are the model's size, RGB, and the model's classes
+ * in its order, with at least need labelled images. */
+static pcnn_dataset *load_judge(const char *path, const char *opt, const pcnn_model_file *m, size_t need)
+{
+    pcnn_dataset *d = pcnn_dataset_load(path);
+    if (!d) return NULL;
+    const char *name = pcnn_display_name(path);
+    const char *hint = "give real labelled images of the model's size and classes, e.g. its training set";
+    if (d->h.H != m->H || d->h.W != m->W || d->h.C != 3) {
+        pcnn_warn("%s: %s: images are %ux%ux%u, the model's samples %ux%ux3 (%s)", opt, name,
+                  d->h.H, d->h.W, d->h.C, m->H, m->W, hint);
+        goto bad;
+    }
+    if (d->h.K != m->K) {
+        pcnn_warn("%s: %s: %u classes, the model has %u (%s)", opt, name, d->h.K, m->K, hint);
+        goto bad;
+    }
+    for (uint32_t k = 0; k < m->K; k++)
+        if (strcmp(d->h.class_names[k], m->class_names[k])) {
+            pcnn_warn("%s: %s: class %u is '%s', the model's class %u is '%s' (%s)", opt, name, k,
+                      d->h.class_names[k], k, m->class_names[k], hint);
+            goto bad;
+        }
+    size_t nl = pcnn_knn_labelled(d->labels, (size_t)d->n);
+    if (nl == 0) {
+        pcnn_warn("%s: %s: no labelled images (%s)", opt, name, hint);
+        goto bad;
+    }
+    if (nl < need) {
+        pcnn_warn("%s: %s: %zu labelled images, fewer than the %zu neighbours of --judge-k", opt, name, nl, need);
+        goto bad;
+    }
+    return d;
+bad:
+    pcnn_dataset_free(d);
+    return NULL;
+}
+
+/* "Cat 50.0% (1/2), Dog 25.0% (1/4)": hits among totals, for the classes with images. */
+static void print_shares(const pcnn_model_file *m, const size_t *hit, const size_t *tot)
+{
+    const char *sep = "";
+    for (uint32_t k = 0; k < m->K; k++) {
+        if (!tot[k]) continue;
+        fprintf(stderr, "%s%s %.1f%% (%zu/%zu)", sep, m->class_names[k], 100.0 * (double)hit[k] / (double)tot[k],
+                hit[k], tot[k]);
+        sep = ", ";
+    }
+    fputc('\n', stderr);
+}
+
+/* The k-NN judge: the class of each sample by its k nearest real images, a summary on
+ * stderr (unless quiet), the per-sample TSV (outpath, when given), and the ceiling:
+ * the same judge on the labelled images of val. 0, or -1 when the TSV cannot be written. */
+static int judge(const pcnn_model_file *m, const uint8_t *px, const int32_t *labels, size_t total, long n,
+                 int width, const pcnn_dataset *real, const char *realpath, const pcnn_dataset *val,
+                 const char *valpath, int k, const char *outpath, int quiet)
+{
+    size_t per = (size_t)m->H * m->W * 3, K = m->K;
+    int32_t *pred = pcnn_xmalloc(pcnn_mul_size(total, sizeof *pred));
+    uint64_t *near = pcnn_xmalloc(pcnn_mul_size(total, sizeof *near));
+    size_t *hit = pcnn_xcalloc(K, sizeof *hit), *tot = pcnn_xcalloc(K, sizeof *tot);
+    pcnn_knn_classify(pred, near, NULL, px, total, real->pixels, real->labels, (size_t)real->n, per, m->K, k);
+    size_t correct = 0;
+    for (size_t i = 0; i < total; i++) {
+        tot[labels[i]]++;
+        hit[labels[i]] += pred[i] == labels[i];
+        correct += pred[i] == labels[i];
+    }
+    size_t nl = pcnn_knn_labelled(real->labels, (size_t)real->n);
+    if (!quiet) {
+        fprintf(stderr, "%s: judge: %d-NN over %s (%zu labelled images) classifies %.1f%% of the samples as their class (%zu/%zu): ",
+                pcnn_progname, k, pcnn_display_name(realpath), nl, 100.0 * (double)correct / (double)total, correct, total);
+        print_shares(m, hit, tot);
+    }
+    if (val && !quiet) {
+        /* The ceiling: real held-out images through the same judge. */
+        size_t nv = (size_t)val->n, vl = pcnn_knn_labelled(val->labels, nv), j = 0, vc = 0;
+        uint8_t *vx = pcnn_xmalloc(pcnn_mul_size(vl, per));
+        int32_t *vy = pcnn_xmalloc(pcnn_mul_size(vl, sizeof *vy));
+        int32_t *vp = pcnn_xmalloc(pcnn_mul_size(vl, sizeof *vp));
+        for (size_t i = 0; i < nv; i++)
+            if (val->labels[i] >= 0) {
+                memcpy(vx + j * per, val->pixels + i * per, per);
+                vy[j++] = val->labels[i];
+            }
+        pcnn_knn_classify(vp, NULL, NULL, vx, vl, real->pixels, real->labels, (size_t)real->n, per, m->K, k);
+        memset(hit, 0, K * sizeof *hit);
+        memset(tot, 0, K * sizeof *tot);
+        for (size_t i = 0; i < vl; i++) {
+            tot[vy[i]]++;
+            hit[vy[i]] += vp[i] == vy[i];
+            vc += vp[i] == vy[i];
+        }
+        fprintf(stderr, "%s: judge ceiling: %d-NN over %s classifies %.1f%% of %s's labelled images as their class (%zu/%zu): ",
+                pcnn_progname, k, pcnn_display_name(realpath), 100.0 * (double)vc / (double)vl,
+                pcnn_display_name(valpath), vc, vl);
+        print_shares(m, hit, tot);
+        free(vx);
+        free(vy);
+        free(vp);
+    }
+    int rc = 0;
+    if (outpath) {
+        pcnn_outfile *o = pcnn_outfile_open(outpath);
+        if (!o) {
+            rc = -1;
+        } else {
+            char name[PCNN_DATA_MAX_NAME + 64];
+            fprintf(o->fp, "file\tdrawn\tjudged\tnearest_sqdist\n");
+            for (size_t i = 0; i < total && !rc; i++) {
+                rc = sample_name(name, sizeof name, m->class_names[labels[i]], i % (size_t)n + 1, width);
+                fprintf(o->fp, "%s\t%s\t%s\t%llu\n", name, m->class_names[labels[i]], m->class_names[pred[i]],
+                        (unsigned long long)near[i]);
+            }
+            if (rc)
+                pcnn_outfile_abort(o);
+            else
+                rc = pcnn_outfile_commit(o) ? -1 : 0;
+        }
+    }
+    free(pred);
+    free(near);
+    free(hit);
+    free(tot);
+    return rc;
 }
 
 /* Montage: one row per class, n images per row, 2-pixel white gutters. */
@@ -86,14 +246,21 @@ int main(int argc, char **argv)
 {
     pcnn_init(argv[0]);
     const char *cls = "all", *outdir = "samples", *grid = NULL, *device = "auto";
-    long n = 25, seed = 1, batch = 32;
-    int naive = 0, use_polyak = 1, quality = 1, quiet = 0;
+    const char *judge_path = NULL, *ceiling_path = NULL, *judge_out = NULL;
+    long n = 25, seed = 1, batch = 32, judge_k = 5;
+    int judge_k_given = 0;
+    int use_last = 0, naive = 0, use_polyak = 1, quality = 1, quiet = 0;
     static const struct option longopts[] = {
         {"grid", required_argument, 0, OPT_GRID},
         {"naive", no_argument, 0, OPT_NAIVE},
         {"no-polyak", no_argument, 0, OPT_NO_POLYAK},
+        {"last", no_argument, 0, OPT_LAST},
         {"no-quality", no_argument, 0, OPT_NO_QUALITY},
         {"device", required_argument, 0, OPT_DEVICE},
+        {"judge", required_argument, 0, OPT_JUDGE},
+        {"judge-k", required_argument, 0, OPT_JUDGE_K},
+        {"judge-ceiling", required_argument, 0, OPT_JUDGE_CEILING},
+        {"judge-out", required_argument, 0, OPT_JUDGE_OUT},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -116,18 +283,30 @@ int main(int argc, char **argv)
         case OPT_GRID: grid = optarg; break;
         case OPT_NAIVE: naive = 1; break;
         case OPT_NO_POLYAK: use_polyak = 0; break;
+        case OPT_LAST: use_last = 1; break;
         case OPT_NO_QUALITY: quality = 0; break;
         case OPT_DEVICE: device = pcnn_device_option(optarg); break;
+        case OPT_JUDGE: judge_path = optarg; break;
+        case OPT_JUDGE_K:
+            if (pcnn_parse_long(optarg, 1, 1000, &judge_k)) pcnn_usage_error("--judge-k: expected 1..1000, got '%s'", optarg);
+            judge_k_given = 1;
+            break;
+        case OPT_JUDGE_CEILING: ceiling_path = optarg; break;
+        case OPT_JUDGE_OUT: judge_out = optarg; break;
         case 'h': usage(stdout); return 0;
         default: pcnn_bad_option(c, argv);
         }
     }
     if (optind == argc) pcnn_usage_error("missing MODEL");
     if (argc - optind > 1) pcnn_usage_error("too many operands");
+    if (!judge_path && (ceiling_path || judge_out || judge_k_given))
+        pcnn_usage_error("%s needs --judge REAL (the real images to judge by)",
+                         ceiling_path ? "--judge-ceiling" : judge_out ? "--judge-out" : "--judge-k");
     const char *modelpath = argv[optind];
 
     pcnn_model_file *m = pcnn_model_file_read(modelpath);
     if (!m) return 1;
+    if (!use_last && use_polyak) pcnn_model_use_best(m);   /* the best epoch on validation */
     /* Which classes: all, a name, or an index. */
     int first = 0, nclasses = (int)m->K;
     if (strcmp(cls, "all")) {
@@ -144,7 +323,17 @@ int main(int argc, char **argv)
         first = (int)idx;
         nclasses = 1;
     }
+    /* The judge's data, checked before the (long) sampling. */
+    pcnn_dataset *real = NULL, *val = NULL;
+    if (judge_path && (!(real = load_judge(judge_path, "--judge", m, (size_t)judge_k)) ||
+                       (ceiling_path && !(val = load_judge(ceiling_path, "--judge-ceiling", m, 1))))) {
+        pcnn_dataset_free(real);
+        pcnn_model_file_free(m);
+        return 1;
+    }
     if (make_dir(outdir)) {
+        pcnn_dataset_free(real);
+        pcnn_dataset_free(val);
         pcnn_model_file_free(m);
         return 1;
     }
@@ -180,16 +369,9 @@ int main(int argc, char **argv)
     char *name = pcnn_xmalloc(namelen);
     int width = n >= 100 ? (int)floor(log10((double)n)) + 1 : 2;
     for (size_t i = 0; i < total; i++) {
-        /* index zero-padded to `width` digits: 01 .. 25 as the CPEN 455 evaluation expects */
-        char num[24];
-        size_t idx = i % (size_t)n + 1;
-        int len = snprintf(num, sizeof num, "%zu", idx);
-        char padded[24];
-        int pad = width > len ? width - len : 0;
-        memset(padded, '0', (size_t)pad);
-        memcpy(padded + pad, num, (size_t)len + 1);
-        snprintf(name, namelen, "%s/%s_image_%s.png", outdir, m->class_names[labels[i]], padded);
-        if (pcnn_png_write_rgb(name, NULL, (int)m->W, (int)m->H, px + i * per)) {
+        size_t dirlen = (size_t)snprintf(name, namelen, "%s/", outdir);
+        if (sample_name(name + dirlen, namelen - dirlen, m->class_names[labels[i]], i % (size_t)n + 1, width) ||
+            pcnn_png_write_rgb(name, NULL, (int)m->W, (int)m->H, px + i * per)) {
             free(name);
             goto out;
         }
@@ -220,8 +402,12 @@ int main(int argc, char **argv)
     if (!quiet) {
         prog.done = total;
         pcnn_progress_end(&prog, extra);
-        pcnn_warn("wrote %zu PNGs to %s%s%s", total, outdir, grid ? " and the grid " : "", grid ? grid : "");
     }
+    if (real && judge(m, px, labels, total, n, width, real, judge_path, val, ceiling_path, (int)judge_k,
+                      judge_out, quiet))
+        goto out;
+    if (!quiet)
+        pcnn_warn("wrote %zu PNGs to %s%s%s", total, outdir, grid ? " and the grid " : "", grid ? grid : "");
     rc = 0;
 out:
     free(ll);
@@ -230,6 +416,8 @@ out:
     free(labels);
     free(keys);
     pcnn_net_free(net);
+    pcnn_dataset_free(real);
+    pcnn_dataset_free(val);
     pcnn_model_file_free(m);
     return rc;
 }

@@ -1,5 +1,6 @@
 /* pcnn-info — what a pcnn file holds (data file, model file, score TSV); verifies it. */
 #include "datafile.h"
+#include "model.h"
 #include "modelfile.h"
 #include "scoretsv.h"
 #include "util.h"
@@ -18,7 +19,8 @@ static void usage(FILE *fp)
         "Prints what each pcnn FILE holds, found by its first bytes ('-' or no FILE: stdin):\n"
         "  data file   (PCNNDATA) version, image size HxWxC, classes, record count, the\n"
         "              number of records per label and without one;\n"
-        "  model file  (PCNNMODL) network sizes, classes, parameters, training state;\n"
+        "  model file  (PCNNMODL) network sizes, classes, parameters, training state,\n"
+        "              conditioning (base, film, input or film,input: SPEC 3b);\n"
         "  score TSV   (id<TAB>label<TAB>...) classes, rows, rows per label.\n"
         "Each file is read to its end and every checksum and field is checked, so\n"
         "pcnn-info also verifies files: a damaged one is reported and the exit status is 1.\n"
@@ -161,6 +163,7 @@ static int info_model(const char *path, FILE *out)
     if (out) {
         if (summaries_printed++) fputc('\n', out);
         pcnn_model_file_describe(m, path, out);
+        fprintf(out, "conditioning: %s\n", pcnn_cond_name(pcnn_model_conditioning(m)));
     }
     pcnn_model_file_free(m);
     return 0;

@@ -1,5 +1,6 @@
 /* pcnn-score — log p(x | c) for every image and class: model + data file -> score TSV. */
 #include "fit.h"
+#include "model.h"
 #include "net.h"
 #include "scoretsv.h"
 #include "util.h"
@@ -25,6 +26,8 @@ static void usage(FILE *fp)
         "  --true-label   score only under each image's own label (K times faster; for\n"
         "                 bits/dim): the TSV then has columns id, label, logp, bpd\n"
         "  --no-polyak    use the raw trained weights, not the Polyak average\n"
+        "  --last         use the last epoch's weights, not the best epoch on validation\n"
+        "                 that pcnn-fit -V keeps (models without it: the same)\n"
         "  --device D     cpu, cuda or auto (default auto)\n"
         "  -q             no summary on stderr\n"
         "  -h             this help\n"
@@ -37,17 +40,18 @@ static void usage(FILE *fp)
         "example: pcnn-score model.bin < test.bin | pcnn-argmax > predictions.csv\n");
 }
 
-enum { OPT_TRUE = 256, OPT_NO_POLYAK, OPT_DEVICE };
+enum { OPT_TRUE = 256, OPT_NO_POLYAK, OPT_LAST, OPT_DEVICE };
 
 int main(int argc, char **argv)
 {
     pcnn_init(argv[0]);
     const char *outpath = "-", *device = "auto";
     long batch = 0;   /* 0: the default of the device that runs */
-    int true_only = 0, use_polyak = 1, quiet = 0;
+    int use_last = 0, true_only = 0, use_polyak = 1, quiet = 0;
     static const struct option longopts[] = {
         {"true-label", no_argument, 0, OPT_TRUE},
         {"no-polyak", no_argument, 0, OPT_NO_POLYAK},
+        {"last", no_argument, 0, OPT_LAST},
         {"device", required_argument, 0, OPT_DEVICE},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
@@ -63,6 +67,7 @@ int main(int argc, char **argv)
         case 'q': quiet = pcnn_quiet = 1; break;
         case OPT_TRUE: true_only = 1; break;
         case OPT_NO_POLYAK: use_polyak = 0; break;
+        case OPT_LAST: use_last = 1; break;
         case OPT_DEVICE: device = pcnn_device_option(optarg); break;
         case 'h': usage(stdout); return 0;
         default: pcnn_bad_option(c, argv);
@@ -75,6 +80,7 @@ int main(int argc, char **argv)
 
     pcnn_model_file *m = pcnn_model_file_read(modelpath);
     if (!m) return 1;
+    if (!use_last && use_polyak) pcnn_model_use_best(m);   /* the best epoch on validation */
     int rc = 1;
     pcnn_data_reader *r = NULL;
     pcnn_net *net = NULL;

@@ -236,7 +236,7 @@ tsv() {   # tsv FILE: the header of a 2-class score TSV, then stdin
 	run "$A" e.tsv
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"e.tsv: empty (expected a score TSV from pcnn-score)"* ]]
-	"$PCNN_BIN/pcnn-mkdata" -n 2 -o d.bin
+	"$PCNN_TEST_BIN/pcnn-mkdata" -n 2 -o d.bin
 	run "$A" d.bin
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"d.bin: "* ]]

@@ -13,7 +13,7 @@ bats_require_minimum_version 1.5.0
 
 setup() {
 	I="$PCNN_BIN/pcnn-info"
-	MK="$PCNN_BIN/pcnn-mkdata"
+	MK="$PCNN_TEST_BIN/pcnn-mkdata"
 	cd "$BATS_TEST_TMPDIR"
 	"$MK" -n 3 -s 42 -o good.bin
 }

@@ -13,7 +13,7 @@ bats_require_minimum_version 1.5.0
 setup_file() {
 	# one tiny real model (8x8, one epoch on 8 images) and one PNG it drew, for all tests
 	cd "$BATS_FILE_TMPDIR"
-	"$PCNN_BIN/pcnn-mkdata" -H 8 -W 8 -K 2 -n 8 -s 5 -o tm-train.bin
+	"$PCNN_TEST_BIN/pcnn-mkdata" -H 8 -W 8 -K 2 -n 8 -s 5 -o tm-train.bin
 	"$PCNN_BIN/pcnn-fit" -q -R 1 -F 4 -M 2 -b 4 --device cpu -e 1 -o tm.bin tm-train.bin
 	"$PCNN_BIN/pcnn-gen" -q --device cpu -c 0 -n 1 --no-quality -o gen tm.bin
 	cp gen/*.png tm.png
@@ -21,6 +21,7 @@ setup_file() {
 
 setup() {
 	B="$PCNN_BIN"
+	T="$PCNN_TEST_BIN"   # test helpers (pcnn-mkdata)
 	cd "$BATS_TEST_TMPDIR"
 	TINY=(-R 1 -F 4 -M 2 -b 4 --device cpu)
 	cp "$BATS_FILE_TMPDIR/tm-train.bin" "$BATS_FILE_TMPDIR/tm.png" .
@@ -93,13 +94,13 @@ EOF
 
 @test "faults: output to /dev/full is an error (exit 1) for every writing tool" {
 	tiny_model m.bin
-	"$B/pcnn-mkdata" -H 8 -W 8 -K 2 -n 2 -s 6 -o d.bin
+	"$T/pcnn-mkdata" -H 8 -W 8 -K 2 -n 2 -s 6 -o d.bin
 	"$B/pcnn-score" -q --device cpu -o s.tsv m.bin d.bin
 	full() {   # full WHAT: the last run failed with exit 1 on the full device
 		[ "$status" -eq 1 ] || { echo "$1: exit $status: $output"; return 1; }
 		[[ "$output" == *"No space left on device"* ]] || { echo "$1: $output"; return 1; }
 	}
-	run "$B/pcnn-mkdata" -n 2 -o /dev/full;                         full mkdata
+	run "$T/pcnn-mkdata" -n 2 -o /dev/full;                         full mkdata
 	run "$B/pcnn-score" -q --device cpu -o /dev/full m.bin d.bin;   full score
 	run "$B/pcnn-argmax" -q -o /dev/full s.tsv;                     full argmax
 	run bash -c '"$0" d.bin > /dev/full' "$B/pcnn-info";            full info
@@ -112,7 +113,7 @@ EOF
 @test "faults: a file size limit mid-write keeps the previous model, data and scores intact" {
 	tiny_model m.bin
 	cp m.bin m.orig
-	"$B/pcnn-mkdata" -H 8 -W 8 -K 2 -n 2 -s 6 -o d.bin
+	"$T/pcnn-mkdata" -H 8 -W 8 -K 2 -n 2 -s 6 -o d.bin
 	cp d.bin d.orig
 	"$B/pcnn-score" -q --device cpu -o s.tsv m.bin d.bin
 	cp s.tsv s.orig
@@ -122,11 +123,11 @@ EOF
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"m.bin"*"File too large"* ]]
 	cmp m.bin m.orig
-	run lim "$B/pcnn-mkdata" -H 32 -W 32 -n 20 -o d.bin
+	run lim "$T/pcnn-mkdata" -H 32 -W 32 -n 20 -o d.bin
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"d.bin"*"File too large"* ]]
 	cmp d.bin d.orig
-	"$B/pcnn-mkdata" -H 8 -W 8 -K 2 -n 200 -s 7 -o many.bin
+	"$T/pcnn-mkdata" -H 8 -W 8 -K 2 -n 200 -s 7 -o many.bin
 	run lim "$B/pcnn-score" -q --device cpu -o s.tsv m.bin many.bin
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"s.tsv"*"File too large"* ]]
@@ -140,7 +141,7 @@ EOF
 	tiny_model m.bin
 	mkdir ro
 	cp m.bin ro/m.bin
-	"$B/pcnn-mkdata" -H 8 -W 8 -K 2 -n 2 -s 6 -o ro/d.bin
+	"$T/pcnn-mkdata" -H 8 -W 8 -K 2 -n 2 -s 6 -o ro/d.bin
 	cp ro/m.bin m.orig
 	cp ro/d.bin d.orig
 	chmod 555 ro
@@ -150,7 +151,7 @@ EOF
 	run asuser "$B/pcnn-fit" -q "${TINY[@]}" -e 2 -r ro/m.bin tm-train.bin
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"ro/m.bin"*"Permission denied"* ]]
-	run asuser "$B/pcnn-mkdata" -n 3 -o ro/d.bin
+	run asuser "$T/pcnn-mkdata" -n 3 -o ro/d.bin
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"ro/d.bin"*"Permission denied"* ]]
 	run asuser "$B/pcnn-score" -q --device cpu -o ro/s.tsv m.bin ro/d.bin
@@ -161,17 +162,17 @@ EOF
 	cmp ro/d.bin d.orig
 	[ "$(ls ro)" = "$(printf 'd.bin\nm.bin')" ]
 	# a folder that does not exist: the same, with its reason
-	run "$B/pcnn-mkdata" -n 3 -o no/such/dir/d.bin
+	run "$T/pcnn-mkdata" -n 3 -o no/such/dir/d.bin
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"no/such/dir/d.bin"*"No such file or directory"* ]]
 }
 
 @test "faults: a closed pipe on stdout is an error (exit 1), not silence" {
 	tiny_model m.bin
-	"$B/pcnn-mkdata" -H 8 -W 8 -K 2 -n 40 -s 6 -o d.bin
+	"$T/pcnn-mkdata" -H 8 -W 8 -K 2 -n 40 -s 6 -o d.bin
 	# The reader is gone before the tool starts: its first write meets EPIPE.
 	closed() { { sleep 0.3; "$@"; } | true; return "${PIPESTATUS[0]}"; }
-	run closed "$B/pcnn-mkdata" -n 5
+	run closed "$T/pcnn-mkdata" -n 5
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"pcnn-mkdata: <stdout>: write error: Broken pipe"* ]]
 	run closed "$B/pcnn-score" -q --device cpu m.bin d.bin
@@ -189,7 +190,7 @@ EOF
 
 @test "faults: pcnn-fit killed with SIGKILL: the model is always complete and -r continues" {
 	# long enough (192 steps, a checkpoint each) that the kills land mid-run on a fast machine
-	"$B/pcnn-mkdata" -H 8 -W 8 -K 2 -n 64 -s 3 -o train.bin
+	"$T/pcnn-mkdata" -H 8 -W 8 -K 2 -n 64 -s 3 -o train.bin
 	"$B/pcnn-fit" -q "${TINY[@]}" -e 12 -o full.bin train.bin
 	last=0 kills=0
 	for i in 1 2 3 4 5; do
@@ -231,7 +232,7 @@ EOF
 
 @test "faults: a data header claiming 10^12 records allocates only what the file holds" {
 	need_python
-	"$B/pcnn-mkdata" -H 8 -W 8 -K 2 -n 8 -s 3 -o d.bin
+	"$T/pcnn-mkdata" -H 8 -W 8 -K 2 -n 8 -s 3 -o d.bin
 	patch_data d.bin 8 8 3 1000000000000
 	run --separate-stderr limit_v 300000 "$B/pcnn-info" d.bin
 	[ "$status" -eq 1 ]
@@ -247,7 +248,7 @@ EOF
 
 @test "faults: a data header claiming 65535x65535 images is refused before any allocation" {
 	need_python
-	"$B/pcnn-mkdata" -H 8 -W 8 -K 2 -n 1 -o d.bin
+	"$T/pcnn-mkdata" -H 8 -W 8 -K 2 -n 1 -o d.bin
 	patch_data d.bin 65535 65535 3 1
 	run --separate-stderr limit_v 300000 "$B/pcnn-info" d.bin
 	[ "$status" -eq 1 ]
@@ -261,7 +262,7 @@ EOF
 
 @test "faults: NaN and Inf in a model file are refused (with the CRC made right)" {
 	need_python
-	"$B/pcnn-mkdata" -m -o m.bin
+	"$T/pcnn-mkdata" -m -o m.bin
 	"$B/pcnn-info" -q m.bin
 	for v in nan inf -inf; do
 		cp m.bin bad.bin
@@ -273,7 +274,7 @@ EOF
 	# and through a tool that would use the weights
 	tiny_model real.bin
 	poison_model real.bin nan
-	"$B/pcnn-mkdata" -H 8 -W 8 -K 2 -n 2 -o d.bin
+	"$T/pcnn-mkdata" -H 8 -W 8 -K 2 -n 2 -o d.bin
 	run "$B/pcnn-score" -q --device cpu real.bin d.bin
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"real.bin: tensor "*"holds NaN or Inf"* ]]
@@ -349,17 +350,17 @@ EOF
 	[[ "$output" == *"no tab or newline"* ]]
 	[ ! -e d.bin ]
 	# ids stay one field of the TSV whatever the tools are given
-	run "$B/pcnn-mkdata" -n 1 -p "$(printf 'x\ty')" -o d.bin
+	run "$T/pcnn-mkdata" -n 1 -p "$(printf 'x\ty')" -o d.bin
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"ids made from 'x"*"are not valid (too long, or hold a tab or newline)"* ]]
 	[ ! -e d.bin ]
 }
 
 @test "faults: class names with a comma, tab or newline are refused" {
-	run "$B/pcnn-mkdata" -n 1 -c "$(printf 'a\tb'),c"
+	run "$T/pcnn-mkdata" -n 1 -c "$(printf 'a\tb'),c"
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"bad class name"* ]]
-	run "$B/pcnn-mkdata" -n 1 -c "$(printf 'a\nb'),c"
+	run "$T/pcnn-mkdata" -n 1 -c "$(printf 'a\nb'),c"
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"bad class name"* ]]
 	printf 'x.png,0\n' > m.csv

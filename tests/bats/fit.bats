@@ -5,7 +5,7 @@ bats_require_minimum_version 1.5.0
 
 setup() {
 	FIT="$PCNN_BIN/pcnn-fit"
-	MK="$PCNN_BIN/pcnn-mkdata"
+	MK="$PCNN_TEST_BIN/pcnn-mkdata"
 	cd "$BATS_TEST_TMPDIR"
 	"$MK" -H 8 -W 8 -K 2 -n 12 -s 3 -o train.bin
 	"$MK" -H 8 -W 8 -K 2 -n 6 -s 4 -o val.bin
@@ -70,7 +70,7 @@ setup() {
 	run "$FIT" "${TINY[@]}" -e 2 -V val.bin --log fit.tsv -o m.bin train.bin
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"epoch 2/2: train"*"bits/dim, validation"*"accuracy"* ]]
-	[ "$(head -1 fit.tsv)" = "$(printf 'epoch\tstep\ttrain_bpd\tval_bpd\tval_acc\tlr\tseconds\timages_per_s')" ]
+	[ "$(head -1 fit.tsv)" = "$(printf 'epoch\tstep\ttrain_bpd\tval_bpd\tval_acc\tlr\tseconds\timages_per_s\ttrain_ce')" ]
 	[ "$(wc -l < fit.tsv)" -eq 3 ]
 	[ "$(cut -f2 fit.tsv | tail -1)" = "6" ]
 	run "$PCNN_BIN/pcnn-info" m.bin
@@ -106,6 +106,69 @@ setup() {
 	[[ "$output" == *"training: 1 epochs, 4 steps"* ]]
 	"$FIT" -q -e 2 -r part.bin train.bin
 	cmp full.bin part.bin
+}
+
+@test "fit: --ce-* options are checked (exit 2)" {
+	run "$FIT" --ce-weight -1 -o m.bin train.bin
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"--ce-weight: expected a number"* ]]
+	run "$FIT" --ce-fraction 1.5 -o m.bin train.bin
+	[ "$status" -eq 2 ]
+	run "$FIT" --ce-temperature 0 -o m.bin train.bin
+	[ "$status" -eq 2 ]
+	[ ! -e m.bin ]
+}
+
+@test "fit: the hybrid objective trains, logs its CE term, differs from the likelihood alone" {
+	run "$FIT" "${TINY[@]}" -e 2 --ce-weight 1 --ce-temperature 5 --ce-fraction 0.5 -V val.bin --log fit.tsv -o h.bin train.bin
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"hybrid objective: cross-entropy weight 1, temperature 5, on 2 of every 4 images (6 passes per batch instead of 4)"* ]]
+	[[ "$output" == *"epoch 2/2: train"*"bits/dim, CE "* ]]
+	# train_ce: a finite positive number every epoch
+	awk -F'\t' 'NR > 1 { if (!($9 > 0)) exit 1 }' fit.tsv
+	"$FIT" -q "${TINY[@]}" -e 2 -o plain.bin train.bin
+	! cmp -s h.bin plain.bin
+	# --ce-weight 0 is the likelihood alone, to the byte
+	"$FIT" -q "${TINY[@]}" -e 2 --ce-weight 0 -o zero.bin train.bin
+	cmp <("$PCNN_BIN/pcnn-score" -q plain.bin < val.bin) <("$PCNN_BIN/pcnn-score" -q zero.bin < val.bin)
+}
+
+@test "fit: the hybrid objective resumes exactly (after an epoch and mid-epoch), options from the file" {
+	H=(--ce-weight 2 --ce-temperature 3 --ce-fraction 0.75)
+	"$FIT" -q "${TINY[@]}" "${H[@]}" -e 2 -o full.bin train.bin
+	"$FIT" -q "${TINY[@]}" "${H[@]}" -e 1 -o part.bin train.bin
+	"$FIT" -q -e 2 -r part.bin train.bin
+	cmp full.bin part.bin
+	"$FIT" -q "${TINY[@]}" "${H[@]}" -e 2 --max-steps 4 -o mid.bin train.bin
+	"$FIT" -q -e 2 -r mid.bin train.bin
+	cmp full.bin mid.bin
+	# the same bytes on another instruction set and thread count
+	PCNN_ISA=avx2 PCNN_THREADS=1 "$FIT" -q "${TINY[@]}" "${H[@]}" -e 2 -o isa.bin train.bin
+	cmp full.bin isa.bin
+}
+
+@test "fit: the best validation epoch is kept; score and gen use it, --last the last epoch" {
+	"$FIT" -q "${TINY[@]}" -e 1 -V val.bin -o m.bin train.bin
+	cp m.bin epoch1.bin
+	run "$PCNN_BIN/pcnn-info" m.bin
+	[[ "$output" == *"best on validation: epoch 1, accuracy"* ]]
+	# a second epoch without validation: the best stays epoch 1's weights
+	"$FIT" -q -e 2 -r m.bin train.bin
+	run "$PCNN_BIN/pcnn-info" m.bin
+	[[ "$output" == *"training: 2 epochs"* ]]
+	[[ "$output" == *"best on validation: epoch 1"* ]]
+	S="$PCNN_BIN/pcnn-score"
+	"$S" -q m.bin < val.bin > best.tsv
+	"$S" -q --last epoch1.bin < val.bin > e1.tsv
+	"$S" -q --last m.bin < val.bin > last.tsv
+	cmp best.tsv e1.tsv
+	! cmp -s best.tsv last.tsv
+	G="$PCNN_BIN/pcnn-gen"
+	"$G" -q -n 1 -o gb --no-quality m.bin
+	"$G" -q -n 1 -o g1 --no-quality --last epoch1.bin
+	"$G" -q -n 1 -o gl --no-quality --last m.bin
+	cmp gb/Class0_image_01.png g1/Class0_image_01.png
+	! cmp -s gb/Class0_image_01.png gl/Class0_image_01.png
 }
 
 @test "fit: resume with another batch size is refused" {

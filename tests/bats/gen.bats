@@ -1,18 +1,21 @@
 #!/usr/bin/env bats
-# pcnn-gen: usage, bad input, file names, determinism, batch independence.
+# pcnn-gen: usage, bad input, file names, determinism, batch independence; the k-NN
+# judge (--judge, --judge-ceiling, --judge-out, --judge-k).
 
 bats_require_minimum_version 1.5.0
 
 setup_file() {
 	cd "$BATS_FILE_TMPDIR"
-	"$PCNN_BIN/pcnn-mkdata" -H 4 -W 8 -c Cat,Dog -n 8 -s 3 -o train.bin
+	"$PCNN_TEST_BIN/pcnn-mkdata" -H 4 -W 8 -c Cat,Dog -n 8 -s 3 -o train.bin
+	"$PCNN_TEST_BIN/pcnn-mkdata" -H 4 -W 8 -c Cat,Dog -n 6 -s 4 -o val.bin
 	"$PCNN_BIN/pcnn-fit" -q -R 1 -F 4 -M 2 -b 4 -e 1 -o model.bin train.bin
 }
 
 setup() {
 	GEN="$PCNN_BIN/pcnn-gen"
 	cd "$BATS_TEST_TMPDIR"
-	cp "$BATS_FILE_TMPDIR/model.bin" .
+	cp "$BATS_FILE_TMPDIR/model.bin" "$BATS_FILE_TMPDIR/train.bin" "$BATS_FILE_TMPDIR/val.bin" .
+	MK="$PCNN_TEST_BIN/pcnn-mkdata"
 }
 
 is_png() { [ "$(head -c 8 "$1" | od -An -tx1 | tr -d ' \n')" = "89504e470d0a1a0a" ]; }
@@ -70,4 +73,131 @@ is_png() { [ "$(head -c 8 "$1" | od -An -tx1 | tr -d ' \n')" = "89504e470d0a1a0a
 		cmp all/Dog_image_$i.png dog/Dog_image_$i.png
 		cmp all/Dog_image_$i.png one/Dog_image_$i.png
 	done
+}
+
+# ---------------------------------------------------------------- the k-NN judge
+
+@test "gen: --judge prints the k-NN share per class and overall, beside the self-check" {
+	run --separate-stderr "$GEN" -n 3 -s 7 -o out --judge train.bin --judge-ceiling val.bin model.bin
+	[ "$status" -eq 0 ]
+	[ -z "$output" ]
+	[[ "$stderr" == *"classified as their class"*"(model's own scoring)"* ]]
+	grep -Eq '^pcnn-gen: judge: 5-NN over train\.bin \(8 labelled images\) classifies [0-9]+\.[0-9]% of the samples as their class \([0-6]/6\): Cat [0-9.]+% \([0-3]/3\), Dog [0-9.]+% \([0-3]/3\)$' <<<"$stderr"
+	grep -Eq "^pcnn-gen: judge ceiling: 5-NN over train\.bin classifies [0-9]+\.[0-9]% of val\.bin's labelled images as their class \([0-6]/6\): " <<<"$stderr"
+	# --judge-k is the k of both lines
+	run --separate-stderr "$GEN" -n 1 -s 7 -o out --judge train.bin --judge-k 3 --judge-ceiling val.bin model.bin
+	[ "$status" -eq 0 ]
+	[[ "$stderr" == *"judge: 3-NN over train.bin"*"judge ceiling: 3-NN over train.bin"* ]]
+}
+
+@test "gen: samples judged against themselves: 1-NN finds each at distance 0, 100 %" {
+	"$GEN" -q -n 3 -s 7 -o out model.bin
+	mkdir -p real/Cat real/Dog
+	cp out/Cat_* real/Cat/
+	cp out/Dog_* real/Dog/
+	# the PNGs back as a data file of the same size (a folder per class: Cat, Dog)
+	"$PCNN_BIN/pcnn-prep" -q -H 4 -W 8 -o self.bin real
+	run --separate-stderr "$GEN" -n 3 -s 7 -o again --judge self.bin --judge-k 1 --judge-out j.tsv model.bin
+	[ "$status" -eq 0 ]
+	[[ "$stderr" == *"judge: 1-NN over self.bin (6 labelled images) classifies 100.0% of the samples as their class (6/6): Cat 100.0% (3/3), Dog 100.0% (3/3)"* ]]
+	printf 'file\tdrawn\tjudged\tnearest_sqdist\n' >want.tsv
+	for c in Cat Dog; do for i in 01 02 03; do printf '%s_image_%s.png\t%s\t%s\t0\n' $c $i $c $c; done; done >>want.tsv
+	diff want.tsv j.tsv
+	# the same with the Cat images unlabelled (-1): never neighbours, so every Cat sample
+	# is judged Dog, at a distance above 0; the Dog samples still find themselves
+	{ for f in out/Cat_*; do echo "$f,-1"; done; for f in out/Dog_*; do echo "$f,1"; done; } >half.csv
+	"$PCNN_BIN/pcnn-prep" -q -H 4 -W 8 --classes Cat,Dog -o half.bin half.csv
+	run --separate-stderr "$GEN" -n 3 -s 7 -o again --judge half.bin --judge-k 1 --judge-out h.tsv model.bin
+	[ "$status" -eq 0 ]
+	[[ "$stderr" == *"(3 labelled images) classifies 50.0% of the samples as their class (3/6): Cat 0.0% (0/3), Dog 100.0% (3/3)"* ]]
+	tail -n +2 h.tsv | awk -F'\t' '$3 != "Dog" || ($2 == "Cat") != ($4 > 0) { bad = 1 } END { exit bad }'
+	# the ceiling: the real images against themselves, 1-NN: all right
+	run --separate-stderr "$GEN" -n 1 -o again --judge train.bin --judge-k 1 --judge-ceiling train.bin model.bin
+	[ "$status" -eq 0 ]
+	[[ "$stderr" == *"judge ceiling: 1-NN over train.bin classifies 100.0% of train.bin's labelled images as their class (8/8)"* ]]
+}
+
+@test "gen: --judge-out is one row per PNG, the same bytes every time; -q writes it silently" {
+	run --separate-stderr "$GEN" -q -n 2 -s 7 -o a --judge train.bin --judge-out a.tsv model.bin
+	[ "$status" -eq 0 ]
+	[ -z "$stderr" ]
+	"$GEN" -q -n 2 -s 7 -o b --judge train.bin --judge-out b.tsv model.bin
+	cmp a.tsv b.tsv
+	[ "$(head -n 1 a.tsv)" = "$(printf 'file\tdrawn\tjudged\tnearest_sqdist')" ]
+	[ "$(tail -n +2 a.tsv | cut -f1 | tr '\n' ' ')" = "$(ls a | tr '\n' ' ')" ]
+	# drawn: the class in the file name; judged: a class; distance: a positive integer
+	tail -n +2 a.tsv | awk -F'\t' 'NF != 4 || index($1, $2 "_image_") != 1 || ($3 != "Cat" && $3 != "Dog") || $4 !~ /^[1-9][0-9]*$/ { bad = 1 } END { exit bad }'
+}
+
+@test "gen: a judge file of another size or classes, unlabelled or too small: exit 1, clear message, nothing sampled" {
+	"$MK" -H 8 -W 8 -c Cat,Dog -n 8 -o big.bin
+	run "$GEN" -n 1 -o s --judge big.bin model.bin
+	[ "$status" -eq 1 ]
+	[[ "$output" == "pcnn-gen: --judge: big.bin: images are 8x8x3, the model's samples 4x8x3 (give real labelled images of the model's size and classes, e.g. its training set)" ]]
+	"$MK" -H 4 -W 8 -C 1 -c Cat,Dog -n 8 -o gray.bin
+	run "$GEN" -n 1 -o s --judge gray.bin model.bin
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"gray.bin: images are 4x8x1, the model's samples 4x8x3"* ]]
+	"$MK" -H 4 -W 8 -c Cat,Dog,Owl -n 8 -o three.bin
+	run "$GEN" -n 1 -o s --judge three.bin model.bin
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"--judge: three.bin: 3 classes, the model has 2 ("* ]]
+	"$MK" -H 4 -W 8 -c Cat,Owl -n 8 -o owl.bin
+	run "$GEN" -n 1 -o s --judge train.bin --judge-ceiling owl.bin model.bin
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"--judge-ceiling: owl.bin: class 1 is 'Owl', the model's class 1 is 'Dog' ("* ]]
+	"$MK" -U -H 4 -W 8 -c Cat,Dog -n 8 -o unl.bin
+	run "$GEN" -n 1 -o s --judge unl.bin model.bin
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"--judge: unl.bin: no labelled images ("* ]]
+	run "$GEN" -n 1 -o s --judge train.bin --judge-ceiling unl.bin model.bin
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"--judge-ceiling: unl.bin: no labelled images ("* ]]
+	"$MK" -H 4 -W 8 -c Cat,Dog -n 3 -o three-images.bin
+	run "$GEN" -n 1 -o s --judge three-images.bin model.bin
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"--judge: three-images.bin: 3 labelled images, fewer than the 5 neighbours of --judge-k"* ]]
+	run "$GEN" -n 1 -o s --judge train.bin --judge-k 9 model.bin
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"train.bin: 8 labelled images, fewer than the 9 neighbours of --judge-k"* ]]
+	# checked before sampling: no output folder was made
+	[ ! -e s ]
+}
+
+@test "gen: a missing or damaged judge file: exit 1, the file named" {
+	run "$GEN" -n 1 -o s --judge nosuch.bin model.bin
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"nosuch.bin: No such file or directory"* ]]
+	head -c 60 train.bin >cut.bin
+	run "$GEN" -n 1 -o s --judge train.bin --judge-ceiling cut.bin model.bin
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"cut.bin: truncated"* ]]
+	[ ! -e s ]
+}
+
+@test "gen: judge options without --judge, or a bad --judge-k: usage error, exit 2" {
+	run "$GEN" -n 1 --judge-ceiling val.bin model.bin
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"--judge-ceiling needs --judge REAL"* ]]
+	run "$GEN" -n 1 --judge-out j.tsv model.bin
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"--judge-out needs --judge REAL"* ]]
+	run "$GEN" -n 1 --judge-k 3 model.bin
+	[ "$status" -eq 2 ]
+	run "$GEN" -n 1 --judge train.bin --judge-k 0 model.bin
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"--judge-k: expected 1..1000, got '0'"* ]]
+	run "$GEN" -n 1 --judge train.bin --judge-k x model.bin
+	[ "$status" -eq 2 ]
+	run "$GEN" -n 1 model.bin --judge
+	[ "$status" -eq 2 ]
+}
+
+@test "gen: --judge-out to a full disk or an unwritable place exits 1" {
+	run "$GEN" -q -n 1 -o s --judge train.bin --judge-out /dev/full model.bin
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"/dev/full"*"No space left on device"* ]]
+	run "$GEN" -q -n 1 -o s --judge train.bin --judge-out no/such/dir/j.tsv model.bin
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"no/such/dir/j.tsv"* ]]
 }

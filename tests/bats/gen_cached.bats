@@ -5,7 +5,7 @@ bats_require_minimum_version 1.5.0
 
 setup_file() {
 	cd "$BATS_FILE_TMPDIR"
-	"$PCNN_BIN/pcnn-mkdata" -H 8 -W 12 -c Cat,Dog,Owl -n 6 -s 3 -o train.bin
+	"$PCNN_TEST_BIN/pcnn-mkdata" -H 8 -W 12 -c Cat,Dog,Owl -n 6 -s 3 -o train.bin
 	"$PCNN_BIN/pcnn-fit" -q -R 1 -F 4 -M 2 -b 6 -e 1 -o model.bin train.bin
 }
 

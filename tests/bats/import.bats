@@ -74,11 +74,58 @@ setup() {
 	run "$PCNN_BIN/pcnn-import" -H 8 -W 8 a.pth -o a.model
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"R=1 F=4 M=2 K=3 H=8 W=8, 187 tensors"* ]]
+	[[ "$output" != *conditioning* ]]
 	[ "$(head -c 8 a.model)" = PCNNMODL ]
+	run "$PCNN_BIN/pcnn-info" a.model
+	[[ "$output" == *"conditioning: base"* ]]
 	run "$PCNN_BIN/pcnn-export" a.model -o b.pth
 	[ "$status" -eq 0 ]
 	run "$PY" "$REF/import_check.py" same-pth a.pth b.pth
 	[ "$status" -eq 0 ] || { echo "$output"; false; }
+}
+
+@test "import: film and input variants (SPEC 3b) -> model file -> export give identical tensors" {
+	need_torch
+	cp "$F/fi.pth" fi.pth
+	cp "$F/fo.pth" fo.pth
+	cp "$F/ci.pth" ci.pth
+	# film + input: hs in every block and the class map; H x W come from class_map
+	run "$PCNN_BIN/pcnn-import" fi.pth -o fi.model
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"R=1 F=4 M=2 K=3 H=8 W=8, 204 tensors, conditioning film,input"* ]]
+	run "$PCNN_BIN/pcnn-info" fi.model
+	[[ "$output" == *"conditioning: film,input"* ]]
+	run "$PCNN_BIN/pcnn-export" fi.model -o fi2.pth
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"204 tensors, R=1 F=4 M=2 K=3, conditioning film,input"* ]]
+	run "$PY" "$REF/import_check.py" same-pth fi.pth fi2.pth
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	# each alone
+	run "$PCNN_BIN/pcnn-import" -H 8 -W 8 fo.pth -o fo.model
+	[[ "$output" == *"K=2 H=8 W=8, 203 tensors, conditioning film"* ]]
+	"$PCNN_BIN/pcnn-export" fo.model -o fo2.pth
+	run "$PY" "$REF/import_check.py" same-pth fo.pth fo2.pth
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	run "$PCNN_BIN/pcnn-import" ci.pth -o ci.model
+	[[ "$output" == *"K=2 H=8 W=12, 188 tensors, conditioning input"* ]]
+	run "$PCNN_BIN/pcnn-info" ci.model
+	[[ "$output" == *"conditioning: input"* ]]
+	"$PCNN_BIN/pcnn-export" ci.model -o ci2.pth
+	run "$PY" "$REF/import_check.py" same-pth ci.pth ci2.pth
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+}
+
+@test "import: a class map against -H, and a film model without every hs, are refused" {
+	need_torch
+	cp "$F/ci.pth" ci.pth
+	cp "$F/dh.pth" dh.pth
+	run "$PCNN_BIN/pcnn-import" -H 16 ci.pth -o m.bin
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"the class map (class_map) is for 8x12 images, -H says 16"* ]]
+	run "$PCNN_BIN/pcnn-import" dh.pth -o m.bin
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"1 missing tensor(s), e.g. down_layers.1.ul_stream.0.hs"* ]]
+	[ ! -e m.bin ]
 }
 
 @test "import: R=2 with module. prefix inside {'state_dict': ...}, stdin to stdout" {
@@ -181,6 +228,17 @@ setup() {
 	run "$PCNN_BIN/pcnn-export" --polyak p.model -o p.pth
 	[ "$status" -eq 0 ]
 	run "$PY" "$REF/import_check.py" check-polyak p.model p.pth
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+}
+
+@test "import: pcnn-score on an imported film+input model = PyTorch log p(x|c) (1e-4 relative)" {
+	need_torch
+	[ -x "$PCNN_BIN/pcnn-score" ] || skip "pcnn-score not built"
+	cp "$F/fsc.pth" a.pth
+	"$PCNN_BIN/pcnn-import" a.pth -o a.model
+	cp "$F/d.bin" d.bin
+	"$PCNN_BIN/pcnn-score" a.model d.bin > s.tsv 2> err || { cat err; false; }
+	run "$PY" "$REF/import_check.py" compare-scores a.pth d.bin s.tsv
 	[ "$status" -eq 0 ] || { echo "$output"; false; }
 }
 

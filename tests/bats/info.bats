@@ -5,7 +5,7 @@ bats_require_minimum_version 1.5.0
 
 setup() {
 	I="$PCNN_BIN/pcnn-info"
-	MK="$PCNN_BIN/pcnn-mkdata"
+	MK="$PCNN_TEST_BIN/pcnn-mkdata"
 	F="$PCNN_ROOT/tests/fixtures/argmax"
 	cd "$BATS_TEST_TMPDIR"
 }

@@ -71,6 +71,10 @@ stamps() { find "$RUNDIR" -type f -printf '%P %T@\n' | sort; }
 	done
 	is_png "$RUNDIR/grid.png"
 	is_png "$RUNDIR/curve.png"
+	# the k-NN judge of the samples: a header and one row per sample, each file in samples/
+	[ "$(wc -l <"$RUNDIR/judge.tsv")" -eq 9 ]
+	[ "$(head -n 1 "$RUNDIR/judge.tsv")" = "$(printf 'file\tdrawn\tjudged\tnearest_sqdist')" ]
+	tail -n +2 "$RUNDIR/judge.tsv" | cut -f1 | while read -r f; do [ -f "$RUNDIR/samples/$f" ]; done
 	# the report: metrics, embedded pictures, configuration, timings; and its HTML twin
 	grep -q '^| validation accuracy | [0-9.]* ([0-9]*/8) |$' "$RUNDIR/report.md"
 	grep -q '^| validation bits/dim .* | [0-9.]* (8 images) |$' "$RUNDIR/report.md"
@@ -78,9 +82,15 @@ stamps() { find "$RUNDIR" -type f -printf '%P %T@\n' | sort; }
 	grep -q '!\[.*\](grid.png)' "$RUNDIR/report.md"
 	grep -q '^| filters (F) | `4` |$' "$RUNDIR/report.md"
 	grep -q '^| fit | [0-9.]* |$' "$RUNDIR/report.md"
+	grep -q '^samples judged as their class by 5-NN over the real training images: [0-9.]* % (real validation images: [0-9.]* %)\.$' "$RUNDIR/report.md"
+	grep -q '^| Class3 | [0-9.]* % ([0-2]/2) | [0-9.]* % ([0-2]/2) |$' "$RUNDIR/report.md"
 	grep -q '<img src="curve.png"' "$RUNDIR/report.html"
 	grep -q '<img src="grid.png"' "$RUNDIR/report.html"
 	grep -q '</html>' "$RUNDIR/report.html"
+	# report.html by cmark-gfm -e table: real tables, right-aligned number columns
+	grep -q '<th align="right">samples judged as their class</th>' "$RUNDIR/report.html"
+	grep -q '<td>validation accuracy</td>' "$RUNDIR/report.html"
+	! grep -q '^|' "$RUNDIR/report.html"
 	# no temporary or partial file left behind
 	[ -z "$(find "$RUNDIR" -name '*.tmp*' -o -name '*.partial.*')" ]
 	# the closing lines
@@ -114,6 +124,17 @@ stamps() { find "$RUNDIR" -type f -printf '%P %T@\n' | sort; }
 	[ "$(find "$RUNDIR/report.md" -printf '%T@')" != "$report" ]
 	run run_mk -q pipeline-run
 	[ "$status" -eq 0 ]
+}
+
+@test "pipeline: a deleted judge.tsv redoes gen and the report, nothing else" {
+	model=$(find "$RUNDIR/model.bin" -printf '%T@')
+	rm "$RUNDIR/judge.tsv"
+	run pipe pipeline
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"GEN    $RUNDIR/grid.png"* && "$output" == *"REPORT "* ]]
+	[[ "$output" != *"FIT "* && "$output" != *"SCORE "* ]]
+	[ "$(wc -l <"$RUNDIR/judge.tsv")" -eq 9 ]
+	[ "$(find "$RUNDIR/model.bin" -printf '%T@')" = "$model" ]
 }
 
 @test "pipeline: changing a knob redoes the steps it affects, from the first one" {

@@ -5,13 +5,13 @@ bats_require_minimum_version 1.5.0
 
 setup_file() {
 	cd "$BATS_FILE_TMPDIR"
-	"$PCNN_BIN/pcnn-mkdata" -H 8 -W 8 -K 3 -n 9 -s 3 -o train.bin
+	"$PCNN_TEST_BIN/pcnn-mkdata" -H 8 -W 8 -K 3 -n 9 -s 3 -o train.bin
 	"$PCNN_BIN/pcnn-fit" -q -R 1 -F 4 -M 2 -b 4 -e 1 -o model.bin train.bin
 }
 
 setup() {
 	SC="$PCNN_BIN/pcnn-score"
-	MK="$PCNN_BIN/pcnn-mkdata"
+	MK="$PCNN_TEST_BIN/pcnn-mkdata"
 	cd "$BATS_TEST_TMPDIR"
 	cp "$BATS_FILE_TMPDIR/model.bin" "$BATS_FILE_TMPDIR/train.bin" .
 }

@@ -59,7 +59,7 @@ static void run_config(const char *arg)
     snprintf(cfg, sizeof cfg, "%d,%d,%d", R, F, M);
     const int K = 4;
     pcnn_model_file *m = pcnn_model_create((uint32_t)R, (uint32_t)F, (uint32_t)M, K, (uint32_t)S,
-                                           (uint32_t)S, NULL, 1);
+                                           (uint32_t)S, 0, NULL, 1);
     pcnn_net *net = pcnn_net_create(m, "cpu", B);
     if (!net) exit(1);
     int n = NIMG > nnaive ? NIMG : nnaive;

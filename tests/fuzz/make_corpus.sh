@@ -4,12 +4,14 @@
 # pcnn-fit, pcnn-score) and the committed image fixtures of tests/fixtures/prep.
 # The same tools give the same bytes, so rerunning it changes nothing.
 #
-#   PCNN_BIN=build/bin tests/fuzz/make_corpus.sh      (or: make fuzz-corpus)
+#   PCNN_BIN=build/bin PCNN_TEST_BIN=build/tests/bin tests/fuzz/make_corpus.sh
+#   (or: make fuzz-corpus; pcnn-mkdata is a test helper, built into build/tests/bin)
 #
 # Seeds stay small (a few hundred bytes) so the fuzzer mutates them quickly.
 set -eu
 cd "$(dirname "$0")/../.."
 B=${PCNN_BIN:-build/bin}
+T=${PCNN_TEST_BIN:-${B%/bin}/tests/bin}
 C=tests/fuzz/corpus
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -20,19 +22,19 @@ done
 
 # ---- data files: file and stream forms, labels unknown, gray, many classes, empty
 d=$C/datafile
-"$B/pcnn-mkdata" -n 3 -s 42 -o "$d/file-3.bin"
-"$B/pcnn-mkdata" -n 2 -s 42 > "$d/stream-2.bin"
-"$B/pcnn-mkdata" -U -n 2 -p test/ -s 7 -o "$d/unlabelled.bin"
-"$B/pcnn-mkdata" -H 2 -W 3 -C 1 -K 1 -n 2 -o "$d/gray-1class.bin"
-"$B/pcnn-mkdata" -H 1 -W 1 -c ant,bee,cat,dog,eel -n 4 -o "$d/5classes.bin"
-"$B/pcnn-mkdata" -n 0 -o "$d/empty.bin"
-"$B/pcnn-mkdata" -H 2 -W 2 -C 4 -n 1 -p 'dir with space/x,y;' -o "$d/odd-id.bin"
+"$T/pcnn-mkdata" -n 3 -s 42 -o "$d/file-3.bin"
+"$T/pcnn-mkdata" -n 2 -s 42 > "$d/stream-2.bin"
+"$T/pcnn-mkdata" -U -n 2 -p test/ -s 7 -o "$d/unlabelled.bin"
+"$T/pcnn-mkdata" -H 2 -W 3 -C 1 -K 1 -n 2 -o "$d/gray-1class.bin"
+"$T/pcnn-mkdata" -H 1 -W 1 -c ant,bee,cat,dog,eel -n 4 -o "$d/5classes.bin"
+"$T/pcnn-mkdata" -n 0 -o "$d/empty.bin"
+"$T/pcnn-mkdata" -H 2 -W 2 -C 4 -n 1 -p 'dir with space/x,y;' -o "$d/odd-id.bin"
 
 # ---- model files: the pcnn-mkdata container in a few shapes
 m=$C/modelfile
-"$B/pcnn-mkdata" -m -o "$m/default.bin"
-"$B/pcnn-mkdata" -m -H 8 -W 8 -C 1 -c a,b,c -s 2 -o "$m/gray-3classes.bin"
-"$B/pcnn-mkdata" -m -H 2 -W 2 -K 1 -s 3 -o "$m/1class.bin"
+"$T/pcnn-mkdata" -m -o "$m/default.bin"
+"$T/pcnn-mkdata" -m -H 8 -W 8 -C 1 -c a,b,c -s 2 -o "$m/gray-3classes.bin"
+"$T/pcnn-mkdata" -m -H 2 -W 2 -K 1 -s 3 -o "$m/1class.bin"
 
 # ---- CSV manifests: plain, header, CRLF, BOM, unknown labels, commas in paths, bad rows
 c=$C/manifest
@@ -51,8 +53,8 @@ gzip -9 -n -c "$x/labels-4.idx" > "$x/labels-4.idx.gz"
 
 # ---- score TSVs: from a tiny trained model (pcnn-fit, pcnn-score), plus hand-made forms
 s=$C/scoretsv
-"$B/pcnn-mkdata" -H 4 -W 4 -K 2 -n 4 -s 3 -o "$tmp/t.bin"
-"$B/pcnn-mkdata" -U -H 4 -W 4 -K 2 -n 2 -s 4 -p test/ -o "$tmp/u.bin"
+"$T/pcnn-mkdata" -H 4 -W 4 -K 2 -n 4 -s 3 -o "$tmp/t.bin"
+"$T/pcnn-mkdata" -U -H 4 -W 4 -K 2 -n 2 -s 4 -p test/ -o "$tmp/u.bin"
 "$B/pcnn-fit" -q -R 1 -F 4 -M 2 -b 4 -e 1 --device cpu -o "$tmp/m.bin" "$tmp/t.bin"
 "$B/pcnn-score" -q --device cpu -o "$s/score.tsv" "$tmp/m.bin" "$tmp/t.bin"
 "$B/pcnn-score" -q --device cpu -o "$s/unlabelled.tsv" "$tmp/m.bin" "$tmp/u.bin"

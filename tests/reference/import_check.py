@@ -4,6 +4,7 @@
 #   import_check.py make-all DIR                   every .pth and data file the tests use
 #   import_check.py make-pth OUT.pth R F M K [--no-hw] [--wrap] [--plain-weight]
 #                            [--extra-key] [--drop-key] [--bad-shape]
+#                            [--film] [--input=HxW] [--drop-hs]   (SPEC §3b variants)
 #   import_check.py same-pth A.pth B.pth           tensors and names identical (exit 1 if not)
 #   import_check.py same-loglik A.pth B.pth H W    both state_dicts give the same log p (1e-5)
 #   import_check.py hw-zero A.pth K                every .hw is a K x 2F zero tensor
@@ -38,7 +39,8 @@ def model_from(sd, dtype=None):
     M = sd["nin_out.lin_a.weight_v"].shape[0] // 10
     R = len({k.split(".")[3] for k in sd if k.startswith("up_layers.0.u_stream.")})
     K = sd["up_layers.0.u_stream.0.hw"].shape[0]
-    m = PixelCNN(R, F, M, K).to(dtype)
+    film, inp = modelfile.conditioning_of(sd)
+    m = PixelCNN(R, F, M, K, film, tuple(sd["class_map"].shape[2:]) if inp else None).to(dtype)
     m.load_state_dict({k: v.to(dtype) for k, v in sd.items()})
     return m.eval()
 
@@ -46,11 +48,13 @@ def model_from(sd, dtype=None):
 def make_pth(a):
     out, R, F, M, K = a[0], int(a[1]), int(a[2]), int(a[3]), int(a[4])
     opts = set(a[5:])
+    inp = [tuple(int(v) for v in o[len("--input="):].split("x"))
+           for o in opts if o.startswith("--input=")]
     torch.manual_seed(12)
-    m = PixelCNN(R, F, M, K)
+    m = PixelCNN(R, F, M, K, "--film" in opts, inp[0] if inp else None)
     with torch.no_grad():
         for n, p in m.named_parameters():
-            if n.endswith(".hw"):
+            if n.endswith((".hw", ".hs")) or n == "class_map":
                 p.normal_(0, 0.3)
             if n.endswith("weight_g"):
                 p.mul_(1.2)
@@ -65,6 +69,8 @@ def make_pth(a):
         sd["up_layers.0.u_stream.0.film.weight"] = torch.zeros(3)
     if "--drop-key" in opts:
         del sd["nin_out.lin_a.bias"]
+    if "--drop-hs" in opts:
+        del sd["down_layers.1.ul_stream.0.hs"]
     if "--bad-shape" in opts:
         sd["nin_out.lin_a.bias"] = torch.zeros(7)
     if "--wrap" in opts:
@@ -175,7 +181,10 @@ def make_all(a):
                        ("n.pth", "1 4 2 1 --no-hw"), ("b.pth", "1 4 2 2"),
                        ("p.pth", "1 4 2 2 --plain-weight"), ("x.pth", "1 4 2 2 --extra-key"),
                        ("d.pth", "1 4 2 2 --drop-key"), ("s.pth", "1 4 2 2 --bad-shape"),
-                       ("sc.pth", "2 6 3 3")]:
+                       ("sc.pth", "2 6 3 3"),
+                       ("fi.pth", "1 4 2 3 --film --input=8x8"), ("fo.pth", "1 4 2 2 --film"),
+                       ("ci.pth", "1 4 2 2 --input=8x12"), ("dh.pth", "1 4 2 2 --film --drop-hs"),
+                       ("fsc.pth", "2 6 3 3 --film --input=8x12")]:
         make_pth([os.path.join(d, name)] + args.split())
     write_data([os.path.join(d, "d.bin"), "8", "12", "3", "5"])
 

@@ -1,10 +1,12 @@
 #!/usr/bin/python3
 # tests/reference/make_golden.py — self-checks the PyTorch reference (pixelcnn.py), then
-# writes the golden fixtures tests/fixtures/golden/{small,odd}.model that the C code is
-# checked against (tests/unit/test_golden.c). `make golden` runs it; docs/REFERENCE.md
-# says what the files hold.
+# writes the golden fixtures tests/fixtures/golden/{small,odd,film}.model that the C code
+# is checked against (tests/unit/test_golden.c). `make golden` runs it; docs/REFERENCE.md
+# says what the files hold. film.model is a model with both conditioning variants of
+# SPEC §3b (film scales hs, class map class_map), both randomised away from 0.
 #
 #   /usr/bin/python3 tests/reference/make_golden.py [--out DIR] [--checks-only] [--no-checks]
+#                                                   [--only NAME]...
 #
 # Everything is computed in float64 from parameters that were first rounded to float32
 # (the values stored in the file), so the fixtures are the exact answer for the stored
@@ -29,7 +31,19 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 CONFIGS = {
     "small": (1, 4, 2, 2, 8, 8, 3, 455),
     "odd": (2, 8, 3, 3, 8, 12, 3, 456),
+    "film": (1, 4, 2, 3, 8, 12, 4, 457),
 }
+# The conditioning variants (SPEC §3b) of a config: name -> (film, input); others base.
+VARIANTS = {"film": (True, True)}
+
+
+def new_model(name_or_sizes, film=False, inp=False):
+    """PixelCNN for a CONFIGS name (with its VARIANTS), or for (R, F, M, K, H, W)."""
+    if isinstance(name_or_sizes, str):
+        film, inp = VARIANTS.get(name_or_sizes, (False, False))
+        name_or_sizes = CONFIGS[name_or_sizes]
+    R, F, M, K, H, W = name_or_sizes[:6]
+    return PixelCNN(R, F, M, K, film, (H, W) if inp else None)
 
 failures = 0
 
@@ -49,7 +63,8 @@ def wn_modules(model):
 
 def randomise(model, gen):
     """Random weights far from the default init so every term matters: g = |v| * U(0.6, 1.4)
-    (so g != |v|), biases + N(0, 0.1), hw ~ N(0, 0.5); nin_out's log-scale biases spread so
+    (so g != |v|), biases + N(0, 0.1), hw ~ N(0, 0.5), the variants' hs and class_map
+    ~ N(0, 0.3) (drawn in parameter order, so a base model's draws are unchanged); nin_out's log-scale biases spread so
     the likelihood takes every branch of SPEC §4: component 0 broad (log-scale ~0, carries
     the likelihood), component 1 sharp (hits the 'pdf at the centre' branch; its R scale
     straddles the -7 clamp), the others in [-1, 0]. Then every parameter is rounded
@@ -64,6 +79,8 @@ def randomise(model, gen):
         for name, p in model.named_parameters():
             if name.endswith(".hw"):
                 p.copy_(0.5 * torch.randn(p.shape, generator=gen, dtype=p.dtype))
+            elif name.endswith(".hs") or name == "class_map":
+                p.copy_(0.3 * torch.randn(p.shape, generator=gen, dtype=p.dtype))
         M = model.M
         b = model.nin_out.lin_a.bias
         for c in range(3):
@@ -116,6 +133,16 @@ def check_names():
           and tuple(sd["nin_out.lin_a.weight_g"].shape) == (20, 1)
           and tuple(sd["up_layers.0.u_stream.0.hw"].shape) == (2, 8),
           "weight_g shapes: ConvTranspose2d per input channel, Linear (out, 1); hw (K, 2F)")
+    for film, hw in [(True, None), (False, (8, 12)), (True, (4, 8))]:
+        model = PixelCNN(2, 3, 1, 3, film, hw)
+        got = [(k, tuple(v.shape)) for k, v in model.state_dict().items()]
+        sd = model.state_dict()
+        zero = all(float(v.abs().max()) == 0 for k, v in sd.items()
+                   if k.endswith(".hs") or k == "class_map")
+        check(got == modelfile.param_specs(2, 3, 1, 3, film, hw) and zero
+              and modelfile.conditioning_of(sd) == (film, hw is not None),
+              "variant film=%s input=%s: names, shapes, order = param_specs, hs/class_map "
+              "start at 0, told apart by their names" % (film, hw))
 
 
 def naive_conv(x, w, b, pad, stride):
@@ -352,11 +379,52 @@ def check_model():
     check(rel < 1e-5, "float32 PyTorch log p within 1e-5 relative of float64 (%.1e)" % rel)
 
 
+def check_variants():
+    """SPEC §3b: with hs = 0 and class_map = 0 a variant model is the base model exactly;
+    randomised, the variants change the output, stay causal, and the likelihood's targets
+    are x (not x + class_map)."""
+    R, F, M, K, H, W = 1, 4, 2, 3, 8, 8
+    torch.manual_seed(8)
+    base = PixelCNN(R, F, M, K).double()
+    randomise(base, torch.Generator().manual_seed(9))
+    var = PixelCNN(R, F, M, K, True, (H, W)).double()
+    var.load_state_dict(base.state_dict(), strict=False)   # hs, class_map stay 0
+    base.eval()
+    var.eval()
+    pix = make_images(2, H, W, torch.Generator().manual_seed(3))
+    x = pixels_to_input(torch.from_numpy(pix).double())
+    y = torch.tensor([2, 0])
+    with torch.no_grad():
+        out = base(x, y)
+        check(torch.equal(var(x, y), out), "film + input with hs = 0, class_map = 0: the base "
+              "model's output bit for bit")
+        for n, p in var.named_parameters():
+            if n.endswith(".hs") or n == "class_map":
+                p.copy_(0.3 * torch.randn(p.shape, dtype=p.dtype))
+        vout = var(x, y)
+        check(not torch.equal(vout, out), "hs and class_map non-zero change the output")
+        ll = var.log_prob(x, y)
+        check(torch.equal(ll, discretized_mix_logistic_loglik(x, vout)),
+              "likelihood targets are x itself (the class map only shifts the input)")
+        bad = 0
+        flat = vout.permute(0, 2, 3, 1).reshape(2, H * W, -1)
+        for i in range(H):
+            for j in range(W):
+                x2 = x.clone()
+                x2[:, :, i, j] = -x2[:, :, i, j] + 0.3
+                flat2 = var(x2, y).permute(0, 2, 3, 1).reshape(2, H * W, -1)
+                bad += not torch.equal(flat[:, :i * W + j + 1], flat2[:, :i * W + j + 1])
+    check(bad == 0, "film + input causal: perturbing pixel (i,j) leaves outputs at <= (i,j) "
+          "bit-identical (all %d positions)" % (H * W))
+
+
 def check_gradcheck():
     from torch.nn.utils import stateless
-    for (R, F, M, K, H, W), fast in [((1, 1, 1, 2, 4, 4), False), ((1, 2, 2, 2, 4, 8), True)]:
+    for (R, F, M, K, H, W), fast, var in [((1, 1, 1, 2, 4, 4), False, False),
+                                          ((1, 2, 2, 2, 4, 8), True, False),
+                                          ((1, 1, 1, 2, 4, 4), True, True)]:
         torch.manual_seed(4)
-        model = PixelCNN(R, F, M, K).double()
+        model = PixelCNN(R, F, M, K, var, (H, W) if var else None).double()
         randomise(model, torch.Generator().manual_seed(6))
         model.eval()
         names = [n for n, _ in model.named_parameters()]
@@ -376,17 +444,33 @@ def check_gradcheck():
         ok = torch.autograd.gradcheck(loss, params, eps=1e-4, atol=1e-6, rtol=1e-5,
                                       fast_mode=fast, raise_exception=False)
         check(ok, "torch.autograd.gradcheck of the loss w.r.t. all %d parameters (%d values), "
-              "(R,F,M,K,H,W)=%s, %s mode (%.0f s)"
+              "(R,F,M,K,H,W)=%s%s, %s mode (%.0f s)"
               % (len(params), sum(p.numel() for p in params), (R, F, M, K, H, W),
-                 "fast" if fast else "full", time.time() - t))
+                 " film + input" if var else "", "fast" if fast else "full", time.time() - t))
 
 
 # ---------------------------------------------------------------- fixtures
 
+# The hybrid objective of SPEC §6b in every fixture: lambda, tau, and the first N - 1
+# images carrying the CE term (the last one the likelihood alone).
+HYBRID_LAMBDA, HYBRID_TAU = 0.7, 3.0
+
+
+def hybrid_loss(model, x, labels, lam, tau, n_ce):
+    """SPEC §6b written from its formula, autograd for the gradient:
+    L = (1/N) sum_n [-l(n, y_n)] + lam (1/N) sum_{n < n_ce} CE_n,
+    CE_n = tau (logsumexp_c(l(n, c) / tau) - l(n, y_n) / tau). Returns (L, mean CE_n)."""
+    N = x.shape[0]
+    ll = model.log_prob_all_classes(x)                    # (N, K), one pass per class
+    ly = ll[torch.arange(N), labels]
+    ce = tau * (torch.logsumexp(ll[:n_ce] / tau, dim=1) - ly[:n_ce] / tau)
+    return (-ly.sum() + lam * ce.sum()) / N, ce.mean()
+
+
 def make_fixture(name, out_dir):
     R, F, M, K, H, W, N, seed = CONFIGS[name]
     torch.manual_seed(seed)
-    model = PixelCNN(R, F, M, K).double()
+    model = new_model(name).double()
     randomise(model, torch.Generator().manual_seed(seed + 1000))
     model.eval()
     gen = torch.Generator().manual_seed(seed + 2000)
@@ -411,7 +495,7 @@ def make_fixture(name, out_dir):
           "%s: bits/dim in a sane range %s" % (name, [[round(b, 2) for b in r] for r in bpd]))
 
     # What a float32 implementation reaches: PyTorch in float32 on the same stored weights.
-    m32 = PixelCNN(R, F, M, K).float()
+    m32 = new_model(name).float()
     m32.load_state_dict({k: v.float() for k, v in model.state_dict().items()})
     m32.eval()
     l32 = -discretized_mix_logistic_loglik(x.float(), m32(x.float(), labels)).mean()
@@ -441,6 +525,18 @@ def make_fixture(name, out_dir):
     m.tensors["golden.loss"] = loss.detach().float().numpy().reshape(1)
     for pname, p in model.named_parameters():
         m.tensors["golden.grad." + pname] = p.grad.float().numpy()
+
+    model.zero_grad()
+    hl, hce = hybrid_loss(model, x, labels, HYBRID_LAMBDA, HYBRID_TAU, N - 1)
+    hl.backward()
+    check(abs(hce.item()) > 1e-3 and math.isfinite(hl.item()),
+          "%s: hybrid loss %.4f, mean CE %.4f (lambda %g, tau %g, %d of %d images)"
+          % (name, hl.item(), hce.item(), HYBRID_LAMBDA, HYBRID_TAU, N - 1, N))
+    m.tensors["golden.hybrid.setting"] = np.array([HYBRID_LAMBDA, HYBRID_TAU, N - 1], np.float32)
+    m.tensors["golden.hybrid.loss"] = hl.detach().float().numpy().reshape(1)
+    m.tensors["golden.hybrid.ce"] = hce.detach().float().numpy().reshape(1)
+    for pname, p in model.named_parameters():
+        m.tensors["golden.hybrid.grad." + pname] = p.grad.float().numpy()
     path = os.path.join(out_dir, name + ".model")
     modelfile.write_model_file(path, m)
 
@@ -462,6 +558,9 @@ def main():
     ap.add_argument("--out", default=os.path.join(ROOT, "tests", "fixtures", "golden"))
     ap.add_argument("--checks-only", action="store_true", help="run the self-checks only")
     ap.add_argument("--no-checks", action="store_true", help="write the fixtures only")
+    ap.add_argument("--only", action="append", choices=sorted(CONFIGS), metavar="NAME",
+                    help="write only this fixture (repeatable; default all: %s)"
+                    % ", ".join(CONFIGS))
     a = ap.parse_args()
     torch.set_default_dtype(torch.float64)
     if not a.no_checks:
@@ -469,10 +568,11 @@ def main():
         check_layers()
         check_likelihood()
         check_model()
+        check_variants()
         check_gradcheck()
     if not a.checks_only:
         os.makedirs(a.out, exist_ok=True)
-        for name in CONFIGS:
+        for name in a.only or CONFIGS:
             make_fixture(name, a.out)
     print("%d failed" % failures)
     return 1 if failures else 0

@@ -47,11 +47,15 @@ class ModelFile:
         self.tensors = _OrderedDict(tensors or {})   # name -> float32 ndarray
 
 
-def param_specs(R, F, M, K):
+def param_specs(R, F, M, K, film=False, input_hw=None):
     """[(name, shape)] of every parameter of SPEC §3, in PyTorch state_dict order
     (module registration order of the pclucas14 tree; a gated block's own `hw` first,
-    each weight-normalised layer as bias, weight_g, weight_v)."""
+    each weight-normalised layer as bias, weight_g, weight_v). The variants of SPEC §3b:
+    film adds `<block>.hs` (K, 2F) after each `hw`; input_hw = (H, W) adds `class_map`
+    (K, 3, H, W), the model's own parameter, first."""
     out = []
+    if input_hw:
+        out.append(("class_map", (K, 3) + tuple(input_hw)))
 
     def wn(prefix, v_shape, nout):
         # Conv2d / Linear: g per output (axis 0); ConvTranspose2d: v is (in, out, ..),
@@ -62,6 +66,8 @@ def param_specs(R, F, M, K):
 
     def block(prefix, k, skip):
         out.append((prefix + ".hw", (K, 2 * F)))
+        if film:
+            out.append((prefix + ".hs", (K, 2 * F)))
         wn(prefix + ".conv_input.conv", (F, 2 * F) + k, F)
         if skip:
             wn(prefix + ".nin_skip.lin_a", (F, 2 * skip * F), F)
@@ -91,6 +97,14 @@ def param_specs(R, F, M, K):
     wn("ul_init.1.conv", (F, 4, 2, 1), F)
     wn("nin_out.lin_a", (10 * M, F), 10 * M)
     return out
+
+
+def conditioning_of(names):
+    """(film, input) told by tensor names as pcnn does (libcommon/model.c): film when a
+    `<block>.hs` is there, input when `class_map` is."""
+    names = list(names)
+    return (any(n.endswith(".hs") for n in names),
+            any(n == "class_map" or n.endswith(".class_map") for n in names))
 
 
 def _pack_str(s, what):

@@ -1,13 +1,15 @@
 # tests/reference/pixelcnn.py — an independent PyTorch implementation of SPEC §3–§4:
-# the conditional PixelCNN++ (class term `hw` per gated block) and the discretized
-# mixture-of-logistics likelihood. It is the reference the C code is checked against
+# the conditional PixelCNN++ (class term `hw` per gated block; the conditioning variants
+# of SPEC §3b: `film`, a class scale `hs` per block, and `input`, a learned class image
+# `class_map` added to the input) and the discretized mixture-of-logistics likelihood. It is the reference the C code is checked against
 # (make_golden.py) and the PyTorch side of `make bench` (bench_torch.py).
 #
 # Module names follow the pclucas14/pixel-cnn-pp tree, so state_dict keys are those of
 # SPEC §3 (and of modelfile.param_specs). Layout inside is NCHW, as in that code; the
 # raw output is returned NCHW (N, 10M, H, W).
 #
-#   model = PixelCNN(R=1, F=40, M=5, K=4)
+#   model = PixelCNN(R=1, F=40, M=5, K=4)                  # base
+#   model = PixelCNN(1, 40, 5, 4, film=True, input_hw=(32, 32))   # both variants
 #   x = pixels_to_input(p)                   # p: (N, H, W, 3) uint8/float 0..255 -> (N, 3, H, W)
 #   ll = model.log_prob(x, y)                # (N,) log p(x | y) in nats
 #   all_ll = model.log_prob_all_classes(x)   # (N, K)
@@ -111,11 +113,15 @@ class gated_resnet(nn.Module):
     """SPEC §3 gated block with class term:
          c1 = conv_input(concat_elu(x)) [+ nin_skip(concat_elu(a))]
          c2 = conv_out(dropout(concat_elu(c1))) + hw[y]
+              film (SPEC §3b): conv_out(...) * (1 + hs[y]) + hw[y]
          out = x + c2[:F] * sigmoid(c2[F:])"""
 
-    def __init__(self, F, conv, K, skip=0):
+    def __init__(self, F, conv, K, skip=0, film=False):
         super().__init__()
         self.hw = nn.Parameter(torch.randn(K, 2 * F) * 0.05)
+        if film:        # registered after hw: state_dict order hw, hs
+            self.hs = nn.Parameter(torch.zeros(K, 2 * F))
+        self.film = film
         self.conv_input = conv(2 * F, F)
         if skip:
             self.nin_skip = nin(2 * skip * F, F)
@@ -127,18 +133,21 @@ class gated_resnet(nn.Module):
         if a is not None:
             c1 = c1 + self.nin_skip(concat_elu(a))
         c2 = self.conv_out(self.dropout(concat_elu(c1)))
-        c2 = c2 + self.hw[y][:, :, None, None]
+        if self.film:
+            c2 = c2 * (1 + self.hs[y][:, :, None, None]) + self.hw[y][:, :, None, None]
+        else:
+            c2 = c2 + self.hw[y][:, :, None, None]
         h, g = torch.chunk(c2, 2, dim=1)
         return x + h * torch.sigmoid(g)
 
 
 class PixelCNNLayer_up(nn.Module):
-    def __init__(self, R, F, K):
+    def __init__(self, R, F, K, film=False):
         super().__init__()
         self.u_stream = nn.ModuleList(
-            [gated_resnet(F, down_shifted_conv2d, K, 0) for _ in range(R)])
+            [gated_resnet(F, down_shifted_conv2d, K, 0, film) for _ in range(R)])
         self.ul_stream = nn.ModuleList(
-            [gated_resnet(F, down_right_shifted_conv2d, K, 1) for _ in range(R)])
+            [gated_resnet(F, down_right_shifted_conv2d, K, 1, film) for _ in range(R)])
 
     def forward(self, u, ul, y):
         us, uls = [], []
@@ -151,12 +160,12 @@ class PixelCNNLayer_up(nn.Module):
 
 
 class PixelCNNLayer_down(nn.Module):
-    def __init__(self, R, F, K):
+    def __init__(self, R, F, K, film=False):
         super().__init__()
         self.u_stream = nn.ModuleList(
-            [gated_resnet(F, down_shifted_conv2d, K, 1) for _ in range(R)])
+            [gated_resnet(F, down_shifted_conv2d, K, 1, film) for _ in range(R)])
         self.ul_stream = nn.ModuleList(
-            [gated_resnet(F, down_right_shifted_conv2d, K, 2) for _ in range(R)])
+            [gated_resnet(F, down_right_shifted_conv2d, K, 2, film) for _ in range(R)])
 
     def forward(self, u, ul, stack_u, stack_ul, y):
         for bu, bul in zip(self.u_stream, self.ul_stream):
@@ -166,13 +175,19 @@ class PixelCNNLayer_down(nn.Module):
 
 
 class PixelCNN(nn.Module):
-    def __init__(self, R=1, F=40, M=5, K=4):
+    def __init__(self, R=1, F=40, M=5, K=4, film=False, input_hw=None):
+        """film: a class scale hs per gated block; input_hw = (H, W): a learned class image
+        class_map (K, 3, H, W) added to the input (SPEC §3b); both start at 0."""
         super().__init__()
         self.R, self.F, self.M, self.K = R, F, M, K
-        # Registration order fixes the state_dict order (= modelfile.param_specs).
+        self.film, self.input_hw = film, tuple(input_hw) if input_hw else None
+        # Registration order fixes the state_dict order (= modelfile.param_specs); a
+        # module's own parameters (class_map) come before its submodules'.
+        if self.input_hw:
+            self.class_map = nn.Parameter(torch.zeros(K, 3, *self.input_hw))
         self.down_layers = nn.ModuleList(
-            [PixelCNNLayer_down(n, F, K) for n in (R, R + 1, R + 1)])
-        self.up_layers = nn.ModuleList([PixelCNNLayer_up(R, F, K) for _ in range(3)])
+            [PixelCNNLayer_down(n, F, K, film) for n in (R, R + 1, R + 1)])
+        self.up_layers = nn.ModuleList([PixelCNNLayer_up(R, F, K, film) for _ in range(3)])
         self.downsize_u_stream = nn.ModuleList(
             [down_shifted_conv2d(F, F, (2, 3), stride=2) for _ in range(2)])
         self.downsize_ul_stream = nn.ModuleList(
@@ -186,9 +201,11 @@ class PixelCNN(nn.Module):
         self.nin_out = nin(F, 10 * M)
 
     def forward(self, x, y):
-        """x: (N, 3, H, W) in [-1, 1]; y: (N,) int64 labels -> (N, 10M, H, W) raw output."""
+        """x: (N, 3, H, W) in [-1, 1]; y: (N,) int64 labels -> (N, 10M, H, W) raw output.
+        With input_hw the network sees x + class_map[y]; the likelihood's targets stay x."""
         N, _, H, W = x.shape
-        xin = torch.cat([x, x.new_ones(N, 1, H, W)], dim=1)
+        xc = x + self.class_map[y] if self.input_hw else x
+        xin = torch.cat([xc, x.new_ones(N, 1, H, W)], dim=1)
         u = down_shift(self.u_init(xin))
         ul = down_shift(self.ul_init[0](xin)) + right_shift(self.ul_init[1](xin))
         stack_u, stack_ul = [u], [ul]

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 # pcnn-export — write the parameters of a pcnn model file as a PyTorch state_dict (.pth)
 # with the CPEN 455 / pclucas14 PixelCNN++ names of SPEC §3 (class terms `<block>.hw`
-# included), loadable with model.load_state_dict(torch.load(path)). Needs PyTorch.
+# included; the variants' `<block>.hs` and `class_map` of SPEC §3b when the model has
+# them), loadable with model.load_state_dict(torch.load(path)). Needs PyTorch.
 #
 #   pcnn-export [--polyak] model.bin -o state_dict.pth
 #
@@ -43,7 +44,9 @@ def main():
         die("%s: %s" % (src, e.strerror or e))
     except ModelFileError as e:
         die("%s: %s (make it again with pcnn-fit or pcnn-import)" % (src, e))
-    for name, shape in param_specs(m.R, m.F, m.M, m.K):
+    film, inp = conditioning_of(m.tensors)
+    specs = param_specs(m.R, m.F, m.M, m.K, film, (m.H, m.W) if inp else None)
+    for name, shape in specs:
         key = "polyak." + name if a.polyak else name
         if key not in m.tensors:
             if a.polyak:
@@ -57,7 +60,7 @@ def main():
             % sys.executable)
     from collections import OrderedDict
     sd = OrderedDict()
-    for name, shape in param_specs(m.R, m.F, m.M, m.K):
+    for name, shape in specs:
         key = "polyak." + name if a.polyak else name   # present: checked above
         t = m.tensors[key]
         if tuple(t.shape) != shape:
@@ -70,8 +73,10 @@ def main():
         write_bytes_atomic(a.output, data)
     except OSError as e:
         die("%s: %s (nothing written)" % (disp(a.output, True), e.strerror or e))
-    sys.stderr.write("%s: %s: %d tensors, R=%d F=%d M=%d K=%d%s\n"
+    cond = ",".join(n for n, on in (("film", film), ("input", inp)) if on)
+    sys.stderr.write("%s: %s: %d tensors, R=%d F=%d M=%d K=%d%s%s\n"
                      % (PROG, disp(a.output, True), len(sd), m.R, m.F, m.M, m.K,
+                        ", conditioning " + cond if cond else "",
                         " (Polyak weights)" if a.polyak else ""))
     return 0
 

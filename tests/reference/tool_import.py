@@ -6,7 +6,9 @@
 #
 # R, F and M come from the tensor shapes; K from the class terms `<block>.hw` (K x 2F). A
 # model without class terms gets zero class terms for K = -K (or the number of --classes,
-# or 1). Keys may carry a `module.` prefix (DataParallel); the file may hold the state_dict
+# or 1). The conditioning variants of SPEC §3b are told by their tensors: `<block>.hs`
+# (film: every block needs one) and `class_map` (input: K x 3 x H x W, which fixes the
+# image size; -H/-W must then agree with it). Keys may carry a `module.` prefix (DataParallel); the file may hold the state_dict
 # itself or a dict with 'state_dict' / 'model_state_dict'. Layers whose weight norm was
 # removed (plain `.weight`) are accepted: v = weight, g = |weight| over all axes but 0,
 # which gives the same effective weight. Unknown, missing or misshapen tensors are refused.
@@ -87,8 +89,10 @@ def main():
     ap.add_argument("-K", dest="K", type=int, help="number of classes when the state_dict has "
                     "no class terms (.hw); they are then zero")
     ap.add_argument("--classes", help="class names, comma-separated (default Class0,Class1,..)")
-    ap.add_argument("-H", dest="H", type=int, default=32, help="image height (default 32)")
-    ap.add_argument("-W", dest="W", type=int, default=32, help="image width (default 32)")
+    ap.add_argument("-H", dest="H", type=int, help="image height (default 32, or the "
+                    "class_map's)")
+    ap.add_argument("-W", dest="W", type=int, help="image width (default 32, or the "
+                    "class_map's)")
     ap.add_argument("--unsafe-load", action="store_true", help="allow any pickled Python "
                     "object in the input (only for files you trust)")
     a = ap.parse_args()
@@ -98,7 +102,7 @@ def main():
         die(msg, 2)
 
     for n, v in (("-H", a.H), ("-W", a.W)):
-        if not 4 <= v <= 4096 or v % 4:
+        if v is not None and (not 4 <= v <= 4096 or v % 4):
             usage("%s %d: must be a multiple of 4 in 4..4096 (the network halves the image "
                   "twice)" % (n, v))
     if a.K is not None and not 1 <= a.K <= 1024:
@@ -150,10 +154,26 @@ def main():
         die("%s: no up_layers.0.u_stream.0 block found" % src)
 
     hw_keys = [k for k in sd if k.endswith(".hw")]
+    film, inp = conditioning_of(sd)
+    H, W = a.H or 32, a.W or 32
+    if inp:     # the class image fixes the image size (and K)
+        cm = tuple(sd["class_map"].shape)
+        if len(cm) != 4 or cm[1] != 3 or not all(4 <= v <= 4096 and v % 4 == 0 for v in cm[2:]):
+            die("%s: class_map has shape %s, expected (K, 3, H, W) with H and W multiples "
+                "of 4" % (src, cm))
+        for n, v, want in (("-H", a.H, cm[2]), ("-W", a.W, cm[3])):
+            if v is not None and v != want:
+                die("%s: the class map (class_map) is for %dx%d images, %s says %d"
+                    % (src, cm[2], cm[3], n, v))
+        H, W = cm[2], cm[3]
     if hw_keys:
         K = sd[hw_keys[0]].shape[0]
         if a.K is not None and a.K != K:
             die("%s: the class terms (.hw) are for %d classes, -K says %d" % (src, K, a.K))
+    elif inp:
+        K = sd["class_map"].shape[0]
+        if a.K is not None and a.K != K:
+            die("%s: the class map (class_map) is for %d classes, -K says %d" % (src, K, a.K))
     else:
         K = a.K if a.K is not None else (len(names) if names else 1)
     if names is not None and len(names) != K:
@@ -161,7 +181,7 @@ def main():
     if names is None:
         names = ["Class%d" % k for k in range(K)]
 
-    specs = param_specs(R, F, M, K)
+    specs = param_specs(R, F, M, K, film, (H, W) if inp else None)
     expected = dict(specs)
     unknown = sorted(k for k in sd if k not in expected)
     if unknown:
@@ -172,7 +192,7 @@ def main():
         die("%s: %d missing tensor(s), e.g. %s (for R=%d F=%d M=%d K=%d)"
             % (src, len(missing), ", ".join(missing[:3]), R, F, M, K))
 
-    m = ModelFile(R, F, M, K, a.H, a.W, 3, names, lr=2e-4,
+    m = ModelFile(R, F, M, K, H, W, 3, names, lr=2e-4,
                   meta={"imported_from": os.path.basename(src)[:255] or "-"})
     for k, shape in specs:
         if k in sd:
@@ -191,8 +211,10 @@ def main():
         die("%s: %s (nothing written)" % (disp(a.output, True), e.strerror or e))
     except ModelFileError as e:
         die("%s: %s" % (src, e))
-    sys.stderr.write("%s: %s: R=%d F=%d M=%d K=%d H=%d W=%d, %d tensors%s\n"
-                     % (PROG, disp(a.output, True), R, F, M, K, a.H, a.W, len(specs),
+    cond = ",".join(n for n, on in (("film", film), ("input", inp)) if on)
+    sys.stderr.write("%s: %s: R=%d F=%d M=%d K=%d H=%d W=%d, %d tensors%s%s\n"
+                     % (PROG, disp(a.output, True), R, F, M, K, H, W, len(specs),
+                        ", conditioning " + cond if cond else "",
                         "" if hw_keys else " (class terms zero: none in the input)"))
     return 0
 

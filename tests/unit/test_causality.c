@@ -4,23 +4,43 @@
  * output at every earlier position bit-identical, for several positions and
  * classes, through both streams (the u stream sees rows above, the ul stream
  * also the pixels to the left in the same row). Also: the output at (i, j)
- * itself and later DOES move (the test is not vacuous).
+ * itself and later DOES move (the test is not vacuous). The conditioning
+ * variants (SPEC §3b, film scales and the class map set non-zero) keep it: the
+ * class map is added to x at each pixel, so it is no path around the mask.
  */
 #include "check.h"
 #include "model.h"
 #include "net.h"
+#include "nn_backend.h"
 #include "rng.h"
 #include "util.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-static void check_config(int R, int F, int M, int K, int H, int W)
+/* hs and class_map (zero at creation) to U(-0.5, 0.5), so they take part. */
+static void randomise_cond(pcnn_net *net)
 {
-    pcnn_model_file *m = pcnn_model_create(R, F, M, K, H, W, NULL, 5);
+    const pcnn_param_table *t = pcnn_net_table(net);
+    float *p = pcnn_net_buffer(net, PCNN_BUF_PARAMS);
+    for (int i = 0; i < t->n; i++) {
+        const char *name = t->p[i].name;
+        size_t len = strlen(name);
+        if (strcmp(name, "class_map") && (len < 3 || strcmp(name + len - 3, ".hs"))) continue;
+        for (size_t k = 0; k < t->p[i].size; k++)
+            p[t->p[i].offset + k] = pcnn_rng_uniform(3, 4, (uint64_t)i, k) - 0.5f;
+    }
+    pcnn_net_invalidate(net);
+}
+
+static void check_config(int R, int F, int M, int K, int H, int W, unsigned cond)
+{
+    pcnn_model_file *m = pcnn_model_create(R, F, M, K, H, W, cond, NULL, 5);
     pcnn_net *net = pcnn_net_create(m, "cpu", 1);
     CHECK(net != NULL);
     if (!net) return;
+    CHECK(pcnn_net_table(net)->cond == cond);
+    randomise_cond(net);
     size_t npix = (size_t)H * W, C = 10 * (size_t)M;
     float *x = pcnn_xmalloc(npix * 3 * sizeof *x), *x2 = pcnn_xmalloc(npix * 3 * sizeof *x2);
     float *o1 = pcnn_xmalloc(npix * C * sizeof *o1), *o2 = pcnn_xmalloc(npix * C * sizeof *o2);
@@ -51,13 +71,15 @@ static void check_config(int R, int F, int M, int K, int H, int W)
     pcnn_model_file_free(m);
 }
 
-static void test_causality_small(void) { check_config(1, 4, 2, 2, 8, 8); }
-static void test_causality_odd(void) { check_config(2, 3, 3, 3, 8, 12); }
+static void test_causality_small(void) { check_config(1, 4, 2, 2, 8, 8, 0); }
+static void test_causality_odd(void) { check_config(2, 3, 3, 3, 8, 12, 0); }
+static void test_causality_film_input(void) { check_config(2, 3, 3, 3, 8, 12, PCNN_COND_ALL); }
+static void test_causality_input(void) { check_config(1, 4, 2, 2, 8, 8, PCNN_COND_INPUT); }
 
 /* The class changes the output everywhere (hw enters every block). */
 static void test_class_matters(void)
 {
-    pcnn_model_file *m = pcnn_model_create(1, 4, 2, 2, 8, 8, NULL, 5);
+    pcnn_model_file *m = pcnn_model_create(1, 4, 2, 2, 8, 8, 0, NULL, 5);
     pcnn_net *net = pcnn_net_create(m, "cpu", 1);
     float x[8 * 8 * 3] = {0}, o1[64 * 20], o2[64 * 20];
     int32_t a = 0, b = 1;
@@ -72,6 +94,8 @@ int main(void)
 {
     RUN(test_causality_small);
     RUN(test_causality_odd);
+    RUN(test_causality_film_input);
+    RUN(test_causality_input);
     RUN(test_class_matters);
     return check_summary();
 }

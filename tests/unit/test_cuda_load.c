@@ -38,7 +38,7 @@ static void test_entry_point(void)
         (pcnn_backend * (*)(const pcnn_param_table *, int, int, int)) dlsym(lib, "pcnn_cuda_backend_create");
     CHECK(create != NULL);
     if (!create) return;
-    pcnn_param_table *t = pcnn_params_build(1, 4, 2, 2);
+    pcnn_param_table *t = pcnn_params_build(1, 4, 2, 2, 0, 0, 0);
     pcnn_backend *be = create(t, 2, 8, 8);   /* a GPU: a backend; none: NULL and a message */
     printf("# pcnn_cuda_backend_create: %s\n", be ? "a GPU backend" : "NULL (no GPU here)");
     if (be) {
@@ -51,7 +51,7 @@ static void test_entry_point(void)
 /* Without CUDA in the build, asking for the backend is a clear no. */
 static void test_no_cuda_says_no(void)
 {
-    pcnn_param_table *t = pcnn_params_build(1, 4, 2, 2);
+    pcnn_param_table *t = pcnn_params_build(1, 4, 2, 2, 0, 0, 0);
     CHECK(pcnn_backend_cuda_new(t, 2, 8, 8) == NULL);
     pcnn_params_free(t);
 }

@@ -7,6 +7,11 @@
  * so unwritten elements and out-of-bounds writes fail. Outputs an op
  * accumulates into start from the same random values on both sides.
  *
+ * Everything runs on the base model, then the tests that the conditioning
+ * variants (SPEC §3b) change run again with film and input on (*_variants:
+ * the film class term in every gated block, the class map in the input op,
+ * also on a sampler-style window, and the whole network).
+ *
  * Without a GPU (built without CUDA, or no device) every test prints a SKIP
  * line with the reason. PCNN_PARITY_SELFTEST=1 runs the whole harness with a
  * second CPU backend in place of the GPU (checks the test itself, no GPU).
@@ -48,6 +53,7 @@ enum { R = 1, F = 8, M = 3, K = 3, H = 8, W = 8, MAXN = 4, N = 3 };
 
 static pcnn_param_table *T;
 static pcnn_backend *CPU, *DEV;
+static unsigned COND;               /* conditioning of T and of the networks (params.h) */
 static double TOL_OP = 1e-5, TOL_NET = 1e-4;
 static uint64_t SEED = 12345;
 static uint64_t draw;               /* counter of random draws */
@@ -155,7 +161,7 @@ static void pair_check(const pair *p, const char *what, double tol)
     free(hg);
 }
 
-/* Random parameters: v, b, hw uniform; g positive. */
+/* Random parameters: v, b, hw (and hs, class_map) uniform; g positive. */
 static float *random_params(void)
 {
     float *p = pcnn_xmalloc(T->total * sizeof *p);
@@ -165,6 +171,7 @@ static float *random_params(void)
     return p;
 }
 
+static const char *DEV_NAME = "cuda";
 static pair PARAMS, WP;             /* WP: the CPU's effective weights, on both */
 static int32_t *LAB_C, *LAB_G;
 
@@ -217,19 +224,50 @@ static void test_input(void)
     }
     pair x = pair_new(n * 3, hx), u = pair_new(n * F, NULL), ul = pair_new(n * F, NULL);
     void *sc = CPU->state_new(CPU, PCNN_OP_INPUT, NULL, H, W), *sg = DEV->state_new(DEV, PCNN_OP_INPUT, NULL, H, W);
-    CPU->input_fwd(CPU, sc, WP.c, x.c, N, u.c, ul.c);
-    DEV->input_fwd(DEV, sg, WP.g, x.g, N, u.g, ul.g);
+    CPU->input_fwd(CPU, sc, WP.c, x.c, LAB_C, N, 0, 0, u.c, ul.c);
+    DEV->input_fwd(DEV, sg, WP.g, x.g, LAB_G, N, 0, 0, u.g, ul.g);
     pair_check(&u, "input_fwd u", TOL_OP);
     pair_check(&ul, "input_fwd ul", TOL_OP);
     pair du = pair_rand(n * F, -1, 1), dul = pair_rand(n * F, -1, 1), gp = pair_rand(T->total, -1, 1);
-    CPU->input_bwd(CPU, sc, WP.c, gp.c, x.c, N, du.c, dul.c);
-    DEV->input_bwd(DEV, sg, WP.g, gp.g, x.g, N, du.g, dul.g);
+    CPU->input_bwd(CPU, sc, WP.c, gp.c, x.c, LAB_C, N, du.c, dul.c);
+    DEV->input_bwd(DEV, sg, WP.g, gp.g, x.g, LAB_G, N, du.g, dul.g);
     pair_check(&gp, "input_bwd gp", TOL_OP);
     CPU->state_free(CPU, sc);
     DEV->state_free(DEV, sg);
     pair *all[] = {&x, &u, &ul, &du, &dul, &gp};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) pair_free(all[i]);
     free(hx);
+}
+
+/* The cached sampler's 3 x 3 input window at rows [2, 5), columns [4, 7) of the
+ * image: window backends (image size 3 x 3) add the class map at that place. */
+static void input_window_case(void)
+{
+    const int hw = 3, r0 = 2, c0 = 4;
+    pcnn_backend *cw = pcnn_backend_cpu_new(T, MAXN, hw, hw), *dw = NULL;
+    if (!strcmp(DEV_NAME, "cpu"))
+        dw = pcnn_backend_cpu_new(T, MAXN, hw, hw);
+    else
+        dw = pcnn_backend_cuda_new(T, MAXN, hw, hw);
+    CHECK(dw != NULL);
+    if (!dw) {
+        cw->destroy(cw);
+        return;
+    }
+    size_t n = (size_t)N * hw * hw;
+    pair x = pair_rand(n * 3, -1, 1), u = pair_new(n * F, NULL), ul = pair_new(n * F, NULL);
+    void *sc = cw->state_new(cw, PCNN_OP_INPUT, NULL, hw, hw), *sg = dw->state_new(dw, PCNN_OP_INPUT, NULL, hw, hw);
+    cw->input_fwd(cw, sc, WP.c, x.c, LAB_C, N, r0, c0, u.c, ul.c);
+    dw->input_fwd(dw, sg, WP.g, x.g, LAB_G, N, r0, c0, u.g, ul.g);
+    pair_check(&u, "input window u", TOL_OP);
+    pair_check(&ul, "input window ul", TOL_OP);
+    cw->state_free(cw, sc);
+    dw->state_free(dw, sg);
+    pair_free(&x);
+    pair_free(&u);
+    pair_free(&ul);
+    cw->destroy(cw);
+    dw->destroy(dw);
 }
 
 /* One gated block b at level (h, w), with or without dropout. */
@@ -239,7 +277,7 @@ static void gated_case(const pcnn_blockref *b, int h, int w, int dropout, const 
     char what[96];
     pair x = pair_rand(n * F, -2, 2), a1 = pair_rand(n * F, -2, 2), a2 = pair_rand(n * F, -2, 2);
     pair out = pair_new(n * F, NULL);
-    pcnn_dropout drop = {77, 5, 3};
+    pcnn_dropout drop = {77, 5, 3, 0, 0};
     void *sc = CPU->state_new(CPU, PCNN_OP_GATED, b, h, w), *sg = DEV->state_new(DEV, PCNN_OP_GATED, b, h, w);
     const float *a1c = b->skip ? a1.c : NULL, *a1g = b->skip ? a1.g : NULL;
     const float *a2c = b->skip == 2 ? a2.c : NULL, *a2g = b->skip == 2 ? a2.g : NULL;
@@ -433,8 +471,6 @@ static void test_adam(void)
 
 /* ---------------------------------------------------------------- whole network */
 
-static const char *DEV_NAME = "cuda";
-
 /* t->total floats of a net buffer, to the host. */
 static void net_get(pcnn_net *net, int which, float *out)
 {
@@ -480,10 +516,23 @@ static void cmp_bufs(const char *what, pcnn_net *gpu, pcnn_net *cpu, int which, 
     free(b);
 }
 
+/* The variants' tensors (zero at creation) to random values, so film scales
+ * and the class map take part. */
+static void randomise_cond(pcnn_model_file *m)
+{
+    for (uint32_t i = 0; i < m->ntensors; i++) {
+        const char *name = m->tensors[i].name;
+        size_t len = strlen(name);
+        if (strcmp(name, "class_map") && (len < 3 || strcmp(name + len - 3, ".hs"))) continue;
+        for (size_t k = 0; k < m->tensors[i].n; k++) m->tensors[i].data[k] = urand(-0.5f, 0.5f);
+    }
+}
+
 static void test_network(void)
 {
     const int NH = 8, NW = 8, NB = 5;
-    pcnn_model_file *m = pcnn_model_create(2, 8, 3, 4, NH, NW, NULL, 7);
+    pcnn_model_file *m = pcnn_model_create(2, 8, 3, 4, NH, NW, COND, NULL, 7);
+    randomise_cond(m);
     pcnn_net *nc = pcnn_net_create(m, "cpu", NB), *ng = pcnn_net_create(m, DEV_NAME, NB);
     CHECK(nc != NULL);
     CHECK(ng != NULL);
@@ -548,6 +597,50 @@ static void test_network(void)
     pcnn_model_file_free(m);
 }
 
+/* The variants: the ops they change and the whole network. */
+static void test_input_variants(void)
+{
+    test_input();
+    input_window_case();
+}
+static void test_gated_variants(void) { test_gated(); }
+static void test_weightnorm_variants(void) { test_weightnorm(); }
+static void test_network_variants(void) { test_network(); }
+
+/* T, the backends and the shared buffers for conditioning cond; NULL or the
+ * reason there is no device. */
+static const char *setup_backends(unsigned cond, const char *self)
+{
+    COND = cond;
+    T = pcnn_params_build(R, F, M, K, cond, H, W);
+    CPU = pcnn_backend_cpu_new(T, MAXN, H, W);
+    DEV = NULL;
+    if (self && !strcmp(self, "1")) {
+        DEV = pcnn_backend_cpu_new(T, MAXN, H, W);
+        DEV_NAME = "cpu";
+        return NULL;
+    }
+#ifdef PCNN_HAVE_CUDA
+    DEV = pcnn_backend_cuda_new(T, MAXN, H, W);
+    return DEV ? NULL : "no CUDA GPU available (cudaGetDeviceCount failed or found none)";
+#else
+    return "built without CUDA (make GPU=1 on a machine with the CUDA toolkit and cuDNN)";
+#endif
+}
+
+static void teardown_backends(void)
+{
+    if (DEV) {
+        pair_free(&PARAMS);
+        pair_free(&WP);
+        CPU->release(CPU, LAB_C);
+        DEV->release(DEV, LAB_G);
+        DEV->destroy(DEV);
+    }
+    CPU->destroy(CPU);
+    pcnn_params_free(T);
+}
+
 int main(void)
 {
     const char *self = getenv("PCNN_PARITY_SELFTEST");
@@ -557,21 +650,8 @@ int main(void)
         TOL_NET = 3e-2;
     }
     pcnn_init("test_gpu_parity");
-    T = pcnn_params_build(R, F, M, K);
-    CPU = pcnn_backend_cpu_new(T, MAXN, H, W);
-    const char *why = NULL;
-    if (self && !strcmp(self, "1")) {
-        DEV = pcnn_backend_cpu_new(T, MAXN, H, W);
-        DEV_NAME = "cpu";
-        printf("# self-test: a second CPU backend stands in for the GPU\n");
-    } else {
-#ifdef PCNN_HAVE_CUDA
-        DEV = pcnn_backend_cuda_new(T, MAXN, H, W);
-        if (!DEV) why = "no CUDA GPU available (cudaGetDeviceCount failed or found none)";
-#else
-        why = "built without CUDA (make GPU=1 on a machine with the CUDA toolkit and cuDNN)";
-#endif
-    }
+    const char *why = setup_backends(0, self);
+    if (self && !strcmp(self, "1")) printf("# self-test: a second CPU backend stands in for the GPU\n");
     if (!DEV) {
         SKIP(test_weightnorm, why);
         SKIP(test_input, why);
@@ -581,6 +661,10 @@ int main(void)
         SKIP(test_dmol, why);
         SKIP(test_adam, why);
         SKIP(test_network, why);
+        SKIP(test_weightnorm_variants, why);
+        SKIP(test_input_variants, why);
+        SKIP(test_gated_variants, why);
+        SKIP(test_network_variants, why);
     } else {
         printf("# precision %s, tolerances: ops %.0e, network %.0e\n", prec ? prec : "fp32",
                TOL_OP, TOL_NET);
@@ -593,13 +677,22 @@ int main(void)
         RUN(test_dmol);
         RUN(test_adam);
         RUN(test_network);
-        pair_free(&PARAMS);
-        pair_free(&WP);
-        CPU->release(CPU, LAB_C);
-        DEV->release(DEV, LAB_G);
-        DEV->destroy(DEV);
+        teardown_backends();
+        why = setup_backends(PCNN_COND_FILM | PCNN_COND_INPUT, self);
+        printf("# conditioning %s\n", pcnn_cond_name(COND));
+        if (why) {
+            SKIP(test_weightnorm_variants, why);
+            SKIP(test_input_variants, why);
+            SKIP(test_gated_variants, why);
+            SKIP(test_network_variants, why);
+        } else {
+            setup_common();
+            RUN(test_weightnorm_variants);
+            RUN(test_input_variants);
+            RUN(test_gated_variants);
+            RUN(test_network_variants);
+        }
     }
-    CPU->destroy(CPU);
-    pcnn_params_free(T);
+    teardown_backends();
     return check_summary();
 }

@@ -304,18 +304,27 @@ static void run_net(float *out, const void *arg)
 
 static void test_network_paths(void)
 {
-    const int cfg[][4] = {{1, 8, 2, 3}, {2, 20, 3, 2}};   /* R, F, M, K */
-    for (int i = 0; i < 2; i++) {
+    /* R, F, M, K, conditioning (SPEC §3b; its hs and class_map set non-zero) */
+    const int cfg[][5] = {{1, 8, 2, 3, 0}, {2, 20, 3, 2, 0}, {1, 8, 2, 3, PCNN_COND_ALL}};
+    for (int i = 0; i < 3; i++) {
         int R = cfg[i][0], F = cfg[i][1], M = cfg[i][2], K = cfg[i][3], N = 3, H = 8, W = 12;
         pcnn_model_file *m = pcnn_model_create((uint32_t)R, (uint32_t)F, (uint32_t)M, (uint32_t)K,
-                                               (uint32_t)H, (uint32_t)W, NULL, 1);
+                                               (uint32_t)H, (uint32_t)W, (unsigned)cfg[i][4], NULL, 1);
+        for (uint32_t t = 0; t < m->ntensors; t++) {
+            const char *name = m->tensors[t].name;
+            size_t len = strlen(name);
+            if (!strcmp(name, "class_map") || (len > 3 && !strcmp(name + len - 3, ".hs")))
+                for (size_t k = 0; k < m->tensors[t].n; k++)
+                    m->tensors[t].data[k] = pcnn_rng_uniform(5, 6, t, k) - 0.5f;
+        }
         net_case c = {pcnn_net_create(m, "cpu", N), NULL, NULL, N, K};
         uint8_t *px = pcnn_xmalloc((size_t)N * H * W * 3);
         int32_t lab[3] = {0, K - 1, 1 % K};
         for (size_t k = 0; k < (size_t)N * H * W * 3; k++) px[k] = (uint8_t)(pcnn_rng_hash4(3, 4, k, 0, 0) & 255);
         c.px = px, c.lab = lab;
         char what[64];
-        snprintf(what, sizeof what, "network R=%d F=%d M=%d K=%d", R, F, M, K);
+        snprintf(what, sizeof what, "network R=%d F=%d M=%d K=%d %s", R, F, M, K,
+                 pcnn_cond_name((unsigned)cfg[i][4]));
         compare_paths(what, run_net, &c, (size_t)N * K + 1 + pcnn_net_num_params(c.net));
         free(px);
         pcnn_net_free(c.net);

@@ -1,7 +1,8 @@
 /*
  * test_nn_grad.c — central-difference checks of every backward pass: the CPU
  * primitives (conv at every geometry of the network, stride 1 and 2, transposed
- * conv, linear, weight norm, concat_elu, elu, shifts, gate, class term, dropout),
+ * conv, linear, weight norm, concat_elu, elu, shifts, gate, class term, dropout,
+ * film class term, class-map input),
  * the discretized-logistic likelihood, and the whole network (train mode, with
  * dropout: its mask is a pure function of (seed, step), so it is the same in
  * every evaluation), on tiny configurations.
@@ -204,8 +205,9 @@ static void test_weightnorm(void)
     free(WNv), free(WNg), free(WNr_), free(dv), free(dg);
 }
 
-/* elementwise: concat_elu of two inputs, elu, gate, class term, shifts, dropout */
-static float *Ea, *Eb, *Er, *Eo;
+/* elementwise: concat_elu of two inputs, elu, gate, class term, shifts, dropout,
+ * film class term and class-map input (SPEC §3b) */
+static float *Ea, *Eb, *Er, *Eo, *Ep;
 static int Emode;
 static int32_t Elab[2] = {1, 0};
 static float Emask[2 * 6];
@@ -228,6 +230,15 @@ static double elem_loss(void)
         memcpy(Eo, Eb, rows * 6 * sizeof *Eo);
         nn_dropout_apply(Eo, Emask, 2, 12, 6);
         no = rows * 6;
+        break;
+    case 7:   /* film: c2 = Eb, hs = Ea[0, 12), hw = Ea[12, 24) (K = 2, 6 channels) */
+        memcpy(Eo, Eb, rows * 6 * sizeof *Eo);
+        nn_film_fwd(Eo, Ep, Ea, Ea + 12, Elab, 2, 12, 6);
+        no = rows * 6;
+        break;
+    case 8:   /* input: x = Ea (2, 3, 4, 3), class map = Eb (2 classes, 3, 3, 4) */
+        nn_input_fwd(Eo, Ea, Eb, Elab, 2, 3, 4, 3, 4, 0, 0);
+        no = rows * 4;
         break;
     }
     double s = 0;
@@ -275,9 +286,9 @@ static void test_elementwise(void)
     CHECK(fd_check("right_shift", elem_loss, Ea, da, rows * 3, 72, LH, LATOL, LRTOL) <= 1);
     /* 6: dropout: gradient is the mask; masks have both values and are reproducible */
     Emode = 6;
-    nn_dropout_mask(Emask, 2, 6, 5, 9, 3);
+    nn_dropout_mask(Emask, 2, 6, 5, 9, 3, 1, 0);
     float m2[12];
-    nn_dropout_mask(m2, 2, 6, 5, 9, 3);
+    nn_dropout_mask(m2, 2, 6, 5, 9, 3, 1, 0);
     CHECK(!memcmp(Emask, m2, sizeof m2));
     int zeros = 0;
     for (int i = 0; i < 12; i++) zeros += Emask[i] == 0.0f;
@@ -285,6 +296,41 @@ static void test_elementwise(void)
     memcpy(db, Er, rows * 6 * sizeof *db);
     nn_dropout_apply(db, Emask, 2, 12, 6);
     CHECK(fd_check("dropout", elem_loss, Eb, db, rows * 6, 144, LH, LATOL, LRTOL) <= 1);
+    /* 7: film c2 (1 + hs[y]) + hw[y]: d hs, d hw (nn_class_bwd), d c2 */
+    Emode = 7;
+    Ep = zvec(rows * 6);
+    memset(da, 0, rows * 6 * sizeof *da);
+    memcpy(db, Er, rows * 6 * sizeof *db);
+    elem_loss();   /* the forward saves c2 in Ep */
+    nn_class_bwd(da + 12, db, Elab, 2, 12, 6);
+    nn_film_bwd(da, db, Ep, Ea, Elab, 2, 12, 6);
+    CHECK(fd_check("film dhs, dhw", elem_loss, Ea, da, 24, 24, LH, LATOL, LRTOL) <= 1);
+    CHECK(fd_check("film dc2", elem_loss, Eb, db, rows * 6, 144, LH, LATOL, LRTOL) <= 1);
+    /* film with hs = 0 is the plain class term, to the bit */
+    float *hs0 = zvec(12), *o2 = zvec(rows * 6);
+    memcpy(Eo, Eb, rows * 6 * sizeof *Eo);
+    nn_film_fwd(Eo, Ep, hs0, Ea + 12, Elab, 2, 12, 6);
+    memcpy(o2, Eb, rows * 6 * sizeof *o2);
+    nn_class_fwd(o2, Ea + 12, Elab, 2, 12, 6);
+    CHECK(!memcmp(Eo, o2, rows * 6 * sizeof *o2));
+    /* 8: class map: d class_map[y] = sum over class-y images of d xin */
+    Emode = 8;
+    memset(db, 0, rows * 6 * sizeof *db);
+    nn_class_map_bwd(db, Er, Elab, 2, 3, 4);
+    CHECK(fd_check("class_map", elem_loss, Eb, db, 72, 72, LH, LATOL, LRTOL) <= 1);
+    /* a window (rows 1..2, columns 2..3) adds the map at its own place */
+    elem_loss();
+    float xw[2 * 2 * 2 * 3], ow[2 * 2 * 2 * 4];
+    for (int n = 0; n < 2; n++)
+        for (int i = 0; i < 2; i++)
+            memcpy(xw + ((n * 2 + i) * 2) * 3, Ea + ((n * 3 + 1 + i) * 4 + 2) * 3, 6 * sizeof *xw);
+    nn_input_fwd(ow, xw, Eb, Elab, 2, 2, 2, 3, 4, 1, 2);
+    int same = 1;
+    for (int n = 0; n < 2; n++)
+        for (int i = 0; i < 2; i++)
+            same &= !memcmp(ow + ((n * 2 + i) * 2) * 4, Eo + ((n * 3 + 1 + i) * 4 + 2) * 4, 8 * sizeof *ow);
+    CHECK(same);
+    free(hs0), free(o2), free(Ep);
     free(Ea), free(Eb), free(Er), free(Eo), free(da), free(db);
 }
 
@@ -309,25 +355,58 @@ static void test_dmol_grad(void)
 
 /* ---------- the whole network ---------- */
 static pcnn_net *NET;
-static uint8_t NPIX[2 * 8 * 12 * 3];
-static int32_t NLAB[2] = {1, 0};
+static uint8_t NPIX[3 * 8 * 12 * 3];
+static int32_t NLAB[3] = {1, 0, 1};
+/* The hybrid objective of SPEC §6b: HYB_NCE of the HYB_N images carry lambda CE. */
+static int HYB_N, HYB_NCE;
+static const float HYB_LAMBDA = 0.7f, HYB_TAU = 3.0f;
 static double net_loss(void)
 {
     pcnn_net_invalidate(NET);
-    pcnn_net_train_step(NET, NPIX, NLAB, 2, 3, 17);
-    return pcnn_net_last_loss(NET);
+    if (!HYB_NCE) {
+        pcnn_net_train_step(NET, NPIX, NLAB, 2, 3, 17);
+        return pcnn_net_last_loss(NET);
+    }
+    pcnn_net_hybrid_step(NET, NPIX, NLAB, HYB_N, HYB_NCE, HYB_LAMBDA, HYB_TAU, 1, 3, 17);
+    /* L = (1/N) sum_n [-l(n, y_n)] + lambda (1/N) sum_{n < n_ce} CE_n */
+    return pcnn_net_last_loss(NET) + HYB_LAMBDA * pcnn_net_last_ce(NET) * HYB_NCE / HYB_N;
 }
 
-static void check_network(int R, int F, int M, int K, int H, int W)
+/* The conditioning variants' tensors (SPEC §3b; zero at creation) to U(+-0.5),
+ * so the film scale and the class map take part in the loss. */
+static void randomise_cond(const pcnn_param_table *t, float *p)
 {
-    pcnn_model_file *m = pcnn_model_create(R, F, M, K, H, W, NULL, 11);
-    NET = pcnn_net_create(m, "cpu", 2);
+    for (int i = 0; i < t->n; i++) {
+        const char *name = t->p[i].name;
+        size_t len = strlen(name);
+        if (strcmp(name, "class_map") && (len < 3 || strcmp(name + len - 3, ".hs"))) continue;
+        for (size_t k = 0; k < t->p[i].size; k++) p[t->p[i].offset + k] = 0.5f * urand();
+    }
+}
+
+/* With a conditioning variant only the tensors next to its code are checked
+ * (the rest is the base model's backward, checked by the base cases, and each
+ * tensor costs four passes): hs, hw, class_map, conv_out (its gradient passes
+ * the film scale) and the init convs (they see x + class_map). */
+static int variant_tensor(const char *name)
+{
+    size_t len = strlen(name);
+    return !strcmp(name, "class_map") || strstr(name, ".conv_out.") || strstr(name, "_init") ||
+           (len > 3 && (!strcmp(name + len - 3, ".hs") || !strcmp(name + len - 3, ".hw")));
+}
+
+static void check_network(int R, int F, int M, int K, int H, int W, unsigned cond)
+{
+    pcnn_model_file *m = pcnn_model_create(R, F, M, K, H, W, cond, NULL, 11);
+    NET = pcnn_net_create(m, "cpu", HYB_NCE ? HYB_NCE * K + HYB_N - HYB_NCE : 2);
     CHECK(NET != NULL);
     if (!NET) return;
     for (size_t i = 0; i < sizeof NPIX; i++) NPIX[i] = (uint8_t)(pcnn_rng_hash4(1, 2, i, 0, 0) & 255);
     NPIX[0] = 0, NPIX[1] = 255;   /* both edge branches present */
     const pcnn_param_table *t = pcnn_net_table(NET);
     float *p = pcnn_net_buffer(NET, PCNN_BUF_PARAMS);
+    CHECK(t->cond == cond);
+    randomise_cond(t, p);
     float *g0 = pcnn_net_buffer(NET, PCNN_BUF_GRADS);
     net_loss();
     float *g = pcnn_xmalloc(t->total * sizeof *g);
@@ -344,6 +423,7 @@ static void check_network(int R, int F, int M, int K, int H, int W)
     const float h = 0.1f;
     for (int i = 0; i < t->n; i++) {
         const pcnn_param *q = &t->p[i];
+        if (cond && !variant_tensor(q->name)) continue;
         float *pp = p + q->offset;
         const float *gg = g + q->offset;
         for (int dir = 0; dir < 2; dir++) {
@@ -371,21 +451,101 @@ static void check_network(int R, int F, int M, int K, int H, int W)
     }
     free(save);
     free(d);
-    printf("#   network R=%d F=%d M=%d K=%d %dx%d: worst error ratio %.3f (<= 1 passes)\n", R, F, M,
-           K, H, W, worst);
+    printf("#   network R=%d F=%d M=%d K=%d %dx%d %s%s: worst error ratio %.3f (<= 1 passes)\n", R,
+           F, M, K, H, W, pcnn_cond_name(cond), HYB_NCE ? " (hybrid loss)" : "", worst);
     CHECK(worst <= 1);
     free(g);
     pcnn_net_free(NET);
     pcnn_model_file_free(m);
 }
 
-static void test_network_small(void) { check_network(1, 4, 2, 2, 8, 8); }
-static void test_network_odd(void) { check_network(2, 3, 3, 3, 8, 12); }
+static void test_network_small(void) { check_network(1, 4, 2, 2, 8, 8, 0); }
+static void test_network_odd(void) { check_network(2, 3, 3, 3, 8, 12, 0); }
+/* Film and input (SPEC §3b) together: d hs, d class_map and every other
+ * gradient through the scaled class term and the shifted input. */
+static void test_network_variants(void) { check_network(1, 3, 2, 2, 8, 8, PCNN_COND_ALL); }
+/* The hybrid loss: 2 of 3 images carry the CE term, 3 classes, dropout on. */
+static void test_network_hybrid(void)
+{
+    HYB_N = 3, HYB_NCE = 2;
+    check_network(1, 4, 2, 3, 8, 12, 0);
+    HYB_N = HYB_NCE = 0;
+}
+
+/* The hybrid step runs an image once per class under one dropout mask: its
+ * likelihood part equals the plain step's to the bit (the true-label rows are the
+ * plain rows, computed alike at any batch size), whatever share carries the CE
+ * term; with no share (or lambda 0) the gradients are the plain step's bytes. */
+static void test_hybrid_matches_plain(void)
+{
+    pcnn_model_file *m = pcnn_model_create(1, 4, 2, 3, 8, 12, 0, NULL, 5);
+    pcnn_net *net = pcnn_net_create(m, "cpu", 9);
+    const pcnn_param_table *t = pcnn_net_table(net);
+    size_t bytes = t->total * sizeof(float);
+    float *g = pcnn_xmalloc(bytes);
+    for (size_t i = 0; i < sizeof NPIX; i++) NPIX[i] = (uint8_t)(pcnn_rng_hash4(7, 2, i, 0, 0) & 255);
+    float plain = pcnn_net_train_step(net, NPIX, NLAB, 3, 4, 2);
+    memcpy(g, pcnn_net_buffer(net, PCNN_BUF_GRADS), bytes);
+    for (int nce = 0; nce <= 3; nce++) {
+        float l = pcnn_net_hybrid_step(net, NPIX, NLAB, 3, nce, 0.5f, 2.0f, 1, 4, 2);
+        CHECK(l == plain);
+        if (nce == 0) CHECK(!memcmp(g, pcnn_net_buffer(net, PCNN_BUF_GRADS), bytes));
+        else CHECK(memcmp(g, pcnn_net_buffer(net, PCNN_BUF_GRADS), bytes) != 0);
+        if (nce) CHECK(pcnn_net_last_ce(net) > 0);
+    }
+    pcnn_net_hybrid_step(net, NPIX, NLAB, 3, 3, 0.0f, 2.0f, 1, 4, 2);
+    CHECK(!memcmp(g, pcnn_net_buffer(net, PCNN_BUF_GRADS), bytes));
+    free(g);
+    pcnn_net_free(net);
+    pcnn_model_file_free(m);
+}
+
+/* --class-lr-mult: Adam moves the class tables (hw) at lr * mult and every other
+ * tensor exactly as with one rate. Adam's first step is lr * g / (|g| + eps'), so
+ * the class tables move mult times as far. */
+static void test_class_lr_mult(void)
+{
+    pcnn_model_file *m = pcnn_model_create(1, 4, 2, 3, 8, 12, 0, NULL, 5);
+    pcnn_net *a = pcnn_net_create(m, "cpu", 3), *b = pcnn_net_create(m, "cpu", 3);
+    const pcnn_param_table *t = pcnn_net_table(a);
+    float *p0 = pcnn_xmalloc(t->total * sizeof *p0);
+    memcpy(p0, pcnn_net_buffer(a, PCNN_BUF_PARAMS), t->total * sizeof *p0);
+    pcnn_net_set_class_lr_mult(b, 10.0f);
+    pcnn_net_train_step(a, NPIX, NLAB, 3, 1, 1);
+    pcnn_net_train_step(b, NPIX, NLAB, 3, 1, 1);
+    pcnn_net_adam_step(a, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.9f);
+    pcnn_net_adam_step(b, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.9f);
+    const float *pa = pcnn_net_buffer(a, PCNN_BUF_PARAMS), *pb = pcnn_net_buffer(b, PCNN_BUF_PARAMS);
+    int nclass = 0;
+    double worst = 0;
+    for (int i = 0; i < t->n; i++) {
+        const pcnn_param *q = &t->p[i];
+        if (!pcnn_params_is_class_table(q->name)) {
+            CHECK(!memcmp(pa + q->offset, pb + q->offset, q->size * sizeof(float)));
+            continue;
+        }
+        nclass++;
+        for (size_t k = q->offset; k < q->offset + q->size; k++) {
+            double da = pa[k] - p0[k], db = pb[k] - p0[k];
+            if (fabs(da) > 1e-4) worst = fmax(worst, fabs(db / da - 10.0));
+        }
+    }
+    printf("#   %d class tables, worst |step ratio - 10| %.2g\n", nclass, worst);
+    CHECK(nclass == 16);   /* R = 1: 3 x 2 up blocks, (1 + 2 + 2) x 2 down blocks */
+    CHECK(worst < 0.05);
+    CHECK(pcnn_params_is_class_table("up_layers.0.u_stream.0.hw"));
+    CHECK(pcnn_params_is_class_table("class_map"));
+    CHECK(!pcnn_params_is_class_table("nin_out.lin_a.bias"));
+    free(p0);
+    pcnn_net_free(a);
+    pcnn_net_free(b);
+    pcnn_model_file_free(m);
+}
 
 /* Same inputs, seed and step: the same loss and gradient bytes; another step: another mask. */
 static void test_train_deterministic(void)
 {
-    pcnn_model_file *m = pcnn_model_create(1, 4, 2, 2, 8, 8, NULL, 3);
+    pcnn_model_file *m = pcnn_model_create(1, 4, 2, 2, 8, 8, 0, NULL, 3);
     pcnn_net *net = pcnn_net_create(m, "cpu", 2);
     const pcnn_param_table *t = pcnn_net_table(net);
     size_t bytes = t->total * sizeof(float);
@@ -405,7 +565,7 @@ static void test_train_deterministic(void)
 /* A few Adam steps on one tiny batch lower its loss; store/load round-trips the state. */
 static void test_adam_reduces_loss(void)
 {
-    pcnn_model_file *m = pcnn_model_create(1, 4, 2, 2, 8, 8, NULL, 3);
+    pcnn_model_file *m = pcnn_model_create(1, 4, 2, 2, 8, 8, 0, NULL, 3);
     pcnn_net *net = pcnn_net_create(m, "cpu", 2);
     double first = 0, last = 0;
     for (int s = 0; s < 20; s++) {
@@ -447,5 +607,9 @@ int main(void)
     RUN(test_dmol_grad);
     RUN(test_network_small);
     RUN(test_network_odd);
+    RUN(test_network_variants);
+    RUN(test_network_hybrid);
+    RUN(test_hybrid_matches_plain);
+    RUN(test_class_lr_mult);
     return check_summary();
 }

@@ -6,7 +6,8 @@
  * and 4x4 where the lowest level is one pixel), batches larger than max_batch,
  * batches split across threads.
  * The weights are "trained-looking": g, biases and hw perturbed away from the
- * PyTorch-default initialisation so no layer is near identity or zero.
+ * PyTorch-default initialisation so no layer is near identity or zero. The
+ * conditioning variants (SPEC §3b) too, with hs and class_map non-zero.
  */
 #include "check.h"
 #include "model.h"
@@ -20,8 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Perturbs g (x U(0.5, 2)), biases (+ U(+-0.3)) and hw (+ U(+-0.5)) of the
- * Polyak copy (what the samplers use). */
+/* Perturbs g (x U(0.5, 2)), biases (+ U(+-0.3)), hw (+ U(+-0.5)) and the
+ * variants' hs and class_map (+ U(+-0.5)) of the Polyak copy (what the samplers use). */
 static void perturb(pcnn_net *net, uint64_t seed)
 {
     const pcnn_param_table *t = pcnn_net_table(net);
@@ -37,13 +38,21 @@ static void perturb(pcnn_net *net, uint64_t seed)
         for (int b = 0; b < counts[k]; b++)
             for (size_t e = 0; e < (size_t)t->K * 2 * t->F; e++)
                 p[lists[k][b].hw + e] += pcnn_rng_uniform(seed, 3, (uint64_t)(k * 1000 + b), e) - 0.5f;
+    for (int k = 0; k < 4; k++)
+        for (int b = 0; b < counts[k] && (t->cond & PCNN_COND_FILM); b++)
+            for (size_t e = 0; e < (size_t)t->K * 2 * t->F; e++)
+                p[lists[k][b].hs + e] += pcnn_rng_uniform(seed, 4, (uint64_t)(k * 1000 + b), e) - 0.5f;
+    if (t->cond & PCNN_COND_INPUT)
+        for (size_t e = 0; e < (size_t)t->K * 3 * t->H * t->W; e++)
+            p[t->class_map + e] += pcnn_rng_uniform(seed, 5, 0, e) - 0.5f;
     pcnn_net_invalidate(net);
 }
 
 /* Samples N images (classes cycling through K) both ways and compares. */
-static void check_same(int R, int F, int M, int K, int H, int W, int N, int max_batch, uint64_t seed)
+static void check_cond(int R, int F, int M, int K, int H, int W, int N, int max_batch,
+                       uint64_t seed, unsigned cond)
 {
-    pcnn_model_file *m = pcnn_model_create(R, F, M, K, H, W, NULL, seed);
+    pcnn_model_file *m = pcnn_model_create(R, F, M, K, H, W, cond, NULL, seed);
     pcnn_net *net = pcnn_net_create(m, "cpu", max_batch);
     CHECK(net != NULL);
     if (!net) {
@@ -74,9 +83,9 @@ static void check_same(int R, int F, int M, int K, int H, int W, int N, int max_
                 if (d > maxd) maxd = d;
             }
         size_t pix = first / 3;
-        printf("#   R=%d F=%d M=%d K=%d %dx%d N=%d: %zu of %zu floats differ, max %g, first at "
-               "image %zu (%zu,%zu)\n", R, F, M, K, H, W, N, ndiff, n, (double)maxd,
-               pix / ((size_t)H * W), pix / W % H, pix % W);
+        printf("#   R=%d F=%d M=%d K=%d %dx%d %s N=%d: %zu of %zu floats differ, max %g, first "
+               "at image %zu (%zu,%zu)\n", R, F, M, K, H, W, pcnn_cond_name(cond), N, ndiff, n,
+               (double)maxd, pix / ((size_t)H * W), pix / W % H, pix % W);
     }
     /* not vacuous: the samples vary, and they are in [-1, 1] */
     int varied = 0, inrange = 1;
@@ -91,6 +100,11 @@ static void check_same(int R, int F, int M, int K, int H, int W, int N, int max_
     pcnn_model_file_free(m);
 }
 
+static void check_same(int R, int F, int M, int K, int H, int W, int N, int max_batch, uint64_t seed)
+{
+    check_cond(R, F, M, K, H, W, N, max_batch, seed, 0);
+}
+
 static void test_cached_8x8_r1(void) { check_same(1, 4, 2, 2, 8, 8, 2, 2, 11); }
 static void test_cached_8x12_r2(void) { check_same(2, 5, 3, 3, 8, 12, 3, 3, 12); }
 static void test_cached_12x8_r1(void) { check_same(1, 6, 2, 4, 12, 8, 4, 4, 13); }
@@ -99,6 +113,11 @@ static void test_cached_4x4(void) { check_same(1, 3, 1, 2, 4, 4, 2, 2, 15); }
 /* N > max_batch: the sampler runs in chunks; N = 1: one-row GEMMs. */
 static void test_cached_chunks(void) { check_same(1, 4, 2, 3, 8, 12, 5, 2, 16); }
 static void test_cached_one_image(void) { check_same(2, 4, 2, 2, 12, 8, 1, 1, 17); }
+/* The variants: film scales in every block, the class map added at each input
+ * window (its 3 x W rows and 3 x 3 pixels at their place), odd sizes, chunks. */
+static void test_cached_film_input(void) { check_cond(2, 5, 3, 3, 8, 12, 3, 3, 19, PCNN_COND_ALL); }
+static void test_cached_input_chunks(void) { check_cond(1, 4, 2, 3, 12, 8, 5, 2, 20, PCNN_COND_INPUT); }
+static void test_cached_film_4x4(void) { check_cond(1, 3, 1, 2, 4, 4, 2, 2, 21, PCNN_COND_FILM); }
 /* Three threads, each sampling its own part of a batch (parts 2, 2, 0 then 2, 1, 0). */
 static void test_cached_threads(void)
 {
@@ -122,5 +141,8 @@ int main(void)
     RUN(test_cached_chunks);
     RUN(test_cached_one_image);
     RUN(test_cached_threads);
+    RUN(test_cached_film_input);
+    RUN(test_cached_input_chunks);
+    RUN(test_cached_film_4x4);
     return check_summary();
 }

@@ -1,4 +1,5 @@
-/* pcnn-mkdata — a test utility: a data file of random pixels and labels. */
+/* pcnn-mkdata — a test helper (built into build/tests/bin for the tests, never installed):
+ * a data file of random pixels and labels, or a small model file container. */
 #include "datafile.h"
 #include "modelfile.h"
 #include "util.h"
