@@ -196,265 +196,401 @@ static void log_value(FILE *fp, double v, const char *fmt)
         fputs("NA", fp);
 }
 
-int pcnn_fit_run(const pcnn_fit_options *o, const pcnn_dataset *train, const pcnn_dataset *val,
-                 pcnn_model_file *model)
+/* Returned by the steps of a run to go on; anything else is the exit status. */
+#define FIT_GO (-1)
+
+/* One call of pcnn_fit_run: what it was given, what it made, and where it stands. */
+typedef struct fit_run {
+    const pcnn_fit_options *o;
+    const pcnn_dataset *train, *val;
+    pcnn_model_file *model;     /* the checkpoint, rewritten in place */
+    pcnn_net *net;
+    FILE *logfp;                /* --log, NULL for none */
+    fit_state st;
+    int resuming;
+    uint64_t n, spe;            /* training images, steps per epoch */
+    int eval_batch;             /* validation batch */
+    int tty;                    /* progress line on stderr */
+    struct sigaction old_int, old_term;
+    /* batch buffers: perm (n), bx (batch x H x W x C), by (batch) */
+    uint64_t *perm;
+    uint8_t *bx;
+    int32_t *by;
+    size_t npix;                /* H·W·C */
+    double hwc_ln2;             /* H·W·C·ln 2: nats per image to bits/dim */
+    uint64_t nan_step;          /* PCNN_TEST_NAN_STEP, 0 off */
+    /* timers and counts of this run and of its current epoch */
+    uint64_t total_steps, steps_this_run, images_this_epoch_run;
+    double t_run, t_epoch, last_draw;
+} fit_run;
+
+/* Training needs at least one image, each with a label. 0, or 1 (printed). */
+static int check_train_data(const pcnn_dataset *train)
 {
-    const char *out = o->out_path;
-    uint64_t n = train->n;
-    if (n == 0) {
+    if (train->n == 0) {
         pcnn_warn("training data holds no images");
         return 1;
     }
-    for (uint64_t i = 0; i < n; i++)
+    for (uint64_t i = 0; i < train->n; i++)
         if (train->labels[i] < 0) {
             pcnn_warn("training image %s has no label (-1): training needs labelled data "
                       "(prep a manifest with labels, e.g. train.csv, not test.csv)",
                       train->ids[i]);
             return 1;
         }
-    uint64_t spe = (n + (uint64_t)o->batch - 1) / (uint64_t)o->batch; /* steps per epoch */
-    fit_state st = {model->step, model->epoch, model->lr > 0 ? model->lr : o->lr, 0, 0, 0, 0, 0, 0, 0};
-    int resuming = st.step > 0 || st.epoch > 0;
-    if (resuming) {
-        const char *b = pcnn_model_file_get_meta(model, "batch");
-        const char *t = pcnn_model_file_get_meta(model, "train_images");
-        long bv = 0;
-        uint64_t tv = 0;
-        if ((b && (pcnn_parse_long(b, 1, 1 << 20, &bv) || bv != o->batch)) ||
-            (t && (pcnn_parse_u64(t, &tv) || tv != n))) {
-            pcnn_warn("cannot resume: the checkpoint was trained with batch %s on %s images, this "
-                      "run has batch %d on %llu images (use the same -b and training data)",
-                      b ? b : "?", t ? t : "?", o->batch, (unsigned long long)n);
-            return 1;
-        }
-        if (st.step < st.epoch * spe || st.step - st.epoch * spe > spe) {
-            pcnn_warn("cannot resume: checkpoint counters (epoch %llu, step %llu) do not match %llu "
-                      "steps per epoch",
-                      (unsigned long long)st.epoch, (unsigned long long)st.step,
-                      (unsigned long long)spe);
-            return 1;
-        }
-        st.epoch_loss_sum = get_meta_double(model, "epoch_loss_sum", 0);
-        st.epoch_images = (uint64_t)get_meta_double(model, "epoch_images", 0);
-        st.epoch_ce_sum = get_meta_double(model, "epoch_ce_sum", 0);
-        st.epoch_ce_images = (uint64_t)get_meta_double(model, "epoch_ce_images", 0);
-        st.best_epoch = (uint64_t)get_meta_double(model, "best_epoch", 0);
-        st.best_acc = get_meta_double(model, "best_val_acc", 0);
-        st.best_bpd = get_meta_double(model, "best_val_bpd", 0);
-    }
-    if (st.epoch >= o->epochs) {
-        if (!o->quiet)
-            pcnn_warn("%s: already trained for %llu epochs (ask for more with -e)", out,
-                      (unsigned long long)st.epoch);
-        return 0;
-    }
+    return 0;
+}
 
-    /* the hybrid objective runs its images once per class: a wider net */
-    int n_ce_max = pcnn_fit_ce_images(o, o->batch);
-    pcnn_net *net = pcnn_net_create(model, o->device, o->batch + n_ce_max * ((int)model->K - 1));
-    if (!net) return 1;
-    pcnn_net_set_class_lr_mult(net, (float)o->class_lr_mult);
-    int eval_batch = pcnn_net_score_batch(net);   /* validation: same numbers, faster */
-    FILE *logfp = open_log(o->log_path, resuming);
-    if (o->log_path && !logfp) {
-        pcnn_net_free(net);
+/* The counters from the model's header; when resuming, checks that batch size, training set
+ * and counters fit this run, and restores the running sums and best epoch from the meta.
+ * 0, or 1 (printed). */
+static int restore_state(fit_run *r)
+{
+    const pcnn_fit_options *o = r->o;
+    pcnn_model_file *model = r->model;
+    fit_state *st = &r->st;
+    *st = (fit_state){model->step, model->epoch, model->lr > 0 ? model->lr : o->lr,
+                      0, 0, 0, 0, 0, 0, 0};
+    r->resuming = st->step > 0 || st->epoch > 0;
+    if (!r->resuming) return 0;
+    const char *b = pcnn_model_file_get_meta(model, "batch");
+    const char *t = pcnn_model_file_get_meta(model, "train_images");
+    long bv = 0;
+    uint64_t tv = 0;
+    if ((b && (pcnn_parse_long(b, 1, 1 << 20, &bv) || bv != o->batch)) ||
+        (t && (pcnn_parse_u64(t, &tv) || tv != r->n))) {
+        pcnn_warn("cannot resume: the checkpoint was trained with batch %s on %s images, this "
+                  "run has batch %d on %llu images (use the same -b and training data)",
+                  b ? b : "?", t ? t : "?", o->batch, (unsigned long long)r->n);
         return 1;
     }
-    if (!o->quiet)
-        pcnn_warn("training R=%u F=%u M=%u, conditioning %s (%zu parameters) on %llu images, "
-                  "batch %d, %llu steps per epoch, epochs %llu..%llu, device %s%s",
-                  model->R, model->F, model->M, pcnn_cond_name(pcnn_model_conditioning(model)),
-                  pcnn_net_num_params(net), (unsigned long long)n,
-                  o->batch, (unsigned long long)spe, (unsigned long long)st.epoch + 1,
-                  (unsigned long long)o->epochs, pcnn_net_device(net),
-                  resuming ? " (resumed)" : "");
-    if (!o->quiet && n_ce_max)
+    if (st->step < st->epoch * r->spe || st->step - st->epoch * r->spe > r->spe) {
+        pcnn_warn("cannot resume: checkpoint counters (epoch %llu, step %llu) do not match %llu "
+                  "steps per epoch",
+                  (unsigned long long)st->epoch, (unsigned long long)st->step,
+                  (unsigned long long)r->spe);
+        return 1;
+    }
+    st->epoch_loss_sum = get_meta_double(model, "epoch_loss_sum", 0);
+    st->epoch_images = (uint64_t)get_meta_double(model, "epoch_images", 0);
+    st->epoch_ce_sum = get_meta_double(model, "epoch_ce_sum", 0);
+    st->epoch_ce_images = (uint64_t)get_meta_double(model, "epoch_ce_images", 0);
+    st->best_epoch = (uint64_t)get_meta_double(model, "best_epoch", 0);
+    st->best_acc = get_meta_double(model, "best_val_acc", 0);
+    st->best_bpd = get_meta_double(model, "best_val_bpd", 0);
+    return 0;
+}
+
+/* Builds the net (wide enough for the hybrid objective, which runs its images once per class),
+ * opens the log and prints what is about to be trained. 0, or 1 (printed; nothing left open). */
+static int open_net(fit_run *r)
+{
+    const pcnn_fit_options *o = r->o;
+    const pcnn_model_file *model = r->model;
+    int n_ce_max = pcnn_fit_ce_images(o, o->batch);
+    int passes = o->batch + n_ce_max * ((int)model->K - 1);
+    r->net = pcnn_net_create(r->model, o->device, passes);
+    if (!r->net) return 1;
+    pcnn_net_set_class_lr_mult(r->net, (float)o->class_lr_mult);
+    r->eval_batch = pcnn_net_score_batch(r->net);   /* validation: same numbers, faster */
+    r->logfp = open_log(o->log_path, r->resuming);
+    if (o->log_path && !r->logfp) {
+        pcnn_net_free(r->net);
+        r->net = NULL;
+        return 1;
+    }
+    if (o->quiet) return 0;
+    pcnn_warn("training R=%u F=%u M=%u, conditioning %s (%zu parameters) on %llu images, "
+              "batch %d, %llu steps per epoch, epochs %llu..%llu, device %s%s",
+              model->R, model->F, model->M, pcnn_cond_name(pcnn_model_conditioning(model)),
+              pcnn_net_num_params(r->net), (unsigned long long)r->n,
+              o->batch, (unsigned long long)r->spe, (unsigned long long)r->st.epoch + 1,
+              (unsigned long long)o->epochs, pcnn_net_device(r->net),
+              r->resuming ? " (resumed)" : "");
+    if (n_ce_max)
         pcnn_warn("hybrid objective: cross-entropy weight %g, temperature %g, on %d of every %d "
                   "images (%d passes per batch instead of %d)",
-                  o->ce_weight, o->ce_temperature, n_ce_max, o->batch,
-                  o->batch + n_ce_max * ((int)model->K - 1), o->batch);
+                  o->ce_weight, o->ce_temperature, n_ce_max, o->batch, passes, o->batch);
+    return 0;
+}
 
+/* Catches SIGINT and SIGTERM (a clean stop after the current step), allocates the batch
+ * buffers, starts the run's clock and reads the test's fault injection. */
+static void start_run(fit_run *r)
+{
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_stop_signal;
     sigemptyset(&sa.sa_mask);
-    struct sigaction old_int, old_term;
-    sigaction(SIGINT, &sa, &old_int);
-    sigaction(SIGTERM, &sa, &old_term);
+    sigaction(SIGINT, &sa, &r->old_int);
+    sigaction(SIGTERM, &sa, &r->old_term);
     stop_signal = 0;
 
-    size_t npix = (size_t)train->h.H * train->h.W * train->h.C;
-    uint64_t *perm = pcnn_xmalloc(pcnn_mul_size(n, sizeof *perm));
-    uint8_t *bx = pcnn_xmalloc(pcnn_mul_size((size_t)o->batch, npix));
-    int32_t *by = pcnn_xmalloc((size_t)o->batch * sizeof *by);
-    double hwc_ln2 = (double)npix * M_LN2;
-    int tty = isatty(STDERR_FILENO) && !o->quiet;
-    int rc = 0;
-    uint64_t total_steps = o->epochs * spe, steps_this_run = 0;
-    double t_run = pcnn_now();
+    r->npix = (size_t)r->train->h.H * r->train->h.W * r->train->h.C;
+    r->perm = pcnn_xmalloc(pcnn_mul_size(r->n, sizeof *r->perm));
+    r->bx = pcnn_xmalloc(pcnn_mul_size((size_t)r->o->batch, r->npix));
+    r->by = pcnn_xmalloc((size_t)r->o->batch * sizeof *r->by);
+    r->hwc_ln2 = (double)r->npix * M_LN2;
+    r->tty = isatty(STDERR_FILENO) && !r->o->quiet;
+    r->total_steps = r->o->epochs * r->spe;
+    r->steps_this_run = 0;
+    r->t_run = pcnn_now();
     /* Fault injection for the tests: PCNN_TEST_NAN_STEP=s makes the loss of step s NaN. */
-    uint64_t nan_step = 0;
     const char *ns = getenv("PCNN_TEST_NAN_STEP");
-    if (ns && pcnn_parse_u64(ns, &nan_step)) nan_step = 0;
+    if (ns && pcnn_parse_u64(ns, &r->nan_step)) r->nan_step = 0;
+}
 
-    while (st.epoch < o->epochs) {
-        epoch_permutation(perm, n, model->seed, st.epoch);
-        double t_epoch = pcnn_now(), last_draw = 0;
-        uint64_t images_this_epoch_run = 0;
-        for (uint64_t s = st.step - st.epoch * spe; s < spe; s++) {
-            uint64_t first = s * (uint64_t)o->batch;
-            int nb = (int)(n - first < (uint64_t)o->batch ? n - first : (uint64_t)o->batch);
-            for (int b = 0; b < nb; b++) {
-                uint64_t idx = perm[first + (uint64_t)b];
-                memcpy(bx + (size_t)b * npix, train->pixels + idx * npix, npix);
-                by[b] = train->labels[idx];
-            }
-            int n_ce = pcnn_fit_ce_images(o, nb);
-            float loss = pcnn_net_hybrid_step(net, bx, by, nb, n_ce, (float)o->ce_weight,
-                                              (float)o->ce_temperature, 1, model->seed, st.step);
-            if (nan_step && st.step + 1 == nan_step) loss = NAN;
-            if (!isfinite(loss)) {
-                pcnn_warn("the loss became %s at epoch %llu, step %llu: stopping; %s keeps the last "
-                          "good checkpoint (try a smaller --lr)",
-                          isnan(loss) ? "NaN" : "infinite", (unsigned long long)st.epoch + 1,
-                          (unsigned long long)st.step + 1, out);
-                rc = 1;
-                goto done;
-            }
-            /* Polyak decay warmed up as TensorFlow's ExponentialMovingAverage with
-             * num_updates: min(decay, (1 + t) / (10 + t)), so a short run's average is
-             * not stuck at the initial weights. A function of the step: resumable. */
-            double warm = (1.0 + (double)st.step) / (10.0 + (double)st.step);
-            float polyak = (float)(o->polyak < warm ? o->polyak : warm);
-            pcnn_net_adam_step(net, (float)st.lr, 0.9f, 0.999f, 1e-8f, polyak);
-            st.step++;
-            steps_this_run++;
-            st.epoch_loss_sum += (double)loss * nb;
-            st.epoch_images += (uint64_t)nb;
-            st.epoch_ce_sum += pcnn_net_last_ce(net) * n_ce;
-            st.epoch_ce_images += (uint64_t)n_ce;
-            images_this_epoch_run += (uint64_t)nb;
-            double now = pcnn_now();
-            if (tty && (now - last_draw > 0.25 || s + 1 == spe)) {
-                last_draw = now;
-                double el = now - t_run, rate = (double)steps_this_run / el;
-                char left[32];
-                fmt_duration(left, sizeof left, (double)(total_steps - st.step) / rate);
-                fprintf(stderr, "\r%s: epoch %llu/%llu step %llu/%llu | %.4f bits/dim | %.1f img/s | %s left   ",
-                        pcnn_progname, (unsigned long long)st.epoch + 1,
-                        (unsigned long long)o->epochs, (unsigned long long)s + 1,
-                        (unsigned long long)spe,
-                        st.epoch_loss_sum / (double)st.epoch_images / hwc_ln2,
-                        (double)images_this_epoch_run / (now - t_epoch), left);
-            }
-            int last_of_epoch = s + 1 == spe;
-            int at_limit = o->max_steps && st.step >= o->max_steps;
-            if (!last_of_epoch &&
-                ((o->checkpoint_every && st.step % o->checkpoint_every == 0) || stop_signal || at_limit)) {
-                if (save_checkpoint(o, net, model, &st, n)) {
-                    rc = 1;
-                    goto done;
-                }
-            }
-            if (stop_signal || (at_limit && !last_of_epoch)) {
-                if (tty) fputc('\n', stderr);
-                if (stop_signal) {
-                    pcnn_warn("interrupted by %s: checkpoint saved to %s (epoch %llu, step %llu); "
-                              "continue with: pcnn-fit -r %s ...",
-                              stop_signal == SIGINT ? "SIGINT" : "SIGTERM", out,
-                              (unsigned long long)st.epoch, (unsigned long long)st.step, out);
-                    rc = stop_signal == SIGINT ? PCNN_FIT_EXIT_SIGINT : PCNN_FIT_EXIT_SIGTERM;
-                } else if (!o->quiet) {
-                    pcnn_warn("stopped after step %llu (--max-steps): checkpoint saved to %s",
-                              (unsigned long long)st.step, out);
-                }
-                goto done;
-            }
-        }
-        /* End of epoch: decay, validate, log, checkpoint. */
-        double train_bpd = st.epoch_images ? st.epoch_loss_sum / (double)st.epoch_images / hwc_ln2 : NAN;
-        double secs = pcnn_now() - t_epoch;
-        double ips = secs > 0 ? (double)images_this_epoch_run / secs : 0;
-        double train_ce = st.epoch_ce_images ? st.epoch_ce_sum / (double)st.epoch_ce_images : NAN;
-        double lr_used = st.lr;
-        st.lr *= o->lr_decay;
-        st.epoch++;
-        st.epoch_loss_sum = st.epoch_ce_sum = 0;
-        st.epoch_images = st.epoch_ce_images = 0;
-        val_result v = validate(net, val, eval_batch);
-        /* the best epoch on validation: highest accuracy, ties to lower bits/dim */
-        int is_best = v.labelled && (!st.best_epoch || v.acc > st.best_acc ||
-                                     (v.acc == st.best_acc && v.bpd < st.best_bpd));
-        if (is_best) {
-            st.best_epoch = st.epoch;
-            st.best_acc = v.acc;
-            st.best_bpd = v.bpd;
-            pcnn_net_store_polyak(net, model, "best.");
-        }
-        if (tty) fputc('\n', stderr);
-        if (!o->quiet) {
-            char vb[128] = "", cb[48] = "";
-            if (v.labelled)
-                snprintf(vb, sizeof vb, ", validation %.4f bits/dim, accuracy %.2f%%%s", v.bpd,
-                         100 * v.acc, is_best ? " (best so far)" : "");
-            if (isfinite(train_ce)) snprintf(cb, sizeof cb, ", CE %.4f", train_ce);
-            pcnn_warn("epoch %llu/%llu: train %.4f bits/dim%s%s, %.1fs, %.1f img/s",
-                      (unsigned long long)st.epoch, (unsigned long long)o->epochs, train_bpd, cb,
-                      vb, secs, ips);
-        }
-        if (logfp) {
-            fprintf(logfp, "%llu\t%llu\t", (unsigned long long)st.epoch, (unsigned long long)st.step);
-            log_value(logfp, train_bpd, "%.6f");
-            fputc('\t', logfp);
-            log_value(logfp, v.bpd, "%.6f");
-            fputc('\t', logfp);
-            log_value(logfp, v.acc, "%.6f");
-            fprintf(logfp, "\t%.9g\t%.3f\t%.2f\t", lr_used, secs, ips);
-            log_value(logfp, train_ce, "%.6f");
-            fputc('\n', logfp);
-            if (fflush(logfp) != 0 || ferror(logfp)) {
-                pcnn_warn("%s: write error: %s", o->log_path, strerror(errno ? errno : EIO));
-                rc = 1;
-                goto done;
-            }
-        }
-        if (save_checkpoint(o, net, model, &st, n)) {
-            rc = 1;
-            goto done;
-        }
-        if (stop_signal) {
-            pcnn_warn("interrupted by %s: checkpoint saved to %s (epoch %llu, step %llu); continue "
-                      "with: pcnn-fit -r %s ...",
-                      stop_signal == SIGINT ? "SIGINT" : "SIGTERM", out,
-                      (unsigned long long)st.epoch, (unsigned long long)st.step, out);
-            rc = stop_signal == SIGINT ? PCNN_FIT_EXIT_SIGINT : PCNN_FIT_EXIT_SIGTERM;
-            goto done;
-        }
-        if (o->max_steps && st.step >= o->max_steps) {
-            if (!o->quiet)
-                pcnn_warn("stopped after step %llu (--max-steps): checkpoint saved to %s",
-                          (unsigned long long)st.step, out);
-            goto done;
-        }
-    }
-    if (!o->quiet) {
-        pcnn_warn("done: %llu epochs, %llu steps in %.1fs; model in %s", (unsigned long long)st.epoch,
-                  (unsigned long long)st.step, pcnn_now() - t_run, out);
-        if (st.best_epoch)
-            pcnn_warn("kept the weights of epoch %llu, the best on validation (accuracy %.2f%%, "
-                      "%.4f bits/dim): pcnn-score and pcnn-gen use them (--last: the last epoch's)",
-                      (unsigned long long)st.best_epoch, 100 * st.best_acc, st.best_bpd);
-    }
-done:
-    sigaction(SIGINT, &old_int, NULL);
-    sigaction(SIGTERM, &old_term, NULL);
-    if (logfp && fclose(logfp) != 0 && rc == 0) {
-        pcnn_warn("%s: write error: %s", o->log_path, strerror(errno));
+/* Restores the signal handlers, closes the log and frees what start_run and open_net made.
+ * Returns rc, or 1 when closing the log fails on an otherwise good run (printed). */
+static int end_run(fit_run *r, int rc)
+{
+    sigaction(SIGINT, &r->old_int, NULL);
+    sigaction(SIGTERM, &r->old_term, NULL);
+    if (r->logfp && fclose(r->logfp) != 0 && rc == 0) {
+        pcnn_warn("%s: write error: %s", r->o->log_path, strerror(errno));
         rc = 1;
     }
-    free(perm);
-    free(bx);
-    free(by);
-    pcnn_net_free(net);
+    free(r->perm);
+    free(r->bx);
+    free(r->by);
+    pcnn_net_free(r->net);
     return rc;
+}
+
+/* Step s of the epoch: gathers the batch from the permutation, runs the (hybrid) loss and its
+ * gradient, then Adam with the warmed-up Polyak decay, and adds to the counters.
+ * 0, or 1 when the loss is not finite (printed; the checkpoint is left as it was). */
+static int train_step(fit_run *r, uint64_t s)
+{
+    const pcnn_fit_options *o = r->o;
+    fit_state *st = &r->st;
+    uint64_t first = s * (uint64_t)o->batch;
+    int nb = (int)(r->n - first < (uint64_t)o->batch ? r->n - first : (uint64_t)o->batch);
+    for (int b = 0; b < nb; b++) {
+        uint64_t idx = r->perm[first + (uint64_t)b];
+        memcpy(r->bx + (size_t)b * r->npix, r->train->pixels + idx * r->npix, r->npix);
+        r->by[b] = r->train->labels[idx];
+    }
+    int n_ce = pcnn_fit_ce_images(o, nb);
+    float loss = pcnn_net_hybrid_step(r->net, r->bx, r->by, nb, n_ce, (float)o->ce_weight,
+                                      (float)o->ce_temperature, 1, r->model->seed, st->step);
+    if (r->nan_step && st->step + 1 == r->nan_step) loss = NAN;
+    if (!isfinite(loss)) {
+        pcnn_warn("the loss became %s at epoch %llu, step %llu: stopping; %s keeps the last "
+                  "good checkpoint (try a smaller --lr)",
+                  isnan(loss) ? "NaN" : "infinite", (unsigned long long)st->epoch + 1,
+                  (unsigned long long)st->step + 1, o->out_path);
+        return 1;
+    }
+    /* Polyak decay warmed up as TensorFlow's ExponentialMovingAverage with
+     * num_updates: min(decay, (1 + t) / (10 + t)), so a short run's average is
+     * not stuck at the initial weights. A function of the step: resumable. */
+    double warm = (1.0 + (double)st->step) / (10.0 + (double)st->step);
+    float polyak = (float)(o->polyak < warm ? o->polyak : warm);
+    pcnn_net_adam_step(r->net, (float)st->lr, 0.9f, 0.999f, 1e-8f, polyak);
+    st->step++;
+    r->steps_this_run++;
+    st->epoch_loss_sum += (double)loss * nb;
+    st->epoch_images += (uint64_t)nb;
+    st->epoch_ce_sum += pcnn_net_last_ce(r->net) * n_ce;
+    st->epoch_ce_images += (uint64_t)n_ce;
+    r->images_this_epoch_run += (uint64_t)nb;
+    return 0;
+}
+
+/* On a terminal, redraws the progress line after step s (at most 4 times a second, and after
+ * the epoch's last step): running bits/dim, images/s and the time left. */
+static void draw_progress(fit_run *r, uint64_t s)
+{
+    double now = pcnn_now();
+    if (!r->tty || !(now - r->last_draw > 0.25 || s + 1 == r->spe)) return;
+    r->last_draw = now;
+    double el = now - r->t_run, rate = (double)r->steps_this_run / el;
+    char left[32];
+    fmt_duration(left, sizeof left, (double)(r->total_steps - r->st.step) / rate);
+    fprintf(stderr, "\r%s: epoch %llu/%llu step %llu/%llu | %.4f bits/dim | %.1f img/s | %s left   ",
+            pcnn_progname, (unsigned long long)r->st.epoch + 1,
+            (unsigned long long)r->o->epochs, (unsigned long long)s + 1,
+            (unsigned long long)r->spe,
+            r->st.epoch_loss_sum / (double)r->st.epoch_images / r->hwc_ln2,
+            (double)r->images_this_epoch_run / (now - r->t_epoch), left);
+}
+
+/* The stop after a checkpoint was saved: on a signal, the message to resume and 130/143;
+ * otherwise (--max-steps) a note and 0. */
+static int report_stop(const fit_run *r, int sig)
+{
+    const char *out = r->o->out_path;
+    if (sig) {
+        pcnn_warn("interrupted by %s: checkpoint saved to %s (epoch %llu, step %llu); "
+                  "continue with: pcnn-fit -r %s ...",
+                  sig == SIGINT ? "SIGINT" : "SIGTERM", out,
+                  (unsigned long long)r->st.epoch, (unsigned long long)r->st.step, out);
+        return sig == SIGINT ? PCNN_FIT_EXIT_SIGINT : PCNN_FIT_EXIT_SIGTERM;
+    }
+    if (!r->o->quiet)
+        pcnn_warn("stopped after step %llu (--max-steps): checkpoint saved to %s",
+                  (unsigned long long)r->st.step, out);
+    return 0;
+}
+
+/* After step s, unless it ends the epoch (end_epoch does that): a checkpoint every
+ * --checkpoint-every steps, on a stop signal and at --max-steps, and then the stop.
+ * FIT_GO, or the exit status. */
+static int mid_epoch_checkpoint(fit_run *r, uint64_t s)
+{
+    const pcnn_fit_options *o = r->o;
+    int last_of_epoch = s + 1 == r->spe;
+    int at_limit = o->max_steps && r->st.step >= o->max_steps;
+    int every = o->checkpoint_every && r->st.step % o->checkpoint_every == 0;
+    /* the flag read once, so the checkpoint and the stop agree; a signal during an
+     * epoch's last step is end_epoch's (it checkpoints, then stops) */
+    int sig = stop_signal;
+    if (last_of_epoch) return FIT_GO;
+    if ((every || sig || at_limit) && save_checkpoint(o, r->net, r->model, &r->st, r->n)) return 1;
+    if (sig || at_limit) {
+        if (r->tty) fputc('\n', stderr);
+        return report_stop(r, sig);
+    }
+    return FIT_GO;
+}
+
+/* The steps of the current epoch that are left (all, unless resumed mid-epoch), in the
+ * epoch's batch order. FIT_GO when the epoch's steps are done, or the exit status. */
+static int run_epoch(fit_run *r)
+{
+    epoch_permutation(r->perm, r->n, r->model->seed, r->st.epoch);
+    r->t_epoch = pcnn_now();
+    r->last_draw = 0;
+    r->images_this_epoch_run = 0;
+    for (uint64_t s = r->st.step - r->st.epoch * r->spe; s < r->spe; s++) {
+        if (train_step(r, s)) return 1;
+        draw_progress(r, s);
+        int rc = mid_epoch_checkpoint(r, s);
+        if (rc != FIT_GO) return rc;
+    }
+    return FIT_GO;
+}
+
+/* What an epoch reports: training bits/dim and CE (NaN when none), the learning rate it used,
+ * its seconds and images per second in this run. */
+typedef struct epoch_stats {
+    double train_bpd, train_ce, lr, secs, ips;
+} epoch_stats;
+
+/* Whether validation v is the best epoch so far (highest accuracy, ties to lower bits/dim);
+ * if so, records it and keeps its Polyak weights in the model as best.*. */
+static int keep_if_best(fit_run *r, const val_result *v)
+{
+    fit_state *st = &r->st;
+    int is_best = v->labelled && (!st->best_epoch || v->acc > st->best_acc ||
+                                  (v->acc == st->best_acc && v->bpd < st->best_bpd));
+    if (is_best) {
+        st->best_epoch = st->epoch;
+        st->best_acc = v->acc;
+        st->best_bpd = v->bpd;
+        pcnn_net_store_polyak(r->net, r->model, "best.");
+    }
+    return is_best;
+}
+
+/* The epoch's summary line on stderr. */
+static void print_epoch(const fit_run *r, const epoch_stats *e, const val_result *v, int is_best)
+{
+    char vb[128] = "", cb[48] = "";
+    if (v->labelled)
+        snprintf(vb, sizeof vb, ", validation %.4f bits/dim, accuracy %.2f%%%s", v->bpd,
+                 100 * v->acc, is_best ? " (best so far)" : "");
+    if (isfinite(e->train_ce)) snprintf(cb, sizeof cb, ", CE %.4f", e->train_ce);
+    pcnn_warn("epoch %llu/%llu: train %.4f bits/dim%s%s, %.1fs, %.1f img/s",
+              (unsigned long long)r->st.epoch, (unsigned long long)r->o->epochs, e->train_bpd, cb,
+              vb, e->secs, e->ips);
+}
+
+/* The epoch's row of the TSV log (see open_log for the columns), flushed. 0, or 1 (printed). */
+static int log_epoch(const fit_run *r, const epoch_stats *e, const val_result *v)
+{
+    FILE *fp = r->logfp;
+    fprintf(fp, "%llu\t%llu\t", (unsigned long long)r->st.epoch, (unsigned long long)r->st.step);
+    log_value(fp, e->train_bpd, "%.6f");
+    fputc('\t', fp);
+    log_value(fp, v->bpd, "%.6f");
+    fputc('\t', fp);
+    log_value(fp, v->acc, "%.6f");
+    fprintf(fp, "\t%.9g\t%.3f\t%.2f\t", e->lr, e->secs, e->ips);
+    log_value(fp, e->train_ce, "%.6f");
+    fputc('\n', fp);
+    if (fflush(fp) != 0 || ferror(fp)) {
+        pcnn_warn("%s: write error: %s", r->o->log_path, strerror(errno ? errno : EIO));
+        return 1;
+    }
+    return 0;
+}
+
+/* The end of an epoch: closes its sums, decays the learning rate, validates, keeps the best
+ * epoch, reports (stderr, log), writes the checkpoint, and stops on a signal or at
+ * --max-steps. FIT_GO, or the exit status. */
+static int end_epoch(fit_run *r)
+{
+    const pcnn_fit_options *o = r->o;
+    fit_state *st = &r->st;
+    epoch_stats e;
+    e.train_bpd =
+        st->epoch_images ? st->epoch_loss_sum / (double)st->epoch_images / r->hwc_ln2 : NAN;
+    e.secs = pcnn_now() - r->t_epoch;
+    e.ips = e.secs > 0 ? (double)r->images_this_epoch_run / e.secs : 0;
+    e.train_ce = st->epoch_ce_images ? st->epoch_ce_sum / (double)st->epoch_ce_images : NAN;
+    e.lr = st->lr;
+    st->lr *= o->lr_decay;
+    st->epoch++;
+    st->epoch_loss_sum = st->epoch_ce_sum = 0;
+    st->epoch_images = st->epoch_ce_images = 0;
+    val_result v = validate(r->net, r->val, r->eval_batch);
+    int is_best = keep_if_best(r, &v);
+    if (r->tty) fputc('\n', stderr);
+    if (!o->quiet) print_epoch(r, &e, &v, is_best);
+    if (r->logfp && log_epoch(r, &e, &v)) return 1;
+    if (save_checkpoint(o, r->net, r->model, st, r->n)) return 1;
+    int sig = stop_signal;   /* after the checkpoint: a later signal finds it saved */
+    if (sig || (o->max_steps && st->step >= o->max_steps)) return report_stop(r, sig);
+    return FIT_GO;
+}
+
+/* The run's last lines: epochs, steps and time, and which epoch's weights were kept. */
+static void print_summary(const fit_run *r)
+{
+    const fit_state *st = &r->st;
+    pcnn_warn("done: %llu epochs, %llu steps in %.1fs; model in %s", (unsigned long long)st->epoch,
+              (unsigned long long)st->step, pcnn_now() - r->t_run, r->o->out_path);
+    if (st->best_epoch)
+        pcnn_warn("kept the weights of epoch %llu, the best on validation (accuracy %.2f%%, "
+                  "%.4f bits/dim): pcnn-score and pcnn-gen use them (--last: the last epoch's)",
+                  (unsigned long long)st->best_epoch, 100 * st->best_acc, st->best_bpd);
+}
+
+int pcnn_fit_run(const pcnn_fit_options *o, const pcnn_dataset *train, const pcnn_dataset *val,
+                 pcnn_model_file *model)
+{
+    if (check_train_data(train)) return 1;
+    fit_run r = {.o = o, .train = train, .val = val, .model = model, .n = train->n};
+    r.spe = (r.n + (uint64_t)o->batch - 1) / (uint64_t)o->batch;
+    if (restore_state(&r)) return 1;
+    if (r.st.epoch >= o->epochs) {
+        if (!o->quiet)
+            pcnn_warn("%s: already trained for %llu epochs (ask for more with -e)", o->out_path,
+                      (unsigned long long)r.st.epoch);
+        return 0;
+    }
+    if (open_net(&r)) return 1;
+    start_run(&r);
+    int rc = FIT_GO;
+    while (rc == FIT_GO && r.st.epoch < o->epochs) {
+        rc = run_epoch(&r);
+        if (rc == FIT_GO) rc = end_epoch(&r);
+    }
+    if (rc == FIT_GO) {
+        if (!o->quiet) print_summary(&r);
+        rc = 0;
+    }
+    return end_run(&r, rc);
 }

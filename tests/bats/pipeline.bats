@@ -173,7 +173,7 @@ stamps() { find "$RUNDIR" -type f -printf '%P %T@\n' | sort; }
 	[[ "$output" == *"DATA=$PWD/nothing: no train.csv there"* ]]
 	run pipe pipeline-run PROFILE=huge
 	[ "$status" -eq 2 ]
-	[[ "$output" == *"PROFILE=huge: not one of quick, full, tiny"* ]]
+	[[ "$output" == *"PROFILE=huge: not one of quick, long, full, tiny"* ]]
 	run pipe pipeline-run RUN=a/b
 	[ "$status" -eq 2 ]
 	[[ "$output" == *"RUN=a/b: a run name is one folder name"* ]]
