@@ -96,7 +96,7 @@ else ifeq ($(PROFILE),quick)     # 2 CPU cores: Fashion in about 5 minutes, CPEN
   # The classifier's recipe (docs/QUALITY.md): the hybrid objective on half of each batch,
   # the class tables at 20x the learning rate, film and input conditioning. The same for
   # every data set; only the budget (images, epochs, width) follows the data.
-  CE_WEIGHT     ?= 10
+  CE_WEIGHT     ?= 3
   CE_TEMP       ?= 10
   CE_FRACTION   ?= 0.5
   CLASS_LR_MULT ?= 20
@@ -122,7 +122,7 @@ else ifeq ($(PROFILE),quick)     # 2 CPU cores: Fashion in about 5 minutes, CPEN
     TEST_LIMIT ?= 0
   endif
 else ifeq ($(PROFILE),long)      # 2 CPU cores, about 2 hours: the quick recipe, wider, longer
-  CE_WEIGHT     ?= 10
+  CE_WEIGHT     ?= 3
   CE_TEMP       ?= 10
   CE_FRACTION   ?= 0.5
   CLASS_LR_MULT ?= 20
@@ -139,7 +139,7 @@ else ifeq ($(PROFILE),long)      # 2 CPU cores, about 2 hours: the quick recipe,
   GEN_N     ?= 25
   POLYAK    ?= 0.995
 else ifeq ($(PROFILE),full)      # a GPU: the recipe at the public best size, many epochs
-  CE_WEIGHT     ?= 10
+  CE_WEIGHT     ?= 3
   CE_TEMP       ?= 10
   CE_FRACTION   ?= 1
   CLASS_LR_MULT ?= 20

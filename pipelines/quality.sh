@@ -13,7 +13,8 @@
 #   best epoch                         pcnn-info of model.bin
 #   samples self-classified            logs/gen.log (the model scoring its own samples)
 #   samples judged by 5-NN             report.md (nearest real training images; pcnn-gen --judge)
-#   training time                      logs/fit.time (wall seconds on this machine)
+#   test accuracy                      test.report.md (when the test labels are known)
+#   training time, whole run           logs/fit.time, the sum of logs/*.time (wall seconds)
 # The table goes to stdout and to $QUALITY_OUT (default runs/quality.md), with the machine named.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
@@ -35,8 +36,8 @@ val_bpd() {   # mean -log p(x | true class) / (H W 3 ln 2) from a score TSV and 
 	echo
 	echo "Made by \`make quality\` on $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores ($cpu), pcnn $(git -C "$root" describe --always --dirty 2>/dev/null || echo '?')."
 	echo
-	echo "| recipe | data | val accuracy | val macro-F1 | val bits/dim | best epoch | samples self-classified | samples 5-NN judged (real val ceiling) | training s | knobs |"
-	echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---|"
+	echo "| recipe | data | val accuracy | val macro-F1 | val bits/dim | test accuracy | best epoch | samples self-classified | samples 5-NN judged (real val ceiling) | training s | whole run s | knobs |"
+	echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
 } > "$out.tmp"
 
 grep -v '^[[:space:]]*\(#\|$\)' "$recipes" | while IFS='|' read -r name data knobs; do
@@ -47,7 +48,7 @@ grep -v '^[[:space:]]*\(#\|$\)' "$recipes" | while IFS='|' read -r name data kno
 	echo "pcnn quality: $name: make pipeline-run RUN=$run DATA=$data $knobs" >&2
 	# shellcheck disable=SC2086  # knobs are words
 	if ! $make --no-print-directory -C "$root" pipeline-run RUN="$run" DATA="$data" $knobs >&2; then
-		echo "| $name | $data | failed | | | | | | | \`$knobs\` |" >> "$out.tmp"
+		echo "| $name | $data | failed | | | | | | | | | \`$knobs\` |" >> "$out.tmp"
 		continue
 	fi
 	acc=$(sed -n 's/^- accuracy: \([0-9.]*\).*/\1/p' "$d/val.report.md")
@@ -58,9 +59,11 @@ grep -v '^[[:space:]]*\(#\|$\)' "$recipes" | while IFS='|' read -r name data kno
 	self=$(sed -n 's/.* \([0-9.]*%\) classified as their class.*/\1/p' "$d/logs/gen.log" | head -n 1)
 	judged=$(sed -n 's/^samples judged as their class by [0-9]*-NN over the real training images: \([0-9.]*\) % (real validation images: \([0-9.]*\) %).*/\1 % (\2 %)/p' "$d/report.md" | head -n 1)
 	secs=$(cat "$d/logs/fit.time" 2>/dev/null || echo -)
-	printf '| %s | %s | %.2f %% | %s | %s | %s | %s | %s | %s | `%s` |\n' "$name" "$data" \
-		"$(echo "$acc" | awk '{ print 100 * $1 }')" "$f1" "$bpd" "${best:--}" "${self:--}" \
-		"${judged:--}" "$secs" "$(echo $knobs)" >> "$out.tmp"
+	total=$(cat "$d"/logs/*.time 2>/dev/null | awk '{ s += $1 } END { printf "%.0f", s }')
+	tacc=$(sed -n 's/^- accuracy: \([0-9.]*\).*/\1/p' "$d/test.report.md" 2>/dev/null | awk 'NF { printf "%.2f %%", 100 * $1 }')
+	printf '| %s | %s | %.2f %% | %s | %s | %s | %s | %s | %s | %s | %s | `%s` |\n' "$name" "$data" \
+		"$(echo "$acc" | awk '{ print 100 * $1 }')" "$f1" "$bpd" "${tacc:--}" "${best:--}" "${self:--}" \
+		"${judged:--}" "$secs" "$total" "$(echo $knobs)" >> "$out.tmp"
 done
 mv -f "$out.tmp" "$out"
 cat "$out"
