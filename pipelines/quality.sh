@@ -55,7 +55,7 @@ grep -v '^[[:space:]]*\(#\|$\)' "$recipes" | while IFS='|' read -r name data kno
 	f1=$(sed -n 's/^- macro-F1: //p' "$d/val.report.md")
 	dims=$(sed -n 's/^image size=\([0-9]*\)x\([0-9]*\)/\1 \2/p' "$d/config.txt" | awk '{ print $1 * $2 * 3 }')
 	bpd=$(val_bpd "$d/val.scores.tsv" "$dims")
-	best=$("$root/build/bin/pcnn-info" "$d/model.bin" | sed -n 's/^best on validation: epoch \([0-9]*\).*/\1/p')
+	best=$("${PIPE_BIN:-$root/build/bin}/pcnn-info" "$d/model.bin" | sed -n 's/^best on validation: epoch \([0-9]*\).*/\1/p')
 	self=$(sed -n 's/.* \([0-9.]*%\) classified as their class.*/\1/p' "$d/logs/gen.log" | head -n 1)
 	judged=$(sed -n 's/^samples judged as their class by [0-9]*-NN over the real training images: \([0-9.]*\) % (real validation images: \([0-9.]*\) %).*/\1 % (\2 %)/p' "$d/report.md" | head -n 1)
 	secs=$(cat "$d/logs/fit.time" 2>/dev/null || echo -)

@@ -187,3 +187,17 @@ stamps() { find "$RUNDIR" -type f -printf '%P %T@\n' | sort; }
 	[ ! -e "$RUNS/copy" ]
 	[ -d "$RUNDIR" ]
 }
+
+@test "pipeline: make quality's script runs each recipe and writes one table" {
+	printf 'tiny-a | %s | PROFILE=tiny\n# a comment\ntiny-b | %s | PROFILE=tiny CE_WEIGHT=1 CE_TEMP=5 CONDITIONING=film,input CLASS_LR_MULT=2\n' \
+		"$FIXDATA" "$FIXDATA" > r.recipes
+	run env RUNS_DIR="$BATS_TEST_TMPDIR/q" QUALITY_OUT="$BATS_TEST_TMPDIR/q.md" PIPE_BIN="$PCNN_BIN" \
+		BUILD="${PCNN_BIN%/bin}" "$PCNN_ROOT/pipelines/quality.sh" r.recipes
+	[ "$status" -eq 0 ]
+	[ "$(grep -c '^| tiny-' q.md)" -eq 2 ]
+	# accuracy, macro-F1, bits/dim, no test labels, best epoch 1, both sample checks, times
+	grep -Eq '^\| tiny-a \| [^|]* \| [0-9.]+ % \| 0\.[0-9]+ \| [0-9.]+ \| - \| 1 \| [0-9.]+% \| [0-9.]+ % \([0-9.]+ %\) \| [0-9.]+ \| [0-9]+ \| `PROFILE=tiny` \|$' q.md
+	grep -q '^conditioning=film,input$' q/quality-tiny-b/config.txt
+	grep -q -- '--ce-weight 1 --ce-temperature 5' q/quality-tiny-b/.args/fit
+	[[ "$output" == *"| recipe | data | val accuracy |"* ]]
+}
