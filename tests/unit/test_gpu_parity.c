@@ -43,6 +43,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define GUARD 64                    /* floats of guard on each side of every buffer */
 static const uint32_t SENTINEL = 0x7fc0dea1u;   /* a quiet NaN with a payload */
@@ -641,8 +642,27 @@ static void teardown_backends(void)
     pcnn_params_free(T);
 }
 
+/* A device is required (a missing one is a failure, not a skip) when the caller says
+ * so (PCNN_PARITY_REQUIRE_DEVICE=1: make check-gpu) or the machine has an NVIDIA device
+ * node: there, a backend that fails to load is a defect to report, never a pass. */
+static int device_required(void)
+{
+    const char *req = getenv("PCNN_PARITY_REQUIRE_DEVICE");
+    if (req && *req) return strcmp(req, "0") != 0;
+    return access("/dev/nvidia0", F_OK) == 0;
+}
+
+static const char *MISSING_WHY;
+static void test_device_present(void)
+{
+    printf("#   a GPU is required here (PCNN_PARITY_REQUIRE_DEVICE=1 or /dev/nvidia0) but "
+           "none could be used: %s\n", MISSING_WHY);
+    CHECK(MISSING_WHY == NULL);
+}
+
 int main(void)
 {
+    setvbuf(stdout, NULL, _IOLBF, 0);   /* each line out as it happens, even into a pipe */
     const char *self = getenv("PCNN_PARITY_SELFTEST");
     const char *prec = getenv("PCNN_PRECISION");
     if (prec && !strcmp(prec, "tf32")) {
@@ -652,7 +672,10 @@ int main(void)
     pcnn_init("test_gpu_parity");
     const char *why = setup_backends(0, self);
     if (self && !strcmp(self, "1")) printf("# self-test: a second CPU backend stands in for the GPU\n");
-    if (!DEV) {
+    if (!DEV && device_required()) {
+        MISSING_WHY = why;
+        RUN(test_device_present);
+    } else if (!DEV) {
         SKIP(test_weightnorm, why);
         SKIP(test_input, why);
         SKIP(test_gated, why);
@@ -680,7 +703,10 @@ int main(void)
         teardown_backends();
         why = setup_backends(PCNN_COND_FILM | PCNN_COND_INPUT, self);
         printf("# conditioning %s\n", pcnn_cond_name(COND));
-        if (why) {
+        if (why && device_required()) {
+            MISSING_WHY = why;
+            RUN(test_device_present);
+        } else if (why) {
             SKIP(test_weightnorm_variants, why);
             SKIP(test_input_variants, why);
             SKIP(test_gated_variants, why);
