@@ -1,6 +1,7 @@
 /* gate.cu — the gate with bias and class term (nn_gate_*, nn_class_*, and the
- * film term nn_film_* of SPEC §3b), the dropout mask (nn_dropout_mask), and the deterministic bias / class-term
- * gradient reductions (colsum_add, nn_class_bwd in nn_layers.c). */
+ * film term nn_film_* of SPEC §3b), the dropout mask (nn_dropout_mask), and the
+ * deterministic bias / class-term gradient reductions (colsum_add, nn_class_bwd
+ * in nn_layers.c). */
 #include "cuda_check.h"
 #include "kernels.h"
 #include "rng.h"

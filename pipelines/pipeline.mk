@@ -93,14 +93,8 @@ ifeq ($(PROFILE),tiny)           # tests: tiny data, seconds
   GEN_N     ?= 2
   POLYAK    ?= 0.5
 else ifeq ($(PROFILE),quick)     # 2 CPU cores: Fashion in about 5 minutes, CPEN 455 in about 15
-  # The classifier's recipe (docs/QUALITY.md): the hybrid objective on half of each batch,
-  # the class tables at 20x the learning rate, film and input conditioning. The same for
-  # every data set; only the budget (images, epochs, width) follows the data.
-  CE_WEIGHT     ?= 3
-  CE_TEMP       ?= 10
+  # the budget follows the data (images, epochs, width); the recipe below does not
   CE_FRACTION   ?= 0.5
-  CLASS_LR_MULT ?= 20
-  CONDITIONING  ?= film,input
   NR_RESNET ?= 1
   MIX       ?= 5
   # lr 10x SPEC §6: a quick run has hundreds of steps, not 150 epochs
@@ -122,11 +116,7 @@ else ifeq ($(PROFILE),quick)     # 2 CPU cores: Fashion in about 5 minutes, CPEN
     TEST_LIMIT ?= 0
   endif
 else ifeq ($(PROFILE),long)      # 2 CPU cores, about 2 hours: the quick recipe, wider, longer
-  CE_WEIGHT     ?= 3
-  CE_TEMP       ?= 10
   CE_FRACTION   ?= 0.5
-  CLASS_LR_MULT ?= 20
-  CONDITIONING  ?= film,input
   NR_RESNET ?= 1
   FILTERS   ?= 64
   MIX       ?= 5
@@ -139,11 +129,7 @@ else ifeq ($(PROFILE),long)      # 2 CPU cores, about 2 hours: the quick recipe,
   GEN_N     ?= 25
   POLYAK    ?= 0.995
 else ifeq ($(PROFILE),full)      # a GPU: the recipe at the public best size, many epochs
-  CE_WEIGHT     ?= 3
-  CE_TEMP       ?= 10
   CE_FRACTION   ?= 1
-  CLASS_LR_MULT ?= 20
-  CONDITIONING  ?= film,input
   NR_RESNET ?= 1
   FILTERS   ?= 160
   MIX       ?= 5
@@ -157,6 +143,15 @@ else ifeq ($(PROFILE),full)      # a GPU: the recipe at the public best size, ma
   POLYAK    ?= 0.999
 else
   $(error PROFILE=$(PROFILE): not one of quick, long, full, tiny (see docs/PIPELINE.md))
+endif
+# The classifier's recipe (docs/QUALITY.md), one for every data set and every profile but
+# tiny: the hybrid objective (CE_FRACTION of each batch, set above), the class tables at 20x
+# the learning rate, film and input conditioning.
+ifneq ($(PROFILE),tiny)
+  CE_WEIGHT     ?= 3
+  CE_TEMP       ?= 10
+  CLASS_LR_MULT ?= 20
+  CONDITIONING  ?= film,input
 endif
 LR     ?= 2e-4
 SEED   ?= 1
