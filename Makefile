@@ -17,7 +17,10 @@ NVCC      ?= nvcc
 PREFIX    ?= /usr/local
 BUILD     ?= build
 CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(shell command -v $(NVCC) 2>/dev/null))
-CUDA_ARCH ?= -gencode arch=compute_90,code=sm_90 -gencode arch=compute_80,code=sm_80
+# SASS for sm_80 (A100) and sm_90 (H100/H200), and compute_90 PTX beside it, so a newer GPU
+# JIT-compiles the kernels instead of failing with "no kernel image".
+CUDA_ARCH ?= -gencode arch=compute_90,code=sm_90 -gencode arch=compute_80,code=sm_80 \
+             -gencode arch=compute_90,code=compute_90
 
 # GPU=auto builds the CUDA parts when nvcc and cuDNN's header are present.
 GPU ?= auto

@@ -34,3 +34,12 @@ has_gpu() { command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L 2>/dev/null |
 	[[ "$output" == *"# SKIP"* ]]
 	[[ "$output" != *"not ok"* ]]
 }
+
+@test "gpu: the parity harness itself passes with a second CPU backend standing in for the GPU" {
+	run env PCNN_PARITY_SELFTEST=1 PCNN_PARITY_REQUIRE_DEVICE=0 "$PARITY"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"# self-test: a second CPU backend stands in for the GPU"* ]]
+	[ "$(grep -c '^ok [0-9]* - test_' <<<"$output")" -eq 12 ]
+	[[ "$output" != *"not ok"* ]]
+	[[ "$output" != *"# SKIP"* ]]
+}
