@@ -71,19 +71,13 @@ pcnn_model_file *pcnn_model_create(uint32_t R, uint32_t F, uint32_t M, uint32_t 
     return m;
 }
 
-static int ends_with(const char *s, const char *tail)
-{
-    size_t n = strlen(s), k = strlen(tail);
-    return n >= k && !strcmp(s + n - k, tail);
-}
-
 unsigned pcnn_model_conditioning(const pcnn_model_file *m)
 {
     unsigned cond = 0;
     for (uint32_t i = 0; i < m->ntensors; i++) {
         const char *name = m->tensors[i].name;
-        if (ends_with(name, ".hs")) cond |= PCNN_COND_FILM;
-        if (!strcmp(name, "class_map") || ends_with(name, ".class_map")) cond |= PCNN_COND_INPUT;
+        if (pcnn_ends_with(name, ".hs")) cond |= PCNN_COND_FILM;
+        if (!strcmp(name, "class_map") || pcnn_ends_with(name, ".class_map")) cond |= PCNN_COND_INPUT;
     }
     return cond;
 }

@@ -148,8 +148,10 @@ static void build_graph(pcnn_net *net)
 static float *nval(pcnn_net *net, int id) { return id < 0 ? NULL : net->nodes[id].val; }
 static float *ngrad(pcnn_net *net, int id) { return id < 0 ? NULL : net->nodes[id].grad; }
 
-/* seed/step: dropout key; train 0 = eval. Input net->x, net->labels; output net->logits. */
-static void forward(pcnn_net *net, int N, int train, uint64_t seed, uint64_t step)
+/* seed/step: dropout key; train 0 = eval. Input net->x, net->labels; output net->logits.
+ * rep/nrep: which rows share a dropout mask (pcnn_dropout_image, rng.h); 0 for a plain batch. */
+static void forward(pcnn_net *net, int N, int train, uint64_t seed, uint64_t step, uint64_t rep,
+                    uint64_t nrep)
 {
     pcnn_backend *be = net->be;
     const float *wp = net->wp;
@@ -161,7 +163,7 @@ static void forward(pcnn_net *net, int N, int train, uint64_t seed, uint64_t ste
                           nval(net, o->out2));
             break;
         case PCNN_OP_GATED: {
-            pcnn_dropout d = {seed, step, (uint64_t)o->block, net->drop_rep, net->drop_nrep};
+            pcnn_dropout d = {seed, step, (uint64_t)o->block, rep, nrep};
             be->gated_fwd(be, o->st, o->b, wp, nval(net, o->in), nval(net, o->a1), nval(net, o->a2),
                           net->labels, N, o->h, o->w, train ? &d : NULL, nval(net, o->out));
             break;
@@ -231,11 +233,17 @@ static void upload_pixels(pcnn_net *net, const uint8_t *pixels, int N)
     net->be->upload(net->be, net->x, net->hx, n * sizeof(float));
 }
 
-void pcnn_net_upload_labels(pcnn_net *net, const int32_t *labels, int N)
+/* Dies unless every label is a class of the net (validated by the callers' input checks). */
+static void check_labels(const pcnn_net *net, const int32_t *labels, int N)
 {
     for (int n = 0; n < N; n++)
         if (labels[n] < 0 || labels[n] >= net->K)
             pcnn_die("label %d of image %d out of range 0..%d", (int)labels[n], n, net->K - 1);
+}
+
+void pcnn_net_upload_labels(pcnn_net *net, const int32_t *labels, int N)
+{
+    check_labels(net, labels, N);
     net->be->upload(net->be, net->labels, labels, (size_t)N * sizeof(int32_t));
 }
 
@@ -368,6 +376,7 @@ void pcnn_net_free(pcnn_net *net)
     free(net->hll);
     free(net->hpix);
     free(net->hw_row);
+    free(net->lr_runs);
     be->destroy(be);
     pcnn_params_free(net->t);
     free(net);
@@ -383,6 +392,17 @@ int pcnn_net_score_batch(const pcnn_net *net)
 size_t pcnn_net_num_params(const pcnn_net *net) { return net->t->total; }
 uint64_t pcnn_net_step(const pcnn_net *net) { return net->step; }
 
+/* The device buffer src (t->total floats) as the tensors "<prefix><name>" of m. */
+static void store_device_buffer(const pcnn_net *net, pcnn_model_file *m, const char *prefix,
+                                const float *src)
+{
+    size_t bytes = net->t->total * sizeof(float);
+    float *host = pcnn_xmalloc(bytes);
+    net->be->download(net->be, host, src, bytes);
+    pcnn_model_store_buffer(m, net->t, prefix, host);
+    free(host);
+}
+
 int pcnn_net_store(const pcnn_net *net, pcnn_model_file *m)
 {
     if (m->R != (uint32_t)net->R || m->F != (uint32_t)net->F || m->M != (uint32_t)net->M ||
@@ -390,26 +410,16 @@ int pcnn_net_store(const pcnn_net *net, pcnn_model_file *m)
         pcnn_warn("internal error: storing a network into a model of other sizes");
         return -1;
     }
-    size_t bytes = net->t->total * sizeof(float);
-    float *host = pcnn_xmalloc(bytes);
     const char *prefix[] = {"", "polyak.", "adam_m.", "adam_v."};
     const float *src[] = {net->params, net->polyak, net->adam_m, net->adam_v};
-    for (int i = 0; i < 4; i++) {
-        net->be->download(net->be, host, src[i], bytes);
-        pcnn_model_store_buffer(m, net->t, prefix[i], host);
-    }
-    free(host);
+    for (int i = 0; i < 4; i++) store_device_buffer(net, m, prefix[i], src[i]);
     m->step = net->step;
     return 0;
 }
 
 void pcnn_net_store_polyak(const pcnn_net *net, pcnn_model_file *m, const char *prefix)
 {
-    size_t bytes = net->t->total * sizeof(float);
-    float *host = pcnn_xmalloc(bytes);
-    net->be->download(net->be, host, net->polyak, bytes);
-    pcnn_model_store_buffer(m, net->t, prefix, host);
-    free(host);
+    store_device_buffer(net, m, prefix, net->polyak);
 }
 
 static void ensure_grads(pcnn_net *net)
@@ -440,9 +450,8 @@ float pcnn_net_grad_step(pcnn_net *net, const uint8_t *pixels, const int32_t *la
     upload_pixels(net, pixels, N);
     pcnn_net_upload_labels(net, labels, N);
     pcnn_net_use_weights(net, 0);
-    net->drop_rep = net->drop_nrep = 0;
     net->last_ce = 0;
-    forward(net, N, dropout, seed, step);
+    forward(net, N, dropout, seed, step, 0, 0);
     /* loss = -(1/N) sum_n ll_n, so dloss/dlogits = -(1/N) dll/dlogits */
     net->be->dmol(net->be, net->logits, net->x, N, net->hll, net->dlogits, -1.0f / (float)N);
     backward(net, N);
@@ -485,16 +494,11 @@ float pcnn_net_hybrid_step(pcnn_net *net, const uint8_t *pixels, const int32_t *
         memcpy(net->hpix + (size_t)(n_ce * K + j - n_ce) * img, pixels + (size_t)j * img, img);
         net->hlabels[n_ce * K + j - n_ce] = labels[j];
     }
-    for (int i = 0; i < n_ce; i++)   /* the true labels must be in range too */
-        if (labels[i] < 0 || labels[i] >= K)
-            pcnn_die("label %d of image %d out of range 0..%d", (int)labels[i], i, K - 1);
+    check_labels(net, labels, n_ce);   /* their rows carry every class, not the true one */
     upload_pixels(net, net->hpix, E);
     pcnn_net_upload_labels(net, net->hlabels, E);
     pcnn_net_use_weights(net, 0);
-    net->drop_rep = (uint64_t)K;
-    net->drop_nrep = (uint64_t)n_ce;
-    forward(net, E, dropout, seed, step);
-    net->drop_rep = net->drop_nrep = 0;
+    forward(net, E, dropout, seed, step, (uint64_t)K, (uint64_t)n_ce);
     /* every row's log-likelihood first: the weights need all classes of an image */
     net->be->dmol(net->be, net->logits, net->x, E, net->hll, NULL, 0.0f);
     double nll = 0.0, ce = 0.0;
@@ -539,25 +543,34 @@ void pcnn_net_adam_step(pcnn_net *net, float lr, float beta1, float beta2, float
         net->be->adam(net->be, net->params, net->grads, net->adam_m, net->adam_v, net->polyak,
                       net->t->total, lr, beta1, beta2, eps, net->step, polyak_decay);
     } else {
-        /* per tensor, class tables at lr * mult; runs of one rate in one call
-         * (tensors are contiguous in the table's order) */
-        const pcnn_param_table *t = net->t;
-        int i = 0;
-        while (i < t->n) {
-            int cls = pcnn_params_is_class_table(t->p[i].name), j = i + 1;
-            while (j < t->n && pcnn_params_is_class_table(t->p[j].name) == cls) j++;
-            size_t off = t->p[i].offset, n = t->p[j - 1].offset + t->p[j - 1].size - off;
+        /* one call per run of one rate (pcnn_net_set_class_lr_mult) */
+        for (int r = 0; r < net->nlr_runs; r++) {
+            size_t off = net->lr_runs[r].offset, n = net->lr_runs[r].size;
             net->be->adam(net->be, net->params + off, net->grads + off, net->adam_m + off,
                           net->adam_v + off, net->polyak + off, n,
-                          cls ? lr * net->class_lr_mult : lr, beta1, beta2, eps, net->step,
-                          polyak_decay);
-            i = j;
+                          net->lr_runs[r].cls ? lr * net->class_lr_mult : lr, beta1, beta2, eps,
+                          net->step, polyak_decay);
         }
     }
     net->wp_src = 0;
 }
 
-void pcnn_net_set_class_lr_mult(pcnn_net *net, float mult) { net->class_lr_mult = mult; }
+void pcnn_net_set_class_lr_mult(pcnn_net *net, float mult)
+{
+    net->class_lr_mult = mult;
+    if (net->lr_runs) return;
+    /* the table cut into runs of tensors with one rate (tensors are contiguous in the
+     * table's order): class tables or not */
+    const pcnn_param_table *t = net->t;
+    net->lr_runs = pcnn_xmalloc((size_t)t->n * sizeof *net->lr_runs);
+    for (int i = 0; i < t->n;) {
+        int cls = pcnn_params_is_class_table(t->p[i].name), j = i + 1;
+        while (j < t->n && pcnn_params_is_class_table(t->p[j].name) == cls) j++;
+        size_t off = t->p[i].offset;
+        net->lr_runs[net->nlr_runs++] = (pcnn_lr_run){off, t->p[j - 1].offset + t->p[j - 1].size - off, cls};
+        i = j;
+    }
+}
 
 void pcnn_net_loglik(pcnn_net *net, const uint8_t *pixels, int N, int use_polyak, double *out)
 {
@@ -569,7 +582,7 @@ void pcnn_net_loglik(pcnn_net *net, const uint8_t *pixels, int N, int use_polyak
         for (int c = 0; c < net->K; c++) {
             for (int n = 0; n < nb; n++) net->hlabels[n] = c;
             pcnn_net_upload_labels(net, net->hlabels, nb);
-            forward(net, nb, 0, 0, 0);
+            forward(net, nb, 0, 0, 0, 0, 0);
             net->be->dmol(net->be, net->logits, net->x, nb, net->hll, NULL, 0.0f);
             for (int n = 0; n < nb; n++) out[(size_t)(n0 + n) * net->K + c] = net->hll[n];
         }
@@ -585,7 +598,7 @@ void pcnn_net_loglik_labels(pcnn_net *net, const uint8_t *pixels, const int32_t 
         int nb = N - n0 < net->max_batch ? N - n0 : net->max_batch;
         upload_pixels(net, pixels + (size_t)n0 * img, nb);
         pcnn_net_upload_labels(net, labels + n0, nb);
-        forward(net, nb, 0, 0, 0);
+        forward(net, nb, 0, 0, 0, 0, 0);
         net->be->dmol(net->be, net->logits, net->x, nb, out + n0, NULL, 0.0f);
     }
 }
@@ -599,7 +612,7 @@ void pcnn_net_forward_logits(pcnn_net *net, const float *x, const int32_t *label
         int nb = N - n0 < net->max_batch ? N - n0 : net->max_batch;
         net->be->upload(net->be, net->x, x + (size_t)n0 * pix * 3, (size_t)nb * pix * 3 * sizeof(float));
         pcnn_net_upload_labels(net, labels + n0, nb);
-        forward(net, nb, 0, 0, 0);
+        forward(net, nb, 0, 0, 0, 0, 0);
         net->be->download(net->be, out + (size_t)n0 * pix * C, net->logits,
                           (size_t)nb * pix * C * sizeof(float));
     }

@@ -31,6 +31,12 @@ typedef struct pcnn_op {
     void *st;
 } pcnn_op;
 
+/* A run of contiguous tensors that Adam updates at one rate: class tables or not. */
+typedef struct pcnn_lr_run {
+    size_t offset, size;  /* floats, into the flat buffers */
+    int cls;
+} pcnn_lr_run;
+
 struct pcnn_net {
     pcnn_backend *be;
     /* makes another backend of the same kind (window backends of the cached sampler) */
@@ -52,8 +58,9 @@ struct pcnn_net {
     int has_grads;
     double last_loss;     /* last train step's loss in double */
     float class_lr_mult;  /* learning-rate factor of the class tables (hw, hs, class_map) */
+    pcnn_lr_run *lr_runs; /* the table as runs of one rate, made by the first set_class_lr_mult */
+    int nlr_runs;
     double last_ce;       /* last hybrid step's mean CE term (nats), 0 for plain steps */
-    uint64_t drop_rep, drop_nrep;  /* dropout keys of the next forward (pcnn_dropout) */
     uint8_t *hpix;                 /* host (max_batch,H,W,3): the hybrid step's batch */
     float *hw_row;                 /* host (max_batch): the hybrid step's dmol weights */
 };

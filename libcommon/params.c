@@ -217,7 +217,5 @@ const char *pcnn_cond_name(unsigned cond)
 
 int pcnn_params_is_class_table(const char *name)
 {
-    size_t n = strlen(name);
-    return !strcmp(name, "class_map") ||
-           (n > 3 && (!strcmp(name + n - 3, ".hw") || !strcmp(name + n - 3, ".hs")));
+    return !strcmp(name, "class_map") || pcnn_ends_with(name, ".hw") || pcnn_ends_with(name, ".hs");
 }

@@ -361,3 +361,9 @@ void pcnn_progress_end(pcnn_progress *p, const char *extra)
             (unsigned long long)p->done, p->unit, el, el > 0 ? (double)p->done / el : 0.0, p->unit,
             extra && *extra ? ", " : "", extra ? extra : "", p->tty ? "   " : "");
 }
+
+int pcnn_ends_with(const char *s, const char *tail)
+{
+    size_t n = strlen(s), k = strlen(tail);
+    return n >= k && !strcmp(s + n - k, tail);
+}

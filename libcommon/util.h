@@ -59,6 +59,9 @@ char *pcnn_xstrdup(const char *s);
 /* a*b (and a*b*c) with overflow check; dies on overflow. */
 size_t pcnn_mul_size(size_t a, size_t b);
 
+/* 1 when s ends with tail ("up_layers.0.u_stream.0.hw" ends with ".hw"), else 0. */
+int pcnn_ends_with(const char *s, const char *tail);
+
 /* Strict parsing: the whole string must be a number in [lo, hi]. 0 on success. */
 int pcnn_parse_long(const char *s, long lo, long hi, long *out);
 int pcnn_parse_double(const char *s, double lo, double hi, double *out);

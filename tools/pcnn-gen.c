@@ -147,6 +147,22 @@ static void print_shares(const pcnn_model_file *m, const size_t *hit, const size
     fputc('\n', stderr);
 }
 
+/* Per class: how many of n images (true classes truth) there are (tot) and how many were
+ * judged their class (hit); returns the hits in all. */
+static size_t tally(size_t *hit, size_t *tot, size_t K, const int32_t *truth, const int32_t *pred,
+                    size_t n)
+{
+    size_t correct = 0;
+    memset(hit, 0, K * sizeof *hit);
+    memset(tot, 0, K * sizeof *tot);
+    for (size_t i = 0; i < n; i++) {
+        tot[truth[i]]++;
+        hit[truth[i]] += pred[i] == truth[i];
+        correct += pred[i] == truth[i];
+    }
+    return correct;
+}
+
 /* The k-NN judge: the class of each sample by its k nearest real images, a summary on
  * stderr (unless quiet), the per-sample TSV (outpath, when given), and the ceiling:
  * the same judge on the labelled images of val. 0, or -1 when the TSV cannot be written. */
@@ -159,12 +175,7 @@ static int judge(const pcnn_model_file *m, const uint8_t *px, const int32_t *lab
     uint64_t *near = pcnn_xmalloc(pcnn_mul_size(total, sizeof *near));
     size_t *hit = pcnn_xcalloc(K, sizeof *hit), *tot = pcnn_xcalloc(K, sizeof *tot);
     pcnn_knn_classify(pred, near, NULL, px, total, real->pixels, real->labels, (size_t)real->n, per, m->K, k);
-    size_t correct = 0;
-    for (size_t i = 0; i < total; i++) {
-        tot[labels[i]]++;
-        hit[labels[i]] += pred[i] == labels[i];
-        correct += pred[i] == labels[i];
-    }
+    size_t correct = tally(hit, tot, K, labels, pred, total);
     size_t nl = pcnn_knn_labelled(real->labels, (size_t)real->n);
     if (!quiet) {
         fprintf(stderr, "%s: judge: %d-NN over %s (%zu labelled images) classifies %.1f%% of the samples as their class (%zu/%zu): ",
@@ -173,7 +184,7 @@ static int judge(const pcnn_model_file *m, const uint8_t *px, const int32_t *lab
     }
     if (val && !quiet) {
         /* The ceiling: real held-out images through the same judge. */
-        size_t nv = (size_t)val->n, vl = pcnn_knn_labelled(val->labels, nv), j = 0, vc = 0;
+        size_t nv = (size_t)val->n, vl = pcnn_knn_labelled(val->labels, nv), j = 0;
         uint8_t *vx = pcnn_xmalloc(pcnn_mul_size(vl, per));
         int32_t *vy = pcnn_xmalloc(pcnn_mul_size(vl, sizeof *vy));
         int32_t *vp = pcnn_xmalloc(pcnn_mul_size(vl, sizeof *vp));
@@ -183,13 +194,7 @@ static int judge(const pcnn_model_file *m, const uint8_t *px, const int32_t *lab
                 vy[j++] = val->labels[i];
             }
         pcnn_knn_classify(vp, NULL, NULL, vx, vl, real->pixels, real->labels, (size_t)real->n, per, m->K, k);
-        memset(hit, 0, K * sizeof *hit);
-        memset(tot, 0, K * sizeof *tot);
-        for (size_t i = 0; i < vl; i++) {
-            tot[vy[i]]++;
-            hit[vy[i]] += vp[i] == vy[i];
-            vc += vp[i] == vy[i];
-        }
+        size_t vc = tally(hit, tot, K, vy, vp, vl);
         fprintf(stderr, "%s: judge ceiling: %d-NN over %s classifies %.1f%% of %s's labelled images as their class (%zu/%zu): ",
                 pcnn_progname, k, pcnn_display_name(realpath), 100.0 * (double)vc / (double)vl,
                 pcnn_display_name(valpath), vc, vl);
