@@ -9,8 +9,9 @@
  *   ... be->wn_fwd(be, params, wp); be->input_fwd(...); ...
  *   be->destroy(be);
  *
- * Environment: PCNN_PRECISION=fp32 (default) | tf32; PCNN_CONV_ALGO=find
- * (default: cuDNN algorithms chosen by measurement) | heuristic.
+ * Environment: PCNN_PRECISION=fp32 (default) | tf32; PCNN_CONV_ALGO=find (time
+ * the cuDNN candidates instead of the default heuristics: faster, not reproducible
+ * across processes); PCNN_CONV_LOG=1; PCNN_DETERMINISTIC=1 (see conv.h).
  */
 #ifndef PCNN_BACKEND_CUDA_H
 #define PCNN_BACKEND_CUDA_H

@@ -2,6 +2,7 @@
 #include "conv.h"
 #include "cuda_check.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <vector>
@@ -26,7 +27,7 @@ struct plan {
 struct cu_convs {
     cudnnHandle_t h;
     cudaStream_t s;
-    int tf32, heuristic;
+    int tf32, find;
     size_t ws_limit, ws_bytes;
     void *ws;
     std::vector<plan *> plans;
@@ -75,12 +76,71 @@ static plan *get_plan(cu_convs *cv, const conv_shape *sh)
     return p;
 }
 
-/* The first (fastest: Find sorts by time; heuristics by expected speed) result
- * that succeeded, is deterministic, fits the workspace limit, and in float32
- * mode does not use tensor-core math. */
-template <class Perf>
-static int choose(const cu_convs *cv, const Perf *perf, int n, const char *what)
+/* ---- algorithm choice (issue 12, items 4 and 5)
+ *
+ * Reproducible by construction: cuDNN's heuristics (cudnnGet*_v7: no timing, the
+ * same list for the same GPU, cuDNN version and shape), asked once per shape with
+ * the batch fixed at ALGO_N, so every batch size and every process runs the same
+ * algorithm (a different N with another algorithm would give other bytes: a
+ * resumed or re-batched run would drift). The first candidate that succeeded, is
+ * deterministic, fits the workspace limit and, in fp32 mode, uses FMA math (else
+ * any math type, forced to FMA) wins. When none is deterministic the fastest one
+ * that works is used with one warning (PCNN_DETERMINISTIC=1 makes that an error).
+ * PCNN_CONV_ALGO=find times the candidates instead (cudnnFind*: faster, but the
+ * choice can differ between processes). PCNN_CONV_LOG=1 prints every candidate
+ * list (algo, status, determinism, workspace, math type) to stderr. */
+enum { ALGO_N = 64 };
+
+static const char *math_name(cudnnMathType_t m)
 {
+    switch (m) {
+    case CUDNN_DEFAULT_MATH: return "default";
+    case CUDNN_TENSOR_OP_MATH: return "tensor-op";
+    case CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION: return "tensor-op-conv";
+    case CUDNN_FMA_MATH: return "fma";
+    }
+    return "?";
+}
+
+static int env_on(const char *name)
+{
+    const char *e = getenv(name);
+    return e && *e && strcmp(e, "0") != 0;
+}
+
+template <class Perf>
+static void log_candidates(const conv_shape &sh, const char *what, const Perf *perf, int n)
+{
+    fprintf(stderr, "pcnn: cuDNN %s candidates for N=%d Ci=%d %dx%d -> Co=%d k=%dx%d s=%d p=%d,%d:\n",
+            what, sh.N, sh.Ci, sh.Hi, sh.Wi, sh.Co, sh.kh, sh.kw, sh.stride, sh.ph, sh.pw);
+    for (int i = 0; i < n; i++)
+        fprintf(stderr, "pcnn:   algo %d status %s %s workspace %zu B math %s\n", (int)perf[i].algo,
+                cudnnGetErrorString(perf[i].status),
+                perf[i].determinism == CUDNN_DETERMINISTIC ? "deterministic" : "non-deterministic",
+                perf[i].memory, math_name(perf[i].mathType));
+}
+
+/* Index into perf of the algorithm to use; -1 when nothing works at all. */
+template <class Perf>
+static int choose_any(const cu_convs *cv, const conv_shape &sh, const Perf *perf, int n,
+                      const char *what);
+
+template <class Perf>
+static int choose(const cu_convs *cv, const conv_shape &sh, const Perf *perf, int n,
+                  const char *what)
+{
+    int i = choose_any(cv, sh, perf, n, what);
+    if (env_on("PCNN_CONV_LOG"))
+        fprintf(stderr, "pcnn:   chose algo %d (%s math)\n", (int)perf[i].algo,
+                cv->tf32 ? math_name(perf[i].mathType) : "fma");
+    return i;
+}
+
+template <class Perf>
+static int choose_any(const cu_convs *cv, const conv_shape &sh, const Perf *perf, int n,
+                      const char *what)
+{
+    if (env_on("PCNN_CONV_LOG")) log_candidates(sh, what, perf, n);
     for (int pass = 0; pass < 2; pass++)
         for (int i = 0; i < n; i++) {
             if (perf[i].status != CUDNN_STATUS_SUCCESS) continue;
@@ -90,9 +150,24 @@ static int choose(const cu_convs *cv, const Perf *perf, int n, const char *what)
             if (pass == 0 && !cv->tf32 && perf[i].mathType != CUDNN_FMA_MATH) continue;
             return i;
         }
-    pcnn_die("cuDNN: no deterministic %s algorithm within %zu MiB of workspace for this shape "
-             "(try PCNN_CONV_ALGO=heuristic, or a smaller batch)",
-             what, cv->ws_limit >> 20);
+    for (int i = 0; i < n; i++)
+        if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= cv->ws_limit) {
+            if (env_on("PCNN_DETERMINISTIC"))
+                pcnn_die("cuDNN: no deterministic %s algorithm within %zu MiB of workspace for "
+                         "Ci=%d %dx%d -> Co=%d k=%dx%d (PCNN_DETERMINISTIC=1 asks for one; unset it "
+                         "to run with a non-deterministic one)",
+                         what, cv->ws_limit >> 20, sh.Ci, sh.Hi, sh.Wi, sh.Co, sh.kh, sh.kw);
+            pcnn_warn("cuDNN: no deterministic %s algorithm within %zu MiB of workspace for "
+                      "Ci=%d %dx%d -> Co=%d k=%dx%d: using algo %d, which is not deterministic "
+                      "(results may differ from run to run; PCNN_CONV_LOG=1 lists the candidates)",
+                      what, cv->ws_limit >> 20, sh.Ci, sh.Hi, sh.Wi, sh.Co, sh.kh, sh.kw,
+                      (int)perf[i].algo);
+            return i;
+        }
+    log_candidates(sh, what, perf, n);
+    pcnn_die("cuDNN: no %s algorithm works for Ci=%d %dx%d -> Co=%d k=%dx%d within %zu MiB of "
+             "workspace (candidates above)",
+             what, sh.Ci, sh.Hi, sh.Wi, sh.Co, sh.kh, sh.kw, cv->ws_limit >> 20);
 }
 
 static void ensure_ws(cu_convs *cv, size_t bytes)
@@ -113,60 +188,127 @@ static void set_math(const cu_convs *cv, cudnnConvolutionDescriptor_t c, cudnnMa
     CK(cudnnSetConvolutionMathType(c, m));
 }
 
-static void plan_fwd(cu_convs *cv, plan *p)
+/* The plan of the same shape at batch ALGO_N: the one whose algorithms every N uses. */
+static plan *algo_plan(cu_convs *cv, plan *p)
+{
+    if (cv->find || p->sh.N == ALGO_N) return p;
+    conv_shape s = p->sh;
+    s.N = ALGO_N;
+    return get_plan(cv, &s);
+}
+
+/* Choose plan a's forward algorithm from its own candidate list. */
+static void pick_fwd(cu_convs *cv, plan *a)
 {
     cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
     int n = 0;
-    if (cv->heuristic)
-        CK(cudnnGetConvolutionForwardAlgorithm_v7(cv->h, p->x, p->w, p->cfwd, p->y,
-                                                  CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &n, perf));
-    else
-        CK(cudnnFindConvolutionForwardAlgorithm(cv->h, p->x, p->w, p->cfwd, p->y,
+    if (cv->find)
+        CK(cudnnFindConvolutionForwardAlgorithm(cv->h, a->x, a->w, a->cfwd, a->y,
                                                 CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &n, perf));
-    int i = choose(cv, perf, n, "forward");
-    p->afwd = perf[i].algo;
-    set_math(cv, p->cfwd, perf[i].mathType);
-    CK(cudnnGetConvolutionForwardWorkspaceSize(cv->h, p->x, p->w, p->cfwd, p->y, p->afwd, &p->wfwd));
+    else
+        CK(cudnnGetConvolutionForwardAlgorithm_v7(cv->h, a->x, a->w, a->cfwd, a->y,
+                                                  CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &n, perf));
+    int i = choose(cv, a->sh, perf, n, "forward");
+    a->afwd = perf[i].algo;
+    set_math(cv, a->cfwd, perf[i].mathType);
+    CK(cudnnGetConvolutionForwardWorkspaceSize(cv->h, a->x, a->w, a->cfwd, a->y, a->afwd,
+                                               &a->wfwd));
+    a->have_fwd = 1;
+}
+
+static void plan_fwd(cu_convs *cv, plan *p)
+{
+    plan *a = algo_plan(cv, p);
+    if (!a->have_fwd) pick_fwd(cv, a);
+    if (a == p) return;
+    cudnnMathType_t m;
+    CK(cudnnGetConvolutionMathType(a->cfwd, &m));
+    CK(cudnnSetConvolutionMathType(p->cfwd, m));
+    p->afwd = a->afwd;
+    if (cudnnGetConvolutionForwardWorkspaceSize(cv->h, p->x, p->w, p->cfwd, p->y, p->afwd,
+                                                &p->wfwd) != CUDNN_STATUS_SUCCESS) {
+        pcnn_warn("cuDNN: forward algorithm %d (chosen at N=%d) does not run at N=%d; "
+                  "choosing again for this batch size", (int)a->afwd, ALGO_N, p->sh.N);
+        pick_fwd(cv, p);
+    }
     p->have_fwd = 1;
+}
+
+/* Choose plan a's backward-data algorithm from its own candidate list. */
+static void pick_bd(cu_convs *cv, plan *a)
+{
+    cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
+    int n = 0;
+    if (cv->find)
+        CK(cudnnFindConvolutionBackwardDataAlgorithm(cv->h, a->w, a->y, a->cbd, a->x,
+                                                     CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT,
+                                                     &n, perf));
+    else
+        CK(cudnnGetConvolutionBackwardDataAlgorithm_v7(cv->h, a->w, a->y, a->cbd, a->x,
+                                                       CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT,
+                                                       &n, perf));
+    int i = choose(cv, a->sh, perf, n, "backward-data");
+    a->abd = perf[i].algo;
+    set_math(cv, a->cbd, perf[i].mathType);
+    CK(cudnnGetConvolutionBackwardDataWorkspaceSize(cv->h, a->w, a->y, a->cbd, a->x, a->abd,
+                                                    &a->wbd));
+    a->have_bd = 1;
 }
 
 static void plan_bd(cu_convs *cv, plan *p)
 {
-    cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
-    int n = 0;
-    if (cv->heuristic)
-        CK(cudnnGetConvolutionBackwardDataAlgorithm_v7(cv->h, p->w, p->y, p->cbd, p->x,
-                                                       CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &n,
-                                                       perf));
-    else
-        CK(cudnnFindConvolutionBackwardDataAlgorithm(cv->h, p->w, p->y, p->cbd, p->x,
-                                                     CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &n,
-                                                     perf));
-    int i = choose(cv, perf, n, "backward-data");
-    p->abd = perf[i].algo;
-    set_math(cv, p->cbd, perf[i].mathType);
-    CK(cudnnGetConvolutionBackwardDataWorkspaceSize(cv->h, p->w, p->y, p->cbd, p->x, p->abd,
-                                                    &p->wbd));
+    plan *a = algo_plan(cv, p);
+    if (!a->have_bd) pick_bd(cv, a);
+    if (a == p) return;
+    cudnnMathType_t m;
+    CK(cudnnGetConvolutionMathType(a->cbd, &m));
+    CK(cudnnSetConvolutionMathType(p->cbd, m));
+    p->abd = a->abd;
+    if (cudnnGetConvolutionBackwardDataWorkspaceSize(cv->h, p->w, p->y, p->cbd, p->x, p->abd,
+                                                     &p->wbd) != CUDNN_STATUS_SUCCESS) {
+        pcnn_warn("cuDNN: backward-data algorithm %d (chosen at N=%d) does not run at N=%d; "
+                  "choosing again for this batch size", (int)a->abd, ALGO_N, p->sh.N);
+        pick_bd(cv, p);
+    }
     p->have_bd = 1;
+}
+
+/* Choose plan a's backward-filter algorithm from its own candidate list. */
+static void pick_bf(cu_convs *cv, plan *a)
+{
+    cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
+    int n = 0;
+    if (cv->find)
+        CK(cudnnFindConvolutionBackwardFilterAlgorithm(cv->h, a->x, a->y, a->cbf, a->w,
+                                                       CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT,
+                                                       &n, perf));
+    else
+        CK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(
+            cv->h, a->x, a->y, a->cbf, a->w, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &n,
+            perf));
+    int i = choose(cv, a->sh, perf, n, "backward-filter");
+    a->abf = perf[i].algo;
+    set_math(cv, a->cbf, perf[i].mathType);
+    CK(cudnnGetConvolutionBackwardFilterWorkspaceSize(cv->h, a->x, a->y, a->cbf, a->w,
+                                                      a->abf, &a->wbf));
+    a->have_bf = 1;
 }
 
 static void plan_bf(cu_convs *cv, plan *p)
 {
-    cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
-    int n = 0;
-    if (cv->heuristic)
-        CK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(cv->h, p->x, p->y, p->cbf, p->w,
-                                                         CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT,
-                                                         &n, perf));
-    else
-        CK(cudnnFindConvolutionBackwardFilterAlgorithm(cv->h, p->x, p->y, p->cbf, p->w,
-                                                       CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT,
-                                                       &n, perf));
-    int i = choose(cv, perf, n, "backward-filter");
-    p->abf = perf[i].algo;
-    set_math(cv, p->cbf, perf[i].mathType);
-    CK(cudnnGetConvolutionBackwardFilterWorkspaceSize(cv->h, p->x, p->y, p->cbf, p->w, p->abf,
-                                                      &p->wbf));
+    plan *a = algo_plan(cv, p);
+    if (!a->have_bf) pick_bf(cv, a);
+    if (a == p) return;
+    cudnnMathType_t m;
+    CK(cudnnGetConvolutionMathType(a->cbf, &m));
+    CK(cudnnSetConvolutionMathType(p->cbf, m));
+    p->abf = a->abf;
+    if (cudnnGetConvolutionBackwardFilterWorkspaceSize(cv->h, p->x, p->y, p->cbf, p->w, p->abf,
+                                                       &p->wbf) != CUDNN_STATUS_SUCCESS) {
+        pcnn_warn("cuDNN: backward-filter algorithm %d (chosen at N=%d) does not run at N=%d; "
+                  "choosing again for this batch size", (int)a->abf, ALGO_N, p->sh.N);
+        pick_bf(cv, p);
+    }
     p->have_bf = 1;
 }
 
@@ -177,7 +319,7 @@ cu_convs *cu_convs_new(cudnnHandle_t h, cudaStream_t s, int tf32, size_t ws_limi
     cv->s = s;
     cv->tf32 = tf32;
     const char *e = getenv("PCNN_CONV_ALGO");
-    cv->heuristic = e && !strcmp(e, "heuristic");
+    cv->find = e && !strcmp(e, "find");
     cv->ws_limit = ws_limit;
     cv->ws_bytes = 0;
     cv->ws = NULL;

@@ -1,9 +1,12 @@
 /*
  * conv.h — cuDNN convolutions (legacy cuDNN 9 API, NHWC float32 tensors and
  * NHWC (K, kh, kw, C) filters) with one cached plan per shape: descriptors and,
- * per direction, an algorithm chosen once by measurement (cudnnFind*; or
- * cuDNN's heuristics with PCNN_CONV_ALGO=heuristic), deterministic algorithms
- * only, so a rerun gives the same bytes.
+ * per direction, an algorithm from cuDNN's heuristics (no timing), chosen once
+ * per shape at a fixed batch so every batch size and every process runs the same
+ * one; deterministic algorithms only, so a rerun gives the same bytes (without a
+ * deterministic candidate: the fastest working one and a warning, or an error
+ * with PCNN_DETERMINISTIC=1). PCNN_CONV_ALGO=find times the candidates instead
+ * (cudnnFind*: may differ between processes); PCNN_CONV_LOG=1 lists them.
  *
  * Shape: x (N, Hi, Wi, Ci) -> y (N, Ho, Wo, Co) with filter (Co, kh, kw, Ci),
  * stride s, symmetric zero padding (ph, pw) (the shifted convs pass explicitly

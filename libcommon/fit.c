@@ -23,7 +23,7 @@ static void on_stop_signal(int sig)
 void pcnn_fit_defaults(pcnn_fit_options *o)
 {
     memset(o, 0, sizeof *o);
-    o->device = "auto";
+    o->device = NULL;   /* NULL: the CPU (pcnn-fit sets pcnn_device_default()) */
     o->epochs = 10;
     o->batch = 64;
     o->lr = 2e-4;           /* SPEC §6 */

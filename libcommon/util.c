@@ -83,6 +83,15 @@ void pcnn_bad_option(int c, char *const *argv)
     pcnn_usage_error("unknown option '%s'", arg);
 }
 
+const char *pcnn_device_default(void)
+{
+    const char *e = getenv("PCNN_DEVICE");
+    if (!e || !*e) return "auto";
+    if (strcmp(e, "cpu") && strcmp(e, "cuda") && strcmp(e, "auto"))
+        pcnn_usage_error("PCNN_DEVICE: expected cpu, cuda or auto, got '%s'", e);
+    return e;
+}
+
 const char *pcnn_device_option(const char *arg)
 {
     if (strcmp(arg, "cpu") && strcmp(arg, "cuda") && strcmp(arg, "auto"))

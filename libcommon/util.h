@@ -46,6 +46,10 @@ void pcnn_bad_option(int c, char *const *argv) __attribute__((noreturn));
 /* The --device option of the tools: returns arg when it is cpu, cuda or auto,
  * otherwise a usage error (exit 2). */
 const char *pcnn_device_option(const char *arg);
+/* The default of --device: $PCNN_DEVICE (cpu, cuda or auto; anything else is a
+ * usage error), else auto. make test sets it to cpu: the suite checks the CPU
+ * reference's exactness contract; the GPU has its own checks (make check-gpu). */
+const char *pcnn_device_default(void);
 
 /* Allocation that dies with a message on failure. xmalloc(0) returns a valid pointer. */
 void *pcnn_xmalloc(size_t n);

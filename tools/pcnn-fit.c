@@ -55,7 +55,8 @@ static void usage(FILE *fp)
         "  --max-steps N      stop after N steps in total (with a checkpoint)\n"
         "  --log FILE         per-epoch TSV log: epoch, step, train_bpd, val_bpd, val_acc,\n"
         "                     lr, seconds, images_per_s (appended to when resuming)\n"
-        "  --device D         cpu, cuda or auto (default auto: cuda when present)\n"
+        "  --device D         cpu, cuda or auto (default $PCNN_DEVICE, else auto: cuda\n"
+        "                     when present)\n"
         "  -q                 no progress or summaries on stderr\n"
         "  -h                 this help\n"
         "\n"
@@ -153,6 +154,7 @@ int main(int argc, char **argv)
         }
     }
     if (optind + 1 != argc) pcnn_usage_error(optind == argc ? "missing TRAIN data file" : "too many operands");
+    if (!o.device) o.device = pcnn_device_default();
     if (!out) out = resume;
     if (!out) pcnn_usage_error("missing -o MODEL");
     o.out_path = out;

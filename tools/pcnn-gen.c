@@ -48,7 +48,7 @@ static void usage(FILE *fp)
         "                 the share a perfect generator would reach\n"
         "  --judge-out FILE  one TSV row per sample: file, drawn class, judged class, and the\n"
         "                 squared distance to the nearest real image (header line first)\n"
-        "  --device D     cpu, cuda or auto (default auto)\n"
+        "  --device D     cpu, cuda or auto (default $PCNN_DEVICE, else auto)\n"
         "  -q             no progress or summary on stderr\n"
         "  -h             this help\n"
         "\n"
@@ -250,7 +250,7 @@ static int write_grid(const char *path, const uint8_t *px, int nclasses, int n, 
 int main(int argc, char **argv)
 {
     pcnn_init(argv[0]);
-    const char *cls = "all", *outdir = "samples", *grid = NULL, *device = "auto";
+    const char *cls = "all", *outdir = "samples", *grid = NULL, *device = NULL;
     const char *judge_path = NULL, *ceiling_path = NULL, *judge_out = NULL;
     long n = 25, seed = 1, batch = 32, judge_k = 5;
     int judge_k_given = 0;
@@ -304,6 +304,7 @@ int main(int argc, char **argv)
     }
     if (optind == argc) pcnn_usage_error("missing MODEL");
     if (argc - optind > 1) pcnn_usage_error("too many operands");
+    if (!device) device = pcnn_device_default();
     if (!judge_path && (ceiling_path || judge_out || judge_k_given))
         pcnn_usage_error("%s needs --judge REAL (the real images to judge by)",
                          ceiling_path ? "--judge-ceiling" : judge_out ? "--judge-out" : "--judge-k");

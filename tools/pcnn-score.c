@@ -28,7 +28,7 @@ static void usage(FILE *fp)
         "  --no-polyak    use the raw trained weights, not the Polyak average\n"
         "  --last         use the last epoch's weights, not the best epoch on validation\n"
         "                 that pcnn-fit -V keeps (models without it: the same)\n"
-        "  --device D     cpu, cuda or auto (default auto)\n"
+        "  --device D     cpu, cuda or auto (default $PCNN_DEVICE, else auto)\n"
         "  -q             no summary on stderr\n"
         "  -h             this help\n"
         "\n"
@@ -45,7 +45,7 @@ enum { OPT_TRUE = 256, OPT_NO_POLYAK, OPT_LAST, OPT_DEVICE };
 int main(int argc, char **argv)
 {
     pcnn_init(argv[0]);
-    const char *outpath = "-", *device = "auto";
+    const char *outpath = "-", *device = NULL;
     long batch = 0;   /* 0: the default of the device that runs */
     int use_last = 0, true_only = 0, use_polyak = 1, quiet = 0;
     static const struct option longopts[] = {
@@ -75,6 +75,7 @@ int main(int argc, char **argv)
     }
     if (optind == argc) pcnn_usage_error("missing MODEL");
     if (argc - optind > 2) pcnn_usage_error("too many operands");
+    if (!device) device = pcnn_device_default();
     const char *modelpath = argv[optind];
     const char *datapath = optind + 1 < argc ? argv[optind + 1] : "-";
 

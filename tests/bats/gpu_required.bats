@@ -39,7 +39,47 @@ has_gpu() { command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L 2>/dev/null |
 	run env PCNN_PARITY_SELFTEST=1 PCNN_PARITY_REQUIRE_DEVICE=0 "$PARITY"
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"# self-test: a second CPU backend stands in for the GPU"* ]]
-	[ "$(grep -c '^ok [0-9]* - test_' <<<"$output")" -eq 12 ]
+	[ "$(grep -c '^ok [0-9]* - test_' <<<"$output")" -eq 14 ]
 	[[ "$output" != *"not ok"* ]]
 	[[ "$output" != *"# SKIP"* ]]
+}
+
+@test "gpu: test_gpu_parity runs the tests named on its command line, lists them, refuses unknown names" {
+	run "$PARITY" --list
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"test_hybrid_variants"* ]]
+	[ "$(echo "$output" | wc -l)" -eq 14 ]
+	run env PCNN_PARITY_SELFTEST=1 "$PARITY" test_dmol test_hybrid
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"ok 1 - test_dmol"* ]]
+	[[ "$output" == *"ok 2 - test_hybrid"* ]]
+	[[ "$output" == *"1..2"* ]]
+	run "$PARITY" test_nothing
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"no test named 'test_nothing'"* ]]
+}
+
+@test "gpu: check-gpu.sh, with the CPU standing in for the GPU, passes every stage and writes results.md" {
+	out="$BATS_TEST_TMPDIR/gpu"
+	run env CHECK_GPU_DRYRUN=1 PREBUILT="${PCNN_BIN%/bin}" DEADLINE=200 OUT="$out" \
+		"$PCNN_ROOT/pipelines/check-gpu.sh"
+	[ "$status" -eq 0 ]
+	grep -q '^# make check-gpu — done' "$out/results.md"
+	grep -q 'parity fp32: all 2 tests ok' "$out/results.md"
+	grep -q 'parity tf32: all 2 tests ok' "$out/results.md"
+	grep -q 'model files byte-identical' "$out/results.md"
+	grep -q 'batch 64 vs 7: TSV byte-identical' "$out/results.md"
+	grep -q '^| 1,8,1 | pcnn | fp32 | [0-9.]* | [0-9.]* | [0-9.]* |' "$out/results.md"
+	! grep -q FAIL "$out/results.md"
+}
+
+@test "gpu: check-gpu.sh stops at its deadline with results.md saying where, and exit 1" {
+	out="$BATS_TEST_TMPDIR/gpu"
+	SECONDS=0
+	run env CHECK_GPU_DRYRUN=1 PREBUILT="${PCNN_BIN%/bin}" DEADLINE=3 OUT="$out" \
+		"$PCNN_ROOT/pipelines/check-gpu.sh"
+	[ "$status" -eq 1 ]
+	[ "$SECONDS" -lt 30 ]
+	grep -q '^# make check-gpu — stopped at the deadline' "$out/results.md"
+	grep -q 'DEADLINE (3 s) reached before' "$out/results.md"
 }

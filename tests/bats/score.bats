@@ -95,6 +95,23 @@ setup() {
 	[ "$(wc -l < pred.csv)" -eq 9 ]
 }
 
+@test "score: PCNN_DEVICE sets the default device; --device overrides it; a bad value is a usage error" {
+	PCNN_DEVICE=cpu "$SC" -q model.bin train.bin > cpu.tsv
+	PCNN_DEVICE=auto "$SC" model.bin train.bin > auto.tsv 2> err.txt
+	if [ ! -e /dev/nvidia0 ]; then
+		cmp cpu.tsv auto.tsv
+		grep -q "running on the CPU" err.txt
+		run env PCNN_DEVICE=cuda "$SC" -q model.bin train.bin
+		[ "$status" -eq 1 ]
+		[[ "$output" == *"no usable GPU"* ]]
+	fi
+	PCNN_DEVICE=cuda "$SC" -q --device cpu model.bin train.bin > over.tsv
+	cmp cpu.tsv over.tsv
+	run env PCNN_DEVICE=gpu "$SC" -q model.bin train.bin
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"PCNN_DEVICE: expected cpu, cuda or auto, got 'gpu'"* ]]
+}
+
 @test "score: --true-label gives the same log-likelihood as the full table" {
 	"$SC" -q model.bin train.bin > all.tsv
 	"$SC" -q --true-label model.bin train.bin > true.tsv
