@@ -19,6 +19,9 @@
 #   start and the algorithm choice) / pcnn-score / pcnn-gen at (R,F,M) = (1,40,5) and
 #   (5,160,10), batch 64, fp32 and tf32; PyTorch's run of the same model
 #   (tests/reference/bench_gpu_torch.py --quick) when python3 has torch.
+# Stage C, quality (only with QUALITY_DATA=DIR holding train.bin and val.bin): the
+#   full profile's recipe trained for QUALITY_S seconds on the GPU, then validation
+#   accuracy and judged samples (see the stage below).
 # Out: $OUT/results.md (the summary), results.tsv (every number), log.txt, and
 #   parity-*.txt, memcheck.txt, gen-*/ for the details.
 #
@@ -32,7 +35,8 @@
 # (PCNN_PARITY_SELFTEST=1, --device cpu, two parity tests, tiny sizes): the test of
 # the script itself (tests/bats/gpu_required.bats).
 #
-# Environment: OUT, BUILD, PREBUILT, EXTRA_LIBS, JOBS, DEADLINE, NO_TORCH_COMPILE=1.
+# Environment: OUT, BUILD, PREBUILT, EXTRA_LIBS, JOBS, DEADLINE, NO_TORCH_COMPILE=1,
+# QUALITY_DATA, QUALITY_S, QUALITY_PRECISION (default tf32).
 set -u
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -343,6 +347,31 @@ elif python3 -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null; th
 	[ -f "$W/torch.tsv" ] && cat "$W/torch.tsv" >>"$TSV"
 else
 	note "PyTorch: python3 has no CUDA torch here (row skipped)"
+fi
+
+# ------------------------------------------------------------------ C quality
+# QUALITY_DATA=DIR (train.bin and val.bin made by pcnn-prep, e.g. CPEN 455's): the full
+# profile's recipe (PROFILE=full in pipelines/pipeline.mk) trained for QUALITY_S seconds
+# (default 300; SIGTERM ends it with a checkpoint), then validation accuracy of the best
+# epoch and 25 samples per class judged by 5-NN over the real images.
+if [ -n "${QUALITY_DATA:-}" ]; then
+	gate "the quality run"
+	say "C quality: full recipe on $QUALITY_DATA for ${QUALITY_S:-300} s"
+	qs=${QUALITY_S:-300}
+	[ "$(left)" -lt $((qs + 60)) ] && qs=$(($(left) - 60))
+	qF=160; [ "$DRY" = 1 ] && qF=8
+	PCNN_PRECISION=${QUALITY_PRECISION:-tf32} timeout -s TERM "$qs" "$BIN/pcnn-fit" -R 1 -F $qF -M 5 -b 64 -e 130 \
+		--lr 1e-3 --polyak 0.999 -s 1 --ce-weight 3 --ce-temperature 10 --ce-fraction 1 \
+		--class-lr-mult 20 --conditioning film,input --device $DEV -V "$QUALITY_DATA/val.bin" \
+		--log "$OUT/quality-fit.tsv" -o "$W/q.bin" "$QUALITY_DATA/train.bin" 2>&1 | tail -3
+	if tmo 60 "$BIN/pcnn-score" -q --device $DEV "$W/q.bin" "$QUALITY_DATA/val.bin" |
+		"$BIN/pcnn-argmax" --report "$OUT/quality-report.md" >/dev/null 2>&1; then
+		note "quality (full recipe, ${qs} s, $(awk 'END{print $1}' "$OUT/quality-fit.tsv") epochs): validation $(grep -m1 -o 'accuracy: [0-9.]* ([0-9/]*)' "$OUT/quality-report.md")"
+		tmo 90 "$BIN/pcnn-gen" -c all -n 25 -b 100 --device $DEV --judge "$QUALITY_DATA/train.bin" \
+			--judge-ceiling "$QUALITY_DATA/val.bin" --grid "$OUT/quality-grid.png" -o "$W/qs" "$W/q.bin" 2>&1 |
+			grep 'judge' | sed 's/^pcnn-gen: /quality: /' | tee -a "$NOTES"
+	else fail "quality run: no model to score (log.txt)"; fi
+	results "stage C"
 fi
 
 results "done"
