@@ -5,6 +5,7 @@
  */
 #include "nn_backend.h"
 #include "nn_dmol.h"
+#include "nn_prof.h"
 #include "nn_layers.h"
 #include "threads.h"
 #include "util.h"
@@ -378,6 +379,98 @@ static size_t workspace_floats(const pcnn_param_table *t, int max_batch, int H, 
     return cap;
 }
 
+/* ---- timed ops (PCNN_PROFILE=1, nn_prof.h): each op's exclusive time (its convolutions
+ * and GEMMs are timed inside, by kind) goes to the kind named here. */
+#define TIMED(kind, bytes, call)    \
+    do {                            \
+        NN_PROF_BEGIN;              \
+        call;                       \
+        NN_PROF_END(kind, 0, bytes); \
+    } while (0)
+#define ACT(N, h, w, C) (4.0 * (double)(N) * (h) * (w) * (C))   /* bytes of an activation */
+
+static void prof_wn_fwd(pcnn_backend *be, const float *params, float *wp)
+{
+    TIMED(NN_PROF_WEIGHTNORM, 8.0 * be->t->total, cpu_wn_fwd(be, params, wp));
+}
+static void prof_wn_bwd(pcnn_backend *be, const float *params, const float *gp, float *grads)
+{
+    TIMED(NN_PROF_WEIGHTNORM, 12.0 * be->t->total, cpu_wn_bwd(be, params, gp, grads));
+}
+static void prof_input_fwd(pcnn_backend *be, void *st, const float *wp, const float *x,
+                           const int32_t *labels, int N, int r0, int c0, float *u, float *ul)
+{
+    TIMED(NN_PROF_ELEMENTWISE, ACT(N, be->H, be->W, 4 * be->t->F),
+          cpu_input_fwd(be, st, wp, x, labels, N, r0, c0, u, ul));
+}
+static void prof_input_bwd(pcnn_backend *be, void *st, const float *wp, float *gp, const float *x,
+                           const int32_t *labels, int N, const float *du, const float *dul)
+{
+    TIMED(NN_PROF_ELEMENTWISE, ACT(N, be->H, be->W, 4 * be->t->F),
+          cpu_input_bwd(be, st, wp, gp, x, labels, N, du, dul));
+}
+static void prof_gated_fwd(pcnn_backend *be, void *st, const pcnn_blockref *b, const float *wp,
+                           const float *x, const float *a1, const float *a2, const int32_t *labels,
+                           int N, int h, int w, const pcnn_dropout *drop, float *out)
+{
+    TIMED(NN_PROF_ELEMENTWISE, ACT(N, h, w, 16 * be->t->F),
+          cpu_gated_fwd(be, st, b, wp, x, a1, a2, labels, N, h, w, drop, out));
+}
+static void prof_gated_bwd(pcnn_backend *be, void *st, const pcnn_blockref *b, const float *wp,
+                           float *gp, const float *x, const float *a1, const float *a2,
+                           const int32_t *labels, int N, int h, int w, const float *dout, float *dx,
+                           float *da1, float *da2)
+{
+    TIMED(NN_PROF_ELEMENTWISE, ACT(N, h, w, 24 * be->t->F),
+          cpu_gated_bwd(be, st, b, wp, gp, x, a1, a2, labels, N, h, w, dout, dx, da1, da2));
+}
+static void prof_down_fwd(pcnn_backend *be, void *st, const pcnn_wnlayer *L, const float *wp,
+                          const float *in, int N, int h, int w, float *out)
+{
+    TIMED(NN_PROF_ELEMENTWISE, 0, cpu_down_fwd(be, st, L, wp, in, N, h, w, out));
+}
+static void prof_down_bwd(pcnn_backend *be, void *st, const pcnn_wnlayer *L, const float *wp,
+                          float *gp, const float *in, int N, int h, int w, const float *dout,
+                          float *din)
+{
+    TIMED(NN_PROF_ELEMENTWISE, 0, cpu_down_bwd(be, st, L, wp, gp, in, N, h, w, dout, din));
+}
+static void prof_up_fwd(pcnn_backend *be, void *st, const pcnn_wnlayer *L, const float *wp,
+                        const float *in, int N, int h, int w, float *out)
+{
+    TIMED(NN_PROF_ELEMENTWISE, 0, cpu_up_fwd(be, st, L, wp, in, N, h, w, out));
+}
+static void prof_up_bwd(pcnn_backend *be, void *st, const pcnn_wnlayer *L, const float *wp,
+                        float *gp, const float *in, int N, int h, int w, const float *dout,
+                        float *din)
+{
+    TIMED(NN_PROF_ELEMENTWISE, 0, cpu_up_bwd(be, st, L, wp, gp, in, N, h, w, dout, din));
+}
+static void prof_out_fwd(pcnn_backend *be, void *st, const float *wp, const float *ul, int N,
+                         float *logits)
+{
+    TIMED(NN_PROF_ELEMENTWISE, ACT(N, be->H, be->W, 2 * be->t->F), cpu_out_fwd(be, st, wp, ul, N, logits));
+}
+static void prof_out_bwd(pcnn_backend *be, void *st, const float *wp, float *gp, const float *ul,
+                         int N, const float *dlogits, float *dul)
+{
+    TIMED(NN_PROF_ELEMENTWISE, ACT(N, be->H, be->W, 3 * be->t->F),
+          cpu_out_bwd(be, st, wp, gp, ul, N, dlogits, dul));
+}
+static void prof_dmol(pcnn_backend *be, const float *logits, const float *x, int N, double *ll,
+                      float *dlogits, float scale)
+{
+    TIMED(NN_PROF_DMOL, ACT(N, be->H, be->W, (dlogits ? 20 : 10) * be->t->M + 3),
+          cpu_dmol(be, logits, x, N, ll, dlogits, scale));
+}
+static void prof_adam(pcnn_backend *be, float *params, const float *grads, float *m, float *v,
+                      float *polyak, size_t n, float lr, float beta1, float beta2, float eps,
+                      uint64_t t, float decay)
+{
+    TIMED(NN_PROF_ADAM, 36.0 * n,
+          cpu_adam(be, params, grads, m, v, polyak, n, lr, beta1, beta2, eps, t, decay));
+}
+
 pcnn_backend *pcnn_backend_cpu_new(const pcnn_param_table *t, int max_batch, int H, int W)
 {
     pcnn_threads_init();
@@ -421,5 +514,21 @@ pcnn_backend *pcnn_backend_cpu_new(const pcnn_param_table *t, int max_batch, int
     be->out_bwd = cpu_out_bwd;
     be->dmol = cpu_dmol;
     be->adam = cpu_adam;
+    if (nn_prof_on) {
+        be->wn_fwd = prof_wn_fwd;
+        be->wn_bwd = prof_wn_bwd;
+        be->input_fwd = prof_input_fwd;
+        be->input_bwd = prof_input_bwd;
+        be->gated_fwd = prof_gated_fwd;
+        be->gated_bwd = prof_gated_bwd;
+        be->down_fwd = prof_down_fwd;
+        be->down_bwd = prof_down_bwd;
+        be->up_fwd = prof_up_fwd;
+        be->up_bwd = prof_up_bwd;
+        be->out_fwd = prof_out_fwd;
+        be->out_bwd = prof_out_bwd;
+        be->dmol = prof_dmol;
+        be->adam = prof_adam;
+    }
     return be;
 }

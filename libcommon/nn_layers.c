@@ -1,5 +1,6 @@
 /* nn_layers.c — CPU primitives (see nn_layers.h for shapes and semantics). */
 #include "nn_layers.h"
+#include "nn_prof.h"
 
 #include "nn_gemm.h"
 #include "nn_vmath.h"
@@ -139,16 +140,21 @@ static void col2im_add(float *din, const float *col, int nb, const nn_conv_geom 
     }
 }
 
+static void linear_fwd_body(float *out, const float *in, const float *W, const float *b,
+                            size_t rows, int Cin, int Cout, int accumulate);
+static void linear_bwd_body(float *din, float *dW, float *db, const float *dout, const float *in,
+                            const float *W, size_t rows, int Cin, int Cout);
+
 static size_t round_nr(int n) { return ((size_t)n + NN_GEMM_NR - 1) / NN_GEMM_NR * NN_GEMM_NR; }
 
-void nn_conv_fwd(float *out, const float *in, const float *W, const float *b,
+static void conv_fwd_body(float *out, const float *in, const float *W, const float *b,
                  const nn_conv_geom *g, int accumulate, nn_ws *ws)
 {
     const int kk = g->kh * g->kw, Cin = g->Cin, Cout = g->Cout;
     const size_t Kc = (size_t)Cin * kk;
     const size_t opix = (size_t)g->Ho * g->Wo, ipix = (size_t)g->H * g->W;
     if (is_pointwise(g)) {
-        nn_linear_fwd(out, in, W, b, (size_t)g->N * opix, g->Cin, g->Cout, accumulate);
+        linear_fwd_body(out, in, W, b, (size_t)g->N * opix, g->Cin, g->Cout, accumulate);
         return;
     }
     if (g->s == 1 && kk <= 64) {
@@ -181,14 +187,14 @@ void nn_conv_fwd(float *out, const float *in, const float *W, const float *b,
     }
 }
 
-void nn_conv_bwd(float *din, float *dW, float *db, const float *dout, const float *in,
+static void conv_bwd_body(float *din, float *dW, float *db, const float *dout, const float *in,
                  const float *W, const nn_conv_geom *g, nn_ws *ws)
 {
     const int kk = g->kh * g->kw, Cin = g->Cin, Cout = g->Cout;
     const size_t Kc = (size_t)Cin * kk;
     const size_t opix = (size_t)g->Ho * g->Wo, ipix = (size_t)g->H * g->W;
     if (is_pointwise(g)) {
-        nn_linear_bwd(din, dW, db, dout, in, W, (size_t)g->N * opix, g->Cin, g->Cout);
+        linear_bwd_body(din, dW, db, dout, in, W, (size_t)g->N * opix, g->Cin, g->Cout);
         return;
     }
     colsum_add(db, dout, (size_t)g->N * opix, Cout);
@@ -215,6 +221,7 @@ void nn_conv_bwd(float *din, float *dW, float *db, const float *dout, const floa
         }
     }
     if (din && implicit) {
+        NN_PROF_BEGIN;
         /* din[n,i,j,c] += sum over taps q = (di,dj), o of dout[n, i+pt-di, j+pl-dj, o] W[o,c,di,dj]:
          * implicit GEMM, B = Wb (kk*Cout, ldb): Wb[q*Cout + o, c] = W[o, c, q]; k = (q, o). */
         size_t ldb = round_nr(Cin);
@@ -226,6 +233,8 @@ void nn_conv_bwd(float *din, float *dW, float *db, const float *dout, const floa
                 for (int q = 0; q < kk; q++) Wb[((size_t)q * Cout + o) * ldb + c] = W[((size_t)o * Cin + c) * kk + q];
         nn_tapmap m = {dout, Cout, g->Ho, g->Wo, g->H, g->W, g->kh, g->kw, g->pt, g->pl, 1};
         nn_tap_gemm(&m, (int)((size_t)g->N * ipix), Cin, Cout, Wb, ldb, din, Cin, 1, zero);
+        NN_PROF_END(NN_PROF_CONV_DGRAD, 2.0 * (double)g->N * opix * Cout * Kc,
+                    4.0 * ((double)g->N * (opix * Cout + ipix * Cin) + (double)Cout * Kc));
     }
 #pragma omp parallel for schedule(static)
     for (int o = 0; o < Cout; o++)
@@ -235,7 +244,7 @@ void nn_conv_bwd(float *din, float *dW, float *db, const float *dout, const floa
 
 /* Deconv: Y (rows, kh*kw*Cout) = X (rows, Cin) Wd, Wd (Cin, Kd) tap-major:
  * Wd[c, (di*kw + dj)*Cout + o] = W[c, o, di, dj]. */
-void nn_deconv_fwd(float *out, const float *in, const float *W, const float *b, int N, int H,
+static void deconv_fwd_body(float *out, const float *in, const float *W, const float *b, int N, int H,
                    int Wd, int Cin, int Cout, int kh, int kw, int coff, nn_ws *ws)
 {
     const int kk = kh * kw, Ho = 2 * H, Wo = 2 * Wd;
@@ -273,7 +282,7 @@ void nn_deconv_fwd(float *out, const float *in, const float *W, const float *b, 
     }
 }
 
-void nn_deconv_bwd(float *din, float *dW, float *db, const float *dout, const float *in,
+static void deconv_bwd_body(float *din, float *dW, float *db, const float *dout, const float *in,
                    const float *W, int N, int H, int Wd, int Cin, int Cout, int kh, int kw,
                    int coff, nn_ws *ws)
 {
@@ -321,7 +330,7 @@ void nn_deconv_bwd(float *din, float *dW, float *db, const float *dout, const fl
             for (int q = 0; q < kk; q++) dW[((size_t)c * Cout + o) * kk + q] += dWt[((size_t)q * Cout + o) * Cin + c];
 }
 
-void nn_linear_fwd(float *out, const float *in, const float *W, const float *b, size_t rows,
+static void linear_fwd_body(float *out, const float *in, const float *W, const float *b, size_t rows,
                    int Cin, int Cout, int accumulate)
 {
     float *Wt = scratch((size_t)Cin * Cout);   /* (Cin, Cout) = W^T */
@@ -332,7 +341,7 @@ void nn_linear_fwd(float *out, const float *in, const float *W, const float *b, 
     nn_gemm((int)rows, Cout, Cin, in, Cin, 1, Wt, Cout, out, Cout, 1);
 }
 
-void nn_linear_bwd(float *din, float *dW, float *db, const float *dout, const float *in,
+static void linear_bwd_body(float *din, float *dW, float *db, const float *dout, const float *in,
                    const float *W, size_t rows, int Cin, int Cout)
 {
     colsum_add(db, dout, rows, Cout);
@@ -645,4 +654,79 @@ void nn_zero(float *p, size_t n)
     }
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < n; i += piece) memset(p + i, 0, (n - i < piece ? n - i : piece) * sizeof *p);
+}
+
+/* ---- the public primitives: the bodies above, timed by kind when PCNN_PROFILE=1
+ * (nn_prof.h); flops count multiply-adds as 2, bytes the tensors read and written. */
+
+static double conv_flops(const nn_conv_geom *g)
+{
+    return 2.0 * g->N * g->Ho * g->Wo * (double)g->Cout * g->Cin * g->kh * g->kw;
+}
+
+static double conv_bytes(const nn_conv_geom *g)
+{
+    return 4.0 * ((double)g->N * ((double)g->H * g->W * g->Cin + (double)g->Ho * g->Wo * g->Cout) +
+                  (double)g->Cout * g->Cin * g->kh * g->kw);
+}
+
+static int conv_kind(const nn_conv_geom *g, int fwd)
+{
+    if (is_pointwise(g)) return NN_PROF_NIN;
+    if (g->s != 1) return NN_PROF_STRIDE2;
+    return fwd ? NN_PROF_CONV_FWD : NN_PROF_CONV_WGRAD;
+}
+
+void nn_conv_fwd(float *out, const float *in, const float *W, const float *b,
+                 const nn_conv_geom *g, int accumulate, nn_ws *ws)
+{
+    NN_PROF_BEGIN;
+    conv_fwd_body(out, in, W, b, g, accumulate, ws);
+    NN_PROF_END(conv_kind(g, 1), conv_flops(g), conv_bytes(g));
+}
+
+/* stride 1: the weight gradient here, the input gradient timed inside (CONV_DGRAD) */
+void nn_conv_bwd(float *din, float *dW, float *db, const float *dout, const float *in,
+                 const float *W, const nn_conv_geom *g, nn_ws *ws)
+{
+    NN_PROF_BEGIN;
+    conv_bwd_body(din, dW, db, dout, in, W, g, ws);
+    int stride1 = conv_kind(g, 0) == NN_PROF_CONV_WGRAD;
+    NN_PROF_END(conv_kind(g, 0), conv_flops(g) * (din && !stride1 ? 2 : 1), conv_bytes(g));
+}
+
+void nn_deconv_fwd(float *out, const float *in, const float *W, const float *b, int N, int H,
+                   int Wd, int Cin, int Cout, int kh, int kw, int coff, nn_ws *ws)
+{
+    NN_PROF_BEGIN;
+    deconv_fwd_body(out, in, W, b, N, H, Wd, Cin, Cout, kh, kw, coff, ws);
+    NN_PROF_END(NN_PROF_DECONV, 2.0 * N * H * Wd * (double)Cin * Cout * kh * kw,
+                4.0 * ((double)N * H * Wd * (Cin + 4.0 * Cout) + (double)Cin * Cout * kh * kw));
+}
+
+void nn_deconv_bwd(float *din, float *dW, float *db, const float *dout, const float *in,
+                   const float *W, int N, int H, int Wd, int Cin, int Cout, int kh, int kw,
+                   int coff, nn_ws *ws)
+{
+    NN_PROF_BEGIN;
+    deconv_bwd_body(din, dW, db, dout, in, W, N, H, Wd, Cin, Cout, kh, kw, coff, ws);
+    NN_PROF_END(NN_PROF_DECONV, 2.0 * N * H * Wd * (double)Cin * Cout * kh * kw * (din ? 2 : 1),
+                4.0 * ((double)N * H * Wd * (2.0 * Cin + 4.0 * Cout) + (double)Cin * Cout * kh * kw));
+}
+
+void nn_linear_fwd(float *out, const float *in, const float *W, const float *b, size_t rows,
+                   int Cin, int Cout, int accumulate)
+{
+    NN_PROF_BEGIN;
+    linear_fwd_body(out, in, W, b, rows, Cin, Cout, accumulate);
+    NN_PROF_END(NN_PROF_NIN, 2.0 * rows * Cin * Cout, 4.0 * ((double)rows * (Cin + Cout) + (double)Cin * Cout));
+}
+
+void nn_linear_bwd(float *din, float *dW, float *db, const float *dout, const float *in,
+                   const float *W, size_t rows, int Cin, int Cout)
+{
+    NN_PROF_BEGIN;
+    linear_bwd_body(din, dW, db, dout, in, W, rows, Cin, Cout);
+    NN_PROF_END(NN_PROF_NIN, 2.0 * rows * Cin * Cout * (din ? 2 : 1),
+                4.0 * ((double)rows * (2.0 * Cin + Cout) + (double)Cin * Cout));
 }

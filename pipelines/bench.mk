@@ -1,5 +1,6 @@
 # make bench — CPU speed of pcnn beside the PyTorch reference (tests/reference/
-# bench_torch.py), same machine, same threads, one run; prints a table.
+# bench_torch.py), same machine, same threads, one run; prints a table, then where the
+# time of a training step and of a scoring batch goes (bench_cpu -p, nn_prof.h).
 #   make bench [BENCH_CONFIGS="1,40,5 2,80,10"] [BENCH_BATCH=32] [BENCH_THREADS=2] [BENCH_SECONDS=3]
 BENCH_CONFIGS ?= 1,40,5 2,80,10
 BENCH_BATCH   ?= 32

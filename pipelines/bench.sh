@@ -17,7 +17,7 @@ if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
 else
 	echo "bench: no PyTorch (/usr/bin/python3 -c 'import torch' failed): pcnn column only" >&2
 fi
-awk -F'\t' '
+table() { awk -F'\t' '
 	{ v[$1 "|" $2 "|" $3] = $4; cfg[$2] = 1; order[++n] = $2 }
 	END {
 		printf "%-10s %-26s %12s %12s %8s\n", "R,F,M", "metric", "pcnn", "pytorch", "ratio"
@@ -32,3 +32,11 @@ awk -F'\t' '
 			}
 		}
 	}' "$tmp"
+}
+table
+# Where the time goes: one config's training step and scoring batch, by kind, with each
+# kind's rate as a share of the FMA peak (nn_prof.h says how the peak is computed).
+echo
+echo "breakdown (PCNN_PROFILE; set PCNN_PEAK_GFLOPS to give the peak yourself):"
+# shellcheck disable=SC2086
+"$BENCH_BIN" -p -r 3 -b "$BENCH_BATCH" $BENCH_CONFIGS

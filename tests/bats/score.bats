@@ -112,6 +112,17 @@ setup() {
 	[[ "$output" == *"PCNN_DEVICE: expected cpu, cuda or auto, got 'gpu'"* ]]
 }
 
+@test "score: PCNN_PROFILE=1 prints where the time went (stderr) and changes no byte of the output" {
+	"$SC" -q model.bin train.bin > plain.tsv
+	PCNN_PROFILE=1 "$SC" -q model.bin train.bin > prof.tsv 2> prof.txt
+	cmp plain.tsv prof.tsv
+	grep -q '^profile: [0-9.]* s wall; FMA peak [0-9.]* GFLOP/s' prof.txt
+	grep -q '^conv fwd (stride 1, implicit GEMM) ' prof.txt
+	grep -q '^likelihood (dmol) ' prof.txt
+	grep -q '^not timed' prof.txt
+	PCNN_PEAK_GFLOPS=100 PCNN_PROFILE=1 "$SC" -q model.bin train.bin 2>&1 >/dev/null | grep -q 'FMA peak 100.0 GFLOP/s (PCNN_PEAK_GFLOPS)'
+}
+
 @test "score: --true-label gives the same log-likelihood as the full table" {
 	"$SC" -q model.bin train.bin > all.tsv
 	"$SC" -q --true-label model.bin train.bin > true.tsv

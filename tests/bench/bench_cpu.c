@@ -9,11 +9,14 @@
  *   pcnn  1,40,5  peak_rss_mib     ..   peak resident memory (the config runs in its own process)
  *
  *   bench_cpu [-b 32] [-s 32] [-r REPS] [-t MIN_SECONDS] [-m train|score] R,F,M ...
+ *   bench_cpu -p [-b 32] R,F,M ...   where the time goes (nn_prof.h): REPS training steps,
+ *                                    then REPS scoring batches, each phase's table
  * Inputs are random pixels; timing starts after one warm-up call.
  */
 #include "model.h"
 #include "net.h"
 #include "nn_layers.h"
+#include "nn_prof.h"
 #include "util.h"
 
 #include <stdlib.h>
@@ -25,6 +28,7 @@
 static int B = 32, S = 32, REPS = 3;
 static double MIN_S = 3.0;
 static int DO_TRAIN = 1, DO_SCORE = 1;   /* -m train|score: time one only (for profiling) */
+static int PROFILE;                      /* -p: the breakdown instead of the rates */
 
 typedef struct bench_ctx {
     pcnn_net *net;
@@ -64,6 +68,18 @@ static double rate(void (*fn)(bench_ctx *), bench_ctx *c)
     return (double)n * B / (pcnn_now() - t0);
 }
 
+/* One phase's breakdown: a warm-up call, then REPS calls timed by kind. */
+static void profile_phase(void (*fn)(bench_ctx *), bench_ctx *c, const char *cfg, const char *what)
+{
+    fn(c);
+    nn_prof_reset();
+    double t0 = pcnn_now();
+    for (int i = 0; i < REPS; i++) fn(c);
+    printf("\n%s: %s, batch %d, %d calls\n", cfg, what, B, REPS);
+    nn_prof_report(stdout, pcnn_now() - t0);
+    fflush(stdout);
+}
+
 static void run_config(const char *cfg)
 {
     int R, F, M;
@@ -81,6 +97,11 @@ static void run_config(const char *cfg)
     srand(1);
     for (size_t i = 0; i < npix; i++) c.px[i] = (uint8_t)(rand() & 255);
     for (int i = 0; i < B; i++) c.labels[i] = i % K;
+    if (PROFILE) {
+        profile_phase(train_once, &c, cfg, "training step (fwd + bwd + Adam)");
+        profile_phase(score_once, &c, cfg, "scoring batch (4 classes)");
+        exit(0);
+    }
     double tr = DO_TRAIN ? rate(train_once, &c) : 0;
     double sc = DO_SCORE ? rate(score_once, &c) : 0;
     struct rusage ru;
@@ -113,7 +134,7 @@ int main(int argc, char **argv)
     int c;
     long v;
     double d;
-    while ((c = getopt(argc, argv, "b:s:r:t:m:")) != -1) {
+    while ((c = getopt(argc, argv, "b:s:r:t:m:p")) != -1) {
         switch (c) {
         case 'b': if (pcnn_parse_long(optarg, 1, 4096, &v)) pcnn_usage_error("-b"); B = (int)v; break;
         case 's': if (pcnn_parse_long(optarg, 4, 1024, &v) || v % 4) pcnn_usage_error("-s"); S = (int)v; break;
@@ -123,8 +144,9 @@ int main(int argc, char **argv)
             else if (!strcmp(optarg, "score")) DO_TRAIN = 0;
             else pcnn_usage_error("-m: want train or score");
             break;
+        case 'p': PROFILE = 1; nn_prof_on = 1; break;
         case 't': if (pcnn_parse_double(optarg, 0, 1e6, &d)) pcnn_usage_error("-t"); MIN_S = d; break;
-        default: pcnn_usage_error("usage: bench_cpu [-b N] [-s SIZE] [-r REPS] [-t SECONDS] [-m train|score] R,F,M ...");
+        default: pcnn_usage_error("usage: bench_cpu [-b N] [-s SIZE] [-r REPS] [-t SECONDS] [-m train|score] [-p] R,F,M ...");
         }
     }
     fprintf(stderr, "bench: pcnn CPU path %s (PCNN_ISA lowers it)\n", nn_isa_name(nn_isa()));
