@@ -305,6 +305,31 @@ static int read_idx(ctx *c)
 
 /* ---- classes ---- */
 
+/* Without -K, --classes or --select the class count comes from the largest label;
+ * labels below it that no image has (a stray 7 among 0..3 makes 8 classes) are said. */
+static void warn_label_gaps(const ctx *c, int64_t maxlab)
+{
+    if (maxlab < 1) return;
+    uint8_t *seen = pcnn_xcalloc((size_t)maxlab + 1, 1);
+    for (size_t i = 0; i < c->n; i++)
+        if (!c->items[i].err && c->items[i].label >= 0) seen[c->items[i].label] = 1;
+    char list[160] = "";
+    size_t len = 0;
+    int gaps = 0;
+    for (int64_t l = 0; l < maxlab; l++)
+        if (!seen[l]) {
+            if (gaps++ < 8 && len < sizeof list - 24)
+                len += (size_t)snprintf(list + len, sizeof list - len, "%s%lld", gaps > 1 ? ", " : "",
+                                        (long long)l);
+        }
+    if (gaps)
+        pcnn_warn("%s: no image has label%s %s%s, yet the largest label %lld makes %lld classes "
+                  "(a stray label? give -K or --classes to say how many classes there are)",
+                  c->src, gaps > 1 ? "s" : "", list, gaps > 8 ? ", ..." : "", (long long)maxlab,
+                  (long long)maxlab + 1);
+    free(seen);
+}
+
 /* Resolves K, the class names and the --select mapping; drops rows outside the selection
  * and checks labels. Returns 0, 1 (runtime error) or 2 (usage error); messages printed. */
 static int resolve_classes(ctx *c, uint32_t *Kout, char ***names_out)
@@ -396,6 +421,7 @@ static int resolve_classes(ctx *c, uint32_t *Kout, char ***names_out)
         K = o->n_classes;
     } else {
         K = Ksrc;
+        if (c->kind != PCNN_SRC_FOLDER && K <= PCNN_DATA_MAX_CLASSES) warn_label_gaps(c, maxlab);
     }
     if (K > PCNN_DATA_MAX_CLASSES) {
         pcnn_warn("%s: labels up to %lld mean %u classes, at most %u supported (check the label column, "

@@ -176,6 +176,12 @@ csv() { # csv NAME ROW... (ROW: "relpath,label"; relpath under $FIX, or raw with
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"6 classes"* ]]
 	head -c 120 out.bin | grep -aq 'Class5'
+	# ... and says which labels below the largest no image has (a stray label?)
+	[[ "$output" == *"big.csv: no image has labels 1, 2, 3, 4, yet the largest label 5 makes 6 classes"* ]]
+	csv gap.csv img/rgb8.png,0 img/gray.jpg,1 img/pal8.png,2 img/colour.jpg,3
+	run "$PREP" -o out.bin gap.csv
+	[ "$status" -eq 0 ]
+	[[ "$output" != *"no image has"* ]]
 }
 
 @test "prep: --skip-bad skips and counts bad images, rows and labels" {
