@@ -273,10 +273,9 @@ int pcnn_fid_run(const char *weights, int dims, const char *src_a, const char *s
     double dt = pcnn_now() - t0;
     pcnn_note("FID at dims %d: %lld images in %s, %lld in %s; %.1f s (%.1f images/s)", dims, (long long)n[0],
               src_a, (long long)n[1], src_b, dt, (double)(n[0] + n[1]) / dt);
-    for (int s = 0; s < 2; s++)
-        if (n[s] <= dims)
-            pcnn_note("%s: %lld images <= %d dims: its covariance is singular (the FID is still defined, "
-                      "but biased upwards with few images; docs/FID.md)", src[s], (long long)n[s], dims);
+    if (n[0] <= dims || n[1] <= dims)
+        pcnn_note("at most %d images in a set of %d dims: singular covariance (the FID is defined, but "
+                  "biased upwards with few images; docs/FID.md)", (int)(n[0] < n[1] ? n[0] : n[1]), dims);
     rc = 0;
 out:
     free(feat[0]);
