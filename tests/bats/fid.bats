@@ -139,3 +139,46 @@ near() { awk -v x="$1" -v y="$2" -v t="$3" 'BEGIN { d = x - y; if (d < 0) d = -d
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"No space left on device"* ]]
 }
+
+@test "fid: make pipeline reports the FID with INCEPTION, says how to turn it on without" {
+	for t in pcnn-prep pcnn-fit pcnn-score pcnn-argmax pcnn-gen pcnn-info; do
+		[ -x "$PCNN_BIN/$t" ] || skip "tools not built yet in \$PCNN_BIN: $t"
+	done
+	data="$PCNN_ROOT/tests/fixtures/pipeline/cpen455-tiny"
+	pipe() {
+		make -C "$PCNN_ROOT" --no-print-directory DATA="$data" PROFILE=tiny \
+			BUILD="${PCNN_BIN%/bin}" RUNS_DIR="$BATS_TEST_TMPDIR/runs" PIPE_BIN="$PCNN_BIN" "$@"
+	}
+	run pipe pipeline
+	[ "$status" -eq 0 ]
+	d="$BATS_TEST_TMPDIR/runs/cpen455-tiny-tiny"
+	[ "$(cat "$d/fid.txt")" = off ]
+	grep -q '^FID: off. `make pipeline INCEPTION=path/to/pt_inception-2015-12-05-6726825d.pth` adds the$' "$d/report.md"
+	model=$(find "$d/model.bin" -printf '%T@')
+	run pipe pipeline INCEPTION="$W"
+	[ "$status" -eq 0 ]
+	[ "$(find "$d/model.bin" -printf '%T@')" = "$model" ]   # only fid and the report redone
+	want=$("$FID" -q --dims 192 --inception "$W" "$d/samples" "$data/test")
+	[ "$(cat "$d/fid.txt")" = "$want" ]
+	grep -q "^\*\*FID (dims 192) of the samples against the real images: $want\*\*" "$d/report.md"
+	grep -q "FID (dims 192) of the samples against the real images: $want" "$d/report.html"
+	grep -q '^| fid | [0-9.]* |$' "$d/report.md"
+}
+
+@test "fid: pcnn-gen --fid-against prints the FID of its samples (= pcnn-fid's)" {
+	"$PCNN_TEST_BIN/pcnn-mkdata" -H 8 -W 8 -K 2 -n 6 -s 3 -o train.bin
+	"$PCNN_BIN/pcnn-fit" -q -R 1 -F 4 -M 2 -b 4 -e 1 -o model.bin train.bin
+	run "$PCNN_BIN/pcnn-gen" --fid-against b model.bin
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"--fid-against needs --inception FILE"* ]]
+	run "$PCNN_BIN/pcnn-gen" --fid-against b --inception nope.pth model.bin
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"nope.pth: No such file or directory"* ]]
+	[ ! -d samples ]   # checked before sampling
+	run "$PCNN_BIN/pcnn-gen" -n 2 --no-quality --fid-dims 64 --fid-against b --inception "$W" -o s model.bin
+	[ "$status" -eq 0 ]
+	want=$("$FID" -q --dims 64 --inception "$W" s b)
+	[[ "$output" == *"pcnn-gen: FID "*" (dims 64, s against b)"* ]]
+	got=$(echo "$output" | sed -n 's/^pcnn-gen: FID \([0-9.]*\) .*/\1/p')
+	near "$got" "$want" 1e-4
+}
