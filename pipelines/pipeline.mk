@@ -300,6 +300,20 @@ $(P)/grid.png $(P)/judge.tsv &: $(P)/model.bin $(P)/train.bin $(P)/val.bin $(P)/
 	  --judge $(P)/train.bin --judge-ceiling $(P)/val.bin --judge-out $(P)/judge.tsv \
 	&& rm -rf $(P)/samples && mv $(P)/samples.tmp $(P)/samples && mv -f $(P)/grid.tmp.png $(P)/grid.png
 
+# fid: with INCEPTION=pytorch-fid's weights file (docs/FID.md), the FID at dims 192 of
+# samples/ against the real images: DATA's test/ folder (CPEN 455: what the course grades),
+# else val.bin (Fashion-MNIST has no image folder). Without it fid.txt holds "off" and
+# the report says how to turn it on. Its stamp (.args/fid) redoes it when either changes.
+INCEPTION ?=
+PIPE_FID_REAL = $(if $(PIPE_DATA_DIR),$(PIPE_DATA_DIR)/test,$(P)/val.bin)
+PIPE_ARGS_fid := $(if $(INCEPTION),--inception $(INCEPTION) $(PIPE_FID_REAL),off)
+ifneq ($(filter pipeline-run pipeline-done,$(PIPE_GOALS)),)
+  $(call pipe_stamp,$(P)/.args/fid,$(PIPE_ARGS_fid))
+endif
+$(P)/fid.txt: $(P)/grid.png $(P)/val.bin $(P)/.args/fid $(INCEPTION)
+	$(call say,FID,$@)$(if $(INCEPTION),$(PIPE_STEP) fid -o $@ -- \
+	  $(PIPE_BIN)/pcnn-fid --dims 192 --inception $(INCEPTION) $(P)/samples $(PIPE_FID_REAL),echo off > $@)
+
 # plot: the training curve
 $(P)/curve.png: $(P)/fit.tsv pipelines/plot.gp
 	$(call say,PLOT,$@)$(PIPE_STEP) plot -- \
@@ -309,7 +323,7 @@ $(P)/curve.png: $(P)/fit.tsv pipelines/plot.gp
 # report: Markdown and its HTML twin
 $(P)/report.md $(P)/report.html &: $(P)/config.txt $(P)/model.bin $(P)/fit.tsv \
     $(P)/val.report.md $(P)/val.scores.tsv $(P)/test.preds.csv $(P)/test.report.md \
-    $(P)/grid.png $(P)/judge.tsv $(P)/curve.png pipelines/report.sh
+    $(P)/grid.png $(P)/judge.tsv $(P)/fid.txt $(P)/curve.png pipelines/report.sh
 	$(call say,REPORT,$(P)/report.md)PCNN_BIN=$(PIPE_BIN) pipelines/report.sh $(P)
 
 endif # the run

@@ -168,6 +168,18 @@ commit=$(git -C "$here/.." rev-parse --short HEAD 2>/dev/null || echo unknown)
 	echo "\`<Class>_image_<NN>.png\`, the layout the CPEN 455 FID evaluation reads:"
 	echo "\`python3 -m pytorch_fid --dims 192 $d/samples DATA/test\`."
 	echo
+	fid=$(cat "$d/fid.txt" 2>/dev/null || echo off)
+	if [ "$fid" != off ] && [ -n "$fid" ]; then
+		fidline=$(sed -n 's/^pcnn-fid: FID at dims 192: //p' "$d/logs/fid.log" 2>/dev/null | head -n 1)
+		echo "**FID (dims 192) of the samples against the real images: $fid** (\`pcnn-fid\`, pytorch-fid's"
+		echo "recipe and weights; lower is better; ${fidline:-see logs/fid.log}). With few images the"
+		echo "FID is biased upwards: compare it only with runs of the same sample counts (docs/FID.md)."
+	else
+		echo "FID: off. \`make pipeline INCEPTION=path/to/pt_inception-2015-12-05-6726825d.pth\` adds the"
+		echo "FID (dims 192, the CPEN 455 metric) of the samples against the real images; docs/FID.md"
+		echo "says where to get that file (nothing is downloaded)."
+	fi
+	echo
 	echo "## Validation"
 	echo
 	nested "$d/val.report.md"
@@ -192,7 +204,7 @@ commit=$(git -C "$here/.." rev-parse --short HEAD 2>/dev/null || echo unknown)
 	echo "| step | seconds |"
 	echo "|---|---:|"
 	total=0
-	for s in prep-train prep-val prep-test fit score-val score-test argmax-val argmax-test gen plot; do
+	for s in prep-train prep-val prep-test fit score-val score-test argmax-val argmax-test gen fid plot; do
 		t=$(secs "$s")
 		echo "| $s | $t |"
 		[ "$t" = - ] || total=$(awk -v a="$total" -v b="$t" 'BEGIN { print a + b }')

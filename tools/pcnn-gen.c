@@ -1,5 +1,6 @@
 /* pcnn-gen — class-conditional samples of a model, written as PNG files. */
 #include "datafile.h"
+#include "fid.h"
 #include "image.h"
 #include "knn.h"
 #include "modelfile.h"
@@ -48,6 +49,10 @@ static void usage(FILE *fp)
         "                 the share a perfect generator would reach\n"
         "  --judge-out FILE  one TSV row per sample: file, drawn class, judged class, and the\n"
         "                 squared distance to the nearest real image (header line first)\n"
+        "  --fid-against REAL  also print the FID of the samples against REAL, a folder of\n"
+        "                 real images or a data file (pcnn-fid; needs --inception)\n"
+        "  --inception FILE  pytorch-fid's InceptionV3 weights (docs/FID.md)\n"
+        "  --fid-dims N   64 or 192 (default 192, the CPEN 455 metric)\n"
         "  --device D     cpu, cuda or auto (default $PCNN_DEVICE, else auto)\n"
         "  -q             no progress or summary on stderr\n"
         "  -h             this help\n"
@@ -60,7 +65,8 @@ static void usage(FILE *fp)
         "ties to the smallest summed distance, then the lowest class index), and the\n"
         "summary gives the share judged as the class it was drawn for, per class and\n"
         "overall (on stderr). Unlabelled real images are skipped. Deterministic.\n"
-        "FID (SPEC §7): python3 -m pytorch_fid --dims 192 DIR data/test\n"
+        "FID (SPEC §7): --fid-against data/test --inception FILE, or pcnn-fid, or\n"
+        "python3 -m pytorch_fid --dims 192 DIR data/test (the same number).\n"
         "On the CPU: PCNN_THREADS=N (or OMP_NUM_THREADS) threads, default all cores;\n"
         "PCNN_ISA=avx2 or scalar: without AVX-512 or SIMD (slower, the same results).\n"
         "Exit: 0 ok, 1 failure, 2 usage error.\n"
@@ -71,7 +77,7 @@ static void usage(FILE *fp)
 
 enum {
     OPT_GRID = 256, OPT_NAIVE, OPT_NO_POLYAK, OPT_LAST, OPT_NO_QUALITY, OPT_DEVICE,
-    OPT_JUDGE, OPT_JUDGE_K, OPT_JUDGE_CEILING, OPT_JUDGE_OUT
+    OPT_JUDGE, OPT_JUDGE_K, OPT_JUDGE_CEILING, OPT_JUDGE_OUT, OPT_FID_AGAINST, OPT_INCEPTION, OPT_FID_DIMS
 };
 
 static int make_dir(const char *dir)
@@ -252,6 +258,8 @@ int main(int argc, char **argv)
     pcnn_init(argv[0]);
     const char *cls = "all", *outdir = "samples", *grid = NULL, *device = NULL;
     const char *judge_path = NULL, *ceiling_path = NULL, *judge_out = NULL;
+    const char *fid_against = NULL, *inception = NULL;
+    long fid_dims = 192;
     long n = 25, seed = 1, batch = 32, judge_k = 5;
     int judge_k_given = 0;
     int use_last = 0, naive = 0, use_polyak = 1, quality = 1, quiet = 0;
@@ -266,6 +274,9 @@ int main(int argc, char **argv)
         {"judge-k", required_argument, 0, OPT_JUDGE_K},
         {"judge-ceiling", required_argument, 0, OPT_JUDGE_CEILING},
         {"judge-out", required_argument, 0, OPT_JUDGE_OUT},
+        {"fid-against", required_argument, 0, OPT_FID_AGAINST},
+        {"inception", required_argument, 0, OPT_INCEPTION},
+        {"fid-dims", required_argument, 0, OPT_FID_DIMS},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -298,6 +309,12 @@ int main(int argc, char **argv)
             break;
         case OPT_JUDGE_CEILING: ceiling_path = optarg; break;
         case OPT_JUDGE_OUT: judge_out = optarg; break;
+        case OPT_FID_AGAINST: fid_against = optarg; break;
+        case OPT_INCEPTION: inception = optarg; break;
+        case OPT_FID_DIMS:
+            if (pcnn_parse_long(optarg, 64, 192, &fid_dims) || (fid_dims != 64 && fid_dims != 192))
+                pcnn_usage_error("--fid-dims: expected 64 or 192, got '%s'", optarg);
+            break;
         case 'h': usage(stdout); return 0;
         default: pcnn_bad_option(c, argv);
         }
@@ -308,7 +325,15 @@ int main(int argc, char **argv)
     if (!judge_path && (ceiling_path || judge_out || judge_k_given))
         pcnn_usage_error("%s needs --judge REAL (the real images to judge by)",
                          ceiling_path ? "--judge-ceiling" : judge_out ? "--judge-out" : "--judge-k");
+    if (!fid_against != !inception)
+        pcnn_usage_error("%s", fid_against ? "--fid-against needs --inception FILE (pytorch-fid's weights)"
+                                           : "--inception needs --fid-against REAL (the real images)");
     const char *modelpath = argv[optind];
+    if (inception) {   /* the weights checked before the (long) sampling */
+        pcnn_inception *net = pcnn_inception_load(inception, (int)fid_dims);
+        if (!net) return 1;
+        pcnn_inception_free(net);
+    }
 
     pcnn_model_file *m = pcnn_model_file_read(modelpath);
     if (!m) return 1;
@@ -412,6 +437,11 @@ int main(int argc, char **argv)
     if (real && judge(m, px, labels, total, n, width, real, judge_path, val, ceiling_path, (int)judge_k,
                       judge_out, quiet))
         goto out;
+    if (fid_against) {
+        double fid;
+        if (pcnn_fid_run(inception, (int)fid_dims, outdir, fid_against, &fid)) goto out;
+        fprintf(stderr, "%s: FID %.4f (dims %ld, %s against %s)\n", pcnn_progname, fid, fid_dims, outdir, fid_against);
+    }
     if (!quiet)
         pcnn_warn("wrote %zu PNGs to %s%s%s", total, outdir, grid ? " and the grid " : "", grid ? grid : "");
     rc = 0;
