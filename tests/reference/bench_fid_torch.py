@@ -43,7 +43,7 @@ def main():
         for t in ("weight", "bias", "running_mean", "running_var"):
             getattr(bn, t).data.copy_(sd[name + ".bn." + t])
         layers += [conv, bn, torch.nn.ReLU(inplace=True)]
-        if len(layers) == 9 or len(layers) == 15:
+        if name in ("Conv2d_2b_3x3", "Conv2d_4a_3x3"):   # pytorch-fid's two max pools
             layers.append(torch.nn.MaxPool2d(3, 2))
     net = torch.nn.Sequential(*layers).eval()
     t0 = time.time()
