@@ -167,9 +167,13 @@ int main(int argc, char **argv)
     o.out_path = out;
     const char *trainpath = argv[optind];
     if (pcnn_dist_size() > 1) {
-        if (!strcmp(trainpath, "-") || (valpath && !strcmp(valpath, "-")))
-            pcnn_usage_error("with %d ranks every rank reads TRAIN and -V itself: give files, "
-                             "not stdin", pcnn_dist_size());
+        if (!strcmp(trainpath, "-") || (valpath && !strcmp(valpath, "-"))) {
+            /* every rank finds it: a usage error all end together (exit 2, no abort) */
+            if (pcnn_dist_rank() == 0)
+                pcnn_warn("with %d ranks every rank reads TRAIN and -V itself: give files, "
+                          "not stdin", pcnn_dist_size());
+            return pcnn_dist_exit(PCNN_EXIT_USAGE, 1);
+        }
         if (pcnn_dist_rank() > 0) o.quiet = 1;   /* rank 0 reports */
     }
 
