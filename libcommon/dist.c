@@ -12,8 +12,10 @@
 #endif
 
 static int g_rank = 0, g_size = 1;
-static int g_started, g_finished;
 static double g_seconds;
+#ifdef PCNN_HAVE_MPI
+static int g_started, g_finished;   /* MPI_Init done; MPI_Finalize done */
+#endif
 
 /* The size a launcher announces (Open MPI, PMI-1/2 of Hydra and Slurm), 0 when none. */
 static long launcher_size(void)
