@@ -2,6 +2,7 @@
 #
 #   make               build every tool (CPU; plus CUDA parts when nvcc + cuDNN are found)
 #   make GPU=1|0       force the CUDA parts on or off
+#   make MPI=1|0       force the MPI collectives (mpirun -np N pcnn-fit/score/gen) on or off
 #   make test          build and run every test; ends with "N passed, N failed"
 #   make deps          install the missing Debian packages (build, tests, default data)
 #   make pipeline      prep -> fit -> score -> argmax -> gen -> report (see pipelines/)
@@ -35,6 +36,25 @@ ifneq ($(GPU),1)
   GPU := 0
 endif
 
+# MPI=auto builds the data-parallel collectives (libcommon/dist.c; docs/SCALE.md) when an
+# MPI compiler wrapper is there (Debian: libopenmpi-dev). Only dist.c sees MPI's headers; the
+# tools link libmpi as needed (pcnn-prep, pcnn-argmax, ... do not). Without it every tool is
+# what it was: one process.
+MPICC ?= mpicc
+MPI   ?= auto
+ifeq ($(MPI),auto)
+  MPI := $(if $(shell command -v $(MPICC) 2>/dev/null),1,0)
+endif
+ifeq ($(MPI),1)
+  MPI_CFLAGS := $(shell $(MPICC) --showme:compile 2>/dev/null || pkg-config --cflags ompi-c 2>/dev/null)
+  MPI_LIBS   := $(shell $(MPICC) --showme:link 2>/dev/null || pkg-config --libs ompi-c 2>/dev/null)
+  ifeq ($(MPI_LIBS),)
+    $(error MPI=1 but $(MPICC) gives no flags (install libopenmpi-dev: make deps, or set MPICC))
+  endif
+else
+  MPI := 0
+endif
+
 OPT      ?= -O2
 CFLAGS   ?= $(OPT) -g
 WARN     := -Wall -Wextra -Wshadow -Wno-unused-parameter -Wvla
@@ -42,6 +62,9 @@ CPPFLAGS += -Ilibcommon -D_GNU_SOURCE -MMD -MP
 ALL_CFLAGS = -std=c11 $(WARN) -fopenmp $(CFLAGS)
 LDLIBS   += -lopenblas -lpng -ljpeg -lz -lm
 LDFLAGS  += -fopenmp
+ifeq ($(MPI),1)
+  LDLIBS += -Wl,--push-state,--as-needed $(MPI_LIBS) -Wl,--pop-state
+endif
 
 ifeq ($(SANITIZE),1)
   ALL_CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -98,7 +121,7 @@ LIBPCNN    := $(BUILD)/libpcnn.a
 all: $(TOOL_BINS) $(SCRIPT_BINS) $(if $(CUDA_OBJS),$(CUDA_LIB))
 
 # A stamp that changes when the flags change, so objects are rebuilt.
-FLAGS_NOW := $(CC) $(ALL_CFLAGS) $(CPPFLAGS) $(GPU) $(NVFLAGS) $(LDFLAGS)
+FLAGS_NOW := $(CC) $(ALL_CFLAGS) $(CPPFLAGS) $(GPU) $(NVFLAGS) $(LDFLAGS) MPI=$(MPI) $(MPI_CFLAGS)
 $(BUILD)/.flags: FORCE
 	@mkdir -p $(@D)
 	@echo '$(FLAGS_NOW)' | cmp -s - $@ || echo '$(FLAGS_NOW)' > $@
@@ -106,6 +129,11 @@ $(BUILD)/.flags: FORCE
 $(BUILD)/%.o: %.c $(BUILD)/.flags
 	@mkdir -p $(@D)
 	$(call say,CC,$<)$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
+
+# The one object that sees MPI (docs/SCALE.md).
+ifeq ($(MPI),1)
+$(BUILD)/libcommon/dist.o: CPPFLAGS += -DPCNN_HAVE_MPI $(MPI_CFLAGS)
+endif
 
 $(BUILD)/cuda/%.o: cuda/%.cu $(BUILD)/.flags
 	@mkdir -p $(@D)

@@ -370,7 +370,7 @@ static void cu_gated_fwd(pcnn_backend *be, void *st, const pcnn_blockref *b, con
     /* hd = dropout(concat_elu(c1 + biases)), written into the padded input of conv_out */
     if (drop)
         cu_dropout_mask(c->s, s->mask, N, 2 * F, drop->seed, drop->step, drop->block, drop->rep,
-                        drop->nrep);
+                        drop->nrep, drop->img0);
     cu_c1_finish_fwd(c->s, s->c1, wp + Li->b, Ls ? wp + Ls->b : NULL, s->hdp, pg, F,
                      drop ? s->mask : NULL);
     /* c2 = conv_out(hd) + b + hw[y] (film: (conv_out(hd) + b) (1 + hs[y]) + hw[y]);

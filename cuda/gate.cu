@@ -91,23 +91,23 @@ void cu_gate_bwd(cudaStream_t s, float *dx, float *dc2, const float *dout, const
 }
 
 __global__ void k_dropout_mask(float *mask, int N, int C, uint64_t seed, uint64_t step,
-                               uint64_t block, uint64_t rep, uint64_t nrep)
+                               uint64_t block, uint64_t rep, uint64_t nrep, uint64_t img0)
 {
     size_t total = (size_t)N * C;
     for (size_t t = blockIdx.x * (size_t)blockDim.x + threadIdx.x; t < total;
          t += (size_t)gridDim.x * blockDim.x) {
         uint64_t n = t / C, c = t % C;
-        uint64_t img = pcnn_dropout_image(n, rep, nrep);
+        uint64_t img = pcnn_dropout_image(n, rep, nrep, img0);
         uint64_t h = pcnn_rng_hash4(seed, PCNN_RNG_DROPOUT, step, (block << 32) | img, c);
         mask[t] = (h >> 63) ? 0.0f : 2.0f;
     }
 }
 
 void cu_dropout_mask(cudaStream_t s, float *mask, int N, int C, uint64_t seed, uint64_t step,
-                     uint64_t block, uint64_t rep, uint64_t nrep)
+                     uint64_t block, uint64_t rep, uint64_t nrep, uint64_t img0)
 {
     k_dropout_mask<<<pcnn_grid((size_t)N * C), 256, 0, s>>>(mask, N, C, seed, step, block, rep,
-                                                            nrep);
+                                                            nrep, img0);
     CK_LAUNCH();
 }
 

@@ -202,7 +202,7 @@ static void cpu_gated_fwd(pcnn_backend *be, void *st, const pcnn_blockref *b, co
     nn_concat_elu_fwd(s->hd, s->c1, F, NULL, 0, rows);
     if (drop) {
         nn_dropout_mask(s->mask, N, 2 * F, drop->seed, drop->step, drop->block, drop->rep,
-                        drop->nrep);
+                        drop->nrep, drop->img0);
         nn_dropout_apply(s->hd, s->mask, N, (size_t)h * w, 2 * F);
     }
     nn_conv_geom go = shifted_geom(Lo, N, h, w, b->ul);

@@ -1,6 +1,7 @@
 /* fit.c — the training loop; see fit.h. */
 #include "fit.h"
 
+#include "dist.h"
 #include "model.h"
 #include "net.h"
 #include "rng.h"
@@ -101,8 +102,10 @@ typedef struct fit_state {
     double best_acc, best_bpd;
 } fit_state;
 
-/* Writes the checkpoint: net state + counters + options. 0 or -1 (printed). */
-static int save_checkpoint(const pcnn_fit_options *o, pcnn_net *net, pcnn_model_file *m,
+/* Writes the checkpoint: net state + counters + options. 0 or -1 (printed). With several
+ * ranks every rank stores (the same bits) into its model in memory, rank 0 alone writes the
+ * file, and every rank returns rank 0's result. */
+static int save_checkpoint_file(const pcnn_fit_options *o, pcnn_net *net, pcnn_model_file *m,
                            const fit_state *st, uint64_t ntrain)
 {
     if (pcnn_net_store(net, m)) return -1;
@@ -126,7 +129,15 @@ static int save_checkpoint(const pcnn_fit_options *o, pcnn_net *net, pcnn_model_
         set_meta_double(m, "best_val_acc", st->best_acc);
         set_meta_double(m, "best_val_bpd", st->best_bpd);
     }
-    return pcnn_model_file_write(o->out_path, m);
+    return pcnn_dist_rank() == 0 ? pcnn_model_file_write(o->out_path, m) : 0;
+}
+
+static int save_checkpoint(const pcnn_fit_options *o, pcnn_net *net, pcnn_model_file *m,
+                           const fit_state *st, uint64_t ntrain)
+{
+    int rc = save_checkpoint_file(o, net, m, st, ntrain);
+    pcnn_dist_bcast(&rc, sizeof rc);
+    return rc;
 }
 
 typedef struct val_result {
@@ -140,7 +151,22 @@ static val_result validate(pcnn_net *net, const pcnn_dataset *val, int batch)
     if (!val || val->n == 0) return r;
     uint32_t K = val->h.K;
     double *ll = pcnn_xmalloc(pcnn_mul_size(val->n, K * sizeof(double)));
-    pcnn_eval_loglik(net, val, batch, 1, ll);
+    if (pcnn_dist_size() > 1) {
+        /* sharded: each rank scores its images (the same bits as one process: scores do not
+         * depend on the batch), every rank gets all of them */
+        uint64_t lo, hi;
+        pcnn_dist_shard(val->n, pcnn_dist_rank(), pcnn_dist_size(), &lo, &hi);
+        size_t npix = (size_t)val->h.H * val->h.W * val->h.C;
+        pcnn_dataset part = *val;
+        part.n = hi - lo;
+        part.pixels = val->pixels + lo * npix;
+        double *mine = pcnn_xmalloc(pcnn_mul_size(part.n + 1, K * sizeof(double)));
+        pcnn_eval_loglik(net, &part, batch, 1, mine);
+        pcnn_dist_allgather_shards(mine, val->n, K, ll);
+        free(mine);
+    } else {
+        pcnn_eval_loglik(net, val, batch, 1, ll);
+    }
     double bpd = 0;
     uint64_t correct = 0;
     for (uint64_t i = 0; i < val->n; i++) {
@@ -219,6 +245,9 @@ typedef struct fit_run {
     size_t npix;                /* H·W·C */
     double hwc_ln2;             /* H·W·C·ln 2: nats per image to bits/dim */
     uint64_t nan_step;          /* PCNN_TEST_NAN_STEP, 0 off */
+    uint64_t kill_step;         /* PCNN_TEST_KILL_STEP on rank PCNN_TEST_KILL_RANK, 0 off */
+    int rank, nranks;           /* data parallelism (dist.h): 0 and 1 for one process */
+    int agreed_sig;             /* with several ranks: the stop signal all ranks saw at the last step */
     /* timers and counts of this run and of its current epoch */
     uint64_t total_steps, steps_this_run, images_this_epoch_run;
     double t_run, t_epoch, last_draw;
@@ -281,6 +310,37 @@ static int restore_state(fit_run *r)
     return 0;
 }
 
+/* Rank r's share [lo, hi) of a batch of nb images (of N ranks) whose first n_ce carry the CE
+ * term: contiguous, balanced by passes (K per CE image, 1 otherwise): the first image i with
+ * passes(0..i) · N >= r · passes(all). Every rank computes every rank's bounds alike. */
+static void shard_bounds(int nb, int n_ce, int K, int r, int N, int *lo, int *hi)
+{
+    uint64_t total = (uint64_t)n_ce * (uint64_t)K + (uint64_t)(nb - n_ce);
+    int b[2];
+    for (int j = 0; j < 2; j++) {
+        uint64_t target = (uint64_t)(r + j) * total;
+        int i = 0;
+        while (i < nb) {
+            uint64_t cum = (uint64_t)(i < n_ce ? i : n_ce) * (uint64_t)K +
+                           (uint64_t)(i > n_ce ? i - n_ce : 0);
+            if (cum * (uint64_t)N >= target) break;
+            i++;
+        }
+        b[j] = i;
+    }
+    *lo = b[0];
+    *hi = b[1];
+}
+
+/* The passes (network rows) rank r runs for a batch of nb images. */
+static int shard_rows(const pcnn_fit_options *o, int K, int nb, int r, int N)
+{
+    int n_ce = pcnn_fit_ce_images(o, nb), lo, hi;
+    shard_bounds(nb, n_ce, K, r, N, &lo, &hi);
+    int ce_lo = lo < n_ce ? lo : n_ce, ce_hi = hi < n_ce ? hi : n_ce;
+    return (ce_hi - ce_lo) * K + (hi - lo) - (ce_hi - ce_lo);
+}
+
 /* Builds the net (wide enough for the hybrid objective, which runs its images once per class),
  * opens the log and prints what is about to be trained. 0, or 1 (printed; nothing left open). */
 static int open_net(fit_run *r)
@@ -289,12 +349,24 @@ static int open_net(fit_run *r)
     const pcnn_model_file *model = r->model;
     int n_ce_max = pcnn_fit_ce_images(o, o->batch);
     int passes = o->batch + n_ce_max * ((int)model->K - 1);
+    if (r->nranks > 1) {
+        /* this rank's rows at most: its share of a full batch or of the last one */
+        uint64_t last = r->n - (r->spe - 1) * (uint64_t)o->batch;
+        int a = shard_rows(o, (int)model->K, o->batch, r->rank, r->nranks);
+        int b = shard_rows(o, (int)model->K, (int)last, r->rank, r->nranks);
+        passes = a > b ? a : b;
+        if (passes < 1) passes = 1;
+    }
     r->net = pcnn_net_create(r->model, o->device, passes);
-    if (!r->net) return 1;
+    if (pcnn_dist_max_int(!r->net)) {   /* every rank goes on, or none */
+        pcnn_net_free(r->net);
+        r->net = NULL;
+        return 1;
+    }
     pcnn_net_set_class_lr_mult(r->net, (float)o->class_lr_mult);
     r->eval_batch = pcnn_net_score_batch(r->net);   /* validation: same numbers, faster */
-    r->logfp = open_log(o->log_path, r->resuming);
-    if (o->log_path && !r->logfp) {
+    if (r->rank == 0) r->logfp = open_log(o->log_path, r->resuming);
+    if (pcnn_dist_max_int(r->rank == 0 && o->log_path && !r->logfp)) {
         pcnn_net_free(r->net);
         r->net = NULL;
         return 1;
@@ -307,6 +379,10 @@ static int open_net(fit_run *r)
               o->batch, (unsigned long long)r->spe, (unsigned long long)r->st.epoch + 1,
               (unsigned long long)o->epochs, pcnn_net_device(r->net),
               r->resuming ? " (resumed)" : "");
+    if (r->nranks > 1)
+        pcnn_warn("data parallel: %d ranks share each batch (at most %d passes each), gradients "
+                  "summed in rank order over %s (docs/SCALE.md)",
+                  r->nranks, passes, pcnn_dist_library());
     if (n_ce_max)
         pcnn_warn("hybrid objective: cross-entropy weight %g, temperature %g, on %d of every %d "
                   "images (%d passes per batch instead of %d)",
@@ -338,6 +414,12 @@ static void start_run(fit_run *r)
     /* Fault injection for the tests: PCNN_TEST_NAN_STEP=s makes the loss of step s NaN. */
     const char *ns = getenv("PCNN_TEST_NAN_STEP");
     if (ns && pcnn_parse_u64(ns, &r->nan_step)) r->nan_step = 0;
+    /* PCNN_TEST_KILL_STEP=s PCNN_TEST_KILL_RANK=k: rank k dies by SIGKILL before step s. */
+    const char *ks = getenv("PCNN_TEST_KILL_STEP"), *kr = getenv("PCNN_TEST_KILL_RANK");
+    long krank;
+    if (ks && kr && !pcnn_parse_long(kr, 0, 1 << 20, &krank) && krank == r->rank &&
+        pcnn_parse_u64(ks, &r->kill_step))
+        r->kill_step = 0;
 }
 
 /* Restores the signal handlers, closes the log and frees what start_run and open_net made.
@@ -357,6 +439,42 @@ static int end_run(fit_run *r, int rc)
     return rc;
 }
 
+/* This rank's share of the batch of nb images at perm[first..]: its step, the gradients
+ * summed over ranks (the same bits everywhere), and the sums of loss and CE and the stop
+ * signal agreed. Returns the batch mean of -log p(x | y), *ce_mean the mean CE term. */
+static float shard_step(fit_run *r, uint64_t first, int nb, int n_ce, double *ce_mean)
+{
+    const pcnn_fit_options *o = r->o;
+    int lo, hi, N = r->nranks;
+    shard_bounds(nb, n_ce, (int)r->model->K, r->rank, N, &lo, &hi);
+    for (int b = lo; b < hi; b++) {
+        uint64_t idx = r->perm[first + (uint64_t)b];
+        memcpy(r->bx + (size_t)(b - lo) * r->npix, r->train->pixels + idx * r->npix, r->npix);
+        r->by[b - lo] = r->train->labels[idx];
+    }
+    int my_ce = n_ce > lo ? (n_ce < hi ? n_ce : hi) - lo : 0;
+    double mine[3], *all = pcnn_xmalloc((size_t)N * 3 * sizeof *all);
+    mine[0] = pcnn_net_hybrid_step_shard(r->net, r->bx, r->by, hi - lo, my_ce,
+                                         (float)o->ce_weight, (float)o->ce_temperature, 1,
+                                         r->model->seed, r->st.step, nb, (uint64_t)lo, &mine[1]);
+    mine[2] = stop_signal;
+    float *g = pcnn_net_grads_get(r->net);
+    pcnn_dist_sum_floats(g, pcnn_net_num_params(r->net));
+    pcnn_net_grads_put(r->net, g);
+    pcnn_dist_allgather_doubles(mine, 3, all);
+    double nll = 0, ce = 0;
+    int sig = 0;
+    for (int k = 0; k < N; k++) {   /* rank order: the same bits on every rank */
+        nll += all[3 * k];
+        ce += all[3 * k + 1];
+        if ((int)all[3 * k + 2] > sig) sig = (int)all[3 * k + 2];
+    }
+    free(all);
+    r->agreed_sig = sig;
+    *ce_mean = n_ce ? ce / n_ce : 0;
+    return (float)(nll / nb);
+}
+
 /* Step s of the epoch: gathers the batch from the permutation, runs the (hybrid) loss and its
  * gradient, then Adam with the warmed-up Polyak decay, and adds to the counters.
  * 0, or 1 when the loss is not finite (printed; the checkpoint is left as it was). */
@@ -366,14 +484,22 @@ static int train_step(fit_run *r, uint64_t s)
     fit_state *st = &r->st;
     uint64_t first = s * (uint64_t)o->batch;
     int nb = (int)(r->n - first < (uint64_t)o->batch ? r->n - first : (uint64_t)o->batch);
-    for (int b = 0; b < nb; b++) {
-        uint64_t idx = r->perm[first + (uint64_t)b];
-        memcpy(r->bx + (size_t)b * r->npix, r->train->pixels + idx * r->npix, r->npix);
-        r->by[b] = r->train->labels[idx];
-    }
+    if (r->kill_step && st->step + 1 == r->kill_step) raise(SIGKILL);
     int n_ce = pcnn_fit_ce_images(o, nb);
-    float loss = pcnn_net_hybrid_step(r->net, r->bx, r->by, nb, n_ce, (float)o->ce_weight,
-                                      (float)o->ce_temperature, 1, r->model->seed, st->step);
+    double ce_mean;
+    float loss;
+    if (r->nranks > 1) {
+        loss = shard_step(r, first, nb, n_ce, &ce_mean);
+    } else {
+        for (int b = 0; b < nb; b++) {
+            uint64_t idx = r->perm[first + (uint64_t)b];
+            memcpy(r->bx + (size_t)b * r->npix, r->train->pixels + idx * r->npix, r->npix);
+            r->by[b] = r->train->labels[idx];
+        }
+        loss = pcnn_net_hybrid_step(r->net, r->bx, r->by, nb, n_ce, (float)o->ce_weight,
+                                    (float)o->ce_temperature, 1, r->model->seed, st->step);
+        ce_mean = pcnn_net_last_ce(r->net);
+    }
     if (r->nan_step && st->step + 1 == r->nan_step) loss = NAN;
     if (!isfinite(loss)) {
         pcnn_warn("the loss became %s at epoch %llu, step %llu: stopping; %s keeps the last "
@@ -392,7 +518,7 @@ static int train_step(fit_run *r, uint64_t s)
     r->steps_this_run++;
     st->epoch_loss_sum += (double)loss * nb;
     st->epoch_images += (uint64_t)nb;
-    st->epoch_ce_sum += pcnn_net_last_ce(r->net) * n_ce;
+    st->epoch_ce_sum += ce_mean * n_ce;
     st->epoch_ce_images += (uint64_t)n_ce;
     r->images_this_epoch_run += (uint64_t)nb;
     return 0;
@@ -445,7 +571,7 @@ static int mid_epoch_checkpoint(fit_run *r, uint64_t s)
     int every = o->checkpoint_every && r->st.step % o->checkpoint_every == 0;
     /* the flag read once, so the checkpoint and the stop agree; a signal during an
      * epoch's last step is end_epoch's (it checkpoints, then stops) */
-    int sig = stop_signal;
+    int sig = r->nranks > 1 ? r->agreed_sig : stop_signal;
     if (last_of_epoch) return FIT_GO;
     if ((every || sig || at_limit) && save_checkpoint(o, r->net, r->model, &r->st, r->n)) return 1;
     if (sig || at_limit) {
@@ -549,9 +675,10 @@ static int end_epoch(fit_run *r)
     int is_best = keep_if_best(r, &v);
     if (r->tty) fputc('\n', stderr);
     if (!o->quiet) print_epoch(r, &e, &v, is_best);
-    if (r->logfp && log_epoch(r, &e, &v)) return 1;
+    if (pcnn_dist_max_int(r->logfp && log_epoch(r, &e, &v))) return 1;
     if (save_checkpoint(o, r->net, r->model, st, r->n)) return 1;
-    int sig = stop_signal;   /* after the checkpoint: a later signal finds it saved */
+    /* after the checkpoint: a later signal finds it saved (every rank the same one) */
+    int sig = pcnn_dist_max_int(stop_signal);
     if (sig || (o->max_steps && st->step >= o->max_steps)) return report_stop(r, sig);
     return FIT_GO;
 }
@@ -562,6 +689,10 @@ static void print_summary(const fit_run *r)
     const fit_state *st = &r->st;
     pcnn_warn("done: %llu epochs, %llu steps in %.1fs; model in %s", (unsigned long long)st->epoch,
               (unsigned long long)st->step, pcnn_now() - r->t_run, r->o->out_path);
+    if (r->nranks > 1 && r->steps_this_run)
+        pcnn_warn("collectives (rank 0): %.3fs in total, %.2f ms per step (waits for the slowest "
+                  "rank included)", pcnn_dist_seconds(),
+                  1e3 * pcnn_dist_seconds() / (double)r->steps_this_run);
     if (st->best_epoch)
         pcnn_warn("kept the weights of epoch %llu, the best on validation (accuracy %.2f%%, "
                   "%.4f bits/dim): pcnn-score and pcnn-gen use them (--last: the last epoch's)",
@@ -572,8 +703,15 @@ int pcnn_fit_run(const pcnn_fit_options *o, const pcnn_dataset *train, const pcn
                  pcnn_model_file *model)
 {
     if (check_train_data(train)) return 1;
-    fit_run r = {.o = o, .train = train, .val = val, .model = model, .n = train->n};
+    fit_run r = {.o = o, .train = train, .val = val, .model = model, .n = train->n,
+                 .rank = pcnn_dist_rank(), .nranks = pcnn_dist_size()};
     r.spe = (r.n + (uint64_t)o->batch - 1) / (uint64_t)o->batch;
+    if (r.nranks > o->batch) {
+        if (r.rank == 0)
+            pcnn_warn("%d ranks for a batch of %d images: every rank needs at least one image of "
+                  "each batch (use fewer ranks, or -b %d or more)", r.nranks, o->batch, r.nranks);
+        return PCNN_EXIT_USAGE;
+    }
     if (restore_state(&r)) return 1;
     if (r.st.epoch >= o->epochs) {
         if (!o->quiet)

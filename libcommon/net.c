@@ -149,9 +149,10 @@ static float *nval(pcnn_net *net, int id) { return id < 0 ? NULL : net->nodes[id
 static float *ngrad(pcnn_net *net, int id) { return id < 0 ? NULL : net->nodes[id].grad; }
 
 /* seed/step: dropout key; train 0 = eval. Input net->x, net->labels; output net->logits.
- * rep/nrep: which rows share a dropout mask (pcnn_dropout_image, rng.h); 0 for a plain batch. */
+ * rep/nrep: which rows share a dropout mask (pcnn_dropout_image, rng.h); 0 for a plain batch.
+ * img0: the global index of the first image (a rank's share of a batch), 0 otherwise. */
 static void forward(pcnn_net *net, int N, int train, uint64_t seed, uint64_t step, uint64_t rep,
-                    uint64_t nrep)
+                    uint64_t nrep, uint64_t img0)
 {
     pcnn_backend *be = net->be;
     const float *wp = net->wp;
@@ -163,7 +164,7 @@ static void forward(pcnn_net *net, int N, int train, uint64_t seed, uint64_t ste
                           nval(net, o->out2));
             break;
         case PCNN_OP_GATED: {
-            pcnn_dropout d = {seed, step, (uint64_t)o->block, rep, nrep};
+            pcnn_dropout d = {seed, step, (uint64_t)o->block, rep, nrep, img0};
             be->gated_fwd(be, o->st, o->b, wp, nval(net, o->in), nval(net, o->a1), nval(net, o->a2),
                           net->labels, N, o->h, o->w, train ? &d : NULL, nval(net, o->out));
             break;
@@ -376,6 +377,7 @@ void pcnn_net_free(pcnn_net *net)
     free(net->hll);
     free(net->hpix);
     free(net->hw_row);
+    free(net->hgrads);
     free(net->lr_runs);
     be->destroy(be);
     pcnn_params_free(net->t);
@@ -442,8 +444,10 @@ float pcnn_net_train_step(pcnn_net *net, const uint8_t *pixels, const int32_t *l
     return pcnn_net_grad_step(net, pixels, labels, N, 1, seed, step);
 }
 
-float pcnn_net_grad_step(pcnn_net *net, const uint8_t *pixels, const int32_t *labels, int N,
-                         int dropout, uint64_t seed, uint64_t step)
+/* The plain step on images img0..img0+N-1 of a batch of n_total: the gradient of
+ * -(1/n_total) sum_n ll_n over these N. Returns -sum_n ll_n (nats). */
+static double grad_step_shard(pcnn_net *net, const uint8_t *pixels, const int32_t *labels, int N,
+                              int dropout, uint64_t seed, uint64_t step, int n_total, uint64_t img0)
 {
     if (N < 1 || N > net->max_batch) pcnn_die("internal error: batch %d not in 1..%d", N, net->max_batch);
     ensure_grads(net);
@@ -451,14 +455,20 @@ float pcnn_net_grad_step(pcnn_net *net, const uint8_t *pixels, const int32_t *la
     pcnn_net_upload_labels(net, labels, N);
     pcnn_net_use_weights(net, 0);
     net->last_ce = 0;
-    forward(net, N, dropout, seed, step, 0, 0);
+    forward(net, N, dropout, seed, step, 0, 0, img0);
     /* loss = -(1/N) sum_n ll_n, so dloss/dlogits = -(1/N) dll/dlogits */
-    net->be->dmol(net->be, net->logits, net->x, N, net->hll, net->dlogits, -1.0f / (float)N);
+    net->be->dmol(net->be, net->logits, net->x, N, net->hll, net->dlogits, -1.0f / (float)n_total);
     backward(net, N);
     net->be->wn_bwd(net->be, net->params, net->gp, net->grads);
     double sum = 0.0;
     for (int n = 0; n < N; n++) sum += net->hll[n];
-    net->last_loss = -sum / N;
+    return -sum;
+}
+
+float pcnn_net_grad_step(pcnn_net *net, const uint8_t *pixels, const int32_t *labels, int N,
+                         int dropout, uint64_t seed, uint64_t step)
+{
+    net->last_loss = grad_step_shard(net, pixels, labels, N, dropout, seed, step, N, 0) / N;
     return (float)net->last_loss;
 }
 
@@ -472,7 +482,29 @@ float pcnn_net_hybrid_step(pcnn_net *net, const uint8_t *pixels, const int32_t *
                            int n_ce, float lambda, float tau, int dropout, uint64_t seed,
                            uint64_t step)
 {
-    if (n_ce <= 0 || lambda == 0.0f) return pcnn_net_grad_step(net, pixels, labels, N, dropout, seed, step);
+    double ce_sum;
+    int n_ce_used = n_ce <= 0 || lambda == 0.0f ? 0 : n_ce > N ? N : n_ce;
+    double nll = pcnn_net_hybrid_step_shard(net, pixels, labels, N, n_ce, lambda, tau, dropout,
+                                            seed, step, N, 0, &ce_sum);
+    net->last_loss = nll / N;
+    net->last_ce = n_ce_used ? ce_sum / n_ce_used : 0;
+    return (float)net->last_loss;
+}
+
+double pcnn_net_hybrid_step_shard(pcnn_net *net, const uint8_t *pixels, const int32_t *labels,
+                                  int N, int n_ce, float lambda, float tau, int dropout,
+                                  uint64_t seed, uint64_t step, int n_total, uint64_t img0,
+                                  double *ce_sum)
+{
+    *ce_sum = 0;
+    if (N == 0) {   /* a rank without images in this batch (its last): no gradient */
+        ensure_grads(net);
+        net->be->zero(net->be, net->grads, net->t->total * sizeof(float));
+        net->last_ce = 0;
+        return 0;
+    }
+    if (n_ce <= 0 || lambda == 0.0f)
+        return grad_step_shard(net, pixels, labels, N, dropout, seed, step, n_total, img0);
     const int K = net->K;
     if (n_ce > N) n_ce = N;
     int E = n_ce * K + (N - n_ce);
@@ -498,7 +530,7 @@ float pcnn_net_hybrid_step(pcnn_net *net, const uint8_t *pixels, const int32_t *
     upload_pixels(net, net->hpix, E);
     pcnn_net_upload_labels(net, net->hlabels, E);
     pcnn_net_use_weights(net, 0);
-    forward(net, E, dropout, seed, step, (uint64_t)K, (uint64_t)n_ce);
+    forward(net, E, dropout, seed, step, (uint64_t)K, (uint64_t)n_ce, img0);
     /* every row's log-likelihood first: the weights need all classes of an image */
     net->be->dmol(net->be, net->logits, net->x, E, net->hll, NULL, 0.0f);
     double nll = 0.0, ce = 0.0;
@@ -511,13 +543,13 @@ float pcnn_net_hybrid_step(pcnn_net *net, const uint8_t *pixels, const int32_t *
         double lse = mx + log(z);
         for (int c = 0; c < K; c++) {
             double p = exp(l[c] / tau - lse);
-            net->hw_row[i * K + c] = (float)((lambda * p - (c == y ? 1.0 + lambda : 0.0)) / N);
+            net->hw_row[i * K + c] = (float)((lambda * p - (c == y ? 1.0 + lambda : 0.0)) / n_total);
         }
         nll -= l[y];
         ce += tau * (lse - l[y] / tau);
     }
     for (int j = n_ce * K; j < E; j++) {
-        net->hw_row[j] = -1.0f / (float)N;
+        net->hw_row[j] = -1.0f / (float)n_total;
         nll -= net->hll[j];
     }
     size_t pix = (size_t)net->H * net->W, C = 10 * (size_t)net->M;
@@ -527,12 +559,26 @@ float pcnn_net_hybrid_step(pcnn_net *net, const uint8_t *pixels, const int32_t *
                       &ll1, net->dlogits + (size_t)e * pix * C, net->hw_row[e]);
     backward(net, E);
     net->be->wn_bwd(net->be, net->params, net->gp, net->grads);
-    net->last_loss = nll / N;
-    net->last_ce = ce / n_ce;
-    return (float)net->last_loss;
+    *ce_sum = ce;
+    return nll;
 }
 
 double pcnn_net_last_ce(const pcnn_net *net) { return net->last_ce; }
+
+float *pcnn_net_grads_get(pcnn_net *net)
+{
+    ensure_grads(net);
+    if (!strcmp(net->be->name, "cpu")) return net->grads;
+    size_t bytes = net->t->total * sizeof(float);
+    if (!net->hgrads) net->hgrads = pcnn_xmalloc(bytes);
+    net->be->download(net->be, net->hgrads, net->grads, bytes);
+    return net->hgrads;
+}
+
+void pcnn_net_grads_put(pcnn_net *net, const float *host)
+{
+    if (host != net->grads) net->be->upload(net->be, net->grads, host, net->t->total * sizeof(float));
+}
 
 void pcnn_net_adam_step(pcnn_net *net, float lr, float beta1, float beta2, float eps,
                         float polyak_decay)
@@ -582,7 +628,7 @@ void pcnn_net_loglik(pcnn_net *net, const uint8_t *pixels, int N, int use_polyak
         for (int c = 0; c < net->K; c++) {
             for (int n = 0; n < nb; n++) net->hlabels[n] = c;
             pcnn_net_upload_labels(net, net->hlabels, nb);
-            forward(net, nb, 0, 0, 0, 0, 0);
+            forward(net, nb, 0, 0, 0, 0, 0, 0);
             net->be->dmol(net->be, net->logits, net->x, nb, net->hll, NULL, 0.0f);
             for (int n = 0; n < nb; n++) out[(size_t)(n0 + n) * net->K + c] = net->hll[n];
         }
@@ -598,7 +644,7 @@ void pcnn_net_loglik_labels(pcnn_net *net, const uint8_t *pixels, const int32_t 
         int nb = N - n0 < net->max_batch ? N - n0 : net->max_batch;
         upload_pixels(net, pixels + (size_t)n0 * img, nb);
         pcnn_net_upload_labels(net, labels + n0, nb);
-        forward(net, nb, 0, 0, 0, 0, 0);
+        forward(net, nb, 0, 0, 0, 0, 0, 0);
         net->be->dmol(net->be, net->logits, net->x, nb, out + n0, NULL, 0.0f);
     }
 }
@@ -612,7 +658,7 @@ void pcnn_net_forward_logits(pcnn_net *net, const float *x, const int32_t *label
         int nb = N - n0 < net->max_batch ? N - n0 : net->max_batch;
         net->be->upload(net->be, net->x, x + (size_t)n0 * pix * 3, (size_t)nb * pix * 3 * sizeof(float));
         pcnn_net_upload_labels(net, labels + n0, nb);
-        forward(net, nb, 0, 0, 0, 0, 0);
+        forward(net, nb, 0, 0, 0, 0, 0, 0);
         net->be->download(net->be, out + (size_t)n0 * pix * C, net->logits,
                           (size_t)nb * pix * C * sizeof(float));
     }

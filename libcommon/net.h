@@ -95,6 +95,25 @@ float pcnn_net_hybrid_step(pcnn_net *net, const uint8_t *pixels, const int32_t *
                            uint64_t step);
 double pcnn_net_last_ce(const pcnn_net *net);
 
+/* Data parallelism (docs/SCALE.md): this process's share of a hybrid step over a global batch
+ * of n_total images, of which it holds the N (0..max_batch rows) images img0..img0+N-1, the
+ * first n_ce of them carrying the CE term. The gradients left in the net are those of this
+ * share of the global loss (every row weighted by 1/n_total), dropout is keyed by the global
+ * image index, so summing the shares of all processes gives the step's gradient (up to the
+ * order of the sum). With N = n_total and img0 = 0 it is pcnn_net_hybrid_step's gradient to
+ * the bit. Returns the share's sum of -log p(x | y) (nats) and *ce_sum the sum of its CE_n;
+ * N = 0 leaves zero gradients. */
+double pcnn_net_hybrid_step_shard(pcnn_net *net, const uint8_t *pixels, const int32_t *labels,
+                                  int N, int n_ce, float lambda, float tau, int dropout,
+                                  uint64_t seed, uint64_t step, int n_total, uint64_t img0,
+                                  double *ce_sum);
+
+/* The gradients of the last step in host memory, for a collective to sum in place: the
+ * gradient buffer itself on the CPU, a downloaded copy on a GPU. pcnn_net_grads_put hands the
+ * (summed) host copy back (uploads it on a GPU; nothing to do on the CPU). */
+float *pcnn_net_grads_get(pcnn_net *net);
+void pcnn_net_grads_put(pcnn_net *net, const float *host);
+
 /* Adam on the gradients of the last train step, PyTorch semantics (bias
  * correction with the net's step counter, which this increments first; eps
  * added to sqrt(v_hat)), then Polyak: p_avg = decay * p_avg + (1 - decay) * p. */

@@ -63,6 +63,7 @@ struct pcnn_net {
     double last_ce;       /* last hybrid step's mean CE term (nats), 0 for plain steps */
     uint8_t *hpix;                 /* host (max_batch,H,W,3): the hybrid step's batch */
     float *hw_row;                 /* host (max_batch): the hybrid step's dmol weights */
+    float *hgrads;                 /* host (t->total): a GPU's gradients staged for a collective */
 };
 
 /* wp <- the effective weights of the parameters (0) or the Polyak copy (1). */

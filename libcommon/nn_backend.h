@@ -31,10 +31,11 @@ enum { PCNN_OP_INPUT, PCNN_OP_GATED, PCNN_OP_DOWN, PCNN_OP_UP, PCNN_OP_OUT };
 
 /* Training-mode dropout of one gated block: mask = f(seed, step, block, image, c),
  * image = pcnn_dropout_image(n, rep, nrep) (rng.h): rep = 0 or 1 for a plain
- * batch; the hybrid objective's batch of nrep images x rep classes shares masks. */
+ * batch; the hybrid objective's batch of nrep images x rep classes shares masks; img0: the
+ * global index of the batch's first image (a rank's share, docs/SCALE.md), 0 otherwise. */
 typedef struct pcnn_dropout {
     uint64_t seed, step, block;
-    uint64_t rep, nrep;
+    uint64_t rep, nrep, img0;
 } pcnn_dropout;
 
 typedef struct pcnn_backend pcnn_backend;

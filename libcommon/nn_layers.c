@@ -482,11 +482,11 @@ void nn_right_shift_bwd(float *din, const float *dout, int N, int H, int W, int 
 }
 
 void nn_dropout_mask(float *mask, int N, int C, uint64_t seed, uint64_t step, uint64_t block,
-                     uint64_t rep, uint64_t nrep)
+                     uint64_t rep, uint64_t nrep, uint64_t img0)
 {
     for (int n = 0; n < N; n++)
         for (int c = 0; c < C; c++) {
-            uint64_t img = pcnn_dropout_image((uint64_t)n, rep, nrep);
+            uint64_t img = pcnn_dropout_image((uint64_t)n, rep, nrep, img0);
             uint64_t h = pcnn_rng_hash4(seed, PCNN_RNG_DROPOUT, step, (block << 32) | img, (uint64_t)c);
             mask[(size_t)n * C + c] = (h >> 63) ? 0.0f : 2.0f;   /* keep with p = 1/2, scale 1/(1-p) */
         }

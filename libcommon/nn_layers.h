@@ -96,9 +96,10 @@ void nn_right_shift(float *out, const float *in, int N, int H, int W, int C, int
 void nn_right_shift_bwd(float *din, const float *dout, int N, int H, int W, int C);
 
 /* Channel dropout (Dropout2d p = 0.5): mask (N, C) of 0 or 2 from rng.h,
- * keyed by (seed, step, block, n, c). x (N, HW, C) *= mask in place. */
+ * keyed by (seed, step, block, n, c); n = pcnn_dropout_image (rng.h). x (N, HW, C) *= mask
+ * in place. */
 void nn_dropout_mask(float *mask, int N, int C, uint64_t seed, uint64_t step, uint64_t block,
-                     uint64_t rep, uint64_t nrep);
+                     uint64_t rep, uint64_t nrep, uint64_t img0);
 void nn_dropout_apply(float *x, const float *mask, int N, size_t HW, int C);
 
 /* Gate: out = x + c2[:F] * sigmoid(c2[F:]) per pixel; c2 (rows, 2F).

@@ -47,11 +47,13 @@ static inline PCNN_HD uint64_t pcnn_rng_hash4(uint64_t seed, uint64_t domain, ui
  * §6b) runs each of its first nrep images once per class, image-major (row
  * i*rep + c is image i under class c), and all rep passes of an image must see
  * one mask: row n keys as image n / rep there, and the rows after them as the
- * images they are. rep <= 1 is the plain batch (key n). */
-static inline PCNN_HD uint64_t pcnn_dropout_image(uint64_t n, uint64_t rep, uint64_t nrep)
+ * images they are. rep <= 1 is the plain batch (key n). img0: the batch is images img0..
+ * of a larger one (a rank's share of a data-parallel batch, docs/SCALE.md); 0 otherwise. */
+static inline PCNN_HD uint64_t pcnn_dropout_image(uint64_t n, uint64_t rep, uint64_t nrep,
+                                                  uint64_t img0)
 {
-    if (rep <= 1) return n;
-    return n < rep * nrep ? n / rep : n - nrep * (rep - 1);
+    if (rep <= 1) return img0 + n;
+    return img0 + (n < rep * nrep ? n / rep : n - nrep * (rep - 1));
 }
 
 /* Uniform in [0, 1) with 24 random bits (exact in float). */

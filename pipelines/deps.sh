@@ -9,10 +9,11 @@
 # Build: gcc/make (assumed present), libpng, libjpeg-turbo, zlib, OpenBLAS.
 # Tests: bats. Default data (make pipeline): dataset-fashion-mnist. Report: gnuplot (the
 # training curve), cmark-gfm (report.html from report.md).
-# Fuzzing (make fuzz): clang with its sanitizer runtimes.
+# Fuzzing (make fuzz): clang with its sanitizer runtimes. Data parallelism (mpirun -np N
+# pcnn-fit, docs/SCALE.md; its tests): Open MPI.
 set -eu
 
-PACKAGES="libpng-dev libjpeg62-turbo-dev zlib1g-dev libopenblas-dev bats gnuplot-nox cmark-gfm dataset-fashion-mnist clang libclang-rt-dev"
+PACKAGES="libpng-dev libjpeg62-turbo-dev zlib1g-dev libopenblas-dev bats gnuplot-nox cmark-gfm dataset-fashion-mnist clang libclang-rt-dev libopenmpi-dev openmpi-bin"
 
 missing() {
 	for p in $PACKAGES; do

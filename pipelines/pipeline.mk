@@ -262,6 +262,11 @@ $(P)/$(1).bin: $$(PIPE_SRC_$(1)) $(P)/.args/prep-$(1)
 endef
 $(foreach s,train val test,$(eval $(call PIPE_PREP_RULE,$(s))))
 
+# RANKS=N runs fit, score and gen as N MPI ranks (mpirun -np N), LAUNCH=... with any other
+# launcher prefix (e.g. LAUNCH="srun -n 4", LAUNCH="mpirun --hostfile hosts -np 8");
+# docs/SCALE.md.
+PIPE_LAUNCH := $(if $(strip $(LAUNCH)),$(LAUNCH),$(if $(filter-out 0 1,$(RANKS)),mpirun -np $(RANKS)))
+
 # fit: the model and its per-epoch log (one step makes both). pcnn-fit rewrites its
 # checkpoint after every epoch; it goes to model.partial.bin (log: fit.partial.tsv), renamed
 # when training is done. A partial checkpoint newer than the fit stamp and the data (an
@@ -275,14 +280,14 @@ $(P)/model.bin $(P)/fit.tsv &: $(P)/train.bin $(P)/val.bin $(P)/.args/fit
 	else \
 	  rm -f $$part $$log; set -- $(PIPE_ARGS_fit) -o $$part; \
 	fi; \
-	$(PIPE_STEP) fit -- $(PIPE_FIT) "$$@" $(PIPE_DEVICE) -V $(P)/val.bin --log $$log $(P)/train.bin \
+	$(PIPE_STEP) fit -- $(PIPE_LAUNCH) $(PIPE_FIT) "$$@" $(PIPE_DEVICE) -V $(P)/val.bin --log $$log $(P)/train.bin \
 	&& mv -f $$log $(P)/fit.tsv && mv -f $$part $(P)/model.bin
 
 # score: log p(x | c) for every class; argmax: predictions (CPEN 455 submission form)
 # and the classification report, for val and test.
 define PIPE_EVAL_RULE
 $(P)/$(1).scores.tsv: $(P)/model.bin $(P)/$(1).bin
-	$$(call say,SCORE,$$@)$$(PIPE_STEP) score-$(1) -- $$(PIPE_SCORE) $$(PIPE_DEVICE) -o $$@ $(P)/model.bin $(P)/$(1).bin
+	$$(call say,SCORE,$$@)$$(PIPE_STEP) score-$(1) -- $$(PIPE_LAUNCH) $$(PIPE_SCORE) $$(PIPE_DEVICE) -o $$@ $(P)/model.bin $(P)/$(1).bin
 
 $(P)/$(1).preds.csv $(P)/$(1).report.md &: $(P)/$(1).scores.tsv
 	$$(call say,ARGMAX,$(P)/$(1).preds.csv)$$(PIPE_STEP) argmax-$(1) -- \
@@ -296,7 +301,7 @@ $(foreach s,val test,$(eval $(call PIPE_EVAL_RULE,$(s))))
 # the real validation images as its ceiling (both summaries in logs/gen.log, for the report)
 $(P)/grid.png $(P)/judge.tsv &: $(P)/model.bin $(P)/train.bin $(P)/val.bin $(P)/.args/gen
 	$(call say,GEN,$(P)/grid.png)rm -rf $(P)/samples.tmp && $(PIPE_STEP) gen -- \
-	  $(PIPE_GEN) $(P)/model.bin $(PIPE_ARGS_gen) $(PIPE_DEVICE) -o $(P)/samples.tmp --grid $(P)/grid.tmp.png \
+	  $(PIPE_LAUNCH) $(PIPE_GEN) $(P)/model.bin $(PIPE_ARGS_gen) $(PIPE_DEVICE) -o $(P)/samples.tmp --grid $(P)/grid.tmp.png \
 	  --judge $(P)/train.bin --judge-ceiling $(P)/val.bin --judge-out $(P)/judge.tsv \
 	&& rm -rf $(P)/samples && mv $(P)/samples.tmp $(P)/samples && mv -f $(P)/grid.tmp.png $(P)/grid.png
 

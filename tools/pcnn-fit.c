@@ -1,4 +1,5 @@
 /* pcnn-fit — train a conditional PixelCNN++ on a pcnn data file. */
+#include "dist.h"
 #include "fit.h"
 #include "model.h"
 #include "util.h"
@@ -73,6 +74,11 @@ static void usage(FILE *fp)
         "PCNN_ISA=avx2 or scalar: without AVX-512 or SIMD (slower, the same results).\n"
         "Exit: 0 done, 1 failure, 2 usage error.\n"
         "\n"
+        "Data parallel: mpirun -np N pcnn-fit ... (or srun) splits every batch over N\n"
+        "processes and sums their gradients; rank 0 writes the model and the log. The same N\n"
+        "gives the same bytes; another N the same training within float rounding; -r\n"
+        "resumes with any N (docs/SCALE.md).\n"
+        "\n"
         "example: pcnn-fit -V val.bin -e 20 --log fit.tsv -o model.bin train.bin\n");
 }
 
@@ -96,6 +102,7 @@ static double need_double(const char *opt, const char *s, double lo, double hi)
 int main(int argc, char **argv)
 {
     pcnn_init(argv[0]);
+    if (pcnn_dist_init()) return 1;
     pcnn_fit_options o;
     pcnn_fit_defaults(&o);
     const char *out = NULL, *resume = NULL, *valpath = NULL;
@@ -159,16 +166,26 @@ int main(int argc, char **argv)
     if (!out) pcnn_usage_error("missing -o MODEL");
     o.out_path = out;
     const char *trainpath = argv[optind];
+    if (pcnn_dist_size() > 1) {
+        if (!strcmp(trainpath, "-") || (valpath && !strcmp(valpath, "-"))) {
+            /* every rank finds it: a usage error all end together (exit 2, no abort) */
+            if (pcnn_dist_rank() == 0)
+                pcnn_warn("with %d ranks every rank reads TRAIN and -V itself: give files, "
+                          "not stdin", pcnn_dist_size());
+            return pcnn_dist_exit(PCNN_EXIT_USAGE, 1);
+        }
+        if (pcnn_dist_rank() > 0) o.quiet = 1;   /* rank 0 reports */
+    }
 
     pcnn_dataset *train = pcnn_dataset_load(trainpath);
-    if (!train) return 1;
+    if (!train) return pcnn_dist_exit(1, 0);
     pcnn_dataset *val = NULL;
     if (valpath && !(val = pcnn_dataset_load(valpath))) {
         pcnn_dataset_free(train);
-        return 1;
+        return pcnn_dist_exit(1, 0);
     }
     pcnn_model_file *m = NULL;
-    int rc = 1;
+    int rc = 1, collective = 0;
     if (resume) {
         if (set_arch || set_seed) pcnn_warn("-r: sizes and seed come from %s; -R/-F/-M/--conditioning/-s ignored", resume);
         if (!(m = pcnn_model_file_read(resume))) goto out;
@@ -201,9 +218,10 @@ int main(int argc, char **argv)
         goto out;
     if (val && pcnn_model_file_check_data(m, resume ? resume : out, &val->h, valpath)) goto out;
     rc = pcnn_fit_run(&o, train, val, m);
+    collective = 1;   /* pcnn_fit_run's ranks agree on how it ends */
 out:
     pcnn_model_file_free(m);
     pcnn_dataset_free(train);
     pcnn_dataset_free(val);
-    return rc;
+    return pcnn_dist_exit(rc, collective);
 }

@@ -4,6 +4,7 @@
 #include "image.h"
 #include "knn.h"
 #include "modelfile.h"
+#include "dist.h"
 #include "model.h"
 #include "net.h"
 #include "sample.h"
@@ -335,8 +336,12 @@ int main(int argc, char **argv)
         pcnn_inception_free(net);
     }
 
+    /* With N ranks (dist.h) every rank samples its shard of the images; rank 0 writes them. */
+    if (pcnn_dist_init()) return 1;
+    const int rank0 = pcnn_dist_rank() == 0;
+    if (!rank0) quiet = pcnn_quiet = 1;
     pcnn_model_file *m = pcnn_model_file_read(modelpath);
-    if (!m) return 1;
+    if (!m) return pcnn_dist_exit(1, 0);
     if (!use_last && use_polyak) pcnn_model_use_best(m);   /* the best epoch on validation */
     /* Which classes: all, a name, or an index. */
     int first = 0, nclasses = (int)m->K;
@@ -349,7 +354,7 @@ int main(int argc, char **argv)
             for (uint32_t k = 0; k < m->K; k++) fprintf(stderr, " %s", m->class_names[k]);
             fprintf(stderr, " (or 0..%u, or all)\n", m->K - 1);
             pcnn_model_file_free(m);
-            return 1;
+            return pcnn_dist_exit(1, 1);
         }
         first = (int)idx;
         nclasses = 1;
@@ -360,16 +365,20 @@ int main(int argc, char **argv)
                        (ceiling_path && !(val = load_judge(ceiling_path, "--judge-ceiling", m, 1))))) {
         pcnn_dataset_free(real);
         pcnn_model_file_free(m);
-        return 1;
+        return pcnn_dist_exit(1, 1);
     }
-    if (make_dir(outdir)) {
+    if (rank0 && make_dir(outdir)) {
         pcnn_dataset_free(real);
         pcnn_dataset_free(val);
         pcnn_model_file_free(m);
-        return 1;
+        return pcnn_dist_exit(1, 0);
     }
-    int rc = 1;
+    int rc = 1, collective = 0;
     size_t total = (size_t)nclasses * (size_t)n, per = (size_t)m->H * m->W * 3;
+    uint64_t lo, hi;   /* this rank's images (all of them for one process) */
+    pcnn_dist_shard(total, pcnn_dist_rank(), pcnn_dist_size(), &lo, &hi);
+    uint8_t *pxmine = NULL;
+    double *llmine = NULL;
     pcnn_net *net = pcnn_net_create(m, device, (int)batch);
     float *x = NULL;
     uint8_t *px = NULL;
@@ -386,15 +395,31 @@ int main(int argc, char **argv)
         keys[i] = ((uint64_t)labels[i] << 24) | (uint64_t)(i % (size_t)n);
     }
     pcnn_progress prog;
-    pcnn_progress_start(&prog, naive ? "sampled (naive)" : "sampled", total, "images");
+    pcnn_progress_start(&prog, naive ? "sampled (naive)" : "sampled", hi - lo, "images");
     if (quiet) prog.tty = 0;
-    for (size_t i = 0; i < total; i += (size_t)batch) {
-        int nb = (int)(total - i < (size_t)batch ? total - i : (size_t)batch);
+    pxmine = pcnn_xmalloc(pcnn_mul_size(hi - lo + 1, per));
+    for (size_t i = lo; i < hi; i += (size_t)batch) {
+        int nb = (int)(hi - i < (size_t)batch ? hi - i : (size_t)batch);
         if (naive)
             pcnn_sample_naive(net, m, labels + i, keys + i, nb, (uint64_t)seed, use_polyak, x, &prog);
         else
             pcnn_sample_cached(net, m, labels + i, keys + i, nb, (uint64_t)seed, use_polyak, x, &prog);
-        pcnn_sample_to_u8(x, (size_t)nb * per, px + i * per);
+        pcnn_sample_to_u8(x, (size_t)nb * per, pxmine + (i - lo) * per);
+    }
+    pcnn_dist_gather_shards(pxmine, total, per, px);
+    if (quality) {
+        /* The model's own verdict on its samples, each rank scoring its own. */
+        llmine = pcnn_xmalloc(pcnn_mul_size(hi - lo + 1, m->K * sizeof *llmine));
+        for (size_t i = lo; i < hi; i += (size_t)batch) {
+            int nb = (int)(hi - i < (size_t)batch ? hi - i : (size_t)batch);
+            pcnn_net_loglik(net, pxmine + (i - lo) * per, nb, use_polyak, llmine + (i - lo) * m->K);
+        }
+        ll = pcnn_xmalloc(pcnn_mul_size(total, m->K * sizeof *ll));
+        pcnn_dist_gather_shards(llmine, total, m->K * sizeof *ll, ll);
+    }
+    if (!rank0) {
+        rc = 0;
+        goto out;
     }
     size_t namelen = strlen(outdir) + PCNN_DATA_MAX_NAME + 64;
     char *name = pcnn_xmalloc(namelen);
@@ -412,11 +437,6 @@ int main(int argc, char **argv)
     char extra[160] = "";
     if (quality) {
         /* The model's own verdict on its samples: argmax accuracy and bits/dim. */
-        ll = pcnn_xmalloc(pcnn_mul_size(total, m->K * sizeof *ll));
-        for (size_t i = 0; i < total; i += (size_t)batch) {
-            int nb = (int)(total - i < (size_t)batch ? total - i : (size_t)batch);
-            pcnn_net_loglik(net, px + i * per, nb, use_polyak, ll + i * m->K);
-        }
         size_t correct = 0;
         double bpd = 0;
         for (size_t i = 0; i < total; i++) {
@@ -446,7 +466,14 @@ int main(int argc, char **argv)
         pcnn_warn("wrote %zu PNGs to %s%s%s", total, outdir, grid ? " and the grid " : "", grid ? grid : "");
     rc = 0;
 out:
+    /* rank 0's result is everyone's: the others wait for it */
+    if (pcnn_dist_size() > 1 && (rc == 0 || collective)) {
+        rc = pcnn_dist_max_int(rc);
+        collective = 1;
+    }
     free(ll);
+    free(llmine);
+    free(pxmine);
     free(x);
     free(px);
     free(labels);
@@ -455,5 +482,5 @@ out:
     pcnn_dataset_free(real);
     pcnn_dataset_free(val);
     pcnn_model_file_free(m);
-    return rc;
+    return pcnn_dist_exit(rc, collective);
 }

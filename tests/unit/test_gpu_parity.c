@@ -287,7 +287,7 @@ static void gated_case(const pcnn_blockref *b, int h, int w, int dropout, const 
     char what[96];
     pair x = pair_rand(n * F, -2, 2), a1 = pair_rand(n * F, -2, 2), a2 = pair_rand(n * F, -2, 2);
     pair out = pair_new(n * F, NULL);
-    pcnn_dropout drop = {77, 5, 3, 0, 0};
+    pcnn_dropout drop = {77, 5, 3, 0, 0, 0};
     void *sc = CPU->state_new(CPU, PCNN_OP_GATED, b, h, w), *sg = DEV->state_new(DEV, PCNN_OP_GATED, b, h, w);
     const float *a1c = b->skip ? a1.c : NULL, *a1g = b->skip ? a1.g : NULL;
     const float *a2c = b->skip == 2 ? a2.c : NULL, *a2g = b->skip == 2 ? a2.g : NULL;

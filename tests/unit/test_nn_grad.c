@@ -286,9 +286,9 @@ static void test_elementwise(void)
     CHECK(fd_check("right_shift", elem_loss, Ea, da, rows * 3, 72, LH, LATOL, LRTOL) <= 1);
     /* 6: dropout: gradient is the mask; masks have both values and are reproducible */
     Emode = 6;
-    nn_dropout_mask(Emask, 2, 6, 5, 9, 3, 1, 0);
+    nn_dropout_mask(Emask, 2, 6, 5, 9, 3, 1, 0, 0);
     float m2[12];
-    nn_dropout_mask(m2, 2, 6, 5, 9, 3, 1, 0);
+    nn_dropout_mask(m2, 2, 6, 5, 9, 3, 1, 0, 0);
     CHECK(!memcmp(Emask, m2, sizeof m2));
     int zeros = 0;
     for (int i = 0; i < 12; i++) zeros += Emask[i] == 0.0f;

@@ -1,0 +1,131 @@
+#!/usr/bin/env bats
+# Data parallelism over MPI (docs/SCALE.md): mpirun -np 2 pcnn-fit / pcnn-score / pcnn-gen.
+# The contract: the same rank count gives the same bytes (any thread count); another rank
+# count (one process included) the same training within float rounding (tolerances below);
+# scoring and sampling the same bytes for any rank count; resume with any rank count; a
+# killed rank ends the job and leaves the last checkpoint intact; bad launches refused.
+# Skips (with the reason) where the tools were built without MPI or mpirun is missing.
+
+bats_require_minimum_version 1.5.0
+
+setup() {
+	FIT="$PCNN_BIN/pcnn-fit"
+	SCORE="$PCNN_BIN/pcnn-score"
+	GEN="$PCNN_BIN/pcnn-gen"
+	MK="$PCNN_TEST_BIN/pcnn-mkdata"
+	DIFF="$PCNN_TEST_BIN/pcnn-modeldiff"
+	if ! command -v mpirun >/dev/null 2>&1; then
+		skip "mpirun not found (make deps installs Open MPI)"
+	fi
+	if ! ldd "$FIT" 2>/dev/null | grep -q libmpi; then
+		skip "the tools were built without MPI (make MPI=1 with libopenmpi-dev installed)"
+	fi
+	cd "$BATS_TEST_TMPDIR"
+	# one thread per rank on the 2-core machine; root in containers; oversubscribe 2 cores
+	export PCNN_THREADS=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+	export OMPI_MCA_rmaps_base_oversubscribe=1
+	"$MK" -H 8 -W 8 -K 2 -n 11 -s 3 -o train.bin
+	"$MK" -H 8 -W 8 -K 2 -n 5 -s 4 -o val.bin
+	# a batch of 4 over 11 images: the last batch has 3, split 2 + 1 (and 1 + 1 + 1 + 0 ...)
+	TINY=(-q -R 1 -F 4 -M 2 -b 4 -e 2 -V val.bin)
+	# the hybrid objective with every option (CE on the first ceil(0.5 * 4) = 2 images of a batch)
+	HYB=(-q -R 1 -F 4 -M 2 -b 4 -e 2 -V val.bin --lr 2e-3 --ce-weight 3 --ce-temperature 10
+		--ce-fraction 0.5 --class-lr-mult 20 --conditioning film,input)
+}
+
+# Tolerances against another rank count, chosen from measurements (docs/SCALE.md): after 6
+# steps of these configs the worst tensor's normalised error max|a - b| / max|a| was 3e-6
+# (plain) and 1.5e-4 (hybrid, lr 2e-3 and the class tables at 20x) for the weights, Polyak
+# copy and best weights, 6e-4 for Adam's moments (near-zero gradients); a 5x margin, rounded.
+TOL=1e-3
+TOL_ADAM=3e-3
+
+@test "mpi: N = 2 training is the same bytes for the same N at any thread count, within tolerance of one process" {
+	"$FIT" "${TINY[@]}" --log one.tsv -o one.bin train.bin
+	mpirun -np 2 "$FIT" "${TINY[@]}" --log two.tsv -o two.bin train.bin
+	PCNN_THREADS=2 mpirun -np 2 -x PCNN_THREADS "$FIT" "${TINY[@]}" -o two_t2.bin train.bin
+	run "$DIFF" two.bin two_t2.bin
+	[ "$status" -eq 0 ]
+	[ "${lines[-1]}" = identical ]
+	run "$DIFF" -t $TOL -m $TOL_ADAM one.bin two.bin
+	echo "$output"
+	[ "$status" -eq 0 ]
+	# rank 0 alone writes the log: a header and one row per epoch
+	[ "$(wc -l < two.tsv)" -eq 3 ]
+	[ "$(cut -f1-2 one.tsv)" = "$(cut -f1-2 two.tsv)" ]
+}
+
+@test "mpi: hybrid objective (CE subset, film,input) over 2 and 3 ranks within tolerance; mpirun -np 1 is one process's bytes" {
+	"$FIT" "${HYB[@]}" -o one.bin train.bin
+	mpirun -np 1 "$FIT" "${HYB[@]}" -o np1.bin train.bin
+	cmp one.bin np1.bin
+	mpirun -np 2 "$FIT" "${HYB[@]}" -o two.bin train.bin
+	run "$DIFF" -t $TOL -m $TOL_ADAM one.bin two.bin
+	echo "$output"
+	[ "$status" -eq 0 ]
+	mpirun -np 3 "$FIT" "${HYB[@]}" -o three.bin train.bin
+	run "$DIFF" -t $TOL -m $TOL_ADAM one.bin three.bin
+	echo "$output"
+	[ "$status" -eq 0 ]
+}
+
+@test "mpi: resume with another rank count; resume with the same N is exact" {
+	mpirun -np 2 "$FIT" "${HYB[@]}" -o full.bin train.bin
+	# stop mid-epoch 1 with 2 ranks, continue with 1 and with 2
+	mpirun -np 2 "$FIT" "${HYB[@]}" --max-steps 2 -o part.bin train.bin
+	cp part.bin part1.bin
+	"$FIT" -q -r part1.bin -e 2 -V val.bin train.bin
+	run "$DIFF" -t $TOL -m $TOL_ADAM full.bin part1.bin
+	echo "$output"
+	[ "$status" -eq 0 ]
+	mpirun -np 2 "$FIT" -q -r part.bin -e 2 -V val.bin train.bin
+	# every tensor's bits and every counter (the file's tensor order may differ: a run resumed
+	# before its first epoch ends adds best.* after polyak.*, as with one process)
+	run "$DIFF" full.bin part.bin
+	[ "$status" -eq 0 ]
+	[ "${lines[-1]}" = identical ]
+	[ "$("$PCNN_BIN/pcnn-info" full.bin | sed 1d)" = "$("$PCNN_BIN/pcnn-info" part.bin | sed 1d)" ]
+	# and the other way: one process's checkpoint continued by 2 ranks
+	"$FIT" "${HYB[@]}" --max-steps 4 -o p2.bin train.bin
+	mpirun -np 2 "$FIT" -q -r p2.bin -e 2 -V val.bin train.bin
+	run "$DIFF" -t $TOL -m $TOL_ADAM full.bin p2.bin
+	[ "$status" -eq 0 ]
+}
+
+@test "mpi: N = 2 scoring and sampling are the bytes of one process (stdin to rank 0)" {
+	"$FIT" -q -R 1 -F 4 -M 2 -b 4 -e 1 -o m.bin train.bin
+	"$SCORE" -q -o one.tsv m.bin val.bin
+	mpirun -np 2 "$SCORE" -q -b 2 -o two.tsv m.bin < val.bin
+	cmp one.tsv two.tsv
+	"$SCORE" -q --true-label m.bin val.bin > one_t.tsv
+	mpirun -np 2 "$SCORE" -q --true-label m.bin val.bin > two_t.tsv
+	cmp one_t.tsv two_t.tsv
+	"$GEN" -q -n 3 -b 2 -o g1 --grid g1.png m.bin
+	mpirun -np 2 "$GEN" -q -n 3 -b 2 -o g2 --grid g2.png m.bin
+	diff -r g1 g2
+	cmp g1.png g2.png
+}
+
+@test "mpi: a killed rank ends the job with a message and leaves the last checkpoint intact" {
+	run timeout 120 mpirun -np 2 -x PCNN_TEST_KILL_RANK=1 -x PCNN_TEST_KILL_STEP=4 \
+		"$FIT" -q -R 1 -F 4 -M 2 -b 4 -e 3 --checkpoint-every 1 -o k.bin train.bin
+	echo "$output"
+	[ "$status" -ne 0 ]
+	[ "$status" -ne 124 ]   # not the timeout: no rank hung
+	[[ "$output" == *"rank 1"*"signal 9"* ]]
+	run "$PCNN_BIN/pcnn-info" k.bin
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"1 epochs, 3 steps"* ]]
+	# and it resumes (here with one process)
+	"$FIT" -q -r k.bin -e 1 train.bin
+}
+
+@test "mpi: more ranks than the batch, and stdin data, are refused with a clear message" {
+	run mpirun -np 3 "$FIT" -q -R 1 -F 4 -M 2 -b 2 -e 1 -o bad.bin train.bin
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"pcnn-fit: 3 ranks for a batch of 2 images: every rank needs at least one image of each batch"* ]]
+	[ ! -e bad.bin ]
+	run mpirun -np 2 "$FIT" -q -R 1 -F 4 -M 2 -b 4 -e 1 -o bad.bin - < train.bin
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"every rank reads TRAIN and -V itself: give files, not stdin"* ]]
+}
