@@ -540,8 +540,8 @@ static void cu_adam_op(pcnn_backend *be, float *params, const float *grads, floa
                        uint64_t t, float decay)
 {
     /* the CPU's host-side bias corrections, in double, then cast */
-    double bc1 = 1.0 - pow(beta1, (double)t), bc2 = 1.0 - pow(beta2, (double)t);
-    float step = (float)(lr / bc1), rbc2 = (float)sqrt(bc2);
+    float step, rbc2;
+    km_adam_consts(lr, beta1, beta2, t, &step, &rbc2);
     cu_adam(CTX(be)->s, params, grads, m, v, polyak, n, step, rbc2, beta1, beta2, eps, decay);
 }
 

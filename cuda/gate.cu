@@ -3,10 +3,8 @@
  * deterministic bias / class-term gradient reductions (colsum_add, nn_class_bwd
  * in nn_layers.c). */
 #include "cuda_check.h"
+#include "kernel_math.h"
 #include "kernels.h"
-#include "rng.h"
-
-__device__ __forceinline__ float sigmoid_d(float z) { return 1.0f / (1.0f + expf(-z)); }
 
 /* One thread per (pixel r, k < F): c2[k], c2[F+k] get bias and class term
  * (film: saved to c2p, then scaled by 1 + hs and shifted by hw); out = x + a sig(g). */
@@ -15,27 +13,8 @@ __global__ void k_gate_fwd(float *out, const float *x, float *c2, float *c2p, co
                            int F, size_t total)
 {
     for (size_t t = blockIdx.x * (size_t)blockDim.x + threadIdx.x; t < total;
-         t += (size_t)gridDim.x * blockDim.x) {
-        size_t r = t / F;
-        int k = (int)(t % F);
-        size_t y = (size_t)labels[r / HW] * 2 * F;
-        const float *h = hw + y;
-        float *c = c2 + r * 2 * F;
-        float a = c[k] + b[k];
-        float g = c[F + k] + b[F + k];
-        if (hs) {
-            c2p[r * 2 * F + k] = a;
-            c2p[r * 2 * F + F + k] = g;
-            a = a * (1.0f + hs[y + k]) + h[k];
-            g = g * (1.0f + hs[y + F + k]) + h[F + k];
-        } else {
-            a += h[k];
-            g += h[F + k];
-        }
-        c[k] = a;
-        c[F + k] = g;
-        out[t] = x[t] + a * sigmoid_d(g);
-    }
+         t += (size_t)gridDim.x * blockDim.x)
+        km_gate_fwd(t, out, x, c2, c2p, b, hw, hs, labels, HW, F);
 }
 
 void cu_gate_fwd(cudaStream_t s, float *out, const float *x, float *c2, float *c2p,
@@ -51,12 +30,8 @@ __global__ void k_film_bwd(float *prod, float *dc2, const float *c2p, const floa
                            const int32_t *labels, size_t HW, int C, size_t total)
 {
     for (size_t t = blockIdx.x * (size_t)blockDim.x + threadIdx.x; t < total;
-         t += (size_t)gridDim.x * blockDim.x) {
-        size_t r = t / C;
-        float d = dc2[t];
-        prod[t] = d * c2p[t];
-        dc2[t] = d * (1.0f + hs[(size_t)labels[r / HW] * C + t % C]);
-    }
+         t += (size_t)gridDim.x * blockDim.x)
+        km_film_bwd(t, prod, dc2, c2p, hs, labels, HW, C);
 }
 
 void cu_film_bwd(cudaStream_t s, float *prod, float *dc2, const float *c2p, const float *hs,
@@ -71,15 +46,8 @@ __global__ void k_gate_bwd(float *dx, float *dc2, const float *dout, const float
                            size_t total)
 {
     for (size_t t = blockIdx.x * (size_t)blockDim.x + threadIdx.x; t < total;
-         t += (size_t)gridDim.x * blockDim.x) {
-        size_t r = t / F;
-        int k = (int)(t % F);
-        const float *c = c2 + r * 2 * F;
-        float d = dout[t], sg = sigmoid_d(c[F + k]);
-        dx[t] += d;
-        dc2[r * 2 * F + k] = d * sg;
-        dc2[r * 2 * F + F + k] = d * c[k] * sg * (1.0f - sg);
-    }
+         t += (size_t)gridDim.x * blockDim.x)
+        km_gate_bwd(t, dx, dc2, dout, c2, F);
 }
 
 void cu_gate_bwd(cudaStream_t s, float *dx, float *dc2, const float *dout, const float *c2,
@@ -95,12 +63,8 @@ __global__ void k_dropout_mask(float *mask, int N, int C, uint64_t seed, uint64_
 {
     size_t total = (size_t)N * C;
     for (size_t t = blockIdx.x * (size_t)blockDim.x + threadIdx.x; t < total;
-         t += (size_t)gridDim.x * blockDim.x) {
-        uint64_t n = t / C, c = t % C;
-        uint64_t img = pcnn_dropout_image(n, rep, nrep, img0);
-        uint64_t h = pcnn_rng_hash4(seed, PCNN_RNG_DROPOUT, step, (block << 32) | img, c);
-        mask[t] = (h >> 63) ? 0.0f : 2.0f;
-    }
+         t += (size_t)gridDim.x * blockDim.x)
+        km_dropout_mask(t, mask, C, seed, step, block, rep, nrep, img0);
 }
 
 void cu_dropout_mask(cudaStream_t s, float *mask, int N, int C, uint64_t seed, uint64_t step,
@@ -118,18 +82,10 @@ __global__ void k_image_colsum(float *partial, const float *x, size_t HW, int C)
 {
     __shared__ float sh[8][33];
     int c = blockIdx.x * 32 + threadIdx.x, n = blockIdx.y;
-    float acc = 0.0f;
-    if (c < C) {
-        const float *xi = x + (size_t)n * HW * C + c;
-        for (size_t p = threadIdx.y; p < HW; p += 8) acc += xi[p * C];
-    }
-    sh[threadIdx.y][threadIdx.x] = acc;
+    sh[threadIdx.y][threadIdx.x] = c < C ? km_colsum_part(x, HW, C, n, c, threadIdx.y) : 0.0f;
     __syncthreads();
-    if (threadIdx.y == 0 && c < C) {
-        float sum = 0.0f;
-        for (int k = 0; k < 8; k++) sum += sh[k][threadIdx.x];
-        partial[(size_t)n * C + c] = sum;
-    }
+    if (threadIdx.y == 0 && c < C)
+        partial[(size_t)n * C + c] = km_colsum_combine(&sh[0][threadIdx.x], 33);
 }
 
 void cu_image_colsum(cudaStream_t s, float *partial, const float *x, int N, size_t HW, int C)
@@ -144,15 +100,7 @@ __global__ void k_colsum_finish(float *db, float *db2, float *dhw, const int32_t
                                 const float *partial, int N, int C)
 {
     int c = blockIdx.x * blockDim.x + threadIdx.x;
-    if (c >= C) return;
-    float sum = 0.0f;
-    for (int n = 0; n < N; n++) {
-        float p = partial[(size_t)n * C + c];
-        sum += p;
-        if (dhw) dhw[(size_t)labels[n] * C + c] += p;
-    }
-    if (db) db[c] += sum;
-    if (db2) db2[c] += sum;
+    if (c < C) km_colsum_finish(c, db, db2, dhw, labels, partial, N, C);
 }
 
 void cu_colsum_finish(cudaStream_t s, float *db, float *db2, float *dhw, const int32_t *labels,
@@ -165,10 +113,8 @@ void cu_colsum_finish(cudaStream_t s, float *db, float *db2, float *dhw, const i
 __global__ void k_bias_rows(float *out, const float *b, int C, int acc, size_t total)
 {
     for (size_t t = blockIdx.x * (size_t)blockDim.x + threadIdx.x; t < total;
-         t += (size_t)gridDim.x * blockDim.x) {
-        float v = b[t % C];
-        out[t] = acc ? out[t] + v : v;
-    }
+         t += (size_t)gridDim.x * blockDim.x)
+        km_bias_rows(t, out, b, C, acc);
 }
 
 void cu_bias_rows(cudaStream_t s, float *out, const float *b, size_t rows, int C, int acc)

@@ -9,32 +9,34 @@
  * (N, h + pt, w + pl + pr, C) with the data at rows [pt, pt+h), columns
  * [pl, pl+w). The borders are zeroed once at allocation and never written, so
  * a kernel that writes the interior leaves a valid padded tensor.
+ *
+ * The kernels' per-element bodies are in kernel_math.h (host-tested).
  */
 #ifndef PCNN_CUDA_KERNELS_H
 #define PCNN_CUDA_KERNELS_H
+
+#include "kernel_math.h"
 
 #include <cuda_runtime.h>
 #include <stddef.h>
 #include <stdint.h>
 
-struct pad_geom {
-    int N, h, w, pt, pl, pr;
+struct pad_geom : km_pad {
     __host__ __device__ int hp() const { return h + pt; }
     __host__ __device__ int wp() const { return w + pl + pr; }
     /* Row index (pixel) in the padded buffer of interior pixel r = (n*h + i)*w + j. */
-    __host__ __device__ size_t prow(size_t r) const
-    {
-        size_t j = r % (size_t)w, ni = r / (size_t)w;
-        size_t i = ni % (size_t)h, n = ni / (size_t)h;
-        return (n * (size_t)hp() + i + (size_t)pt) * (size_t)wp() + j + (size_t)pl;
-    }
+    __host__ __device__ size_t prow(size_t r) const { return km_prow(*this, r); }
     size_t rows() const { return (size_t)N * h * w; }
     size_t prows() const { return (size_t)N * hp() * wp(); }
 };
 
 static inline pad_geom pad_none(int N, int h, int w)
 {
-    pad_geom g = {N, h, w, 0, 0, 0};
+    pad_geom g;
+    g.N = N;
+    g.h = h;
+    g.w = w;
+    g.pt = g.pl = g.pr = 0;
     return g;
 }
 

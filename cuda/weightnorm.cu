@@ -1,8 +1,10 @@
 /* weightnorm.cu — weight norm over all layers at once, one warp per row
  * (nn_weightnorm_fwd/bwd in nn_layers.c: sums in double, as there), and the
  * filter layout changes between PyTorch's (K, C, kh, kw) and cuDNN's NHWC
- * filters (K, kh, kw, C). */
+ * filters (K, kh, kw, C). The per-lane and per-element bodies are in
+ * kernel_math.h (tested on the host, the shuffles emulated). */
 #include "cuda_check.h"
+#include "kernel_math.h"
 #include "kernels.h"
 
 __device__ __forceinline__ double warp_sum(double v)
@@ -20,12 +22,8 @@ __global__ void k_wn_fwd(float *wp, const float *params, const size_t *rv, const
     if (row >= nrows) return;
     const float *v = params + rv[row];
     int len = rlen[row];
-    double ss = 0.0;
-    for (int k = lane; k < len; k += 32) ss += (double)v[k] * v[k];
-    ss = warp_sum(ss);
-    float scale = (float)(params[rg[row]] / sqrt(ss));
-    float *w = wp + rv[row];
-    for (int k = lane; k < len; k += 32) w[k] = scale * v[k];
+    double ss = warp_sum(km_wn_lane_ss(v, len, lane));
+    km_wn_fwd_lane(wp + rv[row], v, len, lane, params[rg[row]], ss);
 }
 
 void cu_wn_fwd(cudaStream_t s, float *wp, const float *params, wn_rows rows)
@@ -44,18 +42,11 @@ __global__ void k_wn_bwd(float *grads, const float *gp, const float *params, con
     if (row >= nrows) return;
     const float *v = params + rv[row], *dw = gp + rv[row];
     int len = rlen[row];
-    double ss = 0.0, dot = 0.0;
-    for (int k = lane; k < len; k += 32) {
-        ss += (double)v[k] * v[k];
-        dot += (double)dw[k] * v[k];
-    }
+    double ss, dot;
+    km_wn_lane_sums(v, dw, len, lane, &ss, &dot);
     ss = warp_sum(ss);
     dot = warp_sum(dot);
-    double n = sqrt(ss), g = params[rg[row]];
-    if (lane == 0) grads[rg[row]] = (float)(dot / n);
-    float a = (float)(g / n), c = (float)(g * dot / (n * ss));
-    float *dv = grads + rv[row];
-    for (int k = lane; k < len; k += 32) dv[k] = a * dw[k] - c * v[k];
+    km_wn_bwd_lane(grads + rv[row], grads + rg[row], dw, v, len, lane, params[rg[row]], ss, dot);
 }
 
 void cu_wn_bwd(cudaStream_t s, float *grads, const float *gp, const float *params, wn_rows rows)
@@ -69,10 +60,8 @@ void cu_wn_bwd(cudaStream_t s, float *grads, const float *gp, const float *param
 __global__ void k_w_to_krsc(float *dst, const float *src, int C, int RS, size_t total)
 {
     for (size_t t = blockIdx.x * (size_t)blockDim.x + threadIdx.x; t < total;
-         t += (size_t)gridDim.x * blockDim.x) {
-        size_t c = t % C, rs = (t / C) % RS, k = t / ((size_t)C * RS);
-        dst[t] = src[(k * C + c) * RS + rs];
-    }
+         t += (size_t)gridDim.x * blockDim.x)
+        km_w_to_krsc(t, dst, src, C, RS);
 }
 
 void cu_w_to_krsc(cudaStream_t s, float *dst, const float *src, int K, int C, int RS)
@@ -85,10 +74,8 @@ void cu_w_to_krsc(cudaStream_t s, float *dst, const float *src, int K, int C, in
 __global__ void k_w_from_krsc_add(float *dst, const float *src, int C, int RS, size_t total)
 {
     for (size_t t = blockIdx.x * (size_t)blockDim.x + threadIdx.x; t < total;
-         t += (size_t)gridDim.x * blockDim.x) {
-        size_t rs = t % RS, c = (t / RS) % C, k = t / ((size_t)C * RS);
-        dst[t] += src[(k * RS + rs) * C + c];
-    }
+         t += (size_t)gridDim.x * blockDim.x)
+        km_w_from_krsc_add(t, dst, src, C, RS);
 }
 
 void cu_w_from_krsc_add(cudaStream_t s, float *dst, const float *src, int K, int C, int RS)

@@ -664,6 +664,23 @@ void pcnn_net_forward_logits(pcnn_net *net, const float *x, const int32_t *label
     }
 }
 
+void pcnn_net_forward_logits_at(pcnn_net *net, const float *x, const int32_t *labels, int N,
+                                int use_polyak, int i, int j, float *out)
+{
+    size_t pix = (size_t)net->H * net->W, C = 10 * (size_t)net->M;
+    size_t at = ((size_t)i * net->W + (size_t)j) * C;   /* pixel (i, j) within an image */
+    pcnn_net_use_weights(net, use_polyak);
+    for (int n0 = 0; n0 < N; n0 += net->max_batch) {
+        int nb = N - n0 < net->max_batch ? N - n0 : net->max_batch;
+        net->be->upload(net->be, net->x, x + (size_t)n0 * pix * 3, (size_t)nb * pix * 3 * sizeof(float));
+        pcnn_net_upload_labels(net, labels + n0, nb);
+        forward(net, nb, 0, 0, 0, 0, 0, 0);
+        for (int n = 0; n < nb; n++)
+            net->be->download(net->be, out + (size_t)(n0 + n) * C, net->logits + (size_t)n * pix * C + at,
+                              C * sizeof(float));
+    }
+}
+
 float *pcnn_net_buffer(pcnn_net *net, int which)
 {
     switch (which) {

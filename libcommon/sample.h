@@ -22,7 +22,8 @@
 #include <stdint.h>
 
 /* The reference sampler: the whole network runs once per pixel position
- * (H·W passes); m gives the sizes (H, W, M). x (N, H, W, 3) is overwritten. progress (may be NULL) is
+ * (H·W passes), and only that position's output comes back from the device
+ * (pcnn_net_forward_logits_at); m gives the sizes (H, W, M). x (N, H, W, 3) is overwritten. progress (may be NULL) is
  * advanced by N images when the last row is done and by rows as it goes. */
 void pcnn_sample_naive(pcnn_net *net, const pcnn_model_file *m, const int32_t *labels, const uint64_t *keys, int N,
                        uint64_t seed, int use_polyak, float *x, pcnn_progress *progress);

@@ -248,8 +248,9 @@ fi
 # ------------------------------------------------------------------ A4 reproducibility
 gate "the reproducibility checks"
 W=$(mktemp -d)
-tmo 30 "$TBIN/pcnn-mkdata" -H 32 -W 32 -K 4 -n 4159 -s 1 -o "$W/train.bin"
-tmo 30 "$TBIN/pcnn-mkdata" -H 32 -W 32 -K 4 -n 519 -s 2 -o "$W/val.bin"
+NTRAIN=4159 NVAL=519; [ "$DRY" = 1 ] && NTRAIN=256 NVAL=64
+tmo 30 "$TBIN/pcnn-mkdata" -H 32 -W 32 -K 4 -n $NTRAIN -s 1 -o "$W/train.bin"
+tmo 30 "$TBIN/pcnn-mkdata" -H 32 -W 32 -K 4 -n $NVAL -s 2 -o "$W/val.bin"
 if [ $BENCH_ONLY = 0 ]; then
 	say "A4 reproducibility"
 	fitargs=(-q -R 1 -F 16 -M 2 -b 16 --max-steps 6 -s 3 --device $DEV)
@@ -273,8 +274,8 @@ if [ $BENCH_ONLY = 0 ]; then
 	fi
 	tmo 60 "$BIN/pcnn-score" -q -b 64 --device cpu -o "$W/scpu.tsv" "$W/r1.bin" "$W/val.bin" &&
 		note "pcnn-score $DEV vs cpu: largest difference of log p: $(tsv_maxdiff "$W/s64.tsv" "$W/scpu.tsv")"
-	gF=40; [ "$DRY" = 1 ] && gF=8
-	tmo 60 "$BIN/pcnn-fit" -q -R 1 -F $gF -M 5 -b 64 --max-steps 20 --device $DEV -o "$W/g.bin" "$W/train.bin" || fail "pcnn-fit (1,$gF,5) on $DEV failed"
+	gF=40 gS=20 gB=64; [ "$DRY" = 1 ] && gF=8 gS=3 gB=16
+	tmo 60 "$BIN/pcnn-fit" -q -R 1 -F $gF -M 5 -b $gB --max-steps $gS --device $DEV -o "$W/g.bin" "$W/train.bin" || fail "pcnn-fit (1,$gF,5) on $DEV failed"
 	tmo 60 "$BIN/pcnn-gen" -q --no-quality -c all -n 2 -b 8 -s 5 --device cpu -o "$W/gen-cpu" "$W/g.bin" &&
 		tmo 60 "$BIN/pcnn-gen" -q --no-quality -c all -n 2 -b 8 -s 5 --device $DEV -o "$W/gen-gpu" "$W/g.bin"
 	if [ $? -ne 0 ]; then fail "pcnn-gen failed (log.txt)"
@@ -284,7 +285,7 @@ if [ $BENCH_ONLY = 0 ]; then
 			total=$((total + 1))
 			cmp -s "$f" "$W/gen-gpu/$(basename "$f")" && same=$((same + 1))
 		done
-		note "pcnn-gen cpu vs $DEV (seed 5, F=$gF, 20 steps): $same of $total images byte-identical (float rounding may move a sampled value: not counted as a failure)"
+		note "pcnn-gen cpu vs $DEV (seed 5, F=$gF, $gS steps): $same of $total images byte-identical (float rounding may move a sampled value: not counted as a failure)"
 		cp -r "$W/gen-cpu" "$W/gen-gpu" "$OUT/" 2>/dev/null
 	fi
 	results "stage A"

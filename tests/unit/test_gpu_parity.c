@@ -668,6 +668,58 @@ static void test_hybrid(void)
 }
 static void test_hybrid_variants(void) { test_hybrid(); }
 
+/* The naive sampler's pass (pcnn_net_forward_logits_at): only pixel (i, j) of
+ * each image is downloaded. On 8 x 12 images (an h/w swap shows), N = 5 with
+ * max_batch 2 (chunks), at corners and inside: the device's pixel equals its own
+ * whole output there byte for byte, and the CPU's within the network bound. */
+static void test_logits_at(void)
+{
+    const int NH = 8, NW = 12, NB = 5, C = 10 * 3;
+    pcnn_model_file *m = pcnn_model_create(1, 8, 3, 4, NH, NW, COND, NULL, 13);
+    randomise_cond(m);
+    pcnn_net *nc = pcnn_net_create(m, "cpu", 2), *ng = pcnn_net_create(m, DEV_NAME, 2);
+    CHECK(nc != NULL);
+    CHECK(ng != NULL);
+    if (!nc || !ng) {
+        pcnn_net_free(nc);
+        pcnn_net_free(ng);
+        pcnn_model_file_free(m);
+        return;
+    }
+    size_t npix = (size_t)NB * NH * NW;
+    float *x = pcnn_xmalloc(npix * 3 * sizeof *x), *all = pcnn_xmalloc(npix * C * sizeof *all);
+    float *ag = pcnn_xmalloc((size_t)NB * C * sizeof *ag), *ac = pcnn_xmalloc((size_t)NB * C * sizeof *ac);
+    float *ref = pcnn_xmalloc((size_t)NB * C * sizeof *ref);
+    int32_t lab[5] = {2, 0, 2, 1, 3};
+    for (size_t k = 0; k < npix * 3; k++) x[k] = urand(-1.0f, 1.0f);
+    pcnn_net_forward_logits(ng, x, lab, NB, 0, all);
+    const int pos[][2] = {{0, 0}, {0, NW - 1}, {NH - 1, 0}, {3, 10}, {NH - 1, NW - 1}};
+    size_t bad = 0;
+    double worst = 0;
+    for (size_t q = 0; q < sizeof pos / sizeof *pos; q++) {
+        int i = pos[q][0], j = pos[q][1];
+        pcnn_net_forward_logits_at(ng, x, lab, NB, 0, i, j, ag);
+        pcnn_net_forward_logits_at(nc, x, lab, NB, 0, i, j, ac);
+        for (int n = 0; n < NB; n++)
+            memcpy(ref + (size_t)n * C, all + (((size_t)n * NH + i) * NW + j) * C, C * sizeof *ref);
+        bad += memcmp(ag, ref, (size_t)NB * C * sizeof *ag) != 0;
+        double e = rel_err(ag, ac, (size_t)NB * C);
+        if (e > worst) worst = e;
+    }
+    printf("#   %-28s n=%-7d %zu of 5 positions differ from the whole output; rel err vs cpu "
+           "%.3g (tol %.0e)\n", "logits at (i, j)", NB * C, bad, worst, TOL_NET);
+    CHECK(bad == 0);
+    CHECK(worst <= TOL_NET);
+    free(x);
+    free(all);
+    free(ag);
+    free(ac);
+    free(ref);
+    pcnn_net_free(nc);
+    pcnn_net_free(ng);
+    pcnn_model_file_free(m);
+}
+
 /* The variants: the ops they change and the whole network. */
 static void test_input_variants(void)
 {
@@ -738,7 +790,7 @@ static int wanted(const char *name)
 #define PSKIP(fn, why) do { if (wanted(#fn)) SKIP(fn, why); } while (0)
 static const char *const TEST_NAMES[] = {
     "test_weightnorm", "test_input", "test_gated", "test_down_up", "test_out", "test_dmol",
-    "test_adam", "test_network", "test_hybrid", "test_weightnorm_variants",
+    "test_adam", "test_network", "test_hybrid", "test_logits_at", "test_weightnorm_variants",
     "test_input_variants", "test_gated_variants", "test_network_variants",
     "test_hybrid_variants"};
 
@@ -790,6 +842,7 @@ int main(int argc, char **argv)
         PSKIP(test_adam, why);
         PSKIP(test_network, why);
         PSKIP(test_hybrid, why);
+        PSKIP(test_logits_at, why);
         PSKIP(test_weightnorm_variants, why);
         PSKIP(test_input_variants, why);
         PSKIP(test_gated_variants, why);
@@ -808,6 +861,7 @@ int main(int argc, char **argv)
         PRUN(test_adam);
         PRUN(test_network);
         PRUN(test_hybrid);
+        PRUN(test_logits_at);
         teardown_backends();
         why = setup_backends(PCNN_COND_FILM | PCNN_COND_INPUT, self);
         printf("# conditioning %s\n", pcnn_cond_name(COND));

@@ -119,6 +119,40 @@ static void test_cached_film_input(void) { check_cond(2, 5, 3, 3, 8, 12, 3, 3, 1
 static void test_cached_input_chunks(void) { check_cond(1, 4, 2, 3, 12, 8, 5, 2, 20, PCNN_COND_INPUT); }
 static void test_cached_film_4x4(void) { check_cond(1, 3, 1, 2, 4, 4, 2, 2, 21, PCNN_COND_FILM); }
 /* Three threads, each sampling its own part of a batch (parts 2, 2, 0 then 2, 1, 0). */
+/* pcnn_net_forward_logits_at (the naive sampler's pass): for every position of
+ * an 8 x 12 image, batches split (N = 5, max_batch 2), exactly the bytes of the
+ * whole output at (n, i, j). */
+static void test_logits_at(void)
+{
+    const int H = 8, W = 12, N = 5, C = 10 * 2;
+    pcnn_model_file *m = pcnn_model_create(1, 4, 2, 3, H, W, PCNN_COND_ALL, NULL, 31);
+    pcnn_net *net = pcnn_net_create(m, "cpu", 2);
+    CHECK(net != NULL);
+    if (!net) {
+        pcnn_model_file_free(m);
+        return;
+    }
+    perturb(net, 32);
+    size_t npix = (size_t)N * H * W;
+    float *x = pcnn_xmalloc(npix * 3 * sizeof *x), *all = pcnn_xmalloc(npix * C * sizeof *all);
+    float *at = pcnn_xmalloc((size_t)N * C * sizeof *at);
+    int32_t labels[5] = {2, 0, 2, 1, 0};
+    for (size_t k = 0; k < npix * 3; k++) x[k] = 2.0f * pcnn_rng_uniform(33, 1, 0, k) - 1.0f;
+    pcnn_net_forward_logits(net, x, labels, N, 1, all);
+    size_t bad = 0;
+    for (int i = 0; i < H; i++)
+        for (int j = 0; j < W; j++) {
+            pcnn_net_forward_logits_at(net, x, labels, N, 1, i, j, at);
+            for (int n = 0; n < N; n++)
+                bad += memcmp(at + (size_t)n * C, all + (((size_t)n * H + i) * W + j) * C,
+                              C * sizeof *at) != 0;
+        }
+    CHECK(bad == 0);
+    free(x), free(all), free(at);
+    pcnn_net_free(net);
+    pcnn_model_file_free(m);
+}
+
 static void test_cached_threads(void)
 {
     int prev = omp_get_max_threads();
@@ -133,6 +167,7 @@ int main(void)
      * thread count (threads.h), and on a loaded machine OpenMP barriers in
      * the naive sampler's H*W passes make the test slow. */
     omp_set_num_threads(1);
+    RUN(test_logits_at);
     RUN(test_cached_8x8_r1);
     RUN(test_cached_8x12_r2);
     RUN(test_cached_12x8_r1);
