@@ -474,6 +474,7 @@ static void prof_adam(pcnn_backend *be, float *params, const float *grads, float
 pcnn_backend *pcnn_backend_cpu_new(const pcnn_param_table *t, int max_batch, int H, int W)
 {
     pcnn_threads_init();
+    nn_prof_init();   /* PCNN_PROFILE=1: the time breakdown on stderr at exit */
     pcnn_backend *be = pcnn_xcalloc(1, sizeof *be);
     cpu_ctx *c = pcnn_xcalloc(1, sizeof *c);
     size_t rows = (size_t)max_batch * H * W, F = (size_t)t->F;

@@ -32,7 +32,7 @@ static void report_at_exit(void)
 void nn_prof_init(void)
 {
     const char *e = getenv("PCNN_PROFILE");
-    nn_prof_on = e && *e && strcmp(e, "0") != 0;
+    if (e && *e && strcmp(e, "0") != 0) nn_prof_on = 1;   /* never turned off here (bench -p) */
     if (nn_prof_on && t_start == 0) {
         t_start = nn_prof_now();
         atexit(report_at_exit);

@@ -12,7 +12,7 @@
  *   NN_PROF_BEGIN;
  *   ... work ...
  *   NN_PROF_END(NN_PROF_CONV_FWD, flops, bytes);
- *   (pcnn_init calls nn_prof_init, which prints nn_prof_report at exit)
+ *   (pcnn_backend_cpu_new calls nn_prof_init, which prints nn_prof_report at exit)
  *
  * Peak (for the table): cores x FMA units x fp32 lanes x 2 x clock, from
  * PCNN_PEAK_GFLOPS when set, else threads x 2 FMA units x lanes of the ISA in
@@ -43,8 +43,8 @@ void nn_prof_enter(void);
 /* Ends the innermost region, which took `seconds`: its exclusive time, the operations
  * and bytes go to kind. */
 void nn_prof_leave(int kind, double seconds, double flops, double bytes);
-/* Reads PCNN_PROFILE; when set, the report goes to stderr at exit with the wall
- * time since this call. */
+/* Reads PCNN_PROFILE (turns profiling on, never off); when on, the report goes to
+ * stderr at exit with the wall time since the first call. */
 void nn_prof_init(void);
 /* Zeroes the sums (a benchmark times one phase at a time). */
 void nn_prof_reset(void);

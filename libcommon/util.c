@@ -1,6 +1,5 @@
 /* util.c — see util.h. */
 #include "util.h"
-#include "nn_prof.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -24,7 +23,6 @@ void pcnn_init(const char *argv0)
         pcnn_progname = slash ? slash + 1 : argv0;
     }
     signal(SIGPIPE, SIG_IGN);
-    nn_prof_init();   /* PCNN_PROFILE=1: the CPU time breakdown on stderr at exit */
 }
 
 static void vmsg(const char *fmt, va_list ap)
