@@ -14,9 +14,11 @@
  *   NN_PROF_END(NN_PROF_CONV_FWD, flops, bytes);
  *   (pcnn_backend_cpu_new calls nn_prof_init, which prints nn_prof_report at exit)
  *
- * Peak (for the table): cores x FMA units x fp32 lanes x 2 x clock, from
- * PCNN_PEAK_GFLOPS when set, else threads x 2 FMA units x lanes of the ISA in
- * use (16 for AVX-512, 8 for AVX2, 1 scalar) x 2 x the clock in /proc/cpuinfo.
+ * Peak (for the table): cores x FMA units x fp32 lanes x 2 x clock. PCNN_PEAK_GFLOPS
+ * when set; else measured (every thread runs 12 independent chains of FMAs of the
+ * ISA in use, 16 lanes for AVX-512, 8 for AVX2) and printed as that product with the
+ * clock it implies for 2 FMA units; for the scalar path, from /proc/cpuinfo's clock
+ * (which on a virtual machine is often the nominal one, not the one the cores run at).
  */
 #ifndef PCNN_NN_PROF_H
 #define PCNN_NN_PROF_H
