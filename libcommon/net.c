@@ -649,6 +649,16 @@ void pcnn_net_loglik_labels(pcnn_net *net, const uint8_t *pixels, const int32_t 
     }
 }
 
+/* Eval forward of images n0 .. n0 + nb of x (scaled floats, N x H x W x 3) with their
+ * labels: the logits are left in net->logits. */
+static void forward_chunk(pcnn_net *net, const float *x, const int32_t *labels, int n0, int nb)
+{
+    size_t pix3 = (size_t)net->H * net->W * 3;
+    net->be->upload(net->be, net->x, x + (size_t)n0 * pix3, (size_t)nb * pix3 * sizeof(float));
+    pcnn_net_upload_labels(net, labels + n0, nb);
+    forward(net, nb, 0, 0, 0, 0, 0, 0);
+}
+
 void pcnn_net_forward_logits(pcnn_net *net, const float *x, const int32_t *labels, int N,
                              int use_polyak, float *out)
 {
@@ -656,9 +666,7 @@ void pcnn_net_forward_logits(pcnn_net *net, const float *x, const int32_t *label
     pcnn_net_use_weights(net, use_polyak);
     for (int n0 = 0; n0 < N; n0 += net->max_batch) {
         int nb = N - n0 < net->max_batch ? N - n0 : net->max_batch;
-        net->be->upload(net->be, net->x, x + (size_t)n0 * pix * 3, (size_t)nb * pix * 3 * sizeof(float));
-        pcnn_net_upload_labels(net, labels + n0, nb);
-        forward(net, nb, 0, 0, 0, 0, 0, 0);
+        forward_chunk(net, x, labels, n0, nb);
         net->be->download(net->be, out + (size_t)n0 * pix * C, net->logits,
                           (size_t)nb * pix * C * sizeof(float));
     }
@@ -672,9 +680,7 @@ void pcnn_net_forward_logits_at(pcnn_net *net, const float *x, const int32_t *la
     pcnn_net_use_weights(net, use_polyak);
     for (int n0 = 0; n0 < N; n0 += net->max_batch) {
         int nb = N - n0 < net->max_batch ? N - n0 : net->max_batch;
-        net->be->upload(net->be, net->x, x + (size_t)n0 * pix * 3, (size_t)nb * pix * 3 * sizeof(float));
-        pcnn_net_upload_labels(net, labels + n0, nb);
-        forward(net, nb, 0, 0, 0, 0, 0, 0);
+        forward_chunk(net, x, labels, n0, nb);
         for (int n = 0; n < nb; n++)
             net->be->download(net->be, out + (size_t)(n0 + n) * C, net->logits + (size_t)n * pix * C + at,
                               C * sizeof(float));
