@@ -8,9 +8,11 @@
  * panel (each panel's k rows contiguous, zero padded to the panel's width), so a
  * kernel streams it in order; a tile that sticks out of C is computed in a
  * private buffer. Whatever kernel computes an element, it is the same fma chain
- * in k order, so all of them agree bit for bit (tests/unit/test_isa.c). */
+ * in k order, so all of them agree bit for bit (tests/unit/test_isa.c).
+ * The tile, panel and tap-row helpers are in nn_gemm_tile.h. */
 #include "nn_gemm.h"
 
+#include "nn_gemm_tile.h"
 #include "nn_layers.h"
 
 /* Every rounding step is explicit: never let the compiler contract a*b+c. */
@@ -27,8 +29,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MR 6
-#define NR NN_GEMM_NR
 #define KB 256   /* k block: B's (KB, NR) panel stays in L1 */
 
 /* c (MR, NR or 2 NR) = [c +] a (MR rows, kc) b (kc, NR): row r's k-th element
@@ -142,8 +142,6 @@ DEFINE_AVX512(48, 3)
 DEFINE_AVX512(64, 4)
 #endif
 
-#define MAX_W 64   /* the widest panel */
-
 /* The kernels of the ISA in use, by panel width / NR (index 1..4; NULL where none). */
 typedef struct kernels {
     gemm_kernel *k[MAX_W / NR + 1];
@@ -168,21 +166,10 @@ static kernels pick_kernels(void)
     return kn;
 }
 
-/* Threads for a product of this many multiply-adds. */
-static int threads_for(double work)
-{
-    return omp_in_parallel() || work < 2e5 ? 1 : omp_get_max_threads();
-}
-
-/* Panel layout of B's columns: the panel at column j of N is the widest kernel's
- * width while that many columns are left, then the narrowest width that holds
- * the rest. */
+/* Panel layout of B's columns (nn_gemm_panel_width) for the widest kernel there is. */
 static int panel_width(const kernels *kn, int j, int N)
 {
-    int left = N - j, w = NR;
-    if (left >= kn->widest) return kn->widest;
-    while (w < left) w += NR;
-    return w;
+    return nn_gemm_panel_width(kn->widest, j, N);
 }
 
 /* Packed B (kc, N) -> dst, rows [k0, k1) of it: the panel at column j (width w)
@@ -229,26 +216,7 @@ __attribute__((destructor)) static void scratch_free(void)
     }
 }
 
-static size_t round_panels(int n) { return ((size_t)n + NR - 1) / NR * NR; }
-
-/* One tile at c of mc <= MR rows and nc <= w columns (w the panel's width),
- * through a private buffer when it sticks out of C; CALL_ON computes a whole
- * tile at cc with row stride lc. */
-#define TILE(CALL_ON)                                                                      \
-    do {                                                                                   \
-        if (mc == MR && nc == w) {                                                         \
-            float *cc = c;                                                                 \
-            size_t lc = ldc;                                                               \
-            CALL_ON;                                                                       \
-        } else {                                                                           \
-            float ct[MR * MAX_W], *cc = ct;                                                \
-            size_t lc = (size_t)w;                                                         \
-            if (load)                                                                      \
-                for (int r = 0; r < mc; r++) memcpy(ct + r * w, c + (size_t)r * ldc, (size_t)nc * sizeof *c); \
-            CALL_ON;                                                                       \
-            for (int r = 0; r < mc; r++) memcpy(c + (size_t)r * ldc, ct + r * w, (size_t)nc * sizeof *c); \
-        }                                                                                  \
-    } while (0)
+static size_t round_panels(int n) { return nn_gemm_round_panels(n); }
 
 /* ---------------------------------------------------------------------------
  * GEMM */
@@ -302,7 +270,7 @@ void nn_gemm(int M, int N, int K, const float *A, size_t ars, size_t acs, const 
     kernels kn = pick_kernels();
     const int nu = kn.widest;   /* columns are dealt out in whole panels of the widest kernel */
     const int mt = (M + MR - 1) / MR, nt = (N + nu - 1) / nu;
-    int threads = threads_for((double)M * N * K);
+    int threads = nn_gemm_threads_for((double)M * N * K);
     /* The tiles are split among the threads along the longer side; no
      * element's chain is ever split. */
 #pragma omp parallel num_threads(threads) if (threads > 1)
@@ -326,7 +294,7 @@ void nn_tap_gemm(const nn_tapmap *m, int M, int N, int kc, const float *B, size_
     kernels kn = pick_kernels();
     const int T = m->kh * m->kw, K = T * kc, mt = (M + MR - 1) / MR;
     float *bp = nn_scratch(NN_SCRATCH_PACK, (size_t)K * round_panels(N));
-    int threads = threads_for((double)M * N * K);
+    int threads = nn_gemm_threads_for((double)M * N * K);
 #pragma omp parallel num_threads(threads) if (threads > 1)
     {
         /* every thread packs a share of B's rows, then they all run along it */
@@ -337,18 +305,7 @@ void nn_tap_gemm(const nn_tapmap *m, int M, int N, int kc, const float *B, size_
         for (int g = 0; g < mt; g++) {
             const float *ap[64 * MR];   /* T <= 64 taps (checked by callers) */
             int i0 = g * MR, mc = M - i0 < MR ? M - i0 : MR;
-            for (int r = 0; r < MR; r++) {
-                int i = i0 + (r < mc ? r : mc - 1);
-                int j = i % m->rw, q = i / m->rw, ii = q % m->rh, n = q / m->rh;
-                for (int di = 0; di < m->kh; di++)
-                    for (int dj = 0; dj < m->kw; dj++) {
-                        int si = ii + m->oi - m->sgn * di, sj = j + m->oj - m->sgn * dj;
-                        ap[(di * m->kw + dj) * MR + r] =
-                            si < 0 || si >= m->sh || sj < 0 || sj >= m->sw
-                                ? zero
-                                : m->src + (((size_t)n * m->sh + si) * m->sw + sj) * m->C;
-                    }
-            }
+            nn_gemm_tap_rows(m, i0, mc, ap, zero);
             for (int j = 0, w; j < N; j += w) {
                 w = panel_width(&kn, j, N);
                 int nc = N - j < w ? N - j : w;
