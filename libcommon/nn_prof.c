@@ -144,7 +144,7 @@ void nn_prof_report(FILE *f, double wall)
 {
     int threads = pcnn_threads_init();
     int isa = nn_isa();
-    int lanes = isa == NN_ISA_AVX512 ? 16 : isa == NN_ISA_AVX2 ? 8 : 1;
+    int lanes = isa >= NN_ISA_AVX512 ? 16 : isa == NN_ISA_AVX2 ? 8 : 1;
     double ghz = cpu_ghz(), peak = 0;
     const char *env = getenv("PCNN_PEAK_GFLOPS");
     char how[160];
