@@ -359,7 +359,8 @@ static void cpu_destroy(pcnn_backend *be)
 }
 
 /* Workspace: the largest per-image im2col / deconv matrix over the layers,
- * times as many images as fit in 16 Mi floats (64 MiB), at least one image. */
+ * times as many images as fit in 16 Mi floats (64 MiB), at least two images (one
+ * when the batch is one): a bf16 weight gradient may need two per chunk (nn_layers.c). */
 static size_t workspace_floats(const pcnn_param_table *t, int max_batch, int H, int W)
 {
     size_t per = 0;
@@ -375,7 +376,8 @@ static size_t workspace_floats(const pcnn_param_table *t, int max_batch, int H, 
     size_t cap = (size_t)16 << 20;
     size_t want = per * (size_t)max_batch;
     if (want < cap) cap = want;
-    if (cap < per) cap = per;
+    size_t least = per * (max_batch >= 2 ? 2 : 1);
+    if (cap < least) cap = least;
     return cap;
 }
 
@@ -471,6 +473,17 @@ static void prof_adam(pcnn_backend *be, float *params, const float *grads, float
           cpu_adam(be, params, grads, m, v, polyak, n, lr, beta1, beta2, eps, t, decay));
 }
 
+/* PCNN_PREC_* (net.h) as the GEMMs' NN_PREC_* (nn_layers.h): bf16 needs the
+ * avx512bf16 path, which a CPU without AVX512_BF16 (or PCNN_ISA) rules out. */
+static int cpu_set_precision(pcnn_backend *be, int prec)
+{
+    if (!nn_set_precision(prec == PCNN_PREC_BF16 ? NN_PREC_BF16 : NN_PREC_FP32)) return 0;
+    pcnn_warn("--precision bf16 needs a CPU with AVX512_BF16; this one runs the %s path%s "
+              "(use --precision fp32)", nn_isa_name(nn_isa()),
+              getenv("PCNN_ISA") ? ", as PCNN_ISA allows" : "");
+    return -1;
+}
+
 pcnn_backend *pcnn_backend_cpu_new(const pcnn_param_table *t, int max_batch, int H, int W)
 {
     pcnn_threads_init();
@@ -515,6 +528,7 @@ pcnn_backend *pcnn_backend_cpu_new(const pcnn_param_table *t, int max_batch, int
     be->out_bwd = cpu_out_bwd;
     be->dmol = cpu_dmol;
     be->adam = cpu_adam;
+    be->set_precision = cpu_set_precision;
     if (nn_prof_on) {
         be->wn_fwd = prof_wn_fwd;
         be->wn_bwd = prof_wn_bwd;

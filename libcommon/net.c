@@ -438,6 +438,42 @@ static void ensure_grads(pcnn_net *net)
     net->has_grads = 1;
 }
 
+int pcnn_precision_parse(const char *s, int *prec)
+{
+    if (!strcmp(s, "fp32")) *prec = PCNN_PREC_FP32;
+    else if (!strcmp(s, "bf16")) *prec = PCNN_PREC_BF16;
+    else return -1;
+    return 0;
+}
+
+const char *pcnn_precision_name(int prec) { return prec == PCNN_PREC_BF16 ? "bf16" : "fp32"; }
+
+int pcnn_net_set_precision(pcnn_net *net, int prec)
+{
+    pcnn_backend *be = net->be;
+    if (prec != PCNN_PREC_FP32) {
+        if (!be->set_precision) {
+            pcnn_warn("--precision %s: the %s backend trains in fp32 only (its own modes are "
+                      "PCNN_PRECISION, docs/GPU.md); use --device cpu or --precision fp32",
+                      pcnn_precision_name(prec), be->name);
+            return -1;
+        }
+        if (be->set_precision(be, prec)) return -1;   /* the backend said why */
+        be->set_precision(be, PCNN_PREC_FP32);        /* outside training steps: fp32 */
+    }
+    net->precision = prec;
+    return 0;
+}
+
+int pcnn_net_precision(const pcnn_net *net) { return net->precision; }
+
+/* The training precision on (around a step's forward and backward) or off. */
+static void train_precision(pcnn_net *net, int on)
+{
+    if (net->precision != PCNN_PREC_FP32)
+        net->be->set_precision(net->be, on ? net->precision : PCNN_PREC_FP32);
+}
+
 float pcnn_net_train_step(pcnn_net *net, const uint8_t *pixels, const int32_t *labels, int N,
                           uint64_t seed, uint64_t step)
 {
@@ -455,10 +491,12 @@ static double grad_step_shard(pcnn_net *net, const uint8_t *pixels, const int32_
     pcnn_net_upload_labels(net, labels, N);
     pcnn_net_use_weights(net, 0);
     net->last_ce = 0;
+    train_precision(net, 1);
     forward(net, N, dropout, seed, step, 0, 0, img0);
     /* loss = -(1/N) sum_n ll_n, so dloss/dlogits = -(1/N) dll/dlogits */
     net->be->dmol(net->be, net->logits, net->x, N, net->hll, net->dlogits, -1.0f / (float)n_total);
     backward(net, N);
+    train_precision(net, 0);
     net->be->wn_bwd(net->be, net->params, net->gp, net->grads);
     double sum = 0.0;
     for (int n = 0; n < N; n++) sum += net->hll[n];
@@ -530,6 +568,7 @@ double pcnn_net_hybrid_step_shard(pcnn_net *net, const uint8_t *pixels, const in
     upload_pixels(net, net->hpix, E);
     pcnn_net_upload_labels(net, net->hlabels, E);
     pcnn_net_use_weights(net, 0);
+    train_precision(net, 1);
     forward(net, E, dropout, seed, step, (uint64_t)K, (uint64_t)n_ce, img0);
     /* every row's log-likelihood first: the weights need all classes of an image */
     net->be->dmol(net->be, net->logits, net->x, E, net->hll, NULL, 0.0f);
@@ -558,6 +597,7 @@ double pcnn_net_hybrid_step_shard(pcnn_net *net, const uint8_t *pixels, const in
         net->be->dmol(net->be, net->logits + (size_t)e * pix * C, net->x + (size_t)e * pix * 3, 1,
                       &ll1, net->dlogits + (size_t)e * pix * C, net->hw_row[e]);
     backward(net, E);
+    train_precision(net, 0);
     net->be->wn_bwd(net->be, net->params, net->gp, net->grads);
     *ce_sum = ce;
     return nll;

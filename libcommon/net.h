@@ -114,6 +114,23 @@ double pcnn_net_hybrid_step_shard(pcnn_net *net, const uint8_t *pixels, const in
 float *pcnn_net_grads_get(pcnn_net *net);
 void pcnn_net_grads_put(pcnn_net *net, const float *host);
 
+/* The training precision (pcnn-fit --precision): the operands of the convolution
+ * and 1x1 GEMMs in the forward and backward of every training step (train, grad,
+ * hybrid and shard steps above): PCNN_PREC_FP32 (the default) or PCNN_PREC_BF16,
+ * bfloat16 operands with fp32 sums, on a CPU with AVX512_BF16 (the exact
+ * arithmetic: nn_gemm.h). Parameters, Adam, Polyak, weight norm, the elementwise
+ * math and the likelihood stay fp32, and so does every eval pass (scores,
+ * validation, sampling). A bf16 step gives the same bytes for any thread count
+ * and batch capacity, like fp32, but not fp32's bytes.
+ * pcnn_net_set_precision: 0, or -1 after a message when the device cannot (a
+ * CPU without AVX512_BF16 or with PCNN_ISA below avx512bf16; the GPU). */
+enum { PCNN_PREC_FP32 = 0, PCNN_PREC_BF16 = 1 };
+int pcnn_net_set_precision(pcnn_net *net, int prec);
+int pcnn_net_precision(const pcnn_net *net);
+/* "fp32" or "bf16" -> *prec: 0, or -1 for anything else. */
+int pcnn_precision_parse(const char *s, int *prec);
+const char *pcnn_precision_name(int prec);
+
 /* Adam on the gradients of the last train step, PyTorch semantics (bias
  * correction with the net's step counter, which this increments first; eps
  * added to sqrt(v_hat)), then Polyak: p_avg = decay * p_avg + (1 - decay) * p. */

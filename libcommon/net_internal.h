@@ -64,6 +64,7 @@ struct pcnn_net {
     uint8_t *hpix;                 /* host (max_batch,H,W,3): the hybrid step's batch */
     float *hw_row;                 /* host (max_batch): the hybrid step's dmol weights */
     float *hgrads;                 /* host (t->total): a GPU's gradients staged for a collective */
+    int precision;                 /* PCNN_PREC_* of the training steps' GEMMs */
 };
 
 /* wp <- the effective weights of the parameters (0) or the Polyak copy (1). */

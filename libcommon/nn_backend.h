@@ -107,6 +107,11 @@ struct pcnn_backend {
     void (*adam)(pcnn_backend *be, float *params, const float *grads, float *m, float *v,
                  float *polyak, size_t n, float lr, float beta1, float beta2, float eps,
                  uint64_t t, float decay);
+    /* The operand precision of the convolution and 1x1 GEMMs from now on
+     * (PCNN_PREC_*, net.h); the graph sets it around a training step's forward and
+     * backward, fp32 otherwise. 0, or -1 when the device cannot (changing nothing).
+     * NULL: fp32 only (the CUDA backend's precision is PCNN_PRECISION, docs/GPU.md). */
+    int (*set_precision)(pcnn_backend *be, int prec);
 };
 
 /* Internals of a net for tests and backend parity checks (net.c): the device

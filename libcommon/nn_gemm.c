@@ -9,7 +9,8 @@
  * kernel streams it in order; a tile that sticks out of C is computed in a
  * private buffer. Whatever kernel computes an element, it is the same fma chain
  * in k order, so all of them agree bit for bit (tests/unit/test_isa.c).
- * The tile, panel and tap-row helpers are in nn_gemm_tile.h. */
+ * The tile, panel and tap-row helpers are in nn_gemm_tile.h. In bf16
+ * (nn_precision()) both entry points hand over to nn_gemm_bf16.c. */
 #include "nn_gemm.h"
 
 #include "nn_gemm_tile.h"
@@ -260,6 +261,10 @@ static void gemm_part(const gemm_t *g, const kernels *kn, int i0, int i1, int j0
 void nn_gemm(int M, int N, int K, const float *A, size_t ars, size_t acs, const float *B,
              size_t ldb, float *C, size_t ldc, int beta)
 {
+    if (nn_precision() == NN_PREC_BF16) {
+        nn_gemm_bf16(M, N, K, A, ars, acs, B, ldb, C, ldc, beta);
+        return;
+    }
     if (M <= 0 || N <= 0) return;
     if (K <= 0) {
         if (!beta)
@@ -291,6 +296,10 @@ void nn_gemm(int M, int N, int K, const float *A, size_t ars, size_t acs, const 
 void nn_tap_gemm(const nn_tapmap *m, int M, int N, int kc, const float *B, size_t ldb, float *C,
                  size_t ldc, int load, const float *zero)
 {
+    if (nn_precision() == NN_PREC_BF16) {
+        nn_tap_gemm_bf16(m, M, N, kc, B, ldb, C, ldc, load, zero);
+        return;
+    }
     kernels kn = pick_kernels();
     const int T = m->kh * m->kw, K = T * kc, mt = (M + MR - 1) / MR;
     float *bp = nn_scratch(NN_SCRATCH_PACK, (size_t)K * round_panels(N));

@@ -10,6 +10,26 @@
  * is nn_isa(), nn_layers.h). OpenBLAS gives no such promise (its Haswell
  * kernels round differently at tile edges, so a row window would not match the
  * full pass), and the exact cached sampler and batch-independent scores need it.
+ *
+ * In bf16 (nn_precision() == NN_PREC_BF16, nn_layers.h; nn_gemm_bf16.c) each
+ * element is instead one chain of VDPBF16PS steps over k in pairs (2p, 2p+1),
+ * with a = bf16(A), b = bf16(B) (round to nearest even; fp32 subnormals become
+ * signed zeros; NaN stays NaN), a zero appended when K is odd:
+ *   acc = beta ? C[i,j] : 0
+ *   for p = 0 .. ceil(K/2)-1:
+ *       acc = ftz(fma(a(i,2p+1), b(2p+1,j), daz(acc)))   -- the odd k first
+ *       acc = ftz(fma(a(i,2p),   b(2p,j),   acc))
+ * where fma rounds once to fp32 (nearest even; a bf16 product is exact in fp32's
+ * precision, so this is acc + a*b rounded once), ftz flushes a subnormal result
+ * to a zero of its sign, daz reads a subnormal acc as zero (the instruction reads
+ * subnormal bf16 inputs as zero too; bf16() never makes one). That is Intel's
+ * pseudocode with the product kept exact instead of flushed when it is tiny, and
+ * it is what this AMD EPYC computes, bit for bit, on 3e7 random finite cases
+ * (subnormals included; test_bf16). Sums that overflow are not reproduced
+ * exactly (the CPU gives an infinity where the pseudocode gives NaN). The pairs
+ * are counted from k = 0 of the call, so, as in fp32, the value does not depend
+ * on M, N, tiles, threads or the K blocking (blocks are even); a caller that
+ * splits one chain over calls (beta = 1) keeps every call but the last even.
  */
 #ifndef PCNN_NN_GEMM_H
 #define PCNN_NN_GEMM_H
@@ -18,8 +38,9 @@
 
 /* A float buffer of at least n, per calling thread and slot, kept for reuse (it
  * moves when it grows): slot LAYOUT for the layers' weight copies, PACK for the
- * GEMMs' packed panels, so the two can be in use at once. */
-enum { NN_SCRATCH_LAYOUT, NN_SCRATCH_PACK, NN_SCRATCH_SLOTS };
+ * GEMMs' packed panels of B, APACK for bf16's packed rows of A, so they can be in
+ * use at once. */
+enum { NN_SCRATCH_LAYOUT, NN_SCRATCH_PACK, NN_SCRATCH_APACK, NN_SCRATCH_SLOTS };
 float *nn_scratch(int slot, size_t n);
 
 /* Column panel width: tap GEMM callers pad B's row stride to a multiple of it. */
@@ -53,5 +74,25 @@ typedef struct nn_tapmap {
  * NN_GEMM_NR, B zero in the padding; zero points at kc zero floats; kh*kw <= 64. */
 void nn_tap_gemm(const nn_tapmap *m, int M, int N, int kc, const float *B, size_t ldb, float *C,
                  size_t ldc, int load, const float *zero);
+
+/* The bf16 bodies of the two above (nn_gemm_bf16.c), which call them when
+ * nn_precision() is NN_PREC_BF16; the same arguments. k runs over the taps as
+ * above (k = q*kc + c), so a pair may hold the last channel of one tap and the
+ * first of the next when kc is odd. */
+void nn_gemm_bf16(int M, int N, int K, const float *A, size_t ars, size_t acs, const float *B,
+                  size_t ldb, float *C, size_t ldc, int beta);
+void nn_tap_gemm_bf16(const nn_tapmap *m, int M, int N, int kc, const float *B, size_t ldb,
+                      float *C, size_t ldc, int load, const float *zero);
+
+/* bf16(x) as the GEMM rounds its operands: round to nearest even, a subnormal x
+ * to a zero of its sign, a NaN to a quiet NaN (VCVTNEPS2BF16's rule). */
+static inline unsigned short nn_bf16_round(float x)
+{
+    union { float f; unsigned u; } v = {x};
+    unsigned u = v.u;
+    if ((u & 0x7f800000u) == 0) u &= 0x80000000u;                           /* daz */
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (unsigned short)((u >> 16) | 0x40); /* NaN */
+    return (unsigned short)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);         /* nearest even */
+}
 
 #endif

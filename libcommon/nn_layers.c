@@ -81,6 +81,25 @@ static int chunk_images(const nn_ws *ws, size_t per_img, int N)
     return k >= (size_t)N ? N : (int)k;
 }
 
+/* The same for a weight gradient, whose GEMM sums over the rows of every image
+ * (rows_per_img each) in one chain cut at the chunks (beta = 1 after the first).
+ * In bf16 that chain takes k in pairs counted from each call's first row
+ * (nn_gemm.h), so a chunk of an odd number of rows would pair them otherwise than
+ * one call over all: there every chunk but the last holds an even number of rows,
+ * and the gradient does not depend on the workspace (nor on the net's max batch,
+ * which sizes it). fp32 chains do not care. */
+static int wgrad_chunk_images(const nn_ws *ws, size_t per_img, int N, size_t rows_per_img)
+{
+    int k = chunk_images(ws, per_img, N);
+    if (nn_precision() == NN_PREC_BF16 && k < N && k % 2 && rows_per_img % 2) {
+        if (k == 1)
+            pcnn_die("internal error: workspace of %zu floats < %zu for the two images a bf16 "
+                     "weight gradient needs", ws->cap, 2 * per_img);
+        k--;
+    }
+    return k;
+}
+
 static int is_pointwise(const nn_conv_geom *g)
 {
     return g->kh == 1 && g->kw == 1 && g->s == 1 && g->pt == 0 && g->pl == 0 && g->Ho == g->H &&
@@ -205,7 +224,7 @@ static void conv_bwd_body(float *din, float *dW, float *db, const float *dout, c
     for (int o = 0; o < Cout; o++)
         for (int c = 0; c < Cin; c++)
             for (int q = 0; q < kk; q++) Wp[(size_t)o * Kc + (size_t)q * Cin + c] = W[((size_t)o * Cin + c) * kk + q];
-    int chunk = chunk_images(ws, opix * Kc, g->N);
+    int chunk = wgrad_chunk_images(ws, opix * Kc, g->N, opix);
     for (int n0 = 0; n0 < g->N; n0 += chunk) {
         int nb = g->N - n0 < chunk ? g->N - n0 : chunk;
         size_t rows = (size_t)nb * opix;
@@ -295,7 +314,7 @@ static void deconv_bwd_body(float *din, float *dW, float *db, const float *dout,
     for (int c = 0; c < Cin; c++)
         for (int o = 0; o < Cout; o++)
             for (int q = 0; q < kk; q++) WT[((size_t)q * Cout + o) * Cin + c] = W[((size_t)c * Cout + o) * kk + q];
-    int chunk = chunk_images(ws, ipix * Kd, N);
+    int chunk = wgrad_chunk_images(ws, ipix * Kd, N, ipix);
     for (int n0 = 0; n0 < N; n0 += chunk) {
         int nb = N - n0 < chunk ? N - n0 : chunk;
         size_t rows = (size_t)nb * ipix;
