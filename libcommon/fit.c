@@ -34,6 +34,7 @@ void pcnn_fit_defaults(pcnn_fit_options *o)
     o->ce_temperature = 1;
     o->ce_fraction = 1;
     o->class_lr_mult = 1;
+    o->precision = PCNN_PREC_FP32;
 }
 
 int pcnn_fit_ce_images(const pcnn_fit_options *o, int nb)
@@ -122,6 +123,7 @@ static int save_checkpoint_file(const pcnn_fit_options *o, pcnn_net *net, pcnn_m
     set_meta_double(m, "ce_temperature", o->ce_temperature);
     set_meta_double(m, "ce_fraction", o->ce_fraction);
     set_meta_double(m, "class_lr_mult", o->class_lr_mult);
+    pcnn_model_file_set_meta(m, "precision", pcnn_precision_name(o->precision));
     set_meta_double(m, "epoch_ce_sum", st->epoch_ce_sum);
     set_meta_u64(m, "epoch_ce_images", st->epoch_ce_images);
     if (st->best_epoch) {
@@ -341,8 +343,9 @@ static int shard_rows(const pcnn_fit_options *o, int K, int nb, int r, int N)
     return (ce_hi - ce_lo) * K + (hi - lo) - (ce_hi - ce_lo);
 }
 
-/* Builds the net (wide enough for the hybrid objective, which runs its images once per class),
- * opens the log and prints what is about to be trained. 0, or 1 (printed; nothing left open). */
+/* Builds the net (wide enough for the hybrid objective, which runs its images once per class)
+ * in the training precision, opens the log and prints what is about to be trained. 0, or the
+ * exit status (printed; nothing left open): 1, or 2 when the precision cannot be had here. */
 static int open_net(fit_run *r)
 {
     const pcnn_fit_options *o = r->o;
@@ -363,6 +366,11 @@ static int open_net(fit_run *r)
         r->net = NULL;
         return 1;
     }
+    if (pcnn_dist_max_int(pcnn_net_set_precision(r->net, o->precision) != 0)) {
+        pcnn_net_free(r->net);
+        r->net = NULL;
+        return PCNN_EXIT_USAGE;
+    }
     pcnn_net_set_class_lr_mult(r->net, (float)o->class_lr_mult);
     r->eval_batch = pcnn_net_score_batch(r->net);   /* validation: same numbers, faster */
     if (r->rank == 0) r->logfp = open_log(o->log_path, r->resuming);
@@ -373,11 +381,12 @@ static int open_net(fit_run *r)
     }
     if (o->quiet) return 0;
     pcnn_warn("training R=%u F=%u M=%u, conditioning %s (%zu parameters) on %llu images, "
-              "batch %d, %llu steps per epoch, epochs %llu..%llu, device %s%s",
+              "batch %d, %llu steps per epoch, epochs %llu..%llu, device %s%s%s",
               model->R, model->F, model->M, pcnn_cond_name(pcnn_model_conditioning(model)),
               pcnn_net_num_params(r->net), (unsigned long long)r->n,
               o->batch, (unsigned long long)r->spe, (unsigned long long)r->st.epoch + 1,
               (unsigned long long)o->epochs, pcnn_net_device(r->net),
+              o->precision == PCNN_PREC_BF16 ? ", bf16 GEMMs" : "",
               r->resuming ? " (resumed)" : "");
     if (r->nranks > 1)
         pcnn_warn("data parallel: %d ranks share each batch (at most %d passes each), gradients "
@@ -719,7 +728,8 @@ int pcnn_fit_run(const pcnn_fit_options *o, const pcnn_dataset *train, const pcn
                       (unsigned long long)r.st.epoch);
         return 0;
     }
-    if (open_net(&r)) return 1;
+    int opened = open_net(&r);
+    if (opened) return opened;
     start_run(&r);
     int rc = FIT_GO;
     while (rc == FIT_GO && r.st.epoch < o->epochs) {

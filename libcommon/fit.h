@@ -38,6 +38,7 @@ typedef struct pcnn_fit_options {
     double ce_temperature;     /* tau of the CE term (default 1) */
     double ce_fraction;        /* share of each batch carrying the CE term (default 1) */
     double class_lr_mult;      /* learning-rate factor of the class tables (default 1) */
+    int precision;             /* PCNN_PREC_* (net.h) of the training GEMMs (default fp32) */
     int quiet;
 } pcnn_fit_options;
 
@@ -46,7 +47,9 @@ void pcnn_fit_defaults(pcnn_fit_options *o);
 /* Trains model (fresh or resumed; its counters say where it stands) on train,
  * validating on val (may be NULL) after each epoch. Writes checkpoints to
  * o->out_path. Returns the exit status: 0 done, 1 failure (message printed;
- * the last good checkpoint is left), 130/143 interrupted (checkpoint saved). */
+ * the last good checkpoint is left), 2 a request this machine cannot meet (more
+ * ranks than the batch has images, --precision bf16 without AVX512_BF16),
+ * 130/143 interrupted (checkpoint saved). */
 int pcnn_fit_run(const pcnn_fit_options *o, const pcnn_dataset *train, const pcnn_dataset *val,
                  pcnn_model_file *model);
 

@@ -2,6 +2,7 @@
 #include "dist.h"
 #include "fit.h"
 #include "model.h"
+#include "net.h"
 #include "util.h"
 
 #include <getopt.h>
@@ -58,6 +59,12 @@ static void usage(FILE *fp)
         "                     lr, seconds, images_per_s (appended to when resuming)\n"
         "  --device D         cpu, cuda or auto (default $PCNN_DEVICE, else auto: cuda\n"
         "                     when present)\n"
+        "  --precision P      fp32 (default) or bf16: the convolution and 1x1 GEMMs of\n"
+        "                     training take bfloat16 operands and sum in fp32 (a CPU with\n"
+        "                     AVX512_BF16; refused elsewhere with exit 2). Weights, Adam,\n"
+        "                     the likelihood, scoring and sampling stay fp32; the same\n"
+        "                     bytes for any thread count, not fp32's. With -r it comes\n"
+        "                     from the model file\n"
         "  -q                 no progress or summaries on stderr\n"
         "  -h                 this help\n"
         "\n"
@@ -71,7 +78,8 @@ static void usage(FILE *fp)
         "step, writes the checkpoint and exits with 130 (SIGINT) or 143 (SIGTERM).\n"
         "A NaN or infinite loss stops with exit 1 and leaves the last good checkpoint.\n"
         "On the CPU: PCNN_THREADS=N (or OMP_NUM_THREADS) threads, default all cores;\n"
-        "PCNN_ISA=avx2 or scalar: without AVX-512 or SIMD (slower, the same results).\n"
+        "PCNN_ISA=avx2 or scalar: without AVX-512 or SIMD (slower, the same results);\n"
+        "PCNN_ISA=avx512: as if the CPU had no AVX512_BF16.\n"
         "Exit: 0 done, 1 failure, 2 usage error.\n"
         "\n"
         "Data parallel: mpirun -np N pcnn-fit ... (or srun) splits every batch over N\n"
@@ -83,7 +91,8 @@ static void usage(FILE *fp)
 }
 
 enum { OPT_LR = 256, OPT_LR_DECAY, OPT_POLYAK, OPT_CKPT, OPT_MAX_STEPS, OPT_LOG, OPT_DEVICE,
-       OPT_CE_WEIGHT, OPT_CE_TEMP, OPT_CE_FRACTION, OPT_CONDITIONING, OPT_CLASS_LR };
+       OPT_CE_WEIGHT, OPT_CE_TEMP, OPT_CE_FRACTION, OPT_CONDITIONING, OPT_CLASS_LR,
+       OPT_PRECISION };
 
 static long need_long(const char *opt, const char *s, long lo, long hi)
 {
@@ -109,7 +118,7 @@ int main(int argc, char **argv)
     long R = 1, F = 40, M = 5, seed = 1;
     unsigned cond = 0;   /* PCNN_COND_* (params.h) */
     int set_lr = 0, set_decay = 0, set_polyak = 0, set_arch = 0, set_seed = 0, set_batch = 0;
-    int set_cew = 0, set_cet = 0, set_cef = 0, set_clr = 0;
+    int set_cew = 0, set_cet = 0, set_cef = 0, set_clr = 0, set_prec = 0;
     static const struct option longopts[] = {
         {"lr", required_argument, 0, OPT_LR},
         {"lr-decay", required_argument, 0, OPT_LR_DECAY},
@@ -123,6 +132,7 @@ int main(int argc, char **argv)
         {"ce-fraction", required_argument, 0, OPT_CE_FRACTION},
         {"class-lr-mult", required_argument, 0, OPT_CLASS_LR},
         {"conditioning", required_argument, 0, OPT_CONDITIONING},
+        {"precision", required_argument, 0, OPT_PRECISION},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -156,6 +166,11 @@ int main(int argc, char **argv)
         case OPT_CE_TEMP: o.ce_temperature = need_double("--ce-temperature", optarg, 1e-3, 1e6); set_cet = 1; break;
         case OPT_CE_FRACTION: o.ce_fraction = need_double("--ce-fraction", optarg, 0, 1); set_cef = 1; break;
         case OPT_CLASS_LR: o.class_lr_mult = need_double("--class-lr-mult", optarg, 0, 1e6); set_clr = 1; break;
+        case OPT_PRECISION:
+            if (pcnn_precision_parse(optarg, &o.precision))
+                pcnn_usage_error("--precision: expected fp32 or bf16, got '%s'", optarg);
+            set_prec = 1;
+            break;
         case 'h': usage(stdout); return 0;
         default: pcnn_bad_option(c, argv);
         }
@@ -198,6 +213,8 @@ int main(int argc, char **argv)
         if (!set_cet && (s = pcnn_model_file_get_meta(m, "ce_temperature")) && !pcnn_parse_double(s, 1e-3, 1e6, &v)) o.ce_temperature = v;
         if (!set_cef && (s = pcnn_model_file_get_meta(m, "ce_fraction")) && !pcnn_parse_double(s, 0, 1, &v)) o.ce_fraction = v;
         if (!set_clr && (s = pcnn_model_file_get_meta(m, "class_lr_mult")) && !pcnn_parse_double(s, 0, 1e6, &v)) o.class_lr_mult = v;
+        int pv;
+        if (!set_prec && (s = pcnn_model_file_get_meta(m, "precision")) && !pcnn_precision_parse(s, &pv)) o.precision = pv;
         long bv;
         if (!set_batch && (s = pcnn_model_file_get_meta(m, "batch")) && !pcnn_parse_long(s, 1, 65536, &bv)) o.batch = (int)bv;
         if (set_lr) m->lr = o.lr;
