@@ -13,10 +13,11 @@ int nn_prof_on;
 enum { MAXDEPTH = 32 };
 static int depth;
 static double child[MAXDEPTH + 1];   /* child[d]: time of the timed children of the region at depth d */
+/* acc[kind][prec]: prec 1 is the GEMM kinds' time in bf16 (nn_precision()), a row of its own */
 static struct {
     double s, flops, bytes;
     unsigned long long calls;
-} acc[NN_PROF_KINDS];
+} acc[NN_PROF_KINDS][2];
 
 static const char *const NAMES[NN_PROF_KINDS] = {
     "conv fwd (stride 1, implicit GEMM)", "conv input grad (stride 1)", "conv weight grad",
@@ -64,10 +65,11 @@ void nn_prof_leave(int kind, double seconds, double flops, double bytes)
     depth--;
     if (depth < 0 || depth >= MAXDEPTH || kind < 0 || kind >= NN_PROF_KINDS) return;
     child[depth] += seconds;
-    acc[kind].s += seconds - child[depth + 1];
-    acc[kind].flops += flops;
-    acc[kind].bytes += bytes;
-    acc[kind].calls++;
+    int p = kind <= NN_PROF_NIN && nn_precision() == NN_PREC_BF16;
+    acc[kind][p].s += seconds - child[depth + 1];
+    acc[kind][p].flops += flops;
+    acc[kind][p].bytes += bytes;
+    acc[kind][p].calls++;
 }
 
 /* GHz of the first core, from /proc/cpuinfo ("cpu MHz"); 0 when unknown. */
@@ -118,9 +120,29 @@ __attribute__((target("avx2,fma"))) static float chains256(long iters)
     return v[0];
 }
 
-static double measured_peak(int lanes, int threads)
+/* The bf16 dot-product peak: 12 independent chains of VDPBF16PS, each 16 lanes x 2
+ * multiply-adds (4 flops per lane), over pairs (1, 1) x (1e-3, 1e-3): the sums grow slowly. */
+#define BF16_TARGET __attribute__((target("avx512bf16,avx512f,avx512bw,avx512vl")))
+#define DP(a) a = _mm512_dpbf16_ps(a, m, d)
+BF16_TARGET static float chains_bf16(long iters)
 {
-    if (lanes < 8) return 0;
+    __m512bh m = (__m512bh)_mm512_set1_epi32(0x3f803f80), d = (__m512bh)_mm512_set1_epi32(0x3a833a83);
+    __m512 a0 = _mm512_set1_ps(1.00f), a1 = _mm512_set1_ps(1.01f), a2 = _mm512_set1_ps(1.02f),
+           a3 = _mm512_set1_ps(1.03f), a4 = _mm512_set1_ps(1.04f), a5 = _mm512_set1_ps(1.05f),
+           a6 = _mm512_set1_ps(1.06f), a7 = _mm512_set1_ps(1.07f), a8 = _mm512_set1_ps(1.08f),
+           a9 = _mm512_set1_ps(1.09f), a10 = _mm512_set1_ps(1.10f), a11 = _mm512_set1_ps(1.11f);
+    for (long i = 0; i < iters; i++) {
+        DP(a0); DP(a1); DP(a2); DP(a3); DP(a4); DP(a5);
+        DP(a6); DP(a7); DP(a8); DP(a9); DP(a10); DP(a11);
+    }
+    a0 = a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11;
+    return _mm512_reduce_add_ps(a0);
+}
+#undef DP
+
+/* GFLOP/s of every thread running fn(iters), which does flops_per_iter per call unit. */
+static double measure(float (*fn)(long), double flops_per_iter, int threads)
+{
     long iters = 1L << 20;
     volatile float sink = 0;
     double best = 0;
@@ -128,16 +150,32 @@ static double measured_peak(int lanes, int threads)
         double t0 = nn_prof_now();
 #pragma omp parallel num_threads(threads)
         {
-            float r = lanes == 16 ? chains512(iters) : chains256(iters);
+            float r = fn(iters);
 #pragma omp atomic
             sink += r;
         }
         double s = nn_prof_now() - t0;
-        double g = 2.0 * lanes * 12.0 * (double)iters * threads / s * 1e-9;
+        double g = flops_per_iter * (double)iters * threads / s * 1e-9;
         if (g > best) best = g;
         if (s < 0.05) iters *= 4;   /* too short to trust: longer next time */
     }
     return best;
+}
+
+static double measured_peak(int lanes, int threads)
+{
+    if (lanes < 8) return 0;
+    return measure(lanes == 16 ? chains512 : chains256, 2.0 * lanes * 12.0, threads);
+}
+
+/* One row of the table: a kind's time, share of wall, calls, rate, share of peak, bytes. */
+static void report_row(FILE *f, const char *name, int k, int p, double wall, double peak)
+{
+    double s = acc[k][p].s > 0 ? acc[k][p].s : 1e-12;
+    double gf = acc[k][p].flops / s * 1e-9;
+    fprintf(f, "%-40s %9.3f %6.1f%% %9llu %8.1f %7.1f%% %8.2f\n", name, acc[k][p].s,
+            wall > 0 ? 100.0 * acc[k][p].s / wall : 0, acc[k][p].calls, gf,
+            peak > 0 && acc[k][p].flops > 0 ? 100.0 * gf / peak : 0, acc[k][p].bytes / s * 1e-9);
 }
 
 void nn_prof_report(FILE *f, double wall)
@@ -162,18 +200,35 @@ void nn_prof_report(FILE *f, double wall)
                  threads, lanes, nn_isa_name(isa), ghz);
     }
     double timed = 0;
-    for (int k = 0; k < NN_PROF_KINDS; k++) timed += acc[k].s;
-    fprintf(f, "profile: %.3f s wall; FMA peak %.1f GFLOP/s (%s)\n", wall, peak, how);
-    fprintf(f, "%-36s %9s %7s %9s %8s %8s %8s\n", "kind", "seconds", "% wall", "calls",
-            "GFLOP/s", "% peak", "GB/s");
+    int any_bf16 = 0;
     for (int k = 0; k < NN_PROF_KINDS; k++) {
-        if (!acc[k].calls) continue;
-        double s = acc[k].s > 0 ? acc[k].s : 1e-12;
-        double gf = acc[k].flops / s * 1e-9;
-        fprintf(f, "%-36s %9.3f %6.1f%% %9llu %8.1f %7.1f%% %8.2f\n", NAMES[k], acc[k].s,
-                wall > 0 ? 100.0 * acc[k].s / wall : 0, acc[k].calls, gf,
-                peak > 0 && acc[k].flops > 0 ? 100.0 * gf / peak : 0, acc[k].bytes / s * 1e-9);
+        timed += acc[k][0].s + acc[k][1].s;
+        any_bf16 |= acc[k][1].calls > 0;
     }
-    fprintf(f, "%-36s %9.3f %6.1f%%\n", "not timed (copies, framework)", wall - timed,
+    fprintf(f, "profile: %.3f s wall; FMA peak %.1f GFLOP/s (%s)\n", wall, peak, how);
+    /* bf16 GEMMs (pcnn-fit --precision bf16): their rows count flops as fp32's (2 per
+     * multiply-add) and their share is of the VDPBF16PS peak, twice the FMAs per instruction */
+    double peak_bf16 = 0;
+    if (any_bf16) {
+        const char *eb = getenv("PCNN_PEAK_BF16_GFLOPS");
+        if (eb && atof(eb) > 0) {
+            peak_bf16 = atof(eb);
+            fprintf(f, "bf16 dot-product peak %.1f GFLOP/s (PCNN_PEAK_BF16_GFLOPS)\n", peak_bf16);
+        } else if (isa >= NN_ISA_AVX512BF16) {
+            peak_bf16 = measure(chains_bf16, 4.0 * 16 * 12.0, threads);
+            fprintf(f, "bf16 dot-product peak %.1f GFLOP/s (measured: %d threads x VDPBF16PS, 16 "
+                    "lanes x 2 multiply-adds)\n", peak_bf16, threads);
+        }
+    }
+    fprintf(f, "%-40s %9s %7s %9s %8s %8s %8s\n", "kind", "seconds", "% wall", "calls",
+            "GFLOP/s", "% peak", "GB/s");
+    for (int k = 0; k < NN_PROF_KINDS; k++)
+        for (int p = 0; p < 2; p++) {
+            if (!acc[k][p].calls) continue;
+            char name[64];
+            snprintf(name, sizeof name, "%s%s", NAMES[k], p ? " bf16" : "");
+            report_row(f, name, k, p, wall, p ? peak_bf16 : peak);
+        }
+    fprintf(f, "%-40s %9.3f %6.1f%%\n", "not timed (copies, framework)", wall - timed,
             wall > 0 ? 100.0 * (wall - timed) / wall : 0);
 }

@@ -19,6 +19,10 @@
  * ISA in use, 16 lanes for AVX-512, 8 for AVX2) and printed as that product with the
  * clock it implies for 2 FMA units; for the scalar path, from /proc/cpuinfo's clock
  * (which on a virtual machine is often the nominal one, not the one the cores run at).
+ * GEMM time in bf16 (nn_precision(), pcnn-fit --precision bf16) has rows of its own,
+ * the kind's name + " bf16": flops counted as in fp32 (2 per multiply-add), the
+ * share taken of the VDPBF16PS peak (16 lanes x 2 multiply-adds per instruction),
+ * measured the same way, or PCNN_PEAK_BF16_GFLOPS.
  */
 #ifndef PCNN_NN_PROF_H
 #define PCNN_NN_PROF_H

@@ -21,7 +21,7 @@ table() { awk -F'\t' '
 	{ v[$1 "|" $2 "|" $3] = $4; cfg[$2] = 1; order[++n] = $2 }
 	END {
 		printf "%-10s %-26s %12s %12s %8s\n", "R,F,M", "metric", "pcnn", "pytorch", "ratio"
-		nm = split("train_img_per_s train_ce_all_img_per_s train_ce_quarter_img_per_s score_img_per_s peak_rss_mib", ms, " ")
+		nm = split("train_img_per_s train_ce_all_img_per_s train_ce_quarter_img_per_s train_bf16_img_per_s score_img_per_s peak_rss_mib", ms, " ")
 		for (i = 1; i <= n; i++) {
 			c = order[i]; if (seen[c]++) continue
 			for (j = 1; j <= nm; j++) {

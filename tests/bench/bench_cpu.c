@@ -5,12 +5,15 @@
  *   pcnn  1,40,5  train_img_per_s  ..   train step (forward + backward) + Adam/Polyak, batch -b
  *   pcnn  1,40,5  train_ce_all_img_per_s      the hybrid objective (SPEC 6b), CE on every image
  *   pcnn  1,40,5  train_ce_quarter_img_per_s  the same with --ce-fraction 0.25
+ *   pcnn  1,40,5  train_bf16_img_per_s  the train step with bf16 GEMMs (pcnn-fit --precision
+ *                                       bf16); only on a CPU with AVX512_BF16
  *   pcnn  1,40,5  score_img_per_s  ..   log p(x|c) for all K = 4 classes, eval
  *   pcnn  1,40,5  peak_rss_mib     ..   peak resident memory (the config runs in its own process)
  *
  *   bench_cpu [-b 32] [-s 32] [-r REPS] [-t MIN_SECONDS] [-m train|score] R,F,M ...
  *   bench_cpu -p [-b 32] R,F,M ...   where the time goes (nn_prof.h): REPS training steps,
- *                                    then REPS scoring batches, each phase's table
+ *                                    REPS bf16 training steps (AVX512_BF16 only), then REPS
+ *                                    scoring batches, each phase's table
  * Inputs are random pixels; timing starts after one warm-up call.
  */
 #include "model.h"
@@ -80,6 +83,16 @@ static void profile_phase(void (*fn)(bench_ctx *), bench_ctx *c, const char *cfg
     fflush(stdout);
 }
 
+/* c on a net of its own from m training in bf16 (the same weights c's net started from). */
+static bench_ctx bf16_ctx(const bench_ctx *c, const pcnn_model_file *m)
+{
+    bench_ctx cb = *c;
+    cb.net = pcnn_net_create(m, "cpu", B);
+    if (!cb.net || pcnn_net_set_precision(cb.net, PCNN_PREC_BF16)) exit(1);
+    cb.step = 0;
+    return cb;
+}
+
 static void run_config(const char *cfg)
 {
     int R, F, M;
@@ -97,8 +110,14 @@ static void run_config(const char *cfg)
     srand(1);
     for (size_t i = 0; i < npix; i++) c.px[i] = (uint8_t)(rand() & 255);
     for (int i = 0; i < B; i++) c.labels[i] = i % K;
+    int bf16 = DO_TRAIN && nn_isa() >= NN_ISA_AVX512BF16;
     if (PROFILE) {
         profile_phase(train_once, &c, cfg, "training step (fwd + bwd + Adam)");
+        if (bf16) {
+            bench_ctx cb = bf16_ctx(&c, m);
+            profile_phase(train_once, &cb, cfg, "training step in bf16 (fwd + bwd + Adam)");
+            pcnn_net_free(cb.net);
+        }
         profile_phase(score_once, &c, cfg, "scoring batch (4 classes)");
         fflush(stdout);
         _exit(0);   /* not exit: no whole-run report from nn_prof's atexit */
@@ -107,6 +126,12 @@ static void run_config(const char *cfg)
     double sc = DO_SCORE ? rate(score_once, &c) : 0;
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);   /* before the hybrid net: the peak of training as PyTorch's */
+    double tr_bf16 = 0;
+    if (bf16) {   /* after the peak too: two nets at once are not what pcnn-fit holds */
+        bench_ctx cb = bf16_ctx(&c, m);
+        tr_bf16 = rate(train_once, &cb);
+        pcnn_net_free(cb.net);
+    }
     double tr_all = 0, tr_quarter = 0;
     if (DO_TRAIN) {   /* a net wide enough for the CE term on every image: B * K rows */
         pcnn_net_free(c.net);
@@ -119,6 +144,7 @@ static void run_config(const char *cfg)
     if (DO_TRAIN) printf("pcnn\t%s\ttrain_img_per_s\t%.2f\n", cfg, tr);
     if (DO_TRAIN) printf("pcnn\t%s\ttrain_ce_all_img_per_s\t%.2f\n", cfg, tr_all);
     if (DO_TRAIN) printf("pcnn\t%s\ttrain_ce_quarter_img_per_s\t%.2f\n", cfg, tr_quarter);
+    if (tr_bf16 > 0) printf("pcnn\t%s\ttrain_bf16_img_per_s\t%.2f\n", cfg, tr_bf16);
     if (DO_SCORE) printf("pcnn\t%s\tscore_img_per_s\t%.2f\n", cfg, sc);
     printf("pcnn\t%s\tpeak_rss_mib\t%.1f\n", cfg, (double)ru.ru_maxrss / 1024.0);
     fflush(stdout);
@@ -150,7 +176,9 @@ int main(int argc, char **argv)
         default: pcnn_usage_error("usage: bench_cpu [-b N] [-s SIZE] [-r REPS] [-t SECONDS] [-m train|score] [-p] R,F,M ...");
         }
     }
-    fprintf(stderr, "bench: pcnn CPU path %s (PCNN_ISA lowers it)\n", nn_isa_name(nn_isa()));
+    fprintf(stderr, "bench: pcnn CPU path %s (PCNN_ISA lowers it)%s\n", nn_isa_name(nn_isa()),
+            nn_isa() >= NN_ISA_AVX512BF16 ? "; bf16 training measured too"
+                                          : "; no AVX512_BF16: no bf16 training row");
     for (int i = optind; i < argc; i++) {
         /* each config in its own process, so peak RSS is its own */
         fflush(stdout);
