@@ -28,6 +28,8 @@
 #include <stdint.h>
 
 enum { PCNN_OP_INPUT, PCNN_OP_GATED, PCNN_OP_DOWN, PCNN_OP_UP, PCNN_OP_OUT };
+/* gated_fwd_x's xmode */
+enum { PCNN_X_KEEP = 1, PCNN_X_REUSE = 2 };
 
 /* Training-mode dropout of one gated block: mask = f(seed, step, block, image, c),
  * image = pcnn_dropout_image(n, rep, nrep) (rng.h): rep = 0 or 1 for a plain
@@ -79,6 +81,16 @@ struct pcnn_backend {
     void (*gated_fwd)(pcnn_backend *be, void *st, const pcnn_blockref *b, const float *wp,
                       const float *x, const float *a1, const float *a2, const int32_t *labels,
                       int N, int h, int w, const pcnn_dropout *drop, float *out);
+    /* Optional (NULL where not offered): gated_fwd in eval (no dropout), for scoring the K
+     * classes of one batch, where a block whose x does not depend on the class recomputes
+     * nothing of what x alone decides, concat_elu(x) and conv_input(concat_elu(x)):
+     *   PCNN_X_KEEP   compute as gated_fwd and keep that part in the state;
+     *   PCNN_X_REUSE  x, N, h, w and the weights are those of this state's last KEEP call
+     *                 (labels, a1 and a2 may differ): take that part from it.
+     * Both give gated_fwd's bits. */
+    void (*gated_fwd_x)(pcnn_backend *be, void *st, const pcnn_blockref *b, const float *wp,
+                        const float *x, const float *a1, const float *a2, const int32_t *labels,
+                        int N, int h, int w, int xmode, float *out);
     void (*gated_bwd)(pcnn_backend *be, void *st, const pcnn_blockref *b, const float *wp,
                       float *gp, const float *x, const float *a1, const float *a2,
                       const int32_t *labels, int N, int h, int w, const float *dout, float *dx,
