@@ -38,12 +38,17 @@ typedef struct pcnn_dropout {
     uint64_t rep, nrep, img0;
 } pcnn_dropout;
 
+struct pcnn_dist_device;
+
 typedef struct pcnn_backend pcnn_backend;
 struct pcnn_backend {
     const char *name;                  /* "cpu", "cuda" */
     void *ctx;
     const pcnn_param_table *t;
     int max_batch, H, W;               /* full image size */
+    /* The device's own collective for summing gradients across ranks (dist.h; NCCL on CUDA),
+     * NULL when it has none (the CPU: dist.c sums host memory). */
+    const struct pcnn_dist_device *coll;
 
     void (*destroy)(pcnn_backend *be);
     /* Device memory: alloc returns zero-filled bytes (dies when out of memory). */
