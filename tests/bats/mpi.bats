@@ -173,3 +173,32 @@ TOL_ADAM=3e-3
 	[ "$status" -eq 0 ]
 	[ -z "$output" ]
 }
+
+@test "mpi: make pipeline RANKS=2: fit, score and gen as 2 ranks; the scores and samples are one process's bytes" {
+	fix="$PCNN_ROOT/tests/fixtures/pipeline/cpen455-tiny"
+	pipe2() {
+		make -C "$PCNN_ROOT" --no-print-directory -f pipelines/pipeline.mk DATA="$fix" PROFILE=tiny \
+			DEVICE=cpu BUILD="${PCNN_BIN%/bin}" RUNS_DIR="$BATS_TEST_TMPDIR/runs" PIPE_BIN="$PCNN_BIN" "$@"
+	}
+	run pipe2 pipeline-done RANKS=2
+	echo "$output"
+	[ "$status" -eq 0 ]
+	d=runs/cpen455-tiny-tiny
+	grep -q 'data parallel: 2 ranks' "$d/logs/fit.log"
+	[ "$(sed -n 2p "$d/.args/fit")" = "launcher: mpirun -np 2" ]
+	[ "$(wc -l <"$d/.args/gen")" -eq 1 ]
+	grep -qx 'launcher of fit, score, gen=mpirun -np 2' "$d/config.txt"
+	# the contract: scores and samples do not depend on the rank count
+	for s in val test; do
+		"$SCORE" -q --device cpu -o "one.$s.tsv" "$d/model.bin" "$d/$s.bin"
+		cmp "one.$s.tsv" "$d/$s.scores.tsv"
+	done
+	read -ra ga <"$d/.args/gen"
+	"$GEN" -q --device cpu "${ga[@]}" -o one-samples "$d/model.bin"
+	diff -r one-samples "$d/samples"
+	# up to date with RANKS=2; another rank count retrains (fit's stamp), one process included
+	run pipe2 -q pipeline-run RANKS=2
+	[ "$status" -eq 0 ]
+	run pipe2 -n pipeline-run
+	[[ "$output" == *pcnn-fit* && "$output" != *mpirun* ]]
+}
