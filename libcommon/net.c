@@ -597,6 +597,14 @@ void pcnn_net_grads_put(pcnn_net *net, const float *host)
     if (host != net->grads) net->be->upload(net->be, net->grads, host, net->t->total * sizeof(float));
 }
 
+const struct pcnn_dist_device *pcnn_net_device_coll(const pcnn_net *net) { return net->be->coll; }
+
+float *pcnn_net_grads_device(pcnn_net *net)
+{
+    ensure_grads(net);
+    return net->grads;
+}
+
 void pcnn_net_adam_step(pcnn_net *net, float lr, float beta1, float beta2, float eps,
                         float polyak_decay)
 {

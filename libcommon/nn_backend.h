@@ -40,12 +40,23 @@ typedef struct pcnn_dropout {
     uint64_t rep, nrep, img0;
 } pcnn_dropout;
 
+/* Which process of a data-parallel job (dist.h) asks for a device: each rank on a host takes
+ * its own GPU, local_rank mod the GPUs it sees. {0, 1, 0, 1} for one process. */
+typedef struct pcnn_rank_place {
+    int rank, nranks, local_rank, local_size;
+} pcnn_rank_place;
+
+struct pcnn_dist_device;
+
 typedef struct pcnn_backend pcnn_backend;
 struct pcnn_backend {
     const char *name;                  /* "cpu", "cuda" */
     void *ctx;
     const pcnn_param_table *t;
     int max_batch, H, W;               /* full image size */
+    /* The device's own collective for summing gradients across ranks (dist.h; NCCL on CUDA),
+     * NULL when it has none (the CPU: dist.c sums host memory). */
+    const struct pcnn_dist_device *coll;
 
     void (*destroy)(pcnn_backend *be);
     /* Device memory: alloc returns zero-filled bytes (dies when out of memory). */
@@ -137,7 +148,8 @@ double pcnn_net_last_loss(const pcnn_net *net);
 /* The CPU backend (backend_cpu.c). */
 pcnn_backend *pcnn_backend_cpu_new(const pcnn_param_table *t, int max_batch, int H, int W);
 /* The CUDA backend (loaded from lib/pcnn/libpcnn-cuda.so: backend_cuda_load.c), or
- * NULL with a message when none is built, no device is present or it cannot be loaded. */
+ * NULL with a message when none is built, no device is present or it cannot be loaded.
+ * On the GPU of this rank (dist.h: pcnn_dist_local_rank mod the visible GPUs). */
 pcnn_backend *pcnn_backend_cuda_new(const pcnn_param_table *t, int max_batch, int H, int W);
 /* Where that library is looked for: PCNN_CUDA_LIB, else lib/pcnn/libpcnn-cuda.so
  * beside the executable's directory. 0 on success, -1 when it cannot be told.
