@@ -3,6 +3,7 @@
 #   make               build every tool (CPU; plus CUDA parts when nvcc + cuDNN are found)
 #   make GPU=1|0       force the CUDA parts on or off
 #   make MPI=1|0       force the MPI collectives (mpirun -np N pcnn-fit/score/gen) on or off
+#   make NCCL=1|0      force the GPUs' gradient sum over NCCL (with GPU=1) on or off
 #   make test          build and run every test; ends with "N passed, N failed"
 #   make deps          install the missing Debian packages (build, tests, default data)
 #   make pipeline      prep -> fit -> score -> argmax -> gen -> report (see pipelines/)
@@ -12,6 +13,8 @@
 # Quiet by default; V=1 shows full commands. Local overrides go in config.mk.
 
 -include config.mk
+
+comma := ,
 
 CC        ?= cc
 NVCC      ?= nvcc
@@ -55,6 +58,31 @@ else
   MPI := 0
 endif
 
+# NCCL=auto compiles the GPUs' gradient sum over NCCL (cuda/nccl_reduce.cu; docs/SCALE.md)
+# when nccl.h is found (Debian: libnccl-dev; the CUDA 13 toolkit has it). Only that object sees
+# the header, and nothing links libnccl: the CUDA library loads libnccl.so.2 when a job of
+# several GPU ranks asks for it (its runpath holds the library's folder when found here), so
+# the tools and the CUDA library load without it, and without it the ranks sum on the host.
+NCCL ?= auto
+ifeq ($(GPU),1)
+  NCCL_HOME ?= $(CUDA_HOME)
+  NCCL_INC  := $(firstword $(patsubst %/nccl.h,%,$(wildcard $(NCCL_HOME)/include/nccl.h /usr/include/nccl.h)))
+  NCCL_LIBDIR := $(firstword $(patsubst %/libnccl.so.2,%,$(wildcard $(NCCL_HOME)/lib64/libnccl.so.2 \
+                 $(NCCL_HOME)/lib/libnccl.so.2 /usr/lib/$(shell $(CC) -print-multiarch 2>/dev/null)/libnccl.so.2 \
+                 /usr/lib64/libnccl.so.2 /usr/lib/libnccl.so.2)))
+  ifeq ($(NCCL),auto)
+    NCCL := $(if $(NCCL_INC),1,0)
+  endif
+  ifeq ($(NCCL),1)
+    ifeq ($(NCCL_INC),)
+      $(error NCCL=1 but no nccl.h in $(NCCL_HOME)/include or /usr/include (install libnccl-dev, or set NCCL_HOME))
+    endif
+  endif
+endif
+ifneq ($(NCCL),1)
+  NCCL := 0
+endif
+
 OPT      ?= -O2
 CFLAGS   ?= $(OPT) -g
 WARN     := -Wall -Wextra -Wshadow -Wno-unused-parameter -Wvla
@@ -80,7 +108,10 @@ CUDA_LIB := $(BUILD)/lib/pcnn/libpcnn-cuda.so
 ifeq ($(GPU),1)
   CPPFLAGS  += -DPCNN_HAVE_CUDA -I$(CUDA_HOME)/include
   CUDA_LINK := -L$(CUDA_HOME)/lib64 -L$(CUDA_HOME)/lib -Wl,-rpath,$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib
-  CUDA_LIBS := $(CUDA_LINK) -lcudnn -lcublasLt -lcublas -lcudart -lstdc++
+  CUDA_LIBS := $(CUDA_LINK) -lcudnn -lcublasLt -lcublas -lcudart -lstdc++ -ldl
+  ifneq ($(filter 1,$(NCCL)),)
+    CUDA_LIBS += $(if $(NCCL_LIBDIR),-Wl$(comma)-rpath$(comma)$(NCCL_LIBDIR))
+  endif
   LDFLAGS   += -Wl,--export-dynamic
   LDLIBS    += -ldl
   TEST_LIBS := $(CUDA_LINK) -lcudart
@@ -121,7 +152,8 @@ LIBPCNN    := $(BUILD)/libpcnn.a
 all: $(TOOL_BINS) $(SCRIPT_BINS) $(if $(CUDA_OBJS),$(CUDA_LIB))
 
 # A stamp that changes when the flags change, so objects are rebuilt.
-FLAGS_NOW := $(CC) $(ALL_CFLAGS) $(CPPFLAGS) $(GPU) $(NVFLAGS) $(LDFLAGS) MPI=$(MPI) $(MPI_CFLAGS)
+FLAGS_NOW := $(CC) $(ALL_CFLAGS) $(CPPFLAGS) $(GPU) $(NVFLAGS) $(LDFLAGS) MPI=$(MPI) $(MPI_CFLAGS) \
+             NCCL=$(NCCL) $(NCCL_INC) $(NCCL_LIBDIR)
 $(BUILD)/.flags: FORCE
 	@mkdir -p $(@D)
 	@echo '$(FLAGS_NOW)' | cmp -s - $@ || echo '$(FLAGS_NOW)' > $@
@@ -133,6 +165,11 @@ $(BUILD)/%.o: %.c $(BUILD)/.flags
 # The one object that sees MPI (docs/SCALE.md).
 ifeq ($(MPI),1)
 $(BUILD)/libcommon/dist.o: CPPFLAGS += -DPCNN_HAVE_MPI $(MPI_CFLAGS)
+endif
+
+# The one object that sees NCCL's header (nccl_reduce.h).
+ifeq ($(NCCL),1)
+$(BUILD)/cuda/nccl_reduce.o: CPPFLAGS += -DPCNN_HAVE_NCCL -I$(NCCL_INC)
 endif
 
 $(BUILD)/cuda/%.o: cuda/%.cu $(BUILD)/.flags

@@ -23,10 +23,14 @@
  * - Precision: PCNN_PRECISION=fp32 (default; CUDNN_FMA_MATH, cuBLAS default
  *   math, no tensor cores) or tf32 (TF32 tensor cores in convs and GEMMs;
  *   float32 storage, master weights and likelihood).
+ * - Data parallelism (docs/SCALE.md): a rank of several takes the GPU of its
+ *   node-local rank (rank_device); its gradients are summed over NCCL
+ *   (nccl_reduce.cu) when every rank can.
  */
 #include "conv.h"
 #include "cuda_check.h"
 #include "kernels.h"
+#include "nccl_reduce.h"
 
 extern "C" {
 #include "backend_cuda.h"
@@ -37,6 +41,7 @@ extern "C" {
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 namespace {
 
@@ -54,6 +59,8 @@ struct cuda_ctx {
     float *wk, *dwk;              /* one filter in NHWC layout, and its gradient */
     float *lp;                    /* (maxN, H, W) per-pixel log-likelihoods */
     double *lld;                  /* (maxN) */
+    int device;                   /* the GPU (cudaSetDevice) */
+    pcnn_dist_device coll;        /* the gradient sum over NCCL (nccl_reduce.h) */
 };
 
 struct cuda_state {
@@ -551,6 +558,7 @@ static void cu_destroy(pcnn_backend *be)
     cuda_ctx *c = CTX(be);
     if (c) {
         cudaStreamSynchronize(c->s);
+        pcnn_nccl_device_free(&c->coll);
         cu_convs_free(c->cv);
         void *bufs[] = {c->rows_v, c->rows_g, c->rows_len, c->sA, c->sB, c->sC, c->sD,
                         c->partial, c->wk, c->dwk, c->lp, c->lld};
@@ -615,8 +623,40 @@ static void build_rows(cuda_ctx *c, const pcnn_param_table *t)
     c->rows.len = c->rows_len;
 }
 
+/* The GPU of this process: one process takes GPU 0 (CUDA_VISIBLE_DEVICES picks another); a rank
+ * of several takes its node-local rank mod the visible GPUs (so ranks = GPUs on a host gives one
+ * each; srun --gpus-per-task=1 or a per-rank CUDA_VISIBLE_DEVICES leaves one visible: that one)
+ * and says which, once per process. */
+static int rank_device(const pcnn_rank_place *p, int ndev)
+{
+    if (!p || p->nranks <= 1) return 0;
+    int dev = p->local_rank % ndev;
+    static int told;
+    if (!told) {
+        told = 1;
+        char host[256] = "?", bus[32] = "?";
+        gethostname(host, sizeof host);
+        host[sizeof host - 1] = '\0';
+        CK(cudaDeviceGetPCIBusId(bus, (int)sizeof bus, dev));
+        cudaDeviceProp prop;
+        CK(cudaGetDeviceProperties(&prop, dev));
+        const char *vis = getenv("CUDA_VISIBLE_DEVICES");
+        pcnn_note("rank %d of %d (host %s, local rank %d of %d): GPU %d of the %d visible%s%s%s, "
+                  "%s, PCI %s", p->rank, p->nranks, host, p->local_rank, p->local_size, dev, ndev,
+                  vis ? " (CUDA_VISIBLE_DEVICES=" : "", vis ? vis : "", vis ? ")" : "", prop.name,
+                  bus);
+    }
+    return dev;
+}
+
 extern "C" pcnn_backend *pcnn_cuda_backend_create(const pcnn_param_table *t, int max_batch, int H,
                                                int W)
+{
+    return pcnn_cuda_backend_create_at(t, max_batch, H, W, NULL);
+}
+
+extern "C" pcnn_backend *pcnn_cuda_backend_create_at(const pcnn_param_table *t, int max_batch,
+                                                  int H, int W, const pcnn_rank_place *place)
 {
     int ndev = 0;
     cudaError_t e = cudaGetDeviceCount(&ndev);
@@ -642,7 +682,8 @@ extern "C" pcnn_backend *pcnn_cuda_backend_create(const pcnn_param_table *t, int
                   "smaller batch (-b)", max_batch, H, W);
         return NULL;
     }
-    CK(cudaSetDevice(0));
+    const int device = rank_device(place, ndev);
+    CK(cudaSetDevice(device));
 
     /* The memory estimate behind the out-of-memory advice. */
     size_t maxw = 0;
@@ -666,7 +707,10 @@ extern "C" pcnn_backend *pcnn_cuda_backend_create(const pcnn_param_table *t, int
     be->H = H;
     be->W = W;
     c->tf32 = tf32;
+    c->device = device;
     CK(cudaStreamCreate(&c->s));
+    pcnn_nccl_device_init(&c->coll, c->s, device);
+    be->coll = &c->coll;
     CK(cudnnCreate(&c->dnn));
     CK(cudnnSetStream(c->dnn, c->s));
     CK(cublasCreate(&c->blas));

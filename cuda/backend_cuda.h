@@ -21,7 +21,12 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
-/* The library's entry point: as pcnn_backend_cuda_new, once a GPU is known to exist. */
+/* The library's entry point: as pcnn_backend_cuda_new, once a GPU is known to exist, on the
+ * GPU of the rank at place (NULL: one process, GPU 0): its node-local rank mod the visible
+ * GPUs, said once per process when there are several ranks. */
+pcnn_backend *pcnn_cuda_backend_create_at(const pcnn_param_table *t, int max_batch, int H, int W,
+                                          const pcnn_rank_place *place);
+/* The same for one process (place NULL). */
 pcnn_backend *pcnn_cuda_backend_create(const pcnn_param_table *t, int max_batch, int H, int W);
 #ifdef __cplusplus
 }

@@ -519,4 +519,17 @@ static inline void km_adam_consts(float lr, float beta1, float beta2, uint64_t t
     *rbc2 = (float)sqrt(bc2);
 }
 
+/* ---------------------------------------------------------- nccl_reduce.cu */
+
+/* Element i of this rank's piece of a gradient sum: in holds every rank's piece (nranks x m,
+ * rank r's at row r); out[i] = ((in[0][i] + in[1][i]) + in[2][i]) + ..., rank order, the
+ * order of pcnn_dist_sum_floats (dist.c), so the two give the same bits (additions only:
+ * nothing for nvcc to contract). */
+KM_INLINE void km_sum_ranks(size_t i, float *out, const float *in, int nranks, size_t m)
+{
+    float s = in[i];
+    for (int r = 1; r < nranks; r++) s += in[(size_t)r * m + i];
+    out[i] = s;
+}
+
 #endif

@@ -25,6 +25,7 @@ typedef struct cpu_state {
     float *xin;                   /* INPUT: (N,H,W,4) */
     float *cex, *cea, *c1, *hd, *mask, *c2;   /* GATED */
     float *c2p;                   /* GATED, film: c2 before the class term (for d hs) */
+    float *c1x;                   /* GATED with a skip, PCNN_X_KEEP: conv_input(cex) alone */
     int dropped;                  /* GATED: dropout ran in the last forward */
     float *e;                     /* OUT: elu(ul) */
 } cpu_state;
@@ -79,6 +80,7 @@ static void cpu_state_free(pcnn_backend *be, void *st)
     pcnn_big_free(s->hd);
     pcnn_big_free(s->c2);
     pcnn_big_free(s->c2p);
+    pcnn_big_free(s->c1x);
     pcnn_big_free(s->mask);
     pcnn_big_free(s->e);
     free(s);
@@ -180,19 +182,30 @@ static void cpu_input_bwd(pcnn_backend *be, void *st, const float *wp, float *gp
     if (dxin) nn_class_map_bwd(gp + t->class_map, dxin, labels, N, H, W);
 }
 
-static void cpu_gated_fwd(pcnn_backend *be, void *st, const pcnn_blockref *b, const float *wp,
-                          const float *x, const float *a1, const float *a2, const int32_t *labels,
-                          int N, int h, int w, const pcnn_dropout *drop, float *out)
+/* The gated block; xmode 0, or PCNN_X_KEEP / PCNN_X_REUSE (gated_fwd_x, nn_backend.h). */
+static void gated_fwd(pcnn_backend *be, void *st, const pcnn_blockref *b, const float *wp,
+                      const float *x, const float *a1, const float *a2, const int32_t *labels,
+                      int N, int h, int w, const pcnn_dropout *drop, int xmode, float *out)
 {
     cpu_state *s = st;
     const pcnn_param_table *t = be->t;
     const int F = t->F;
     const size_t rows = (size_t)N * h * w;
     const pcnn_wnlayer *Li = &t->layers[b->conv_input], *Lo = &t->layers[b->conv_out];
-    /* c1 = conv_input(concat_elu(x)) [+ nin_skip(concat_elu(concat(a1, a2)))] */
-    nn_concat_elu_fwd(s->cex, x, F, NULL, 0, rows);
-    nn_conv_geom gi = shifted_geom(Li, N, h, w, b->ul);
-    nn_conv_fwd(s->c1, s->cex, wp + Li->v, wp + Li->b, &gi, 0, &CTX(be)->ws);
+    /* c1 = conv_input(concat_elu(x)) [+ nin_skip(concat_elu(concat(a1, a2)))]. The first term
+     * depends on x alone: REUSE takes it from the KEEP call (c1 itself holds it when the
+     * block has no skip, since nothing after this writes c1; c1x when it has one). */
+    if (xmode != PCNN_X_REUSE) {
+        nn_concat_elu_fwd(s->cex, x, F, NULL, 0, rows);
+        nn_conv_geom gi = shifted_geom(Li, N, h, w, b->ul);
+        nn_conv_fwd(s->c1, s->cex, wp + Li->v, wp + Li->b, &gi, 0, &CTX(be)->ws);
+    }
+    if (b->skip && xmode == PCNN_X_KEEP) {
+        if (!s->c1x) s->c1x = falloc((size_t)be->max_batch * h * w * F);
+        memcpy(s->c1x, s->c1, rows * F * sizeof(float));
+    } else if (b->skip && xmode == PCNN_X_REUSE) {
+        memcpy(s->c1, s->c1x, rows * F * sizeof(float));
+    }
     if (b->skip) {
         const pcnn_wnlayer *Ls = &t->layers[b->nin_skip];
         nn_concat_elu_fwd(s->cea, a1, F, b->skip == 2 ? a2 : NULL, b->skip == 2 ? F : 0, rows);
@@ -213,6 +226,20 @@ static void cpu_gated_fwd(pcnn_backend *be, void *st, const pcnn_blockref *b, co
         nn_class_fwd(s->c2, wp + b->hw, labels, N, (size_t)h * w, 2 * F);
     nn_gate_fwd(out, x, s->c2, rows, F);
     s->dropped = drop != NULL;
+}
+
+static void cpu_gated_fwd(pcnn_backend *be, void *st, const pcnn_blockref *b, const float *wp,
+                          const float *x, const float *a1, const float *a2, const int32_t *labels,
+                          int N, int h, int w, const pcnn_dropout *drop, float *out)
+{
+    gated_fwd(be, st, b, wp, x, a1, a2, labels, N, h, w, drop, 0, out);
+}
+
+static void cpu_gated_fwd_x(pcnn_backend *be, void *st, const pcnn_blockref *b, const float *wp,
+                            const float *x, const float *a1, const float *a2,
+                            const int32_t *labels, int N, int h, int w, int xmode, float *out)
+{
+    gated_fwd(be, st, b, wp, x, a1, a2, labels, N, h, w, NULL, xmode, out);
 }
 
 static void cpu_gated_bwd(pcnn_backend *be, void *st, const pcnn_blockref *b, const float *wp,
@@ -418,6 +445,13 @@ static void prof_gated_fwd(pcnn_backend *be, void *st, const pcnn_blockref *b, c
     TIMED(NN_PROF_ELEMENTWISE, ACT(N, h, w, 16 * be->t->F),
           cpu_gated_fwd(be, st, b, wp, x, a1, a2, labels, N, h, w, drop, out));
 }
+static void prof_gated_fwd_x(pcnn_backend *be, void *st, const pcnn_blockref *b, const float *wp,
+                             const float *x, const float *a1, const float *a2,
+                             const int32_t *labels, int N, int h, int w, int xmode, float *out)
+{
+    TIMED(NN_PROF_ELEMENTWISE, ACT(N, h, w, (xmode == PCNN_X_REUSE ? 12 : 16) * be->t->F),
+          cpu_gated_fwd_x(be, st, b, wp, x, a1, a2, labels, N, h, w, xmode, out));
+}
 static void prof_gated_bwd(pcnn_backend *be, void *st, const pcnn_blockref *b, const float *wp,
                            float *gp, const float *x, const float *a1, const float *a2,
                            const int32_t *labels, int N, int h, int w, const float *dout, float *dx,
@@ -519,6 +553,7 @@ pcnn_backend *pcnn_backend_cpu_new(const pcnn_param_table *t, int max_batch, int
     be->input_fwd = cpu_input_fwd;
     be->input_bwd = cpu_input_bwd;
     be->gated_fwd = cpu_gated_fwd;
+    be->gated_fwd_x = cpu_gated_fwd_x;
     be->gated_bwd = cpu_gated_bwd;
     be->down_fwd = cpu_down_fwd;
     be->down_bwd = cpu_down_bwd;
@@ -535,6 +570,7 @@ pcnn_backend *pcnn_backend_cpu_new(const pcnn_param_table *t, int max_batch, int
         be->input_fwd = prof_input_fwd;
         be->input_bwd = prof_input_bwd;
         be->gated_fwd = prof_gated_fwd;
+        be->gated_fwd_x = prof_gated_fwd_x;
         be->gated_bwd = prof_gated_bwd;
         be->down_fwd = prof_down_fwd;
         be->down_bwd = prof_down_bwd;

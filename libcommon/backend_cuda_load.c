@@ -5,7 +5,8 @@
  * beside bin/ (cuda/, built when the build has CUDA: PCNN_HAVE_CUDA), because
  * loading cuDNN and cuBLAS takes half a second: a tool loads it only when a GPU
  * is asked for (--device cuda or auto) and the CUDA driver reports one. The
- * library's pcnn_cuda_backend_create does the rest; it calls back into the
+ * library's pcnn_cuda_backend_create_at does the rest, on this rank's GPU (the
+ * node-local rank of dist.h, mod the visible GPUs); it calls back into the
  * tool for messages (the tools export their symbols: -Wl,--export-dynamic).
  * PCNN_CUDA_LIB=path overrides where the library is looked for.
  *
@@ -14,6 +15,7 @@
  */
 #include "nn_backend.h"
 
+#include "dist.h"
 #include "util.h"
 
 #ifndef PCNN_HAVE_CUDA
@@ -75,7 +77,7 @@ int pcnn_cuda_library_path(char *buf, size_t cap)
 
 pcnn_backend *pcnn_backend_cuda_new(const pcnn_param_table *t, int max_batch, int H, int W)
 {
-    static pcnn_backend *(*create)(const pcnn_param_table *, int, int, int);
+    static pcnn_backend *(*create)(const pcnn_param_table *, int, int, int, const pcnn_rank_place *);
     if (!create) {
         if (driver_devices() <= 0) return NULL;
         char path[PATH_MAX + 64];
@@ -88,13 +90,16 @@ pcnn_backend *pcnn_backend_cuda_new(const pcnn_param_table *t, int max_batch, in
             pcnn_warn("cannot load the CUDA backend: %s (set PCNN_CUDA_LIB, or use --device cpu)", dlerror());
             return NULL;
         }
-        create = (pcnn_backend * (*)(const pcnn_param_table *, int, int, int)) dlsym(lib, "pcnn_cuda_backend_create");
+        create = (pcnn_backend * (*)(const pcnn_param_table *, int, int, int, const pcnn_rank_place *))
+            dlsym(lib, "pcnn_cuda_backend_create_at");
         if (!create) {
-            pcnn_warn("%s: no pcnn_cuda_backend_create in it (a stale build? run make)", path);
+            pcnn_warn("%s: no pcnn_cuda_backend_create_at in it (a stale build? run make)", path);
             return NULL;
         }
     }
-    return create(t, max_batch, H, W);
+    pcnn_rank_place place = {pcnn_dist_rank(), pcnn_dist_size(), pcnn_dist_local_rank(),
+                             pcnn_dist_local_size()};
+    return create(t, max_batch, H, W, &place);
 }
 
 #endif

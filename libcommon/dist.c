@@ -11,8 +11,10 @@
 #include <mpi.h>
 #endif
 
-static int g_rank = 0, g_size = 1;
+static int g_rank = 0, g_size = 1, g_local_rank = 0, g_local_size = 1;
 static double g_seconds;
+static const pcnn_dist_device *g_dev;          /* the joined device group, NULL for none */
+static char g_dev_name[PCNN_DIST_NAME_MAX];
 #ifdef PCNN_HAVE_MPI
 static int g_started, g_finished;   /* MPI_Init done; MPI_Finalize done */
 #endif
@@ -59,6 +61,14 @@ int pcnn_dist_init(void)
     MPI_Comm_size(MPI_COMM_WORLD, &g_size);
     g_started = 1;
     atexit(on_exit_abort);
+    /* the ranks on this host: each takes its own GPU (backend_cuda_load.c) */
+    MPI_Comm host;
+    if (MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, g_rank, MPI_INFO_NULL, &host) ==
+        MPI_SUCCESS) {
+        MPI_Comm_rank(host, &g_local_rank);
+        MPI_Comm_size(host, &g_local_size);
+        MPI_Comm_free(&host);
+    }
     if (g_rank > 0) {
         snprintf(g_progname, sizeof g_progname, "%s[%d]", pcnn_progname, g_rank);
         pcnn_progname = g_progname;
@@ -77,6 +87,8 @@ int pcnn_dist_init(void)
 
 int pcnn_dist_rank(void) { return g_rank; }
 int pcnn_dist_size(void) { return g_size; }
+int pcnn_dist_local_rank(void) { return g_local_rank; }
+int pcnn_dist_local_size(void) { return g_local_size; }
 
 const char *pcnn_dist_library(void)
 {
@@ -262,3 +274,125 @@ int pcnn_dist_max_int(int v)
     return v;
 #endif
 }
+
+/* ---------------------------------------------------------------- device collectives */
+
+#ifdef PCNN_HAVE_MPI
+/* The stand-in of PCNN_TEST_DEVICE_COLL: "device" memory is host memory and the sum is
+ * pcnn_dist_sum_floats, so a run through the device path must give the host path's bytes;
+ * the id is a pattern that join checks, so its bytes must have come through MPI_Bcast. */
+static const char test_id[] = "pcnn-test-group";
+
+static const char *test_open(void *ctx, char *name, char *gpu)
+{
+    const char *mode = ctx;
+    if (!strcmp(mode, "unavailable") && g_rank > 0)
+        return "the test stand-in is unavailable here (PCNN_TEST_DEVICE_COLL=unavailable)";
+    snprintf(name, PCNN_DIST_NAME_MAX, "the test stand-in (host memory over MPI)");
+    snprintf(gpu, PCNN_DIST_NAME_MAX, "test-device-%d", !strcmp(mode, "shared") ? 0 : g_rank);
+    return NULL;
+}
+
+static void test_make_id(void *ctx, void *id)
+{
+    (void)ctx;
+    memcpy(id, test_id, sizeof test_id);
+}
+
+static void test_join(void *ctx, const void *id, int rank, int nranks)
+{
+    (void)ctx;
+    if (memcmp(id, test_id, sizeof test_id) || rank != g_rank || nranks != g_size)
+        pcnn_die("internal error: the test group's id or rank did not arrive");
+}
+
+static void test_sum(void *ctx, float *buf, size_t n)
+{
+    (void)ctx;
+    double s = g_seconds;
+    pcnn_dist_sum_floats(buf, n);
+    g_seconds = s;   /* counted once, by the caller */
+}
+
+static void test_wait(void *ctx) { (void)ctx; }
+#endif
+
+int pcnn_dist_device_join(const pcnn_dist_device *dev, int quiet)
+{
+    g_dev = NULL;
+#ifdef PCNN_HAVE_MPI
+    if (g_size <= 1) return 0;
+    static pcnn_dist_device stand_in;
+    const char *test = getenv("PCNN_TEST_DEVICE_COLL");
+    if (!dev && test && *test && strcmp(test, "0")) {
+        stand_in = (pcnn_dist_device){(void *)test, sizeof test_id, test_open, test_make_id,
+                                      test_join, test_sum, test_wait};
+        dev = &stand_in;
+    }
+    double t0 = pcnn_now();
+    /* state of each rank: 0 no device (the CPU), 1 a device without a usable collective, 2 usable */
+    char name[PCNN_DIST_NAME_MAX] = "", gpu[PCNN_DIST_NAME_MAX] = "", why[200] = "";
+    const char *no = dev ? dev->open(dev->ctx, name, gpu) : "it runs on the CPU";
+    int mine = !dev ? 0 : no ? 1 : 2, any = 0, bad = -1, joined = 0;
+    if (no) snprintf(why, sizeof why, "%s", no);
+    int *state = pcnn_xmalloc((size_t)g_size * sizeof *state);
+    char *gpus = pcnn_xmalloc((size_t)g_size * PCNN_DIST_NAME_MAX);
+    check(MPI_Allgather(&mine, 1, MPI_INT, state, 1, MPI_INT, MPI_COMM_WORLD), "MPI_Allgather");
+    for (int r = 0; r < g_size; r++) {
+        any |= state[r] != 0;
+        if (state[r] != 2 && bad < 0) bad = r;
+    }
+    if (!any) goto out;   /* every rank on the CPU: the host sum is the only one */
+    if (bad >= 0) {       /* the first rank without one says why */
+        check(MPI_Bcast(why, (int)sizeof why, MPI_CHAR, bad, MPI_COMM_WORLD), "MPI_Bcast");
+        if (g_rank == 0 && !quiet)
+            pcnn_note("gradients summed in host memory over MPI, not on the devices: rank %d: %s",
+                      bad, why);
+        goto out;
+    }
+    check(MPI_Allgather(gpu, PCNN_DIST_NAME_MAX, MPI_CHAR, gpus, PCNN_DIST_NAME_MAX, MPI_CHAR,
+                        MPI_COMM_WORLD), "MPI_Allgather");
+    for (int r = 0; r < g_size; r++)
+        for (int q = r + 1; q < g_size; q++)
+            if (!strncmp(gpus + (size_t)r * PCNN_DIST_NAME_MAX, gpus + (size_t)q * PCNN_DIST_NAME_MAX,
+                         PCNN_DIST_NAME_MAX)) {
+                if (g_rank == 0 && !quiet)
+                    pcnn_note("gradients summed in host memory over MPI, not on the devices: "
+                              "ranks %d and %d share one GPU (%s needs one GPU per rank: as many "
+                              "ranks per host as GPUs)", r, q, name);
+                goto out;
+            }
+    unsigned char id[PCNN_DIST_ID_MAX];
+    if (dev->id_bytes > sizeof id) pcnn_die("internal error: a group id of %zu bytes", dev->id_bytes);
+    memset(id, 0, sizeof id);
+    if (g_rank == 0) dev->make_id(dev->ctx, id);
+    check(MPI_Bcast(id, (int)dev->id_bytes, MPI_BYTE, 0, MPI_COMM_WORLD), "MPI_Bcast");
+    dev->join(dev->ctx, id, g_rank, g_size);
+    g_dev = dev;
+    snprintf(g_dev_name, sizeof g_dev_name, "%s", name);
+    joined = 1;
+out:
+    free(state);
+    free(gpus);
+    g_seconds += pcnn_now() - t0;
+    return joined;
+#else
+    (void)dev;
+    (void)quiet;
+    return 0;
+#endif
+}
+
+void pcnn_dist_sum_device_floats(float *buf, size_t n)
+{
+    if (!g_dev) pcnn_die("internal error: a device sum without a joined group");
+    g_dev->wait(g_dev->ctx);   /* the backward pass's time is not the collective's */
+    double t0 = pcnn_now();
+    g_dev->sum_floats(g_dev->ctx, buf, n);
+    g_dev->wait(g_dev->ctx);
+    g_seconds += pcnn_now() - t0;
+}
+
+const char *pcnn_dist_device_name(void) { return g_dev ? g_dev_name : pcnn_dist_library(); }
+
+void pcnn_dist_device_leave(void) { g_dev = NULL; }

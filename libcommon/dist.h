@@ -18,6 +18,8 @@
  * rank count on any network (MPI_Allreduce promises no order). A rank that dies ends the job:
  * Open MPI's mpirun kills the others (its default), a rank that exits on an error without the
  * others calls MPI_Abort (pcnn_dist_exit, and an atexit hook for pcnn_die and usage errors).
+ * On GPUs the gradients are summed by the devices' own collective (NCCL), bootstrapped here
+ * (pcnn_dist_device_join below), in the same order.
  */
 #ifndef PCNN_DIST_H
 #define PCNN_DIST_H
@@ -66,5 +68,54 @@ int pcnn_dist_max_int(int v);
 
 /* Seconds spent inside the collectives above since the start (for the bench and the log). */
 double pcnn_dist_seconds(void);
+
+/* This rank's index among the ranks on its host (MPI_COMM_TYPE_SHARED), and their number;
+ * 0 and 1 for one process. The CUDA backend takes GPU local_rank mod (visible GPUs). */
+int pcnn_dist_local_rank(void);
+int pcnn_dist_local_size(void);
+
+/*
+ * A device's own collective (NCCL on CUDA GPUs: cuda/nccl_reduce.cu), which the training loop
+ * uses instead of pcnn_dist_sum_floats when every rank has one: the gradients are summed in
+ * device memory, without the copies to the host and back. The backend fills one in
+ * (pcnn_net_device_coll, net.h); this module bootstraps it over MPI (rank 0 makes the group's
+ * id, MPI_Bcast carries its bytes, every rank joins) and calls it. The sum has
+ * pcnn_dist_sum_floats's order, so the two paths give the same bits.
+ *
+ *   int on_dev = pcnn_dist_device_join(pcnn_net_device_coll(net), quiet);   // collective
+ *   ... a step ...
+ *   if (on_dev) pcnn_dist_sum_device_floats(pcnn_net_grads_device(net), n);
+ *   else        host copy, pcnn_dist_sum_floats, upload
+ *   pcnn_dist_device_leave();                   // before the net is freed
+ */
+enum { PCNN_DIST_ID_MAX = 256, PCNN_DIST_NAME_MAX = 64 };
+typedef struct pcnn_dist_device {
+    void *ctx;
+    size_t id_bytes;   /* bytes of the group's id, at most PCNN_DIST_ID_MAX */
+    /* Loads what the collective needs: NULL when usable, with name ("NCCL 2.28.3") and gpu
+     * (the device's unique id: two ranks on one GPU cannot form a group) filled in; else why
+     * not, for the fallback's note. */
+    const char *(*open)(void *ctx, char name[PCNN_DIST_NAME_MAX], char gpu[PCNN_DIST_NAME_MAX]);
+    void (*make_id)(void *ctx, void *id);                         /* rank 0; dies on failure */
+    void (*join)(void *ctx, const void *id, int rank, int nranks);   /* every rank; dies on failure */
+    /* buf (n floats, device memory) <- the sum over ranks, ((v0 + v1) + v2) + ... in rank order,
+     * the same bits on every rank; queued on the device's stream */
+    void (*sum_floats)(void *ctx, float *buf, size_t n);
+    void (*wait)(void *ctx);   /* until the device's queued work is done (dies on its error) */
+} pcnn_dist_device;
+
+/* Collective. dev: this rank's device collective, NULL for none (the CPU). Returns 1 when every
+ * rank has a usable one, each on its own device, and all joined one group; 0 otherwise, and
+ * then, where some rank runs on a device, rank 0 says in one line (unless quiet) why the
+ * gradients go through host memory. PCNN_TEST_DEVICE_COLL=1|shared|unavailable (the tests,
+ * check-gpu.sh's dry run) gives a rank without one a stand-in that sums host memory over MPI:
+ * each on its own "device", all on one, or usable on rank 0 only. */
+int pcnn_dist_device_join(const pcnn_dist_device *dev, int quiet);
+/* The joined group's sum (pcnn_dist_device_join returned 1), timed with the collectives. */
+void pcnn_dist_sum_device_floats(float *buf, size_t n);
+/* The joined group's name ("NCCL 2.28.3"), or pcnn_dist_library() when none is joined. */
+const char *pcnn_dist_device_name(void);
+/* Forgets the joined group (call before its backend is freed, which frees the group). */
+void pcnn_dist_device_leave(void);
 
 #endif

@@ -249,6 +249,7 @@ typedef struct fit_run {
     uint64_t nan_step;          /* PCNN_TEST_NAN_STEP, 0 off */
     uint64_t kill_step;         /* PCNN_TEST_KILL_STEP on rank PCNN_TEST_KILL_RANK, 0 off */
     int rank, nranks;           /* data parallelism (dist.h): 0 and 1 for one process */
+    int device_sum;             /* gradients summed in device memory (NCCL), not through the host */
     int agreed_sig;             /* with several ranks: the stop signal all ranks saw at the last step */
     /* timers and counts of this run and of its current epoch */
     uint64_t total_steps, steps_this_run, images_this_epoch_run;
@@ -371,10 +372,13 @@ static int open_net(fit_run *r)
         r->net = NULL;
         return PCNN_EXIT_USAGE;
     }
+    /* every rank on its own GPU with NCCL: the gradients are summed there (collective) */
+    if (r->nranks > 1) r->device_sum = pcnn_dist_device_join(pcnn_net_device_coll(r->net), o->quiet);
     pcnn_net_set_class_lr_mult(r->net, (float)o->class_lr_mult);
     r->eval_batch = pcnn_net_score_batch(r->net);   /* validation: same numbers, faster */
     if (r->rank == 0) r->logfp = open_log(o->log_path, r->resuming);
     if (pcnn_dist_max_int(r->rank == 0 && o->log_path && !r->logfp)) {
+        pcnn_dist_device_leave();
         pcnn_net_free(r->net);
         r->net = NULL;
         return 1;
@@ -391,7 +395,7 @@ static int open_net(fit_run *r)
     if (r->nranks > 1)
         pcnn_warn("data parallel: %d ranks share each batch (at most %d passes each), gradients "
                   "summed in rank order over %s (docs/SCALE.md)",
-                  r->nranks, passes, pcnn_dist_library());
+                  r->nranks, passes, pcnn_dist_device_name());
     if (n_ce_max)
         pcnn_warn("hybrid objective: cross-entropy weight %g, temperature %g, on %d of every %d "
                   "images (%d passes per batch instead of %d)",
@@ -444,6 +448,7 @@ static int end_run(fit_run *r, int rc)
     free(r->perm);
     free(r->bx);
     free(r->by);
+    pcnn_dist_device_leave();
     pcnn_net_free(r->net);
     return rc;
 }
@@ -467,9 +472,13 @@ static float shard_step(fit_run *r, uint64_t first, int nb, int n_ce, double *ce
                                          (float)o->ce_weight, (float)o->ce_temperature, 1,
                                          r->model->seed, r->st.step, nb, (uint64_t)lo, &mine[1]);
     mine[2] = stop_signal;
-    float *g = pcnn_net_grads_get(r->net);
-    pcnn_dist_sum_floats(g, pcnn_net_num_params(r->net));
-    pcnn_net_grads_put(r->net, g);
+    if (r->device_sum) {
+        pcnn_dist_sum_device_floats(pcnn_net_grads_device(r->net), pcnn_net_num_params(r->net));
+    } else {
+        float *g = pcnn_net_grads_get(r->net);
+        pcnn_dist_sum_floats(g, pcnn_net_num_params(r->net));
+        pcnn_net_grads_put(r->net, g);
+    }
     pcnn_dist_allgather_doubles(mine, 3, all);
     double nll = 0, ce = 0;
     int sig = 0;

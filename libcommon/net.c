@@ -137,6 +137,13 @@ static void build_graph(pcnn_net *net)
         }
     }
     if (nu != 0 || nul != 0) pcnn_die("internal error: skip stacks not empty (%d, %d)", nu, nul);
+    /* What the class does not reach: without the class image at the input, the INPUT op's
+     * u and ul, and so the x of the gated blocks that read them (the first up-pass block of
+     * each stream; the class enters a block at its c2, after conv_input). */
+    net->share_x = !(t->cond & PCNN_COND_INPUT) && be->gated_fwd_x;
+    for (int i = 0; i < net->nops; i++)
+        net->ops[i].x_indep = net->share_x && net->ops[i].kind == PCNN_OP_GATED &&
+                              (net->ops[i].in == net->ops[0].out || net->ops[i].in == net->ops[0].out2);
     o = add_op(net, PCNN_OP_OUT, H, W);
     o->L = &t->layers[t->nin_out];
     o->in = ul;
@@ -150,9 +157,12 @@ static float *ngrad(pcnn_net *net, int id) { return id < 0 ? NULL : net->nodes[i
 
 /* seed/step: dropout key; train 0 = eval. Input net->x, net->labels; output net->logits.
  * rep/nrep: which rows share a dropout mask (pcnn_dropout_image, rng.h); 0 for a plain batch.
- * img0: the global index of the first image (a rank's share of a batch), 0 otherwise. */
+ * img0: the global index of the first image (a rank's share of a batch), 0 otherwise.
+ * xmode (eval, net->share_x only): 0; PCNN_X_KEEP, the first class of a batch, keeps what
+ * does not depend on the class; PCNN_X_REUSE, every later class of the same images, reuses
+ * it (the INPUT op does not run: u, ul still hold its values). The same bits as 0. */
 static void forward(pcnn_net *net, int N, int train, uint64_t seed, uint64_t step, uint64_t rep,
-                    uint64_t nrep, uint64_t img0)
+                    uint64_t nrep, uint64_t img0, int xmode)
 {
     pcnn_backend *be = net->be;
     const float *wp = net->wp;
@@ -160,10 +170,17 @@ static void forward(pcnn_net *net, int N, int train, uint64_t seed, uint64_t ste
         pcnn_op *o = &net->ops[i];
         switch (o->kind) {
         case PCNN_OP_INPUT:
+            if (xmode == PCNN_X_REUSE) break;
             be->input_fwd(be, o->st, wp, net->x, net->labels, N, 0, 0, nval(net, o->out),
                           nval(net, o->out2));
             break;
         case PCNN_OP_GATED: {
+            if (xmode && o->x_indep) {
+                be->gated_fwd_x(be, o->st, o->b, wp, nval(net, o->in), nval(net, o->a1),
+                                nval(net, o->a2), net->labels, N, o->h, o->w, xmode,
+                                nval(net, o->out));
+                break;
+            }
             pcnn_dropout d = {seed, step, (uint64_t)o->block, rep, nrep, img0};
             be->gated_fwd(be, o->st, o->b, wp, nval(net, o->in), nval(net, o->a1), nval(net, o->a2),
                           net->labels, N, o->h, o->w, train ? &d : NULL, nval(net, o->out));
@@ -492,7 +509,7 @@ static double grad_step_shard(pcnn_net *net, const uint8_t *pixels, const int32_
     pcnn_net_use_weights(net, 0);
     net->last_ce = 0;
     train_precision(net, 1);
-    forward(net, N, dropout, seed, step, 0, 0, img0);
+    forward(net, N, dropout, seed, step, 0, 0, img0, 0);
     /* loss = -(1/N) sum_n ll_n, so dloss/dlogits = -(1/N) dll/dlogits */
     net->be->dmol(net->be, net->logits, net->x, N, net->hll, net->dlogits, -1.0f / (float)n_total);
     backward(net, N);
@@ -569,7 +586,7 @@ double pcnn_net_hybrid_step_shard(pcnn_net *net, const uint8_t *pixels, const in
     pcnn_net_upload_labels(net, net->hlabels, E);
     pcnn_net_use_weights(net, 0);
     train_precision(net, 1);
-    forward(net, E, dropout, seed, step, (uint64_t)K, (uint64_t)n_ce, img0);
+    forward(net, E, dropout, seed, step, (uint64_t)K, (uint64_t)n_ce, img0, 0);
     /* every row's log-likelihood first: the weights need all classes of an image */
     net->be->dmol(net->be, net->logits, net->x, E, net->hll, NULL, 0.0f);
     double nll = 0.0, ce = 0.0;
@@ -620,6 +637,14 @@ void pcnn_net_grads_put(pcnn_net *net, const float *host)
     if (host != net->grads) net->be->upload(net->be, net->grads, host, net->t->total * sizeof(float));
 }
 
+const struct pcnn_dist_device *pcnn_net_device_coll(const pcnn_net *net) { return net->be->coll; }
+
+float *pcnn_net_grads_device(pcnn_net *net)
+{
+    ensure_grads(net);
+    return net->grads;
+}
+
 void pcnn_net_adam_step(pcnn_net *net, float lr, float beta1, float beta2, float eps,
                         float polyak_decay)
 {
@@ -668,7 +693,9 @@ void pcnn_net_loglik(pcnn_net *net, const uint8_t *pixels, int N, int use_polyak
         for (int c = 0; c < net->K; c++) {
             for (int n = 0; n < nb; n++) net->hlabels[n] = c;
             pcnn_net_upload_labels(net, net->hlabels, nb);
-            forward(net, nb, 0, 0, 0, 0, 0, 0);
+            /* what the class does not reach runs once per batch, not once per class */
+            forward(net, nb, 0, 0, 0, 0, 0, 0,
+                    !net->share_x ? 0 : c == 0 ? PCNN_X_KEEP : PCNN_X_REUSE);
             net->be->dmol(net->be, net->logits, net->x, nb, net->hll, NULL, 0.0f);
             for (int n = 0; n < nb; n++) out[(size_t)(n0 + n) * net->K + c] = net->hll[n];
         }
@@ -684,7 +711,7 @@ void pcnn_net_loglik_labels(pcnn_net *net, const uint8_t *pixels, const int32_t 
         int nb = N - n0 < net->max_batch ? N - n0 : net->max_batch;
         upload_pixels(net, pixels + (size_t)n0 * img, nb);
         pcnn_net_upload_labels(net, labels + n0, nb);
-        forward(net, nb, 0, 0, 0, 0, 0, 0);
+        forward(net, nb, 0, 0, 0, 0, 0, 0, 0);
         net->be->dmol(net->be, net->logits, net->x, nb, out + n0, NULL, 0.0f);
     }
 }
@@ -696,7 +723,7 @@ static void forward_chunk(pcnn_net *net, const float *x, const int32_t *labels, 
     size_t pix3 = (size_t)net->H * net->W * 3;
     net->be->upload(net->be, net->x, x + (size_t)n0 * pix3, (size_t)nb * pix3 * sizeof(float));
     pcnn_net_upload_labels(net, labels + n0, nb);
-    forward(net, nb, 0, 0, 0, 0, 0, 0);
+    forward(net, nb, 0, 0, 0, 0, 0, 0, 0);
 }
 
 void pcnn_net_forward_logits(pcnn_net *net, const float *x, const int32_t *labels, int N,

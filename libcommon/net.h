@@ -131,6 +131,13 @@ int pcnn_net_precision(const pcnn_net *net);
 int pcnn_precision_parse(const char *s, int *prec);
 const char *pcnn_precision_name(int prec);
 
+/* The backend's own collective for summing gradients across processes (NCCL on CUDA GPUs,
+ * dist.h: pcnn_dist_device_join), NULL when it has none (the CPU); and the gradient buffer
+ * itself, in the device's memory, for it to sum in place. */
+struct pcnn_dist_device;
+const struct pcnn_dist_device *pcnn_net_device_coll(const pcnn_net *net);
+float *pcnn_net_grads_device(pcnn_net *net);
+
 /* Adam on the gradients of the last train step, PyTorch semantics (bias
  * correction with the net's step counter, which this increments first; eps
  * added to sqrt(v_hat)), then Polyak: p_avg = decay * p_avg + (1 - decay) * p. */

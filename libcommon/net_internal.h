@@ -28,6 +28,7 @@ typedef struct pcnn_op {
     const pcnn_wnlayer *L;
     int h, w;             /* level of the input */
     int block;            /* gated block number (dropout key) */
+    int x_indep;          /* GATED: its x does not depend on the class (scored once per batch) */
     void *st;
 } pcnn_op;
 
@@ -56,6 +57,7 @@ struct pcnn_net {
     double *hll;                   /* host (max_batch) */
     uint64_t step;
     int has_grads;
+    int share_x;          /* scoring K classes runs the class-independent ops once (forward) */
     double last_loss;     /* last train step's loss in double */
     float class_lr_mult;  /* learning-rate factor of the class tables (hw, hs, class_map) */
     pcnn_lr_run *lr_runs; /* the table as runs of one rate, made by the first set_class_lr_mult */

@@ -28,6 +28,8 @@
 #include <stdint.h>
 
 enum { PCNN_OP_INPUT, PCNN_OP_GATED, PCNN_OP_DOWN, PCNN_OP_UP, PCNN_OP_OUT };
+/* gated_fwd_x's xmode */
+enum { PCNN_X_KEEP = 1, PCNN_X_REUSE = 2 };
 
 /* Training-mode dropout of one gated block: mask = f(seed, step, block, image, c),
  * image = pcnn_dropout_image(n, rep, nrep) (rng.h): rep = 0 or 1 for a plain
@@ -38,12 +40,23 @@ typedef struct pcnn_dropout {
     uint64_t rep, nrep, img0;
 } pcnn_dropout;
 
+/* Which process of a data-parallel job (dist.h) asks for a device: each rank on a host takes
+ * its own GPU, local_rank mod the GPUs it sees. {0, 1, 0, 1} for one process. */
+typedef struct pcnn_rank_place {
+    int rank, nranks, local_rank, local_size;
+} pcnn_rank_place;
+
+struct pcnn_dist_device;
+
 typedef struct pcnn_backend pcnn_backend;
 struct pcnn_backend {
     const char *name;                  /* "cpu", "cuda" */
     void *ctx;
     const pcnn_param_table *t;
     int max_batch, H, W;               /* full image size */
+    /* The device's own collective for summing gradients across ranks (dist.h; NCCL on CUDA),
+     * NULL when it has none (the CPU: dist.c sums host memory). */
+    const struct pcnn_dist_device *coll;
 
     void (*destroy)(pcnn_backend *be);
     /* Device memory: alloc returns zero-filled bytes (dies when out of memory). */
@@ -79,6 +92,16 @@ struct pcnn_backend {
     void (*gated_fwd)(pcnn_backend *be, void *st, const pcnn_blockref *b, const float *wp,
                       const float *x, const float *a1, const float *a2, const int32_t *labels,
                       int N, int h, int w, const pcnn_dropout *drop, float *out);
+    /* Optional (NULL where not offered): gated_fwd in eval (no dropout), for scoring the K
+     * classes of one batch, where a block whose x does not depend on the class recomputes
+     * nothing of what x alone decides, concat_elu(x) and conv_input(concat_elu(x)):
+     *   PCNN_X_KEEP   compute as gated_fwd and keep that part in the state;
+     *   PCNN_X_REUSE  x, N, h, w and the weights are those of this state's last KEEP call
+     *                 (labels, a1 and a2 may differ): take that part from it.
+     * Both give gated_fwd's bits. */
+    void (*gated_fwd_x)(pcnn_backend *be, void *st, const pcnn_blockref *b, const float *wp,
+                        const float *x, const float *a1, const float *a2, const int32_t *labels,
+                        int N, int h, int w, int xmode, float *out);
     void (*gated_bwd)(pcnn_backend *be, void *st, const pcnn_blockref *b, const float *wp,
                       float *gp, const float *x, const float *a1, const float *a2,
                       const int32_t *labels, int N, int h, int w, const float *dout, float *dx,
@@ -130,7 +153,8 @@ double pcnn_net_last_loss(const pcnn_net *net);
 /* The CPU backend (backend_cpu.c). */
 pcnn_backend *pcnn_backend_cpu_new(const pcnn_param_table *t, int max_batch, int H, int W);
 /* The CUDA backend (loaded from lib/pcnn/libpcnn-cuda.so: backend_cuda_load.c), or
- * NULL with a message when none is built, no device is present or it cannot be loaded. */
+ * NULL with a message when none is built, no device is present or it cannot be loaded.
+ * On the GPU of this rank (dist.h: pcnn_dist_local_rank mod the visible GPUs). */
 pcnn_backend *pcnn_backend_cuda_new(const pcnn_param_table *t, int max_batch, int H, int W);
 /* Where that library is looked for: PCNN_CUDA_LIB, else lib/pcnn/libpcnn-cuda.so
  * beside the executable's directory. 0 on success, -1 when it cannot be told.

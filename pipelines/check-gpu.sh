@@ -3,7 +3,8 @@
 # deadline (DEADLINE seconds in all, default 420), so that one short GPU lease
 # tells everything at once and a timeout still leaves a useful results.md.
 #
-#   OUT=results/gpu pipelines/check-gpu.sh [--bench-only]      (make check-gpu / bench-gpu)
+#   OUT=results/gpu pipelines/check-gpu.sh [--bench-only | --multi-gpu-only]
+#                                                 (make check-gpu / bench-gpu / check-multi-gpu)
 #
 # Stage A, correctness (results.md is written when it ends):
 #   A0 the machine: nvidia-smi, nvcc, compute-sanitizer, the libraries found;
@@ -14,7 +15,11 @@
 #      fault cannot take the other tests with it); a skip counts as a failure;
 #   A3 compute-sanitizer memcheck over one small whole-network test;
 #   A4 reproducibility: pcnn-fit twice on the GPU (model bytes), pcnn-score at two
-#      batch sizes (TSV bytes), pcnn-gen on the CPU and the GPU (PNG bytes).
+#      batch sizes (TSV bytes), pcnn-gen on the CPU and the GPU (PNG bytes);
+#   A5 multi-GPU (only with 2 or more GPUs, mpirun and an MPI build; otherwise one line
+#      "multi-GPU parity: skipped: <why>" in results.md): 2 ranks, one per GPU, against one
+#      GPU: pcnn-fit within the data-parallel tolerance, the same N twice byte-identical,
+#      NCCL's sum the bytes of the host MPI sum, the rank-to-GPU map, pcnn-score over 2 GPUs.
 # Stage B, speed: pcnn-fit (one epoch of 40 batches: epoch_wall_s includes the
 #   start and the algorithm choice) / pcnn-score / pcnn-gen at (R,F,M) = (1,40,5) and
 #   (5,160,10), batch 64, fp32 and tf32; PyTorch's run of the same model
@@ -33,7 +38,9 @@
 # Without compute-sanitizer A3 is noted and skipped; without torch, PyTorch's row.
 # CHECK_GPU_DRYRUN=1 runs the whole script with the CPU standing in for the GPU
 # (PCNN_PARITY_SELFTEST=1, --device cpu, two parity tests, tiny sizes): the test of
-# the script itself (tests/bats/gpu_required.bats).
+# the script itself (tests/bats/gpu_required.bats). There A5 runs 2 CPU ranks whose gradient
+# sum goes through the device-collective path (dist.h's test stand-in, PCNN_TEST_DEVICE_COLL)
+# as if there were CHECK_GPU_DRYRUN_GPUS GPUs (default 2; 1 shows the skip).
 #
 # Environment: OUT, BUILD, PREBUILT, EXTRA_LIBS, JOBS, DEADLINE, NO_TORCH_COMPILE=1,
 # QUALITY_DATA, QUALITY_S, QUALITY_PRECISION (default tf32).
@@ -44,8 +51,9 @@ OUT=${OUT:-results/gpu}
 JOBS=${JOBS:-$(nproc 2>/dev/null || echo 4)}
 DEADLINE=${DEADLINE:-420}
 DRY=${CHECK_GPU_DRYRUN:-0}
-BENCH_ONLY=0
+BENCH_ONLY=0 MULTI_ONLY=0
 [ "${1:-}" = "--bench-only" ] && BENCH_ONLY=1
+[ "${1:-}" = "--multi-gpu-only" ] && MULTI_ONLY=1
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 exec > >(tee "$OUT/log.txt") 2>&1
@@ -191,7 +199,90 @@ if [ -n "$miss" ]; then
 	note "libraries filled in: $(echo $miss)"
 fi
 
+# ------------------------------------------------------------------ A5 multi-GPU
+# 2 ranks (mpirun, one per GPU: each takes its node-local rank's GPU) against one GPU, on a
+# small model: the data-parallel contract of docs/SCALE.md on GPUs. Tolerance: mpi.bats's
+# (normalised error 1e-3 of the weights, 3e-3 of Adam's moments, from the CPU's measurements;
+# the GPU's own rounding, docs/GPU.md, is far below it); the measured worst is noted, to
+# tighten it. Exact: the same N twice, and NCCL's sum against the host MPI sum (PCNN_NCCL=0;
+# the same fixed order, so the same bits).
+multi_gpu() {
+	gate "the multi-GPU parity"
+	say "A5 multi-GPU parity (2 ranks vs 1)"
+	local ngpu why="" M="$W/multi" f="$OUT/multi-gpu.txt"
+	if [ "$DRY" = 1 ]; then ngpu=${CHECK_GPU_DRYRUN_GPUS:-2}
+	else ngpu=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU'); fi
+	if [ "$ngpu" -lt 2 ]; then why="$ngpu GPU"
+	elif ! command -v mpirun >/dev/null; then why="no mpirun here (Open MPI: make deps)"
+	elif ! ldd "$BIN/pcnn-fit" 2>/dev/null | grep -q libmpi; then why="the tools were built without MPI (make MPI=1)"
+	fi
+	if [ -n "$why" ]; then note "multi-GPU parity: skipped: $why"; return 0; fi
+	mkdir -p "$M"
+	: >"$f"
+	# root in containers; a 2-core dry run needs more slots than cores
+	local mpi=(env OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+		OMPI_MCA_rmaps_base_oversubscribe=1 mpirun -np 2 --bind-to none)
+	local stand_in=() host_sum=(-x PCNN_NCCL=0) host_how="PCNN_NCCL=0"
+	if [ "$DRY" = 1 ]; then   # the CPU's ranks, through the device-collective path
+		stand_in=(-x PCNN_TEST_DEVICE_COLL=1 -x PCNN_THREADS=1)
+		host_sum=(-x PCNN_TEST_DEVICE_COLL=0 -x PCNN_THREADS=1) host_how="no stand-in"
+	fi
+	local fa=(-R 1 -F 16 -M 2 -b 16 --max-steps 6 -s 3 --device $DEV)
+	local data=$W/val.bin
+	tmo 60 "$BIN/pcnn-fit" -q "${fa[@]}" -o "$M/one.bin" "$data" 2>>"$f" &&
+		tmo 120 "${mpi[@]}" "${stand_in[@]}" "$BIN/pcnn-fit" "${fa[@]}" -o "$M/two_a.bin" "$data" 2>"$M/two_a.log" &&
+		tmo 120 "${mpi[@]}" "${stand_in[@]}" "$BIN/pcnn-fit" -q "${fa[@]}" -o "$M/two_b.bin" "$data" 2>>"$f" &&
+		tmo 120 "${mpi[@]}" "${host_sum[@]}" "$BIN/pcnn-fit" "${fa[@]}" -o "$M/two_h.bin" "$data" 2>"$M/two_h.log"
+	local rc=$?
+	cat "$M/two_a.log" "$M/two_h.log" >>"$f" 2>/dev/null
+	if [ $rc -ne 0 ]; then fail "multi-GPU: a pcnn-fit run failed (exit $rc; multi-gpu.txt)"; return 0; fi
+	grep -E 'rank [0-9]+ of 2 .*GPU|data parallel|summed in host' "$M/two_a.log" | sed 's/^/  /'
+	local sum; sum=$(sed -n 's/.*gradients summed in rank order over \(.*\) (docs.*/\1/p' "$M/two_a.log" | head -1)
+	case "$sum" in
+	NCCL*|"the test stand-in"*) note "multi-GPU: 2 ranks summed their gradients over $sum" ;;
+	*) fail "multi-GPU: the gradients were not summed on the devices ($(grep -h -m1 -E 'summed' "$M/two_a.log"))" ;;
+	esac
+	if [ "$DRY" = 0 ]; then
+		local map; map=$(grep -o 'rank [0-9] of 2 .*GPU [0-9]* of the [0-9]* visible' "$M/two_a.log" | sort | sed 's/ (host [^)]*)//' | paste -sd';')
+		if grep -q 'rank 0 of 2 .*GPU 0 of' "$M/two_a.log" && grep -q 'rank 1 of 2 .*GPU 1 of' "$M/two_a.log"; then
+			note "multi-GPU: one GPU per rank: $map"
+		else fail "multi-GPU: ranks 0 and 1 not on GPUs 0 and 1: ${map:-no rank-to-GPU line}"; fi
+	fi
+	if cmp -s "$M/two_a.bin" "$M/two_b.bin"; then note "multi-GPU: 2 ranks twice (6 steps): model files byte-identical"
+	else fail "multi-GPU: 2 ranks twice (6 steps, same seed): model files differ"; fi
+	if cmp -s "$M/two_a.bin" "$M/two_h.bin"; then note "multi-GPU: device sum vs host MPI sum ($host_how): model files byte-identical"
+	else fail "multi-GPU: device sum vs host MPI sum ($host_how): model files differ (the same order should give the same bits)"; fi
+	"$TBIN/pcnn-modeldiff" -t 1e-3 -m 3e-3 "$M/one.bin" "$M/two_a.bin" >"$M/diff.txt" 2>&1
+	rc=$?
+	cat "$M/diff.txt" >>"$f"
+	local worst; worst=$(tr '\n' ' ' <"$M/diff.txt" | tr -s ' ')
+	if [ $rc -eq 0 ]; then note "multi-GPU: 2 ranks vs 1 GPU (6 steps): within 1e-3 (Adam 3e-3): $worst"
+	else fail "multi-GPU: 2 ranks vs 1 GPU (6 steps): beyond 1e-3 (Adam 3e-3): $worst"; fi
+	tmo 60 "$BIN/pcnn-score" -q -b 64 --device $DEV -o "$M/s1.tsv" "$M/one.bin" "$data" &&
+		tmo 120 "${mpi[@]}" "${stand_in[@]}" "$BIN/pcnn-score" -q -b 64 --device $DEV -o "$M/s2.tsv" "$M/one.bin" "$data" 2>>"$f"
+	if [ $? -ne 0 ]; then fail "multi-GPU: pcnn-score over 2 ranks failed (multi-gpu.txt)"
+	elif cmp -s "$M/s1.tsv" "$M/s2.tsv"; then note "multi-GPU: pcnn-score over 2 ranks vs 1: TSV byte-identical"
+	else   # each rank scores half of each round: another batch size (docs/GPU.md)
+		local d r
+		d=$(tsv_maxdiff "$M/s1.tsv" "$M/s2.tsv")
+		r=$(echo "$d" | sed 's/.*relative \([^)]*\))/\1/')
+		if awk -v r="$r" 'BEGIN{exit !(r <= 1e-6)}'; then
+			note "multi-GPU: pcnn-score over 2 ranks vs 1: not byte-identical; largest difference $d (contract: <= 1e-6 relative)"
+		else fail "multi-GPU: pcnn-score over 2 ranks vs 1: largest difference $d (contract: <= 1e-6 relative)"; fi
+	fi
+}
+
 # ------------------------------------------------------------------ A2 parity
+if [ $MULTI_ONLY = 1 ]; then
+	W=$(mktemp -d)
+	NVAL=519; [ "$DRY" = 1 ] && NVAL=64
+	tmo 30 "$TBIN/pcnn-mkdata" -H 32 -W 32 -K 4 -n $NVAL -s 2 -o "$W/val.bin"
+	multi_gpu
+	results "multi-GPU only"
+	say "done: $OUT/results.md"
+	cat "$OUT/results.md"
+	exit $status
+fi
 if [ $BENCH_ONLY = 0 ]; then
 	say "A2 test_cuda_load"
 	tmo 30 "$BUILD/tests/test_cuda_load" >"$OUT/cuda-load.txt" 2>&1
@@ -288,6 +379,8 @@ if [ $BENCH_ONLY = 0 ]; then
 		note "pcnn-gen cpu vs $DEV (seed 5, F=$gF, $gS steps): $same of $total images byte-identical (float rounding may move a sampled value: not counted as a failure)"
 		cp -r "$W/gen-cpu" "$W/gen-gpu" "$OUT/" 2>/dev/null
 	fi
+	results "stage A4"
+	multi_gpu
 	results "stage A"
 fi
 

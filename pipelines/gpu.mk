@@ -5,11 +5,13 @@
 #                                      contract's checks; stage B: benchmarks vs PyTorch;
 #                                      writes $(OUT)/results.md after each stage
 #   make bench-gpu [OUT=results/gpu]   only stage B
+#   make check-multi-gpu [OUT=...]     only the multi-GPU parity (A5: 2 ranks, one per GPU,
+#                                      NCCL, against one GPU; needs 2 GPUs and Open MPI)
 #
 # One script does it all (pipelines/check-gpu.sh) under one deadline (DEADLINE, default
 # 420 s; an H200 needed 258 s). On a machine without a GPU it stops at once and says so.
 
-.PHONY: check-gpu bench-gpu
+.PHONY: check-gpu bench-gpu check-multi-gpu
 
 GPU_OUT = $(if $(OUT),$(OUT),results/gpu)
 
@@ -18,3 +20,6 @@ check-gpu:
 
 bench-gpu:
 	@OUT='$(GPU_OUT)' pipelines/check-gpu.sh --bench-only
+
+check-multi-gpu:
+	@OUT='$(GPU_OUT)' pipelines/check-gpu.sh --multi-gpu-only

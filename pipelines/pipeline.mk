@@ -3,6 +3,7 @@
 #   make pipeline                                 Fashion-MNIST (4 classes), PROFILE by hardware
 #   make pipeline DATA=/work/shared/cpen455       the CPEN 455 layout (train/validation/test.csv)
 #   make pipeline PROFILE=quick EPOCHS=3 FILTERS=40 RUN=try1
+#   make pipeline RANKS=4                         fit, score and gen as 4 MPI ranks (LAUNCH=...)
 #   make pipeline-clean RUN=fashion-quick         remove one run folder
 #
 # Steps, each a real file under $(RUNS_DIR)/$(RUN)/ (docs/PIPELINE.md lists them all):
@@ -21,7 +22,7 @@
 # Debian packages (deps-check), the tools (all), then the run itself (pipeline-run).
 # Re-running does only what changed: every step depends on its inputs and on a stamp
 # file holding its exact command line (.args/<step>), rewritten only when a knob that
-# changes its result changes (DEVICE, V and the like do not). The tools are not
+# changes its result changes (DEVICE, V and the like do not; RANKS only fit's). The tools are not
 # prerequisites: rebuilding a tool does not retrain a model (pipeline-clean does).
 # Outputs are written to a temporary name and renamed (the tools, pipelines/step.sh),
 # and .DELETE_ON_ERROR removes a target whose step failed or was interrupted.
@@ -186,6 +187,21 @@ endif
 
 P := $(RUNS_DIR)/$(RUN)
 
+# RANKS=N runs fit, score and gen as N MPI ranks (mpirun -np N; one per GPU on a GPU host),
+# LAUNCH=... with any other launcher prefix (LAUNCH="srun -n 4", LAUNCH="mpirun --hostfile
+# hosts -np 8", LAUNCH="mpirun --oversubscribe -np 4" on a machine with fewer cores);
+# prep, argmax, plot and report run as one process. docs/SCALE.md.
+RANKS ?= 1
+ifeq ($(shell printf '%s' '$(RANKS)' | grep -Ex '[1-9][0-9]{0,5}'),)
+  $(error RANKS=$(RANKS): the number of ranks for fit, score and gen, 1 or more (docs/SCALE.md))
+endif
+ifneq ($(strip $(LAUNCH)),)
+  ifneq ($(RANKS),1)
+    $(error RANKS=$(RANKS) and LAUNCH=$(LAUNCH): give one of them (LAUNCH is the whole launcher prefix, e.g. LAUNCH="mpirun -np $(RANKS)"))
+  endif
+endif
+PIPE_LAUNCH := $(strip $(if $(strip $(LAUNCH)),$(LAUNCH),$(if $(filter-out 1,$(RANKS)),mpirun -np $(RANKS))))
+
 # $(call pipe_limit,N,SEED): a reproducible random subset of N images, or all for 0/empty
 pipe_limit = $(if $(filter-out 0,$(strip $(1))),--limit $(strip $(1)) -s $(2))
 PIPE_DEVICE := $(if $(strip $(DEVICE)),--device $(DEVICE))
@@ -216,6 +232,12 @@ PIPE_ARGS_fit  := -R $(NR_RESNET) -F $(FILTERS) -M $(MIX) -b $(BATCH) -e $(EPOCH
                   --class-lr-mult $(CLASS_LR_MULT) --conditioning $(CONDITIONING)
 PIPE_ARGS_gen  := -c all -n $(GEN_N) -s $(SEED)
 PIPE_STEPS_STAMPED := prep-train prep-val prep-test fit gen
+# The stamps: the arguments, and for fit the launcher too: N ranks train within float rounding
+# of one process, not to its bytes, so another rank count (or launcher: pcnn cannot tell the
+# count from a prefix) retrains. Scores and samples are the same bytes for any rank count, so
+# score and gen do not depend on it.
+$(foreach s,$(PIPE_STEPS_STAMPED),$(eval PIPE_STAMP_$(s) = $$(PIPE_ARGS_$(s))))
+PIPE_STAMP_fit = $(PIPE_ARGS_fit)$(if $(PIPE_LAUNCH),|launcher: $(PIPE_LAUNCH))
 
 # The configuration, for the report (its stamp: the report is redone when it changes).
 PIPE_CONFIG = run=$(RUN)|data=$(DATA)|profile=$(PROFILE)|image size=$(SIZE)x$(SIZE)|\
@@ -225,6 +247,7 @@ CE weight=$(CE_WEIGHT)|CE temperature=$(CE_TEMP)|CE fraction=$(CE_FRACTION)|\
 class lr factor=$(CLASS_LR_MULT)|conditioning=$(CONDITIONING)|\
 train images=$(or $(filter-out 0,$(LIMIT)),all)|validation images=$(or $(filter-out 0,$(VAL_LIMIT)),all)|\
 test images=$(PIPE_TEST_COUNT)|samples per class=$(GEN_N)|device=$(DEVICE)|\
+launcher of fit, score, gen=$(or $(PIPE_LAUNCH),none (one process))|\
 prep train=$(PIPE_ARGS_prep-train)|prep validation=$(PIPE_ARGS_prep-val)|prep test=$(PIPE_ARGS_prep-test)|\
 fit=$(PIPE_ARGS_fit)|gen=$(PIPE_ARGS_gen)
 
@@ -244,7 +267,7 @@ ifneq ($(filter pipeline-run pipeline-done,$(PIPE_GOALS)),)
 endif
 
 ifneq ($(filter pipeline-run pipeline-done,$(PIPE_GOALS)),)
-  $(foreach s,$(PIPE_STEPS_STAMPED),$(call pipe_stamp,$(P)/.args/$(s),$(PIPE_ARGS_$(s))))
+  $(foreach s,$(PIPE_STEPS_STAMPED),$(call pipe_stamp,$(P)/.args/$(s),$(PIPE_STAMP_$(s))))
   $(call pipe_stamp,$(P)/config.txt,$(PIPE_CONFIG))
 endif
 
@@ -274,11 +297,6 @@ $(P)/$(1).bin: $$(PIPE_SRC_$(1)) $(P)/.args/prep-$(1)
 	$$(call say,PREP,$$@)$$(PIPE_STEP) prep-$(1) -- $$(PIPE_PREP) -H $$(SIZE) -W $$(SIZE) $$(PIPE_PREP_$(1)) -o $$@ $$(PIPE_SRC_$(1))
 endef
 $(foreach s,train val test,$(eval $(call PIPE_PREP_RULE,$(s))))
-
-# RANKS=N runs fit, score and gen as N MPI ranks (mpirun -np N), LAUNCH=... with any other
-# launcher prefix (e.g. LAUNCH="srun -n 4", LAUNCH="mpirun --hostfile hosts -np 8");
-# docs/SCALE.md.
-PIPE_LAUNCH := $(if $(strip $(LAUNCH)),$(LAUNCH),$(if $(filter-out 0 1,$(RANKS)),mpirun -np $(RANKS)))
 
 # fit: the model and its per-epoch log (one step makes both). pcnn-fit rewrites its
 # checkpoint after every epoch; it goes to model.partial.bin (log: fit.partial.tsv), renamed

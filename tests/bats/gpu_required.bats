@@ -1,7 +1,8 @@
 #!/usr/bin/env bats
 # The GPU parity test cannot pass falsely: where a device is required
 # (PCNN_PARITY_REQUIRE_DEVICE=1, as make check-gpu sets, or an NVIDIA device node on the
-# machine) a backend that does not load is "not ok" and exit 1, never a SKIP.
+# machine) a backend that does not load is "not ok" and exit 1, never a SKIP. check-gpu.sh
+# runs here with the CPU standing in (its multi-GPU stage too), and a skipped stage says so.
 
 setup() {
 	PARITY="${PCNN_BIN%/bin}/tests/test_gpu_parity"
@@ -70,7 +71,26 @@ has_gpu() { command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L 2>/dev/null |
 	grep -q 'model files byte-identical' "$out/results.md"
 	grep -q 'batch 64 vs 7: TSV byte-identical' "$out/results.md"
 	grep -q '^| 1,8,1 | pcnn | fp32 | [0-9.]* | [0-9.]* | [0-9.]* |' "$out/results.md"
+	# A5: 2 CPU ranks through the device-collective path, or the visible reason it was skipped
+	if command -v mpirun >/dev/null && ldd "$PCNN_BIN/pcnn-fit" | grep -q libmpi; then
+		grep -q 'multi-GPU: 2 ranks summed their gradients over the test stand-in' "$out/results.md"
+		grep -q 'multi-GPU: 2 ranks twice (6 steps): model files byte-identical' "$out/results.md"
+		grep -q 'multi-GPU: device sum vs host MPI sum (no stand-in): model files byte-identical' "$out/results.md"
+		grep -q 'multi-GPU: 2 ranks vs 1 GPU (6 steps): within 1e-3' "$out/results.md"
+		grep -q 'multi-GPU: pcnn-score over 2 ranks vs 1: TSV byte-identical' "$out/results.md"
+	else
+		grep -q 'multi-GPU parity: skipped: ' "$out/results.md"
+	fi
 	! grep -q FAIL "$out/results.md"
+}
+
+@test "gpu: check-gpu.sh's multi-GPU stage says in results.md that it was skipped on one GPU" {
+	out="$BATS_TEST_TMPDIR/gpu"
+	run env CHECK_GPU_DRYRUN=1 CHECK_GPU_DRYRUN_GPUS=1 PREBUILT="${PCNN_BIN%/bin}" DEADLINE=60 OUT="$out" \
+		"$PCNN_ROOT/pipelines/check-gpu.sh" --multi-gpu-only
+	[ "$status" -eq 0 ]
+	grep -q '^# make check-gpu — multi-GPU only' "$out/results.md"
+	grep -qx -- '- multi-GPU parity: skipped: 1 GPU' "$out/results.md"
 }
 
 @test "gpu: check-gpu.sh stops at its deadline with results.md saying where, and exit 1" {

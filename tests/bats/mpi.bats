@@ -129,3 +129,76 @@ TOL_ADAM=3e-3
 	[ "$status" -eq 2 ]
 	[[ "$output" == *"every rank reads TRAIN and -V itself: give files, not stdin"* ]]
 }
+
+@test "mpi: the devices' gradient sum (NCCL's path; dist.h's CPU stand-in here) gives the host sum's bytes" {
+	mpirun -np 2 "$FIT" "${HYB[@]}" -o host.bin train.bin
+	run mpirun -np 2 -x PCNN_TEST_DEVICE_COLL=1 "$FIT" "${HYB[@]:1}" -o dev.bin train.bin
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"gradients summed in rank order over the test stand-in (host memory over MPI)"* ]]
+	[[ "$output" != *"not on the devices"* ]]
+	cmp host.bin dev.bin
+	mpirun -np 3 "$FIT" "${HYB[@]}" -o host3.bin train.bin
+	mpirun -np 3 -x PCNN_TEST_DEVICE_COLL=1 "$FIT" "${HYB[@]}" -o dev3.bin train.bin
+	cmp host3.bin dev3.bin
+	# a resumed run joins the group again
+	mpirun -np 2 -x PCNN_TEST_DEVICE_COLL=1 "$FIT" "${HYB[@]}" --max-steps 2 -o part.bin train.bin
+	mpirun -np 2 -x PCNN_TEST_DEVICE_COLL=1 "$FIT" -q -r part.bin -e 2 -V val.bin train.bin
+	run "$DIFF" host.bin part.bin
+	[ "$status" -eq 0 ]
+	[ "${lines[-1]}" = identical ]
+}
+
+@test "mpi: a rank whose device cannot sum, or two ranks on one device, fall back to the host sum with one note from rank 0" {
+	mpirun -np 2 "$FIT" "${HYB[@]}" -o host.bin train.bin
+	run mpirun -np 2 -x PCNN_TEST_DEVICE_COLL=unavailable "$FIT" "${HYB[@]:1}" -o u.bin train.bin
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(grep -c 'not on the devices' <<<"$output")" -eq 1 ]
+	[[ "$output" == *"pcnn-fit: gradients summed in host memory over MPI, not on the devices: rank 1: the test stand-in is unavailable here (PCNN_TEST_DEVICE_COLL=unavailable)"* ]]
+	[[ "$output" == *"gradients summed in rank order over MPI (docs/SCALE.md)"* ]]
+	cmp host.bin u.bin
+	run mpirun -np 2 -x PCNN_TEST_DEVICE_COLL=shared "$FIT" "${HYB[@]:1}" -o s.bin train.bin
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(grep -c 'not on the devices' <<<"$output")" -eq 1 ]
+	[[ "$output" == *"not on the devices: ranks 0 and 1 share one GPU"* ]]
+	cmp host.bin s.bin
+	# ranks on the CPU without the stand-in: the host sum is the only one, nothing to say
+	run mpirun -np 2 "$FIT" "${HYB[@]:1}" -o c.bin train.bin
+	[ "$status" -eq 0 ]
+	[[ "$output" != *"not on the devices"* ]]
+	# -q: no note
+	run mpirun -np 2 -x PCNN_TEST_DEVICE_COLL=unavailable "$FIT" "${HYB[@]}" -o q.bin train.bin
+	[ "$status" -eq 0 ]
+	[ -z "$output" ]
+}
+
+@test "mpi: make pipeline RANKS=2: fit, score and gen as 2 ranks; the scores and samples are one process's bytes" {
+	fix="$PCNN_ROOT/tests/fixtures/pipeline/cpen455-tiny"
+	pipe2() {
+		make -C "$PCNN_ROOT" --no-print-directory -f pipelines/pipeline.mk DATA="$fix" PROFILE=tiny \
+			DEVICE=cpu BUILD="${PCNN_BIN%/bin}" RUNS_DIR="$BATS_TEST_TMPDIR/runs" PIPE_BIN="$PCNN_BIN" "$@"
+	}
+	run pipe2 pipeline-done RANKS=2
+	echo "$output"
+	[ "$status" -eq 0 ]
+	d=runs/cpen455-tiny-tiny
+	grep -q 'data parallel: 2 ranks' "$d/logs/fit.log"
+	[ "$(sed -n 2p "$d/.args/fit")" = "launcher: mpirun -np 2" ]
+	[ "$(wc -l <"$d/.args/gen")" -eq 1 ]
+	grep -qx 'launcher of fit, score, gen=mpirun -np 2' "$d/config.txt"
+	# the contract: scores and samples do not depend on the rank count
+	for s in val test; do
+		"$SCORE" -q --device cpu -o "one.$s.tsv" "$d/model.bin" "$d/$s.bin"
+		cmp "one.$s.tsv" "$d/$s.scores.tsv"
+	done
+	read -ra ga <"$d/.args/gen"
+	"$GEN" -q --device cpu "${ga[@]}" -o one-samples "$d/model.bin"
+	diff -r one-samples "$d/samples"
+	# up to date with RANKS=2; another rank count retrains (fit's stamp), one process included
+	run pipe2 -q pipeline-run RANKS=2
+	[ "$status" -eq 0 ]
+	run pipe2 -n pipeline-run
+	[[ "$output" == *pcnn-fit* && "$output" != *mpirun* ]]
+}

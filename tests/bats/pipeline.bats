@@ -180,6 +180,45 @@ stamps() { find "$RUNDIR" -type f -printf '%P %T@\n' | sort; }
 	[ ! -e runs ]
 }
 
+@test "pipeline: RANKS and LAUNCH put the launcher before fit, score and gen only; it is in fit's stamp, not gen's" {
+	# (make -n on a copy of the run: the stamps it rewrites stay there)
+	cp -r "$RUNDIR" "$RUNS/ranks"
+	run_mk -n pipeline-run RUN=ranks DEVICE=cpu >/dev/null   # the stamps of one process
+	fit1=$(cat "$RUNS/ranks/.args/fit") gen1=$(cat "$RUNS/ranks/.args/gen")
+	run run_mk -n pipeline-run RUN=ranks DEVICE=cpu RANKS=2
+	echo "$output"
+	[ "$status" -eq 0 ]
+	for t in pcnn-fit pcnn-score pcnn-gen; do
+		[ "$(grep -c "/$t " <<<"$output")" -ge 1 ]
+		! grep "/$t " <<<"$output" | grep -v -q "mpirun -np 2 [^ ]*/$t "
+	done
+	grep -q '/pcnn-argmax ' <<<"$output"
+	! grep -E '/pcnn-(argmax|prep|info) ' <<<"$output" | grep -q mpirun
+	[ "$(cat "$RUNS/ranks/.args/fit")" = "$fit1"$'\n'"launcher: mpirun -np 2" ]
+	[ "$(cat "$RUNS/ranks/.args/gen")" = "$gen1" ]
+	run run_mk -n pipeline-run RUN=ranks DEVICE=cpu LAUNCH="srun -n 3 --kill-on-bad-exit=1"
+	[ "$status" -eq 0 ]
+	grep '/pcnn-fit ' <<<"$output" | grep -q 'srun -n 3 --kill-on-bad-exit=1 [^ ]*/pcnn-fit '
+	[ "$(sed -n 2p "$RUNS/ranks/.args/fit")" = "launcher: srun -n 3 --kill-on-bad-exit=1" ]
+	# back to one process (RANKS=1 is no launcher): the stamp of before, fit again
+	run run_mk -n pipeline-run RUN=ranks DEVICE=cpu RANKS=1
+	[ "$status" -eq 0 ]
+	[[ "$output" == *pcnn-fit* && "$output" != *mpirun* && "$output" != *srun* ]]
+	[ "$(cat "$RUNS/ranks/.args/fit")" = "$fit1" ]
+}
+
+@test "pipeline: a bad RANKS, and RANKS with LAUNCH, are refused with a clear message" {
+	run pipe pipeline-run RANKS=0
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"RANKS=0: the number of ranks for fit, score and gen, 1 or more"* ]]
+	run pipe pipeline-run RANKS=two
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"RANKS=two: the number of ranks"* ]]
+	run pipe pipeline-run RANKS=2 LAUNCH=srun
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"RANKS=2 and LAUNCH=srun: give one of them"* ]]
+}
+
 @test "pipeline: pipeline-clean removes the run folder" {
 	cp -r "$RUNDIR" "$RUNS/copy"
 	run pipe pipeline-clean RUN=copy

@@ -13,6 +13,7 @@
 #include "check.h"
 #include "model.h"
 #include "net.h"
+#include "net_internal.h"
 #include "nn_backend.h"
 #include "params.h"
 #include "rng.h"
@@ -237,6 +238,41 @@ static void test_zero_is_base(void)
     pcnn_model_file_free(m0);
 }
 
+/* Scoring K classes runs what the class does not reach once per batch (issue 13): without
+ * the class image at the input, the INPUT op and the first up-pass block of each stream's
+ * concat_elu(x) and conv_input. pcnn_net_loglik must give the bytes of K plain forwards
+ * (pcnn_net_loglik_labels with every label c), with batches split (max batch 2 of 3 images)
+ * and R = 2 (later up-pass blocks read class-dependent x and must not share). */
+static void test_shared_classes(void)
+{
+    for (size_t c = 0; c < sizeof CONDS / sizeof *CONDS; c++) {
+        unsigned cond = CONDS[c];
+        pcnn_model_file *m = pcnn_model_create(2, 4, 2, 3, 8, 12, cond, NULL, 5);
+        randomise_cond(m);
+        pcnn_net *net = pcnn_net_create(m, "cpu", 2);
+        int shared = 0;
+        for (int i = 0; i < net->nops; i++) shared += net->ops[i].x_indep;
+        CHECK(shared == (cond & PCNN_COND_INPUT ? 0 : 2));
+        CHECK(net->share_x == !(cond & PCNN_COND_INPUT));
+        double la[9], lb[9], one[3];
+        pcnn_net_loglik(net, PIX, 3, 0, la);
+        for (int k = 0; k < 3; k++) {
+            int32_t lab[3] = {k, k, k};
+            pcnn_net_loglik_labels(net, PIX, lab, 3, 0, one);
+            for (int n = 0; n < 3; n++) lb[n * 3 + k] = one[n];
+        }
+        CHECK(!memcmp(la, lb, sizeof la));
+        /* and the same once more (the kept part is rewritten, not stale) */
+        pcnn_net_loglik(net, PIX + 3 * 8 * 12, 2, 0, la);
+        pcnn_net_loglik(net, PIX, 3, 0, la);
+        CHECK(!memcmp(la, lb, sizeof la));
+        printf("#   %s: %d blocks scored once per batch, K classes = K plain passes bit for bit\n",
+               pcnn_cond_name(cond), shared);
+        pcnn_net_free(net);
+        pcnn_model_file_free(m);
+    }
+}
+
 /* A file from before the variants (the committed golden small.model, written
  * by PyTorch with SPEC §3 names only) is the base model: told as base, its
  * table has no hs or class_map, and it scores as its golden values say
@@ -319,6 +355,7 @@ int main(void)
     RUN(test_table);
     RUN(test_file_roundtrip);
     RUN(test_zero_is_base);
+    RUN(test_shared_classes);
     RUN(test_old_file);
     RUN(test_incomplete_refused);
     rmdir(tmpdir);

@@ -38,12 +38,23 @@ static void test_entry_point(void)
         (pcnn_backend * (*)(const pcnn_param_table *, int, int, int)) dlsym(lib, "pcnn_cuda_backend_create");
     CHECK(create != NULL);
     if (!create) return;
+    /* the tools' entry point: on the GPU of a rank (pcnn_backend_cuda_new) */
+    pcnn_backend *(*create_at)(const pcnn_param_table *, int, int, int, const pcnn_rank_place *) =
+        (pcnn_backend * (*)(const pcnn_param_table *, int, int, int, const pcnn_rank_place *))
+            dlsym(lib, "pcnn_cuda_backend_create_at");
+    CHECK(create_at != NULL);
     pcnn_param_table *t = pcnn_params_build(1, 4, 2, 2, 0, 0, 0);
     pcnn_backend *be = create(t, 2, 8, 8);   /* a GPU: a backend; none: NULL and a message */
     printf("# pcnn_cuda_backend_create: %s\n", be ? "a GPU backend" : "NULL (no GPU here)");
     if (be) {
         CHECK(!strcmp(be->name, "cuda"));
+        CHECK(be->coll != NULL);   /* the NCCL sum's functions, whether or not NCCL is built */
         be->destroy(be);
+    }
+    if (create_at) {
+        pcnn_rank_place one = {0, 1, 0, 1};
+        be = create_at(t, 2, 8, 8, &one);
+        if (be) be->destroy(be);
     }
     pcnn_params_free(t);
 }

@@ -663,6 +663,31 @@ static void test_adam(void)
     pcnn_params_free(t);
 }
 
+/* The GPUs' gradient sum (nccl_reduce.cu) adds the ranks' copies of a piece in rank order,
+ * as dist.c's host sum does: ((v0 + v1) + v2) + ..., the same bits. */
+static void test_sum_ranks(void)
+{
+    /* where the order shows: (1e8 + 1) - 1e8 is 0 in float, 1 + (1e8 - 1e8) is 1 */
+    const float tricky[3] = {1e8f, 1.0f, -1e8f};
+    float out = -1.0f;
+    km_sum_ranks(0, &out, tricky, 3, 1);
+    CHECK(out == 0.0f);
+    for (int nr = 1; nr <= 4; nr++) {
+        size_t m = 37;
+        float *in = frand((size_t)nr * m, -1, 1), *got = frand(m, 0, 1), *want = frand(m, 0, 1);
+        for (size_t i = 0; i < m; i++) {
+            km_sum_ranks(i, got, in, nr, m);
+            float s = in[i];   /* dist.c's loop */
+            for (int r = 1; r < nr; r++) s += in[(size_t)r * m + i];
+            want[i] = s;
+        }
+        cmp("sum over ranks", got, want, m, 0, 0);
+        free(in);
+        free(got);
+        free(want);
+    }
+}
+
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);   /* lines out as they happen, even before a crash */
@@ -677,5 +702,6 @@ int main(void)
     RUN(test_weightnorm);
     RUN(test_dmol);
     RUN(test_adam);
+    RUN(test_sum_ranks);
     return check_summary();
 }
