@@ -227,7 +227,7 @@ PIPE_ARGS_prep-train := $(strip -H $(SIZE) -W $(SIZE) $(PIPE_PREP_train) $(PIPE_
 PIPE_ARGS_prep-val := $(strip -H $(SIZE) -W $(SIZE) $(PIPE_PREP_val) $(PIPE_SRC_val))
 PIPE_ARGS_prep-test := $(strip -H $(SIZE) -W $(SIZE) $(PIPE_PREP_test) $(PIPE_SRC_test))
 PIPE_ARGS_fit  := -R $(NR_RESNET) -F $(FILTERS) -M $(MIX) -b $(BATCH) -e $(EPOCHS) --lr $(LR) --polyak $(POLYAK) -s $(SEED) \
-                  $(if $(LR_DECAY),--lr-decay $(LR_DECAY)) \
+                  $(if $(LR_DECAY),--lr-decay $(LR_DECAY)) $(if $(PRECISION),--precision $(PRECISION)) \
                   --ce-weight $(CE_WEIGHT) --ce-temperature $(CE_TEMP) --ce-fraction $(CE_FRACTION) \
                   --class-lr-mult $(CLASS_LR_MULT) --conditioning $(CONDITIONING)
 PIPE_ARGS_gen  := -c all -n $(GEN_N) -s $(SEED)
@@ -242,7 +242,7 @@ PIPE_STAMP_fit = $(PIPE_ARGS_fit)$(if $(PIPE_LAUNCH),|launcher: $(PIPE_LAUNCH))
 # The configuration, for the report (its stamp: the report is redone when it changes).
 PIPE_CONFIG = run=$(RUN)|data=$(DATA)|profile=$(PROFILE)|image size=$(SIZE)x$(SIZE)|\
 nr_resnet (R)=$(NR_RESNET)|filters (F)=$(FILTERS)|logistic mix (M)=$(MIX)|\
-epochs=$(EPOCHS)|batch=$(BATCH)|learning rate=$(LR)|lr decay per epoch=$(or $(LR_DECAY),0.999995)|polyak decay=$(POLYAK)|seed=$(SEED)|\
+epochs=$(EPOCHS)|batch=$(BATCH)|learning rate=$(LR)|lr decay per epoch=$(or $(LR_DECAY),0.999995)|training precision=$(or $(PRECISION),fp32)|polyak decay=$(POLYAK)|seed=$(SEED)|\
 CE weight=$(CE_WEIGHT)|CE temperature=$(CE_TEMP)|CE fraction=$(CE_FRACTION)|\
 class lr factor=$(CLASS_LR_MULT)|conditioning=$(CONDITIONING)|\
 train images=$(or $(filter-out 0,$(LIMIT)),all)|validation images=$(or $(filter-out 0,$(VAL_LIMIT)),all)|\
