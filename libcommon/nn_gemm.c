@@ -217,28 +217,15 @@ __attribute__((destructor)) static void scratch_free(void)
     }
 }
 
-static size_t round_panels(int n) { return nn_gemm_round_panels(n); }
-
 /* ---------------------------------------------------------------------------
  * GEMM */
-typedef struct gemm_t {
-    int M, N, K;
-    const float *A;
-    size_t ars, acs;
-    const float *B;
-    size_t ldb;
-    float *C;
-    size_t ldc;
-    int beta;
-} gemm_t;
-
 /* Rows [i0, i1) x columns [j0, j1) of C by one thread: per k block, B's
  * block of [j0, j1) is packed once, then every row tile runs along it. */
 static void gemm_part(const gemm_t *g, const kernels *kn, int i0, int i1, int j0, int j1)
 {
     const size_t ldc = g->ldc;
     const int nj = j1 - j0;
-    float *bp = nn_scratch(NN_SCRATCH_PACK, (size_t)KB * round_panels(nj));
+    float *bp = nn_scratch(NN_SCRATCH_PACK, (size_t)KB * nn_gemm_round_panels(nj));
     for (int k0 = 0; k0 < g->K; k0 += KB) {
         int kc = g->K - k0 < KB ? g->K - k0 : KB;
         int load = g->beta || k0 > 0;
@@ -265,29 +252,17 @@ void nn_gemm(int M, int N, int K, const float *A, size_t ars, size_t acs, const 
         nn_gemm_bf16(M, N, K, A, ars, acs, B, ldb, C, ldc, beta);
         return;
     }
-    if (M <= 0 || N <= 0) return;
-    if (K <= 0) {
-        if (!beta)
-            for (int i = 0; i < M; i++) memset(C + (size_t)i * ldc, 0, (size_t)N * sizeof *C);
-        return;
-    }
+    if (nn_gemm_trivial(M, N, K, C, ldc, beta)) return;
     gemm_t g = {M, N, K, A, ars, acs, B, ldb, C, ldc, beta};
     kernels kn = pick_kernels();
-    const int nu = kn.widest;   /* columns are dealt out in whole panels of the widest kernel */
-    const int mt = (M + MR - 1) / MR, nt = (N + nu - 1) / nu;
     int threads = nn_gemm_threads_for((double)M * N * K);
-    /* The tiles are split among the threads along the longer side; no
-     * element's chain is ever split. */
+    /* columns are dealt out in whole panels of the widest kernel */
 #pragma omp parallel num_threads(threads) if (threads > 1)
     {
-        int t = omp_get_thread_num(), T = omp_get_num_threads();
-        if (mt >= nt) {
-            int a = (int)((long)mt * t / T), b = (int)((long)mt * (t + 1) / T);
-            if (a < b) gemm_part(&g, &kn, a * MR, b * MR < M ? b * MR : M, 0, N);
-        } else {
-            int a = (int)((long)nt * t / T), b = (int)((long)nt * (t + 1) / T);
-            if (a < b) gemm_part(&g, &kn, 0, M, a * nu, b * nu < N ? b * nu : N);
-        }
+        int i0, i1, j0, j1;
+        if (nn_gemm_share(M, N, kn.widest, omp_get_thread_num(), omp_get_num_threads(), &i0,
+                          &i1, &j0, &j1))
+            gemm_part(&g, &kn, i0, i1, j0, j1);
     }
 }
 
@@ -302,7 +277,7 @@ void nn_tap_gemm(const nn_tapmap *m, int M, int N, int kc, const float *B, size_
     }
     kernels kn = pick_kernels();
     const int T = m->kh * m->kw, K = T * kc, mt = (M + MR - 1) / MR;
-    float *bp = nn_scratch(NN_SCRATCH_PACK, (size_t)K * round_panels(N));
+    float *bp = nn_scratch(NN_SCRATCH_PACK, (size_t)K * nn_gemm_round_panels(N));
     int threads = nn_gemm_threads_for((double)M * N * K);
 #pragma omp parallel num_threads(threads) if (threads > 1)
     {

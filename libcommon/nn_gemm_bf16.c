@@ -178,17 +178,6 @@ BF16_TARGET static void pack_tap_rows(bfpair *dst, const float *const *ap, int T
 
 /* ---------------------------------------------------------------------------
  * GEMM */
-typedef struct gemm_t {
-    int M, N, K;
-    const float *A;
-    size_t ars, acs;
-    const float *B;
-    size_t ldb;
-    float *C;
-    size_t ldc;
-    int beta;
-} gemm_t;
-
 /* Rows [i0, i1) x columns [j0, j1) of C by one thread: per k block (2*KBP k, so
  * blocks start at even k), B's block of [j0, j1) is packed once, then every row
  * tile packs its A block and runs along it. */
@@ -221,26 +210,16 @@ void nn_gemm_bf16(int M, int N, int K, const float *A, size_t ars, size_t acs, c
                   size_t ldb, float *C, size_t ldc, int beta)
 {
     if (nn_isa() < NN_ISA_AVX512BF16) pcnn_die("internal error: a bf16 GEMM without AVX512_BF16");
-    if (M <= 0 || N <= 0) return;
-    if (K <= 0) {
-        if (!beta)
-            for (int i = 0; i < M; i++) memset(C + (size_t)i * ldc, 0, (size_t)N * sizeof *C);
-        return;
-    }
+    if (nn_gemm_trivial(M, N, K, C, ldc, beta)) return;
     gemm_t g = {M, N, K, A, ars, acs, B, ldb, C, ldc, beta};
-    const int mt = (M + MR - 1) / MR, nt = (N + MAX_W - 1) / MAX_W;
     int threads = nn_gemm_threads_for((double)M * N * K);
     /* as fp32: whole tiles dealt out along the longer side, no chain ever split */
 #pragma omp parallel num_threads(threads) if (threads > 1)
     {
-        int t = omp_get_thread_num(), T = omp_get_num_threads();
-        if (mt >= nt) {
-            int a = (int)((long)mt * t / T), b = (int)((long)mt * (t + 1) / T);
-            if (a < b) gemm_part(&g, a * MR, b * MR < M ? b * MR : M, 0, N);
-        } else {
-            int a = (int)((long)nt * t / T), b = (int)((long)nt * (t + 1) / T);
-            if (a < b) gemm_part(&g, 0, M, a * MAX_W, b * MAX_W < N ? b * MAX_W : N);
-        }
+        int i0, i1, j0, j1;
+        if (nn_gemm_share(M, N, MAX_W, omp_get_thread_num(), omp_get_num_threads(), &i0, &i1,
+                          &j0, &j1))
+            gemm_part(&g, i0, i1, j0, j1);
     }
 }
 

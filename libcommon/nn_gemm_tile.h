@@ -56,6 +56,46 @@ static inline void nn_gemm_tap_rows(const nn_tapmap *m, int i0, int mc, const fl
     }
 }
 
+/* A GEMM's operands (nn_gemm in nn_gemm.h), handed to each thread's share. */
+typedef struct gemm_t {
+    int M, N, K;
+    const float *A;
+    size_t ars, acs;
+    const float *B;
+    size_t ldb;
+    float *C;
+    size_t ldc;
+    int beta;
+} gemm_t;
+
+/* The products with nothing to multiply: M or N <= 0 (nothing), K <= 0 (C = 0 unless
+ * beta). Returns 1 when it was one of them (done), 0 otherwise. */
+static inline int nn_gemm_trivial(int M, int N, int K, float *C, size_t ldc, int beta)
+{
+    if (M <= 0 || N <= 0) return 1;
+    if (K > 0) return 0;
+    if (!beta)
+        for (int i = 0; i < M; i++) memset(C + (size_t)i * ldc, 0, (size_t)N * sizeof *C);
+    return 1;
+}
+
+/* Thread t of T's share, rows [i0, i1) x columns [j0, j1), of an M x N product cut into
+ * tiles of MR rows by nu columns: whole tiles dealt out along the longer side, so no
+ * element's chain is ever split. Returns 0 when the thread gets none. */
+static inline int nn_gemm_share(int M, int N, int nu, int t, int T, int *i0, int *i1, int *j0,
+                                int *j1)
+{
+    const int mt = (M + MR - 1) / MR, nt = (N + nu - 1) / nu;
+    const int n = mt >= nt ? mt : nt;
+    int a = (int)((long)n * t / T), b = (int)((long)n * (t + 1) / T);
+    if (mt >= nt) {
+        *i0 = a * MR, *i1 = b * MR < M ? b * MR : M, *j0 = 0, *j1 = N;
+    } else {
+        *i0 = 0, *i1 = M, *j0 = a * nu, *j1 = b * nu < N ? b * nu : N;
+    }
+    return a < b;
+}
+
 /* One tile at c of mc <= MR rows and nc <= w columns (w the panel's width),
  * through a private buffer when it sticks out of C; CALL_ON computes a whole
  * tile at cc with row stride lc, starting from its values when load. */
