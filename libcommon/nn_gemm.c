@@ -40,6 +40,18 @@ typedef void gemm_kernel(int kc, const float *const *a, size_t acs, const float 
 typedef void tap_kernel(int T, int kc, const float *const *ap, const float *b, size_t ldb,
                         float *c, size_t ldc, int load);
 
+/* The weight gradient's (nn_tap_wgrad) kernel: c (MR, NR or more) [+]= the sum over
+ * segments s, rows k of it, of A(r, sg.p0 + k) b[sg.sb + k*ldb + j], A(r, k) =
+ * a[r][k*acs]: a segment is a run of rows whose tap pixels are consecutive in the
+ * source (one image row), so B is read in place (b: the source at the panel's
+ * first channel; ldb: the source's channels). */
+typedef struct wseg {
+    int p0, len;   /* first row (k) of the run, and its length */
+    size_t sb;     /* offset of its first tap pixel in the source, in floats */
+} wseg;
+typedef void seg_kernel(int ns, const wseg *sg, const float *const *a, size_t acs, const float *b,
+                        size_t ldb, float *c, size_t ldc, int load);
+
 /* ---------------------------------------------------------------------------
  * Scalar reference kernels (and the fallback on CPUs without AVX2). */
 static void kern_c(int kc, const float *const *a, size_t acs, const float *b, size_t ldb, float *c,
@@ -71,6 +83,25 @@ static void tkern_c(int T, int kc, const float *const *ap, const float *b, size_
                 float x = ap[q * MR + r][k];
                 for (int j = 0; j < NR; j++) acc[r][j] = fmaf(x, b[j], acc[r][j]);
             }
+    for (int r = 0; r < MR; r++)
+        for (int j = 0; j < NR; j++) c[r * ldc + j] = acc[r][j];
+}
+
+static void skern_c(int ns, const wseg *sg, const float *const *a, size_t acs, const float *b,
+                    size_t ldb, float *c, size_t ldc, int load)
+{
+    float acc[MR][NR];
+    for (int r = 0; r < MR; r++)
+        for (int j = 0; j < NR; j++) acc[r][j] = load ? c[r * ldc + j] : 0.0f;
+    for (int s = 0; s < ns; s++)
+        for (int k = 0; k < sg[s].len; k++) {
+            const float *bk = b + sg[s].sb + (size_t)k * ldb;
+            size_t pa = ((size_t)sg[s].p0 + k) * acs;
+            for (int r = 0; r < MR; r++) {
+                float x = a[r][pa];
+                for (int j = 0; j < NR; j++) acc[r][j] = fmaf(x, bk[j], acc[r][j]);
+            }
+        }
     for (int r = 0; r < MR; r++)
         for (int j = 0; j < NR; j++) c[r * ldc + j] = acc[r][j];
 }
@@ -128,6 +159,32 @@ static void tkern_c(int T, int kc, const float *const *ap, const float *b, size_
         }                                                                                  \
         UNROLL for (int r = 0; r < MR; r++)                                                \
             UNROLL for (int v = 0; v < NV; v++) ST(c + r * ldc + v * VW, acc[r][v]);       \
+    }                                                                                      \
+    __attribute__((target(TARGET))) static void skern_##NAME(                              \
+        int ns, const wseg *sg, const float *const *a, size_t acs, const float *b,         \
+        size_t ldb, float *c, size_t ldc, int load)                                        \
+    {                                                                                      \
+        V acc[MR][NV];                                                                     \
+        const float *ar[MR];                                                               \
+        UNROLL for (int r = 0; r < MR; r++) {                                              \
+            ar[r] = a[r];                                                                  \
+            UNROLL for (int v = 0; v < NV; v++)                                            \
+                acc[r][v] = load ? LD(c + r * ldc + v * VW) : ZERO();                      \
+        }                                                                                  \
+        for (int s = 0; s < ns; s++) {                                                     \
+            const float *bk = b + sg[s].sb;                                                \
+            size_t p = (size_t)sg[s].p0 * acs;                                             \
+            for (int k = 0; k < sg[s].len; k++, p += acs, bk += ldb) {                     \
+                V bv[NV];                                                                  \
+                UNROLL for (int v = 0; v < NV; v++) bv[v] = LD(bk + v * VW);               \
+                UNROLL for (int r = 0; r < MR; r++) {                                      \
+                    V x = SET1(ar[r][p]);                                                  \
+                    UNROLL for (int v = 0; v < NV; v++) acc[r][v] = FMA(x, bv[v], acc[r][v]); \
+                }                                                                          \
+            }                                                                              \
+        }                                                                                  \
+        UNROLL for (int r = 0; r < MR; r++)                                                \
+            UNROLL for (int v = 0; v < NV; v++) ST(c + r * ldc + v * VW, acc[r][v]);       \
     }
 
 /* AVX2: 6 x 16 in 12 ymm (16 ymm registers leave no room for wider tiles). */
@@ -147,20 +204,24 @@ DEFINE_AVX512(64, 4)
 typedef struct kernels {
     gemm_kernel *k[MAX_W / NR + 1];
     tap_kernel *t[MAX_W / NR + 1];
+    seg_kernel *s[MAX_W / NR + 1];
     int widest;
 } kernels;
 
 static kernels pick_kernels(void)
 {
-    kernels kn = {{NULL, kern_c}, {NULL, tkern_c}, NR};
+    kernels kn = {{NULL, kern_c}, {NULL, tkern_c}, {NULL, skern_c}, NR};
 #ifdef HAVE_X86_KERNELS
     int isa = nn_isa();
-    if (isa >= NN_ISA_AVX2) kn.k[1] = kern_avx2_16, kn.t[1] = tkern_avx2_16;
+    if (isa >= NN_ISA_AVX2) kn.k[1] = kern_avx2_16, kn.t[1] = tkern_avx2_16, kn.s[1] = skern_avx2_16;
     if (isa >= NN_ISA_AVX512) {
-        kn.k[1] = kern_avx512_16, kn.t[1] = tkern_avx512_16;
-        kn.k[2] = kern_avx512_32, kn.t[2] = tkern_avx512_32;
-        kn.k[3] = kern_avx512_48, kn.t[3] = tkern_avx512_48;
-        kn.k[4] = kern_avx512_64, kn.t[4] = tkern_avx512_64;
+#define USE_AVX512(W) kn.k[W / NR] = kern_avx512_##W, kn.t[W / NR] = tkern_avx512_##W, \
+                      kn.s[W / NR] = skern_avx512_##W
+        USE_AVX512(16);
+        USE_AVX512(32);
+        USE_AVX512(48);
+        USE_AVX512(64);
+#undef USE_AVX512
         kn.widest = 64;
     }
 #endif
@@ -295,6 +356,78 @@ void nn_tap_gemm(const nn_tapmap *m, int M, int N, int kc, const float *B, size_
                 int nc = N - j < w ? N - j : w;
                 float *c = C + (size_t)i0 * ldc + j;
                 TILE(kn.t[w / NR](T, kc, ap, bp + (size_t)K * j, (size_t)w, cc, lc, load));
+            }
+        }
+    }
+}
+
+/* ---------------------------------------------------------------------------
+ * Implicit weight gradient (nn_gemm.h: nn_tap_wgrad) */
+#define WKB 512   /* rows (k) per block: its source rows and A rows stay in L2 (64 to 1024 measured: 512 among the best) */
+
+/* The runs of rows [k0, k1) whose tap q falls inside the source: one per row of
+ * the row grid at most (its pixels read consecutive source pixels). */
+static int tap_segments(const nn_tapmap *m, int q, int k0, int k1, wseg *sg)
+{
+    const int di = q / m->kw, dj = q % m->kw;
+    const int off = m->oj - m->sgn * dj;   /* source column = row-grid column + off */
+    int ns = 0;
+    for (int p = k0; p < k1;) {
+        int j = p % m->rw, row = p / m->rw, i = row % m->rh, n = row / m->rh;
+        int pe = p - j + m->rw < k1 ? p - j + m->rw : k1;
+        int si = i + m->oi - m->sgn * di;
+        if (si >= 0 && si < m->sh) {
+            int jlo = j > -off ? j : -off, jhi = j + (pe - p) < m->sw - off ? j + (pe - p) : m->sw - off;
+            if (jlo < jhi)
+                sg[ns++] = (wseg){p + (jlo - j), jhi - jlo,
+                                  (((size_t)n * m->sh + si) * m->sw + (size_t)(jlo + off)) * m->C};
+        }
+        p = pe;
+    }
+    return ns;
+}
+
+void nn_tap_wgrad(const nn_tapmap *m, int M, int N, int kc, const float *A, size_t lda, float *C,
+                  size_t ldc, int beta)
+{
+    const int T = m->kh * m->kw;
+    if (nn_gemm_trivial(N, T * kc, M, C, ldc, beta)) return;
+    if (kc % NR || kc > 64 * NR)
+        pcnn_die("internal error: nn_tap_wgrad needs channels in multiples of %d up to %d, got %d", NR,
+                 64 * NR, kc);
+    kernels kn = pick_kernels();
+    /* tiles: per tap, kc cut into panels (whole: kc is a multiple of NR), by MR rows of C */
+    int pj[64], pw[64], np = 0;   /* kc / NR panels at most */
+    for (int j = 0, w; j < kc; j += w) {
+        w = panel_width(&kn, j, kc);
+        pj[np] = j, pw[np++] = w;
+    }
+    const int mt = (N + MR - 1) / MR, U = T * np * mt;
+    int threads = nn_gemm_threads_for((double)M * N * T * kc);
+#pragma omp parallel num_threads(threads) if (threads > 1)
+    {
+        /* units (tap, panel, row tile) in that order, a contiguous share each, equal in
+         * columns (a 64-wide panel is 4 units of work of a 16-wide one): the tiles of
+         * one panel run one after another along the same source rows */
+        int t = omp_get_thread_num(), nt = omp_get_num_threads(), u0 = -1, u1 = U;
+        long total = (long)T * mt * kc, lo = total * t / nt, hi = total * (t + 1) / nt, sum = 0;
+        for (int u = 0; u < U; u++) {
+            if (u0 < 0 && sum >= lo) u0 = u;
+            if (sum >= hi) { u1 = u; break; }
+            sum += pw[u / mt % np];
+        }
+        if (u0 < 0) u0 = U;
+        wseg sg[WKB + 2];
+        for (int k0 = 0; k0 < M && u0 < u1; k0 += WKB) {
+            int k1 = M - k0 < WKB ? M : k0 + WKB, load = beta || k0 > 0, segq = -1, ns = 0;
+            for (int u = u0; u < u1; u++) {
+                int q = u / (np * mt), pi = u / mt % np, i0 = u % mt * MR;
+                if (q != segq) ns = tap_segments(m, q, k0, k1, sg), segq = q;
+                int mc = N - i0 < MR ? N - i0 : MR, w = pw[pi], nc = w;
+                const float *ap[MR];
+                for (int r = 0; r < MR; r++) ap[r] = A + (size_t)i0 + (size_t)(r < mc ? r : mc - 1);
+                float *c = C + (size_t)i0 * ldc + (size_t)q * kc + pj[pi];
+                TILE(kn.s[w / NR](ns, sg, ap, lda, m->src + pj[pi], (size_t)m->C, cc, lc, load));
             }
         }
     }

@@ -75,6 +75,22 @@ typedef struct nn_tapmap {
 void nn_tap_gemm(const nn_tapmap *m, int M, int N, int kc, const float *B, size_t ldb, float *C,
                  size_t ldc, int load, const float *zero);
 
+/* The weight gradient of a stride-1 convolution as an implicit GEMM (no im2col
+ * copy), the tap map m that of its forward (rows = output pixels):
+ *   C[o, q*kc + c] [+]= sum over rows p of the row grid, in order, of
+ *                       A[p*lda + o] * src[pixel p reads through tap q, c]
+ * (C (N, kh*kw*kc; ldc) is the transposed weight gradient, A (M rows, lda) the
+ * output gradient with N = its columns, M = the rows of the grid). Each element
+ * is one fma chain in p order, the same bits as nn_gemm on the im2col matrix
+ * (col^T A, either way round: fma's product commutes), except that the terms
+ * where the tap falls outside the source (0 * A) are skipped: adding +-0 to a
+ * chain that started at +0 changes no bit, so for finite A nothing differs.
+ * kc must be a multiple of NN_GEMM_NR (the source's channels are B's columns,
+ * read in place), at most 1024; kh*kw <= 64. Always fp32, also in bf16 training
+ * (nn_layers.c: bf16's pairs of k would need the skipped terms back). */
+void nn_tap_wgrad(const nn_tapmap *m, int M, int N, int kc, const float *A, size_t lda, float *C,
+                  size_t ldc, int beta);
+
 /* The bf16 bodies of the two above (nn_gemm_bf16.c), which call them when
  * nn_precision() is NN_PREC_BF16; the same arguments. k runs over the taps as
  * above (k = q*kc + c), so a pair may hold the last channel of one tap and the

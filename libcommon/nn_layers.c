@@ -73,6 +73,17 @@ static float *scratch(size_t n) { return nn_scratch(NN_SCRATCH_LAYOUT, n); }
  *   Wt (Kc, Cout): Wt[(di*kw + dj)*Cin + c, o] = W[o, c, di, dj]   (forward)
  *   Wp (Cout, Kc): Wp[o, (di*kw + dj)*Cin + c] = W[o, c, di, dj]   (backward) */
 
+/* Weight gradients without the im2col copy (nn_tap_wgrad) where the input channels
+ * fill whole panels; otherwise im2col and nn_gemm (in fp32 the same bits, nn_gemm.h).
+ * nn_tap_wgrad is fp32 in either precision: in bf16 training it is both faster (no
+ * transposed A to convert and pack) and exact, so the weight gradients it takes
+ * stay fp32. PCNN_IM2COL_WGRAD (set: any value) forces the im2col path, for tests
+ * and timing. */
+static int implicit_wgrad(int Cin)
+{
+    return Cin % NN_GEMM_NR == 0 && getenv("PCNN_IM2COL_WGRAD") == NULL;
+}
+
 /* Images per chunk so that per_img floats each fit the workspace. */
 static int chunk_images(const nn_ws *ws, size_t per_img, int N)
 {
@@ -224,8 +235,19 @@ static void conv_bwd_body(float *din, float *dW, float *db, const float *dout, c
     for (int o = 0; o < Cout; o++)
         for (int c = 0; c < Cin; c++)
             for (int q = 0; q < kk; q++) Wp[(size_t)o * Kc + (size_t)q * Cin + c] = W[((size_t)o * Cin + c) * kk + q];
+    if (implicit && implicit_wgrad(Cin)) {
+        /* dWc (Cout, Kc) = dO^T col, col never made (nn_tap_wgrad) */
+        float *dWc = dWt;
+        nn_tapmap m = {in, Cin, g->H, g->W, g->Ho, g->Wo, g->kh, g->kw, -g->pt, -g->pl, -1};
+        nn_tap_wgrad(&m, (int)((size_t)g->N * opix), Cout, Cin, dout, Cout, dWc, Kc, 0);
+#pragma omp parallel for schedule(static)
+        for (int o = 0; o < Cout; o++)
+            for (int c = 0; c < Cin; c++)
+                for (int q = 0; q < kk; q++)
+                    dW[((size_t)o * Cin + c) * kk + q] += dWc[(size_t)o * Kc + (size_t)q * Cin + c];
+    }
     int chunk = wgrad_chunk_images(ws, opix * Kc, g->N, opix);
-    for (int n0 = 0; n0 < g->N; n0 += chunk) {
+    for (int n0 = 0; n0 < g->N && !(implicit && implicit_wgrad(Cin)); n0 += chunk) {
         int nb = g->N - n0 < chunk ? g->N - n0 : chunk;
         size_t rows = (size_t)nb * opix;
         const float *dO = dout + (size_t)n0 * opix * Cout;
@@ -255,10 +277,13 @@ static void conv_bwd_body(float *din, float *dW, float *db, const float *dout, c
         NN_PROF_END(NN_PROF_CONV_DGRAD, 2.0 * (double)g->N * opix * Cout * Kc,
                     4.0 * ((double)g->N * (opix * Cout + ipix * Cin) + (double)Cout * Kc));
     }
+    if (!(implicit && implicit_wgrad(Cin))) {
 #pragma omp parallel for schedule(static)
-    for (int o = 0; o < Cout; o++)
-        for (int c = 0; c < Cin; c++)
-            for (int q = 0; q < kk; q++) dW[((size_t)o * Cin + c) * kk + q] += dWt[((size_t)q * Cin + c) * Cout + o];
+        for (int o = 0; o < Cout; o++)
+            for (int c = 0; c < Cin; c++)
+                for (int q = 0; q < kk; q++)
+                    dW[((size_t)o * Cin + c) * kk + q] += dWt[((size_t)q * Cin + c) * Cout + o];
+    }
 }
 
 /* Deconv: Y (rows, kh*kw*Cout) = X (rows, Cin) Wd, Wd (Cin, Kd) tap-major:
@@ -364,12 +389,21 @@ static void linear_bwd_body(float *din, float *dW, float *db, const float *dout,
                    const float *W, size_t rows, int Cin, int Cout)
 {
     colsum_add(db, dout, rows, Cout);
-    /* dWt (Cin, Cout) = in^T (Cin, rows) dout (rows, Cout), then dW += dWt^T */
     float *dWt = scratch((size_t)Cin * Cout);
-    nn_gemm(Cin, Cout, (int)rows, in, 1, Cin, dout, Cout, dWt, Cout, 0);
+    if (implicit_wgrad(Cin)) {
+        /* dWt (Cout, Cin) = dout^T (Cout, rows) in (rows, Cin): the rows as one image row
+         * of a 1x1 tap map, so the input is read in place */
+        nn_tapmap m = {in, Cin, 1, (int)rows, 1, (int)rows, 1, 1, 0, 0, -1};
+        nn_tap_wgrad(&m, (int)rows, Cout, Cin, dout, Cout, dWt, Cin, 0);
 #pragma omp parallel for schedule(static)
-    for (int o = 0; o < Cout; o++)
-        for (int c = 0; c < Cin; c++) dW[(size_t)o * Cin + c] += dWt[(size_t)c * Cout + o];
+        for (size_t i = 0; i < (size_t)Cout * Cin; i++) dW[i] += dWt[i];
+    } else {
+        /* dWt (Cin, Cout) = in^T (Cin, rows) dout (rows, Cout), then dW += dWt^T */
+        nn_gemm(Cin, Cout, (int)rows, in, 1, Cin, dout, Cout, dWt, Cout, 0);
+#pragma omp parallel for schedule(static)
+        for (int o = 0; o < Cout; o++)
+            for (int c = 0; c < Cin; c++) dW[(size_t)o * Cin + c] += dWt[(size_t)c * Cout + o];
+    }
     if (din) nn_gemm((int)rows, Cin, Cout, dout, Cout, 1, W, Cin, din, Cin, 1);
 }
 
@@ -711,7 +745,8 @@ void nn_conv_bwd(float *din, float *dW, float *db, const float *dout, const floa
     NN_PROF_BEGIN;
     conv_bwd_body(din, dW, db, dout, in, W, g, ws);
     int stride1 = conv_kind(g, 0) == NN_PROF_CONV_WGRAD;
-    NN_PROF_END(conv_kind(g, 0), conv_flops(g) * (din && !stride1 ? 2 : 1), conv_bytes(g));
+    int fp32 = stride1 && g->kh * g->kw <= 64 && implicit_wgrad(g->Cin) ? NN_PROF_AS_FP32 : 0;
+    NN_PROF_END(conv_kind(g, 0) | fp32, conv_flops(g) * (din && !stride1 ? 2 : 1), conv_bytes(g));
 }
 
 void nn_deconv_fwd(float *out, const float *in, const float *W, const float *b, int N, int H,

@@ -10,8 +10,11 @@
  * (nn_gemm.c): each output element is one fma chain in a fixed k order, so a
  * value never depends on the batch, a row window (the cached sampler) or the
  * thread count, which OpenBLAS does not promise. Stride-1 convs read the input
- * through per-tap pointers (no im2col); stride 2 and transposed convs use a
- * workspace matrix (the chunk is as large as the workspace allows).
+ * through per-tap pointers (no im2col), their weight gradients too when the input
+ * channels are a multiple of 16 (nn_tap_wgrad: fp32 in either precision, the
+ * same bits as the im2col GEMM; other widths build the im2col matrix); stride 2
+ * and transposed convs use a workspace
+ * matrix (the chunk is as large as the workspace allows).
  *
  *   nn_ws ws = nn_ws_make(pcnn_xmalloc(cap * sizeof(float)), cap);
  *   nn_conv_fwd(out, in, W, b, N, H, W_, Cin, Ho, Wo, Cout, kh, kw, stride, pt, pl, 0, &ws);

@@ -63,9 +63,11 @@ void nn_prof_enter(void)
 void nn_prof_leave(int kind, double seconds, double flops, double bytes)
 {
     depth--;
+    int as_fp32 = kind & NN_PROF_AS_FP32;
+    kind &= ~NN_PROF_AS_FP32;
     if (depth < 0 || depth >= MAXDEPTH || kind < 0 || kind >= NN_PROF_KINDS) return;
     child[depth] += seconds;
-    int p = kind <= NN_PROF_NIN && nn_precision() == NN_PREC_BF16;
+    int p = kind <= NN_PROF_NIN && nn_precision() == NN_PREC_BF16 && !as_fp32;
     acc[kind][p].s += seconds - child[depth + 1];
     acc[kind][p].flops += flops;
     acc[kind][p].bytes += bytes;

@@ -32,7 +32,7 @@
 enum {
     NN_PROF_CONV_FWD,      /* stride-1 shifted convs, forward (implicit GEMM) */
     NN_PROF_CONV_DGRAD,    /* stride-1 convs, gradient of the input */
-    NN_PROF_CONV_WGRAD,    /* every conv's weight gradient (im2col + GEMM) */
+    NN_PROF_CONV_WGRAD,    /* stride-1 convs' weight gradient (implicit or im2col GEMM) */
     NN_PROF_STRIDE2,       /* stride-2 down convs, forward and input gradient */
     NN_PROF_DECONV,        /* transposed convs, forward and backward */
     NN_PROF_NIN,           /* 1x1 layers (nin): GEMMs, forward and backward */
@@ -42,6 +42,10 @@ enum {
     NN_PROF_WEIGHTNORM,    /* weight norm, forward and backward */
     NN_PROF_KINDS
 };
+
+/* Or'ed into a GEMM kind: the region ran fp32 GEMMs whatever nn_precision() says
+ * (the implicit weight gradients, which are fp32 in bf16 training too). */
+#define NN_PROF_AS_FP32 0x100
 
 extern int nn_prof_on;
 double nn_prof_now(void);

@@ -18,6 +18,7 @@
 #include "rng.h"
 #include "util.h"
 
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -176,6 +177,52 @@ static void test_conv_paths(void)
                  g->Cout, g->H, g->W);
         compare_paths(what, run_conv, &c, conv_all_n(g));
         free((void *)c.in), free((void *)c.W), free((void *)c.b), free((void *)c.dout);
+    }
+}
+
+/* The weight gradient without im2col (nn_tap_wgrad) gives the bits of the im2col
+ * GEMM (PCNN_IM2COL_WGRAD forces that path; for 1x1 layers, the transposed GEMM): every path, 1 and 2 threads, rows
+ * that cross its 128-row blocks mid image row, signed zeros in the input and the
+ * output gradient (the skipped padding terms must change no sign). */
+static void test_implicit_wgrad(void)
+{
+    /* N, H, W, Cin, Ho, Wo, Cout, kh, kw, s, pt, pl */
+    const nn_conv_geom gs[] = {
+        {3, 8, 12, 32, 8, 12, 40, 2, 3, 1, 1, 1},    /* down_shifted, 2F = 32 in: 32-wide panel */
+        {2, 12, 8, 80, 12, 8, 40, 2, 2, 1, 1, 1},    /* down_right_shifted: 64 + 16 panels */
+        {1, 7, 9, 160, 7, 9, 13, 2, 3, 1, 1, 1},     /* 64 + 64 + 32; rows of 9, partial row tiles */
+        {2, 5, 6, 16, 5, 6, 8, 3, 3, 1, 1, 1},       /* centred 3x3: padding on every side */
+        {1, 4, 4, 48, 4, 4, 6, 2, 3, 1, 1, 1},       /* fewer rows than a block */
+        {3, 12, 12, 32, 12, 12, 24, 1, 1, 1, 0, 0},  /* pointwise (the nin layers' path) */
+    };
+    for (size_t i = 0; i < sizeof gs / sizeof *gs; i++) {
+        const nn_conv_geom *g = &gs[i];
+        size_t ni = (size_t)g->N * g->H * g->W * g->Cin, no = conv_out_n(g),
+               nw = (size_t)g->Cout * g->Cin * g->kh * g->kw;
+        conv_case c = {*g, rvec(ni), rvec(nw), rvec((size_t)g->Cout), rvec(no)};
+        float *in = (float *)c.in, *dout = (float *)c.dout;
+        for (size_t k = 0; k < ni; k += 7) in[k] = k % 2 ? -0.0f : 0.0f;
+        for (size_t k = 0; k < no; k += 5) dout[k] = k % 3 ? -0.0f : 0.0f;
+        for (int isa = NN_ISA_SCALAR; isa <= NN_ISA_AVX512; isa++) {
+            if (nn_set_isa(isa) != isa) continue;
+            for (int threads = 1; threads <= 2; threads++) {
+                omp_set_num_threads(threads);
+                size_t n = conv_all_n(g);
+                float *ref = pcnn_xmalloc(n * sizeof *ref), *got = pcnn_xmalloc(n * sizeof *got);
+                setenv("PCNN_IM2COL_WGRAD", "1", 1);
+                run_conv(ref, &c);
+                unsetenv("PCNN_IM2COL_WGRAD");
+                run_conv(got, &c);
+                char what[128];
+                snprintf(what, sizeof what, "implicit weight gradient %dx%d %d->%d (%d x %dx%d) [%s, %d threads]",
+                         g->kh, g->kw, g->Cin, g->Cout, g->N, g->H, g->W, nn_isa_name(isa), threads);
+                CHECK(same_bits(what, ref, got, n));
+                free(ref), free(got);
+            }
+        }
+        omp_set_num_threads(2);
+        nn_set_isa(NN_ISA_AVX512);
+        free(in), free((void *)c.W), free((void *)c.b), free(dout);
     }
 }
 
@@ -346,6 +393,7 @@ int main(void)
     RUN(test_gemm_shapes);
     RUN(test_gemm_threaded);
     RUN(test_conv_paths);
+    RUN(test_implicit_wgrad);
     RUN(test_deconv_paths);
     RUN(test_elementwise_paths);
     RUN(test_network_paths);
