@@ -387,8 +387,27 @@ static int tap_segments(const nn_tapmap *m, int q, int k0, int k1, wseg *sg)
     return ns;
 }
 
+/* db[o] += A[p*lda + o] for rows p in [k0, k1), columns [o0, o1): each column one chain
+ * of additions in row order, continued block after block (the rows are in L2 then). */
+static void colsum_rows(float *db, const float *A, size_t lda, int k0, int k1, int o0, int o1)
+{
+    for (int c0 = o0; c0 < o1; c0 += NR) {
+        int nc = o1 - c0 < NR ? o1 - c0 : NR;
+        float acc[NR];
+        memcpy(acc, db + c0, (size_t)nc * sizeof *acc);
+        for (int p = k0; p < k1; p++) {
+            const float *x = A + (size_t)p * lda + c0;
+            if (nc == NR)
+                for (int c = 0; c < NR; c++) acc[c] += x[c];
+            else
+                for (int c = 0; c < nc; c++) acc[c] += x[c];
+        }
+        memcpy(db + c0, acc, (size_t)nc * sizeof *acc);
+    }
+}
+
 void nn_tap_wgrad(const nn_tapmap *m, int M, int N, int kc, const float *A, size_t lda, float *C,
-                  size_t ldc, int beta)
+                  size_t ldc, int beta, float *db)
 {
     const int T = m->kh * m->kw;
     if (nn_gemm_trivial(N, T * kc, M, C, ldc, beta)) return;
@@ -417,9 +436,11 @@ void nn_tap_wgrad(const nn_tapmap *m, int M, int N, int kc, const float *A, size
             sum += pw[u / mt % np];
         }
         if (u0 < 0) u0 = U;
+        const int o0 = (int)((long)N * t / nt), o1 = (int)((long)N * (t + 1) / nt);   /* of db */
         wseg sg[WKB + 2];
-        for (int k0 = 0; k0 < M && u0 < u1; k0 += WKB) {
+        for (int k0 = 0; k0 < M; k0 += WKB) {
             int k1 = M - k0 < WKB ? M : k0 + WKB, load = beta || k0 > 0, segq = -1, ns = 0;
+            if (db) colsum_rows(db, A, lda, k0, k1, o0, o1);
             for (int u = u0; u < u1; u++) {
                 int q = u / (np * mt), pi = u / mt % np, i0 = u % mt * MR;
                 if (q != segq) ns = tap_segments(m, q, k0, k1, sg), segq = q;

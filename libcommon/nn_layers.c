@@ -74,14 +74,14 @@ static float *scratch(size_t n) { return nn_scratch(NN_SCRATCH_LAYOUT, n); }
  *   Wp (Cout, Kc): Wp[o, (di*kw + dj)*Cin + c] = W[o, c, di, dj]   (backward) */
 
 /* Weight gradients without the im2col copy (nn_tap_wgrad) where the input channels
- * fill whole panels; otherwise im2col and nn_gemm (in fp32 the same bits, nn_gemm.h).
+ * fill whole panels (up to 1024 of them); otherwise im2col and nn_gemm (in fp32 the same bits, nn_gemm.h).
  * nn_tap_wgrad is fp32 in either precision: in bf16 training it is both faster (no
  * transposed A to convert and pack) and exact, so the weight gradients it takes
  * stay fp32. PCNN_IM2COL_WGRAD (set: any value) forces the im2col path, for tests
  * and timing. */
 static int implicit_wgrad(int Cin)
 {
-    return Cin % NN_GEMM_NR == 0 && getenv("PCNN_IM2COL_WGRAD") == NULL;
+    return Cin % NN_GEMM_NR == 0 && Cin <= 64 * NN_GEMM_NR && getenv("PCNN_IM2COL_WGRAD") == NULL;
 }
 
 /* Images per chunk so that per_img floats each fit the workspace. */
@@ -227,8 +227,8 @@ static void conv_bwd_body(float *din, float *dW, float *db, const float *dout, c
         linear_bwd_body(din, dW, db, dout, in, W, (size_t)g->N * opix, g->Cin, g->Cout);
         return;
     }
-    colsum_add(db, dout, (size_t)g->N * opix, Cout);
     const int implicit = g->s == 1 && kk <= 64;
+    if (!(implicit && implicit_wgrad(Cin))) colsum_add(db, dout, (size_t)g->N * opix, Cout);
     /* Wp (Cout, Kc) and dWt (Kc, Cout), tap-major; then room for the implicit din's weights */
     float *Wp = scratch(2 * Kc * Cout + (size_t)kk * Cout * round_nr(Cin) + (size_t)Cout), *dWt = Wp + Kc * Cout;
 #pragma omp parallel for schedule(static)
@@ -239,7 +239,7 @@ static void conv_bwd_body(float *din, float *dW, float *db, const float *dout, c
         /* dWc (Cout, Kc) = dO^T col, col never made (nn_tap_wgrad) */
         float *dWc = dWt;
         nn_tapmap m = {in, Cin, g->H, g->W, g->Ho, g->Wo, g->kh, g->kw, -g->pt, -g->pl, -1};
-        nn_tap_wgrad(&m, (int)((size_t)g->N * opix), Cout, Cin, dout, Cout, dWc, Kc, 0);
+        nn_tap_wgrad(&m, (int)((size_t)g->N * opix), Cout, Cin, dout, Cout, dWc, Kc, 0, db);
 #pragma omp parallel for schedule(static)
         for (int o = 0; o < Cout; o++)
             for (int c = 0; c < Cin; c++)
@@ -388,16 +388,16 @@ static void linear_fwd_body(float *out, const float *in, const float *W, const f
 static void linear_bwd_body(float *din, float *dW, float *db, const float *dout, const float *in,
                    const float *W, size_t rows, int Cin, int Cout)
 {
-    colsum_add(db, dout, rows, Cout);
     float *dWt = scratch((size_t)Cin * Cout);
-    if (implicit_wgrad(Cin)) {
+    if (implicit_wgrad(Cin)) {   /* db on the way */
         /* dWt (Cout, Cin) = dout^T (Cout, rows) in (rows, Cin): the rows as one image row
          * of a 1x1 tap map, so the input is read in place */
         nn_tapmap m = {in, Cin, 1, (int)rows, 1, (int)rows, 1, 1, 0, 0, -1};
-        nn_tap_wgrad(&m, (int)rows, Cout, Cin, dout, Cout, dWt, Cin, 0);
+        nn_tap_wgrad(&m, (int)rows, Cout, Cin, dout, Cout, dWt, Cin, 0, db);
 #pragma omp parallel for schedule(static)
         for (size_t i = 0; i < (size_t)Cout * Cin; i++) dW[i] += dWt[i];
     } else {
+        colsum_add(db, dout, rows, Cout);
         /* dWt (Cin, Cout) = in^T (Cin, rows) dout (rows, Cout), then dW += dWt^T */
         nn_gemm(Cin, Cout, (int)rows, in, 1, Cin, dout, Cout, dWt, Cout, 0);
 #pragma omp parallel for schedule(static)
