@@ -258,22 +258,19 @@ static void cpu_gated_bwd(pcnn_backend *be, void *st, const pcnn_blockref *b, co
     nn_class_bwd(gp + b->hw, dc2, labels, N, (size_t)h * w, 2 * F);
     if (t->cond & PCNN_COND_FILM)   /* d hs, then dc2 becomes d/d(c2 before the term) */
         nn_film_bwd(gp + b->hs, dc2, s->c2p, wp + b->hs, labels, N, (size_t)h * w, 2 * F);
-    nn_zero(dh, rows * 2 * F);
     nn_conv_geom go = shifted_geom(Lo, N, h, w, b->ul);
-    nn_conv_bwd(dh, gp + Lo->v, gp + Lo->b, dc2, s->hd, wp + Lo->v, &go, &c->ws);
+    nn_conv_bwd_set(dh, gp + Lo->v, gp + Lo->b, dc2, s->hd, wp + Lo->v, &go, &c->ws);
     if (s->dropped) nn_dropout_apply(dh, s->mask, N, (size_t)h * w, 2 * F);
     nn_zero(dc1, rows * F);
     nn_concat_elu_bwd(dc1, NULL, dh, s->c1, F, NULL, 0, rows);
     if (b->skip) {
         const pcnn_wnlayer *Ls = &t->layers[b->nin_skip];
-        nn_zero(dcea, rows * Ls->cin);
-        nn_linear_bwd(dcea, gp + Ls->v, gp + Ls->b, dc1, s->cea, wp + Ls->v, rows, Ls->cin, F);
+        nn_linear_bwd_set(dcea, gp + Ls->v, gp + Ls->b, dc1, s->cea, wp + Ls->v, rows, Ls->cin, F);
         nn_concat_elu_bwd(da1, da2, dcea, a1, F, b->skip == 2 ? a2 : NULL, b->skip == 2 ? F : 0,
                           rows);
     }
-    nn_zero(dcex, rows * 2 * F);
     nn_conv_geom gi = shifted_geom(Li, N, h, w, b->ul);
-    nn_conv_bwd(dcex, gp + Li->v, gp + Li->b, dc1, s->cex, wp + Li->v, &gi, &c->ws);
+    nn_conv_bwd_set(dcex, gp + Li->v, gp + Li->b, dc1, s->cex, wp + Li->v, &gi, &c->ws);
     nn_concat_elu_bwd(dx, NULL, dcex, x, F, NULL, 0, rows);
 }
 

@@ -173,7 +173,7 @@ static void col2im_add(float *din, const float *col, int nb, const nn_conv_geom 
 static void linear_fwd_body(float *out, const float *in, const float *W, const float *b,
                             size_t rows, int Cin, int Cout, int accumulate);
 static void linear_bwd_body(float *din, float *dW, float *db, const float *dout, const float *in,
-                            const float *W, size_t rows, int Cin, int Cout);
+                            const float *W, size_t rows, int Cin, int Cout, int din_set);
 
 static size_t round_nr(int n) { return ((size_t)n + NN_GEMM_NR - 1) / NN_GEMM_NR * NN_GEMM_NR; }
 
@@ -217,17 +217,19 @@ static void conv_fwd_body(float *out, const float *in, const float *W, const flo
     }
 }
 
+/* din_set: din is overwritten (the caller need not zero it), else accumulated. */
 static void conv_bwd_body(float *din, float *dW, float *db, const float *dout, const float *in,
-                 const float *W, const nn_conv_geom *g, nn_ws *ws)
+                 const float *W, const nn_conv_geom *g, nn_ws *ws, int din_set)
 {
     const int kk = g->kh * g->kw, Cin = g->Cin, Cout = g->Cout;
     const size_t Kc = (size_t)Cin * kk;
     const size_t opix = (size_t)g->Ho * g->Wo, ipix = (size_t)g->H * g->W;
     if (is_pointwise(g)) {
-        linear_bwd_body(din, dW, db, dout, in, W, (size_t)g->N * opix, g->Cin, g->Cout);
+        linear_bwd_body(din, dW, db, dout, in, W, (size_t)g->N * opix, g->Cin, g->Cout, din_set);
         return;
     }
     const int implicit = g->s == 1 && kk <= 64;
+    if (din && din_set && !implicit) nn_zero(din, (size_t)g->N * ipix * Cin);   /* col2im adds */
     if (!(implicit && implicit_wgrad(Cin))) colsum_add(db, dout, (size_t)g->N * opix, Cout);
     /* Wp (Cout, Kc) and dWt (Kc, Cout), tap-major; then room for the implicit din's weights */
     float *Wp = scratch(2 * Kc * Cout + (size_t)kk * Cout * round_nr(Cin) + (size_t)Cout), *dWt = Wp + Kc * Cout;
@@ -273,7 +275,7 @@ static void conv_bwd_body(float *din, float *dW, float *db, const float *dout, c
             for (int c = 0; c < Cin; c++)
                 for (int q = 0; q < kk; q++) Wb[((size_t)q * Cout + o) * ldb + c] = W[((size_t)o * Cin + c) * kk + q];
         nn_tapmap m = {dout, Cout, g->Ho, g->Wo, g->H, g->W, g->kh, g->kw, g->pt, g->pl, 1};
-        nn_tap_gemm(&m, (int)((size_t)g->N * ipix), Cin, Cout, Wb, ldb, din, Cin, 1, zero);
+        nn_tap_gemm(&m, (int)((size_t)g->N * ipix), Cin, Cout, Wb, ldb, din, Cin, !din_set, zero);
         NN_PROF_END(NN_PROF_CONV_DGRAD, 2.0 * (double)g->N * opix * Cout * Kc,
                     4.0 * ((double)g->N * (opix * Cout + ipix * Cin) + (double)Cout * Kc));
     }
@@ -386,7 +388,7 @@ static void linear_fwd_body(float *out, const float *in, const float *W, const f
 }
 
 static void linear_bwd_body(float *din, float *dW, float *db, const float *dout, const float *in,
-                   const float *W, size_t rows, int Cin, int Cout)
+                   const float *W, size_t rows, int Cin, int Cout, int din_set)
 {
     float *dWt = scratch((size_t)Cin * Cout);
     if (implicit_wgrad(Cin)) {   /* db on the way */
@@ -404,7 +406,7 @@ static void linear_bwd_body(float *din, float *dW, float *db, const float *dout,
         for (int o = 0; o < Cout; o++)
             for (int c = 0; c < Cin; c++) dW[(size_t)o * Cin + c] += dWt[(size_t)c * Cout + o];
     }
-    if (din) nn_gemm((int)rows, Cin, Cout, dout, Cout, 1, W, Cin, din, Cin, 1);
+    if (din) nn_gemm((int)rows, Cin, Cout, dout, Cout, 1, W, Cin, din, Cin, !din_set);
 }
 
 void nn_weightnorm_fwd(float *W, const float *v, const float *g, size_t rows, size_t rowlen)
@@ -739,14 +741,26 @@ void nn_conv_fwd(float *out, const float *in, const float *W, const float *b,
 }
 
 /* stride 1: the weight gradient here, the input gradient timed inside (CONV_DGRAD) */
-void nn_conv_bwd(float *din, float *dW, float *db, const float *dout, const float *in,
-                 const float *W, const nn_conv_geom *g, nn_ws *ws)
+static void conv_bwd(float *din, float *dW, float *db, const float *dout, const float *in,
+                     const float *W, const nn_conv_geom *g, nn_ws *ws, int din_set)
 {
     NN_PROF_BEGIN;
-    conv_bwd_body(din, dW, db, dout, in, W, g, ws);
+    conv_bwd_body(din, dW, db, dout, in, W, g, ws, din_set);
     int stride1 = conv_kind(g, 0) == NN_PROF_CONV_WGRAD;
     int fp32 = stride1 && g->kh * g->kw <= 64 && implicit_wgrad(g->Cin) ? NN_PROF_AS_FP32 : 0;
     NN_PROF_END(conv_kind(g, 0) | fp32, conv_flops(g) * (din && !stride1 ? 2 : 1), conv_bytes(g));
+}
+
+void nn_conv_bwd(float *din, float *dW, float *db, const float *dout, const float *in,
+                 const float *W, const nn_conv_geom *g, nn_ws *ws)
+{
+    conv_bwd(din, dW, db, dout, in, W, g, ws, 0);
+}
+
+void nn_conv_bwd_set(float *din, float *dW, float *db, const float *dout, const float *in,
+                     const float *W, const nn_conv_geom *g, nn_ws *ws)
+{
+    conv_bwd(din, dW, db, dout, in, W, g, ws, 1);
 }
 
 void nn_deconv_fwd(float *out, const float *in, const float *W, const float *b, int N, int H,
@@ -776,11 +790,23 @@ void nn_linear_fwd(float *out, const float *in, const float *W, const float *b, 
     NN_PROF_END(NN_PROF_NIN, 2.0 * rows * Cin * Cout, 4.0 * ((double)rows * (Cin + Cout) + (double)Cin * Cout));
 }
 
+static void linear_bwd(float *din, float *dW, float *db, const float *dout, const float *in,
+                       const float *W, size_t rows, int Cin, int Cout, int din_set)
+{
+    NN_PROF_BEGIN;
+    linear_bwd_body(din, dW, db, dout, in, W, rows, Cin, Cout, din_set);
+    NN_PROF_END(NN_PROF_NIN, 2.0 * rows * Cin * Cout * (din ? 2 : 1),
+                4.0 * ((double)rows * (2.0 * Cin + Cout) + (double)Cin * Cout));
+}
+
 void nn_linear_bwd(float *din, float *dW, float *db, const float *dout, const float *in,
                    const float *W, size_t rows, int Cin, int Cout)
 {
-    NN_PROF_BEGIN;
-    linear_bwd_body(din, dW, db, dout, in, W, rows, Cin, Cout);
-    NN_PROF_END(NN_PROF_NIN, 2.0 * rows * Cin * Cout * (din ? 2 : 1),
-                4.0 * ((double)rows * (2.0 * Cin + Cout) + (double)Cin * Cout));
+    linear_bwd(din, dW, db, dout, in, W, rows, Cin, Cout, 0);
+}
+
+void nn_linear_bwd_set(float *din, float *dW, float *db, const float *dout, const float *in,
+                       const float *W, size_t rows, int Cin, int Cout)
+{
+    linear_bwd(din, dW, db, dout, in, W, rows, Cin, Cout, 1);
 }

@@ -74,6 +74,10 @@ void nn_conv_fwd(float *out, const float *in, const float *W, const float *b,
 /* din += dL/din (din may be NULL); dW += dL/dW; db += dL/db. */
 void nn_conv_bwd(float *din, float *dW, float *db, const float *dout, const float *in,
                  const float *W, const nn_conv_geom *g, nn_ws *ws);
+/* The same with din = dL/din: overwritten, so a fresh buffer needs no zeroing first
+ * (the same bits as zeroing it and calling nn_conv_bwd: the chains start at +0). */
+void nn_conv_bwd_set(float *din, float *dW, float *db, const float *dout, const float *in,
+                     const float *W, const nn_conv_geom *g, nn_ws *ws);
 
 /* Transposed conv, stride 2, output_padding 1 (PyTorch ConvTranspose2d), then crop
  * rows [0, 2H) and columns [coff, coff + 2W): out (N, 2H, 2W, Cout), in (N,H,W,Cin),
@@ -90,6 +94,9 @@ void nn_linear_fwd(float *out, const float *in, const float *W, const float *b, 
                    int Cin, int Cout, int accumulate);
 void nn_linear_bwd(float *din, float *dW, float *db, const float *dout, const float *in,
                    const float *W, size_t rows, int Cin, int Cout);
+/* din overwritten, as nn_conv_bwd_set. */
+void nn_linear_bwd_set(float *din, float *dW, float *db, const float *dout, const float *in,
+                       const float *W, size_t rows, int Cin, int Cout);
 
 /* Weight norm (dim 0): W[r,:] = g[r] v[r,:] / ||v[r,:]||, rows x rowlen. */
 void nn_weightnorm_fwd(float *W, const float *v, const float *g, size_t rows, size_t rowlen);

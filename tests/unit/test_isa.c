@@ -226,6 +226,44 @@ static void test_implicit_wgrad(void)
     }
 }
 
+/* nn_conv_bwd_set / nn_linear_bwd_set (din overwritten) on a NaN-poisoned din give the
+ * bits of nn_conv_bwd / nn_linear_bwd on a zeroed one: stride 1 (implicit), stride 2
+ * (col2im), pointwise, and a linear layer. */
+static void test_bwd_set(void)
+{
+    /* N, H, W, Cin, Ho, Wo, Cout, kh, kw, s, pt, pl */
+    const nn_conv_geom gs[] = {
+        {2, 8, 12, 32, 8, 12, 40, 2, 3, 1, 1, 1},
+        {2, 8, 8, 12, 4, 4, 12, 2, 3, 2, 1, 1},
+        {2, 9, 7, 32, 9, 7, 24, 1, 1, 1, 0, 0},
+    };
+    size_t cap = 1 << 20;
+    nn_ws ws = {pcnn_xmalloc(cap * sizeof(float)), cap};
+    for (size_t i = 0; i < sizeof gs / sizeof *gs; i++) {
+        const nn_conv_geom *g = &gs[i];
+        size_t ni = (size_t)g->N * g->H * g->W * g->Cin, nw = (size_t)g->Cout * g->Cin * g->kh * g->kw;
+        float *in = rvec(ni), *W = rvec(nw), *dout = rvec(conv_out_n(g));
+        float *a = pcnn_xcalloc(ni + nw + (size_t)g->Cout, sizeof *a);
+        float *b = pcnn_xcalloc(ni + nw + (size_t)g->Cout, sizeof *b);
+        memset(b, 0xff, ni * sizeof *b);   /* NaN: every element of din must be written */
+        nn_conv_bwd(a, a + ni, a + ni + nw, dout, in, W, g, &ws);
+        nn_conv_bwd_set(b, b + ni, b + ni + nw, dout, in, W, g, &ws);
+        char what[96];
+        snprintf(what, sizeof what, "conv_bwd_set %dx%d s%d %d->%d", g->kh, g->kw, g->s, g->Cin, g->Cout);
+        CHECK(same_bits(what, a, b, ni + nw + (size_t)g->Cout));
+        free(in), free(W), free(dout), free(a), free(b);
+    }
+    const int rows = 300, Cin = 48, Cout = 20;
+    float *in = rvec((size_t)rows * Cin), *W = rvec((size_t)Cout * Cin), *dout = rvec((size_t)rows * Cout);
+    size_t n = (size_t)rows * Cin + (size_t)Cout * Cin + Cout;
+    float *a = pcnn_xcalloc(n, sizeof *a), *b = pcnn_xcalloc(n, sizeof *b);
+    memset(b, 0xff, (size_t)rows * Cin * sizeof *b);
+    nn_linear_bwd(a, a + rows * Cin, a + rows * Cin + Cout * Cin, dout, in, W, rows, Cin, Cout);
+    nn_linear_bwd_set(b, b + rows * Cin, b + rows * Cin + Cout * Cin, dout, in, W, rows, Cin, Cout);
+    CHECK(same_bits("linear_bwd_set 48->20", a, b, n));
+    free(in), free(W), free(dout), free(a), free(b), free(ws.p);
+}
+
 typedef struct deconv_case {
     int N, H, W, Cin, Cout, kh, kw, coff;
     const float *in, *Wt, *b, *dout;
@@ -394,6 +432,7 @@ int main(void)
     RUN(test_gemm_threaded);
     RUN(test_conv_paths);
     RUN(test_implicit_wgrad);
+    RUN(test_bwd_set);
     RUN(test_deconv_paths);
     RUN(test_elementwise_paths);
     RUN(test_network_paths);
