@@ -9,6 +9,9 @@
  * kernel streams it in order; a tile that sticks out of C is computed in a
  * private buffer. Whatever kernel computes an element, it is the same fma chain
  * in k order, so all of them agree bit for bit (tests/unit/test_isa.c).
+ * The weight gradient of a stride-1 conv (nn_tap_wgrad) is the same GEMM turned
+ * round: its tiles take the source image's channels as columns, read in place run
+ * by run along image rows (seg kernels), and broadcast the output gradient's rows.
  * The tile, panel and tap-row helpers are in nn_gemm_tile.h. In bf16
  * (nn_precision()) both entry points hand over to nn_gemm_bf16.c. */
 #include "nn_gemm.h"
