@@ -113,10 +113,19 @@ static void skern_c(int ns, const wseg *sg, const float *const *a, size_t acs, c
 #include <immintrin.h>
 #define HAVE_X86_KERNELS 1
 
-/* The GEMM and tap kernels for a 6 x (NV * VW) tile of vector type V (VW
- * floats): the accumulators are an array that the unrolled loops keep in
- * registers; per k, NV vectors of b and one broadcast per row. */
-#define UNROLL _Pragma("GCC unroll 8")
+/* The GEMM, tap and weight-gradient kernels for a 6 x (NV * VW) tile of vector
+ * type V (VW floats): the accumulators are an array that the unrolled loops keep in
+ * registers (TILE_ACC_*, nn_gemm_tile.h); per k, NV vectors of b and one broadcast
+ * per row (TILE_STEP: row r's value at offset p of ar[r]). */
+#define TILE_STEP(V, VW, NV, LD, SET1, FMA, bk, ar, p)                                     \
+    do {                                                                                   \
+        V bv[NV];                                                                          \
+        UNROLL for (int v = 0; v < NV; v++) bv[v] = LD((bk) + v * VW);                     \
+        UNROLL for (int r = 0; r < MR; r++) {                                              \
+            V x = SET1((ar)[r][p]);                                                        \
+            UNROLL for (int v = 0; v < NV; v++) acc[r][v] = FMA(x, bv[v], acc[r][v]);      \
+        }                                                                                  \
+    } while (0)
 #define DEFINE_TILE(NAME, TARGET, V, VW, NV, LD, ST, SET1, FMA, ZERO)                      \
     __attribute__((target(TARGET))) static void kern_##NAME(                               \
         int kc, const float *const *a, size_t acs, const float *b, size_t ldb, float *c,   \
@@ -124,44 +133,25 @@ static void skern_c(int ns, const wseg *sg, const float *const *a, size_t acs, c
     {                                                                                      \
         V acc[MR][NV];                                                                     \
         const float *ar[MR];                                                               \
-        UNROLL for (int r = 0; r < MR; r++) {                                              \
-            ar[r] = a[r];                                                                  \
-            UNROLL for (int v = 0; v < NV; v++)                                            \
-                acc[r][v] = load ? LD(c + r * ldc + v * VW) : ZERO();                      \
-        }                                                                                  \
-        for (size_t k = 0, p = 0; k < (size_t)kc; k++, p += acs, b += ldb) {               \
-            V bv[NV];                                                                      \
-            UNROLL for (int v = 0; v < NV; v++) bv[v] = LD(b + v * VW);                    \
-            UNROLL for (int r = 0; r < MR; r++) {                                          \
-                V x = SET1(ar[r][p]);                                                      \
-                UNROLL for (int v = 0; v < NV; v++) acc[r][v] = FMA(x, bv[v], acc[r][v]);  \
-            }                                                                              \
-        }                                                                                  \
-        UNROLL for (int r = 0; r < MR; r++)                                                \
-            UNROLL for (int v = 0; v < NV; v++) ST(c + r * ldc + v * VW, acc[r][v]);       \
+        UNROLL for (int r = 0; r < MR; r++) ar[r] = a[r];                                  \
+        TILE_ACC_START(acc, c, ldc, load, LD, ZERO, VW, NV);                               \
+        for (size_t k = 0, p = 0; k < (size_t)kc; k++, p += acs, b += ldb)                 \
+            TILE_STEP(V, VW, NV, LD, SET1, FMA, b, ar, p);                                 \
+        TILE_ACC_STORE(acc, c, ldc, ST, VW, NV);                                           \
     }                                                                                      \
     __attribute__((target(TARGET))) static void tkern_##NAME(                              \
         int T, int kc, const float *const *ap, const float *b, size_t ldb, float *c,       \
         size_t ldc, int load)                                                              \
     {                                                                                      \
         V acc[MR][NV];                                                                     \
-        UNROLL for (int r = 0; r < MR; r++)                                                \
-            UNROLL for (int v = 0; v < NV; v++)                                            \
-                acc[r][v] = load ? LD(c + r * ldc + v * VW) : ZERO();                      \
+        TILE_ACC_START(acc, c, ldc, load, LD, ZERO, VW, NV);                               \
         for (int q = 0; q < T; q++) {                                                      \
             const float *ar[MR];                                                           \
             UNROLL for (int r = 0; r < MR; r++) ar[r] = ap[q * MR + r];                    \
-            for (int k = 0; k < kc; k++, b += ldb) {                                       \
-                V bv[NV];                                                                  \
-                UNROLL for (int v = 0; v < NV; v++) bv[v] = LD(b + v * VW);                \
-                UNROLL for (int r = 0; r < MR; r++) {                                      \
-                    V x = SET1(ar[r][k]);                                                  \
-                    UNROLL for (int v = 0; v < NV; v++) acc[r][v] = FMA(x, bv[v], acc[r][v]); \
-                }                                                                          \
-            }                                                                              \
+            for (int k = 0; k < kc; k++, b += ldb)                                         \
+                TILE_STEP(V, VW, NV, LD, SET1, FMA, b, ar, k);                             \
         }                                                                                  \
-        UNROLL for (int r = 0; r < MR; r++)                                                \
-            UNROLL for (int v = 0; v < NV; v++) ST(c + r * ldc + v * VW, acc[r][v]);       \
+        TILE_ACC_STORE(acc, c, ldc, ST, VW, NV);                                           \
     }                                                                                      \
     __attribute__((target(TARGET))) static void skern_##NAME(                              \
         int ns, const wseg *sg, const float *const *a, size_t acs, const float *b,         \
@@ -169,25 +159,15 @@ static void skern_c(int ns, const wseg *sg, const float *const *a, size_t acs, c
     {                                                                                      \
         V acc[MR][NV];                                                                     \
         const float *ar[MR];                                                               \
-        UNROLL for (int r = 0; r < MR; r++) {                                              \
-            ar[r] = a[r];                                                                  \
-            UNROLL for (int v = 0; v < NV; v++)                                            \
-                acc[r][v] = load ? LD(c + r * ldc + v * VW) : ZERO();                      \
-        }                                                                                  \
+        UNROLL for (int r = 0; r < MR; r++) ar[r] = a[r];                                  \
+        TILE_ACC_START(acc, c, ldc, load, LD, ZERO, VW, NV);                               \
         for (int s = 0; s < ns; s++) {                                                     \
             const float *bk = b + sg[s].sb;                                                \
             size_t p = (size_t)sg[s].p0 * acs;                                             \
-            for (int k = 0; k < sg[s].len; k++, p += acs, bk += ldb) {                     \
-                V bv[NV];                                                                  \
-                UNROLL for (int v = 0; v < NV; v++) bv[v] = LD(bk + v * VW);               \
-                UNROLL for (int r = 0; r < MR; r++) {                                      \
-                    V x = SET1(ar[r][p]);                                                  \
-                    UNROLL for (int v = 0; v < NV; v++) acc[r][v] = FMA(x, bv[v], acc[r][v]); \
-                }                                                                          \
-            }                                                                              \
+            for (int k = 0; k < sg[s].len; k++, p += acs, bk += ldb)                       \
+                TILE_STEP(V, VW, NV, LD, SET1, FMA, bk, ar, p);                            \
         }                                                                                  \
-        UNROLL for (int r = 0; r < MR; r++)                                                \
-            UNROLL for (int v = 0; v < NV; v++) ST(c + r * ldc + v * VW, acc[r][v]);       \
+        TILE_ACC_STORE(acc, c, ldc, ST, VW, NV);                                           \
     }
 
 /* AVX2: 6 x 16 in 12 ymm (16 ymm registers leave no room for wider tiles). */
@@ -390,16 +370,14 @@ static int tap_segments(const nn_tapmap *m, int q, int k0, int k1, wseg *sg)
     return ns;
 }
 
-/* db[o] += A[p*lda + o] for rows p in [k0, k1), columns [o0, o1): each column one chain
- * of additions in row order, continued block after block (the rows are in L2 then). */
-static void colsum_rows(float *db, const float *A, size_t lda, int k0, int k1, int o0, int o1)
+void nn_colsum_rows(float *db, const float *A, size_t lda, size_t k0, size_t k1, int o0, int o1)
 {
     for (int c0 = o0; c0 < o1; c0 += NR) {
         int nc = o1 - c0 < NR ? o1 - c0 : NR;
-        float acc[NR];
+        float acc[NR];   /* the chains in registers: db's value, then the rows */
         memcpy(acc, db + c0, (size_t)nc * sizeof *acc);
-        for (int p = k0; p < k1; p++) {
-            const float *x = A + (size_t)p * lda + c0;
+        for (size_t p = k0; p < k1; p++) {
+            const float *x = A + p * lda + c0;
             if (nc == NR)
                 for (int c = 0; c < NR; c++) acc[c] += x[c];
             else
@@ -414,12 +392,12 @@ void nn_tap_wgrad(const nn_tapmap *m, int M, int N, int kc, const float *A, size
 {
     const int T = m->kh * m->kw;
     if (nn_gemm_trivial(N, T * kc, M, C, ldc, beta)) return;
-    if (kc % NR || kc > 64 * NR)
+    if (kc % NR || kc > NN_TAP_WGRAD_MAX_C)
         pcnn_die("internal error: nn_tap_wgrad needs channels in multiples of %d up to %d, got %d", NR,
-                 64 * NR, kc);
+                 NN_TAP_WGRAD_MAX_C, kc);
     kernels kn = pick_kernels();
     /* tiles: per tap, kc cut into panels (whole: kc is a multiple of NR), by MR rows of C */
-    int pj[64], pw[64], np = 0;   /* kc / NR panels at most */
+    int pj[NN_TAP_WGRAD_MAX_C / NR], pw[NN_TAP_WGRAD_MAX_C / NR], np = 0;
     for (int j = 0, w; j < kc; j += w) {
         w = panel_width(&kn, j, kc);
         pj[np] = j, pw[np++] = w;
@@ -443,7 +421,7 @@ void nn_tap_wgrad(const nn_tapmap *m, int M, int N, int kc, const float *A, size
         wseg sg[WKB + 2];
         for (int k0 = 0; k0 < M; k0 += WKB) {
             int k1 = M - k0 < WKB ? M : k0 + WKB, load = beta || k0 > 0, segq = -1, ns = 0;
-            if (db) colsum_rows(db, A, lda, k0, k1, o0, o1);
+            if (db) nn_colsum_rows(db, A, lda, (size_t)k0, (size_t)k1, o0, o1);   /* rows in L2 */
             for (int u = u0; u < u1; u++) {
                 int q = u / (np * mt), pi = u / mt % np, i0 = u % mt * MR;
                 if (q != segq) ns = tap_segments(m, q, k0, k1, sg), segq = q;

@@ -86,13 +86,19 @@ void nn_tap_gemm(const nn_tapmap *m, int M, int N, int kc, const float *B, size_
  * where the tap falls outside the source (0 * A) are skipped: adding +-0 to a
  * chain that started at +0 changes no bit, so for finite A nothing differs.
  * kc must be a multiple of NN_GEMM_NR (the source's channels are B's columns,
- * read in place), at most 1024; kh*kw <= 64. Always fp32, also in bf16 training
+ * read in place), at most NN_TAP_WGRAD_MAX_C; kh*kw <= 64. Always fp32, also in bf16 training
  * (nn_layers.c: bf16's pairs of k would need the skipped terms back).
  * db (N floats, or NULL): the bias gradient on the way, db[o] += A[p*lda + o] for
  * every row p, one chain of additions in row order from db's value (the bits of a
  * plain column sum), while A's rows are in cache. */
+#define NN_TAP_WGRAD_MAX_C (64 * NN_GEMM_NR)   /* the most source channels nn_tap_wgrad takes */
 void nn_tap_wgrad(const nn_tapmap *m, int M, int N, int kc, const float *A, size_t lda, float *C,
                   size_t ldc, int beta, float *db);
+
+/* db[o] += A[p*lda + o] for rows p in [k0, k1), columns [o0, o1): each column one
+ * chain of additions in row order from db's value (a bias gradient; nn_tap_wgrad
+ * continues it block by block, the layers run it over all rows). One thread. */
+void nn_colsum_rows(float *db, const float *A, size_t lda, size_t k0, size_t k1, int o0, int o1);
 
 /* The bf16 bodies of the two above (nn_gemm_bf16.c), which call them when
  * nn_precision() is NN_PREC_BF16; the same arguments. k runs over the taps as

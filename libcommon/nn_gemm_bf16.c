@@ -33,7 +33,6 @@ typedef uint32_t bfpair;   /* bf16(x[2p]) | bf16(x[2p+1]) << 16 */
 
 #define BF16_TARGET __attribute__((target("avx512bf16,avx512f,avx512bw,avx512vl")))
 #define KBP 256   /* pairs per k block: a (KBP, NR) panel of B is 16 KiB, as fp32's (256, NR) */
-#define UNROLL _Pragma("GCC unroll 8")
 
 /* c (MR, W) [+]= sum over kp pairs: row r's word of pair p is a[r][p*as], B's W
  * words of pair p are b[p*W ..]; load: start from c. */
@@ -46,11 +45,8 @@ typedef void bf16_kernel(int kp, const bfpair *const *a, size_t as, const bfpair
     {                                                                                      \
         __m512 acc[MR][NV];                                                                \
         const bfpair *ar[MR];                                                              \
-        UNROLL for (int r = 0; r < MR; r++) {                                              \
-            ar[r] = a[r];                                                                  \
-            UNROLL for (int v = 0; v < NV; v++)                                            \
-                acc[r][v] = load ? _mm512_loadu_ps(c + r * ldc + v * 16) : _mm512_setzero_ps(); \
-        }                                                                                  \
+        UNROLL for (int r = 0; r < MR; r++) ar[r] = a[r];                                  \
+        TILE_ACC_START(acc, c, ldc, load, _mm512_loadu_ps, _mm512_setzero_ps, 16, NV);     \
         for (size_t p = 0, o = 0; p < (size_t)kp; p++, o += as, b += W) {                  \
             __m512bh bv[NV];                                                               \
             UNROLL for (int v = 0; v < NV; v++)                                            \
@@ -61,8 +57,7 @@ typedef void bf16_kernel(int kp, const bfpair *const *a, size_t as, const bfpair
                     acc[r][v] = _mm512_dpbf16_ps(acc[r][v], x, bv[v]);                     \
             }                                                                              \
         }                                                                                  \
-        UNROLL for (int r = 0; r < MR; r++)                                                \
-            UNROLL for (int v = 0; v < NV; v++) _mm512_storeu_ps(c + r * ldc + v * 16, acc[r][v]); \
+        TILE_ACC_STORE(acc, c, ldc, _mm512_storeu_ps, 16, NV);                             \
     }
 DEFINE_BF16_TILE(16, 1)
 DEFINE_BF16_TILE(32, 2)

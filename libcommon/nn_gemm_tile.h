@@ -96,6 +96,17 @@ static inline int nn_gemm_share(int M, int N, int nu, int t, int T, int *i0, int
     return a < b;
 }
 
+/* The register tile of a SIMD kernel, acc[MR][NV] vectors of VW floats: started from
+ * C (LD, row stride ldc) when load, else from ZERO(); stored back with ST. */
+#define UNROLL _Pragma("GCC unroll 8")
+#define TILE_ACC_START(acc, c, ldc, load, LD, ZERO, VW, NV)                                \
+    UNROLL for (int r_ = 0; r_ < MR; r_++)                                                 \
+        UNROLL for (int v_ = 0; v_ < NV; v_++)                                             \
+            acc[r_][v_] = (load) ? LD((c) + r_ * (ldc) + v_ * (VW)) : ZERO()
+#define TILE_ACC_STORE(acc, c, ldc, ST, VW, NV)                                            \
+    UNROLL for (int r_ = 0; r_ < MR; r_++)                                                 \
+        UNROLL for (int v_ = 0; v_ < NV; v_++) ST((c) + r_ * (ldc) + v_ * (VW), acc[r_][v_])
+
 /* One tile at c of mc <= MR rows and nc <= w columns (w the panel's width),
  * through a private buffer when it sticks out of C; CALL_ON computes a whole
  * tile at cc with row stride lc, starting from its values when load. */

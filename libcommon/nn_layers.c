@@ -32,19 +32,8 @@ static void colsum_add(float *db, const float *x, size_t rows, int C)
 {
     if (!db) return;
 #pragma omp parallel for schedule(static)
-    for (int c0 = 0; c0 < C; c0 += COLS) {
-        int nc = C - c0 < COLS ? C - c0 : COLS;
-        float acc[COLS] = {0};   /* the chains in registers: db's value, then the rows */
-        memcpy(acc, db + c0, (size_t)nc * sizeof *acc);
-        for (size_t r = 0; r < rows; r++) {
-            const float *xr = x + r * (size_t)C + c0;
-            if (nc == COLS)
-                for (int c = 0; c < COLS; c++) acc[c] += xr[c];
-            else
-                for (int c = 0; c < nc; c++) acc[c] += xr[c];
-        }
-        memcpy(db + c0, acc, (size_t)nc * sizeof *acc);
-    }
+    for (int c0 = 0; c0 < C; c0 += COLS)
+        nn_colsum_rows(db, x, (size_t)C, 0, rows, c0, c0 + COLS < C ? c0 + COLS : C);
 }
 
 static void fill_bias(float *out, const float *b, size_t rows, int C, int accumulate)
@@ -81,7 +70,7 @@ static float *scratch(size_t n) { return nn_scratch(NN_SCRATCH_LAYOUT, n); }
  * and timing. */
 static int implicit_wgrad(int Cin)
 {
-    return Cin % NN_GEMM_NR == 0 && Cin <= 64 * NN_GEMM_NR && getenv("PCNN_IM2COL_WGRAD") == NULL;
+    return Cin % NN_GEMM_NR == 0 && Cin <= NN_TAP_WGRAD_MAX_C && getenv("PCNN_IM2COL_WGRAD") == NULL;
 }
 
 /* Images per chunk so that per_img floats each fit the workspace. */
@@ -217,8 +206,9 @@ static void conv_fwd_body(float *out, const float *in, const float *W, const flo
     }
 }
 
-/* din_set: din is overwritten (the caller need not zero it), else accumulated. */
-static void conv_bwd_body(float *din, float *dW, float *db, const float *dout, const float *in,
+/* din_set: din is overwritten (the caller need not zero it), else accumulated.
+ * Returns 1 when the weight gradient ran as nn_tap_wgrad (fp32 in either precision). */
+static int conv_bwd_body(float *din, float *dW, float *db, const float *dout, const float *in,
                  const float *W, const nn_conv_geom *g, nn_ws *ws, int din_set)
 {
     const int kk = g->kh * g->kw, Cin = g->Cin, Cout = g->Cout;
@@ -226,19 +216,13 @@ static void conv_bwd_body(float *din, float *dW, float *db, const float *dout, c
     const size_t opix = (size_t)g->Ho * g->Wo, ipix = (size_t)g->H * g->W;
     if (is_pointwise(g)) {
         linear_bwd_body(din, dW, db, dout, in, W, (size_t)g->N * opix, g->Cin, g->Cout, din_set);
-        return;
+        return 0;
     }
-    const int implicit = g->s == 1 && kk <= 64;
-    if (din && din_set && !implicit) nn_zero(din, (size_t)g->N * ipix * Cin);   /* col2im adds */
-    if (!(implicit && implicit_wgrad(Cin))) colsum_add(db, dout, (size_t)g->N * opix, Cout);
+    const int implicit = g->s == 1 && kk <= 64, tap_wgrad = implicit && implicit_wgrad(Cin);
     /* Wp (Cout, Kc) and dWt (Kc, Cout), tap-major; then room for the implicit din's weights */
     float *Wp = scratch(2 * Kc * Cout + (size_t)kk * Cout * round_nr(Cin) + (size_t)Cout), *dWt = Wp + Kc * Cout;
-#pragma omp parallel for schedule(static)
-    for (int o = 0; o < Cout; o++)
-        for (int c = 0; c < Cin; c++)
-            for (int q = 0; q < kk; q++) Wp[(size_t)o * Kc + (size_t)q * Cin + c] = W[((size_t)o * Cin + c) * kk + q];
-    if (implicit && implicit_wgrad(Cin)) {
-        /* dWc (Cout, Kc) = dO^T col, col never made (nn_tap_wgrad) */
+    if (tap_wgrad) {
+        /* dWc (Cout, Kc) = dO^T col, col never made, db on the way (nn_tap_wgrad) */
         float *dWc = dWt;
         nn_tapmap m = {in, Cin, g->H, g->W, g->Ho, g->Wo, g->kh, g->kw, -g->pt, -g->pl, -1};
         nn_tap_wgrad(&m, (int)((size_t)g->N * opix), Cout, Cin, dout, Cout, dWc, Kc, 0, db);
@@ -247,21 +231,35 @@ static void conv_bwd_body(float *din, float *dW, float *db, const float *dout, c
             for (int c = 0; c < Cin; c++)
                 for (int q = 0; q < kk; q++)
                     dW[((size_t)o * Cin + c) * kk + q] += dWc[(size_t)o * Kc + (size_t)q * Cin + c];
-    }
-    int chunk = wgrad_chunk_images(ws, opix * Kc, g->N, opix);
-    for (int n0 = 0; n0 < g->N && !(implicit && implicit_wgrad(Cin)); n0 += chunk) {
-        int nb = g->N - n0 < chunk ? g->N - n0 : chunk;
-        size_t rows = (size_t)nb * opix;
-        const float *dO = dout + (size_t)n0 * opix * Cout;
-        /* dWt (Kc, Cout) += col^T (Kc, rows) dO (rows, Cout): one chain over all images.
-         * (This way round the GEMM's long side is Kc and its B panels are dO's rows.) */
-        im2col(ws->p, in + (size_t)n0 * ipix * Cin, nb, g);
-        nn_gemm((int)Kc, Cout, (int)rows, ws->p, 1, Kc, dO, Cout, dWt, Cout, n0 > 0);
-        if (din && !implicit) {
-            /* dcol (rows, Kc) = dO (rows, Cout) Wp (Cout, Kc) */
-            nn_gemm((int)rows, (int)Kc, Cout, dO, Cout, 1, Wp, Kc, ws->p, Kc, 0);
-            col2im_add(din + (size_t)n0 * ipix * Cin, ws->p, nb, g);
+    } else {
+        colsum_add(db, dout, (size_t)g->N * opix, Cout);
+        if (din && !implicit) {   /* din through dcol and col2im, which adds */
+            if (din_set) nn_zero(din, (size_t)g->N * ipix * Cin);
+#pragma omp parallel for schedule(static)
+            for (int o = 0; o < Cout; o++)
+                for (int c = 0; c < Cin; c++)
+                    for (int q = 0; q < kk; q++) Wp[(size_t)o * Kc + (size_t)q * Cin + c] = W[((size_t)o * Cin + c) * kk + q];
         }
+        int chunk = wgrad_chunk_images(ws, opix * Kc, g->N, opix);
+        for (int n0 = 0; n0 < g->N; n0 += chunk) {
+            int nb = g->N - n0 < chunk ? g->N - n0 : chunk;
+            size_t rows = (size_t)nb * opix;
+            const float *dO = dout + (size_t)n0 * opix * Cout;
+            /* dWt (Kc, Cout) += col^T (Kc, rows) dO (rows, Cout): one chain over all images.
+             * (This way round the GEMM's long side is Kc and its B panels are dO's rows.) */
+            im2col(ws->p, in + (size_t)n0 * ipix * Cin, nb, g);
+            nn_gemm((int)Kc, Cout, (int)rows, ws->p, 1, Kc, dO, Cout, dWt, Cout, n0 > 0);
+            if (din && !implicit) {
+                /* dcol (rows, Kc) = dO (rows, Cout) Wp (Cout, Kc) */
+                nn_gemm((int)rows, (int)Kc, Cout, dO, Cout, 1, Wp, Kc, ws->p, Kc, 0);
+                col2im_add(din + (size_t)n0 * ipix * Cin, ws->p, nb, g);
+            }
+        }
+#pragma omp parallel for schedule(static)
+        for (int o = 0; o < Cout; o++)
+            for (int c = 0; c < Cin; c++)
+                for (int q = 0; q < kk; q++)
+                    dW[((size_t)o * Cin + c) * kk + q] += dWt[((size_t)q * Cin + c) * Cout + o];
     }
     if (din && implicit) {
         NN_PROF_BEGIN;
@@ -279,13 +277,7 @@ static void conv_bwd_body(float *din, float *dW, float *db, const float *dout, c
         NN_PROF_END(NN_PROF_CONV_DGRAD, 2.0 * (double)g->N * opix * Cout * Kc,
                     4.0 * ((double)g->N * (opix * Cout + ipix * Cin) + (double)Cout * Kc));
     }
-    if (!(implicit && implicit_wgrad(Cin))) {
-#pragma omp parallel for schedule(static)
-        for (int o = 0; o < Cout; o++)
-            for (int c = 0; c < Cin; c++)
-                for (int q = 0; q < kk; q++)
-                    dW[((size_t)o * Cin + c) * kk + q] += dWt[((size_t)q * Cin + c) * Cout + o];
-    }
+    return tap_wgrad;
 }
 
 /* Deconv: Y (rows, kh*kw*Cout) = X (rows, Cin) Wd, Wd (Cin, Kd) tap-major:
@@ -745,9 +737,8 @@ static void conv_bwd(float *din, float *dW, float *db, const float *dout, const 
                      const float *W, const nn_conv_geom *g, nn_ws *ws, int din_set)
 {
     NN_PROF_BEGIN;
-    conv_bwd_body(din, dW, db, dout, in, W, g, ws, din_set);
+    int fp32 = conv_bwd_body(din, dW, db, dout, in, W, g, ws, din_set) ? NN_PROF_AS_FP32 : 0;
     int stride1 = conv_kind(g, 0) == NN_PROF_CONV_WGRAD;
-    int fp32 = stride1 && g->kh * g->kw <= 64 && implicit_wgrad(g->Cin) ? NN_PROF_AS_FP32 : 0;
     NN_PROF_END(conv_kind(g, 0) | fp32, conv_flops(g) * (din && !stride1 ? 2 : 1), conv_bytes(g));
 }
 
