@@ -61,6 +61,7 @@ struct cuda_ctx {
     double *lld;                  /* (maxN) */
     int device;                   /* the GPU (cudaSetDevice) */
     pcnn_dist_device coll;        /* the gradient sum over NCCL (nccl_reduce.h) */
+    int window;                   /* a window backend (window_new): s, dnn, blas, cv, rows are its parent's */
 };
 
 struct cuda_state {
@@ -146,6 +147,12 @@ static void cu_download(pcnn_backend *be, void *dst, const void *src, size_t byt
 static void cu_zero(pcnn_backend *be, void *p, size_t bytes)
 {
     CK(cudaMemsetAsync(p, 0, bytes, CTX(be)->s));
+}
+
+static void cu_copy_block_op(pcnn_backend *be, float *dst, size_t dn, size_t dr, const float *src,
+                             size_t sn, size_t sr, int N, int rows, size_t len)
+{
+    cu_copy_block(CTX(be)->s, dst, dn, dr, src, sn, sr, N, rows, len);
 }
 
 /* Padding of a shifted conv of layer L on (N, h, w): top kh-1; down_right:
@@ -558,15 +565,19 @@ static void cu_destroy(pcnn_backend *be)
     cuda_ctx *c = CTX(be);
     if (c) {
         cudaStreamSynchronize(c->s);
-        pcnn_nccl_device_free(&c->coll);
-        cu_convs_free(c->cv);
-        void *bufs[] = {c->rows_v, c->rows_g, c->rows_len, c->sA, c->sB, c->sC, c->sD,
-                        c->partial, c->wk, c->dwk, c->lp, c->lld};
+        void *bufs[] = {c->sA, c->sB, c->sC, c->sD, c->partial, c->wk, c->dwk, c->lp, c->lld};
         for (void *p : bufs)
             if (p) cudaFree(p);
-        cublasDestroy(c->blas);
-        cudnnDestroy(c->dnn);
-        cudaStreamDestroy(c->s);
+        if (!c->window) {
+            pcnn_nccl_device_free(&c->coll);
+            cu_convs_free(c->cv);
+            void *rows[] = {c->rows_v, c->rows_g, c->rows_len};
+            for (void *p : rows)
+                if (p) cudaFree(p);
+            cublasDestroy(c->blas);
+            cudnnDestroy(c->dnn);
+            cudaStreamDestroy(c->s);
+        }
         free(c);
     }
     free(be);
@@ -649,6 +660,9 @@ static int rank_device(const pcnn_rank_place *p, int ndev)
     return dev;
 }
 
+static void alloc_scratch(cuda_ctx *c, const pcnn_param_table *t, int max_batch, int H, int W);
+static void set_ops(pcnn_backend *be);
+
 extern "C" pcnn_backend *pcnn_cuda_backend_create(const pcnn_param_table *t, int max_batch, int H,
                                                int W)
 {
@@ -718,6 +732,45 @@ extern "C" pcnn_backend *pcnn_cuda_backend_create_at(const pcnn_param_table *t, 
     CK(cublasSetMathMode(c->blas, tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
     c->cv = cu_convs_new(c->dnn, c->s, tf32, ws_limit);
     build_rows(c, t);
+    alloc_scratch(c, t, max_batch, H, W);
+    set_ops(be);
+    return be;
+}
+
+/* A backend for H x W windows (the cached sampler's, net_sample.c) that runs on
+ * parent's stream with its cuDNN and cuBLAS handles and convolution plans (so the
+ * window ops and parent's node buffers are used in one order, and each window shape
+ * is planned once), with scratch of its own size. Destroyed before parent. */
+static pcnn_backend *cu_window_new(pcnn_backend *parent, int max_batch, int H, int W)
+{
+    const cuda_ctx *pc = CTX(parent);
+    CK(cudaSetDevice(pc->device));
+    pcnn_backend *be = (pcnn_backend *)pcnn_xcalloc(1, sizeof *be);
+    cuda_ctx *c = (cuda_ctx *)pcnn_xcalloc(1, sizeof *c);
+    *c = *pc;
+    c->window = 1;
+    c->coll = pcnn_dist_device();   /* no collectives on a window */
+    be->name = parent->name;
+    be->ctx = c;
+    be->t = parent->t;
+    be->max_batch = max_batch;
+    be->H = H;
+    be->W = W;
+    alloc_scratch(c, be->t, max_batch, H, W);
+    set_ops(be);
+    be->coll = NULL;
+    return be;
+}
+
+/* The scratch of a backend for max_batch images of H x W. */
+static void alloc_scratch(cuda_ctx *c, const pcnn_param_table *t, int max_batch, int H, int W)
+{
+    const size_t rows = (size_t)max_batch * H * W, F = (size_t)t->F;
+    size_t maxw = 0;
+    for (int i = 0; i < t->nlayers; i++) {
+        size_t sz = t->layers[i].rows * t->layers[i].rowlen;
+        if (sz > maxw) maxw = sz;
+    }
     size_t prows = (size_t)max_batch * (H + 1) * (W + 2);
     size_t wide = (size_t)(10 * t->M) > 2 * F ? (size_t)(10 * t->M) : 2 * F;
     c->sA = falloc(rows * 2 * F);
@@ -729,13 +782,18 @@ extern "C" pcnn_backend *pcnn_cuda_backend_create_at(const pcnn_param_table *t, 
     c->dwk = falloc(maxw);
     c->lp = falloc(rows);
     c->lld = (double *)dalloc((size_t)max_batch * sizeof(double));
+}
 
+static void set_ops(pcnn_backend *be)
+{
     be->destroy = cu_destroy;
     be->alloc = cu_alloc;
     be->release = cu_release;
     be->upload = cu_upload;
     be->download = cu_download;
     be->zero = cu_zero;
+    be->copy_block = cu_copy_block_op;
+    be->window_new = cu_window_new;
     be->state_new = cu_state_new;
     be->state_free = cu_state_free;
     be->wn_fwd = cu_wn_fwd_op;
@@ -752,5 +810,4 @@ extern "C" pcnn_backend *pcnn_cuda_backend_create_at(const pcnn_param_table *t, 
     be->out_bwd = cu_out_bwd;
     be->dmol = cu_dmol_op;
     be->adam = cu_adam_op;
-    return be;
 }

@@ -276,6 +276,16 @@ KM_INLINE void km_unpad_add(size_t t, float *din, const float *dpad, km_pad pg, 
     din[t] += dpad[km_prow(pg, r) * C + t % C];
 }
 
+/* t over (N, rows, len): the strided block copy of the backend's copy_block
+ * (nn_backend.h): dst[n dn + r dr + k] = src[n sn + r sr + k]. */
+KM_INLINE void km_copy_block(size_t t, float *dst, size_t dn, size_t dr, const float *src,
+                             size_t sn, size_t sr, int rows, size_t len)
+{
+    size_t k = t % len, nr = t / len;
+    size_t r = nr % (size_t)rows, n = nr / (size_t)rows;
+    dst[n * dn + r * dr + k] = src[n * sn + r * sr + k];
+}
+
 /* e over (N, H, W, C): out[n,i,j] (= or acc) t[n, i-dy, j-dx] + b, zero where
  * i < dy or j < dx. */
 KM_INLINE void km_shift_bias(size_t e, float *out, const float *t, const float *b, int H, int W,

@@ -98,6 +98,10 @@ void cu_class_map_bwd(cudaStream_t s, float *dcmap, const float *dxin, const int
 void cu_pad_copy(cudaStream_t s, float *dst, pad_geom pg, const float *src, int C);
 /* din (N,h,w,C) += interior of dpad (padded pg). */
 void cu_unpad_add(cudaStream_t s, float *din, const float *dpad, pad_geom pg, int C);
+/* For n < N, r < rows, k < len: dst[n dn + r dr + k] = src[n sn + r sr + k] (floats;
+ * the backend's copy_block: the cached sampler's window gathers and scatters). */
+void cu_copy_block(cudaStream_t s, float *dst, size_t dn, size_t dr, const float *src, size_t sn,
+                   size_t sr, int N, int rows, size_t len);
 /* out[n,i,j] (= or acc) t[n,i-dy,j-dx] + b, zero where i < dy or j < dx
  * (down_shift: dy = 1, right_shift: dx = 1). (N,H,W,C). */
 void cu_shift_bias(cudaStream_t s, float *out, const float *t, const float *b, int N, int H,

@@ -66,6 +66,23 @@ void cu_unpad_add(cudaStream_t s, float *din, const float *dpad, pad_geom pg, in
     CK_LAUNCH();
 }
 
+__global__ void k_copy_block(float *dst, size_t dn, size_t dr, const float *src, size_t sn,
+                             size_t sr, int rows, size_t len, size_t total)
+{
+    for (size_t t = blockIdx.x * (size_t)blockDim.x + threadIdx.x; t < total;
+         t += (size_t)gridDim.x * blockDim.x)
+        km_copy_block(t, dst, dn, dr, src, sn, sr, rows, len);
+}
+
+void cu_copy_block(cudaStream_t s, float *dst, size_t dn, size_t dr, const float *src, size_t sn,
+                   size_t sr, int N, int rows, size_t len)
+{
+    size_t total = (size_t)N * rows * len;
+    if (!total) return;
+    k_copy_block<<<pcnn_grid(total), 256, 0, s>>>(dst, dn, dr, src, sn, sr, rows, len, total);
+    CK_LAUNCH();
+}
+
 __global__ void k_shift_bias(float *out, const float *t, const float *b, int H, int W, int C,
                              int dy, int dx, int acc, size_t total)
 {

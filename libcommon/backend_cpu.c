@@ -46,6 +46,22 @@ static void cpu_zero(pcnn_backend *be, void *p, size_t bytes)
         nn_zero(p, bytes / sizeof(float));
 }
 
+static void cpu_copy_block(pcnn_backend *be, float *dst, size_t dn, size_t dr, const float *src,
+                           size_t sn, size_t sr, int N, int rows, size_t len)
+{
+    for (int n = 0; n < N; n++)
+        for (int r = 0; r < rows; r++)
+            memcpy(dst + (size_t)n * dn + (size_t)r * dr, src + (size_t)n * sn + (size_t)r * sr,
+                   len * sizeof(float));
+}
+
+/* Windows of the cached sampler: plain CPU backends (each with its own scratch, so
+ * that the sampler's threads can each have theirs). */
+static pcnn_backend *cpu_window_new(pcnn_backend *be, int max_batch, int H, int W)
+{
+    return pcnn_backend_cpu_new(be->t, max_batch, H, W);
+}
+
 static void *cpu_state_new(pcnn_backend *be, int op, const void *ref, int h, int w)
 {
     cpu_state *s = pcnn_xcalloc(1, sizeof *s);
@@ -543,6 +559,8 @@ pcnn_backend *pcnn_backend_cpu_new(const pcnn_param_table *t, int max_batch, int
     be->upload = cpu_copy;
     be->download = cpu_copy;
     be->zero = cpu_zero;
+    be->copy_block = cpu_copy_block;
+    be->window_new = cpu_window_new;
     be->state_new = cpu_state_new;
     be->state_free = cpu_state_free;
     be->wn_fwd = cpu_wn_fwd;

@@ -267,6 +267,14 @@ void pcnn_net_upload_labels(pcnn_net *net, const int32_t *labels, int N)
 
 pcnn_net *pcnn_net_create(const pcnn_model_file *m, const char *device, int max_batch)
 {
+    return pcnn_net_create_batch(m, device, max_batch ? max_batch : PCNN_SCORE_BATCH_CPU,
+                                 max_batch ? max_batch : PCNN_SCORE_BATCH_GPU);
+}
+
+pcnn_net *pcnn_net_create_batch(const pcnn_model_file *m, const char *device, int cpu_batch,
+                                int gpu_batch)
+{
+    int max_batch = cpu_batch;
     if (m->C != 3) {
         pcnn_warn("model has %u channels; pcnn models are RGB (3)", (unsigned)m->C);
         return NULL;
@@ -279,8 +287,8 @@ pcnn_net *pcnn_net_create(const pcnn_model_file *m, const char *device, int max_
                   (unsigned)m->W, PCNN_DMOL_MAX_M);
         return NULL;
     }
-    if (max_batch < 0) {
-        pcnn_warn("batch size %d must be at least 1", max_batch);
+    if (cpu_batch < 1 || gpu_batch < 1) {
+        pcnn_warn("batch size %d must be at least 1", cpu_batch < 1 ? cpu_batch : gpu_batch);
         return NULL;
     }
     /* the conditioning variant (SPEC §3b) is told by the tensors the file holds */
@@ -299,8 +307,8 @@ pcnn_net *pcnn_net_create(const pcnn_model_file *m, const char *device, int max_
     const char *dev = device ? device : "cpu";
     if (!strcmp(dev, "cuda") || !strcmp(dev, "auto")) {
 #ifdef PCNN_CUDA_BACKEND
-        be = pcnn_backend_cuda_new(t, max_batch ? max_batch : PCNN_SCORE_BATCH_GPU, (int)m->H, (int)m->W);
-        if (be && !max_batch) max_batch = PCNN_SCORE_BATCH_GPU;
+        be = pcnn_backend_cuda_new(t, gpu_batch, (int)m->H, (int)m->W);
+        if (be) max_batch = gpu_batch;
 #endif
         if (!be && !strcmp(dev, "cuda")) {
 #ifndef PCNN_CUDA_BACKEND
@@ -321,14 +329,10 @@ pcnn_net *pcnn_net_create(const pcnn_model_file *m, const char *device, int max_
 #ifdef PCNN_CUDA_BACKEND
     if (!be && !strcmp(dev, "auto")) pcnn_note("--device auto: running on the CPU");
 #endif
-    if (!be) {
-        if (!max_batch) max_batch = PCNN_SCORE_BATCH_CPU;
-        be = pcnn_backend_cpu_new(t, max_batch, (int)m->H, (int)m->W);
-    }
+    if (!be) be = pcnn_backend_cpu_new(t, max_batch, (int)m->H, (int)m->W);
 
     pcnn_net *net = pcnn_xcalloc(1, sizeof *net);
     net->be = be;
-    net->be_new = strcmp(be->name, "cpu") ? pcnn_backend_cuda_new : pcnn_backend_cpu_new;
     net->t = t;
     net->R = (int)m->R;
     net->F = (int)m->F;
@@ -402,6 +406,7 @@ void pcnn_net_free(pcnn_net *net)
 }
 
 const char *pcnn_net_device(const pcnn_net *net) { return net->be->name; }
+int pcnn_net_max_batch(const pcnn_net *net) { return net->max_batch; }
 
 int pcnn_net_score_batch(const pcnn_net *net)
 {

@@ -48,10 +48,16 @@ typedef struct pcnn_net pcnn_net;
  * Returns NULL after printing "prog: what, and what to do" (missing tensor,
  * wrong shape, unknown device, out of memory). */
 pcnn_net *pcnn_net_create(const pcnn_model_file *m, const char *device, int max_batch);
+/* The same with the batch bound depending on the device that runs: cpu_batch on the
+ * CPU, gpu_batch on a GPU (both >= 1). */
+pcnn_net *pcnn_net_create_batch(const pcnn_model_file *m, const char *device, int cpu_batch,
+                                int gpu_batch);
 void pcnn_net_free(pcnn_net *net);   /* accepts NULL */
 
 /* "cpu" or "cuda": the backend actually used. */
 const char *pcnn_net_device(const pcnn_net *net);
+/* The bound on N that the net was made with. */
+int pcnn_net_max_batch(const pcnn_net *net);
 
 /* Images per pass that score fastest: small batches on the CPU (the activations
  * stay in cache; measured in docs/TESTING.md), large ones on a GPU. Scores are

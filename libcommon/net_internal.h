@@ -40,8 +40,6 @@ typedef struct pcnn_lr_run {
 
 struct pcnn_net {
     pcnn_backend *be;
-    /* makes another backend of the same kind (window backends of the cached sampler) */
-    pcnn_backend *(*be_new)(const pcnn_param_table *t, int max_batch, int H, int W);
     pcnn_param_table *t;
     int R, F, M, K, H, W, max_batch;
     /* device buffers of t->total floats (llm.c style: one allocation each) */

@@ -45,9 +45,13 @@
  *
  * The cache is the net's own node buffers (full size); the window ops have
  * their own backend states, and INPUT/OUT their own window-sized backends
- * (those ops take the image size from the backend). Window gathers copy device
- * memory with memcpy, so this runs on the CPU backend; on another backend
- * pcnn_sample_cached runs the naive sampler.
+ * (those ops take the image size from the backend), made by the backend's
+ * window_new: on the CPU plain backends, one set per thread; on the GPU
+ * backends on the same stream, sharing cuDNN's plans. Gathers and scatters are
+ * the backend's copy_block (device memory). On a GPU the window convolutions
+ * may sum in another order than the whole image's (cuDNN picks per shape), so
+ * there the cached sampler equals the naive one within rounding, not bit for
+ * bit (docs/GPU.md); pcnn_cached_logits lets test_gpu_parity measure that.
  */
 #include "net_internal.h"
 #include "nn_dmol.h"
@@ -106,22 +110,20 @@ static int due(int stream, int l, int i, int j, int *r, int *c)
 /* dst (N, hw, ww, F) <- rows [r0, r0 + hw), columns [c0, c0 + ww) of node (N, h, w, F). */
 static void gather(const sampler *S, float *dst, const pcnn_node *nd, int r0, int hw, int c0, int ww)
 {
-    size_t F = (size_t)S->F;
-    for (int n = 0; n < S->N; n++)
-        for (int r = 0; r < hw; r++)
-            memcpy(dst + (((size_t)n * hw + r) * ww) * F,
-                   nd->val + (((size_t)(S->off + n) * nd->h + r0 + r) * nd->w + c0) * F,
-                   (size_t)ww * F * sizeof(float));
+    size_t F = (size_t)S->F, w = (size_t)nd->w;
+    S->bw->copy_block(S->bw, dst, (size_t)hw * ww * F, (size_t)ww * F,
+                      nd->val + (((size_t)S->off * nd->h + r0) * w + c0) * F, nd->h * w * F,
+                      w * F, S->N, hw, (size_t)ww * F);
 }
 
 /* Node (row, [col, col + cnt)) <- window src (N, hw, ww, F) at (rw, [cw, cw + cnt)). */
 static void scatter(const sampler *S, pcnn_node *nd, int row, int col, const float *src, int hw,
                     int ww, int rw, int cw, int cnt)
 {
-    size_t F = (size_t)S->F;
-    for (int n = 0; n < S->N; n++)
-        memcpy(nd->val + (((size_t)(S->off + n) * nd->h + row) * nd->w + col) * F,
-               src + (((size_t)n * hw + rw) * ww + cw) * F, (size_t)cnt * F * sizeof(float));
+    size_t F = (size_t)S->F, w = (size_t)nd->w;
+    S->bw->copy_block(S->bw, nd->val + (((size_t)S->off * nd->h + row) * w + col) * F,
+                      nd->h * w * F, w * F, src + ((size_t)rw * ww + cw) * F,
+                      (size_t)hw * ww * F, (size_t)ww * F, S->N, 1, (size_t)cnt * F);
 }
 
 /* A sampler for at most B images. */
@@ -134,11 +136,12 @@ static sampler *sampler_new(pcnn_net *net, int B)
     S->H = net->H;
     S->W = net->W;
     S->M = net->M;
-    S->bw = net->be_new(net->t, B, 4, net->W);
+    pcnn_backend *full = net->be;
+    S->bw = full->window_new(full, B, 4, net->W);
     pcnn_backend *be = S->bw;
-    S->bin = net->be_new(net->t, B, 3, net->W);
-    S->bin3 = net->be_new(net->t, B, 3, 3);
-    S->bout = net->be_new(net->t, B, 1, 1);
+    S->bin = full->window_new(full, B, 3, net->W);
+    S->bin3 = full->window_new(full, B, 3, 3);
+    S->bout = full->window_new(full, B, 1, 1);
     if (!S->bw || !S->bin || !S->bin3 || !S->bout) pcnn_die("cannot make the window backends of the cached sampler");
     S->wo = pcnn_xcalloc((size_t)net->nops, sizeof *S->wo);
     for (int k = 0; k < net->nops; k++) {
@@ -302,11 +305,13 @@ static void run_op(sampler *S, int k, int i, int j, const float *x)
     }
 }
 
-/* Samples images [S->off, S->off + S->N) of the batch whose labels are on the
- * device into x (those images, host (N, H, W, 3), zeroed). Progress (may be
- * NULL) advances by nall * rows done / H. */
-static void sample_part(sampler *S, const uint64_t *keys, uint64_t seed, float *x,
-                        pcnn_progress *progress, uint64_t base, int nall)
+/* The raster scan over images [S->off, S->off + S->N) of the batch whose labels
+ * are on the device; x: those images, host (N, H, W, 3). Sampling (lout NULL):
+ * x starts zeroed and each position's pixel is drawn into it. Teacher forcing
+ * (lout, host (N, H, W, 10M)): x holds given images and each position's logits
+ * are kept. Progress (may be NULL) advances by nall * rows done / H. */
+static void scan_part(sampler *S, const uint64_t *keys, uint64_t seed, float *x, float *lout,
+                      pcnn_progress *progress, uint64_t base, int nall)
 {
     pcnn_net *net = S->net;
     const int H = S->H, W = S->W, M = S->M, N = S->N;
@@ -316,6 +321,11 @@ static void sample_part(sampler *S, const uint64_t *keys, uint64_t seed, float *
             for (int k = 0; k < net->nops; k++) run_op(S, k, i, j, x);
             for (int n = 0; n < N; n++) {
                 size_t p = ((size_t)n * H + i) * W + j;
+                if (lout) {
+                    memcpy(lout + p * per_pixel, S->hlogits + (size_t)n * per_pixel,
+                           per_pixel * sizeof *lout);
+                    continue;
+                }
                 uint64_t stream = (keys[n] * (uint64_t)H + (uint64_t)i) * (uint64_t)W + (uint64_t)j;
                 pcnn_dmol_sample(S->hlogits + (size_t)n * per_pixel, M, seed, stream, x + p * 3);
             }
@@ -324,30 +334,24 @@ static void sample_part(sampler *S, const uint64_t *keys, uint64_t seed, float *
     }
 }
 
-void pcnn_sample_cached(pcnn_net *net, const pcnn_model_file *m, const int32_t *labels,
-                        const uint64_t *keys, int N, uint64_t seed, int use_polyak, float *x,
-                        pcnn_progress *progress)
+/* pcnn_sample_cached (lout NULL; x zeroed here) or pcnn_cached_logits (lout). */
+static void run_cached(pcnn_net *net, const int32_t *labels, const uint64_t *keys, int N,
+                       uint64_t seed, int use_polyak, float *x, float *lout,
+                       pcnn_progress *progress)
 {
-    if (N <= 0) return;
-    if (strcmp(net->be->name, "cpu") != 0) {
-        pcnn_sample_naive(net, m, labels, keys, N, seed, use_polyak, x, progress);
-        return;
-    }
-    if ((int)m->H != net->H || (int)m->W != net->W || (int)m->M != net->M)
-        pcnn_die("internal error: model sizes differ from the network's");
     pcnn_net_use_weights(net, use_polyak);
-    /* The images of a batch are independent: T threads take one part each and
-     * run the whole raster scan without meeting (the positions' ops are too
-     * small to split well across threads). The ops inside run single-threaded
-     * (nested OpenMP regions get one thread). */
-    int T = omp_in_parallel() ? 1 : omp_get_max_threads();
+    /* The images of a batch are independent: on the CPU, T threads take one part each
+     * and run the whole raster scan without meeting (the positions' ops are too small
+     * to split well across threads; the ops inside run single-threaded, as nested
+     * OpenMP regions get one thread). A GPU backend runs one stream: one part. */
+    int T = omp_in_parallel() || strcmp(net->be->name, "cpu") ? 1 : omp_get_max_threads();
     T = max_i(1, min_i(T, min_i(N, net->max_batch)));
     int part = (min_i(N, net->max_batch) + T - 1) / T;
     sampler **S = pcnn_xcalloc((size_t)T, sizeof *S);
     for (int t = 0; t < T; t++) S[t] = sampler_new(net, part);
-    size_t img = (size_t)net->H * net->W * 3;
+    size_t img = (size_t)net->H * net->W * 3, lpix = (size_t)net->H * net->W * 10 * net->M;
     uint64_t base = progress ? progress->done : 0;
-    memset(x, 0, (size_t)N * img * sizeof *x);
+    if (!lout) memset(x, 0, (size_t)N * img * sizeof *x);
     for (int n0 = 0; n0 < N; n0 += net->max_batch) {
         int nb = min_i(N - n0, net->max_batch);
         pcnn_net_upload_labels(net, labels + n0, nb);
@@ -359,12 +363,41 @@ void pcnn_sample_cached(pcnn_net *net, const pcnn_model_file *m, const int32_t *
             sampler *st = S[t];
             st->off = t * part;
             st->N = max_i(0, min_i(part, nb - st->off));
+            size_t first = (size_t)n0 + (size_t)st->off;
             if (st->N > 0)
-                sample_part(st, keys + n0 + st->off, seed, x + (size_t)(n0 + st->off) * img,
-                            t == 0 ? progress : NULL, base + (uint64_t)n0, nb);
+                scan_part(st, keys ? keys + first : NULL, seed, x + first * img,
+                          lout ? lout + first * lpix : NULL, t == 0 ? progress : NULL,
+                          base + (uint64_t)n0, nb);
         }
     }
     if (progress) pcnn_progress_update(progress, base + (uint64_t)N);
     for (int t = 0; t < T; t++) sampler_free(S[t]);
     free(S);
+}
+
+void pcnn_sample_cached(pcnn_net *net, const pcnn_model_file *m, const int32_t *labels,
+                        const uint64_t *keys, int N, uint64_t seed, int use_polyak, float *x,
+                        pcnn_progress *progress)
+{
+    if (N <= 0) return;
+    if (!net->be->window_new || !net->be->copy_block) {
+        pcnn_sample_naive(net, m, labels, keys, N, seed, use_polyak, x, progress);
+        return;
+    }
+    if ((int)m->H != net->H || (int)m->W != net->W || (int)m->M != net->M)
+        pcnn_die("internal error: model sizes differ from the network's");
+    run_cached(net, labels, keys, N, seed, use_polyak, x, NULL, progress);
+}
+
+void pcnn_cached_logits(pcnn_net *net, const float *x, const int32_t *labels, int N,
+                        int use_polyak, float *logits)
+{
+    if (N <= 0) return;
+    if (!net->be->window_new || !net->be->copy_block)
+        pcnn_die("internal error: the %s backend has no window ops", net->be->name);
+    size_t n = (size_t)N * net->H * net->W * 3;
+    float *xc = pcnn_xmalloc(n * sizeof *xc);   /* the scan's x is writable */
+    memcpy(xc, x, n * sizeof *xc);
+    run_cached(net, labels, NULL, N, 0, use_polyak, xc, logits, NULL);
+    free(xc);
 }

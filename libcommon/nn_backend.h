@@ -65,6 +65,15 @@ struct pcnn_backend {
     void (*upload)(pcnn_backend *be, void *dst, const void *src, size_t bytes);
     void (*download)(pcnn_backend *be, void *dst, const void *src, size_t bytes);
     void (*zero)(pcnn_backend *be, void *p, size_t bytes);
+    /* A strided block copy in device memory (the cached sampler's window gathers and
+     * scatters), strides in floats: for n < N, r < rows, k < len:
+     *   dst[n dn + r dr + k] = src[n sn + r sr + k]. */
+    void (*copy_block)(pcnn_backend *be, float *dst, size_t dn, size_t dr, const float *src,
+                       size_t sn, size_t sr, int N, int rows, size_t len);
+    /* Another backend for images of H x W (the cached sampler's windows, net_sample.c) on
+     * the same device, whose memory and ops are interchangeable with be's and run in one
+     * order with them (CUDA: the same stream). Destroyed before be. NULL where not offered. */
+    pcnn_backend *(*window_new)(pcnn_backend *be, int max_batch, int H, int W);
     /* Saved activations of one op at level (h, w), for max_batch images.
      * ref: the pcnn_blockref (GATED) or pcnn_wnlayer (DOWN, UP, OUT), NULL for INPUT. */
     void *(*state_new)(pcnn_backend *be, int op, const void *ref, int h, int w);

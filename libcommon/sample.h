@@ -32,11 +32,18 @@ void pcnn_sample_naive(pcnn_net *net, const pcnn_model_file *m, const int32_t *l
  * arguments and exactly the same x, bit for bit, as pcnn_sample_naive, but at
  * each position it recomputes only the activation rows (and, in the ul stream,
  * column prefixes) that the new pixel changes: the u stream once per image row,
- * the lower resolutions only on their rows. CPU backend; on another backend it
- * runs the naive sampler. */
+ * the lower resolutions only on their rows. Bit for bit on the CPU; on a GPU
+ * within rounding (cuDNN may sum a window in another order than a whole image). */
 void pcnn_sample_cached(pcnn_net *net, const pcnn_model_file *m, const int32_t *labels,
                         const uint64_t *keys, int N, uint64_t seed, int use_polyak, float *x,
                         pcnn_progress *progress);
+
+/* For tests: the logits, host (N, H, W, 10M), that the cached sampler's window ops
+ * give at every position when the images are x (N, H, W, 3) instead of sampled
+ * pixels (teacher forcing). By causality they are pcnn_net_forward_logits's on x:
+ * bit for bit on the CPU, within rounding on a GPU. */
+void pcnn_cached_logits(pcnn_net *net, const float *x, const int32_t *labels, int N,
+                        int use_polyak, float *logits);
 
 /* Rounds x in [-1, 1] to uint8 as SPEC §5: (x + 1)·127.5, rounded, clamped. */
 void pcnn_sample_to_u8(const float *x, size_t n, uint8_t *out);

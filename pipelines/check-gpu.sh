@@ -13,15 +13,18 @@
 #   A2 test_cuda_load; test_gpu_parity in fp32 and tf32, each test in its own
 #      process (CUDA_LAUNCH_BLOCKING=1: a fault is blamed on its own op, and one
 #      fault cannot take the other tests with it); a skip counts as a failure;
-#   A3 compute-sanitizer memcheck over one small whole-network test;
+#   A3 compute-sanitizer memcheck over one small whole-network test and over the
+#      cached sampler's window ops (test_cached_logits_variants);
 #   A4 reproducibility: pcnn-fit twice on the GPU (model bytes), pcnn-score at two
-#      batch sizes (TSV bytes), pcnn-gen on the CPU and the GPU (PNG bytes);
+#      batch sizes (TSV bytes), pcnn-gen on the CPU and the GPU (PNG bytes), and the
+#      GPU's cached sampler against its naive one (PNG bytes);
 #   A5 multi-GPU (only with 2 or more GPUs, mpirun and an MPI build; otherwise one line
 #      "multi-GPU parity: skipped: <why>" in results.md): 2 ranks, one per GPU, against one
 #      GPU: pcnn-fit within the data-parallel tolerance, the same N twice byte-identical,
 #      NCCL's sum the bytes of the host MPI sum, the rank-to-GPU map, pcnn-score over 2 GPUs.
 # Stage B, speed: pcnn-fit (one epoch of 40 batches: epoch_wall_s includes the
-#   start and the algorithm choice) / pcnn-score / pcnn-gen at (R,F,M) = (1,40,5) and
+#   start and the algorithm choice) / pcnn-score / pcnn-gen (100 images, the cached
+#   sampler) at (R,F,M) = (1,40,5) and
 #   (5,160,10), batch 64, fp32 and tf32; PyTorch's run of the same model
 #   (tests/reference/bench_gpu_torch.py --quick) when python3 has torch.
 # Stage C, quality (only with QUALITY_DATA=DIR holding train.bin and val.bin): the
@@ -324,15 +327,23 @@ if [ $BENCH_ONLY = 0 ]; then
 	elif [ $have_sanitizer = 0 ]; then
 		note "memcheck: compute-sanitizer not on this machine (skipped)"
 	else
-		tmo 120 compute-sanitizer --tool memcheck --leak-check no --error-exitcode 3 \
-			"$BUILD/tests/test_gpu_parity" test_hybrid_variants >"$OUT/memcheck.txt" 2>&1
-		rc=$?
-		tail -5 "$OUT/memcheck.txt"
-		case $rc in
-		0) note "memcheck (test_hybrid_variants: whole net, film+input, hybrid step): no errors" ;;
-		124|137) note "memcheck: did not finish in its time (not counted)" ;;
-		*) fail "memcheck: exit $rc: $(grep -m3 -E 'ERROR SUMMARY|Invalid|Program hit' "$OUT/memcheck.txt" | tr '\n' ' ')" ;;
-		esac
+		: >"$OUT/memcheck.txt"
+		# the whole net (film + input, a hybrid step), then the cached sampler's window ops
+		for mc in "test_hybrid_variants:120:whole net, film+input, hybrid step" \
+			"test_cached_logits_variants:60:the cached sampler's windows, film+input"; do
+			IFS=: read -r mt ms mwhat <<<"$mc"
+			gate "memcheck $mt"
+			echo "== $mt" >>"$OUT/memcheck.txt"
+			tmo "$ms" compute-sanitizer --tool memcheck --leak-check no --error-exitcode 3 \
+				"$BUILD/tests/test_gpu_parity" "$mt" >>"$OUT/memcheck.txt" 2>&1
+			rc=$?
+			tail -3 "$OUT/memcheck.txt"
+			case $rc in
+			0) note "memcheck ($mt: $mwhat): no errors" ;;
+			124|137) note "memcheck $mt: did not finish in ${ms} s (not counted)" ;;
+			*) fail "memcheck $mt: exit $rc: $(grep -m3 -E 'ERROR SUMMARY|Invalid|Program hit' "$OUT/memcheck.txt" | tr '\n' ' ')" ;;
+			esac
+		done
 	fi
 fi
 
@@ -379,6 +390,17 @@ if [ $BENCH_ONLY = 0 ]; then
 		note "pcnn-gen cpu vs $DEV (seed 5, F=$gF, $gS steps): $same of $total images byte-identical (float rounding may move a sampled value: not counted as a failure)"
 		cp -r "$W/gen-cpu" "$W/gen-gpu" "$OUT/" 2>/dev/null
 	fi
+	# The cached sampler on the device against its naive one (the whole network per
+	# position): the same images up to float rounding (the windows' convolutions may sum
+	# in another order); test_cached_logits bounds the logits themselves.
+	if tmo 60 "$BIN/pcnn-gen" -q --no-quality --naive -c all -n 2 -b 8 -s 5 --device $DEV -o "$W/gen-naive" "$W/g.bin"; then
+		same=0 total=0
+		for f in "$W"/gen-gpu/*.png; do
+			total=$((total + 1))
+			cmp -s "$f" "$W/gen-naive/$(basename "$f")" && same=$((same + 1))
+		done
+		note "pcnn-gen on $DEV, cached vs --naive sampler: $same of $total images byte-identical (not counted as a failure)"
+	else fail "pcnn-gen --naive on $DEV failed (log.txt)"; fi
 	results "stage A4"
 	multi_gpu
 	results "stage A"
@@ -421,9 +443,9 @@ for size in "${SIZES[@]}"; do
 		t0=$(now)
 		PCNN_PRECISION=$prec tmo 60 "$BIN/pcnn-score" -q -b 64 --device $DEV -o "$W/s.tsv" "$W/m.bin" "$W/val.bin" &&
 			row pcnn "$prec" "$tag" score_s "$(elapsed "$t0" "$(now)")" s || fail "pcnn-score $prec $tag"
-		n=25; [ "$tag" = "5,160,10" ] && n=4; [ "$DRY" = 1 ] && n=1
+		n=25; [ "$DRY" = 1 ] && n=1   # 100 images in one batch, the cached sampler
 		t0=$(now)
-		PCNN_PRECISION=$prec tmo 60 "$BIN/pcnn-gen" -q --no-quality -c all -n $n -b 100 --device $DEV \
+		PCNN_PRECISION=$prec tmo 45 "$BIN/pcnn-gen" -q --no-quality -c all -n $n -b 100 --device $DEV \
 			-o "$W/samples" "$W/m.bin" && { row pcnn "$prec" "$tag" sample_s "$(elapsed "$t0" "$(now)")" s
 			row pcnn "$prec" "$tag" sample_n $((4 * n)) images; } || note "pcnn-gen $prec $tag: not finished"
 		results "stage B"

@@ -40,7 +40,7 @@ has_gpu() { command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L 2>/dev/null |
 	run env PCNN_PARITY_SELFTEST=1 PCNN_PARITY_REQUIRE_DEVICE=0 "$PARITY"
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"# self-test: a second CPU backend stands in for the GPU"* ]]
-	[ "$(grep -c '^ok [0-9]* - test_' <<<"$output")" -eq 15 ]
+	[ "$(grep -c '^ok [0-9]* - test_' <<<"$output")" -eq 17 ]
 	[[ "$output" != *"not ok"* ]]
 	[[ "$output" != *"# SKIP"* ]]
 }
@@ -49,7 +49,7 @@ has_gpu() { command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L 2>/dev/null |
 	run "$PARITY" --list
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"test_hybrid_variants"* ]]
-	[ "$(echo "$output" | wc -l)" -eq 15 ]
+	[ "$(echo "$output" | wc -l)" -eq 17 ]
 	run env PCNN_PARITY_SELFTEST=1 "$PARITY" test_dmol test_hybrid
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"ok 1 - test_dmol"* ]]

@@ -37,6 +37,7 @@
 #include "nn_backend.h"
 #include "params.h"
 #include "rng.h"
+#include "sample.h"
 #include "util.h"
 
 #ifdef PCNN_HAVE_CUDA
@@ -720,6 +721,54 @@ static void test_logits_at(void)
     pcnn_model_file_free(m);
 }
 
+/* The cached sampler's window ops on the device (pcnn_cached_logits: the cache run on
+ * given images): at every position of 8 x 12 images (R = 1: levels 8x12, 4x6, 2x3),
+ * N = 5 in chunks of max_batch 2 with a repeated class, the logits equal the device's
+ * whole forward pass within the network bound (the windows' convolutions may sum in
+ * another order: another shape can get another cuDNN kernel), and the CPU's cached
+ * logits within the same bound. On the CPU (self-test) they are bit-exact. */
+static void test_cached_logits(void)
+{
+    const int NH = 8, NW = 12, NB = 5, C = 10 * 3;
+    pcnn_model_file *m = pcnn_model_create(1, 8, 3, 4, NH, NW, COND, NULL, 17);
+    randomise_cond(m);
+    pcnn_net *nc = pcnn_net_create(m, "cpu", 2), *ng = pcnn_net_create(m, DEV_NAME, 2);
+    CHECK(nc != NULL);
+    CHECK(ng != NULL);
+    if (!nc || !ng) {
+        pcnn_net_free(nc);
+        pcnn_net_free(ng);
+        pcnn_model_file_free(m);
+        return;
+    }
+    size_t npix = (size_t)NB * NH * NW;
+    float *x = pcnn_xmalloc(npix * 3 * sizeof *x), *all = pcnn_xmalloc(npix * C * sizeof *all);
+    float *cg = pcnn_xmalloc(npix * C * sizeof *cg), *cc = pcnn_xmalloc(npix * C * sizeof *cc);
+    int32_t lab[5] = {2, 0, 2, 1, 3};
+    for (size_t k = 0; k < npix * 3; k++) x[k] = urand(-1.0f, 1.0f);
+    for (size_t k = 0; k < npix * C; k++) cg[k] = cc[k] = u2f(POISON);
+    pcnn_net_forward_logits(ng, x, lab, NB, 0, all);
+    pcnn_cached_logits(ng, x, lab, NB, 0, cg);
+    pcnn_cached_logits(nc, x, lab, NB, 0, cc);
+    size_t same = 0;
+    for (size_t p = 0; p < npix; p++) same += !memcmp(cg + p * C, all + p * C, C * sizeof *cg);
+    double e_full = rel_err(cg, all, npix * C), e_cpu = rel_err(cg, cc, npix * C);
+    printf("#   %-28s n=%-7zu rel err vs the device's whole pass %.3g (%zu of %zu positions "
+           "byte-identical), vs the cpu's cache %.3g (tol %.0e)\n", "cached logits", npix * C,
+           e_full, same, npix, e_cpu, TOL_NET);
+    CHECK(e_full <= TOL_NET);   /* NaN (an unwritten position) fails too */
+    CHECK(e_cpu <= TOL_NET);
+    if (!strcmp(DEV_NAME, "cpu")) CHECK(same == npix);
+    free(x);
+    free(all);
+    free(cg);
+    free(cc);
+    pcnn_net_free(nc);
+    pcnn_net_free(ng);
+    pcnn_model_file_free(m);
+}
+static void test_cached_logits_variants(void) { test_cached_logits(); }
+
 /* The variants: the ops they change and the whole network. */
 static void test_input_variants(void)
 {
@@ -790,9 +839,9 @@ static int wanted(const char *name)
 #define PSKIP(fn, why) do { if (wanted(#fn)) SKIP(fn, why); } while (0)
 static const char *const TEST_NAMES[] = {
     "test_weightnorm", "test_input", "test_gated", "test_down_up", "test_out", "test_dmol",
-    "test_adam", "test_network", "test_hybrid", "test_logits_at", "test_weightnorm_variants",
-    "test_input_variants", "test_gated_variants", "test_network_variants",
-    "test_hybrid_variants"};
+    "test_adam", "test_network", "test_hybrid", "test_logits_at", "test_cached_logits",
+    "test_weightnorm_variants", "test_input_variants", "test_gated_variants",
+    "test_network_variants", "test_hybrid_variants", "test_cached_logits_variants"};
 
 static const char *MISSING_WHY;
 static void test_device_present(void)
@@ -843,11 +892,13 @@ int main(int argc, char **argv)
         PSKIP(test_network, why);
         PSKIP(test_hybrid, why);
         PSKIP(test_logits_at, why);
+        PSKIP(test_cached_logits, why);
         PSKIP(test_weightnorm_variants, why);
         PSKIP(test_input_variants, why);
         PSKIP(test_gated_variants, why);
         PSKIP(test_network_variants, why);
         PSKIP(test_hybrid_variants, why);
+        PSKIP(test_cached_logits_variants, why);
     } else {
         printf("# precision %s, tolerances: conv/GEMM ops %.0e, network %.0e, "
                "weight norm/dmol/Adam %.0e\n", prec ? prec : "fp32", TOL_OP, TOL_NET, TOL_FP32);
@@ -862,6 +913,7 @@ int main(int argc, char **argv)
         PRUN(test_network);
         PRUN(test_hybrid);
         PRUN(test_logits_at);
+        PRUN(test_cached_logits);
         teardown_backends();
         why = setup_backends(PCNN_COND_FILM | PCNN_COND_INPUT, self);
         printf("# conditioning %s\n", pcnn_cond_name(COND));
@@ -874,6 +926,7 @@ int main(int argc, char **argv)
             PSKIP(test_gated_variants, why);
             PSKIP(test_network_variants, why);
             PSKIP(test_hybrid_variants, why);
+            PSKIP(test_cached_logits_variants, why);
         } else {
             setup_common();
             PRUN(test_weightnorm_variants);
@@ -881,6 +934,7 @@ int main(int argc, char **argv)
             PRUN(test_gated_variants);
             PRUN(test_network_variants);
             PRUN(test_hybrid_variants);
+            PRUN(test_cached_logits_variants);
         }
     }
     teardown_backends();

@@ -471,6 +471,41 @@ static void test_input_pad(void)
     free(cmap);
 }
 
+/* The cached sampler's window gather and scatter (copy_block): rows [1, 4), columns
+ * [2, 5) of (N, H, W, F) into a (N, 3, 3, F) window, and one window pixel back into
+ * row 3, column 6; the body against the CPU backend's copy_block, the elements
+ * not copied left as they were (NaN sentinels in the window, random in the node). */
+static void test_copy_block(void)
+{
+    const size_t node = (size_t)N * H * W * F, win = (size_t)N * 3 * 3 * F;
+    pcnn_param_table *t = pcnn_params_build(1, F, M, K, 0, H, W);
+    pcnn_backend *cpu = pcnn_backend_cpu_new(t, N, H, W);
+    float *src = frand(node, -1, 1), *a = fsentinel(win), *b = fsentinel(win);
+    const size_t sn = (size_t)H * W * F, sr = (size_t)W * F, dn = 3 * 3 * F, dr = 3 * F;
+    const float *s0 = src + ((size_t)1 * W + 2) * F;
+    for (size_t e = 0; e < (size_t)N * 3 * 3 * F; e++) km_copy_block(e, a, dn, dr, s0, sn, sr, 3, 3 * F);
+    cpu->copy_block(cpu, b, dn, dr, s0, sn, sr, N, 3, 3 * F);
+    cmp("copy_block gather", a, b, win, 0, 0);
+    size_t wrong = 0;
+    for (int n = 0; n < N; n++)
+        for (int r = 0; r < 3; r++)
+            for (int k = 0; k < 3 * F; k++)
+                wrong += memcmp(&a[n * dn + r * dr + k], &src[n * sn + (r + 1) * sr + 2 * F + k], 4) != 0;
+    CHECK(wrong == 0);
+    float *na = fdup(src, node), *nb = fdup(src, node);
+    float *d0a = na + ((size_t)3 * W + 6) * F, *d0b = nb + ((size_t)3 * W + 6) * F;
+    const float *w0 = a + (2 * 3 + 1) * F;   /* window (2, 1) */
+    for (size_t e = 0; e < (size_t)N * F; e++) km_copy_block(e, d0a, sn, sr, w0, dn, dr, 1, F);
+    cpu->copy_block(cpu, d0b, sn, sr, w0, dn, dr, N, 1, F);
+    cmp("copy_block scatter", na, nb, node, 0, 0);
+    size_t changed = 0;
+    for (size_t i = 0; i < node; i++) changed += na[i] != src[i];
+    CHECK(changed > 0 && changed <= (size_t)N * F);
+    free(src), free(a), free(b), free(na), free(nb);
+    cpu->destroy(cpu);
+    pcnn_params_free(t);
+}
+
 static void test_pad_shift(void)
 {
     const size_t rows = (size_t)N * H * W;
@@ -699,6 +734,7 @@ int main(void)
     RUN(test_gate);
     RUN(test_input_pad);
     RUN(test_pad_shift);
+    RUN(test_copy_block);
     RUN(test_weightnorm);
     RUN(test_dmol);
     RUN(test_adam);

@@ -8,6 +8,8 @@
  * The weights are "trained-looking": g, biases and hw perturbed away from the
  * PyTorch-default initialisation so no layer is near identity or zero. The
  * conditioning variants (SPEC §3b) too, with hs and class_map non-zero.
+ * pcnn_cached_logits (the cache on given images) gives the whole forward
+ * pass's logits at every position, byte for byte.
  */
 #include "check.h"
 #include "model.h"
@@ -17,6 +19,7 @@
 #include "sample.h"
 #include "util.h"
 
+#include <math.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -153,6 +156,42 @@ static void test_logits_at(void)
     pcnn_model_file_free(m);
 }
 
+/* pcnn_cached_logits (teacher forcing: the cache's windows on given images): at every
+ * position of 8 x 12 images, film + input, R = 2 (three levels), N = 5 in chunks of
+ * max_batch 2, and 3 threads: exactly the bytes of the whole forward pass's logits. */
+static void test_cached_logits(void)
+{
+    const int H = 8, W = 12, N = 5, C = 10 * 2;
+    pcnn_model_file *m = pcnn_model_create(2, 4, 2, 3, H, W, PCNN_COND_ALL, NULL, 41);
+    pcnn_net *net = pcnn_net_create(m, "cpu", 2);
+    CHECK(net != NULL);
+    if (!net) {
+        pcnn_model_file_free(m);
+        return;
+    }
+    perturb(net, 42);
+    size_t npix = (size_t)N * H * W;
+    float *x = pcnn_xmalloc(npix * 3 * sizeof *x), *all = pcnn_xmalloc(npix * C * sizeof *all);
+    float *cached = pcnn_xmalloc(npix * C * sizeof *cached);
+    int32_t labels[5] = {2, 0, 2, 1, 0};
+    for (size_t k = 0; k < npix * 3; k++) x[k] = 2.0f * pcnn_rng_uniform(43, 1, 0, k) - 1.0f;
+    pcnn_net_forward_logits(net, x, labels, N, 1, all);
+    for (int threads = 1; threads <= 3; threads += 2) {
+        int prev = omp_get_max_threads();
+        omp_set_num_threads(threads);
+        for (size_t k = 0; k < npix * C; k++) cached[k] = NAN;
+        pcnn_cached_logits(net, x, labels, N, 1, cached);
+        omp_set_num_threads(prev);
+        size_t bad = 0;
+        for (size_t p = 0; p < npix; p++) bad += memcmp(cached + p * C, all + p * C, C * sizeof *all) != 0;
+        if (bad) printf("#   %d threads: %zu of %zu positions differ\n", threads, bad, npix);
+        CHECK(bad == 0);
+    }
+    free(x), free(all), free(cached);
+    pcnn_net_free(net);
+    pcnn_model_file_free(m);
+}
+
 static void test_cached_threads(void)
 {
     int prev = omp_get_max_threads();
@@ -176,6 +215,7 @@ int main(void)
     RUN(test_cached_chunks);
     RUN(test_cached_one_image);
     RUN(test_cached_threads);
+    RUN(test_cached_logits);
     RUN(test_cached_film_input);
     RUN(test_cached_input_chunks);
     RUN(test_cached_film_4x4);
