@@ -549,22 +549,13 @@ void nn_dropout_apply(float *x, const float *mask, int N, size_t HW, int C)
     }
 }
 
-/* sigmoid(z) = 1 / (1 + exp(-z)), exp from nn_vexp. */
+/* sigmoid(z) = 1 / (1 + exp(-z)), exp from nn_vexp (nn_vgate, one row at a time). */
 void nn_gate_fwd(float *out, const float *x, const float *c2, size_t rows, int F)
 {
 #pragma omp parallel for schedule(static)
     for (size_t r = 0; r < rows; r++) {
-        float t[EW];
         const float *c = c2 + r * 2 * (size_t)F;
-        for (int k0 = 0; k0 < F; k0 += EW) {
-            int n = F - k0 < EW ? F - k0 : EW;
-            for (int i = 0; i < n; i++) t[i] = -c[F + k0 + i];
-            nn_vexp(t, t, (size_t)n);
-            for (int i = 0; i < n; i++) {
-                size_t k = r * F + k0 + i;
-                out[k] = x[k] + c[k0 + i] * (1.0f / (1.0f + t[i]));
-            }
-        }
+        nn_vgate(out + r * F, x + r * F, c, c + F, (size_t)F);
     }
 }
 
@@ -572,21 +563,9 @@ void nn_gate_bwd(float *dx, float *dc2, const float *dout, const float *c2, size
 {
 #pragma omp parallel for schedule(static)
     for (size_t r = 0; r < rows; r++) {
-        float t[EW];
         const float *c = c2 + r * 2 * (size_t)F;
         float *dc = dc2 + r * 2 * (size_t)F;
-        for (int k0 = 0; k0 < F; k0 += EW) {
-            int n = F - k0 < EW ? F - k0 : EW;
-            for (int i = 0; i < n; i++) t[i] = -c[F + k0 + i];
-            nn_vexp(t, t, (size_t)n);
-            for (int i = 0; i < n; i++) {
-                int k = k0 + i;
-                float d = dout[r * F + k], sg = 1.0f / (1.0f + t[i]);
-                dx[r * F + k] += d;
-                dc[k] = d * sg;
-                dc[F + k] = d * c[k] * sg * (1.0f - sg);
-            }
-        }
+        nn_vgate_bwd(dx + r * F, dc, dc + F, dout + r * F, c, c + F, (size_t)F);
     }
 }
 

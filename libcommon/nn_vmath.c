@@ -88,6 +88,22 @@ static void velu_bwd_c(float *dx, const float *dy, const float *x, size_t n)
     for (size_t i = 0; i < n; i++) dx[i] += dy[i] * (x[i] > 0.0f ? 1.0f : exp_1(x[i]));
 }
 
+static void vgate_c(float *out, const float *x, const float *c, const float *g, size_t n)
+{
+    for (size_t i = 0; i < n; i++) out[i] = x[i] + c[i] * (1.0f / (1.0f + exp_1(-g[i])));
+}
+
+static void vgate_bwd_c(float *dx, float *dc, float *dg, const float *dout, const float *c,
+                        const float *g, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        float d = dout[i], sg = 1.0f / (1.0f + exp_1(-g[i]));
+        dx[i] += d;
+        dc[i] = d * sg;
+        dg[i] = d * c[i] * sg * (1.0f - sg);
+    }
+}
+
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 #define HAVE_X86_PATHS 1
@@ -128,8 +144,13 @@ __attribute__((target("avx512f,avx2,fma"))) static inline __m256 exp8_avx512(__m
     __m512i ki = _mm512_castpd_si512(kd);
     kd = _mm512_sub_pd(kd, _mm512_set1_pd(EXP_SHIFT));
     __m512d r = _mm512_sub_pd(z, kd);
+    /* exp_tab[ki % 32] from registers: two 16-entry permutes (index bits 0-3), the
+     * half chosen by bit 4 — the gather's values, several times its speed on Zen 4 */
     __m512i idx = _mm512_and_si512(ki, _mm512_set1_epi64(31));
-    __m512i t = _mm512_i64gather_epi64(idx, (const void *)exp_tab, 8);
+    const __m512i *tab = (const __m512i *)exp_tab;
+    __m512i lo = _mm512_permutex2var_epi64(_mm512_loadu_si512(tab), idx, _mm512_loadu_si512(tab + 1));
+    __m512i hi = _mm512_permutex2var_epi64(_mm512_loadu_si512(tab + 2), idx, _mm512_loadu_si512(tab + 3));
+    __m512i t = _mm512_mask_blend_epi64(_mm512_test_epi64_mask(idx, _mm512_set1_epi64(16)), lo, hi);
     t = _mm512_add_epi64(t, _mm512_slli_epi64(ki, 47));
     __m512d s = _mm512_castsi512_pd(t);
     __m512d p = _mm512_fmadd_pd(_mm512_set1_pd(EXP_C0), r, _mm512_set1_pd(EXP_C1));
@@ -202,6 +223,37 @@ __attribute__((target("avx512f,avx2,fma"))) static inline __m256 exp8_avx512(__m
                                                    _mm256_mul_ps(_mm256_loadu_ps(dy + i), s))); \
         }                                                                                  \
         velu_bwd_c(dx + i, dy + i, x + i, n - i);                                          \
+    }                                                                                      \
+    __attribute__((target(TARGET))) static void vgate_##NAME(float *out, const float *x,   \
+                                                             const float *c, const float *g, \
+                                                             size_t n)                     \
+    {                                                                                      \
+        const __m256 sign = _mm256_set1_ps(-0.0f), one = _mm256_set1_ps(1.0f);             \
+        size_t i = 0;                                                                      \
+        for (; i + 8 <= n; i += 8) {                                                       \
+            __m256 e = EXP8(_mm256_xor_ps(_mm256_loadu_ps(g + i), sign));                  \
+            __m256 sg = _mm256_div_ps(one, _mm256_add_ps(one, e));                         \
+            _mm256_storeu_ps(out + i, _mm256_add_ps(_mm256_loadu_ps(x + i),                \
+                                                    _mm256_mul_ps(_mm256_loadu_ps(c + i), sg))); \
+        }                                                                                  \
+        vgate_c(out + i, x + i, c + i, g + i, n - i);                                      \
+    }                                                                                      \
+    __attribute__((target(TARGET))) static void vgate_bwd_##NAME(                          \
+        float *dx, float *dc, float *dg, const float *dout, const float *c, const float *g,  \
+        size_t n)                                                                          \
+    {                                                                                      \
+        const __m256 sign = _mm256_set1_ps(-0.0f), one = _mm256_set1_ps(1.0f);             \
+        size_t i = 0;                                                                      \
+        for (; i + 8 <= n; i += 8) {                                                       \
+            __m256 d = _mm256_loadu_ps(dout + i);                                          \
+            __m256 e = EXP8(_mm256_xor_ps(_mm256_loadu_ps(g + i), sign));                  \
+            __m256 sg = _mm256_div_ps(one, _mm256_add_ps(one, e));                         \
+            _mm256_storeu_ps(dx + i, _mm256_add_ps(_mm256_loadu_ps(dx + i), d));           \
+            _mm256_storeu_ps(dc + i, _mm256_mul_ps(d, sg));                                \
+            __m256 t = _mm256_mul_ps(_mm256_mul_ps(d, _mm256_loadu_ps(c + i)), sg);         \
+            _mm256_storeu_ps(dg + i, _mm256_mul_ps(t, _mm256_sub_ps(one, sg)));            \
+        }                                                                                  \
+        vgate_bwd_c(dx + i, dc + i, dg + i, dout + i, c + i, g + i, n - i);                \
     }
 
 DEFINE_PATH(avx2, "avx2,fma", exp8_avx2)
@@ -233,3 +285,12 @@ void nn_vcelu_bwd(float *dx, const float *dpos, const float *dneg, const float *
 }
 void nn_velu(float *y, const float *x, size_t n) { DISPATCH(velu, y, x, n); }
 void nn_velu_bwd(float *dx, const float *dy, const float *x, size_t n) { DISPATCH(velu_bwd, dx, dy, x, n); }
+void nn_vgate(float *out, const float *x, const float *c, const float *g, size_t n)
+{
+    DISPATCH(vgate, out, x, c, g, n);
+}
+void nn_vgate_bwd(float *dx, float *dc, float *dg, const float *dout, const float *c,
+                  const float *g, size_t n)
+{
+    DISPATCH(vgate_bwd, dx, dc, dg, dout, c, g, n);
+}

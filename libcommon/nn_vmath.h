@@ -28,4 +28,12 @@ void nn_vcelu_bwd(float *dx, const float *dpos, const float *dneg, const float *
 void nn_velu(float *y, const float *x, size_t n);
 void nn_velu_bwd(float *dx, const float *dy, const float *x, size_t n);
 
+/* The gate (SPEC §3: x + a sigmoid(b)), sigmoid(z) = 1 / (1 + exp(-z)):
+ * out[i] = x[i] + c[i] sg[i], sg = sigmoid(g[i]); and its backward from dout:
+ * dx[i] += dout[i], dc[i] = dout[i] sg, dg[i] = dout[i] c[i] sg (1 - sg) (overwritten),
+ * products left to right. */
+void nn_vgate(float *out, const float *x, const float *c, const float *g, size_t n);
+void nn_vgate_bwd(float *dx, float *dc, float *dg, const float *dout, const float *c,
+                  const float *g, size_t n);
+
 #endif

@@ -349,12 +349,19 @@ static void run_ew(float *out, const void *arg)
     memset(l + 600, 0, 300 * sizeof *l);
     nn_concat_elu_bwd(l + 600, l + 780, ew_d1, ew_x, 30, ew_x + 300, 20, 6);
     nn_gate_fwd(l + 900, ew_x + 17, ew_x + 200, 10, 12);   /* 10 rows, F = 12: 120 out */
+    float *gb = l + 1020;   /* the gate's backward: dx (120, accumulated), dc2 (240) */
+    memcpy(gb, ew_d1, 120 * sizeof *gb);
+    nn_gate_bwd(gb, gb + 120, ew_d2, ew_x + 400, 10, 12);
+    float *gv = gb + 360;   /* the row functions at a length with a scalar tail (23) */
+    nn_vgate(gv, ew_x + 31, ew_x + 600, ew_x + 700, 23);
+    memcpy(gv + 23, ew_d2 + 5, 23 * sizeof *gv);
+    nn_vgate_bwd(gv + 23, gv + 46, gv + 69, ew_d1 + 9, ew_x + 650, ew_x + 750, 23);
 }
 
 static void test_elementwise_paths(void)
 {
     fill_ew();
-    compare_paths("exp / elu / concat_elu / gate", run_ew, NULL, 6 * 24 * 24 + 6 * EW_N + 1020);
+    compare_paths("exp / elu / concat_elu / gate", run_ew, NULL, 6 * 24 * 24 + 6 * EW_N + 1020 + 452);
     /* and the values themselves are the ones of the definitions */
     float e[4], x[4] = {0.0f, 1.0f, -1.0f, -200.0f}, p[4], n[4];
     nn_vexp(e, x, 4);
