@@ -606,11 +606,7 @@ void nn_film_fwd(float *c2, float *c2p, const float *hs, const float *hw, const 
 #pragma omp parallel for schedule(static)
     for (size_t r = 0; r < (size_t)N * HW; r++) {
         size_t y = (size_t)labels[r / HW] * C;
-        float *c = c2 + r * C, *cp = c2p + r * C;
-        for (int k = 0; k < C; k++) {
-            cp[k] = c[k];
-            c[k] = c[k] * (1.0f + hs[y + k]) + hw[y + k];
-        }
+        nn_vfilm(c2 + r * C, c2p + r * C, hs + y, hw + y, (size_t)C);
     }
 }
 

@@ -104,6 +104,14 @@ static void vgate_bwd_c(float *dx, float *dc, float *dg, const float *dout, cons
     }
 }
 
+static void vfilm_c(float *c, float *cp, const float *hs, const float *hw, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        cp[i] = c[i];
+        c[i] = c[i] * (1.0f + hs[i]) + hw[i];
+    }
+}
+
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 #define HAVE_X86_PATHS 1
@@ -254,6 +262,20 @@ __attribute__((target("avx512f,avx2,fma"))) static inline __m256 exp8_avx512(__m
             _mm256_storeu_ps(dg + i, _mm256_mul_ps(t, _mm256_sub_ps(one, sg)));            \
         }                                                                                  \
         vgate_bwd_c(dx + i, dc + i, dg + i, dout + i, c + i, g + i, n - i);                \
+    }                                                                                      \
+    __attribute__((target(TARGET))) static void vfilm_##NAME(float *c, float *cp,          \
+                                                             const float *hs,              \
+                                                             const float *hw, size_t n)    \
+    {                                                                                      \
+        const __m256 one = _mm256_set1_ps(1.0f);                                           \
+        size_t i = 0;                                                                      \
+        for (; i + 8 <= n; i += 8) {                                                       \
+            __m256 v = _mm256_loadu_ps(c + i);                                             \
+            _mm256_storeu_ps(cp + i, v);                                                   \
+            __m256 m = _mm256_mul_ps(v, _mm256_add_ps(one, _mm256_loadu_ps(hs + i)));      \
+            _mm256_storeu_ps(c + i, _mm256_add_ps(m, _mm256_loadu_ps(hw + i)));            \
+        }                                                                                  \
+        vfilm_c(c + i, cp + i, hs + i, hw + i, n - i);                                     \
     }
 
 DEFINE_PATH(avx2, "avx2,fma", exp8_avx2)
@@ -285,6 +307,10 @@ void nn_vcelu_bwd(float *dx, const float *dpos, const float *dneg, const float *
 }
 void nn_velu(float *y, const float *x, size_t n) { DISPATCH(velu, y, x, n); }
 void nn_velu_bwd(float *dx, const float *dy, const float *x, size_t n) { DISPATCH(velu_bwd, dx, dy, x, n); }
+void nn_vfilm(float *c, float *cp, const float *hs, const float *hw, size_t n)
+{
+    DISPATCH(vfilm, c, cp, hs, hw, n);
+}
 void nn_vgate(float *out, const float *x, const float *c, const float *g, size_t n)
 {
     DISPATCH(vgate, out, x, c, g, n);

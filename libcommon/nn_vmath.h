@@ -28,6 +28,10 @@ void nn_vcelu_bwd(float *dx, const float *dpos, const float *dneg, const float *
 void nn_velu(float *y, const float *x, size_t n);
 void nn_velu_bwd(float *dx, const float *dy, const float *x, size_t n);
 
+/* FiLM's class term (SPEC §3b) on one row: cp[i] = c[i] (kept for the backward), then
+ * c[i] = c[i] (1 + hs[i]) + hw[i]. */
+void nn_vfilm(float *c, float *cp, const float *hs, const float *hw, size_t n);
+
 /* The gate (SPEC §3: x + a sigmoid(b)), sigmoid(z) = 1 / (1 + exp(-z)):
  * out[i] = x[i] + c[i] sg[i], sg = sigmoid(g[i]); and its backward from dout:
  * dx[i] += dout[i], dc[i] = dout[i] sg, dg[i] = dout[i] c[i] sg (1 - sg) (overwritten),

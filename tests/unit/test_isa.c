@@ -356,12 +356,15 @@ static void run_ew(float *out, const void *arg)
     nn_vgate(gv, ew_x + 31, ew_x + 600, ew_x + 700, 23);
     memcpy(gv + 23, ew_d2 + 5, 23 * sizeof *gv);
     nn_vgate_bwd(gv + 23, gv + 46, gv + 69, ew_d1 + 9, ew_x + 650, ew_x + 750, 23);
+    float *fv = gv + 92;    /* film at length 23: c (changed), cp */
+    memcpy(fv, ew_x + 40, 23 * sizeof *fv);
+    nn_vfilm(fv, fv + 23, ew_d1 + 20, ew_d2 + 30, 23);
 }
 
 static void test_elementwise_paths(void)
 {
     fill_ew();
-    compare_paths("exp / elu / concat_elu / gate", run_ew, NULL, 6 * 24 * 24 + 6 * EW_N + 1020 + 452);
+    compare_paths("exp / elu / concat_elu / gate", run_ew, NULL, 6 * 24 * 24 + 6 * EW_N + 1020 + 452 + 46);
     /* and the values themselves are the ones of the definitions */
     float e[4], x[4] = {0.0f, 1.0f, -1.0f, -200.0f}, p[4], n[4];
     nn_vexp(e, x, 4);
