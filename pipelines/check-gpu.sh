@@ -378,28 +378,27 @@ if [ $BENCH_ONLY = 0 ]; then
 		note "pcnn-score $DEV vs cpu: largest difference of log p: $(tsv_maxdiff "$W/s64.tsv" "$W/scpu.tsv")"
 	gF=40 gS=20 gB=64; [ "$DRY" = 1 ] && gF=8 gS=3 gB=16
 	tmo 60 "$BIN/pcnn-fit" -q -R 1 -F $gF -M 5 -b $gB --max-steps $gS --device $DEV -o "$W/g.bin" "$W/train.bin" || fail "pcnn-fit (1,$gF,5) on $DEV failed"
+	# "S of T": how many of folder A's PNGs folder B holds byte for byte
+	same_pngs() {
+		local same=0 total=0 f
+		for f in "$1"/*.png; do
+			total=$((total + 1))
+			cmp -s "$f" "$2/$(basename "$f")" && same=$((same + 1))
+		done
+		echo "$same of $total"
+	}
 	tmo 60 "$BIN/pcnn-gen" -q --no-quality -c all -n 2 -b 8 -s 5 --device cpu -o "$W/gen-cpu" "$W/g.bin" &&
 		tmo 60 "$BIN/pcnn-gen" -q --no-quality -c all -n 2 -b 8 -s 5 --device $DEV -o "$W/gen-gpu" "$W/g.bin"
 	if [ $? -ne 0 ]; then fail "pcnn-gen failed (log.txt)"
 	else
-		same=0 total=0
-		for f in "$W"/gen-cpu/*.png; do
-			total=$((total + 1))
-			cmp -s "$f" "$W/gen-gpu/$(basename "$f")" && same=$((same + 1))
-		done
-		note "pcnn-gen cpu vs $DEV (seed 5, F=$gF, $gS steps): $same of $total images byte-identical (float rounding may move a sampled value: not counted as a failure)"
+		note "pcnn-gen cpu vs $DEV (seed 5, F=$gF, $gS steps): $(same_pngs "$W/gen-cpu" "$W/gen-gpu") images byte-identical (float rounding may move a sampled value: not counted as a failure)"
 		cp -r "$W/gen-cpu" "$W/gen-gpu" "$OUT/" 2>/dev/null
 	fi
 	# The cached sampler on the device against its naive one (the whole network per
 	# position): the same images up to float rounding (the windows' convolutions may sum
 	# in another order); test_cached_logits bounds the logits themselves.
 	if tmo 60 "$BIN/pcnn-gen" -q --no-quality --naive -c all -n 2 -b 8 -s 5 --device $DEV -o "$W/gen-naive" "$W/g.bin"; then
-		same=0 total=0
-		for f in "$W"/gen-gpu/*.png; do
-			total=$((total + 1))
-			cmp -s "$f" "$W/gen-naive/$(basename "$f")" && same=$((same + 1))
-		done
-		note "pcnn-gen on $DEV, cached vs --naive sampler: $same of $total images byte-identical (not counted as a failure)"
+		note "pcnn-gen on $DEV, cached vs --naive sampler: $(same_pngs "$W/gen-gpu" "$W/gen-naive") images byte-identical (not counted as a failure)"
 	else fail "pcnn-gen --naive on $DEV failed (log.txt)"; fi
 	results "stage A4"
 	multi_gpu

@@ -669,103 +669,106 @@ static void test_hybrid(void)
 }
 static void test_hybrid_variants(void) { test_hybrid(); }
 
+/* The samplers' cases: 8 x 12 images (an h/w swap shows; R = 1: levels 8x12, 4x6, 2x3),
+ * N = 5 with max_batch 2 (chunks) and a repeated class, random pixels, a CPU and a
+ * device net of one model, and the device's whole forward pass ("all"). */
+enum { SNH = 8, SNW = 12, SNB = 5, SC = 10 * 3 };
+static const int32_t SLAB[SNB] = {2, 0, 2, 1, 3};
+typedef struct sampler_case {
+    pcnn_model_file *m;
+    pcnn_net *nc, *ng;
+    float *x, *all;   /* (SNB, SNH, SNW, 3), (SNB, SNH, SNW, SC) */
+    size_t npix;
+} sampler_case;
+
+static void sampler_case_free(sampler_case *sc)
+{
+    free(sc->x);
+    free(sc->all);
+    pcnn_net_free(sc->nc);
+    pcnn_net_free(sc->ng);
+    pcnn_model_file_free(sc->m);
+}
+
+static int sampler_case_new(sampler_case *sc, uint64_t seed)
+{
+    memset(sc, 0, sizeof *sc);
+    sc->m = pcnn_model_create(1, 8, 3, 4, SNH, SNW, COND, NULL, seed);
+    randomise_cond(sc->m);
+    sc->nc = pcnn_net_create(sc->m, "cpu", 2);
+    sc->ng = pcnn_net_create(sc->m, DEV_NAME, 2);
+    CHECK(sc->nc != NULL);
+    CHECK(sc->ng != NULL);
+    if (!sc->nc || !sc->ng) {
+        sampler_case_free(sc);
+        return 0;
+    }
+    sc->npix = (size_t)SNB * SNH * SNW;
+    sc->x = pcnn_xmalloc(sc->npix * 3 * sizeof *sc->x);
+    sc->all = pcnn_xmalloc(sc->npix * SC * sizeof *sc->all);
+    for (size_t k = 0; k < sc->npix * 3; k++) sc->x[k] = urand(-1.0f, 1.0f);
+    pcnn_net_forward_logits(sc->ng, sc->x, SLAB, SNB, 0, sc->all);
+    return 1;
+}
+
 /* The naive sampler's pass (pcnn_net_forward_logits_at): only pixel (i, j) of
- * each image is downloaded. On 8 x 12 images (an h/w swap shows), N = 5 with
- * max_batch 2 (chunks), at corners and inside: the device's pixel equals its own
- * whole output there byte for byte, and the CPU's within the network bound. */
+ * each image is downloaded. At corners and inside: the device's pixel equals its
+ * own whole output there byte for byte, and the CPU's within the network bound. */
 static void test_logits_at(void)
 {
-    const int NH = 8, NW = 12, NB = 5, C = 10 * 3;
-    pcnn_model_file *m = pcnn_model_create(1, 8, 3, 4, NH, NW, COND, NULL, 13);
-    randomise_cond(m);
-    pcnn_net *nc = pcnn_net_create(m, "cpu", 2), *ng = pcnn_net_create(m, DEV_NAME, 2);
-    CHECK(nc != NULL);
-    CHECK(ng != NULL);
-    if (!nc || !ng) {
-        pcnn_net_free(nc);
-        pcnn_net_free(ng);
-        pcnn_model_file_free(m);
-        return;
-    }
-    size_t npix = (size_t)NB * NH * NW;
-    float *x = pcnn_xmalloc(npix * 3 * sizeof *x), *all = pcnn_xmalloc(npix * C * sizeof *all);
-    float *ag = pcnn_xmalloc((size_t)NB * C * sizeof *ag), *ac = pcnn_xmalloc((size_t)NB * C * sizeof *ac);
-    float *ref = pcnn_xmalloc((size_t)NB * C * sizeof *ref);
-    int32_t lab[5] = {2, 0, 2, 1, 3};
-    for (size_t k = 0; k < npix * 3; k++) x[k] = urand(-1.0f, 1.0f);
-    pcnn_net_forward_logits(ng, x, lab, NB, 0, all);
-    const int pos[][2] = {{0, 0}, {0, NW - 1}, {NH - 1, 0}, {3, 10}, {NH - 1, NW - 1}};
+    sampler_case sc;
+    if (!sampler_case_new(&sc, 13)) return;
+    float *ag = pcnn_xmalloc((size_t)SNB * SC * sizeof *ag), *ac = pcnn_xmalloc((size_t)SNB * SC * sizeof *ac);
+    float *ref = pcnn_xmalloc((size_t)SNB * SC * sizeof *ref);
+    const int pos[][2] = {{0, 0}, {0, SNW - 1}, {SNH - 1, 0}, {3, 10}, {SNH - 1, SNW - 1}};
     size_t bad = 0;
     double worst = 0;
     for (size_t q = 0; q < sizeof pos / sizeof *pos; q++) {
         int i = pos[q][0], j = pos[q][1];
-        pcnn_net_forward_logits_at(ng, x, lab, NB, 0, i, j, ag);
-        pcnn_net_forward_logits_at(nc, x, lab, NB, 0, i, j, ac);
-        for (int n = 0; n < NB; n++)
-            memcpy(ref + (size_t)n * C, all + (((size_t)n * NH + i) * NW + j) * C, C * sizeof *ref);
-        bad += memcmp(ag, ref, (size_t)NB * C * sizeof *ag) != 0;
-        double e = rel_err(ag, ac, (size_t)NB * C);
+        pcnn_net_forward_logits_at(sc.ng, sc.x, SLAB, SNB, 0, i, j, ag);
+        pcnn_net_forward_logits_at(sc.nc, sc.x, SLAB, SNB, 0, i, j, ac);
+        for (int n = 0; n < SNB; n++)
+            memcpy(ref + (size_t)n * SC, sc.all + (((size_t)n * SNH + i) * SNW + j) * SC, SC * sizeof *ref);
+        bad += memcmp(ag, ref, (size_t)SNB * SC * sizeof *ag) != 0;
+        double e = rel_err(ag, ac, (size_t)SNB * SC);
         if (e > worst) worst = e;
     }
     printf("#   %-28s n=%-7d %zu of 5 positions differ from the whole output; rel err vs cpu "
-           "%.3g (tol %.0e)\n", "logits at (i, j)", NB * C, bad, worst, TOL_NET);
+           "%.3g (tol %.0e)\n", "logits at (i, j)", SNB * SC, bad, worst, TOL_NET);
     CHECK(bad == 0);
     CHECK(worst <= TOL_NET);
-    free(x);
-    free(all);
     free(ag);
     free(ac);
     free(ref);
-    pcnn_net_free(nc);
-    pcnn_net_free(ng);
-    pcnn_model_file_free(m);
+    sampler_case_free(&sc);
 }
 
 /* The cached sampler's window ops on the device (pcnn_cached_logits: the cache run on
- * given images): at every position of 8 x 12 images (R = 1: levels 8x12, 4x6, 2x3),
- * N = 5 in chunks of max_batch 2 with a repeated class, the logits equal the device's
- * whole forward pass within the network bound (the windows' convolutions may sum in
- * another order: another shape can get another cuDNN kernel), and the CPU's cached
- * logits within the same bound. On the CPU (self-test) they are bit-exact. */
+ * given images): at every position the logits equal the device's whole forward pass
+ * within the network bound (the windows' convolutions may sum in another order: another
+ * shape can get another cuDNN kernel), and the CPU's cached logits within the same
+ * bound. On the CPU (self-test) they are bit-exact. */
 static void test_cached_logits(void)
 {
-    const int NH = 8, NW = 12, NB = 5, C = 10 * 3;
-    pcnn_model_file *m = pcnn_model_create(1, 8, 3, 4, NH, NW, COND, NULL, 17);
-    randomise_cond(m);
-    pcnn_net *nc = pcnn_net_create(m, "cpu", 2), *ng = pcnn_net_create(m, DEV_NAME, 2);
-    CHECK(nc != NULL);
-    CHECK(ng != NULL);
-    if (!nc || !ng) {
-        pcnn_net_free(nc);
-        pcnn_net_free(ng);
-        pcnn_model_file_free(m);
-        return;
-    }
-    size_t npix = (size_t)NB * NH * NW;
-    float *x = pcnn_xmalloc(npix * 3 * sizeof *x), *all = pcnn_xmalloc(npix * C * sizeof *all);
-    float *cg = pcnn_xmalloc(npix * C * sizeof *cg), *cc = pcnn_xmalloc(npix * C * sizeof *cc);
-    int32_t lab[5] = {2, 0, 2, 1, 3};
-    for (size_t k = 0; k < npix * 3; k++) x[k] = urand(-1.0f, 1.0f);
-    for (size_t k = 0; k < npix * C; k++) cg[k] = cc[k] = u2f(POISON);
-    pcnn_net_forward_logits(ng, x, lab, NB, 0, all);
-    pcnn_cached_logits(ng, x, lab, NB, 0, cg);
-    pcnn_cached_logits(nc, x, lab, NB, 0, cc);
+    sampler_case sc;
+    if (!sampler_case_new(&sc, 17)) return;
+    size_t n = sc.npix * SC;
+    float *cg = pcnn_xmalloc(n * sizeof *cg), *cc = pcnn_xmalloc(n * sizeof *cc);
+    for (size_t k = 0; k < n; k++) cg[k] = cc[k] = u2f(POISON);
+    pcnn_cached_logits(sc.ng, sc.x, SLAB, SNB, 0, cg);
+    pcnn_cached_logits(sc.nc, sc.x, SLAB, SNB, 0, cc);
     size_t same = 0;
-    for (size_t p = 0; p < npix; p++) same += !memcmp(cg + p * C, all + p * C, C * sizeof *cg);
-    double e_full = rel_err(cg, all, npix * C), e_cpu = rel_err(cg, cc, npix * C);
+    for (size_t p = 0; p < sc.npix; p++) same += !memcmp(cg + p * SC, sc.all + p * SC, SC * sizeof *cg);
+    double e_full = rel_err(cg, sc.all, n), e_cpu = rel_err(cg, cc, n);
     printf("#   %-28s n=%-7zu rel err vs the device's whole pass %.3g (%zu of %zu positions "
-           "byte-identical), vs the cpu's cache %.3g (tol %.0e)\n", "cached logits", npix * C,
-           e_full, same, npix, e_cpu, TOL_NET);
+           "byte-identical), vs the cpu's cache %.3g (tol %.0e)\n", "cached logits", n, e_full,
+           same, sc.npix, e_cpu, TOL_NET);
     CHECK(e_full <= TOL_NET);   /* NaN (an unwritten position) fails too */
     CHECK(e_cpu <= TOL_NET);
-    if (!strcmp(DEV_NAME, "cpu")) CHECK(same == npix);
-    free(x);
-    free(all);
+    if (!strcmp(DEV_NAME, "cpu")) CHECK(same == sc.npix);
     free(cg);
     free(cc);
-    pcnn_net_free(nc);
-    pcnn_net_free(ng);
-    pcnn_model_file_free(m);
+    sampler_case_free(&sc);
 }
 static void test_cached_logits_variants(void) { test_cached_logits(); }
 

@@ -121,77 +121,90 @@ static void test_cached_one_image(void) { check_same(2, 4, 2, 2, 12, 8, 1, 1, 17
 static void test_cached_film_input(void) { check_cond(2, 5, 3, 3, 8, 12, 3, 3, 19, PCNN_COND_ALL); }
 static void test_cached_input_chunks(void) { check_cond(1, 4, 2, 3, 12, 8, 5, 2, 20, PCNN_COND_INPUT); }
 static void test_cached_film_4x4(void) { check_cond(1, 3, 1, 2, 4, 4, 2, 2, 21, PCNN_COND_FILM); }
-/* Three threads, each sampling its own part of a batch (parts 2, 2, 0 then 2, 1, 0). */
-/* pcnn_net_forward_logits_at (the naive sampler's pass): for every position of
- * an 8 x 12 image, batches split (N = 5, max_batch 2), exactly the bytes of the
- * whole output at (n, i, j). */
+/* The logits cases: 8 x 12 images, film + input, M = 2, N = 5 in chunks of max_batch 2
+ * with a repeated class, perturbed weights, random pixels, and the whole forward pass's
+ * logits ("all", Polyak weights). */
+enum { LH = 8, LW = 12, LN = 5, LC = 10 * 2 };
+static const int32_t LLAB[LN] = {2, 0, 2, 1, 0};
+typedef struct logits_case {
+    pcnn_model_file *m;
+    pcnn_net *net;
+    float *x, *all;   /* (LN, LH, LW, 3), (LN, LH, LW, LC) */
+    size_t npix;
+} logits_case;
+
+static int logits_case_new(logits_case *lc, int R, uint64_t seed)
+{
+    memset(lc, 0, sizeof *lc);
+    lc->m = pcnn_model_create(R, 4, 2, 3, LH, LW, PCNN_COND_ALL, NULL, seed);
+    lc->net = pcnn_net_create(lc->m, "cpu", 2);
+    CHECK(lc->net != NULL);
+    if (!lc->net) {
+        pcnn_model_file_free(lc->m);
+        return 0;
+    }
+    perturb(lc->net, seed + 1);
+    lc->npix = (size_t)LN * LH * LW;
+    lc->x = pcnn_xmalloc(lc->npix * 3 * sizeof *lc->x);
+    lc->all = pcnn_xmalloc(lc->npix * LC * sizeof *lc->all);
+    for (size_t k = 0; k < lc->npix * 3; k++) lc->x[k] = 2.0f * pcnn_rng_uniform(seed + 2, 1, 0, k) - 1.0f;
+    pcnn_net_forward_logits(lc->net, lc->x, LLAB, LN, 1, lc->all);
+    return 1;
+}
+
+static void logits_case_free(logits_case *lc)
+{
+    free(lc->x);
+    free(lc->all);
+    pcnn_net_free(lc->net);
+    pcnn_model_file_free(lc->m);
+}
+
+/* pcnn_net_forward_logits_at (the naive sampler's pass): for every position,
+ * exactly the bytes of the whole output at (n, i, j). */
 static void test_logits_at(void)
 {
-    const int H = 8, W = 12, N = 5, C = 10 * 2;
-    pcnn_model_file *m = pcnn_model_create(1, 4, 2, 3, H, W, PCNN_COND_ALL, NULL, 31);
-    pcnn_net *net = pcnn_net_create(m, "cpu", 2);
-    CHECK(net != NULL);
-    if (!net) {
-        pcnn_model_file_free(m);
-        return;
-    }
-    perturb(net, 32);
-    size_t npix = (size_t)N * H * W;
-    float *x = pcnn_xmalloc(npix * 3 * sizeof *x), *all = pcnn_xmalloc(npix * C * sizeof *all);
-    float *at = pcnn_xmalloc((size_t)N * C * sizeof *at);
-    int32_t labels[5] = {2, 0, 2, 1, 0};
-    for (size_t k = 0; k < npix * 3; k++) x[k] = 2.0f * pcnn_rng_uniform(33, 1, 0, k) - 1.0f;
-    pcnn_net_forward_logits(net, x, labels, N, 1, all);
+    logits_case lc;
+    if (!logits_case_new(&lc, 1, 31)) return;
+    float *at = pcnn_xmalloc((size_t)LN * LC * sizeof *at);
     size_t bad = 0;
-    for (int i = 0; i < H; i++)
-        for (int j = 0; j < W; j++) {
-            pcnn_net_forward_logits_at(net, x, labels, N, 1, i, j, at);
-            for (int n = 0; n < N; n++)
-                bad += memcmp(at + (size_t)n * C, all + (((size_t)n * H + i) * W + j) * C,
-                              C * sizeof *at) != 0;
+    for (int i = 0; i < LH; i++)
+        for (int j = 0; j < LW; j++) {
+            pcnn_net_forward_logits_at(lc.net, lc.x, LLAB, LN, 1, i, j, at);
+            for (int n = 0; n < LN; n++)
+                bad += memcmp(at + (size_t)n * LC, lc.all + (((size_t)n * LH + i) * LW + j) * LC,
+                              LC * sizeof *at) != 0;
         }
     CHECK(bad == 0);
-    free(x), free(all), free(at);
-    pcnn_net_free(net);
-    pcnn_model_file_free(m);
+    free(at);
+    logits_case_free(&lc);
 }
 
 /* pcnn_cached_logits (teacher forcing: the cache's windows on given images): at every
- * position of 8 x 12 images, film + input, R = 2 (three levels), N = 5 in chunks of
- * max_batch 2, and 3 threads: exactly the bytes of the whole forward pass's logits. */
+ * position, R = 2 (three levels), 1 and 3 threads: exactly the bytes of the whole
+ * forward pass's logits. */
 static void test_cached_logits(void)
 {
-    const int H = 8, W = 12, N = 5, C = 10 * 2;
-    pcnn_model_file *m = pcnn_model_create(2, 4, 2, 3, H, W, PCNN_COND_ALL, NULL, 41);
-    pcnn_net *net = pcnn_net_create(m, "cpu", 2);
-    CHECK(net != NULL);
-    if (!net) {
-        pcnn_model_file_free(m);
-        return;
-    }
-    perturb(net, 42);
-    size_t npix = (size_t)N * H * W;
-    float *x = pcnn_xmalloc(npix * 3 * sizeof *x), *all = pcnn_xmalloc(npix * C * sizeof *all);
-    float *cached = pcnn_xmalloc(npix * C * sizeof *cached);
-    int32_t labels[5] = {2, 0, 2, 1, 0};
-    for (size_t k = 0; k < npix * 3; k++) x[k] = 2.0f * pcnn_rng_uniform(43, 1, 0, k) - 1.0f;
-    pcnn_net_forward_logits(net, x, labels, N, 1, all);
+    logits_case lc;
+    if (!logits_case_new(&lc, 2, 41)) return;
+    float *cached = pcnn_xmalloc(lc.npix * LC * sizeof *cached);
     for (int threads = 1; threads <= 3; threads += 2) {
         int prev = omp_get_max_threads();
         omp_set_num_threads(threads);
-        for (size_t k = 0; k < npix * C; k++) cached[k] = NAN;
-        pcnn_cached_logits(net, x, labels, N, 1, cached);
+        for (size_t k = 0; k < lc.npix * LC; k++) cached[k] = NAN;
+        pcnn_cached_logits(lc.net, lc.x, LLAB, LN, 1, cached);
         omp_set_num_threads(prev);
         size_t bad = 0;
-        for (size_t p = 0; p < npix; p++) bad += memcmp(cached + p * C, all + p * C, C * sizeof *all) != 0;
-        if (bad) printf("#   %d threads: %zu of %zu positions differ\n", threads, bad, npix);
+        for (size_t p = 0; p < lc.npix; p++)
+            bad += memcmp(cached + p * LC, lc.all + p * LC, LC * sizeof *cached) != 0;
+        if (bad) printf("#   %d threads: %zu of %zu positions differ\n", threads, bad, lc.npix);
         CHECK(bad == 0);
     }
-    free(x), free(all), free(cached);
-    pcnn_net_free(net);
-    pcnn_model_file_free(m);
+    free(cached);
+    logits_case_free(&lc);
 }
 
+/* Three threads, each sampling its own part of a batch (parts 2, 2, 0 then 2, 1, 0). */
 static void test_cached_threads(void)
 {
     int prev = omp_get_max_threads();
