@@ -794,6 +794,7 @@ static void set_ops(pcnn_backend *be)
     be->zero = cu_zero;
     be->copy_block = cu_copy_block_op;
     be->window_new = cu_window_new;
+    be->windows_threaded = 0;   /* the windows share one stream */
     be->state_new = cu_state_new;
     be->state_free = cu_state_free;
     be->wn_fwd = cu_wn_fwd_op;

@@ -340,11 +340,12 @@ static void run_cached(pcnn_net *net, const int32_t *labels, const uint64_t *key
                        pcnn_progress *progress)
 {
     pcnn_net_use_weights(net, use_polyak);
-    /* The images of a batch are independent: on the CPU, T threads take one part each
-     * and run the whole raster scan without meeting (the positions' ops are too small
-     * to split well across threads; the ops inside run single-threaded, as nested
-     * OpenMP regions get one thread). A GPU backend runs one stream: one part. */
-    int T = omp_in_parallel() || strcmp(net->be->name, "cpu") ? 1 : omp_get_max_threads();
+    /* The images of a batch are independent: where the window backends may run side by
+     * side (the CPU), T threads take one part each and run the whole raster scan without
+     * meeting (the positions' ops are too small to split well across threads; the ops
+     * inside run single-threaded, as nested OpenMP regions get one thread). A GPU
+     * backend runs one stream: one part. */
+    int T = omp_in_parallel() || !net->be->windows_threaded ? 1 : omp_get_max_threads();
     T = max_i(1, min_i(T, min_i(N, net->max_batch)));
     int part = (min_i(N, net->max_batch) + T - 1) / T;
     sampler **S = pcnn_xcalloc((size_t)T, sizeof *S);
@@ -375,12 +376,15 @@ static void run_cached(pcnn_net *net, const int32_t *labels, const uint64_t *key
     free(S);
 }
 
+/* Whether the net's backend offers what the cache's windows need. */
+static int has_windows(const pcnn_backend *be) { return be->window_new && be->copy_block; }
+
 void pcnn_sample_cached(pcnn_net *net, const pcnn_model_file *m, const int32_t *labels,
                         const uint64_t *keys, int N, uint64_t seed, int use_polyak, float *x,
                         pcnn_progress *progress)
 {
     if (N <= 0) return;
-    if (!net->be->window_new || !net->be->copy_block) {
+    if (!has_windows(net->be)) {
         pcnn_sample_naive(net, m, labels, keys, N, seed, use_polyak, x, progress);
         return;
     }
@@ -393,7 +397,7 @@ void pcnn_cached_logits(pcnn_net *net, const float *x, const int32_t *labels, in
                         int use_polyak, float *logits)
 {
     if (N <= 0) return;
-    if (!net->be->window_new || !net->be->copy_block)
+    if (!has_windows(net->be))
         pcnn_die("internal error: the %s backend has no window ops", net->be->name);
     size_t n = (size_t)N * net->H * net->W * 3;
     float *xc = pcnn_xmalloc(n * sizeof *xc);   /* the scan's x is writable */

@@ -72,8 +72,11 @@ struct pcnn_backend {
                        size_t sn, size_t sr, int N, int rows, size_t len);
     /* Another backend for images of H x W (the cached sampler's windows, net_sample.c) on
      * the same device, whose memory and ops are interchangeable with be's and run in one
-     * order with them (CUDA: the same stream). Destroyed before be. NULL where not offered. */
+     * order with them (CUDA: the same stream). Destroyed before be. NULL where not offered.
+     * windows_threaded: window backends may run from several threads at once, each its own
+     * (the CPU: yes; CUDA: no, they share one stream). */
     pcnn_backend *(*window_new)(pcnn_backend *be, int max_batch, int H, int W);
+    int windows_threaded;
     /* Saved activations of one op at level (h, w), for max_batch images.
      * ref: the pcnn_blockref (GATED) or pcnn_wnlayer (DOWN, UP, OUT), NULL for INPUT. */
     void *(*state_new)(pcnn_backend *be, int op, const void *ref, int h, int w);

@@ -88,16 +88,18 @@ static void velu_bwd_c(float *dx, const float *dy, const float *x, size_t n)
     for (size_t i = 0; i < n; i++) dx[i] += dy[i] * (x[i] > 0.0f ? 1.0f : exp_1(x[i]));
 }
 
+static inline float sigmoid_1(float z) { return 1.0f / (1.0f + exp_1(-z)); }
+
 static void vgate_c(float *out, const float *x, const float *c, const float *g, size_t n)
 {
-    for (size_t i = 0; i < n; i++) out[i] = x[i] + c[i] * (1.0f / (1.0f + exp_1(-g[i])));
+    for (size_t i = 0; i < n; i++) out[i] = x[i] + c[i] * sigmoid_1(g[i]);
 }
 
 static void vgate_bwd_c(float *dx, float *dc, float *dg, const float *dout, const float *c,
                         const float *g, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        float d = dout[i], sg = 1.0f / (1.0f + exp_1(-g[i]));
+        float d = dout[i], sg = sigmoid_1(g[i]);
         dx[i] += d;
         dc[i] = d * sg;
         dg[i] = d * c[i] * sg * (1.0f - sg);
@@ -232,15 +234,18 @@ __attribute__((target("avx512f,avx2,fma"))) static inline __m256 exp8_avx512(__m
         }                                                                                  \
         velu_bwd_c(dx + i, dy + i, x + i, n - i);                                          \
     }                                                                                      \
+    __attribute__((target(TARGET))) static inline __m256 sigmoid8_##NAME(__m256 z)         \
+    {                                                                                      \
+        const __m256 one = _mm256_set1_ps(1.0f);                                           \
+        return _mm256_div_ps(one, _mm256_add_ps(one, EXP8(_mm256_xor_ps(z, _mm256_set1_ps(-0.0f))))); \
+    }                                                                                      \
     __attribute__((target(TARGET))) static void vgate_##NAME(float *out, const float *x,   \
                                                              const float *c, const float *g, \
                                                              size_t n)                     \
     {                                                                                      \
-        const __m256 sign = _mm256_set1_ps(-0.0f), one = _mm256_set1_ps(1.0f);             \
         size_t i = 0;                                                                      \
         for (; i + 8 <= n; i += 8) {                                                       \
-            __m256 e = EXP8(_mm256_xor_ps(_mm256_loadu_ps(g + i), sign));                  \
-            __m256 sg = _mm256_div_ps(one, _mm256_add_ps(one, e));                         \
+            __m256 sg = sigmoid8_##NAME(_mm256_loadu_ps(g + i));                           \
             _mm256_storeu_ps(out + i, _mm256_add_ps(_mm256_loadu_ps(x + i),                \
                                                     _mm256_mul_ps(_mm256_loadu_ps(c + i), sg))); \
         }                                                                                  \
@@ -250,12 +255,11 @@ __attribute__((target("avx512f,avx2,fma"))) static inline __m256 exp8_avx512(__m
         float *dx, float *dc, float *dg, const float *dout, const float *c, const float *g,  \
         size_t n)                                                                          \
     {                                                                                      \
-        const __m256 sign = _mm256_set1_ps(-0.0f), one = _mm256_set1_ps(1.0f);             \
+        const __m256 one = _mm256_set1_ps(1.0f);                                           \
         size_t i = 0;                                                                      \
         for (; i + 8 <= n; i += 8) {                                                       \
             __m256 d = _mm256_loadu_ps(dout + i);                                          \
-            __m256 e = EXP8(_mm256_xor_ps(_mm256_loadu_ps(g + i), sign));                  \
-            __m256 sg = _mm256_div_ps(one, _mm256_add_ps(one, e));                         \
+            __m256 sg = sigmoid8_##NAME(_mm256_loadu_ps(g + i));                           \
             _mm256_storeu_ps(dx + i, _mm256_add_ps(_mm256_loadu_ps(dx + i), d));           \
             _mm256_storeu_ps(dc + i, _mm256_mul_ps(d, sg));                                \
             __m256 t = _mm256_mul_ps(_mm256_mul_ps(d, _mm256_loadu_ps(c + i)), sg);         \
