@@ -100,7 +100,7 @@ ifeq ($(SANITIZE),1)
 endif
 
 # The CUDA backend is a shared library of its own, $(CUDA_LIB), that the tools
-# load only when a GPU is there (libcommon/backend_cuda_load.c): loading cuDNN
+# load only when a GPU is there (libcommon/model/backend_cuda_load.c): loading cuDNN
 # and cuBLAS costs half a second. It calls back into the tool for messages, so
 # programs export their symbols. The unit tests link the CUDA runtime (the
 # parity test copies device buffers).
@@ -126,7 +126,7 @@ else
   say =
 endif
 
-LIB_SRCS   := $(sort $(wildcard libcommon/*.c))
+LIB_SRCS   := $(sort $(wildcard libcommon/*.c libcommon/*/*.c))
 LIB_OBJS   := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 CUDA_SRCS  := $(sort $(wildcard cuda/*.cu))
 CUDA_OBJS  := $(if $(filter 1,$(GPU)),$(CUDA_SRCS:%.cu=$(BUILD)/%.o))

@@ -34,7 +34,7 @@
 
 extern "C" {
 #include "backend_cuda.h"
-#include "nn_backend.h"
+#include "model/nn_backend.h"
 }
 
 #include <math.h>

@@ -1,7 +1,7 @@
 /*
  * backend_cuda.h — the CUDA backend (backend_cuda.cu), built as its own shared
  * library lib/pcnn/libpcnn-cuda.so; the tools reach it through
- * pcnn_backend_cuda_new (nn_backend.h, libcommon/backend_cuda_load.c), which
+ * pcnn_backend_cuda_new (nn_backend.h, libcommon/model/backend_cuda_load.c), which
  * loads the library and calls pcnn_cuda_backend_create. net.c enables
  * "--device cuda" when this header is present in a PCNN_HAVE_CUDA build.
  *
@@ -16,7 +16,7 @@
 #ifndef PCNN_BACKEND_CUDA_H
 #define PCNN_BACKEND_CUDA_H
 
-#include "nn_backend.h"
+#include "model/nn_backend.h"
 
 #ifdef __cplusplus
 extern "C" {

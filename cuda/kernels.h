@@ -1,6 +1,6 @@
 /*
  * kernels.h — host launchers of the CUDA kernels of the backend, one .cu per
- * op family, named after the CPU primitives in libcommon/nn_layers.h. All run
+ * op family, named after the CPU primitives in libcommon/nn/nn_layers.h. All run
  * on stream s, NHWC, float32; "acc" means += into the output, else =.
  *
  * Padded buffers: a stride-1 shifted conv reads its input from an explicitly

@@ -25,7 +25,7 @@ FUZZ_RSS_MB        ?= 2560
 FUZZ_TIMEOUT       ?= 10
 FUZZ_HARNESSES     := datafile modelfile manifest idx scoretsv prior image
 # the parsers and what they need; nothing of the network
-FUZZ_LIB_NAMES     := util datafile modelfile manifest idx scoretsv image
+FUZZ_LIB_NAMES     := util io/datafile io/modelfile io/manifest io/idx io/scoretsv io/image
 # -max_len per harness: a few small records / tensors / rows; images up to 16 KiB
 FUZZ_MAXLEN_datafile  := 4096
 FUZZ_MAXLEN_modelfile := 4096
@@ -43,7 +43,7 @@ FUZZ_LIB_OBJS    := $(FUZZ_LIB_NAMES:%=$(FUZZ_BUILD)/lib/%.o)
 FUZZ_BINS        := $(FUZZ_HARNESSES:%=$(FUZZ_BUILD)/bin/fuzz_%)
 FUZZ_REPLAY_OBJS := $(FUZZ_LIB_NAMES:%=$(FUZZ_BUILD)/replay-lib/%.o)
 FUZZ_REPLAYS     := $(FUZZ_HARNESSES:%=$(FUZZ_BUILD)/replay/fuzz_%)
-FUZZ_DEPS        := $(wildcard libcommon/*.h) tests/fuzz/fuzz_common.h
+FUZZ_DEPS        := $(wildcard libcommon/*.h libcommon/*/*.h) tests/fuzz/fuzz_common.h
 
 .PHONY: fuzz fuzz-smoke fuzz-replay fuzz-build fuzz-corpus check-valgrind
 .SECONDARY: $(FUZZ_LIB_OBJS) $(FUZZ_REPLAY_OBJS)

@@ -1,6 +1,6 @@
 /* pcnn-argmax — score TSV (log p(x | c) per class) to predictions CSV. */
-#include "metrics.h"
-#include "scoretsv.h"
+#include "eval/metrics.h"
+#include "io/scoretsv.h"
 #include "util.h"
 
 #include <getopt.h>

@@ -1,5 +1,5 @@
 /* pcnn-fid — the Fréchet Inception Distance of pytorch-fid between two folders of images. */
-#include "fid.h"
+#include "eval/fid.h"
 #include "util.h"
 
 #include <getopt.h>

@@ -1,8 +1,8 @@
 /* pcnn-fit — train a conditional PixelCNN++ on a pcnn data file. */
 #include "dist.h"
-#include "fit.h"
-#include "model.h"
-#include "net.h"
+#include "model/fit.h"
+#include "model/model.h"
+#include "model/net.h"
 #include "util.h"
 
 #include <getopt.h>

@@ -1,13 +1,13 @@
 /* pcnn-gen — class-conditional samples of a model, written as PNG files. */
-#include "datafile.h"
-#include "fid.h"
-#include "image.h"
-#include "knn.h"
-#include "modelfile.h"
+#include "io/datafile.h"
+#include "eval/fid.h"
+#include "io/image.h"
+#include "eval/knn.h"
+#include "io/modelfile.h"
 #include "dist.h"
-#include "model.h"
-#include "net.h"
-#include "sample.h"
+#include "model/model.h"
+#include "model/net.h"
+#include "model/sample.h"
 #include "util.h"
 
 #include <errno.h>

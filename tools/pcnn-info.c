@@ -1,8 +1,8 @@
 /* pcnn-info — what a pcnn file holds (data file, model file, score TSV); verifies it. */
-#include "datafile.h"
-#include "model.h"
-#include "modelfile.h"
-#include "scoretsv.h"
+#include "io/datafile.h"
+#include "model/model.h"
+#include "io/modelfile.h"
+#include "io/scoretsv.h"
 #include "util.h"
 
 #include <errno.h>

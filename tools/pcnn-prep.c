@@ -1,6 +1,6 @@
 /* pcnn-prep — images (CSV manifest, class folders, or MNIST IDX) to a pcnn data file. */
-#include "datafile.h"
-#include "prep.h"
+#include "io/datafile.h"
+#include "io/prep.h"
 #include "util.h"
 
 #include <getopt.h>

@@ -1,9 +1,9 @@
 /* pcnn-score — log p(x | c) for every image and class: model + data file -> score TSV. */
 #include "dist.h"
-#include "fit.h"
-#include "model.h"
-#include "net.h"
-#include "scoretsv.h"
+#include "model/fit.h"
+#include "model/model.h"
+#include "model/net.h"
+#include "io/scoretsv.h"
 #include "util.h"
 
 #include <getopt.h>

@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# The data file reader (libcommon/datafile.c) seen through the tools: pcnn-mkdata
+# The data file reader (libcommon/io/datafile.c) seen through the tools: pcnn-mkdata
 # writes, pcnn-info reads every byte. Each kind of damage is refused with exit 1
 # and a message that names the file.
 #

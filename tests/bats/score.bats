@@ -78,7 +78,7 @@ setup() {
 	"$SC" -q model.bin < train.bin > a.tsv
 	cat train.bin | "$SC" -q model.bin - > b.tsv
 	cmp a.tsv b.tsv
-	# every GEMM element is one fma chain in a fixed order (libcommon/nn_gemm.h)
+	# every GEMM element is one fma chain in a fixed order (libcommon/nn/nn_gemm.h)
 	"$SC" -q -b 1 model.bin train.bin > c.tsv
 	cmp a.tsv c.tsv
 	PCNN_THREADS=1 "$SC" -q -b 3 model.bin train.bin > d.tsv

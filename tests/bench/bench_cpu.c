@@ -16,10 +16,10 @@
  *                                    scoring batches, each phase's table
  * Inputs are random pixels; timing starts after one warm-up call.
  */
-#include "model.h"
-#include "net.h"
-#include "nn_layers.h"
-#include "nn_prof.h"
+#include "model/model.h"
+#include "model/net.h"
+#include "nn/nn_layers.h"
+#include "nn/nn_prof.h"
 #include "util.h"
 
 #include <stdlib.h>

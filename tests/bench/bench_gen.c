@@ -17,9 +17,9 @@
  * says whether its images equal the cached sampler's first ones bit for bit.
  * Weights: fresh initialisation (speed does not depend on the values).
  */
-#include "model.h"
-#include "net.h"
-#include "sample.h"
+#include "model/model.h"
+#include "model/net.h"
+#include "model/sample.h"
 #include "util.h"
 
 #include <stdlib.h>

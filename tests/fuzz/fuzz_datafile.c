@@ -1,5 +1,5 @@
 /*
- * fuzz_datafile — libFuzzer harness of the data file reader (libcommon/datafile.c).
+ * fuzz_datafile — libFuzzer harness of the data file reader (libcommon/io/datafile.c).
  *
  * The input is a whole data file, read as a stream (fmemopen) the way a pipe is
  * read: header, then every record until the end marker or an error. Checks what
@@ -7,7 +7,7 @@
  * TAB/CR/LF, the label is in -1..K-1, and all H·W·C pixel bytes are readable.
  * Seeds: tests/fuzz/corpus/fuzz_datafile (make_corpus.sh).
  */
-#include "datafile.h"
+#include "io/datafile.h"
 #include "fuzz_common.h"
 
 #include <string.h>

@@ -1,12 +1,12 @@
 /*
- * fuzz_idx — libFuzzer harness of the IDX reader (libcommon/idx.c), plain or gzip'd.
+ * fuzz_idx — libFuzzer harness of the IDX reader (libcommon/io/idx.c), plain or gzip'd.
  *
  * The input is a whole IDX file in an in-memory file (memfd), read by path both
  * as images (3 dimensions) and as labels (1 dimension). An accepted file must
  * have sizes that multiply to its data size, every byte readable.
  * Seeds: tests/fuzz/corpus/fuzz_idx (make_corpus.sh).
  */
-#include "idx.h"
+#include "io/idx.h"
 #include "fuzz_common.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)

@@ -1,5 +1,5 @@
 /*
- * fuzz_image — libFuzzer harness of the image decode path (libcommon/image.c):
+ * fuzz_image — libFuzzer harness of the image decode path (libcommon/io/image.c):
  * PNG through libpng and JPEG through libjpeg, as pcnn-prep calls them.
  *
  * The input is the bytes of one image file, decoded from memory
@@ -9,7 +9,7 @@
  * images of up to 300 MB, so run with -rss_limit_mb of at least 2048.
  * Seeds: tests/fuzz/corpus/fuzz_image (make_corpus.sh).
  */
-#include "image.h"
+#include "io/image.h"
 #include "fuzz_common.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)

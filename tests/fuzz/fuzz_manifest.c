@@ -1,5 +1,5 @@
 /*
- * fuzz_manifest — libFuzzer harness of the CSV manifest reader (libcommon/manifest.c).
+ * fuzz_manifest — libFuzzer harness of the CSV manifest reader (libcommon/io/manifest.c).
  *
  * The input is a whole CSV, read from an in-memory file (memfd) by path. Checks
  * the reader's promises: every row has a line number that grows, a well-formed
@@ -7,7 +7,7 @@
  * label >= -1; a malformed row has its reason set.
  * Seeds: tests/fuzz/corpus/fuzz_manifest (make_corpus.sh).
  */
-#include "manifest.h"
+#include "io/manifest.h"
 #include "fuzz_common.h"
 
 #include <string.h>

@@ -1,5 +1,5 @@
 /*
- * fuzz_modelfile — libFuzzer harness of the model file reader (libcommon/modelfile.c).
+ * fuzz_modelfile — libFuzzer harness of the model file reader (libcommon/io/modelfile.c).
  *
  * The reader takes a path and checks a CRC-32 over the whole file, which random
  * mutations almost never get right. So every input is read twice from an
@@ -10,7 +10,7 @@
  * read back, and the copy must equal the original field by field.
  * Seeds: tests/fuzz/corpus/fuzz_modelfile (make_corpus.sh).
  */
-#include "modelfile.h"
+#include "io/modelfile.h"
 #include "fuzz_common.h"
 
 #include <math.h>

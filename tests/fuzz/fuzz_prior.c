@@ -1,6 +1,6 @@
 /*
  * fuzz_prior — libFuzzer harness of the class prior reader of pcnn-argmax
- * (pcnn_prior_read in libcommon/scoretsv.c).
+ * (pcnn_prior_read in libcommon/io/scoretsv.c).
  *
  * The input is a prior file, read by path from an in-memory file (memfd), for 4
  * classes named Class0..Class3 (the CPEN 455 names) and, when that fails, for
@@ -8,7 +8,7 @@
  * most 0, and sum (as probabilities) to 1.
  * Seeds: tests/fuzz/corpus/fuzz_prior (make_corpus.sh).
  */
-#include "scoretsv.h"
+#include "io/scoretsv.h"
 #include "fuzz_common.h"
 
 #include <math.h>

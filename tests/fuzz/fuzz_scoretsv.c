@@ -1,13 +1,13 @@
 /*
- * fuzz_scoretsv — libFuzzer harness of the score TSV reader (libcommon/scoretsv.c).
+ * fuzz_scoretsv — libFuzzer harness of the score TSV reader (libcommon/io/scoretsv.c).
  *
  * The input is a whole score TSV read as a stream (fmemopen): the header, then
  * every row until the end or an error. An accepted row must have an id without
  * TAB/CR/LF, a label in -1..K-1 and K finite scores.
  * Seeds: tests/fuzz/corpus/fuzz_scoretsv (make_corpus.sh).
  */
-#include "scoretsv.h"
-#include "datafile.h"
+#include "io/scoretsv.h"
+#include "io/datafile.h"
 #include "fuzz_common.h"
 
 #include <math.h>

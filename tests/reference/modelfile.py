@@ -11,7 +11,7 @@
 #   m = read_model_file("m.model")            # raises ModelFileError with the reason
 #
 # ---- BEGIN pcnn modelfile ----
-# Byte layout (little-endian), as libcommon/modelfile.h and docs/FORMATS.md:
+# Byte layout (little-endian), as libcommon/io/modelfile.h and docs/FORMATS.md:
 #   8 magic "PCNNMODL"; u32 version = 1; u32 R, F, M, K, H, W, C;
 #   K x { u16 len (1..255), class name }; u64 step; u64 epoch; u64 seed; f64 lr;
 #   u32 n_meta, n_meta x { u16 klen, key, u16 vlen, value };
@@ -100,7 +100,7 @@ def param_specs(R, F, M, K, film=False, input_hw=None):
 
 
 def conditioning_of(names):
-    """(film, input) told by tensor names as pcnn does (libcommon/model.c): film when a
+    """(film, input) told by tensor names as pcnn does (libcommon/model/model.c): film when a
     `<block>.hs` is there, input when `class_map` is."""
     names = list(names)
     return (any(n.endswith(".hs") for n in names),

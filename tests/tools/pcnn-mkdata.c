@@ -1,7 +1,7 @@
 /* pcnn-mkdata — a test helper (built into build/tests/bin for the tests, never installed):
  * a data file of random pixels and labels, or a small model file container. */
-#include "datafile.h"
-#include "modelfile.h"
+#include "io/datafile.h"
+#include "io/modelfile.h"
 #include "util.h"
 
 #include <stdlib.h>

@@ -11,7 +11,7 @@
  * larger), 1 otherwise
  * or on a bad file, 2 on a usage error. The data-parallel tests (tests/bats/mpi.bats) use
  * it for the contract of docs/SCALE.md. */
-#include "modelfile.h"
+#include "io/modelfile.h"
 #include "util.h"
 
 #include <math.h>

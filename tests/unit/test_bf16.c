@@ -18,11 +18,11 @@
  * AVX512_BF16.
  */
 #include "check.h"
-#include "model.h"
-#include "net.h"
-#include "nn_backend.h"
-#include "nn_gemm.h"
-#include "nn_layers.h"
+#include "model/model.h"
+#include "model/net.h"
+#include "model/nn_backend.h"
+#include "nn/nn_gemm.h"
+#include "nn/nn_layers.h"
 #include "rng.h"
 #include "util.h"
 

@@ -9,9 +9,9 @@
  * class map is added to x at each pixel, so it is no path around the mask.
  */
 #include "check.h"
-#include "model.h"
-#include "net.h"
-#include "nn_backend.h"
+#include "model/model.h"
+#include "model/net.h"
+#include "model/nn_backend.h"
 #include "rng.h"
 #include "util.h"
 

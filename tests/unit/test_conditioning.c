@@ -11,11 +11,11 @@
  * causality: test_causality; the cached sampler: test_sampler.)
  */
 #include "check.h"
-#include "model.h"
-#include "net.h"
-#include "net_internal.h"
-#include "nn_backend.h"
-#include "params.h"
+#include "model/model.h"
+#include "model/net.h"
+#include "model/net_internal.h"
+#include "model/nn_backend.h"
+#include "model/params.h"
 #include "rng.h"
 #include "util.h"
 

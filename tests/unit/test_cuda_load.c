@@ -1,14 +1,14 @@
 /*
  * test_cuda_load.c — the CUDA backend library (lib/pcnn/libpcnn-cuda.so, see
- * libcommon/backend_cuda_load.c) loads into a pcnn program with every symbol
+ * libcommon/model/backend_cuda_load.c) loads into a pcnn program with every symbol
  * resolved (its CUDA libraries through its rpath, the pcnn_* messages from the
  * program), and its entry point exists and says no rather than crashing when
  * there is no GPU. The tools load it the same way, only when a GPU is there;
  * this checks, on any machine, that they could. Skips in a build without CUDA.
  */
 #include "check.h"
-#include "nn_backend.h"
-#include "params.h"
+#include "model/nn_backend.h"
+#include "model/params.h"
 #include "util.h"
 
 #ifdef PCNN_HAVE_CUDA

@@ -1,6 +1,6 @@
 /* test_datafile.c — round trips and damage detection of the data file (datafile.h). */
 #include "check.h"
-#include "datafile.h"
+#include "io/datafile.h"
 #include "util.h"
 
 #include <stdlib.h>

@@ -6,7 +6,7 @@
  * relative: the float32 evaluation is a handful of roundings of O(1) terms).
  */
 #include "check.h"
-#include "nn_dmol.h"
+#include "nn/nn_dmol.h"
 
 #include <math.h>
 #include <string.h>

@@ -12,9 +12,9 @@
  *       file (truncation, flipped bytes) refused with a reason, never a crash.
  */
 #include "check.h"
-#include "fid.h"
-#include "inception.h"
-#include "pth.h"
+#include "eval/fid.h"
+#include "eval/inception.h"
+#include "io/pth.h"
 #include "util.h"
 
 #include <math.h>

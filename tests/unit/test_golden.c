@@ -18,9 +18,9 @@
  *   golden.hybrid.grad.<name>              within 1e-3 relative, as above
  */
 #include "check.h"
-#include "modelfile.h"
-#include "net.h"
-#include "nn_backend.h"
+#include "io/modelfile.h"
+#include "model/net.h"
+#include "model/nn_backend.h"
 #include "util.h"
 
 #include <math.h>

@@ -32,12 +32,12 @@
  * the CE scalar's relative error; its gradients sit 10x under it).
  */
 #include "check.h"
-#include "model.h"
-#include "net.h"
-#include "nn_backend.h"
-#include "params.h"
+#include "model/model.h"
+#include "model/net.h"
+#include "model/nn_backend.h"
+#include "model/params.h"
 #include "rng.h"
-#include "sample.h"
+#include "model/sample.h"
 #include "util.h"
 
 #ifdef PCNN_HAVE_CUDA

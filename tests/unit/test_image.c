@@ -2,7 +2,7 @@
  * files refused with a reason, and the RGB PNG writer (round trip, stream, full disk). */
 #include "check.h"
 #include "ppm.h"
-#include "image.h"
+#include "io/image.h"
 #include "util.h"
 
 #include <stdlib.h>

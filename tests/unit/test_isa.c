@@ -9,12 +9,12 @@
  * every gradient). Paths this CPU lacks are skipped with the reason.
  */
 #include "check.h"
-#include "model.h"
-#include "net.h"
-#include "nn_backend.h"
-#include "nn_gemm.h"
-#include "nn_layers.h"
-#include "nn_vmath.h"
+#include "model/model.h"
+#include "model/net.h"
+#include "model/nn_backend.h"
+#include "nn/nn_gemm.h"
+#include "nn/nn_layers.h"
+#include "nn/nn_vmath.h"
 #include "rng.h"
 #include "util.h"
 

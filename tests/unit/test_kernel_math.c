@@ -39,10 +39,10 @@
 
 #include "../../cuda/kernel_math.h"
 #include "check.h"
-#include "nn_backend.h"
-#include "nn_dmol.h"
-#include "nn_layers.h"
-#include "params.h"
+#include "model/nn_backend.h"
+#include "nn/nn_dmol.h"
+#include "nn/nn_layers.h"
+#include "model/params.h"
 #include "rng.h"
 #include "util.h"
 

@@ -2,7 +2,7 @@
  * neighbours and votes are known, every tie rule, exactness where float would round,
  * and block boundaries against a brute-force integer search. */
 #include "check.h"
-#include "knn.h"
+#include "eval/knn.h"
 
 #include <stdint.h>
 #include <stdlib.h>

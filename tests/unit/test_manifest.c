@@ -1,8 +1,8 @@
 /* test_manifest.c — the CSV manifest reader (line ends, header, BOM, malformed rows with
  * line numbers, relative paths) and the IDX reader (magic, sizes, truncation, extra bytes). */
 #include "check.h"
-#include "idx.h"
-#include "manifest.h"
+#include "io/idx.h"
+#include "io/manifest.h"
 #include "util.h"
 
 #include <stdlib.h>

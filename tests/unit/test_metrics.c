@@ -1,7 +1,7 @@
 /* test_metrics.c — log-sum-exp softmax, argmax and confusion metrics (metrics.h)
  * against hand-computed values. */
 #include "check.h"
-#include "metrics.h"
+#include "eval/metrics.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -1,6 +1,6 @@
 /* test_modelfile.c — round trips and damage detection of the model file (modelfile.h). */
 #include "check.h"
-#include "modelfile.h"
+#include "io/modelfile.h"
 #include "util.h"
 
 #include <stdlib.h>

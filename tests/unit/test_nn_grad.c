@@ -13,11 +13,11 @@
  * see the constants below for how each was chosen.
  */
 #include "check.h"
-#include "model.h"
-#include "net.h"
-#include "nn_backend.h"
-#include "nn_dmol.h"
-#include "nn_layers.h"
+#include "model/model.h"
+#include "model/net.h"
+#include "model/nn_backend.h"
+#include "nn/nn_dmol.h"
+#include "nn/nn_layers.h"
 #include "rng.h"
 #include "util.h"
 

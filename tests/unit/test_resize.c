@@ -3,8 +3,8 @@
  * (tests/reference/make_resize_fixture.py) and, when present, real CPEN 455 images. */
 #include "check.h"
 #include "ppm.h"
-#include "image.h"
-#include "resize.h"
+#include "io/image.h"
+#include "io/resize.h"
 #include "util.h"
 
 #include <stdlib.h>

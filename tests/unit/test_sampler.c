@@ -12,11 +12,11 @@
  * pass's logits at every position, byte for byte.
  */
 #include "check.h"
-#include "model.h"
-#include "net.h"
-#include "nn_backend.h"
+#include "model/model.h"
+#include "model/net.h"
+#include "model/nn_backend.h"
 #include "rng.h"
-#include "sample.h"
+#include "model/sample.h"
 #include "util.h"
 
 #include <math.h>

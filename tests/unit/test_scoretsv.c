@@ -2,7 +2,7 @@
  * and every malformed input refused at the right line. Refusals print their
  * message on stderr; tests/bats/argmax.bats checks the message texts. */
 #include "check.h"
-#include "scoretsv.h"
+#include "io/scoretsv.h"
 #include "util.h"
 
 #include <math.h>

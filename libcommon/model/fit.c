@@ -1,0 +1,753 @@
+/* fit.c — the training loop; see fit.h. */
+#include "model/fit.h"
+
+#include "dist.h"
+#include "model/model.h"
+#include "model/net.h"
+#include "rng.h"
+#include "util.h"
+
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t stop_signal;
+
+static void on_stop_signal(int sig)
+{
+    stop_signal = sig;
+}
+
+void pcnn_fit_defaults(pcnn_fit_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->device = NULL;   /* NULL: the CPU (pcnn-fit sets pcnn_device_default()) */
+    o->epochs = 10;
+    o->batch = 64;
+    o->lr = 2e-4;           /* SPEC §6 */
+    o->lr_decay = 0.999995; /* per epoch, SPEC §6 */
+    o->polyak = 0.9995;     /* openai/pixel-cnn */
+    o->ce_weight = 0;       /* SPEC §6b: likelihood only */
+    o->ce_temperature = 1;
+    o->ce_fraction = 1;
+    o->class_lr_mult = 1;
+    o->precision = PCNN_PREC_FP32;
+}
+
+int pcnn_fit_ce_images(const pcnn_fit_options *o, int nb)
+{
+    if (o->ce_weight <= 0 || o->ce_fraction <= 0) return 0;
+    int k = (int)ceil(o->ce_fraction * nb - 1e-9);
+    return k < 1 ? 1 : k > nb ? nb : k;
+}
+
+double pcnn_bits_per_dim(double loglik_nats, uint32_t H, uint32_t W, uint32_t C)
+{
+    return -loglik_nats / ((double)H * W * C * M_LN2);
+}
+
+void pcnn_eval_loglik(struct pcnn_net *net, const pcnn_dataset *d, int batch, int use_polyak,
+                      double *out)
+{
+    size_t npix = (size_t)d->h.H * d->h.W * d->h.C;
+    for (uint64_t i = 0; i < d->n; i += (uint64_t)batch) {
+        int nb = (int)(d->n - i < (uint64_t)batch ? d->n - i : (uint64_t)batch);
+        pcnn_net_loglik(net, d->pixels + i * npix, nb, use_polyak, out + i * d->h.K);
+    }
+}
+
+/* Batch order of an epoch: Fisher–Yates driven by (seed, epoch, i). */
+static void epoch_permutation(uint64_t *perm, uint64_t n, uint64_t seed, uint64_t epoch)
+{
+    for (uint64_t i = 0; i < n; i++) perm[i] = i;
+    for (uint64_t i = n; i > 1; i--) {
+        uint64_t j = pcnn_rng_hash4(seed, PCNN_RNG_SHUFFLE, epoch, i, 0) % i;
+        uint64_t t = perm[i - 1];
+        perm[i - 1] = perm[j];
+        perm[j] = t;
+    }
+}
+
+static void set_meta_u64(pcnn_model_file *m, const char *key, uint64_t v)
+{
+    char buf[32];
+    snprintf(buf, sizeof buf, "%llu", (unsigned long long)v);
+    pcnn_model_file_set_meta(m, key, buf);
+}
+
+static void set_meta_double(pcnn_model_file *m, const char *key, double v)
+{
+    char buf[40];
+    snprintf(buf, sizeof buf, "%.17g", v);
+    pcnn_model_file_set_meta(m, key, buf);
+}
+
+static double get_meta_double(const pcnn_model_file *m, const char *key, double dflt)
+{
+    const char *s = pcnn_model_file_get_meta(m, key);
+    double v;
+    return s && !pcnn_parse_double(s, -1e300, 1e300, &v) ? v : dflt;
+}
+
+typedef struct fit_state {
+    uint64_t step, epoch;
+    double lr;
+    double epoch_loss_sum; /* sum over images seen this epoch of -log p (nats) */
+    uint64_t epoch_images;
+    double epoch_ce_sum;   /* sum over the CE term's images of CE_n (nats) */
+    uint64_t epoch_ce_images;
+    uint64_t best_epoch;   /* epoch of the best validation accuracy kept as best.*, 0 none */
+    double best_acc, best_bpd;
+} fit_state;
+
+/* Writes the checkpoint: net state + counters + options. 0 or -1 (printed). With several
+ * ranks every rank stores (the same bits) into its model in memory, rank 0 alone writes the
+ * file, and every rank returns rank 0's result. */
+static int save_checkpoint_file(const pcnn_fit_options *o, pcnn_net *net, pcnn_model_file *m,
+                           const fit_state *st, uint64_t ntrain)
+{
+    if (pcnn_net_store(net, m)) return -1;
+    m->step = st->step;
+    m->epoch = st->epoch;
+    m->lr = st->lr;
+    set_meta_u64(m, "batch", (uint64_t)o->batch);
+    set_meta_u64(m, "train_images", ntrain);
+    set_meta_double(m, "lr_decay", o->lr_decay);
+    set_meta_double(m, "polyak", o->polyak);
+    set_meta_double(m, "epoch_loss_sum", st->epoch_loss_sum);
+    set_meta_u64(m, "epoch_images", st->epoch_images);
+    set_meta_double(m, "ce_weight", o->ce_weight);
+    set_meta_double(m, "ce_temperature", o->ce_temperature);
+    set_meta_double(m, "ce_fraction", o->ce_fraction);
+    set_meta_double(m, "class_lr_mult", o->class_lr_mult);
+    pcnn_model_file_set_meta(m, "precision", pcnn_precision_name(o->precision));
+    set_meta_double(m, "epoch_ce_sum", st->epoch_ce_sum);
+    set_meta_u64(m, "epoch_ce_images", st->epoch_ce_images);
+    if (st->best_epoch) {
+        set_meta_u64(m, "best_epoch", st->best_epoch);
+        set_meta_double(m, "best_val_acc", st->best_acc);
+        set_meta_double(m, "best_val_bpd", st->best_bpd);
+    }
+    return pcnn_dist_rank() == 0 ? pcnn_model_file_write(o->out_path, m) : 0;
+}
+
+static int save_checkpoint(const pcnn_fit_options *o, pcnn_net *net, pcnn_model_file *m,
+                           const fit_state *st, uint64_t ntrain)
+{
+    int rc = save_checkpoint_file(o, net, m, st, ntrain);
+    pcnn_dist_bcast(&rc, sizeof rc);
+    return rc;
+}
+
+typedef struct val_result {
+    double bpd, acc;   /* NaN when unknown */
+    uint64_t labelled;
+} val_result;
+
+static val_result validate(pcnn_net *net, const pcnn_dataset *val, int batch)
+{
+    val_result r = {NAN, NAN, 0};
+    if (!val || val->n == 0) return r;
+    uint32_t K = val->h.K;
+    double *ll = pcnn_xmalloc(pcnn_mul_size(val->n, K * sizeof(double)));
+    if (pcnn_dist_size() > 1) {
+        /* sharded: each rank scores its images (the same bits as one process: scores do not
+         * depend on the batch), every rank gets all of them */
+        uint64_t lo, hi;
+        pcnn_dist_shard(val->n, pcnn_dist_rank(), pcnn_dist_size(), &lo, &hi);
+        size_t npix = (size_t)val->h.H * val->h.W * val->h.C;
+        pcnn_dataset part = *val;
+        part.n = hi - lo;
+        part.pixels = val->pixels + lo * npix;
+        double *mine = pcnn_xmalloc(pcnn_mul_size(part.n + 1, K * sizeof(double)));
+        pcnn_eval_loglik(net, &part, batch, 1, mine);
+        pcnn_dist_allgather_shards(mine, val->n, K, ll);
+        free(mine);
+    } else {
+        pcnn_eval_loglik(net, val, batch, 1, ll);
+    }
+    double bpd = 0;
+    uint64_t correct = 0;
+    for (uint64_t i = 0; i < val->n; i++) {
+        if (val->labels[i] < 0) continue;
+        const double *row = ll + i * K;
+        uint32_t best = 0;
+        for (uint32_t k = 1; k < K; k++)
+            if (row[k] > row[best]) best = k;
+        correct += best == (uint32_t)val->labels[i];
+        bpd += pcnn_bits_per_dim(row[val->labels[i]], val->h.H, val->h.W, val->h.C);
+        r.labelled++;
+    }
+    if (r.labelled) {
+        r.bpd = bpd / (double)r.labelled;
+        r.acc = (double)correct / (double)r.labelled;
+    }
+    free(ll);
+    return r;
+}
+
+static void fmt_duration(char *buf, size_t n, double s)
+{
+    if (!isfinite(s) || s < 0) s = 0;
+    long t = (long)(s + 0.5);
+    if (t >= 3600)
+        snprintf(buf, n, "%ldh%02ldm", t / 3600, (t / 60) % 60);
+    else if (t >= 60)
+        snprintf(buf, n, "%ldm%02lds", t / 60, t % 60);
+    else
+        snprintf(buf, n, "%lds", t);
+}
+
+static FILE *open_log(const char *path, int resuming)
+{
+    if (!path) return NULL;
+    int fresh = !resuming || access(path, F_OK) != 0;
+    FILE *fp = fopen(path, fresh ? "w" : "a");
+    if (!fp) {
+        pcnn_warn("%s: cannot open log: %s", path, strerror(errno));
+        return NULL;
+    }
+    if (fresh)
+        fprintf(fp, "epoch\tstep\ttrain_bpd\tval_bpd\tval_acc\tlr\tseconds\timages_per_s\ttrain_ce\n");
+    fflush(fp);
+    return fp;
+}
+
+static void log_value(FILE *fp, double v, const char *fmt)
+{
+    if (isfinite(v))
+        fprintf(fp, fmt, v);
+    else
+        fputs("NA", fp);
+}
+
+/* Returned by the steps of a run to go on; anything else is the exit status. */
+#define FIT_GO (-1)
+
+/* One call of pcnn_fit_run: what it was given, what it made, and where it stands. */
+typedef struct fit_run {
+    const pcnn_fit_options *o;
+    const pcnn_dataset *train, *val;
+    pcnn_model_file *model;     /* the checkpoint, rewritten in place */
+    pcnn_net *net;
+    FILE *logfp;                /* --log, NULL for none */
+    fit_state st;
+    int resuming;
+    uint64_t n, spe;            /* training images, steps per epoch */
+    int eval_batch;             /* validation batch */
+    int tty;                    /* progress line on stderr */
+    struct sigaction old_int, old_term;
+    /* batch buffers: perm (n), bx (batch x H x W x C), by (batch) */
+    uint64_t *perm;
+    uint8_t *bx;
+    int32_t *by;
+    size_t npix;                /* H·W·C */
+    double hwc_ln2;             /* H·W·C·ln 2: nats per image to bits/dim */
+    uint64_t nan_step;          /* PCNN_TEST_NAN_STEP, 0 off */
+    uint64_t kill_step;         /* PCNN_TEST_KILL_STEP on rank PCNN_TEST_KILL_RANK, 0 off */
+    int rank, nranks;           /* data parallelism (dist.h): 0 and 1 for one process */
+    int device_sum;             /* gradients summed in device memory (NCCL), not through the host */
+    int agreed_sig;             /* with several ranks: the stop signal all ranks saw at the last step */
+    /* timers and counts of this run and of its current epoch */
+    uint64_t total_steps, steps_this_run, images_this_epoch_run;
+    double t_run, t_epoch, last_draw;
+} fit_run;
+
+/* Training needs at least one image, each with a label. 0, or 1 (printed). */
+static int check_train_data(const pcnn_dataset *train)
+{
+    if (train->n == 0) {
+        pcnn_warn("training data holds no images");
+        return 1;
+    }
+    for (uint64_t i = 0; i < train->n; i++)
+        if (train->labels[i] < 0) {
+            pcnn_warn("training image %s has no label (-1): training needs labelled data "
+                      "(prep a manifest with labels, e.g. train.csv, not test.csv)",
+                      train->ids[i]);
+            return 1;
+        }
+    return 0;
+}
+
+/* The counters from the model's header; when resuming, checks that batch size, training set
+ * and counters fit this run, and restores the running sums and best epoch from the meta.
+ * 0, or 1 (printed). */
+static int restore_state(fit_run *r)
+{
+    const pcnn_fit_options *o = r->o;
+    pcnn_model_file *model = r->model;
+    fit_state *st = &r->st;
+    *st = (fit_state){model->step, model->epoch, model->lr > 0 ? model->lr : o->lr,
+                      0, 0, 0, 0, 0, 0, 0};
+    r->resuming = st->step > 0 || st->epoch > 0;
+    if (!r->resuming) return 0;
+    const char *b = pcnn_model_file_get_meta(model, "batch");
+    const char *t = pcnn_model_file_get_meta(model, "train_images");
+    long bv = 0;
+    uint64_t tv = 0;
+    if ((b && (pcnn_parse_long(b, 1, 1 << 20, &bv) || bv != o->batch)) ||
+        (t && (pcnn_parse_u64(t, &tv) || tv != r->n))) {
+        pcnn_warn("cannot resume: the checkpoint was trained with batch %s on %s images, this "
+                  "run has batch %d on %llu images (use the same -b and training data)",
+                  b ? b : "?", t ? t : "?", o->batch, (unsigned long long)r->n);
+        return 1;
+    }
+    if (st->step < st->epoch * r->spe || st->step - st->epoch * r->spe > r->spe) {
+        pcnn_warn("cannot resume: checkpoint counters (epoch %llu, step %llu) do not match %llu "
+                  "steps per epoch",
+                  (unsigned long long)st->epoch, (unsigned long long)st->step,
+                  (unsigned long long)r->spe);
+        return 1;
+    }
+    st->epoch_loss_sum = get_meta_double(model, "epoch_loss_sum", 0);
+    st->epoch_images = (uint64_t)get_meta_double(model, "epoch_images", 0);
+    st->epoch_ce_sum = get_meta_double(model, "epoch_ce_sum", 0);
+    st->epoch_ce_images = (uint64_t)get_meta_double(model, "epoch_ce_images", 0);
+    st->best_epoch = (uint64_t)get_meta_double(model, "best_epoch", 0);
+    st->best_acc = get_meta_double(model, "best_val_acc", 0);
+    st->best_bpd = get_meta_double(model, "best_val_bpd", 0);
+    return 0;
+}
+
+/* Rank r's share [lo, hi) of a batch of nb images (of N ranks) whose first n_ce carry the CE
+ * term: contiguous, balanced by passes (K per CE image, 1 otherwise): the first image i with
+ * passes(0..i) · N >= r · passes(all). Every rank computes every rank's bounds alike. */
+static void shard_bounds(int nb, int n_ce, int K, int r, int N, int *lo, int *hi)
+{
+    uint64_t total = (uint64_t)n_ce * (uint64_t)K + (uint64_t)(nb - n_ce);
+    int b[2];
+    for (int j = 0; j < 2; j++) {
+        uint64_t target = (uint64_t)(r + j) * total;
+        int i = 0;
+        while (i < nb) {
+            uint64_t cum = (uint64_t)(i < n_ce ? i : n_ce) * (uint64_t)K +
+                           (uint64_t)(i > n_ce ? i - n_ce : 0);
+            if (cum * (uint64_t)N >= target) break;
+            i++;
+        }
+        b[j] = i;
+    }
+    *lo = b[0];
+    *hi = b[1];
+}
+
+/* The passes (network rows) rank r runs for a batch of nb images. */
+static int shard_rows(const pcnn_fit_options *o, int K, int nb, int r, int N)
+{
+    int n_ce = pcnn_fit_ce_images(o, nb), lo, hi;
+    shard_bounds(nb, n_ce, K, r, N, &lo, &hi);
+    int ce_lo = lo < n_ce ? lo : n_ce, ce_hi = hi < n_ce ? hi : n_ce;
+    return (ce_hi - ce_lo) * K + (hi - lo) - (ce_hi - ce_lo);
+}
+
+/* Builds the net (wide enough for the hybrid objective, which runs its images once per class)
+ * in the training precision, opens the log and prints what is about to be trained. 0, or the
+ * exit status (printed; nothing left open): 1, or 2 when the precision cannot be had here. */
+static int open_net(fit_run *r)
+{
+    const pcnn_fit_options *o = r->o;
+    const pcnn_model_file *model = r->model;
+    int n_ce_max = pcnn_fit_ce_images(o, o->batch);
+    int passes = o->batch + n_ce_max * ((int)model->K - 1);
+    if (r->nranks > 1) {
+        /* this rank's rows at most: its share of a full batch or of the last one */
+        uint64_t last = r->n - (r->spe - 1) * (uint64_t)o->batch;
+        int a = shard_rows(o, (int)model->K, o->batch, r->rank, r->nranks);
+        int b = shard_rows(o, (int)model->K, (int)last, r->rank, r->nranks);
+        passes = a > b ? a : b;
+        if (passes < 1) passes = 1;
+    }
+    r->net = pcnn_net_create(r->model, o->device, passes);
+    if (pcnn_dist_max_int(!r->net)) {   /* every rank goes on, or none */
+        pcnn_net_free(r->net);
+        r->net = NULL;
+        return 1;
+    }
+    if (pcnn_dist_max_int(pcnn_net_set_precision(r->net, o->precision) != 0)) {
+        pcnn_net_free(r->net);
+        r->net = NULL;
+        return PCNN_EXIT_USAGE;
+    }
+    /* every rank on its own GPU with NCCL: the gradients are summed there (collective) */
+    if (r->nranks > 1) r->device_sum = pcnn_dist_device_join(pcnn_net_device_coll(r->net), o->quiet);
+    pcnn_net_set_class_lr_mult(r->net, (float)o->class_lr_mult);
+    r->eval_batch = pcnn_net_score_batch(r->net);   /* validation: same numbers, faster */
+    if (r->rank == 0) r->logfp = open_log(o->log_path, r->resuming);
+    if (pcnn_dist_max_int(r->rank == 0 && o->log_path && !r->logfp)) {
+        pcnn_dist_device_leave();
+        pcnn_net_free(r->net);
+        r->net = NULL;
+        return 1;
+    }
+    if (o->quiet) return 0;
+    pcnn_warn("training R=%u F=%u M=%u, conditioning %s (%zu parameters) on %llu images, "
+              "batch %d, %llu steps per epoch, epochs %llu..%llu, device %s%s%s",
+              model->R, model->F, model->M, pcnn_cond_name(pcnn_model_conditioning(model)),
+              pcnn_net_num_params(r->net), (unsigned long long)r->n,
+              o->batch, (unsigned long long)r->spe, (unsigned long long)r->st.epoch + 1,
+              (unsigned long long)o->epochs, pcnn_net_device(r->net),
+              o->precision == PCNN_PREC_BF16 ? ", bf16 GEMMs" : "",
+              r->resuming ? " (resumed)" : "");
+    if (r->nranks > 1)
+        pcnn_warn("data parallel: %d ranks share each batch (at most %d passes each), gradients "
+                  "summed in rank order over %s (docs/SCALE.md)",
+                  r->nranks, passes, pcnn_dist_device_name());
+    if (n_ce_max)
+        pcnn_warn("hybrid objective: cross-entropy weight %g, temperature %g, on %d of every %d "
+                  "images (%d passes per batch instead of %d)",
+                  o->ce_weight, o->ce_temperature, n_ce_max, o->batch, passes, o->batch);
+    return 0;
+}
+
+/* Catches SIGINT and SIGTERM (a clean stop after the current step), allocates the batch
+ * buffers, starts the run's clock and reads the test's fault injection. */
+static void start_run(fit_run *r)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &r->old_int);
+    sigaction(SIGTERM, &sa, &r->old_term);
+    stop_signal = 0;
+
+    r->npix = (size_t)r->train->h.H * r->train->h.W * r->train->h.C;
+    r->perm = pcnn_xmalloc(pcnn_mul_size(r->n, sizeof *r->perm));
+    r->bx = pcnn_xmalloc(pcnn_mul_size((size_t)r->o->batch, r->npix));
+    r->by = pcnn_xmalloc((size_t)r->o->batch * sizeof *r->by);
+    r->hwc_ln2 = (double)r->npix * M_LN2;
+    r->tty = isatty(STDERR_FILENO) && !r->o->quiet;
+    r->total_steps = r->o->epochs * r->spe;
+    r->steps_this_run = 0;
+    r->t_run = pcnn_now();
+    /* Fault injection for the tests: PCNN_TEST_NAN_STEP=s makes the loss of step s NaN. */
+    const char *ns = getenv("PCNN_TEST_NAN_STEP");
+    if (ns && pcnn_parse_u64(ns, &r->nan_step)) r->nan_step = 0;
+    /* PCNN_TEST_KILL_STEP=s PCNN_TEST_KILL_RANK=k: rank k dies by SIGKILL before step s. */
+    const char *ks = getenv("PCNN_TEST_KILL_STEP"), *kr = getenv("PCNN_TEST_KILL_RANK");
+    long krank;
+    if (ks && kr && !pcnn_parse_long(kr, 0, 1 << 20, &krank) && krank == r->rank &&
+        pcnn_parse_u64(ks, &r->kill_step))
+        r->kill_step = 0;
+}
+
+/* Restores the signal handlers, closes the log and frees what start_run and open_net made.
+ * Returns rc, or 1 when closing the log fails on an otherwise good run (printed). */
+static int end_run(fit_run *r, int rc)
+{
+    sigaction(SIGINT, &r->old_int, NULL);
+    sigaction(SIGTERM, &r->old_term, NULL);
+    if (r->logfp && fclose(r->logfp) != 0 && rc == 0) {
+        pcnn_warn("%s: write error: %s", r->o->log_path, strerror(errno));
+        rc = 1;
+    }
+    free(r->perm);
+    free(r->bx);
+    free(r->by);
+    pcnn_dist_device_leave();
+    pcnn_net_free(r->net);
+    return rc;
+}
+
+/* This rank's share of the batch of nb images at perm[first..]: its step, the gradients
+ * summed over ranks (the same bits everywhere), and the sums of loss and CE and the stop
+ * signal agreed. Returns the batch mean of -log p(x | y), *ce_mean the mean CE term. */
+static float shard_step(fit_run *r, uint64_t first, int nb, int n_ce, double *ce_mean)
+{
+    const pcnn_fit_options *o = r->o;
+    int lo, hi, N = r->nranks;
+    shard_bounds(nb, n_ce, (int)r->model->K, r->rank, N, &lo, &hi);
+    for (int b = lo; b < hi; b++) {
+        uint64_t idx = r->perm[first + (uint64_t)b];
+        memcpy(r->bx + (size_t)(b - lo) * r->npix, r->train->pixels + idx * r->npix, r->npix);
+        r->by[b - lo] = r->train->labels[idx];
+    }
+    int my_ce = n_ce > lo ? (n_ce < hi ? n_ce : hi) - lo : 0;
+    double mine[3], *all = pcnn_xmalloc((size_t)N * 3 * sizeof *all);
+    mine[0] = pcnn_net_hybrid_step_shard(r->net, r->bx, r->by, hi - lo, my_ce,
+                                         (float)o->ce_weight, (float)o->ce_temperature, 1,
+                                         r->model->seed, r->st.step, nb, (uint64_t)lo, &mine[1]);
+    mine[2] = stop_signal;
+    if (r->device_sum) {
+        pcnn_dist_sum_device_floats(pcnn_net_grads_device(r->net), pcnn_net_num_params(r->net));
+    } else {
+        float *g = pcnn_net_grads_get(r->net);
+        pcnn_dist_sum_floats(g, pcnn_net_num_params(r->net));
+        pcnn_net_grads_put(r->net, g);
+    }
+    pcnn_dist_allgather_doubles(mine, 3, all);
+    double nll = 0, ce = 0;
+    int sig = 0;
+    for (int k = 0; k < N; k++) {   /* rank order: the same bits on every rank */
+        nll += all[3 * k];
+        ce += all[3 * k + 1];
+        if ((int)all[3 * k + 2] > sig) sig = (int)all[3 * k + 2];
+    }
+    free(all);
+    r->agreed_sig = sig;
+    *ce_mean = n_ce ? ce / n_ce : 0;
+    return (float)(nll / nb);
+}
+
+/* Step s of the epoch: gathers the batch from the permutation, runs the (hybrid) loss and its
+ * gradient, then Adam with the warmed-up Polyak decay, and adds to the counters.
+ * 0, or 1 when the loss is not finite (printed; the checkpoint is left as it was). */
+static int train_step(fit_run *r, uint64_t s)
+{
+    const pcnn_fit_options *o = r->o;
+    fit_state *st = &r->st;
+    uint64_t first = s * (uint64_t)o->batch;
+    int nb = (int)(r->n - first < (uint64_t)o->batch ? r->n - first : (uint64_t)o->batch);
+    if (r->kill_step && st->step + 1 == r->kill_step) raise(SIGKILL);
+    int n_ce = pcnn_fit_ce_images(o, nb);
+    double ce_mean;
+    float loss;
+    if (r->nranks > 1) {
+        loss = shard_step(r, first, nb, n_ce, &ce_mean);
+    } else {
+        for (int b = 0; b < nb; b++) {
+            uint64_t idx = r->perm[first + (uint64_t)b];
+            memcpy(r->bx + (size_t)b * r->npix, r->train->pixels + idx * r->npix, r->npix);
+            r->by[b] = r->train->labels[idx];
+        }
+        loss = pcnn_net_hybrid_step(r->net, r->bx, r->by, nb, n_ce, (float)o->ce_weight,
+                                    (float)o->ce_temperature, 1, r->model->seed, st->step);
+        ce_mean = pcnn_net_last_ce(r->net);
+    }
+    if (r->nan_step && st->step + 1 == r->nan_step) loss = NAN;
+    if (!isfinite(loss)) {
+        pcnn_warn("the loss became %s at epoch %llu, step %llu: stopping; %s keeps the last "
+                  "good checkpoint (try a smaller --lr)",
+                  isnan(loss) ? "NaN" : "infinite", (unsigned long long)st->epoch + 1,
+                  (unsigned long long)st->step + 1, o->out_path);
+        return 1;
+    }
+    /* Polyak decay warmed up as TensorFlow's ExponentialMovingAverage with
+     * num_updates: min(decay, (1 + t) / (10 + t)), so a short run's average is
+     * not stuck at the initial weights. A function of the step: resumable. */
+    double warm = (1.0 + (double)st->step) / (10.0 + (double)st->step);
+    float polyak = (float)(o->polyak < warm ? o->polyak : warm);
+    pcnn_net_adam_step(r->net, (float)st->lr, 0.9f, 0.999f, 1e-8f, polyak);
+    st->step++;
+    r->steps_this_run++;
+    st->epoch_loss_sum += (double)loss * nb;
+    st->epoch_images += (uint64_t)nb;
+    st->epoch_ce_sum += ce_mean * n_ce;
+    st->epoch_ce_images += (uint64_t)n_ce;
+    r->images_this_epoch_run += (uint64_t)nb;
+    return 0;
+}
+
+/* On a terminal, redraws the progress line after step s (at most 4 times a second, and after
+ * the epoch's last step): running bits/dim, images/s and the time left. */
+static void draw_progress(fit_run *r, uint64_t s)
+{
+    double now = pcnn_now();
+    if (!r->tty || !(now - r->last_draw > 0.25 || s + 1 == r->spe)) return;
+    r->last_draw = now;
+    double el = now - r->t_run, rate = (double)r->steps_this_run / el;
+    char left[32];
+    fmt_duration(left, sizeof left, (double)(r->total_steps - r->st.step) / rate);
+    fprintf(stderr, "\r%s: epoch %llu/%llu step %llu/%llu | %.4f bits/dim | %.1f img/s | %s left   ",
+            pcnn_progname, (unsigned long long)r->st.epoch + 1,
+            (unsigned long long)r->o->epochs, (unsigned long long)s + 1,
+            (unsigned long long)r->spe,
+            r->st.epoch_loss_sum / (double)r->st.epoch_images / r->hwc_ln2,
+            (double)r->images_this_epoch_run / (now - r->t_epoch), left);
+}
+
+/* The stop after a checkpoint was saved: on a signal, the message to resume and 130/143;
+ * otherwise (--max-steps) a note and 0. */
+static int report_stop(const fit_run *r, int sig)
+{
+    const char *out = r->o->out_path;
+    if (sig) {
+        pcnn_warn("interrupted by %s: checkpoint saved to %s (epoch %llu, step %llu); "
+                  "continue with: pcnn-fit -r %s ...",
+                  sig == SIGINT ? "SIGINT" : "SIGTERM", out,
+                  (unsigned long long)r->st.epoch, (unsigned long long)r->st.step, out);
+        return sig == SIGINT ? PCNN_FIT_EXIT_SIGINT : PCNN_FIT_EXIT_SIGTERM;
+    }
+    if (!r->o->quiet)
+        pcnn_warn("stopped after step %llu (--max-steps): checkpoint saved to %s",
+                  (unsigned long long)r->st.step, out);
+    return 0;
+}
+
+/* After step s, unless it ends the epoch (end_epoch does that): a checkpoint every
+ * --checkpoint-every steps, on a stop signal and at --max-steps, and then the stop.
+ * FIT_GO, or the exit status. */
+static int mid_epoch_checkpoint(fit_run *r, uint64_t s)
+{
+    const pcnn_fit_options *o = r->o;
+    int last_of_epoch = s + 1 == r->spe;
+    int at_limit = o->max_steps && r->st.step >= o->max_steps;
+    int every = o->checkpoint_every && r->st.step % o->checkpoint_every == 0;
+    /* the flag read once, so the checkpoint and the stop agree; a signal during an
+     * epoch's last step is end_epoch's (it checkpoints, then stops) */
+    int sig = r->nranks > 1 ? r->agreed_sig : stop_signal;
+    if (last_of_epoch) return FIT_GO;
+    if ((every || sig || at_limit) && save_checkpoint(o, r->net, r->model, &r->st, r->n)) return 1;
+    if (sig || at_limit) {
+        if (r->tty) fputc('\n', stderr);
+        return report_stop(r, sig);
+    }
+    return FIT_GO;
+}
+
+/* The steps of the current epoch that are left (all, unless resumed mid-epoch), in the
+ * epoch's batch order. FIT_GO when the epoch's steps are done, or the exit status. */
+static int run_epoch(fit_run *r)
+{
+    epoch_permutation(r->perm, r->n, r->model->seed, r->st.epoch);
+    r->t_epoch = pcnn_now();
+    r->last_draw = 0;
+    r->images_this_epoch_run = 0;
+    for (uint64_t s = r->st.step - r->st.epoch * r->spe; s < r->spe; s++) {
+        if (train_step(r, s)) return 1;
+        draw_progress(r, s);
+        int rc = mid_epoch_checkpoint(r, s);
+        if (rc != FIT_GO) return rc;
+    }
+    return FIT_GO;
+}
+
+/* What an epoch reports: training bits/dim and CE (NaN when none), the learning rate it used,
+ * its seconds and images per second in this run. */
+typedef struct epoch_stats {
+    double train_bpd, train_ce, lr, secs, ips;
+} epoch_stats;
+
+/* Whether validation v is the best epoch so far (highest accuracy, ties to lower bits/dim);
+ * if so, records it and keeps its Polyak weights in the model as best.*. */
+static int keep_if_best(fit_run *r, const val_result *v)
+{
+    fit_state *st = &r->st;
+    int is_best = v->labelled && (!st->best_epoch || v->acc > st->best_acc ||
+                                  (v->acc == st->best_acc && v->bpd < st->best_bpd));
+    if (is_best) {
+        st->best_epoch = st->epoch;
+        st->best_acc = v->acc;
+        st->best_bpd = v->bpd;
+        pcnn_net_store_polyak(r->net, r->model, "best.");
+    }
+    return is_best;
+}
+
+/* The epoch's summary line on stderr. */
+static void print_epoch(const fit_run *r, const epoch_stats *e, const val_result *v, int is_best)
+{
+    char vb[128] = "", cb[48] = "";
+    if (v->labelled)
+        snprintf(vb, sizeof vb, ", validation %.4f bits/dim, accuracy %.2f%%%s", v->bpd,
+                 100 * v->acc, is_best ? " (best so far)" : "");
+    if (isfinite(e->train_ce)) snprintf(cb, sizeof cb, ", CE %.4f", e->train_ce);
+    pcnn_warn("epoch %llu/%llu: train %.4f bits/dim%s%s, %.1fs, %.1f img/s",
+              (unsigned long long)r->st.epoch, (unsigned long long)r->o->epochs, e->train_bpd, cb,
+              vb, e->secs, e->ips);
+}
+
+/* The epoch's row of the TSV log (see open_log for the columns), flushed. 0, or 1 (printed). */
+static int log_epoch(const fit_run *r, const epoch_stats *e, const val_result *v)
+{
+    FILE *fp = r->logfp;
+    fprintf(fp, "%llu\t%llu\t", (unsigned long long)r->st.epoch, (unsigned long long)r->st.step);
+    log_value(fp, e->train_bpd, "%.6f");
+    fputc('\t', fp);
+    log_value(fp, v->bpd, "%.6f");
+    fputc('\t', fp);
+    log_value(fp, v->acc, "%.6f");
+    fprintf(fp, "\t%.9g\t%.3f\t%.2f\t", e->lr, e->secs, e->ips);
+    log_value(fp, e->train_ce, "%.6f");
+    fputc('\n', fp);
+    if (fflush(fp) != 0 || ferror(fp)) {
+        pcnn_warn("%s: write error: %s", r->o->log_path, strerror(errno ? errno : EIO));
+        return 1;
+    }
+    return 0;
+}
+
+/* The end of an epoch: closes its sums, decays the learning rate, validates, keeps the best
+ * epoch, reports (stderr, log), writes the checkpoint, and stops on a signal or at
+ * --max-steps. FIT_GO, or the exit status. */
+static int end_epoch(fit_run *r)
+{
+    const pcnn_fit_options *o = r->o;
+    fit_state *st = &r->st;
+    epoch_stats e;
+    e.train_bpd =
+        st->epoch_images ? st->epoch_loss_sum / (double)st->epoch_images / r->hwc_ln2 : NAN;
+    e.secs = pcnn_now() - r->t_epoch;
+    e.ips = e.secs > 0 ? (double)r->images_this_epoch_run / e.secs : 0;
+    e.train_ce = st->epoch_ce_images ? st->epoch_ce_sum / (double)st->epoch_ce_images : NAN;
+    e.lr = st->lr;
+    st->lr *= o->lr_decay;
+    st->epoch++;
+    st->epoch_loss_sum = st->epoch_ce_sum = 0;
+    st->epoch_images = st->epoch_ce_images = 0;
+    val_result v = validate(r->net, r->val, r->eval_batch);
+    int is_best = keep_if_best(r, &v);
+    if (r->tty) fputc('\n', stderr);
+    if (!o->quiet) print_epoch(r, &e, &v, is_best);
+    if (pcnn_dist_max_int(r->logfp && log_epoch(r, &e, &v))) return 1;
+    if (save_checkpoint(o, r->net, r->model, st, r->n)) return 1;
+    /* after the checkpoint: a later signal finds it saved (every rank the same one) */
+    int sig = pcnn_dist_max_int(stop_signal);
+    if (sig || (o->max_steps && st->step >= o->max_steps)) return report_stop(r, sig);
+    return FIT_GO;
+}
+
+/* The run's last lines: epochs, steps and time, and which epoch's weights were kept. */
+static void print_summary(const fit_run *r)
+{
+    const fit_state *st = &r->st;
+    pcnn_warn("done: %llu epochs, %llu steps in %.1fs; model in %s", (unsigned long long)st->epoch,
+              (unsigned long long)st->step, pcnn_now() - r->t_run, r->o->out_path);
+    if (r->nranks > 1 && r->steps_this_run)
+        pcnn_warn("collectives (rank 0): %.3fs in total, %.2f ms per step (waits for the slowest "
+                  "rank included)", pcnn_dist_seconds(),
+                  1e3 * pcnn_dist_seconds() / (double)r->steps_this_run);
+    if (st->best_epoch)
+        pcnn_warn("kept the weights of epoch %llu, the best on validation (accuracy %.2f%%, "
+                  "%.4f bits/dim): pcnn-score and pcnn-gen use them (--last: the last epoch's)",
+                  (unsigned long long)st->best_epoch, 100 * st->best_acc, st->best_bpd);
+}
+
+int pcnn_fit_run(const pcnn_fit_options *o, const pcnn_dataset *train, const pcnn_dataset *val,
+                 pcnn_model_file *model)
+{
+    if (check_train_data(train)) return 1;
+    fit_run r = {.o = o, .train = train, .val = val, .model = model, .n = train->n,
+                 .rank = pcnn_dist_rank(), .nranks = pcnn_dist_size()};
+    r.spe = (r.n + (uint64_t)o->batch - 1) / (uint64_t)o->batch;
+    if (r.nranks > o->batch) {
+        if (r.rank == 0)
+            pcnn_warn("%d ranks for a batch of %d images: every rank needs at least one image of "
+                  "each batch (use fewer ranks, or -b %d or more)", r.nranks, o->batch, r.nranks);
+        return PCNN_EXIT_USAGE;
+    }
+    if (restore_state(&r)) return 1;
+    if (r.st.epoch >= o->epochs) {
+        if (!o->quiet)
+            pcnn_warn("%s: already trained for %llu epochs (ask for more with -e)", o->out_path,
+                      (unsigned long long)r.st.epoch);
+        return 0;
+    }
+    int opened = open_net(&r);
+    if (opened) return opened;
+    start_run(&r);
+    int rc = FIT_GO;
+    while (rc == FIT_GO && r.st.epoch < o->epochs) {
+        rc = run_epoch(&r);
+        if (rc == FIT_GO) rc = end_epoch(&r);
+    }
+    if (rc == FIT_GO) {
+        if (!o->quiet) print_summary(&r);
+        rc = 0;
+    }
+    return end_run(&r, rc);
+}

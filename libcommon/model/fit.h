@@ -1,0 +1,69 @@
+/*
+ * fit.h — the training loop of pcnn-fit: epochs of shuffled mini-batches,
+ * Adam + Polyak, validation, a TSV log, checkpoints, and a clean stop on
+ * SIGINT/SIGTERM or a non-finite loss.
+ *
+ *   pcnn_fit_options o;
+ *   pcnn_fit_defaults(&o);
+ *   o.out_path = "model.bin"; o.epochs = 10; ...
+ *   int rc = pcnn_fit_run(&o, train, val, model);   // exit status for main()
+ *
+ * Determinism: the batch order of epoch e is a permutation drawn from
+ * (seed, e) (rng.h), dropout masks from (seed, step), so stopping after any
+ * step and resuming from the checkpoint (-r) reproduces the uninterrupted run
+ * exactly, provided batch size and training set are the same (checked).
+ */
+#ifndef PCNN_FIT_H
+#define PCNN_FIT_H
+
+#include "io/datafile.h"
+#include "io/modelfile.h"
+
+#include <stdint.h>
+
+/* Exit statuses of an interrupted run (checkpoint saved): 128 + signal number. */
+#define PCNN_FIT_EXIT_SIGINT 130
+#define PCNN_FIT_EXIT_SIGTERM 143
+
+typedef struct pcnn_fit_options {
+    const char *out_path;      /* model file (checkpoints overwrite it atomically) */
+    const char *log_path;      /* per-epoch TSV log, NULL for none */
+    const char *device;        /* "cpu", "cuda", "auto" */
+    uint64_t epochs;           /* train until this many epochs are done in total */
+    int batch;
+    double lr, lr_decay, polyak;
+    uint64_t checkpoint_every; /* steps; 0 = at the end of every epoch only */
+    uint64_t max_steps;        /* stop (with a checkpoint) after this many steps in total; 0 = no limit */
+    double ce_weight;          /* lambda of the hybrid objective (SPEC §6b); 0 = likelihood only */
+    double ce_temperature;     /* tau of the CE term (default 1) */
+    double ce_fraction;        /* share of each batch carrying the CE term (default 1) */
+    double class_lr_mult;      /* learning-rate factor of the class tables (default 1) */
+    int precision;             /* PCNN_PREC_* (net.h) of the training GEMMs (default fp32) */
+    int quiet;
+} pcnn_fit_options;
+
+void pcnn_fit_defaults(pcnn_fit_options *o);
+
+/* Trains model (fresh or resumed; its counters say where it stands) on train,
+ * validating on val (may be NULL) after each epoch. Writes checkpoints to
+ * o->out_path. Returns the exit status: 0 done, 1 failure (message printed;
+ * the last good checkpoint is left), 2 a request this machine cannot meet (more
+ * ranks than the batch has images, --precision bf16 without AVX512_BF16),
+ * 130/143 interrupted (checkpoint saved). */
+int pcnn_fit_run(const pcnn_fit_options *o, const pcnn_dataset *train, const pcnn_dataset *val,
+                 pcnn_model_file *model);
+
+/* Images of a batch of nb that carry the CE term: ceil(fraction * nb), at
+ * least 1 when the term is on, 0 when it is off (lambda or fraction 0). */
+int pcnn_fit_ce_images(const pcnn_fit_options *o, int nb);
+
+/* Evaluation used by pcnn-fit and pcnn-score: log p(x | c) for every class of
+ * every image of d (Polyak weights when use_polyak), into out (n x K). */
+struct pcnn_net;
+void pcnn_eval_loglik(struct pcnn_net *net, const pcnn_dataset *d, int batch, int use_polyak,
+                      double *out);
+
+/* Bits per dimension of a log-likelihood in nats: -ll / (H·W·C·ln 2). */
+double pcnn_bits_per_dim(double loglik_nats, uint32_t H, uint32_t W, uint32_t C);
+
+#endif

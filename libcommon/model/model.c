@@ -1,0 +1,154 @@
+/* model.c — fresh models and the flat buffers <-> model file tensors (see model.h). */
+#include "model/model.h"
+
+#include "rng.h"
+#include "util.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void pcnn_model_init_params(const pcnn_param_table *t, uint64_t seed, float *params)
+{
+    for (int li = 0; li < t->nlayers; li++) {
+        const pcnn_wnlayer *L = &t->layers[li];
+        /* PyTorch's fan_in: weight.size(1) * kh * kw; for ConvTranspose2d size(1) = out */
+        int fan_in = (L->kind == PCNN_LAYER_DECONV ? L->cout : L->cin) * L->kh * L->kw;
+        float bound = (float)(1.0 / sqrt((double)fan_in));
+        float *v = params + L->v, *g = params + L->g, *b = params + L->b;
+        for (size_t i = 0; i < L->rows * L->rowlen; i++)
+            v[i] = bound * (2.0f * pcnn_rng_uniform(seed, PCNN_RNG_INIT, (uint64_t)L->iv, i) - 1.0f);
+        for (size_t r = 0; r < L->rows; r++) {
+            double ss = 0.0;
+            for (size_t k = 0; k < L->rowlen; k++) ss += (double)v[r * L->rowlen + k] * v[r * L->rowlen + k];
+            g[r] = (float)sqrt(ss);
+        }
+        for (int i = 0; i < L->cout; i++)
+            b[i] = bound * (2.0f * pcnn_rng_uniform(seed, PCNN_RNG_INIT, (uint64_t)L->iv + 2, (uint64_t)i) - 1.0f);
+    }
+    /* hw ~ N(0, 0.05^2) by Box-Muller on two 53-bit uniforms */
+    for (int i = 0; i < t->n; i++) {
+        const pcnn_param *p = &t->p[i];
+        size_t len = strlen(p->name);
+        if (len < 3 || strcmp(p->name + len - 3, ".hw")) continue;
+        for (size_t k = 0; k < p->size; k++) {
+            double u1 = pcnn_rng_uniform_d(seed, PCNN_RNG_INIT, (uint64_t)i, k, 1);
+            double u2 = pcnn_rng_uniform_d(seed, PCNN_RNG_INIT, (uint64_t)i, k, 2);
+            double z = sqrt(-2.0 * log(1.0 - u1)) * cos(2.0 * M_PI * u2);
+            params[p->offset + k] = (float)(0.05 * z);
+        }
+    }
+}
+
+pcnn_model_file *pcnn_model_create(uint32_t R, uint32_t F, uint32_t M, uint32_t K, uint32_t H,
+                                   uint32_t W, unsigned cond, char *const *class_names,
+                                   uint64_t seed)
+{
+    if (R < 1 || F < 1 || M < 1 || K < 1 || H < 4 || W < 4 || H % 4 || W % 4)
+        pcnn_die("internal error: model sizes R=%u F=%u M=%u K=%u H=%u W=%u", R, F, M, K, H, W);
+    char **names = NULL;
+    if (!class_names) {
+        names = pcnn_xcalloc(K, sizeof *names);
+        for (uint32_t k = 0; k < K; k++) {
+            char buf[32];
+            snprintf(buf, sizeof buf, "Class%u", k);
+            names[k] = pcnn_xstrdup(buf);
+        }
+    }
+    pcnn_model_file *m = pcnn_model_file_new(R, F, M, K, H, W, 3, class_names ? class_names : names);
+    if (names) {
+        for (uint32_t k = 0; k < K; k++) free(names[k]);
+        free(names);
+    }
+    m->seed = seed;
+    pcnn_param_table *t = pcnn_params_build((int)R, (int)F, (int)M, (int)K, cond, (int)H, (int)W);
+    float *p = pcnn_xcalloc(t->total, sizeof *p);   /* hs and class_map stay 0 */
+    pcnn_model_init_params(t, seed, p);
+    pcnn_model_store_buffer(m, t, "", p);
+    free(p);
+    pcnn_params_free(t);
+    return m;
+}
+
+unsigned pcnn_model_conditioning(const pcnn_model_file *m)
+{
+    unsigned cond = 0;
+    for (uint32_t i = 0; i < m->ntensors; i++) {
+        const char *name = m->tensors[i].name;
+        if (pcnn_ends_with(name, ".hs")) cond |= PCNN_COND_FILM;
+        if (!strcmp(name, "class_map") || pcnn_ends_with(name, ".class_map")) cond |= PCNN_COND_INPUT;
+    }
+    return cond;
+}
+
+int pcnn_model_load_buffer(const pcnn_model_file *m, const pcnn_param_table *t, const char *prefix,
+                           float *buf)
+{
+    char name[PCNN_PARAM_NAME_MAX + 16];
+    int found = 0, missing = 0;
+    for (int i = 0; i < t->n; i++) {
+        const pcnn_param *p = &t->p[i];
+        snprintf(name, sizeof name, "%s%s", prefix, p->name);
+        const pcnn_tensor *x = pcnn_model_file_find(m, name);
+        if (!x) {
+            missing++;
+            continue;
+        }
+        int same = x->ndim == p->ndim && x->n == p->size;
+        for (uint32_t d = 0; same && d < p->ndim; d++) same = x->dims[d] == p->dims[d];
+        if (!same) {
+            pcnn_warn("model tensor %s has the wrong shape for R=%d F=%d M=%d K=%d, "
+                      "conditioning %s (damaged or made by another program; re-import or "
+                      "retrain it)",
+                      name, t->R, t->F, t->M, t->K, pcnn_cond_name(t->cond));
+            return -1;
+        }
+        memcpy(buf + p->offset, x->data, p->size * sizeof *buf);
+        found++;
+    }
+    if (!found) return 0;
+    if (missing) {
+        for (int i = 0; i < t->n; i++) {
+            snprintf(name, sizeof name, "%s%s", prefix, t->p[i].name);
+            if (!pcnn_model_file_find(m, name)) {
+                pcnn_warn("model lacks tensor %s (and %d more); it does not match its sizes "
+                          "R=%d F=%d M=%d K=%d, conditioning %s (re-import or retrain it)",
+                          name, missing - 1, t->R, t->F, t->M, t->K, pcnn_cond_name(t->cond));
+                break;
+            }
+        }
+        return -1;
+    }
+    return 1;
+}
+
+void pcnn_model_store_buffer(pcnn_model_file *m, const pcnn_param_table *t, const char *prefix,
+                             const float *buf)
+{
+    char name[PCNN_PARAM_NAME_MAX + 16];
+    for (int i = 0; i < t->n; i++) {
+        const pcnn_param *p = &t->p[i];
+        snprintf(name, sizeof name, "%s%s", prefix, p->name);
+        pcnn_tensor *x = pcnn_model_file_add(m, name, p->ndim, p->dims);
+        memcpy(x->data, buf + p->offset, p->size * sizeof *buf);
+    }
+}
+
+uint64_t pcnn_model_use_best(pcnn_model_file *m)
+{
+    const char *e = pcnn_model_file_get_meta(m, "best_epoch");
+    uint64_t epoch = 0;
+    if (!e || pcnn_parse_u64(e, &epoch) || epoch == 0) return 0;
+    uint32_t nt = m->ntensors;   /* adding polyak tensors grows the list: copy the best ones seen now */
+    for (uint32_t i = 0; i < nt; i++) {
+        if (strncmp(m->tensors[i].name, "best.", 5) != 0) continue;
+        char name[PCNN_MODEL_MAX_NAME + 8];
+        snprintf(name, sizeof name, "polyak.%s", m->tensors[i].name + 5);
+        uint32_t dims[4];
+        memcpy(dims, m->tensors[i].dims, sizeof dims);
+        pcnn_tensor *dst = pcnn_model_file_add(m, name, m->tensors[i].ndim, dims);
+        memcpy(dst->data, m->tensors[i].data, dst->n * sizeof(float));   /* after add: tensors may move */
+    }
+    return epoch;
+}

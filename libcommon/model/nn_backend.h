@@ -1,0 +1,176 @@
+/*
+ * nn_backend.h — the interface between the network graph (net.c) and a device.
+ * The graph calls these block-level operations in order; a backend (CPU:
+ * backend_cpu.c; CUDA later) implements them and owns all device memory.
+ *
+ * Conventions
+ * - Every float* / int32_t* here is DEVICE memory from be->alloc (on the CPU
+ *   plain host memory); the graph only does pointer arithmetic on them.
+ * - Activations are NHWC, F channels, (N, h, w, F) at the block's level (h, w).
+ * - "wp" is the effective-parameter buffer: same table and offsets as the
+ *   parameter buffer (params.h), but the weight_v slot of each layer holds the
+ *   weight-normalised W = g v / ||v|| (PyTorch layout); bias, hw, hs and
+ *   class_map slots are copied. "gp" is its gradient (same offsets); wn_bwd
+ *   turns gp into the gradient of (v, g, b, hw, ...). gp == NULL: forward only (eval).
+ * - The conditioning variant (SPEC §3b) is the table's: t->cond (params.h).
+ * - Every *_bwd ACCUMULATES (+=) into the input gradients and gp; the graph
+ *   zeroes them once per step. Backward of an op may use what its forward saved
+ *   in its state (st), so ops run backward in exact reverse order of the forward.
+ * - labels: device int32 (N), 0..K-1. x: device float (N, H, W, 3) in [-1, 1].
+ */
+#ifndef PCNN_NN_BACKEND_H
+#define PCNN_NN_BACKEND_H
+
+#include "model/net.h"
+#include "model/params.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum { PCNN_OP_INPUT, PCNN_OP_GATED, PCNN_OP_DOWN, PCNN_OP_UP, PCNN_OP_OUT };
+/* gated_fwd_x's xmode */
+enum { PCNN_X_KEEP = 1, PCNN_X_REUSE = 2 };
+
+/* Training-mode dropout of one gated block: mask = f(seed, step, block, image, c),
+ * image = pcnn_dropout_image(n, rep, nrep) (rng.h): rep = 0 or 1 for a plain
+ * batch; the hybrid objective's batch of nrep images x rep classes shares masks; img0: the
+ * global index of the batch's first image (a rank's share, docs/SCALE.md), 0 otherwise. */
+typedef struct pcnn_dropout {
+    uint64_t seed, step, block;
+    uint64_t rep, nrep, img0;
+} pcnn_dropout;
+
+/* Which process of a data-parallel job (dist.h) asks for a device: each rank on a host takes
+ * its own GPU, local_rank mod the GPUs it sees. {0, 1, 0, 1} for one process. */
+typedef struct pcnn_rank_place {
+    int rank, nranks, local_rank, local_size;
+} pcnn_rank_place;
+
+struct pcnn_dist_device;
+
+typedef struct pcnn_backend pcnn_backend;
+struct pcnn_backend {
+    const char *name;                  /* "cpu", "cuda" */
+    void *ctx;
+    const pcnn_param_table *t;
+    int max_batch, H, W;               /* full image size */
+    /* The device's own collective for summing gradients across ranks (dist.h; NCCL on CUDA),
+     * NULL when it has none (the CPU: dist.c sums host memory). */
+    const struct pcnn_dist_device *coll;
+
+    void (*destroy)(pcnn_backend *be);
+    /* Device memory: alloc returns zero-filled bytes (dies when out of memory). */
+    void *(*alloc)(pcnn_backend *be, size_t bytes);
+    void (*release)(pcnn_backend *be, void *p);
+    void (*upload)(pcnn_backend *be, void *dst, const void *src, size_t bytes);
+    void (*download)(pcnn_backend *be, void *dst, const void *src, size_t bytes);
+    void (*zero)(pcnn_backend *be, void *p, size_t bytes);
+    /* A strided block copy in device memory (the cached sampler's window gathers and
+     * scatters), strides in floats: for n < N, r < rows, k < len:
+     *   dst[n dn + r dr + k] = src[n sn + r sr + k]. */
+    void (*copy_block)(pcnn_backend *be, float *dst, size_t dn, size_t dr, const float *src,
+                       size_t sn, size_t sr, int N, int rows, size_t len);
+    /* Another backend for images of H x W (the cached sampler's windows, net_sample.c) on
+     * the same device, whose memory and ops are interchangeable with be's and run in one
+     * order with them (CUDA: the same stream). Destroyed before be. NULL where not offered.
+     * windows_threaded: window backends may run from several threads at once, each its own
+     * (the CPU: yes; CUDA: no, they share one stream). */
+    pcnn_backend *(*window_new)(pcnn_backend *be, int max_batch, int H, int W);
+    int windows_threaded;
+    /* Saved activations of one op at level (h, w), for max_batch images.
+     * ref: the pcnn_blockref (GATED) or pcnn_wnlayer (DOWN, UP, OUT), NULL for INPUT. */
+    void *(*state_new)(pcnn_backend *be, int op, const void *ref, int h, int w);
+    void (*state_free)(pcnn_backend *be, void *st);
+
+    /* Effective parameters wp from params (weight norm, copy b and hw); and back:
+     * grads (v, g, b, hw) = (overwritten) chain rule of gp through the weight norm. */
+    void (*wn_fwd)(pcnn_backend *be, const float *params, float *wp);
+    void (*wn_bwd)(pcnn_backend *be, const float *params, const float *gp, float *grads);
+
+    /* u = down_shift(u_init(xin)); ul = down_shift(ul_init.0(xin)) + right_shift(ul_init.1(xin)),
+     * xin = concat(x, 1), or with PCNN_COND_INPUT (SPEC §3b) concat(x + class_map[y], 1).
+     * x (N, H, W, 3) is the window of the image at rows [r0, r0 + H), columns
+     * [c0, c0 + W) (H, W the backend's; the class map is t->H x t->W): r0 = c0 = 0
+     * for whole images, other values for the cached sampler's windows. Outputs
+     * (N, H, W, F). input_bwd: whole images; with PCNN_COND_INPUT it also adds
+     * d class_map into gp (the gradient through x, the target, is not wanted). */
+    void (*input_fwd)(pcnn_backend *be, void *st, const float *wp, const float *x,
+                      const int32_t *labels, int N, int r0, int c0, float *u, float *ul);
+    void (*input_bwd)(pcnn_backend *be, void *st, const float *wp, float *gp, const float *x,
+                      const int32_t *labels, int N, const float *du, const float *dul);
+    /* out = gated_resnet(x, a = concat(a1, a2), y) (SPEC §3); a1, a2 (N,h,w,F) or NULL;
+     * drop NULL = eval. With PCNN_COND_FILM the class term is c2 (1 + hs[y]) + hw[y]
+     * (SPEC §3b) and gated_bwd adds d hs into gp. */
+    void (*gated_fwd)(pcnn_backend *be, void *st, const pcnn_blockref *b, const float *wp,
+                      const float *x, const float *a1, const float *a2, const int32_t *labels,
+                      int N, int h, int w, const pcnn_dropout *drop, float *out);
+    /* Optional (NULL where not offered): gated_fwd in eval (no dropout), for scoring the K
+     * classes of one batch, where a block whose x does not depend on the class recomputes
+     * nothing of what x alone decides, concat_elu(x) and conv_input(concat_elu(x)):
+     *   PCNN_X_KEEP   compute as gated_fwd and keep that part in the state;
+     *   PCNN_X_REUSE  x, N, h, w and the weights are those of this state's last KEEP call
+     *                 (labels, a1 and a2 may differ): take that part from it.
+     * Both give gated_fwd's bits. */
+    void (*gated_fwd_x)(pcnn_backend *be, void *st, const pcnn_blockref *b, const float *wp,
+                        const float *x, const float *a1, const float *a2, const int32_t *labels,
+                        int N, int h, int w, int xmode, float *out);
+    void (*gated_bwd)(pcnn_backend *be, void *st, const pcnn_blockref *b, const float *wp,
+                      float *gp, const float *x, const float *a1, const float *a2,
+                      const int32_t *labels, int N, int h, int w, const float *dout, float *dx,
+                      float *da1, float *da2);
+    /* Stride-2 shifted conv of layer L: in (N,h,w,F) -> out (N,h/2,w/2,F). */
+    void (*down_fwd)(pcnn_backend *be, void *st, const pcnn_wnlayer *L, const float *wp,
+                     const float *in, int N, int h, int w, float *out);
+    void (*down_bwd)(pcnn_backend *be, void *st, const pcnn_wnlayer *L, const float *wp,
+                     float *gp, const float *in, int N, int h, int w, const float *dout,
+                     float *din);
+    /* Shifted transposed conv of layer L: in (N,h,w,F) -> out (N,2h,2w,F). */
+    void (*up_fwd)(pcnn_backend *be, void *st, const pcnn_wnlayer *L, const float *wp,
+                   const float *in, int N, int h, int w, float *out);
+    void (*up_bwd)(pcnn_backend *be, void *st, const pcnn_wnlayer *L, const float *wp, float *gp,
+                   const float *in, int N, int h, int w, const float *dout, float *din);
+    /* logits (N,H,W,10M) = nin_out(elu(ul)). */
+    void (*out_fwd)(pcnn_backend *be, void *st, const float *wp, const float *ul, int N,
+                    float *logits);
+    void (*out_bwd)(pcnn_backend *be, void *st, const float *wp, float *gp, const float *ul,
+                    int N, const float *dlogits, float *dul);
+    /* ll (HOST, N doubles) = log p(x_n | logits_n) summed over pixels (SPEC §4);
+     * dlogits (device, may be NULL) = scale * d ll_n / d logits (overwritten). */
+    void (*dmol)(pcnn_backend *be, const float *logits, const float *x, int N, double *ll,
+                 float *dlogits, float scale);
+    /* Adam (PyTorch, bias-corrected with step t >= 1) then Polyak, over n floats. */
+    void (*adam)(pcnn_backend *be, float *params, const float *grads, float *m, float *v,
+                 float *polyak, size_t n, float lr, float beta1, float beta2, float eps,
+                 uint64_t t, float decay);
+    /* The operand precision of the convolution and 1x1 GEMMs from now on
+     * (PCNN_PREC_*, net.h); the graph sets it around a training step's forward and
+     * backward, fp32 otherwise. 0, or -1 when the device cannot (changing nothing).
+     * NULL: fp32 only (the CUDA backend's precision is PCNN_PRECISION, docs/GPU.md). */
+    int (*set_precision)(pcnn_backend *be, int prec);
+};
+
+/* Internals of a net for tests and backend parity checks (net.c): the device
+ * buffers of t->total floats, the table, and a call to make after writing
+ * into the parameter or Polyak buffer directly (drops the cached weights). */
+enum { PCNN_BUF_PARAMS, PCNN_BUF_GRADS, PCNN_BUF_POLYAK, PCNN_BUF_ADAM_M, PCNN_BUF_ADAM_V };
+float *pcnn_net_buffer(pcnn_net *net, int which);
+const pcnn_param_table *pcnn_net_table(const pcnn_net *net);
+void pcnn_net_invalidate(pcnn_net *net);
+/* pcnn_net_train_step with dropout on (1) or off (0: eval-mode gradients). */
+float pcnn_net_grad_step(pcnn_net *net, const uint8_t *pixels, const int32_t *labels, int N,
+                         int dropout, uint64_t seed, uint64_t step);
+/* The last pcnn_net_train_step's loss before rounding to float. */
+double pcnn_net_last_loss(const pcnn_net *net);
+
+/* The CPU backend (backend_cpu.c). */
+pcnn_backend *pcnn_backend_cpu_new(const pcnn_param_table *t, int max_batch, int H, int W);
+/* The CUDA backend (loaded from lib/pcnn/libpcnn-cuda.so: backend_cuda_load.c), or
+ * NULL with a message when none is built, no device is present or it cannot be loaded.
+ * On the GPU of this rank (dist.h: pcnn_dist_local_rank mod the visible GPUs). */
+pcnn_backend *pcnn_backend_cuda_new(const pcnn_param_table *t, int max_batch, int H, int W);
+/* Where that library is looked for: PCNN_CUDA_LIB, else lib/pcnn/libpcnn-cuda.so
+ * beside the executable's directory. 0 on success, -1 when it cannot be told.
+ * (Builds with CUDA only.) */
+int pcnn_cuda_library_path(char *buf, size_t cap);
+
+#endif
