@@ -7,6 +7,7 @@
 #include "nn/nn_dmol.h"
 #include "nn/nn_prof.h"
 #include "nn/nn_layers.h"
+#include "nn/nn_isa.h"
 #include "threads.h"
 #include "util.h"
 
@@ -520,11 +521,11 @@ static void prof_adam(pcnn_backend *be, float *params, const float *grads, float
           cpu_adam(be, params, grads, m, v, polyak, n, lr, beta1, beta2, eps, t, decay));
 }
 
-/* PCNN_PREC_* (net.h) as the GEMMs' NN_PREC_* (nn_layers.h): bf16 needs the
- * avx512bf16 path, which a CPU without AVX512_BF16 (or PCNN_ISA) rules out. */
+/* PCNN_PREC_* (nn_isa.h) for the GEMMs: bf16 needs the avx512bf16 path, which a CPU
+ * without AVX512_BF16 (or PCNN_ISA) rules out. */
 static int cpu_set_precision(pcnn_backend *be, int prec)
 {
-    if (!nn_set_precision(prec == PCNN_PREC_BF16 ? NN_PREC_BF16 : NN_PREC_FP32)) return 0;
+    if (!nn_set_precision(prec)) return 0;
     pcnn_warn("--precision bf16 needs a CPU with AVX512_BF16; this one runs the %s path%s "
               "(use --precision fp32)", nn_isa_name(nn_isa()),
               getenv("PCNN_ISA") ? ", as PCNN_ISA allows" : "");

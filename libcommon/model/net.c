@@ -11,6 +11,7 @@
 #include "model/nn_backend.h"
 #include "nn/nn_dmol.h"
 #include "model/params.h"
+#include "model/net_hooks.h"
 #include "util.h"
 
 #include <math.h>
@@ -459,16 +460,6 @@ static void ensure_grads(pcnn_net *net)
                                                net->nodes[i].w * net->F * sizeof(float));
     net->has_grads = 1;
 }
-
-int pcnn_precision_parse(const char *s, int *prec)
-{
-    if (!strcmp(s, "fp32")) *prec = PCNN_PREC_FP32;
-    else if (!strcmp(s, "bf16")) *prec = PCNN_PREC_BF16;
-    else return -1;
-    return 0;
-}
-
-const char *pcnn_precision_name(int prec) { return prec == PCNN_PREC_BF16 ? "bf16" : "fp32"; }
 
 int pcnn_net_set_precision(pcnn_net *net, int prec)
 {

@@ -29,6 +29,7 @@
 #define PCNN_NET_H
 
 #include "io/modelfile.h"
+#include "nn/nn_isa.h"   // defines: PCNN_PREC_*, pcnn_precision_name/parse
 
 #include <stddef.h>
 #include <stdint.h>
@@ -130,12 +131,8 @@ void pcnn_net_grads_put(pcnn_net *net, const float *host);
  * and batch capacity, like fp32, but not fp32's bytes.
  * pcnn_net_set_precision: 0, or -1 after a message when the device cannot (a
  * CPU without AVX512_BF16 or with PCNN_ISA below avx512bf16; the GPU). */
-enum { PCNN_PREC_FP32 = 0, PCNN_PREC_BF16 = 1 };
 int pcnn_net_set_precision(pcnn_net *net, int prec);
 int pcnn_net_precision(const pcnn_net *net);
-/* "fp32" or "bf16" -> *prec: 0, or -1 for anything else. */
-int pcnn_precision_parse(const char *s, int *prec);
-const char *pcnn_precision_name(int prec);
 
 /* The backend's own collective for summing gradients across processes (NCCL on CUDA GPUs,
  * dist.h: pcnn_dist_device_join), NULL when it has none (the CPU); and the gradient buffer

@@ -1,7 +1,31 @@
 /*
  * nn_backend.h — the interface between the network graph (net.c) and a device.
  * The graph calls these block-level operations in order; a backend (CPU:
- * backend_cpu.c; CUDA later) implements them and owns all device memory.
+ * backend_cpu.c over the primitives of nn/; CUDA: cuda/backend_cuda.cu, loaded by
+ * backend_cuda_load.c) implements them and owns all device memory. This header
+ * knows no graph: a backend sees the parameter table (params.h) and nothing of
+ * net.h, the model file or the data file. The graph's hooks for tests are in
+ * net_hooks.h.
+ *
+ * How to add an op (a new block-level operation):
+ *   1. its contract here: a function pointer in pcnn_backend, with the shapes;
+ *   2. the CPU reference in backend_cpu.c, on primitives of nn/ (nn_layers.h: the
+ *      math and shapes in its comment; a backward checked by central differences
+ *      in tests/unit/test_nn_grad.c);
+ *   3. the CUDA twin: a kernel in its own cuda/<op>.cu with the same name and
+ *      argument order, its per-element body in cuda/kernel_math.h (tested on the
+ *      host by test_kernel_math), the entry in cuda/backend_cuda.cu;
+ *   4. the call in the graph (net.c; net_sample.c if the cached sampler's windows
+ *      run it) and a parity case in tests/unit/test_gpu_parity.c.
+ * How to add a conditioning variant (SPEC §3b; film and input touched these):
+ *   params.h/params.c (the flag PCNN_COND_*, its tensors' names and shapes), model.c
+ *   (creation, and the variant told by a file's tensor names), this header (what
+ *   the ops do with it), backend_cpu.c and nn/nn_layers.c (the CPU op and its
+ *   backward), cuda/kernels.h, cuda/gate.cu or cuda/shift.cu and
+ *   cuda/backend_cuda.cu (the CUDA op), net.c (class tables' learning rate) and
+ *   net_sample.c (the cached sampler's windows), the PyTorch names in
+ *   tests/reference/pixelcnn.py and make_golden.py (golden fixtures) and in
+ *   pcnn-import / pcnn-export, and SPEC/docs (REFERENCE.md, FORMATS.md).
  *
  * Conventions
  * - Every float* / int32_t* here is DEVICE memory from be->alloc (on the CPU
@@ -21,8 +45,7 @@
 #ifndef PCNN_NN_BACKEND_H
 #define PCNN_NN_BACKEND_H
 
-#include "model/net.h"
-#include "model/params.h"
+#include "model/params.h"   // defines: pcnn_param_table, pcnn_blockref, pcnn_wnlayer
 
 #include <stddef.h>
 #include <stdint.h>
@@ -143,24 +166,11 @@ struct pcnn_backend {
                  float *polyak, size_t n, float lr, float beta1, float beta2, float eps,
                  uint64_t t, float decay);
     /* The operand precision of the convolution and 1x1 GEMMs from now on
-     * (PCNN_PREC_*, net.h); the graph sets it around a training step's forward and
+     * (PCNN_PREC_*, nn/nn_isa.h); the graph sets it around a training step's forward and
      * backward, fp32 otherwise. 0, or -1 when the device cannot (changing nothing).
      * NULL: fp32 only (the CUDA backend's precision is PCNN_PRECISION, docs/GPU.md). */
     int (*set_precision)(pcnn_backend *be, int prec);
 };
-
-/* Internals of a net for tests and backend parity checks (net.c): the device
- * buffers of t->total floats, the table, and a call to make after writing
- * into the parameter or Polyak buffer directly (drops the cached weights). */
-enum { PCNN_BUF_PARAMS, PCNN_BUF_GRADS, PCNN_BUF_POLYAK, PCNN_BUF_ADAM_M, PCNN_BUF_ADAM_V };
-float *pcnn_net_buffer(pcnn_net *net, int which);
-const pcnn_param_table *pcnn_net_table(const pcnn_net *net);
-void pcnn_net_invalidate(pcnn_net *net);
-/* pcnn_net_train_step with dropout on (1) or off (0: eval-mode gradients). */
-float pcnn_net_grad_step(pcnn_net *net, const uint8_t *pixels, const int32_t *labels, int N,
-                         int dropout, uint64_t seed, uint64_t step);
-/* The last pcnn_net_train_step's loss before rounding to float. */
-double pcnn_net_last_loss(const pcnn_net *net);
 
 /* The CPU backend (backend_cpu.c). */
 pcnn_backend *pcnn_backend_cpu_new(const pcnn_param_table *t, int max_batch, int H, int W);

@@ -17,7 +17,9 @@
 #include "nn/nn_gemm.h"
 
 #include "nn/nn_gemm_tile.h"
-#include "nn/nn_layers.h"
+#include "nn/nn_gemm_bf16.h"
+#include "nn/nn_isa.h"
+#include "nn/nn_scratch.h"
 
 /* Every rounding step is explicit: never let the compiler contract a*b+c. */
 #if defined(__clang__)
@@ -237,30 +239,6 @@ static void pack_b(float *dst, const kernels *kn, const float *B, size_t ldb, in
     }
 }
 
-/* Scratch buffers, NN_SCRATCH_SLOTS per thread: each grows to the largest
- * need once (the first step), then is reused. */
-static _Thread_local float *scratch_p[NN_SCRATCH_SLOTS];
-static _Thread_local size_t scratch_cap[NN_SCRATCH_SLOTS];
-
-float *nn_scratch(int slot, size_t n)
-{
-    if (n > scratch_cap[slot]) {
-        free(scratch_p[slot]);
-        scratch_p[slot] = pcnn_xmalloc(n * sizeof(float));
-        scratch_cap[slot] = n;
-    }
-    return scratch_p[slot];
-}
-
-__attribute__((destructor)) static void scratch_free(void)
-{
-    for (int i = 0; i < NN_SCRATCH_SLOTS; i++) {
-        free(scratch_p[i]);
-        scratch_p[i] = NULL;
-        scratch_cap[i] = 0;
-    }
-}
-
 /* ---------------------------------------------------------------------------
  * GEMM */
 /* Rows [i0, i1) x columns [j0, j1) of C by one thread: per k block, B's
@@ -292,7 +270,7 @@ static void gemm_part(const gemm_t *g, const kernels *kn, int i0, int i1, int j0
 void nn_gemm(int M, int N, int K, const float *A, size_t ars, size_t acs, const float *B,
              size_t ldb, float *C, size_t ldc, int beta)
 {
-    if (nn_precision() == NN_PREC_BF16) {
+    if (nn_precision() == PCNN_PREC_BF16) {
         nn_gemm_bf16(M, N, K, A, ars, acs, B, ldb, C, ldc, beta);
         return;
     }
@@ -315,7 +293,7 @@ void nn_gemm(int M, int N, int K, const float *A, size_t ars, size_t acs, const 
 void nn_tap_gemm(const nn_tapmap *m, int M, int N, int kc, const float *B, size_t ldb, float *C,
                  size_t ldc, int load, const float *zero)
 {
-    if (nn_precision() == NN_PREC_BF16) {
+    if (nn_precision() == PCNN_PREC_BF16) {
         nn_tap_gemm_bf16(m, M, N, kc, B, ldb, C, ldc, load, zero);
         return;
     }

@@ -7,11 +7,11 @@
  * so its value depends on nothing but its own row of A and column of B: not on
  * M, N, the tile it falls in, the K blocking, the thread count or the
  * instruction set (scalar fmaf, AVX2 and AVX-512 give the same bits; the ISA
- * is nn_isa(), nn_layers.h). OpenBLAS gives no such promise (its Haswell
+ * is nn_isa(), nn_isa.h). OpenBLAS gives no such promise (its Haswell
  * kernels round differently at tile edges, so a row window would not match the
  * full pass), and the exact cached sampler and batch-independent scores need it.
  *
- * In bf16 (nn_precision() == NN_PREC_BF16, nn_layers.h; nn_gemm_bf16.c) each
+ * In bf16 (nn_precision() == PCNN_PREC_BF16, nn_isa.h; nn_gemm_bf16.c) each
  * element is instead one chain of VDPBF16PS steps over k in pairs (2p, 2p+1),
  * with a = bf16(A), b = bf16(B) (round to nearest even; fp32 subnormals become
  * signed zeros; NaN stays NaN), a zero appended when K is odd:
@@ -35,13 +35,6 @@
 #define PCNN_NN_GEMM_H
 
 #include <stddef.h>
-
-/* A float buffer of at least n, per calling thread and slot, kept for reuse (it
- * moves when it grows): slot LAYOUT for the layers' weight copies, PACK for the
- * GEMMs' packed panels of B, APACK for bf16's packed rows of A, so they can be in
- * use at once. */
-enum { NN_SCRATCH_LAYOUT, NN_SCRATCH_PACK, NN_SCRATCH_APACK, NN_SCRATCH_SLOTS };
-float *nn_scratch(int slot, size_t n);
 
 /* Column panel width: tap GEMM callers pad B's row stride to a multiple of it. */
 #define NN_GEMM_NR 16
@@ -99,25 +92,5 @@ void nn_tap_wgrad(const nn_tapmap *m, int M, int N, int kc, const float *A, size
  * chain of additions in row order from db's value (a bias gradient; nn_tap_wgrad
  * continues it block by block, the layers run it over all rows). One thread. */
 void nn_colsum_rows(float *db, const float *A, size_t lda, size_t k0, size_t k1, int o0, int o1);
-
-/* The bf16 bodies of the two above (nn_gemm_bf16.c), which call them when
- * nn_precision() is NN_PREC_BF16; the same arguments. k runs over the taps as
- * above (k = q*kc + c), so a pair may hold the last channel of one tap and the
- * first of the next when kc is odd. */
-void nn_gemm_bf16(int M, int N, int K, const float *A, size_t ars, size_t acs, const float *B,
-                  size_t ldb, float *C, size_t ldc, int beta);
-void nn_tap_gemm_bf16(const nn_tapmap *m, int M, int N, int kc, const float *B, size_t ldb,
-                      float *C, size_t ldc, int load, const float *zero);
-
-/* bf16(x) as the GEMM rounds its operands: round to nearest even, a subnormal x
- * to a zero of its sign, a NaN to a quiet NaN (VCVTNEPS2BF16's rule). */
-static inline unsigned short nn_bf16_round(float x)
-{
-    union { float f; unsigned u; } v = {x};
-    unsigned u = v.u;
-    if ((u & 0x7f800000u) == 0) u &= 0x80000000u;                           /* daz */
-    if ((u & 0x7fffffffu) > 0x7f800000u) return (unsigned short)((u >> 16) | 0x40); /* NaN */
-    return (unsigned short)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);         /* nearest even */
-}
 
 #endif

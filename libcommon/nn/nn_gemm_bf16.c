@@ -17,10 +17,11 @@
  *
  * Only this file is compiled for AVX512_BF16 (function by function, by target
  * attribute); nn_isa() says whether the CPU has it before anything here runs. */
-#include "nn/nn_gemm.h"
+#include "nn/nn_gemm_bf16.h"
 
 #include "nn/nn_gemm_tile.h"
-#include "nn/nn_layers.h"
+#include "nn/nn_isa.h"
+#include "nn/nn_scratch.h"
 #include "util.h"
 
 #include <stdint.h>

@@ -1,9 +1,9 @@
 /* nn_isa.c — which instruction set the CPU primitives use, and in which
- * precision the GEMMs take their operands (nn_layers.h). Every ISA gives the same
+ * precision the GEMMs take their operands (nn_isa.h). Every ISA gives the same
  * bits, so the ISA is a speed choice only; tests use nn_set_isa to check each fast
  * path against the scalar reference. The precision is a choice of the numbers:
  * bf16 needs the AVX512_BF16 path. */
-#include "nn/nn_layers.h"
+#include "nn/nn_isa.h"
 
 #include "util.h"
 
@@ -31,7 +31,7 @@ static int best_isa(void)
 }
 
 static _Atomic int isa_in_use = -1;
-static _Atomic int prec_in_use = NN_PREC_FP32;
+static _Atomic int prec_in_use = PCNN_PREC_FP32;
 
 int nn_isa(void)
 {
@@ -60,7 +60,7 @@ int nn_set_isa(int isa)
     int best = best_isa();
     atomic_store_explicit(&isa_in_use, isa < best ? isa : best, memory_order_relaxed);
     if (nn_isa() < NN_ISA_AVX512BF16)   /* no bf16 kernels on the lower paths */
-        atomic_store_explicit(&prec_in_use, NN_PREC_FP32, memory_order_relaxed);
+        atomic_store_explicit(&prec_in_use, PCNN_PREC_FP32, memory_order_relaxed);
     return nn_isa();
 }
 
@@ -76,10 +76,18 @@ int nn_precision(void) { return atomic_load_explicit(&prec_in_use, memory_order_
 
 int nn_set_precision(int prec)
 {
-    if (prec != NN_PREC_FP32 && prec != NN_PREC_BF16) return -1;
-    if (prec == NN_PREC_BF16 && nn_isa() < NN_ISA_AVX512BF16) return -1;
+    if (prec != PCNN_PREC_FP32 && prec != PCNN_PREC_BF16) return -1;
+    if (prec == PCNN_PREC_BF16 && nn_isa() < NN_ISA_AVX512BF16) return -1;
     atomic_store_explicit(&prec_in_use, prec, memory_order_relaxed);
     return 0;
 }
 
-const char *nn_precision_name(int prec) { return prec == NN_PREC_BF16 ? "bf16" : "fp32"; }
+int pcnn_precision_parse(const char *s, int *prec)
+{
+    if (!strcmp(s, "fp32")) *prec = PCNN_PREC_FP32;
+    else if (!strcmp(s, "bf16")) *prec = PCNN_PREC_BF16;
+    else return -1;
+    return 0;
+}
+
+const char *pcnn_precision_name(int prec) { return prec == PCNN_PREC_BF16 ? "bf16" : "fp32"; }

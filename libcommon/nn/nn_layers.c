@@ -3,6 +3,8 @@
 #include "nn/nn_prof.h"
 
 #include "nn/nn_gemm.h"
+#include "nn/nn_isa.h"
+#include "nn/nn_scratch.h"
 #include "nn/nn_vmath.h"
 #include "rng.h"
 #include "util.h"
@@ -91,7 +93,7 @@ static int chunk_images(const nn_ws *ws, size_t per_img, int N)
 static int wgrad_chunk_images(const nn_ws *ws, size_t per_img, int N, size_t rows_per_img)
 {
     int k = chunk_images(ws, per_img, N);
-    if (nn_precision() == NN_PREC_BF16 && k < N && k % 2 && rows_per_img % 2) {
+    if (nn_precision() == PCNN_PREC_BF16 && k < N && k % 2 && rows_per_img % 2) {
         if (k == 1)
             pcnn_die("internal error: workspace of %zu floats < %zu for the two images a bf16 "
                      "weight gradient needs", ws->cap, 2 * per_img);

@@ -25,33 +25,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* The instruction set the primitives use. Every path gives the same bits (each
- * GEMM element is one fma chain in k order, the elementwise math the same
- * operations lane by lane: tests/unit/test_isa.c), so this is a speed choice.
- * AVX512BF16 is AVX-512 plus VDPBF16PS: its fp32 paths are AVX-512's, and only
- * it can run the bf16 GEMMs below (nn_set_precision).
- * Default: the best this CPU has, lowered by the environment variable
- * PCNN_ISA=scalar|avx2|avx512|avx512bf16 (avx512 on a BF16 CPU: as if it had
- * none). nn_set_isa (tests) uses at most isa and returns what is in use. */
-enum { NN_ISA_SCALAR = 0, NN_ISA_AVX2 = 1, NN_ISA_AVX512 = 2, NN_ISA_AVX512BF16 = 3 };
-int nn_isa(void);
-int nn_set_isa(int isa);
-const char *nn_isa_name(int isa);
-
-/* The operands of every GEMM (convs, transposed convs, 1x1 layers; nn_gemm.h) from
- * now on, for all threads: NN_PREC_FP32 (default: fp32 fma chains) or NN_PREC_BF16
- * (operands rounded to bfloat16, products summed in fp32 by VDPBF16PS; the exact
- * chain is in nn_gemm.h). Everything else (elementwise math, weight norm, the
- * likelihood, Adam) is fp32 in both. bf16 is a training mode (pcnn-fit
- * --precision): scoring and sampling stay fp32.
- * nn_set_precision: 0, or -1 (nothing changes) when prec is bf16 and nn_isa() is
- * below NN_ISA_AVX512BF16 (the CPU lacks AVX512_BF16, or PCNN_ISA / nn_set_isa
- * lowered the path). Lowering the ISA below that later sets fp32 again. */
-enum { NN_PREC_FP32 = 0, NN_PREC_BF16 = 1 };
-int nn_precision(void);
-int nn_set_precision(int prec);
-const char *nn_precision_name(int prec);
-
 /* p[0..n) = 0, by all threads when n is large. */
 void nn_zero(float *p, size_t n);
 

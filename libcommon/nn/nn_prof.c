@@ -1,6 +1,6 @@
 /* nn_prof.c — per-kind time, operations and bytes of the CPU primitives (nn_prof.h). */
 #include "nn/nn_prof.h"
-#include "nn/nn_layers.h"
+#include "nn/nn_isa.h"
 #include "threads.h"
 
 #include <immintrin.h>
@@ -67,7 +67,7 @@ void nn_prof_leave(int kind, double seconds, double flops, double bytes)
     kind &= ~NN_PROF_AS_FP32;
     if (depth < 0 || depth >= MAXDEPTH || kind < 0 || kind >= NN_PROF_KINDS) return;
     child[depth] += seconds;
-    int p = kind <= NN_PROF_NIN && nn_precision() == NN_PREC_BF16 && !as_fp32;
+    int p = kind <= NN_PROF_NIN && nn_precision() == PCNN_PREC_BF16 && !as_fp32;
     acc[kind][p].s += seconds - child[depth + 1];
     acc[kind][p].flops += flops;
     acc[kind][p].bytes += bytes;

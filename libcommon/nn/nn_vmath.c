@@ -8,7 +8,7 @@
  * (round to nearest), measured against glibc expf on every float in [-104, 89]. */
 #include "nn/nn_vmath.h"
 
-#include "nn/nn_layers.h"
+#include "nn/nn_isa.h"
 
 #if defined(__clang__)
 #pragma clang fp contract(off)

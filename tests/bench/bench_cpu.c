@@ -20,6 +20,7 @@
 #include "model/net.h"
 #include "nn/nn_layers.h"
 #include "nn/nn_prof.h"
+#include "nn/nn_isa.h"
 #include "util.h"
 
 #include <stdlib.h>

@@ -21,8 +21,10 @@
 #include "model/model.h"
 #include "model/net.h"
 #include "model/nn_backend.h"
-#include "nn/nn_gemm.h"
+#include "model/net_hooks.h"
+#include "nn/nn_gemm_bf16.h"
 #include "nn/nn_layers.h"
+#include "nn/nn_isa.h"
 #include "rng.h"
 #include "util.h"
 
@@ -249,7 +251,7 @@ static void test_gemm_shapes(void)
 {
     const int Ms[] = {1, 5, 6, 7, 13}, Ns[] = {1, 15, 16, 17, 33, 40, 48, 63, 65, 80, 160};
     const int Ks[] = {1, 2, 3, 7, 511, 512, 513, 1025};
-    nn_set_precision(NN_PREC_BF16);
+    nn_set_precision(PCNN_PREC_BF16);
     int n = 0;
     for (size_t a = 0; a < sizeof Ms / sizeof *Ms; a++)
         for (size_t b = 0; b < sizeof Ns / sizeof *Ns; b++)
@@ -261,7 +263,7 @@ static void test_gemm_shapes(void)
     gemm_case tiny = {7, 40, 33, 0, 1, 3e-20f}, tiny_t = {13, 17, 64, 1, 0, 3e-20f};
     CHECK(gemm_case_ok(&tiny));
     CHECK(gemm_case_ok(&tiny_t));
-    nn_set_precision(NN_PREC_FP32);
+    nn_set_precision(PCNN_PREC_FP32);
 }
 
 /* Big enough to be split among threads (along M, then along N): 1 and 2 threads, the
@@ -270,14 +272,14 @@ static void test_gemm_shapes(void)
 static void test_gemm_threads(void)
 {
     int prev = omp_get_max_threads();
-    nn_set_precision(NN_PREC_BF16);
+    nn_set_precision(PCNN_PREC_BF16);
     const gemm_case cases[] = {{300, 200, 521, 0, 1, 1.0f}, {20, 300, 520, 1, 0, 1.0f}};
     for (int t = 1; t <= 2; t++) {
         omp_set_num_threads(t);
         for (int i = 0; i < 2; i++) CHECK(gemm_case_ok(&cases[i]));
     }
     omp_set_num_threads(prev);
-    nn_set_precision(NN_PREC_FP32);
+    nn_set_precision(PCNN_PREC_FP32);
 }
 
 /* ---------------------------------------------------------------------------
@@ -293,7 +295,7 @@ static void test_tap_gemm(void)
         {2, 5, 7, 5, 33, 2, 3, 1, 1, 1, 1},     /* the input gradient's direction */
         {1, 8, 8, 20, 160, 2, 2, 1, 1, 1, 0},
     };
-    nn_set_precision(NN_PREC_BF16);
+    nn_set_precision(PCNN_PREC_BF16);
     for (size_t t = 0; t < sizeof cases / sizeof *cases; t++) {
         const int *c = cases[t];
         int Nimg = c[0], sh = c[1], sw = c[2], kc = c[3], N = c[4], kh = c[5], kw = c[6];
@@ -328,7 +330,7 @@ static void test_tap_gemm(void)
         CHECK(same_bits(what, want, got, (size_t)M * ldc));
         free(src), free(B), free(zero), free(row), free(C0), free(want), free(got);
     }
-    nn_set_precision(NN_PREC_FP32);
+    nn_set_precision(PCNN_PREC_FP32);
 }
 
 /* ---------------------------------------------------------------------------
@@ -359,7 +361,7 @@ static void test_wgrad_chunks(void)
             for (int q = 0; q < kk; q++)
                 want[((size_t)o * g.Cin + c) * kk + q] =
                     0.0f + ref_chain(0.0f, col + (size_t)q * g.Cin + c, Kc, dout + o, (size_t)g.Cout, (int)rows);
-    nn_set_precision(NN_PREC_BF16);
+    nn_set_precision(PCNN_PREC_BF16);
     const size_t caps[] = {2 * opix * Kc, 3 * opix * Kc, g.N * opix * Kc};
     for (int t = 0; t < 3; t++) {
         nn_ws ws = {pcnn_xmalloc(caps[t] * sizeof(float)), caps[t]};
@@ -387,7 +389,7 @@ static void test_wgrad_chunks(void)
         }
         free(ws.p);
     }
-    nn_set_precision(NN_PREC_FP32);
+    nn_set_precision(PCNN_PREC_FP32);
     free(first), free(din), free(Wt), free(dy);
     free(in), free(W), free(dout), free(want), free(col);
 }
@@ -422,9 +424,9 @@ static void test_network(void)
     pcnn_net_loglik(net, px, N, 0, ll_f);
     step_out f = net_step(net, px, lab, N);
     CHECK(pcnn_net_set_precision(net, PCNN_PREC_BF16) == 0);
-    CHECK(nn_precision() == NN_PREC_FP32);   /* on only inside a step */
+    CHECK(nn_precision() == PCNN_PREC_FP32);   /* on only inside a step */
     step_out b = net_step(net, px, lab, N);
-    CHECK(nn_precision() == NN_PREC_FP32);
+    CHECK(nn_precision() == PCNN_PREC_FP32);
     /* eval passes stay fp32 in a bf16 net: the same scores to the bit */
     pcnn_net_loglik(net, px, N, 0, ll_b);
     CHECK(!memcmp(ll_f, ll_b, (size_t)N * K * sizeof *ll_f));
@@ -476,8 +478,8 @@ static void test_refusal(void)
 {
     int had = nn_isa();
     nn_set_isa(NN_ISA_AVX512);
-    CHECK(nn_set_precision(NN_PREC_BF16) == -1);
-    CHECK(nn_precision() == NN_PREC_FP32);
+    CHECK(nn_set_precision(PCNN_PREC_BF16) == -1);
+    CHECK(nn_precision() == PCNN_PREC_FP32);
     pcnn_model_file *m = pcnn_model_create(1, 4, 2, 2, 8, 8, 0, NULL, 1);
     pcnn_net *net = pcnn_net_create(m, "cpu", 2);
     printf("#   expected message: ");
@@ -490,9 +492,9 @@ static void test_refusal(void)
     nn_set_isa(had);
     /* and lowering the ISA while bf16 is on turns it off */
     if (nn_isa() >= NN_ISA_AVX512BF16) {
-        CHECK(nn_set_precision(NN_PREC_BF16) == 0);
+        CHECK(nn_set_precision(PCNN_PREC_BF16) == 0);
         nn_set_isa(NN_ISA_AVX2);
-        CHECK(nn_precision() == NN_PREC_FP32);
+        CHECK(nn_precision() == PCNN_PREC_FP32);
         nn_set_isa(had);
     }
     int p;

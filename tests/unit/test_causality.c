@@ -12,6 +12,7 @@
 #include "model/model.h"
 #include "model/net.h"
 #include "model/nn_backend.h"
+#include "model/net_hooks.h"
 #include "rng.h"
 #include "util.h"
 

@@ -16,6 +16,7 @@
 #include "model/net_internal.h"
 #include "model/nn_backend.h"
 #include "model/params.h"
+#include "model/net_hooks.h"
 #include "rng.h"
 #include "util.h"
 

@@ -21,6 +21,7 @@
 #include "io/modelfile.h"
 #include "model/net.h"
 #include "model/nn_backend.h"
+#include "model/net_hooks.h"
 #include "util.h"
 
 #include <math.h>

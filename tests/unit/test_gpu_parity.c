@@ -38,6 +38,7 @@
 #include "model/params.h"
 #include "rng.h"
 #include "model/sample.h"
+#include "model/net_hooks.h"
 #include "util.h"
 
 #ifdef PCNN_HAVE_CUDA

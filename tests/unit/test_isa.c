@@ -1,6 +1,6 @@
 /*
  * test_isa.c — every fast path of the CPU primitives (AVX2, AVX-512) gives the
- * same bits as the scalar reference (nn_layers.h: nn_set_isa), so results do not
+ * same bits as the scalar reference (nn_isa.h: nn_set_isa), so results do not
  * depend on the machine: the GEMM at shapes that hit every tile edge (rows not a
  * multiple of 6, columns around the 16, 32, 48 and 64 panel widths, k around the 256
  * block), the implicit conv GEMM forward and backward at the network's
@@ -12,9 +12,11 @@
 #include "model/model.h"
 #include "model/net.h"
 #include "model/nn_backend.h"
+#include "model/net_hooks.h"
 #include "nn/nn_gemm.h"
 #include "nn/nn_layers.h"
 #include "nn/nn_vmath.h"
+#include "nn/nn_isa.h"
 #include "rng.h"
 #include "util.h"
 

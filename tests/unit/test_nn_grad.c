@@ -16,6 +16,7 @@
 #include "model/model.h"
 #include "model/net.h"
 #include "model/nn_backend.h"
+#include "model/net_hooks.h"
 #include "nn/nn_dmol.h"
 #include "nn/nn_layers.h"
 #include "rng.h"

@@ -17,6 +17,7 @@
 #include "model/nn_backend.h"
 #include "rng.h"
 #include "model/sample.h"
+#include "model/net_hooks.h"
 #include "util.h"
 
 #include <math.h>

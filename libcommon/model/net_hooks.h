@@ -1,0 +1,31 @@
+/*
+ * net_hooks.h — net.c's hooks for tests, benches and backend parity checks: the device
+ * buffers of a net, its parameter table, and steps the tools never take. Tools use
+ * net.h; nothing here is a promise to them.
+ *
+ *   float *p = pcnn_net_buffer(net, PCNN_BUF_PARAMS);   // device memory, t->total floats
+ *   ... write into it (be->upload) ...
+ *   pcnn_net_invalidate(net);                           // drop the cached weights
+ */
+#ifndef PCNN_NET_HOOKS_H
+#define PCNN_NET_HOOKS_H
+
+#include "model/net.h"
+#include "model/params.h"
+
+#include <stdint.h>
+
+/* Internals of a net for tests and backend parity checks (net.c): the device
+ * buffers of t->total floats, the table, and a call to make after writing
+ * into the parameter or Polyak buffer directly (drops the cached weights). */
+enum { PCNN_BUF_PARAMS, PCNN_BUF_GRADS, PCNN_BUF_POLYAK, PCNN_BUF_ADAM_M, PCNN_BUF_ADAM_V };
+float *pcnn_net_buffer(pcnn_net *net, int which);
+const pcnn_param_table *pcnn_net_table(const pcnn_net *net);
+void pcnn_net_invalidate(pcnn_net *net);
+/* pcnn_net_train_step with dropout on (1) or off (0: eval-mode gradients). */
+float pcnn_net_grad_step(pcnn_net *net, const uint8_t *pixels, const int32_t *labels, int N,
+                         int dropout, uint64_t seed, uint64_t step);
+/* The last pcnn_net_train_step's loss before rounding to float. */
+double pcnn_net_last_loss(const pcnn_net *net);
+
+#endif
