@@ -396,3 +396,43 @@ void pcnn_dist_sum_device_floats(float *buf, size_t n)
 const char *pcnn_dist_device_name(void) { return g_dev ? g_dev_name : pcnn_dist_library(); }
 
 void pcnn_dist_device_leave(void) { g_dev = NULL; }
+
+/* ---------------------------------------------------------------------------
+ * Rounds: rank 0 reads, the ranks share the records, rank 0 writes in order. */
+
+int64_t pcnn_dist_run_rounds(const pcnn_dist_rounds *r)
+{
+    const int nranks = pcnn_dist_size(), rank0 = pcnn_dist_rank() == 0;
+    const size_t cap = (size_t)r->per_rank * (size_t)nranks;   /* records per round */
+    /* the round on rank 0; this rank's share (the round's buffers themselves for one process) */
+    uint8_t *in_all = rank0 ? pcnn_xmalloc(pcnn_mul_size(cap, r->in_bytes)) : NULL;
+    uint8_t *out_all = rank0 ? pcnn_xmalloc(pcnn_mul_size(cap, r->out_bytes)) : NULL;
+    uint8_t *in = nranks > 1 ? pcnn_xmalloc(pcnn_mul_size((size_t)r->per_rank, r->in_bytes)) : in_all;
+    uint8_t *out = nranks > 1 ? pcnn_xmalloc(pcnn_mul_size((size_t)r->per_rank, r->out_bytes)) : out_all;
+    int64_t done = 0;
+    int failed = 0;
+    for (;;) {
+        int nb = 0;   /* records of this round; -1: rank 0 failed (to read or to write) */
+        if (rank0) nb = failed ? -1 : r->read(r->ctx, in_all, (int)cap);
+        pcnn_dist_bcast(&nb, sizeof nb);
+        if (nb < 0) {
+            done = -1;
+            break;
+        }
+        if (nb == 0) break;
+        uint64_t lo, hi;
+        pcnn_dist_shard((uint64_t)nb, pcnn_dist_rank(), nranks, &lo, &hi);
+        if (nranks > 1) pcnn_dist_scatter_shards(in_all, (uint64_t)nb, r->in_bytes, in);
+        if (hi > lo) r->work(r->ctx, in, (int)(hi - lo), out);
+        if (nranks > 1) pcnn_dist_gather_shards(out, (uint64_t)nb, r->out_bytes, out_all);
+        if (rank0 && r->write(r->ctx, in_all, out_all, nb)) failed = 1;
+        done += nb;
+    }
+    if (nranks > 1) {
+        free(in);
+        free(out);
+    }
+    free(in_all);
+    free(out_all);
+    return done;
+}

@@ -118,4 +118,39 @@ const char *pcnn_dist_device_name(void);
 /* Forgets the joined group (call before its backend is freed, which frees the group). */
 void pcnn_dist_device_leave(void);
 
+/*
+ * Work on a stream of records in rounds, shared by the ranks (pcnn-score, pcnn-gen and
+ * pcnn-fit's validation; one protocol instead of one per tool). Each round:
+ *   rank 0 reads up to per_rank x N records (N ranks);
+ *   rank r receives shard r of them (pcnn_dist_shard: contiguous, in order) and works on it;
+ *   rank 0 gets every result back and writes the round, records in read order.
+ * So a round of one process is one batch of per_rank records, and a round of N ranks is N
+ * such batches side by side: the same batches one process would make, in the same order.
+ * One process (or a build without MPI) runs read, work and write on the same buffers, no
+ * copies. Records are plain bytes (their layout is the caller's: use memcpy for any field
+ * that needs an alignment the record size does not give).
+ *
+ *   pcnn_dist_rounds r = {.in_bytes = npix + 4, .out_bytes = K * 8, .per_rank = batch,
+ *                         .ctx = &s, .read = read_images, .work = score, .write = write_rows};
+ *   if (pcnn_dist_run_rounds(&r) < 0) ... every rank: rank 0 said why
+ */
+typedef struct pcnn_dist_rounds {
+    size_t in_bytes;    /* one record as read (>= 1) */
+    size_t out_bytes;   /* one record's result (>= 1) */
+    int per_rank;       /* records one rank works on at once: its batch (>= 1) */
+    void *ctx;
+    /* rank 0: up to cap records into in; their number, 0 at the end of the stream, or -1
+     * after a message (the round is not worked on; every rank stops) */
+    int (*read)(void *ctx, void *in, int cap);
+    /* every rank: its n records (1 <= n <= per_rank) -> their n results */
+    void (*work)(void *ctx, const void *in, int n, void *out);
+    /* rank 0: the round's n records and results in read order; 0, or -1 after a message
+     * (every rank stops before the next round) */
+    int (*write)(void *ctx, const void *in, const void *out, int n);
+} pcnn_dist_rounds;
+
+/* Collective: runs rounds until read says the end. Returns the records done, or -1 on every
+ * rank when rank 0's read or write failed. */
+int64_t pcnn_dist_run_rounds(const pcnn_dist_rounds *r);
+
 #endif

@@ -1,22 +1,17 @@
 /* pcnn-gen — class-conditional samples of a model, written as PNG files. */
-#include "io/datafile.h"
-#include "eval/fid.h"
-#include "io/image.h"
-#include "eval/knn.h"
-#include "io/modelfile.h"
 #include "dist.h"
+#include "eval/fid.h"
+#include "eval/judge.h"
+#include "eval/metrics.h"
+#include "io/sampledir.h"
 #include "model/model.h"
 #include "model/net.h"
 #include "model/sample.h"
 #include "util.h"
 
-#include <errno.h>
 #include <getopt.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 /* Images sampled together by default: on the CPU the cached sampler's threads split
  * the batch; on a GPU each position's window ops cost about the same for 128 images
@@ -87,189 +82,18 @@ enum {
     OPT_JUDGE, OPT_JUDGE_K, OPT_JUDGE_CEILING, OPT_JUDGE_OUT, OPT_FID_AGAINST, OPT_INCEPTION, OPT_FID_DIMS
 };
 
-static int make_dir(const char *dir)
-{
-    if (mkdir(dir, 0777) == 0 || errno == EEXIST) {
-        struct stat st;
-        if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode) && access(dir, W_OK) == 0) return 0;
-        pcnn_warn("%s: not a writable folder", dir);
-        return -1;
-    }
-    pcnn_warn("%s: cannot create folder: %s", dir, strerror(errno));
-    return -1;
-}
+typedef struct gen_options {
+    const char *cls, *outdir, *grid, *device, *model_path;
+    const char *judge_path, *ceiling_path, *judge_out, *fid_against, *inception;
+    long fid_dims, n, seed, batch, judge_k;   /* batch 0: the device's default */
+    int use_last, naive, use_polyak, quality, quiet;
+} gen_options;
 
-/* A sample's file name in DIR: <class>_image_<NN>.png, the index 1.. zero-padded to
- * `width` digits (01 .. 25, as the CPEN 455 evaluation expects). The callers' buffers
- * hold a class name, 7 digits and the rest: -1 (too long) cannot happen. */
-static int sample_name(char *buf, size_t len, const char *cls, size_t idx, int width)
+static void parse_options(int argc, char **argv, gen_options *o)
 {
-    int n = snprintf(buf, len, "%s_image_%0*zu.png", cls, width, idx);
-    return n < 0 || (size_t)n >= len ? -1 : 0;
-}
-
-/* Real labelled images to judge samples by (opt: the option that named the file):
- * NULL with a message unless they are the model's size, RGB, and the model's classes
- * in its order, with at least need labelled images. */
-static pcnn_dataset *load_judge(const char *path, const char *opt, const pcnn_model_file *m, size_t need)
-{
-    pcnn_dataset *d = pcnn_dataset_load(path);
-    if (!d) return NULL;
-    const char *name = pcnn_display_name(path);
-    const char *hint = "give real labelled images of the model's size and classes, e.g. its training set";
-    if (d->h.H != m->H || d->h.W != m->W || d->h.C != 3) {
-        pcnn_warn("%s: %s: images are %ux%ux%u, the model's samples %ux%ux3 (%s)", opt, name,
-                  d->h.H, d->h.W, d->h.C, m->H, m->W, hint);
-        goto bad;
-    }
-    if (d->h.K != m->K) {
-        pcnn_warn("%s: %s: %u classes, the model has %u (%s)", opt, name, d->h.K, m->K, hint);
-        goto bad;
-    }
-    for (uint32_t k = 0; k < m->K; k++)
-        if (strcmp(d->h.class_names[k], m->class_names[k])) {
-            pcnn_warn("%s: %s: class %u is '%s', the model's class %u is '%s' (%s)", opt, name, k,
-                      d->h.class_names[k], k, m->class_names[k], hint);
-            goto bad;
-        }
-    size_t nl = pcnn_knn_labelled(d->labels, (size_t)d->n);
-    if (nl == 0) {
-        pcnn_warn("%s: %s: no labelled images (%s)", opt, name, hint);
-        goto bad;
-    }
-    if (nl < need) {
-        pcnn_warn("%s: %s: %zu labelled images, fewer than the %zu neighbours of --judge-k", opt, name, nl, need);
-        goto bad;
-    }
-    return d;
-bad:
-    pcnn_dataset_free(d);
-    return NULL;
-}
-
-/* "Cat 50.0% (1/2), Dog 25.0% (1/4)": hits among totals, for the classes with images. */
-static void print_shares(const pcnn_model_file *m, const size_t *hit, const size_t *tot)
-{
-    const char *sep = "";
-    for (uint32_t k = 0; k < m->K; k++) {
-        if (!tot[k]) continue;
-        fprintf(stderr, "%s%s %.1f%% (%zu/%zu)", sep, m->class_names[k], 100.0 * (double)hit[k] / (double)tot[k],
-                hit[k], tot[k]);
-        sep = ", ";
-    }
-    fputc('\n', stderr);
-}
-
-/* Per class: how many of n images (true classes truth) there are (tot) and how many were
- * judged their class (hit); returns the hits in all. */
-static size_t tally(size_t *hit, size_t *tot, size_t K, const int32_t *truth, const int32_t *pred,
-                    size_t n)
-{
-    size_t correct = 0;
-    memset(hit, 0, K * sizeof *hit);
-    memset(tot, 0, K * sizeof *tot);
-    for (size_t i = 0; i < n; i++) {
-        tot[truth[i]]++;
-        hit[truth[i]] += pred[i] == truth[i];
-        correct += pred[i] == truth[i];
-    }
-    return correct;
-}
-
-/* The k-NN judge: the class of each sample by its k nearest real images, a summary on
- * stderr (unless quiet), the per-sample TSV (outpath, when given), and the ceiling:
- * the same judge on the labelled images of val. 0, or -1 when the TSV cannot be written. */
-static int judge(const pcnn_model_file *m, const uint8_t *px, const int32_t *labels, size_t total, long n,
-                 int width, const pcnn_dataset *real, const char *realpath, const pcnn_dataset *val,
-                 const char *valpath, int k, const char *outpath, int quiet)
-{
-    size_t per = (size_t)m->H * m->W * 3, K = m->K;
-    int32_t *pred = pcnn_xmalloc(pcnn_mul_size(total, sizeof *pred));
-    uint64_t *near = pcnn_xmalloc(pcnn_mul_size(total, sizeof *near));
-    size_t *hit = pcnn_xcalloc(K, sizeof *hit), *tot = pcnn_xcalloc(K, sizeof *tot);
-    pcnn_knn_classify(pred, near, NULL, px, total, real->pixels, real->labels, (size_t)real->n, per, m->K, k);
-    size_t correct = tally(hit, tot, K, labels, pred, total);
-    size_t nl = pcnn_knn_labelled(real->labels, (size_t)real->n);
-    if (!quiet) {
-        fprintf(stderr, "%s: judge: %d-NN over %s (%zu labelled images) classifies %.1f%% of the samples as their class (%zu/%zu): ",
-                pcnn_progname, k, pcnn_display_name(realpath), nl, 100.0 * (double)correct / (double)total, correct, total);
-        print_shares(m, hit, tot);
-    }
-    if (val && !quiet) {
-        /* The ceiling: real held-out images through the same judge. */
-        size_t nv = (size_t)val->n, vl = pcnn_knn_labelled(val->labels, nv), j = 0;
-        uint8_t *vx = pcnn_xmalloc(pcnn_mul_size(vl, per));
-        int32_t *vy = pcnn_xmalloc(pcnn_mul_size(vl, sizeof *vy));
-        int32_t *vp = pcnn_xmalloc(pcnn_mul_size(vl, sizeof *vp));
-        for (size_t i = 0; i < nv; i++)
-            if (val->labels[i] >= 0) {
-                memcpy(vx + j * per, val->pixels + i * per, per);
-                vy[j++] = val->labels[i];
-            }
-        pcnn_knn_classify(vp, NULL, NULL, vx, vl, real->pixels, real->labels, (size_t)real->n, per, m->K, k);
-        size_t vc = tally(hit, tot, K, vy, vp, vl);
-        fprintf(stderr, "%s: judge ceiling: %d-NN over %s classifies %.1f%% of %s's labelled images as their class (%zu/%zu): ",
-                pcnn_progname, k, pcnn_display_name(realpath), 100.0 * (double)vc / (double)vl,
-                pcnn_display_name(valpath), vc, vl);
-        print_shares(m, hit, tot);
-        free(vx);
-        free(vy);
-        free(vp);
-    }
-    int rc = 0;
-    if (outpath) {
-        pcnn_outfile *o = pcnn_outfile_open(outpath);
-        if (!o) {
-            rc = -1;
-        } else {
-            char name[PCNN_DATA_MAX_NAME + 64];
-            fprintf(o->fp, "file\tdrawn\tjudged\tnearest_sqdist\n");
-            for (size_t i = 0; i < total && !rc; i++) {
-                rc = sample_name(name, sizeof name, m->class_names[labels[i]], i % (size_t)n + 1, width);
-                fprintf(o->fp, "%s\t%s\t%s\t%llu\n", name, m->class_names[labels[i]], m->class_names[pred[i]],
-                        (unsigned long long)near[i]);
-            }
-            if (rc)
-                pcnn_outfile_abort(o);
-            else
-                rc = pcnn_outfile_commit(o) ? -1 : 0;
-        }
-    }
-    free(pred);
-    free(near);
-    free(hit);
-    free(tot);
-    return rc;
-}
-
-/* Montage: one row per class, n images per row, 2-pixel white gutters. */
-static int write_grid(const char *path, const uint8_t *px, int nclasses, int n, int H, int W)
-{
-    int g = 2, gw = n * (W + g) + g, gh = nclasses * (H + g) + g;
-    uint8_t *img = pcnn_xmalloc((size_t)gw * gh * 3);
-    memset(img, 255, (size_t)gw * gh * 3);
-    for (int c = 0; c < nclasses; c++)
-        for (int k = 0; k < n; k++) {
-            const uint8_t *src = px + ((size_t)c * n + k) * H * W * 3;
-            for (int i = 0; i < H; i++)
-                memcpy(img + (((size_t)(g + c * (H + g) + i)) * gw + g + k * (W + g)) * 3,
-                       src + (size_t)i * W * 3, (size_t)W * 3);
-        }
-    int rc = pcnn_png_write_rgb(path, NULL, gw, gh, img);
-    free(img);
-    return rc;
-}
-
-int main(int argc, char **argv)
-{
-    pcnn_init(argv[0]);
-    const char *cls = "all", *outdir = "samples", *grid = NULL, *device = NULL;
-    const char *judge_path = NULL, *ceiling_path = NULL, *judge_out = NULL;
-    const char *fid_against = NULL, *inception = NULL;
-    long fid_dims = 192;
-    long n = 25, seed = 1, batch = 0, judge_k = 5;   /* batch 0: the device's default */
+    *o = (gen_options){.cls = "all", .outdir = "samples", .fid_dims = 192, .n = 25, .seed = 1,
+                       .judge_k = 5, .use_polyak = 1, .quality = 1};
     int judge_k_given = 0;
-    int use_last = 0, naive = 0, use_polyak = 1, quality = 1, quiet = 0;
     static const struct option longopts[] = {
         {"grid", required_argument, 0, OPT_GRID},
         {"naive", no_argument, 0, OPT_NAIVE},
@@ -291,202 +115,258 @@ int main(int argc, char **argv)
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":c:n:o:s:b:qh", longopts, NULL)) != -1) {
         switch (c) {
-        case 'c': cls = optarg; break;
+        case 'c': o->cls = optarg; break;
         case 'n':
-            if (pcnn_parse_long(optarg, 1, 1000000, &n)) pcnn_usage_error("-n: expected 1..1000000, got '%s'", optarg);
+            if (pcnn_parse_long(optarg, 1, 1000000, &o->n)) pcnn_usage_error("-n: expected 1..1000000, got '%s'", optarg);
             break;
-        case 'o': outdir = optarg; break;
+        case 'o': o->outdir = optarg; break;
         case 's':
-            if (pcnn_parse_long(optarg, 0, 0x7fffffffffffffffL, &seed)) pcnn_usage_error("-s: expected a non-negative integer, got '%s'", optarg);
+            if (pcnn_parse_long(optarg, 0, 0x7fffffffffffffffL, &o->seed)) pcnn_usage_error("-s: expected a non-negative integer, got '%s'", optarg);
             break;
         case 'b':
-            if (pcnn_parse_long(optarg, 1, 4096, &batch)) pcnn_usage_error("-b: expected 1..4096, got '%s'", optarg);
+            if (pcnn_parse_long(optarg, 1, 4096, &o->batch)) pcnn_usage_error("-b: expected 1..4096, got '%s'", optarg);
             break;
-        case 'q': quiet = pcnn_quiet = 1; break;
-        case OPT_GRID: grid = optarg; break;
-        case OPT_NAIVE: naive = 1; break;
-        case OPT_NO_POLYAK: use_polyak = 0; break;
-        case OPT_LAST: use_last = 1; break;
-        case OPT_NO_QUALITY: quality = 0; break;
-        case OPT_DEVICE: device = pcnn_device_option(optarg); break;
-        case OPT_JUDGE: judge_path = optarg; break;
+        case 'q': o->quiet = pcnn_quiet = 1; break;
+        case OPT_GRID: o->grid = optarg; break;
+        case OPT_NAIVE: o->naive = 1; break;
+        case OPT_NO_POLYAK: o->use_polyak = 0; break;
+        case OPT_LAST: o->use_last = 1; break;
+        case OPT_NO_QUALITY: o->quality = 0; break;
+        case OPT_DEVICE: o->device = pcnn_device_option(optarg); break;
+        case OPT_JUDGE: o->judge_path = optarg; break;
         case OPT_JUDGE_K:
-            if (pcnn_parse_long(optarg, 1, 1000, &judge_k)) pcnn_usage_error("--judge-k: expected 1..1000, got '%s'", optarg);
+            if (pcnn_parse_long(optarg, 1, 1000, &o->judge_k)) pcnn_usage_error("--judge-k: expected 1..1000, got '%s'", optarg);
             judge_k_given = 1;
             break;
-        case OPT_JUDGE_CEILING: ceiling_path = optarg; break;
-        case OPT_JUDGE_OUT: judge_out = optarg; break;
-        case OPT_FID_AGAINST: fid_against = optarg; break;
-        case OPT_INCEPTION: inception = optarg; break;
+        case OPT_JUDGE_CEILING: o->ceiling_path = optarg; break;
+        case OPT_JUDGE_OUT: o->judge_out = optarg; break;
+        case OPT_FID_AGAINST: o->fid_against = optarg; break;
+        case OPT_INCEPTION: o->inception = optarg; break;
         case OPT_FID_DIMS:
-            if (pcnn_parse_long(optarg, 64, 192, &fid_dims) || (fid_dims != 64 && fid_dims != 192))
+            if (pcnn_parse_long(optarg, 64, 192, &o->fid_dims) || (o->fid_dims != 64 && o->fid_dims != 192))
                 pcnn_usage_error("--fid-dims: expected 64 or 192, got '%s'", optarg);
             break;
-        case 'h': usage(stdout); return 0;
+        case 'h': usage(stdout); exit(0);
         default: pcnn_bad_option(c, argv);
         }
     }
     if (optind == argc) pcnn_usage_error("missing MODEL");
     if (argc - optind > 1) pcnn_usage_error("too many operands");
-    if (!device) device = pcnn_device_default();
-    if (!judge_path && (ceiling_path || judge_out || judge_k_given))
+    o->model_path = argv[optind];
+    if (!o->device) o->device = pcnn_device_default();
+    if (!o->judge_path && (o->ceiling_path || o->judge_out || judge_k_given))
         pcnn_usage_error("%s needs --judge REAL (the real images to judge by)",
-                         ceiling_path ? "--judge-ceiling" : judge_out ? "--judge-out" : "--judge-k");
-    if (!fid_against != !inception)
-        pcnn_usage_error("%s", fid_against ? "--fid-against needs --inception FILE (pytorch-fid's weights)"
-                                           : "--inception needs --fid-against REAL (the real images)");
-    const char *modelpath = argv[optind];
-    if (inception) {   /* the weights checked before the (long) sampling */
-        pcnn_inception *net = pcnn_inception_load(inception, (int)fid_dims);
-        if (!net) return 1;
-        pcnn_inception_free(net);
-    }
+                         o->ceiling_path ? "--judge-ceiling" : o->judge_out ? "--judge-out" : "--judge-k");
+    if (!o->fid_against != !o->inception)
+        pcnn_usage_error("%s", o->fid_against ? "--fid-against needs --inception FILE (pytorch-fid's weights)"
+                                              : "--inception needs --fid-against REAL (the real images)");
+}
 
-    /* With N ranks (dist.h) every rank samples its shard of the images; rank 0 writes them. */
+/* The classes -c names: all (first 0, nclasses K), a class name or an index (one class).
+ * 0, or -1 after a message listing the model's classes. */
+static int pick_classes(const pcnn_model_file *m, const char *path, const char *cls, int *first, int *nclasses)
+{
+    *first = 0;
+    *nclasses = (int)m->K;
+    if (!strcmp(cls, "all")) return 0;
+    long idx = -1;
+    for (uint32_t k = 0; k < m->K; k++)
+        if (!strcmp(cls, m->class_names[k])) idx = k;
+    if (idx < 0 && pcnn_parse_long(cls, 0, (long)m->K - 1, &idx)) {
+        fprintf(stderr, "%s: %s: no class '%s'; its classes are:", pcnn_progname, path, cls);
+        for (uint32_t k = 0; k < m->K; k++) fprintf(stderr, " %s", m->class_names[k]);
+        fprintf(stderr, " (or 0..%u, or all)\n", m->K - 1);
+        return -1;
+    }
+    *first = (int)idx;
+    *nclasses = 1;
+    return 0;
+}
+
+/* Sampling in rounds (dist.h): a record is an image to draw, its result the image's
+ * pixels after, with the quality check, its log p(x | c) for every class (K doubles
+ * first: the record stays 8-byte aligned, H·W·3 being a multiple of 48). Rank 0 keeps
+ * every image and its scores, and writes each round's PNGs as it comes. */
+typedef struct gen_record {
+    int32_t label;
+    uint64_t key;   /* class·2^24 + index within the class: its random numbers (sample.h) */
+} gen_record;
+
+typedef struct gen_run {
+    const gen_options *o;
+    const pcnn_model_file *m;
+    pcnn_net *net;
+    int first, width;
+    size_t per, total, out_bytes, score_bytes, next, written;
+    float *x;                    /* one batch: (batch, H, W, 3) */
+    uint8_t *bpx;                /* one batch: (batch, H, W, 3) */
+    int32_t *blabels;
+    uint64_t *bkeys;
+    double *bll;                 /* one batch: (batch, K) */
+    uint8_t *px;                 /* rank 0: every image (total, H, W, 3) */
+    int32_t *drawn;              /* rank 0: every image's class */
+    double *ll;                  /* rank 0: every image's scores (total, K) */
+    pcnn_progress prog;
+} gen_run;
+
+static int gen_read(void *ctx, void *in, int cap)
+{
+    gen_run *g = ctx;
+    gen_record *r = in;
+    int nb = 0;
+    for (; nb < cap && g->next < g->total; nb++, g->next++) {
+        size_t n = (size_t)g->o->n;
+        r[nb].label = g->first + (int32_t)(g->next / n);
+        r[nb].key = ((uint64_t)r[nb].label << 24) | (uint64_t)(g->next % n);
+    }
+    return nb;
+}
+
+static void gen_work(void *ctx, const void *in, int nb, void *out)
+{
+    gen_run *g = ctx;
+    const gen_record *r = in;
+    for (int i = 0; i < nb; i++) {
+        g->blabels[i] = r[i].label;
+        g->bkeys[i] = r[i].key;
+    }
+    (g->o->naive ? pcnn_sample_naive : pcnn_sample_cached)(g->net, g->m, g->blabels, g->bkeys, nb,
+        (uint64_t)g->o->seed, g->o->use_polyak, g->x, &g->prog);
+    pcnn_sample_to_u8(g->x, (size_t)nb * g->per, g->bpx);
+    /* the model's own verdict on its samples */
+    if (g->o->quality) pcnn_net_loglik(g->net, g->bpx, nb, g->o->use_polyak, g->bll);
+    for (int i = 0; i < nb; i++) {
+        uint8_t *rec = (uint8_t *)out + (size_t)i * g->out_bytes;
+        memcpy(rec, g->bll + (size_t)i * g->m->K, g->score_bytes);
+        memcpy(rec + g->score_bytes, g->bpx + (size_t)i * g->per, g->per);
+    }
+}
+
+static int gen_write(void *ctx, const void *in, const void *out, int nb)
+{
+    gen_run *g = ctx;
+    const gen_record *r = in;
+    for (int i = 0; i < nb; i++, g->written++) {
+        const uint8_t *rec = (const uint8_t *)out + (size_t)i * g->out_bytes;
+        uint8_t *px = g->px + g->written * g->per;
+        memcpy(g->ll + g->written * g->m->K, rec, g->score_bytes);
+        memcpy(px, rec + g->score_bytes, g->per);
+        g->drawn[g->written] = r[i].label;
+        if (pcnn_sample_png_write(g->o->outdir, g->m->class_names[r[i].label], g->written % (size_t)g->o->n + 1,
+                                  g->width, px, (int)g->m->H, (int)g->m->W))
+            return -1;
+    }
+    pcnn_progress_update(&g->prog, g->written);
+    return 0;
+}
+
+/* Samples every image into g (rank 0: px, drawn, ll) and writes the PNGs: 0, or -1 on
+ * every rank (said). */
+static int sample_all(gen_run *g)
+{
+    size_t b = (size_t)pcnn_net_max_batch(g->net), K = g->m->K;
+    g->per = (size_t)g->m->H * g->m->W * 3;
+    g->score_bytes = g->o->quality ? K * sizeof(double) : 0;
+    g->out_bytes = g->score_bytes + g->per;
+    g->width = pcnn_sample_name_width((size_t)g->o->n);
+    g->x = pcnn_xmalloc(pcnn_mul_size(pcnn_mul_size(b, g->per), sizeof *g->x));
+    g->bpx = pcnn_xmalloc(pcnn_mul_size(b, g->per));
+    g->blabels = pcnn_xmalloc(b * sizeof *g->blabels);
+    g->bkeys = pcnn_xmalloc(b * sizeof *g->bkeys);
+    g->bll = pcnn_xmalloc(pcnn_mul_size(b, K * sizeof *g->bll));
+    if (pcnn_dist_rank() == 0) {
+        g->px = pcnn_xmalloc(pcnn_mul_size(g->total, g->per));
+        g->drawn = pcnn_xmalloc(pcnn_mul_size(g->total, sizeof *g->drawn));
+        g->ll = pcnn_xmalloc(pcnn_mul_size(g->total, K * sizeof *g->ll));
+    }
+    pcnn_progress_start(&g->prog, g->o->naive ? "sampled (naive)" : "sampled", g->total, "images");
+    if (g->o->quiet) g->prog.tty = 0;
+    pcnn_dist_rounds r = {.in_bytes = sizeof(gen_record), .out_bytes = g->out_bytes, .per_rank = (int)b,
+                          .ctx = g, .read = gen_read, .work = gen_work, .write = gen_write};
+    return pcnn_dist_run_rounds(&r) < 0 ? -1 : 0;
+}
+
+static void gen_free(gen_run *g)
+{
+    free(g->x);
+    free(g->bpx);
+    free(g->blabels);
+    free(g->bkeys);
+    free(g->bll);
+    free(g->px);
+    free(g->drawn);
+    free(g->ll);
+}
+
+/* Rank 0, after sampling: the grid, the summary, the judge, FID. 0, or -1 (said). */
+static int report(gen_run *g, int nclasses, const pcnn_judge *judge)
+{
+    const gen_options *o = g->o;
+    const pcnn_model_file *m = g->m;
+    if (o->grid && pcnn_sample_grid_write(o->grid, g->px, nclasses, (int)o->n, (int)m->H, (int)m->W)) return -1;
+    char extra[160] = "";
+    if (o->quality) {   /* the model's own verdict on its samples: argmax accuracy and bits/dim */
+        pcnn_tally t = {0};
+        pcnn_tally_add(&t, g->ll, g->drawn, g->total, m->K, m->H, m->W, 3);
+        snprintf(extra, sizeof extra, "%.1f%% classified as their class, %.4f bits/dim (model's own scoring)",
+                 100.0 * (double)t.correct / (double)g->total, t.bpd_sum / (double)g->total);
+    }
+    if (!o->quiet) {
+        g->prog.done = g->total;
+        pcnn_progress_end(&g->prog, extra);
+    }
+    if (judge->real && pcnn_judge_samples(judge, m, g->px, g->drawn, g->total, (size_t)o->n)) return -1;
+    if (o->fid_against) {
+        double fid;
+        if (pcnn_fid_run(o->inception, (int)o->fid_dims, o->outdir, o->fid_against, &fid)) return -1;
+        fprintf(stderr, "%s: FID %.4f (dims %ld, %s against %s)\n", pcnn_progname, fid, o->fid_dims, o->outdir, o->fid_against);
+    }
+    if (!o->quiet)
+        pcnn_warn("wrote %zu PNGs to %s%s%s", g->total, o->outdir, o->grid ? " and the grid " : "", o->grid ? o->grid : "");
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    pcnn_init(argv[0]);
+    gen_options o;
+    parse_options(argc, argv, &o);
+    if (o.inception) {   /* the weights checked before the (long) sampling */
+        pcnn_inception *inc = pcnn_inception_load(o.inception, (int)o.fid_dims);
+        if (!inc) return 1;
+        pcnn_inception_free(inc);
+    }
+    /* With N ranks (dist.h) the ranks share each round of images; rank 0 writes them. */
     if (pcnn_dist_init()) return 1;
     const int rank0 = pcnn_dist_rank() == 0;
-    if (!rank0) quiet = pcnn_quiet = 1;
-    pcnn_model_file *m = pcnn_model_file_read(modelpath);
+    if (!rank0) o.quiet = pcnn_quiet = 1;
+    pcnn_model_file *m = pcnn_model_file_read(o.model_path);
     if (!m) return pcnn_dist_exit(1, 0);
-    if (!use_last && use_polyak) pcnn_model_use_best(m);   /* the best epoch on validation */
-    /* Which classes: all, a name, or an index. */
-    int first = 0, nclasses = (int)m->K;
-    if (strcmp(cls, "all")) {
-        long idx = -1;
-        for (uint32_t k = 0; k < m->K; k++)
-            if (!strcmp(cls, m->class_names[k])) idx = k;
-        if (idx < 0 && pcnn_parse_long(cls, 0, (long)m->K - 1, &idx)) {
-            fprintf(stderr, "%s: %s: no class '%s'; its classes are:", pcnn_progname, modelpath, cls);
-            for (uint32_t k = 0; k < m->K; k++) fprintf(stderr, " %s", m->class_names[k]);
-            fprintf(stderr, " (or 0..%u, or all)\n", m->K - 1);
-            pcnn_model_file_free(m);
-            return pcnn_dist_exit(1, 1);
-        }
-        first = (int)idx;
-        nclasses = 1;
-    }
-    /* The judge's data, checked before the (long) sampling. */
+    if (!o.use_last && o.use_polyak) pcnn_model_use_best(m);   /* the best epoch on validation */
+    int rc = 1, collective = 1, first, nclasses;
+    gen_run g = {.o = &o, .m = m};
+    pcnn_judge judge = {.real_path = o.judge_path, .val_path = o.ceiling_path, .k = (int)o.judge_k,
+                        .out_path = o.judge_out, .quiet = o.quiet};
     pcnn_dataset *real = NULL, *val = NULL;
-    if (judge_path && (!(real = load_judge(judge_path, "--judge", m, (size_t)judge_k)) ||
-                       (ceiling_path && !(val = load_judge(ceiling_path, "--judge-ceiling", m, 1))))) {
-        pcnn_dataset_free(real);
-        pcnn_model_file_free(m);
-        return pcnn_dist_exit(1, 1);
-    }
-    if (rank0 && make_dir(outdir)) {
-        pcnn_dataset_free(real);
-        pcnn_dataset_free(val);
-        pcnn_model_file_free(m);
-        return pcnn_dist_exit(1, 0);
-    }
-    int rc = 1, collective = 0;
-    size_t total = (size_t)nclasses * (size_t)n, per = (size_t)m->H * m->W * 3;
-    uint64_t lo, hi;   /* this rank's images (all of them for one process) */
-    pcnn_dist_shard(total, pcnn_dist_rank(), pcnn_dist_size(), &lo, &hi);
-    uint8_t *pxmine = NULL;
-    double *llmine = NULL;
-    pcnn_net *net = batch ? pcnn_net_create(m, device, (int)batch)
-                          : pcnn_net_create_batch(m, device, GEN_BATCH_CPU, GEN_BATCH_GPU);
-    float *x = NULL;
-    uint8_t *px = NULL;
-    int32_t *labels = NULL;
-    uint64_t *keys = NULL;
-    double *ll = NULL;
-    if (!net) goto out;
-    batch = pcnn_net_max_batch(net);
-    x = pcnn_xmalloc(pcnn_mul_size(pcnn_mul_size((size_t)batch, per), sizeof *x));
-    px = pcnn_xmalloc(pcnn_mul_size(total, per));
-    labels = pcnn_xmalloc(pcnn_mul_size(total, sizeof *labels));
-    keys = pcnn_xmalloc(pcnn_mul_size(total, sizeof *keys));
-    for (size_t i = 0; i < total; i++) {
-        labels[i] = first + (int32_t)(i / (size_t)n);
-        keys[i] = ((uint64_t)labels[i] << 24) | (uint64_t)(i % (size_t)n);
-    }
-    pcnn_progress prog;
-    pcnn_progress_start(&prog, naive ? "sampled (naive)" : "sampled", hi - lo, "images");
-    if (quiet) prog.tty = 0;
-    pxmine = pcnn_xmalloc(pcnn_mul_size(hi - lo + 1, per));
-    for (size_t i = lo; i < hi; i += (size_t)batch) {
-        int nb = (int)(hi - i < (size_t)batch ? hi - i : (size_t)batch);
-        if (naive)
-            pcnn_sample_naive(net, m, labels + i, keys + i, nb, (uint64_t)seed, use_polyak, x, &prog);
-        else
-            pcnn_sample_cached(net, m, labels + i, keys + i, nb, (uint64_t)seed, use_polyak, x, &prog);
-        pcnn_sample_to_u8(x, (size_t)nb * per, pxmine + (i - lo) * per);
-    }
-    pcnn_dist_gather_shards(pxmine, total, per, px);
-    if (quality) {
-        /* The model's own verdict on its samples, each rank scoring its own. */
-        llmine = pcnn_xmalloc(pcnn_mul_size(hi - lo + 1, m->K * sizeof *llmine));
-        for (size_t i = lo; i < hi; i += (size_t)batch) {
-            int nb = (int)(hi - i < (size_t)batch ? hi - i : (size_t)batch);
-            pcnn_net_loglik(net, pxmine + (i - lo) * per, nb, use_polyak, llmine + (i - lo) * m->K);
-        }
-        ll = pcnn_xmalloc(pcnn_mul_size(total, m->K * sizeof *ll));
-        pcnn_dist_gather_shards(llmine, total, m->K * sizeof *ll, ll);
-    }
-    if (!rank0) {
-        rc = 0;
+    if (pick_classes(m, o.model_path, o.cls, &first, &nclasses)) goto out;
+    g.first = first;
+    g.total = (size_t)nclasses * (size_t)o.n;
+    /* the judge's data, checked before the (long) sampling */
+    if (o.judge_path && (!(judge.real = real = pcnn_judge_load(o.judge_path, "--judge", m, (size_t)o.judge_k)) ||
+                         (o.ceiling_path && !(judge.val = val = pcnn_judge_load(o.ceiling_path, "--judge-ceiling", m, 1)))))
         goto out;
-    }
-    size_t namelen = strlen(outdir) + PCNN_DATA_MAX_NAME + 64;
-    char *name = pcnn_xmalloc(namelen);
-    int width = n >= 100 ? (int)floor(log10((double)n)) + 1 : 2;
-    for (size_t i = 0; i < total; i++) {
-        size_t dirlen = (size_t)snprintf(name, namelen, "%s/", outdir);
-        if (sample_name(name + dirlen, namelen - dirlen, m->class_names[labels[i]], i % (size_t)n + 1, width) ||
-            pcnn_png_write_rgb(name, NULL, (int)m->W, (int)m->H, px + i * per)) {
-            free(name);
-            goto out;
-        }
-    }
-    free(name);
-    if (grid && write_grid(grid, px, nclasses, (int)n, (int)m->H, (int)m->W)) goto out;
-    char extra[160] = "";
-    if (quality) {
-        /* The model's own verdict on its samples: argmax accuracy and bits/dim. */
-        size_t correct = 0;
-        double bpd = 0;
-        for (size_t i = 0; i < total; i++) {
-            const double *row = ll + i * m->K;
-            uint32_t best = 0;
-            for (uint32_t k = 1; k < m->K; k++)
-                if (row[k] > row[best]) best = k;
-            correct += best == (uint32_t)labels[i];
-            bpd += -row[labels[i]] / ((double)per * M_LN2);
-        }
-        snprintf(extra, sizeof extra, "%.1f%% classified as their class, %.4f bits/dim (model's own scoring)",
-                 100.0 * (double)correct / (double)total, bpd / (double)total);
-    }
-    if (!quiet) {
-        prog.done = total;
-        pcnn_progress_end(&prog, extra);
-    }
-    if (real && judge(m, px, labels, total, n, width, real, judge_path, val, ceiling_path, (int)judge_k,
-                      judge_out, quiet))
-        goto out;
-    if (fid_against) {
-        double fid;
-        if (pcnn_fid_run(inception, (int)fid_dims, outdir, fid_against, &fid)) goto out;
-        fprintf(stderr, "%s: FID %.4f (dims %ld, %s against %s)\n", pcnn_progname, fid, fid_dims, outdir, fid_against);
-    }
-    if (!quiet)
-        pcnn_warn("wrote %zu PNGs to %s%s%s", total, outdir, grid ? " and the grid " : "", grid ? grid : "");
-    rc = 0;
+    collective = 0;
+    if (rank0 && pcnn_sample_dir_make(o.outdir)) goto out;
+    g.net = o.batch ? pcnn_net_create(m, o.device, (int)o.batch)
+                    : pcnn_net_create_batch(m, o.device, GEN_BATCH_CPU, GEN_BATCH_GPU);
+    if (!g.net) goto out;
+    collective = 1;
+    if (sample_all(&g)) goto out;
+    rc = rank0 ? (report(&g, nclasses, &judge) ? 1 : 0) : 0;
+    rc = pcnn_dist_max_int(rc);   /* rank 0's result is everyone's: the others wait for it */
 out:
-    /* rank 0's result is everyone's: the others wait for it */
-    if (pcnn_dist_size() > 1 && (rc == 0 || collective)) {
-        rc = pcnn_dist_max_int(rc);
-        collective = 1;
-    }
-    free(ll);
-    free(llmine);
-    free(pxmine);
-    free(x);
-    free(px);
-    free(labels);
-    free(keys);
-    pcnn_net_free(net);
+    gen_free(&g);
+    pcnn_net_free(g.net);
     pcnn_dataset_free(real);
     pcnn_dataset_free(val);
     pcnn_model_file_free(m);

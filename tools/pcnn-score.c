@@ -1,13 +1,12 @@
 /* pcnn-score — log p(x | c) for every image and class: model + data file -> score TSV. */
 #include "dist.h"
-#include "model/fit.h"
+#include "eval/metrics.h"
+#include "io/scoretsv.h"
 #include "model/model.h"
 #include "model/net.h"
-#include "io/scoretsv.h"
 #include "util.h"
 
 #include <getopt.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -45,13 +44,15 @@ static void usage(FILE *fp)
 
 enum { OPT_TRUE = 256, OPT_NO_POLYAK, OPT_LAST, OPT_DEVICE };
 
-int main(int argc, char **argv)
+typedef struct score_options {
+    const char *outpath, *device, *model_path, *data_path;
+    long batch;   /* 0: the default of the device that runs */
+    int use_last, true_only, use_polyak, quiet;
+} score_options;
+
+static void parse_options(int argc, char **argv, score_options *o)
 {
-    pcnn_init(argv[0]);
-    if (pcnn_dist_init()) return 1;
-    const char *outpath = "-", *device = NULL;
-    long batch = 0;   /* 0: the default of the device that runs */
-    int use_last = 0, true_only = 0, use_polyak = 1, quiet = 0;
+    *o = (score_options){.outpath = "-", .use_polyak = 1};
     static const struct option longopts[] = {
         {"true-label", no_argument, 0, OPT_TRUE},
         {"no-polyak", no_argument, 0, OPT_NO_POLYAK},
@@ -64,166 +65,185 @@ int main(int argc, char **argv)
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":o:b:qh", longopts, NULL)) != -1) {
         switch (c) {
-        case 'o': outpath = optarg; break;
+        case 'o': o->outpath = optarg; break;
         case 'b':
-            if (pcnn_parse_long(optarg, 1, 65536, &batch)) pcnn_usage_error("-b: expected 1..65536, got '%s'", optarg);
+            if (pcnn_parse_long(optarg, 1, 65536, &o->batch)) pcnn_usage_error("-b: expected 1..65536, got '%s'", optarg);
             break;
-        case 'q': quiet = pcnn_quiet = 1; break;
-        case OPT_TRUE: true_only = 1; break;
-        case OPT_NO_POLYAK: use_polyak = 0; break;
-        case OPT_LAST: use_last = 1; break;
-        case OPT_DEVICE: device = pcnn_device_option(optarg); break;
-        case 'h': usage(stdout); return 0;
+        case 'q': o->quiet = pcnn_quiet = 1; break;
+        case OPT_TRUE: o->true_only = 1; break;
+        case OPT_NO_POLYAK: o->use_polyak = 0; break;
+        case OPT_LAST: o->use_last = 1; break;
+        case OPT_DEVICE: o->device = pcnn_device_option(optarg); break;
+        case 'h': usage(stdout); exit(0);
         default: pcnn_bad_option(c, argv);
         }
     }
     if (optind == argc) pcnn_usage_error("missing MODEL");
     if (argc - optind > 2) pcnn_usage_error("too many operands");
-    if (!device) device = pcnn_device_default();
-    const char *modelpath = argv[optind];
-    const char *datapath = optind + 1 < argc ? argv[optind + 1] : "-";
+    if (!o->device) o->device = pcnn_device_default();
+    o->model_path = argv[optind];
+    o->data_path = optind + 1 < argc ? argv[optind + 1] : "-";
+}
 
+/* Scoring in rounds (dist.h): a record is an image as read, (label, pixels), its result
+ * log p(x | c) for every class (or under its label: --true-label). Rank 0 reads, keeps
+ * the round's ids and writes the rows. */
+typedef struct score_run {
+    const score_options *o;
+    const pcnn_model_file *m;
+    pcnn_net *net;
+    pcnn_data_reader *r;
+    pcnn_score_writer *sw;   /* the TSV, or of (--true-label) */
+    pcnn_outfile *of;
+    size_t npix, cols;
+    char **ids;              /* rank 0: the round's ids */
+    int nids;
+    uint8_t *px;             /* one batch (batch, H, W, 3) */
+    int32_t *labels;
+    int eof;                 /* rank 0: the reader said the end */
+    pcnn_tally tally;        /* bits/dim under the true label of the labelled images */
+    uint64_t done;
+    pcnn_progress prog;
+} score_run;
+
+static int score_read(void *ctx, void *in, int cap)
+{
+    score_run *s = ctx;
+    uint8_t *rec = in;
+    pcnn_record r;
+    int nb = 0, st = 1;
+    for (int i = 0; i < s->nids; i++) free(s->ids[i]);
+    s->nids = 0;
+    while (nb < cap && !s->eof && (st = pcnn_data_next(s->r, &r)) == 1) {
+        if (s->o->true_only && r.label < 0) {
+            pcnn_warn("%s: image %s has no label: --true-label needs labelled data", pcnn_display_name(s->o->data_path), r.id);
+            return -1;
+        }
+        memcpy(rec, &r.label, sizeof r.label);
+        memcpy(rec + sizeof r.label, r.pixels, s->npix);
+        rec += sizeof r.label + s->npix;
+        s->ids[s->nids++] = pcnn_xstrdup(r.id);
+        nb++;
+    }
+    s->eof = st != 1;
+    return st < 0 ? -1 : nb;
+}
+
+static void score_work(void *ctx, const void *in, int nb, void *out)
+{
+    score_run *s = ctx;
+    const uint8_t *rec = in;
+    for (int i = 0; i < nb; i++, rec += sizeof(int32_t) + s->npix) {
+        memcpy(&s->labels[i], rec, sizeof(int32_t));
+        memcpy(s->px + (size_t)i * s->npix, rec + sizeof(int32_t), s->npix);
+    }
+    if (s->o->true_only)
+        pcnn_net_loglik_labels(s->net, s->px, s->labels, nb, s->o->use_polyak, out);
+    else
+        pcnn_net_loglik(s->net, s->px, nb, s->o->use_polyak, out);
+}
+
+static int score_write(void *ctx, const void *in, const void *out, int nb)
+{
+    score_run *s = ctx;
+    const pcnn_model_file *m = s->m;
+    const uint8_t *rec = in;
+    for (int i = 0; i < nb; i++, rec += sizeof(int32_t) + s->npix) {
+        const double *row = (const double *)out + (size_t)i * s->cols;
+        int32_t label;
+        memcpy(&label, rec, sizeof label);
+        if (s->o->true_only) {
+            double bpd = pcnn_bits_per_dim(row[0], m->H, m->W, m->C);
+            fprintf(s->of->fp, "%s\t%d\t%.6f\t%.6f\n", s->ids[i], label, row[0], bpd);
+            s->tally.bpd_sum += bpd;
+            s->tally.labelled++;
+        } else {
+            if (pcnn_score_write(s->sw, s->ids[i], label, row)) return -1;
+            pcnn_tally_add(&s->tally, row, &label, 1, m->K, m->H, m->W, m->C);
+        }
+    }
+    s->done += (uint64_t)nb;
+    pcnn_progress_update(&s->prog, s->done);
+    return 0;
+}
+
+/* Rank 0: the output opened, then every image scored and the output committed. 0, or -1
+ * (said) on every rank. */
+static int score_all(score_run *s)
+{
+    int ok = 1;
+    if (pcnn_dist_rank() == 0) {
+        if (s->o->true_only) {
+            ok = (s->of = pcnn_outfile_open(s->o->outpath)) != NULL;
+            if (ok) fprintf(s->of->fp, "id\tlabel\tlogp\tbpd\n");
+        } else {
+            ok = (s->sw = pcnn_score_create(s->o->outpath, s->m->K, s->m->class_names)) != NULL;
+        }
+        const pcnn_data_header *h = pcnn_data_get_header(s->r);
+        pcnn_progress_start(&s->prog, "scored", h->count == PCNN_DATA_COUNT_UNKNOWN ? 0 : h->count, "images");
+    }
+    if (pcnn_dist_max_int(!ok)) return -1;
+    int batch = (int)s->o->batch;
+    s->npix = (size_t)s->m->H * s->m->W * s->m->C;
+    s->cols = s->o->true_only ? 1 : s->m->K;
+    s->ids = pcnn_xcalloc((size_t)batch * (size_t)pcnn_dist_size(), sizeof *s->ids);
+    s->px = pcnn_xmalloc(pcnn_mul_size((size_t)batch, s->npix));
+    s->labels = pcnn_xmalloc((size_t)batch * sizeof *s->labels);
+    pcnn_dist_rounds r = {.in_bytes = sizeof(int32_t) + s->npix, .out_bytes = s->cols * sizeof(double),
+                          .per_rank = batch, .ctx = s, .read = score_read, .work = score_work, .write = score_write};
+    if (pcnn_dist_run_rounds(&r) < 0) return -1;
+    int rc = 0;
+    if (s->of) rc = pcnn_outfile_commit(s->of) ? -1 : 0;
+    if (s->sw) rc = pcnn_score_finish(s->sw) ? -1 : 0;
+    s->of = NULL;
+    s->sw = NULL;
+    return pcnn_dist_max_int(rc != 0) ? -1 : 0;   /* rank 0's commit is everyone's result */
+}
+
+int main(int argc, char **argv)
+{
+    pcnn_init(argv[0]);
+    if (pcnn_dist_init()) return 1;
+    score_options o;
+    parse_options(argc, argv, &o);
     /* With N ranks (dist.h) rank 0 reads rounds of N batches and writes the rows; every rank
      * scores its shard of each round. One process is the case N = 1. */
-    const int nranks = pcnn_dist_size(), rank0 = pcnn_dist_rank() == 0;
-    if (!rank0) quiet = pcnn_quiet = 1;
-    pcnn_model_file *m = pcnn_model_file_read(modelpath);
+    const int rank0 = pcnn_dist_rank() == 0;
+    if (!rank0) o.quiet = pcnn_quiet = 1;
+    pcnn_model_file *m = pcnn_model_file_read(o.model_path);
     if (!m) return pcnn_dist_exit(1, 0);
-    if (!use_last && use_polyak) pcnn_model_use_best(m);   /* the best epoch on validation */
-    int rc = 1, collective = 0;
-    pcnn_data_reader *r = NULL;
-    pcnn_net *net = NULL;
-    pcnn_score_writer *sw = NULL;
-    pcnn_outfile *of = NULL;
-    uint8_t *px = NULL, *px_all = NULL;
-    int32_t *lab = NULL, *lab_all = NULL;
-    char **ids = NULL;
-    double *ll = NULL, *ll_all = NULL;
-    const pcnn_data_header *h = NULL;
-    int ok = 1;
-    if (rank0) {
-        ok = (r = pcnn_data_open(datapath)) != NULL;
-        if (ok) h = pcnn_data_get_header(r);
-        ok = ok && !pcnn_model_file_check_data(m, modelpath, h, pcnn_display_name(datapath));
-    }
-    pcnn_dist_bcast(&ok, sizeof ok);
-    if (!ok) {
-        collective = 1;
-        goto out;
-    }
-    /* batch 0: the scoring default of whichever device runs (net.h) */
-    if (!(net = pcnn_net_create(m, device, (int)batch))) goto out;
-    if (!batch) batch = pcnn_net_score_batch(net);
-    if (rank0 && true_only) {
-        if (!(of = pcnn_outfile_open(outpath))) goto out;
-        fprintf(of->fp, "id\tlabel\tlogp\tbpd\n");
-    } else if (rank0 && !(sw = pcnn_score_create(outpath, m->K, m->class_names))) {
-        goto out;
-    }
-    size_t npix = (size_t)m->H * m->W * m->C, cols = true_only ? 1 : m->K;
-    long cap = batch * nranks;   /* images per round */
-    px = pcnn_xmalloc(pcnn_mul_size((size_t)batch + 1, npix));
-    lab = pcnn_xmalloc(((size_t)batch + 1) * sizeof *lab);
-    ll = pcnn_xmalloc(((size_t)batch + 1) * cols * sizeof *ll);
-    if (rank0) {
-        px_all = pcnn_xmalloc(pcnn_mul_size((size_t)cap, npix));
-        lab_all = pcnn_xmalloc((size_t)cap * sizeof *lab_all);
-        ids = pcnn_xcalloc((size_t)cap, sizeof *ids);
-        ll_all = pcnn_xmalloc((size_t)cap * cols * sizeof *ll_all);
-    }
-    pcnn_progress prog;
+    if (!o.use_last && o.use_polyak) pcnn_model_use_best(m);   /* the best epoch on validation */
+    score_run s = {.o = &o, .m = m};
+    int rc = 1, collective = 1, ok = 1;
     if (rank0)
-        pcnn_progress_start(&prog, "scored", h->count == PCNN_DATA_COUNT_UNKNOWN ? 0 : h->count, "images");
-    double bpd_sum = 0;
-    uint64_t nlab = 0, ndone = 0;
-    int st = 1;
-    for (;;) {
-        int nb = 0;   /* images of this round; -1: rank 0 failed to read them */
-        if (rank0) {
-            pcnn_record rec;
-            while (nb < cap && st == 1 && (st = pcnn_data_next(r, &rec)) == 1) {
-                memcpy(px_all + (size_t)nb * npix, rec.pixels, npix);
-                lab_all[nb] = rec.label;
-                free(ids[nb]);
-                ids[nb] = pcnn_xstrdup(rec.id);
-                nb++;
-            }
-            if (st < 0) nb = -1;
-            for (int i = 0; true_only && i < nb; i++)
-                if (lab_all[i] < 0) {
-                    pcnn_warn("%s: image %s has no label: --true-label needs labelled data", pcnn_display_name(datapath), ids[i]);
-                    nb = -1;
-                    break;
-                }
-        }
-        pcnn_dist_bcast(&nb, sizeof nb);
-        if (nb < 0) {
-            collective = 1;
-            goto out;
-        }
-        if (nb == 0) break;
-        uint64_t lo, hi;
-        pcnn_dist_shard((uint64_t)nb, pcnn_dist_rank(), nranks, &lo, &hi);
-        int mine = (int)(hi - lo);
-        pcnn_dist_scatter_shards(px_all, (uint64_t)nb, npix, px);
-        pcnn_dist_scatter_shards(lab_all, (uint64_t)nb, sizeof *lab, lab);
-        if (mine > 0) {
-            if (true_only)
-                pcnn_net_loglik_labels(net, px, lab, mine, use_polyak, ll);
-            else
-                pcnn_net_loglik(net, px, mine, use_polyak, ll);
-        }
-        pcnn_dist_gather_shards(ll, (uint64_t)nb, cols * sizeof *ll, ll_all);
-        if (!rank0) continue;
-        for (int i = 0; i < nb; i++) {
-            const double *row = ll_all + (size_t)i * cols;
-            if (true_only) {
-                double bpd = pcnn_bits_per_dim(row[0], m->H, m->W, m->C);
-                fprintf(of->fp, "%s\t%d\t%.6f\t%.6f\n", ids[i], lab_all[i], row[0], bpd);
-                bpd_sum += bpd;
-                nlab++;
-            } else {
-                if (pcnn_score_write(sw, ids[i], lab_all[i], row)) goto out;
-                if (lab_all[i] >= 0) {
-                    bpd_sum += pcnn_bits_per_dim(row[lab_all[i]], m->H, m->W, m->C);
-                    nlab++;
-                }
-            }
-        }
-        ndone += (uint64_t)nb;
-        pcnn_progress_update(&prog, ndone);
-    }
-    if (!rank0) {
-        rc = 0;
-    } else if (true_only) {
-        rc = pcnn_outfile_commit(of) ? 1 : 0;
-        of = NULL;
-    } else {
-        rc = pcnn_score_finish(sw) ? 1 : 0;
-        sw = NULL;
-    }
-    rc = pcnn_dist_max_int(rc);   /* rank 0's commit is everyone's result */
+        ok = (s.r = pcnn_data_open(o.data_path)) != NULL &&
+             !pcnn_model_file_check_data(m, o.model_path, pcnn_data_get_header(s.r), pcnn_display_name(o.data_path));
+    pcnn_dist_bcast(&ok, sizeof ok);
+    if (!ok) goto out;
+    /* batch 0: the scoring default of whichever device runs (net.h) */
+    collective = 0;
+    if (!(s.net = pcnn_net_create(m, o.device, (int)o.batch))) goto out;
     collective = 1;
-    if (rc == 0 && !quiet) {
+    if (!o.batch) o.batch = pcnn_net_score_batch(s.net);
+    if (score_all(&s)) goto out;
+    rc = 0;
+    if (!o.quiet) {
         char extra[128] = "no labels known";
-        if (nlab) snprintf(extra, sizeof extra, "mean %.4f bits/dim under the true label (%llu labelled)", bpd_sum / (double)nlab, (unsigned long long)nlab);
-        prog.done = ndone;
-        pcnn_progress_end(&prog, extra);
+        if (s.tally.labelled)
+            snprintf(extra, sizeof extra, "mean %.4f bits/dim under the true label (%llu labelled)",
+                     s.tally.bpd_sum / (double)s.tally.labelled, (unsigned long long)s.tally.labelled);
+        s.prog.done = s.done;
+        pcnn_progress_end(&s.prog, extra);
     }
 out:
-    pcnn_score_abort(sw);
-    pcnn_outfile_abort(of);
-    if (ids)
-        for (long i = 0; i < batch * nranks; i++) free(ids[i]);
-    free(ids);
-    free(px);
-    free(px_all);
-    free(lab);
-    free(lab_all);
-    free(ll);
-    free(ll_all);
-    pcnn_net_free(net);
-    pcnn_data_close(r);
+    pcnn_score_abort(s.sw);
+    pcnn_outfile_abort(s.of);
+    for (int i = 0; i < s.nids; i++) free(s.ids[i]);
+    free(s.ids);
+    free(s.px);
+    free(s.labels);
+    pcnn_net_free(s.net);
+    pcnn_data_close(s.r);
     pcnn_model_file_free(m);
     return pcnn_dist_exit(rc, collective);
 }

@@ -31,6 +31,23 @@ size_t pcnn_argmax(const double *x, size_t n)
     return best;
 }
 
+double pcnn_bits_per_dim(double loglik_nats, uint32_t H, uint32_t W, uint32_t C)
+{
+    return -loglik_nats / ((double)H * W * C * M_LN2);
+}
+
+void pcnn_tally_add(pcnn_tally *t, const double *ll, const int32_t *labels, size_t n, uint32_t K,
+                    uint32_t H, uint32_t W, uint32_t C)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (labels[i] < 0) continue;
+        const double *row = ll + i * K;
+        t->correct += pcnn_argmax(row, K) == (size_t)labels[i];
+        t->bpd_sum += pcnn_bits_per_dim(row[labels[i]], H, W, C);
+        t->labelled++;
+    }
+}
+
 pcnn_confusion *pcnn_confusion_new(uint32_t K)
 {
     pcnn_confusion *c = pcnn_xcalloc(1, sizeof *c);

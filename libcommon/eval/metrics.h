@@ -1,7 +1,10 @@
 /*
  * metrics.h — classification from per-class log-likelihoods, and the numbers
- * that judge it: log-sum-exp softmax, argmax, confusion matrix, accuracy,
- * per-class precision / recall / F1 and macro-F1, and a readable report.
+ * that judge it: log-sum-exp softmax, argmax, bits/dim, the tally of a scored set
+ * (accuracy and mean bits/dim: pcnn-fit's validation, pcnn-score's summary and
+ * pcnn-gen's verdict on its samples all count here, so they cannot disagree),
+ * confusion matrix, accuracy, per-class precision / recall / F1 and macro-F1, and a
+ * readable report.
  *
  *   double post[K];
  *   pcnn_softmax(post, logp, K);              // p(c | x) from log p(x | c) (+ log prior)
@@ -35,6 +38,23 @@ void pcnn_softmax(double *out, const double *x, size_t n);
 
 /* Index of the largest x_i; the lowest index wins ties. n ≥ 1. */
 size_t pcnn_argmax(const double *x, size_t n);
+
+/* Bits per dimension of a log-likelihood in nats of an H×W×C image:
+ * −ll / (H·W·C·ln 2). */
+double pcnn_bits_per_dim(double loglik_nats, uint32_t H, uint32_t W, uint32_t C);
+
+/* What the model's own scores say of a set of labelled images: of the images with a
+ * label (≥ 0; the others are skipped), how many pcnn_argmax over their row of
+ * log p(x | c) gives their label, and the sum of their bits/dim under it (in image
+ * order). Start from {0}; accuracy = correct / labelled, mean bits/dim =
+ * bpd_sum / labelled. */
+typedef struct pcnn_tally {
+    uint64_t labelled, correct;
+    double bpd_sum;
+} pcnn_tally;
+/* Adds n images: ll (n × K) in nats, labels (n), each image H×W×C. */
+void pcnn_tally_add(pcnn_tally *t, const double *ll, const int32_t *labels, size_t n, uint32_t K,
+                    uint32_t H, uint32_t W, uint32_t C);
 
 /* K×K counts: m[t·K + p] = images of true class t predicted as p. */
 typedef struct pcnn_confusion {

@@ -2,6 +2,7 @@
 #include "model/fit.h"
 
 #include "dist.h"
+#include "eval/metrics.h"
 #include "model/model.h"
 #include "model/net.h"
 #include "rng.h"
@@ -42,21 +43,6 @@ int pcnn_fit_ce_images(const pcnn_fit_options *o, int nb)
     if (o->ce_weight <= 0 || o->ce_fraction <= 0) return 0;
     int k = (int)ceil(o->ce_fraction * nb - 1e-9);
     return k < 1 ? 1 : k > nb ? nb : k;
-}
-
-double pcnn_bits_per_dim(double loglik_nats, uint32_t H, uint32_t W, uint32_t C)
-{
-    return -loglik_nats / ((double)H * W * C * M_LN2);
-}
-
-void pcnn_eval_loglik(struct pcnn_net *net, const pcnn_dataset *d, int batch, int use_polyak,
-                      double *out)
-{
-    size_t npix = (size_t)d->h.H * d->h.W * d->h.C;
-    for (uint64_t i = 0; i < d->n; i += (uint64_t)batch) {
-        int nb = (int)(d->n - i < (uint64_t)batch ? d->n - i : (uint64_t)batch);
-        pcnn_net_loglik(net, d->pixels + i * npix, nb, use_polyak, out + i * d->h.K);
-    }
 }
 
 /* Batch order of an epoch: Fisher–Yates driven by (seed, epoch, i). */
@@ -147,45 +133,57 @@ typedef struct val_result {
     uint64_t labelled;
 } val_result;
 
+/* Validation in rounds (dist.h): rank 0 hands out the images, every rank scores its share
+ * with the Polyak weights (scores do not depend on the batch: the same bits as one
+ * process), rank 0 tallies them (metrics.h) and every rank gets the tally. */
+typedef struct val_rounds {
+    pcnn_net *net;
+    const pcnn_dataset *val;
+    size_t npix;
+    uint64_t next, written;   /* rank 0: images handed out, images tallied */
+    pcnn_tally tally;
+} val_rounds;
+
+static int val_read(void *ctx, void *in, int cap)
+{
+    val_rounds *v = ctx;
+    uint64_t left = v->val->n - v->next;
+    int n = left < (uint64_t)cap ? (int)left : cap;
+    memcpy(in, v->val->pixels + v->next * v->npix, (size_t)n * v->npix);
+    v->next += (uint64_t)n;
+    return n;
+}
+
+static void val_work(void *ctx, const void *in, int n, void *out)
+{
+    val_rounds *v = ctx;
+    pcnn_net_loglik(v->net, in, n, 1, out);
+}
+
+static int val_write(void *ctx, const void *in, const void *out, int n)
+{
+    val_rounds *v = ctx;
+    const pcnn_data_header *h = &v->val->h;
+    pcnn_tally_add(&v->tally, out, v->val->labels + v->written, (size_t)n, h->K, h->H, h->W, h->C);
+    v->written += (uint64_t)n;
+    return 0;
+}
+
 static val_result validate(pcnn_net *net, const pcnn_dataset *val, int batch)
 {
     val_result r = {NAN, NAN, 0};
     if (!val || val->n == 0) return r;
-    uint32_t K = val->h.K;
-    double *ll = pcnn_xmalloc(pcnn_mul_size(val->n, K * sizeof(double)));
-    if (pcnn_dist_size() > 1) {
-        /* sharded: each rank scores its images (the same bits as one process: scores do not
-         * depend on the batch), every rank gets all of them */
-        uint64_t lo, hi;
-        pcnn_dist_shard(val->n, pcnn_dist_rank(), pcnn_dist_size(), &lo, &hi);
-        size_t npix = (size_t)val->h.H * val->h.W * val->h.C;
-        pcnn_dataset part = *val;
-        part.n = hi - lo;
-        part.pixels = val->pixels + lo * npix;
-        double *mine = pcnn_xmalloc(pcnn_mul_size(part.n + 1, K * sizeof(double)));
-        pcnn_eval_loglik(net, &part, batch, 1, mine);
-        pcnn_dist_allgather_shards(mine, val->n, K, ll);
-        free(mine);
-    } else {
-        pcnn_eval_loglik(net, val, batch, 1, ll);
-    }
-    double bpd = 0;
-    uint64_t correct = 0;
-    for (uint64_t i = 0; i < val->n; i++) {
-        if (val->labels[i] < 0) continue;
-        const double *row = ll + i * K;
-        uint32_t best = 0;
-        for (uint32_t k = 1; k < K; k++)
-            if (row[k] > row[best]) best = k;
-        correct += best == (uint32_t)val->labels[i];
-        bpd += pcnn_bits_per_dim(row[val->labels[i]], val->h.H, val->h.W, val->h.C);
-        r.labelled++;
-    }
+    val_rounds v = {.net = net, .val = val, .npix = (size_t)val->h.H * val->h.W * val->h.C};
+    pcnn_dist_rounds rounds = {.in_bytes = v.npix, .out_bytes = val->h.K * sizeof(double),
+                               .per_rank = batch, .ctx = &v, .read = val_read, .work = val_work,
+                               .write = val_write};
+    pcnn_dist_run_rounds(&rounds);   /* cannot fail: the images are in memory */
+    pcnn_dist_bcast(&v.tally, sizeof v.tally);
+    r.labelled = v.tally.labelled;
     if (r.labelled) {
-        r.bpd = bpd / (double)r.labelled;
-        r.acc = (double)correct / (double)r.labelled;
+        r.bpd = v.tally.bpd_sum / (double)r.labelled;
+        r.acc = (double)v.tally.correct / (double)r.labelled;
     }
-    free(ll);
     return r;
 }
 

@@ -38,7 +38,7 @@ typedef struct pcnn_fit_options {
     double ce_temperature;     /* tau of the CE term (default 1) */
     double ce_fraction;        /* share of each batch carrying the CE term (default 1) */
     double class_lr_mult;      /* learning-rate factor of the class tables (default 1) */
-    int precision;             /* PCNN_PREC_* (net.h) of the training GEMMs (default fp32) */
+    int precision;             /* PCNN_PREC_* (nn/nn_isa.h) of the training GEMMs (default fp32) */
     int quiet;
 } pcnn_fit_options;
 
@@ -56,14 +56,5 @@ int pcnn_fit_run(const pcnn_fit_options *o, const pcnn_dataset *train, const pcn
 /* Images of a batch of nb that carry the CE term: ceil(fraction * nb), at
  * least 1 when the term is on, 0 when it is off (lambda or fraction 0). */
 int pcnn_fit_ce_images(const pcnn_fit_options *o, int nb);
-
-/* Evaluation used by pcnn-fit and pcnn-score: log p(x | c) for every class of
- * every image of d (Polyak weights when use_polyak), into out (n x K). */
-struct pcnn_net;
-void pcnn_eval_loglik(struct pcnn_net *net, const pcnn_dataset *d, int batch, int use_polyak,
-                      double *out);
-
-/* Bits per dimension of a log-likelihood in nats: -ll / (H·W·C·ln 2). */
-double pcnn_bits_per_dim(double loglik_nats, uint32_t H, uint32_t W, uint32_t C);
 
 #endif

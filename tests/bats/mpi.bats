@@ -202,3 +202,12 @@ TOL_ADAM=3e-3
 	run pipe2 -n pipeline-run
 	[[ "$output" == *pcnn-fit* && "$output" != *mpirun* ]]
 }
+
+@test "mpi: rounds (dist.h, the protocol of score, gen and validation) over 2 and 3 ranks: every record once, in order, failures stop every rank" {
+	for np in 2 3; do
+		run mpirun -np $np "$PCNN_BIN/../tests/test_rounds"
+		[ "$status" -eq 0 ] || { echo "$output"; false; }
+		[ "$(echo "$output" | grep -c '^ok ')" -eq $((4 * np)) ]
+		[ "$(echo "$output" | grep -c '^not ok')" -eq 0 ]
+	done
+}

@@ -1,4 +1,4 @@
-/* test_metrics.c — log-sum-exp softmax, argmax and confusion metrics (metrics.h)
+/* test_metrics.c — log-sum-exp softmax, argmax, bits/dim, the tally and confusion metrics (metrics.h)
  * against hand-computed values. */
 #include "check.h"
 #include "eval/metrics.h"
@@ -127,11 +127,46 @@ static void test_report_text(void)
     pcnn_confusion_free(c);
 }
 
+/* bits/dim = -ll / (H W C ln 2): an image of 2x2x3 values at ll = -12 ln 2 nats is 1 bit
+ * per value; ll = 0 is 0. */
+static void test_bits_per_dim(void)
+{
+    CHECK_NEAR(pcnn_bits_per_dim(-12.0 * M_LN2, 2, 2, 3), 1.0, 1e-15);
+    CHECK(pcnn_bits_per_dim(0.0, 32, 32, 3) == 0.0);
+    CHECK_NEAR(pcnn_bits_per_dim(-6000.0, 32, 32, 3), 6000.0 / (3072.0 * M_LN2), 1e-12);
+}
+
+/* The tally of a scored set: unlabelled rows skipped, ties to the lowest class (as
+ * pcnn_argmax), bits/dim summed under the label; adding in two parts gives the bits of one. */
+static void test_tally(void)
+{
+    const double ll[4 * 3] = {
+        -10, -20, -30,      /* label 0: right */
+        -5, -5, -9,         /* label 1: a tie of 0 and 1 goes to 0: wrong */
+        -1, -2, -3,         /* unlabelled: skipped */
+        -40, -30, -20,      /* label 2: right */
+    };
+    const int32_t labels[4] = {0, 1, -1, 2};
+    pcnn_tally t = {0};
+    pcnn_tally_add(&t, ll, labels, 4, 3, 2, 2, 3);
+    CHECK(t.labelled == 3);
+    CHECK(t.correct == 2);
+    double want = pcnn_bits_per_dim(-10, 2, 2, 3) + pcnn_bits_per_dim(-5, 2, 2, 3) +
+                  pcnn_bits_per_dim(-20, 2, 2, 3);
+    CHECK(t.bpd_sum == want);
+    pcnn_tally parts = {0};
+    pcnn_tally_add(&parts, ll, labels, 1, 3, 2, 2, 3);
+    pcnn_tally_add(&parts, ll + 3, labels + 1, 3, 3, 2, 2, 3);
+    CHECK(parts.labelled == t.labelled && parts.correct == t.correct && parts.bpd_sum == t.bpd_sum);
+}
+
 int main(void)
 {
     RUN(test_logsumexp_no_underflow);
     RUN(test_softmax);
     RUN(test_argmax_ties);
+    RUN(test_bits_per_dim);
+    RUN(test_tally);
     RUN(test_confusion_hand_example);
     RUN(test_confusion_empty);
     RUN(test_report_text);
