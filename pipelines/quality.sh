@@ -5,9 +5,13 @@
 #   pipelines/quality.sh [RECIPES_FILE]       default: pipelines/quality.recipes
 #
 # Each recipe line of the file is   name | DATA | make pipeline knobs ...
-# (DATA: fashion, or a folder in the CPEN 455 layout; '#' starts a comment). Each runs
-# as `make pipeline-run RUN=quality-<name> DATA=... knobs...` (reusing what a previous
-# run of the same knobs left), then its numbers are read from the run folder:
+# (DATA: fashion, or a folder in the CPEN 455 layout; '#' starts a comment). A knob
+# SEEDS=1,2,3 (quality.sh's own) runs the recipe once per seed, as RUN=quality-<name>-s<seed>
+# SEED=<seed>, and the row gives mean ± standard deviation over them (n - 1 in the sample
+# deviation; one run's accuracy on 519 images is uncertain by ±1.7 points, so claims are
+# means). Without it one run, RUN=quality-<name>. Each runs as `make pipeline-run RUN=...
+# DATA=... knobs...` (reusing what a previous run of the same knobs left), then its numbers
+# are read from the run folder:
 #   validation accuracy and macro-F1   val.report.md (pcnn-argmax)
 #   validation bits/dim                val.scores.tsv under the true class
 #   best epoch                         pcnn-info of model.bin
@@ -31,39 +35,87 @@ val_bpd() {   # mean -log p(x | true class) / (H W 3 ln 2) from a score TSV and 
 		END { if (n) printf "%.4f", s / n / dims / log(2); else printf "-" }' "$1"
 }
 
+# mean ± sd of the numbers on stdin (one a line; "-" and empty lines skipped), printf'd
+# with FMT; "-" when none; the mean alone for one.
+stats() {
+	awk -v fmt="$1" '$1 != "-" && NF { x[n++] = $1; s += $1 }
+		END {
+			if (!n) { printf "-"; exit }
+			m = s / n; v = 0
+			for (i = 0; i < n; i++) v += (x[i] - m) ^ 2
+			if (n == 1) printf fmt, m
+			else printf fmt " ± " fmt, m, sqrt(v / (n - 1))
+		}'
+}
+
+# One run's numbers, tab-separated: val accuracy (%), macro-F1, val bits/dim, test accuracy
+# (%), best epoch, samples self-classified, 5-NN judged (ceiling), training s, whole run s.
+run_numbers() {
+	d=$1
+	acc=$(sed -n 's/^- accuracy: \([0-9.]*\).*/\1/p' "$d/val.report.md" | awk 'NF { print 100 * $1 }')
+	f1=$(sed -n 's/^- macro-F1: //p' "$d/val.report.md")
+	dims=$(sed -n 's/^image size=\([0-9]*\)x\([0-9]*\)/\1 \2/p' "$d/config.txt" | awk '{ print $1 * $2 * 3 }')
+	bpd=$(val_bpd "$d/val.scores.tsv" "$dims")
+	best=$("${PIPE_BIN:-$root/build/bin}/pcnn-info" "$d/model.bin" 2>/dev/null | sed -n 's/^best on validation: epoch \([0-9]*\).*/\1/p')
+	self=$(sed -n 's/.* \([0-9.]*\)% classified as their class.*/\1/p' "$d/logs/gen.log" 2>/dev/null | head -n 1)
+	judged=$(sed -n 's/^samples judged as their class by [0-9]*-NN over the real training images: \([0-9.]*\) % (real validation images: \([0-9.]*\) %).*/\1 (\2)/p' "$d/report.md" 2>/dev/null | head -n 1)
+	secs=$(cat "$d/logs/fit.time" 2>/dev/null || echo -)
+	total=$(cat "$d"/logs/*.time 2>/dev/null | awk '{ s += $1 } END { if (NR) printf "%.0f", s; else printf "-" }')
+	tacc=$(sed -n 's/^- accuracy: \([0-9.]*\).*/\1/p' "$d/test.report.md" 2>/dev/null | awk 'NF { printf "%.2f", 100 * $1 }')
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "${acc:--}" "${f1:--}" "${bpd:--}" "${tacc:--}" \
+		"${best:--}" "${self:--}" "${judged:--}" "$secs" "$total"
+}
+
+col() { cut -f"$1" "$2"; }
+
 {
 	echo "# pcnn quality: recipes and what they reach"
 	echo
 	echo "Made by \`make quality\` on $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores ($cpu), pcnn $(git -C "$root" describe --always --dirty 2>/dev/null || echo '?')."
+	echo "Rows with several seeds give mean ± standard deviation over them."
 	echo
-	echo "| recipe | data | val accuracy | val macro-F1 | val bits/dim | test accuracy | best epoch | samples self-classified | samples 5-NN judged (real val ceiling) | training s | whole run s | knobs |"
-	echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+	echo "| recipe | data | objective | seeds | val accuracy | val macro-F1 | val bits/dim | test accuracy | best epoch | samples self-classified | samples 5-NN judged (real val ceiling) | training s | whole run s | knobs |"
+	echo "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
 } > "$out.tmp"
 
 grep -v '^[[:space:]]*\(#\|$\)' "$recipes" | while IFS='|' read -r name data knobs; do
 	name=$(echo "$name" | tr -d '[:space:]')
 	data=$(echo "$data" | tr -d '[:space:]')
-	run=quality-$name
-	d=$runs/$run
-	echo "pcnn quality: $name: make pipeline-run RUN=$run DATA=$data $knobs" >&2
-	# shellcheck disable=SC2086  # knobs are words
-	if ! $make --no-print-directory -C "$root" pipeline-run RUN="$run" DATA="$data" $knobs >&2; then
-		echo "| $name | $data | failed | | | | | | | | | \`$knobs\` |" >> "$out.tmp"
+	seeds=$(printf '%s\n' $knobs | sed -n 's/^SEEDS=//p' | tr ',' ' ')
+	knobs=$(printf '%s\n' $knobs | grep -v '^SEEDS=' | tr '\n' ' ' | sed 's/ $//')
+	nums=$(mktemp)
+	objective=-
+	for seed in ${seeds:-none}; do
+		if [ "$seed" = none ]; then run=quality-$name; seedknob=; else run=quality-$name-s$seed; seedknob=SEED=$seed; fi
+		d=$runs/$run
+		echo "pcnn quality: $name: make pipeline-run RUN=$run DATA=$data $knobs $seedknob" >&2
+		# shellcheck disable=SC2086  # knobs are words
+		if ! $make --no-print-directory -C "$root" pipeline-run RUN="$run" DATA="$data" $knobs $seedknob >&2; then
+			echo "pcnn quality: $name: $run failed" >&2
+			printf 'failed\n' >> "$nums"
+			continue
+		fi
+		objective=$(sed -n 's/^objective=//p' "$d/config.txt" | head -n 1)
+		run_numbers "$d" >> "$nums"
+	done
+	n=$(grep -vc '^failed' "$nums" || true)
+	nfail=$(grep -c '^failed' "$nums" || true)
+	if [ "$n" -eq 0 ]; then
+		echo "| $name | $data | ${objective:--} | ${seeds:-1 run} | failed | | | | | | | | | \`$knobs\` |" >> "$out.tmp"
+		rm -f "$nums"
 		continue
 	fi
-	acc=$(sed -n 's/^- accuracy: \([0-9.]*\).*/\1/p' "$d/val.report.md")
-	f1=$(sed -n 's/^- macro-F1: //p' "$d/val.report.md")
-	dims=$(sed -n 's/^image size=\([0-9]*\)x\([0-9]*\)/\1 \2/p' "$d/config.txt" | awk '{ print $1 * $2 * 3 }')
-	bpd=$(val_bpd "$d/val.scores.tsv" "$dims")
-	best=$("${PIPE_BIN:-$root/build/bin}/pcnn-info" "$d/model.bin" | sed -n 's/^best on validation: epoch \([0-9]*\).*/\1/p')
-	self=$(sed -n 's/.* \([0-9.]*%\) classified as their class.*/\1/p' "$d/logs/gen.log" | head -n 1)
-	judged=$(sed -n 's/^samples judged as their class by [0-9]*-NN over the real training images: \([0-9.]*\) % (real validation images: \([0-9.]*\) %).*/\1 % (\2 %)/p' "$d/report.md" | head -n 1)
-	secs=$(cat "$d/logs/fit.time" 2>/dev/null || echo -)
-	total=$(cat "$d"/logs/*.time 2>/dev/null | awk '{ s += $1 } END { printf "%.0f", s }')
-	tacc=$(sed -n 's/^- accuracy: \([0-9.]*\).*/\1/p' "$d/test.report.md" 2>/dev/null | awk 'NF { printf "%.2f %%", 100 * $1 }')
-	printf '| %s | %s | %.2f %% | %s | %s | %s | %s | %s | %s | %s | %s | `%s` |\n' "$name" "$data" \
-		"$(echo "$acc" | awk '{ print 100 * $1 }')" "$f1" "$bpd" "${tacc:--}" "${best:--}" "${self:--}" \
-		"${judged:--}" "$secs" "$total" "$(echo $knobs)" >> "$out.tmp"
+	grep -v '^failed' "$nums" > "$nums.ok"
+	judged=$(col 7 "$nums.ok" | sed 's/ (.*//' | stats '%.1f %%')
+	ceiling=$(col 7 "$nums.ok" | sed -n 's/.*(\(.*\))/\1/p' | stats '%.1f %%')
+	printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s (%s) | %s | %s | `%s` |\n' "$name" "$data" \
+		"${objective:--}" "$(if [ -n "$seeds" ]; then echo $seeds | tr ' ' ','; else echo 1 run; fi)$([ "$nfail" -gt 0 ] && echo " ($nfail failed)")" \
+		"$(col 1 "$nums.ok" | stats '%.2f %%')" "$(col 2 "$nums.ok" | stats '%.4f')" \
+		"$(col 3 "$nums.ok" | stats '%.4f')" "$(col 4 "$nums.ok" | stats '%.2f %%')" \
+		"$(col 5 "$nums.ok" | tr '\n' ',' | sed 's/,$//')" "$(col 6 "$nums.ok" | stats '%.1f %%')" \
+		"$judged" "$ceiling" "$(col 8 "$nums.ok" | stats '%.0f')" "$(col 9 "$nums.ok" | stats '%.0f')" \
+		"$knobs" >> "$out.tmp"
+	rm -f "$nums" "$nums.ok"
 done
 mv -f "$out.tmp" "$out"
 cat "$out"

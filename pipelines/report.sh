@@ -122,6 +122,18 @@ commit=$(git -C "$here/.." rev-parse --short HEAD 2>/dev/null || echo unknown)
 	echo "Made by \`make pipeline\` on $(date -u '+%Y-%m-%d %H:%M UTC') (pcnn $commit, $(uname -n), $(nproc 2>/dev/null || echo '?') cores, device \`$(conf device)\`)."
 	echo "Data \`$(conf data)\`, profile \`$(conf profile)\`."
 	echo
+	case $(conf objective) in
+	likelihood)
+		echo "Objective: **likelihood only** — the generative objective alone, no discriminative term"
+		echo "(what the CPEN 455 rules ask for); classified by Bayes' rule, argmax over classes of log p(x | c)." ;;
+	hybrid)
+		echo "Objective: **hybrid** — the likelihood plus $(conf 'CE weight') × the cross-entropy of the Bayes"
+		echo "posterior (temperature $(conf 'CE temperature'), on a share $(conf 'CE fraction') of each batch). It still classifies by"
+		echo "Bayes' rule with the generative model, but trains through the posterior: where discriminative"
+		echo "training is ruled out (the CPEN 455 rules), use \`OBJECTIVE=likelihood\`." ;;
+	*)	echo "Objective: not recorded." ;;
+	esac
+	echo
 	echo "## Results"
 	echo
 	echo "| measure | value |"

@@ -38,6 +38,11 @@ void pcnn_fit_defaults(pcnn_fit_options *o)
     o->precision = PCNN_PREC_FP32;
 }
 
+int pcnn_fit_objective(const pcnn_fit_options *o)
+{
+    return o->ce_weight > 0 && o->ce_fraction > 0 ? PCNN_OBJECTIVE_HYBRID : PCNN_OBJECTIVE_LIKELIHOOD;
+}
+
 int pcnn_fit_ce_images(const pcnn_fit_options *o, int nb)
 {
     if (o->ce_weight <= 0 || o->ce_fraction <= 0) return 0;
@@ -105,6 +110,7 @@ static int save_checkpoint_file(const pcnn_fit_options *o, pcnn_net *net, pcnn_m
     set_meta_double(m, "polyak", o->polyak);
     set_meta_double(m, "epoch_loss_sum", st->epoch_loss_sum);
     set_meta_u64(m, "epoch_images", st->epoch_images);
+    pcnn_model_file_set_meta(m, "objective", pcnn_objective_name(pcnn_fit_objective(o)));
     set_meta_double(m, "ce_weight", o->ce_weight);
     set_meta_double(m, "ce_temperature", o->ce_temperature);
     set_meta_double(m, "ce_fraction", o->ce_fraction);
@@ -398,6 +404,9 @@ static int open_net(fit_run *r)
         pcnn_warn("hybrid objective: cross-entropy weight %g, temperature %g, on %d of every %d "
                   "images (%d passes per batch instead of %d)",
                   o->ce_weight, o->ce_temperature, n_ce_max, o->batch, passes, o->batch);
+    else
+        pcnn_warn("objective: likelihood only (no cross-entropy term; --ce-weight X adds the "
+                  "hybrid's)");
     return 0;
 }
 

@@ -53,6 +53,11 @@ void pcnn_fit_defaults(pcnn_fit_options *o);
 int pcnn_fit_run(const pcnn_fit_options *o, const pcnn_dataset *train, const pcnn_dataset *val,
                  pcnn_model_file *model);
 
+/* The objective the options train by (model.h): PCNN_OBJECTIVE_HYBRID when the CE term is
+ * on (weight and fraction > 0), else PCNN_OBJECTIVE_LIKELIHOOD. Recorded in the model file
+ * as meta "objective". */
+int pcnn_fit_objective(const pcnn_fit_options *o);
+
 /* Images of a batch of nb that carry the CE term: ceil(fraction * nb), at
  * least 1 when the term is on, 0 when it is off (lambda or fraction 0). */
 int pcnn_fit_ce_images(const pcnn_fit_options *o, int nb);

@@ -152,3 +152,39 @@ uint64_t pcnn_model_use_best(pcnn_model_file *m)
     }
     return epoch;
 }
+
+const char *pcnn_objective_name(int objective)
+{
+    return objective == PCNN_OBJECTIVE_HYBRID       ? "hybrid"
+           : objective == PCNN_OBJECTIVE_LIKELIHOOD ? "likelihood"
+                                                    : "unknown";
+}
+
+/* A recorded option as a number, NAN when absent or not a number. */
+static double meta_number(const pcnn_model_file *m, const char *key)
+{
+    const char *s = pcnn_model_file_get_meta(m, key);
+    double v;
+    return s && !pcnn_parse_double(s, -1e300, 1e300, &v) ? v : NAN;
+}
+
+int pcnn_model_objective(const pcnn_model_file *m, char *buf, size_t len)
+{
+    const char *rec = pcnn_model_file_get_meta(m, "objective");
+    double w = meta_number(m, "ce_weight"), t = meta_number(m, "ce_temperature"),
+           f = meta_number(m, "ce_fraction");
+    int obj = PCNN_OBJECTIVE_UNKNOWN;
+    if (rec && !strcmp(rec, "hybrid")) obj = PCNN_OBJECTIVE_HYBRID;
+    else if (rec && !strcmp(rec, "likelihood")) obj = PCNN_OBJECTIVE_LIKELIHOOD;
+    else if (!rec && !isnan(w)) /* files of pcnn-fit before the key: the CE options tell */
+        obj = w > 0 && !(f <= 0) ? PCNN_OBJECTIVE_HYBRID : PCNN_OBJECTIVE_LIKELIHOOD;
+    if (obj == PCNN_OBJECTIVE_HYBRID)
+        snprintf(buf, len, "hybrid (likelihood + %g x cross-entropy of the Bayes posterior, "
+                 "temperature %g, on %g%% of each batch)", w, isnan(t) ? 1.0 : t,
+                 100.0 * (isnan(f) ? 1.0 : f));
+    else if (obj == PCNN_OBJECTIVE_LIKELIHOOD)
+        snprintf(buf, len, "likelihood only");
+    else
+        snprintf(buf, len, "not recorded");
+    return obj;
+}

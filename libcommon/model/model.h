@@ -56,6 +56,19 @@ void pcnn_model_store_buffer(pcnn_model_file *m, const pcnn_param_table *t, cons
  * Returns the best epoch, or 0 when the file keeps no best weights (unchanged). */
 uint64_t pcnn_model_use_best(pcnn_model_file *m);
 
+/* The training objective a model file records (pcnn-fit writes meta "objective" and the
+ * CE options; SPEC §6, §6b), in words, into buf:
+ *   "likelihood only"  the generative objective alone (no discriminative term: what the
+ *                      CPEN 455 rules ask for)
+ *   "hybrid (likelihood + 3 x cross-entropy of the Bayes posterior, temperature 10, on 50%
+ *    of each batch)"
+ *   "not recorded"     a file pcnn-fit did not train (pcnn-import, pcnn-mkdata)
+ * Returns PCNN_OBJECTIVE_*. */
+enum { PCNN_OBJECTIVE_UNKNOWN = 0, PCNN_OBJECTIVE_LIKELIHOOD = 1, PCNN_OBJECTIVE_HYBRID = 2 };
+int pcnn_model_objective(const pcnn_model_file *m, char *buf, size_t len);
+/* The word pcnn-fit records for an objective: "likelihood", "hybrid" (or "unknown"). */
+const char *pcnn_objective_name(int objective);
+
 /* Fresh PyTorch-default initialisation of every tensor of the table. */
 void pcnn_model_init_params(const pcnn_param_table *t, uint64_t seed, float *params);
 
