@@ -5,9 +5,9 @@
 QUALITY_RECIPES ?= pipelines/quality.recipes
 
 .PHONY: quality quality-long
-quality: all
+quality: all test-tools
 	@pipelines/quality.sh $(QUALITY_RECIPES)
 
-quality-long: all
+quality-long: all test-tools
 	@printf 'cpen455-long | %s | PROFILE=long\n' "$(or $(CPEN455),../shared/cpen455)" > $(BUILD)/quality-long.recipes
 	@QUALITY_OUT=runs/quality-long.md pipelines/quality.sh $(BUILD)/quality-long.recipes

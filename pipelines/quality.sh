@@ -29,6 +29,7 @@ make=${MAKE:-make}
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 out=${QUALITY_OUT:-$runs/quality.md}
 mkdir -p "$runs"
+linear=${PCNN_TEST_BIN:-$root/build/tests/bin}/pcnn-linear   # the reference row (make test-tools)
 
 val_bpd() {   # mean -log p(x | true class) / (H W 3 ln 2) from a score TSV and the image size
 	awk -F'\t' -v dims="$2" 'NR > 1 && $2 >= 0 { s -= $($2 + 3); n++ }
@@ -116,6 +117,23 @@ grep -v '^[[:space:]]*\(#\|$\)' "$recipes" | while IFS='|' read -r name data kno
 		"$judged" "$ceiling" "$(col 8 "$nums.ok" | stats '%.0f')" "$(col 9 "$nums.ok" | stats '%.0f')" \
 		"$knobs" >> "$out.tmp"
 	rm -f "$nums" "$nums.ok"
+	# The floor, once per data set, on the same data files as the recipe's last run: a
+	# linear model on the raw pixels (tests/tools/pcnn-linear.c: multinomial logistic
+	# regression, L2 chosen on validation). A discriminative reference, not a pcnn recipe.
+	if [ -n "${linear:-}" ] && [ -x "$linear" ] && ! grep -qxF "$data" "$out.data" 2>/dev/null &&
+		[ -f "$d/train.bin" ] && [ -f "$d/val.bin" ]; then
+		echo "$data" >> "$out.data"
+		echo "pcnn quality: the linear reference on $d's data files" >&2
+		test_file=; [ -f "$d/test.bin" ] && test_file=$d/test.bin
+		# shellcheck disable=SC2086
+		if lin=$("$linear" "$d/train.bin" "$d/val.bin" $test_file); then
+			lacc=$(echo "$lin" | sed -n 's/.*val accuracy \([0-9.]*\) %.*/\1 %/p')
+			ltacc=$(echo "$lin" | sed -n 's/.*test accuracy \([0-9.]*\) %.*/\1 %/p')
+			llam=$(echo "$lin" | sed -n 's/^linear: lambda \([^,]*\),.*/\1/p')
+			echo "| linear (reference) | $data | discriminative | - | $lacc | | | ${ltacc:--} | | | | | | \`pcnn-linear\` on $run's data files, L2 $llam chosen on validation |" >> "$out.tmp"
+		fi
+	fi
 done
+rm -f "$out.data"
 mv -f "$out.tmp" "$out"
 cat "$out"

@@ -63,3 +63,31 @@ STUB
 	[ "$status" -eq 0 ]
 	[[ "$(grep '^| bad |' q.md)" == "| bad | fashion | - | 4 | failed |"* ]]
 }
+
+@test "quality: pcnn-linear, the reference: fits its training set (n < D), refuses a bad call" {
+	"$PCNN_TEST_BIN/pcnn-mkdata" -H 8 -W 8 -K 3 -n 20 -s 5 -o t.bin
+	run --separate-stderr "$PCNN_TEST_BIN/pcnn-linear" -l 1e-4,1 t.bin t.bin t.bin
+	[ "$status" -eq 0 ]
+	# 20 random images in 192 dimensions are separable: both L2 fit them all, and the tie
+	# goes to the larger
+	[ "$output" = "linear: lambda 1, val accuracy 100.00 % (20/20), test accuracy 100.00 % (20/20)" ]
+	[[ "$stderr" == *"lambda 0.0001: train accuracy 100.00 %"* ]]
+	[[ "$stderr" == *"lambda 1: train accuracy"* ]]
+	run "$PCNN_TEST_BIN/pcnn-linear" t.bin
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"expected TRAIN VAL [TEST]"* ]]
+	run "$PCNN_TEST_BIN/pcnn-linear" t.bin missing.bin
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"missing.bin"* ]]
+}
+
+@test "quality: the linear reference row, once per data set, on a run's data files" {
+	"$PCNN_TEST_BIN/pcnn-mkdata" -H 8 -W 8 -K 3 -n 20 -s 5 -o t.bin
+	# the stub's runs get data files: the training set as validation too (the reference fits it)
+	printf 'cp "%s" "$d/train.bin"; cp "%s" "$d/val.bin"\n' "$PWD/t.bin" "$PWD/t.bin" >> fake-make
+	printf 'r | fashion | SEEDS=1,2\nr2 | fashion | PROFILE=quick\n' > recipes
+	run "$PCNN_ROOT/pipelines/quality.sh" recipes
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	[ "$(grep -c '^| linear (reference) |' q.md)" -eq 1 ]
+	[[ "$(grep '^| linear' q.md)" == "| linear (reference) | fashion | discriminative | - | 100.00 % | | | - | "* ]]
+}
