@@ -132,9 +132,6 @@ CUDA_SRCS  := $(sort $(wildcard cuda/*.cu))
 CUDA_OBJS  := $(if $(filter 1,$(GPU)),$(CUDA_SRCS:%.cu=$(BUILD)/%.o))
 TOOL_SRCS  := $(sort $(wildcard tools/pcnn-*.c))
 TOOL_BINS  := $(TOOL_SRCS:tools/%.c=$(BUILD)/bin/%)
-# Tools written as scripts (tools/pcnn-* without .c) are copied as they are.
-SCRIPT_SRCS := $(filter-out %.c %.h %.o %~,$(sort $(wildcard tools/pcnn-*)))
-SCRIPT_BINS := $(SCRIPT_SRCS:tools/%=$(BUILD)/bin/%)
 UNIT_SRCS  := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS  := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 # Helpers of the tests (pcnn-mkdata: random data and model files): built for the
@@ -149,7 +146,7 @@ LIBPCNN    := $(BUILD)/libpcnn.a
 .SECONDARY: $(TOOL_SRCS:%.c=$(BUILD)/%.o) $(UNIT_SRCS:%.c=$(BUILD)/%.o) $(TEST_TOOL_SRCS:%.c=$(BUILD)/%.o)
 .PHONY: all test unit-tests test-tools deps install clean FORCE
 
-all: $(TOOL_BINS) $(SCRIPT_BINS) $(if $(CUDA_OBJS),$(CUDA_LIB))
+all: $(TOOL_BINS) $(if $(CUDA_OBJS),$(CUDA_LIB))
 
 # A stamp that changes when the flags change, so objects are rebuilt.
 FLAGS_NOW := $(CC) $(ALL_CFLAGS) $(CPPFLAGS) $(GPU) $(NVFLAGS) $(LDFLAGS) MPI=$(MPI) $(MPI_CFLAGS) \
@@ -187,10 +184,6 @@ $(BUILD)/bin/%: $(BUILD)/tools/%.o $(LIBPCNN)
 	@mkdir -p $(@D)
 	$(call say,LINK,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(SCRIPT_BINS): $(BUILD)/bin/%: tools/%
-	@mkdir -p $(@D)
-	$(call say,COPY,$@)cp $< $@ && chmod +x $@
-
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIBPCNN)
 	@mkdir -p $(@D)
 	$(call say,LINK,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(TEST_LIBS)
@@ -218,7 +211,7 @@ deps-check:
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin
-	install -m 755 $(TOOL_BINS) $(SCRIPT_BINS) $(DESTDIR)$(PREFIX)/bin
+	install -m 755 $(TOOL_BINS) $(DESTDIR)$(PREFIX)/bin
 ifeq ($(GPU),1)
 	install -d $(DESTDIR)$(PREFIX)/lib/pcnn
 	install -m 644 $(CUDA_LIB) $(DESTDIR)$(PREFIX)/lib/pcnn
