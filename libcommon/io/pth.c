@@ -17,7 +17,9 @@
 
 /* ---- values of the pickle machine ---- */
 
-enum { K_OTHER, K_F32, K_F64, K_F16, K_BF16 };   /* element kinds of a storage */
+/* element kinds of a storage: floating (every reader), integer (pcnn_pth_read_f64), other */
+enum { K_OTHER, K_F32, K_F64, K_F16, K_BF16, K_I64, K_I32, K_I16, K_I8, K_U8, K_BOOL };
+#define IS_FLOAT(k) ((k) >= K_F32 && (k) <= K_BF16)
 
 enum { V_NONE, V_BOOL, V_INT, V_BIGINT, V_FLOAT, V_STR, V_TUPLE, V_LIST, V_DICT, V_GLOBAL,
        V_STORAGE, V_TENSOR, V_OBJ, V_MARK };
@@ -211,12 +213,13 @@ static int memo_get(vm *m, uint64_t idx)
 }
 
 /* Storage types of torch (legacy typed storages, as named in the persistent ids); the
- * floating ones are read (every value converts exactly to double), the others refused. */
+ * real ones are read (every value converts to double: exactly, but int64 beyond 2^53),
+ * complex ones refused. */
 static const struct { const char *name; int elsize, kind; } STYPES[] = {
     {"FloatStorage", 4, K_F32}, {"DoubleStorage", 8, K_F64}, {"HalfStorage", 2, K_F16},
-    {"BFloat16Storage", 2, K_BF16}, {"LongStorage", 8, K_OTHER}, {"IntStorage", 4, K_OTHER},
-    {"ShortStorage", 2, K_OTHER}, {"CharStorage", 1, K_OTHER}, {"ByteStorage", 1, K_OTHER},
-    {"BoolStorage", 1, K_OTHER}, {"ComplexFloatStorage", 8, K_OTHER}, {"ComplexDoubleStorage", 16, K_OTHER},
+    {"BFloat16Storage", 2, K_BF16}, {"LongStorage", 8, K_I64}, {"IntStorage", 4, K_I32},
+    {"ShortStorage", 2, K_I16}, {"CharStorage", 1, K_I8}, {"ByteStorage", 1, K_U8},
+    {"BoolStorage", 1, K_BOOL}, {"ComplexFloatStorage", 8, K_OTHER}, {"ComplexDoubleStorage", 16, K_OTHER},
 };
 
 /* BINPERSID: ('storage', GLOBAL torch.XStorage, key, location, numel[, view]) */
@@ -861,7 +864,13 @@ static double element(const uint8_t *b, int kind)
     case K_F32: memcpy(&f, b, 4); return f;
     case K_F64: memcpy(&d, b, 8); return d;
     case K_F16: return half_to_float((uint16_t)(b[0] | b[1] << 8));
-    default: u = (uint32_t)(b[0] | b[1] << 8) << 16; memcpy(&f, &u, 4); return f;   /* K_BF16 */
+    case K_BF16: u = (uint32_t)(b[0] | b[1] << 8) << 16; memcpy(&f, &u, 4); return f;
+    case K_I64: return (double)(int64_t)pcnn_get_u64(b);
+    case K_I32: return (int32_t)pcnn_get_u32(b);
+    case K_I16: return (int16_t)pcnn_get_u16(b);
+    case K_I8: return (int8_t)b[0];
+    case K_U8: return b[0];
+    default: return b[0] != 0;   /* K_BOOL */
     }
 }
 
@@ -870,9 +879,9 @@ static double element(const uint8_t *b, int kind)
 static int read_tensor(pcnn_pth *p, const ptensor *t, float *outf, double *outd, char *err, size_t errlen)
 {
     const char *name = t->name;
-    if (t->kind == K_OTHER)
-        return perr(err, errlen, "tensor '%s' is a %s (pcnn reads float32, float64, float16 and bfloat16)", name,
-                    t->tname);
+    if (t->kind == K_OTHER || (outf && !IS_FLOAT(t->kind)))
+        return perr(err, errlen, "tensor '%s' is a %s (pcnn reads %s)", name, t->tname,
+                    outf ? "float32, float64, float16 and bfloat16" : "real numbers, not complex ones");
     int ndim = t->ndim;
     uint64_t n = 1, last = 0;   /* elements; the storage index of the last one, from the offset */
     int contiguous = 1;

@@ -32,8 +32,9 @@
  * it with other things (epoch, optimizer state: parsed and ignored).
  *
  * Only the pickle and the central directory are held in memory; tensors are read from
- * the file when asked for. Float32, float64, float16 and bfloat16 storages are read (each
- * value converts exactly); other dtypes are refused by pcnn_pth_read. A tensor that is a
+ * the file when asked for. pcnn_pth_read reads float32, float64, float16 and bfloat16
+ * storages (each value converts exactly to double) and refuses other dtypes;
+ * pcnn_pth_read_f64 reads integer and bool ones too (as torch's .to(float64) does). A tensor that is a
  * view (any strides, an offset into a shared storage) is gathered in row-major order.
  * Every count and offset is checked against the file: a damaged or foreign file gives a
  * one-line reason, never a crash.
@@ -75,8 +76,9 @@ const char *pcnn_pth_stray(const pcnn_pth *p);
 int pcnn_pth_read(pcnn_pth *p, const char *name, int ndim, const int64_t *shape, float *out,
                   char *err, size_t errlen);
 
-/* Copies tensor name, whatever its shape (pcnn_pth_shape), into out as double: the file's
- * values exactly. 0, or -1 with a reason in err. */
+/* Copies tensor name, whatever its shape (pcnn_pth_shape) and real dtype (integers and
+ * bools too), into out as double: the file's values, as .to(torch.float64) gives them. 0,
+ * or -1 with a reason in err (a complex tensor, truncated data). */
 int pcnn_pth_read_f64(pcnn_pth *p, const char *name, double *out, char *err, size_t errlen);
 
 /* Closes the file and frees everything; accepts NULL. */
