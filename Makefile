@@ -144,7 +144,7 @@ LIBPCNN    := $(BUILD)/libpcnn.a
 .DELETE_ON_ERROR:
 # Keep the objects make would otherwise treat as intermediate (and delete).
 .SECONDARY: $(TOOL_SRCS:%.c=$(BUILD)/%.o) $(UNIT_SRCS:%.c=$(BUILD)/%.o) $(TEST_TOOL_SRCS:%.c=$(BUILD)/%.o)
-.PHONY: all test unit-tests test-tools deps install clean FORCE
+.PHONY: all test test-run unit-tests test-tools deps deps-check install clean FORCE
 
 all: $(TOOL_BINS) $(if $(CUDA_OBJS),$(CUDA_LIB))
 
@@ -199,8 +199,15 @@ test-tools: $(TEST_TOOL_BINS)
 unit-tests: $(UNIT_BINS) test-tools $(if $(CUDA_OBJS),$(CUDA_LIB))
 
 # The README's test command. tests/run runs every unit binary and bats file
-# and prints the final "N passed, N failed" line.
-test: deps-check all unit-tests
+# and prints the final "N passed, N failed" line. The build runs as a make of its own
+# after deps-check: this Makefile decides GPU and MPI when it is read, so a make read
+# before deps-check installed Open MPI would build without it. So make test and make
+# pipeline (pipelines/pipeline.mk, the same way) build the same tools whichever runs
+# first on a fresh machine.
+test: deps-check
+	@$(MAKE) --no-print-directory test-run
+
+test-run: all unit-tests
 	@BUILD=$(BUILD) SANITIZE=$(SANITIZE) tests/run
 
 deps:
