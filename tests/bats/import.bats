@@ -128,9 +128,11 @@ close_scores() {
 	[ "$status" -eq 1 ]
 	[[ "$output" == "pcnn-import: tl.pth: cannot read as a PyTorch file: truncated checkpoint"* ]]
 	# a list of tensors, not a dict
-	run "$IMP" "$FX/zip/lst.pth" -o m.bin
-	[ "$status" -eq 1 ]
-	[[ "$output" == *"lst.pth: cannot read as a PyTorch file: the checkpoint holds no dictionary of tensors"* ]]
+	for fmt in zip legacy; do
+		run "$IMP" "$FX/$fmt/lst.pth" -o m.bin
+		[ "$status" -eq 1 ]
+		[[ "$output" == *"$fmt/lst.pth: cannot read as a PyTorch file: the checkpoint holds no dictionary of tensors"* ]]
+	done
 	[ ! -e m.bin ]
 }
 
@@ -214,12 +216,14 @@ close_scores() {
 	run "$IMP" "$FX/legacy/cm.pth" -o m.bin
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"cm.pth: class_map has shape (2, 3, 8, 10), expected (K, 3, H, W) with H and W multiples of 4" ]]
-	run "$IMP" "$FX/zip/dup.pth" -o m.bin
-	[ "$status" -eq 1 ]
-	[[ "$output" == *"dup.pth: tensor nin_out.lin_a.bias appears twice (with and without 'module.')" ]]
-	run "$IMP" "$FX/zip/nt.pth" -o m.bin
-	[ "$status" -eq 1 ]
-	[[ "$output" == *"nt.pth: entry 'step' is not a named tensor (is this a state_dict?)" ]]
+	for fmt in zip legacy; do
+		run "$IMP" "$FX/$fmt/dup.pth" -o m.bin
+		[ "$status" -eq 1 ]
+		[[ "$output" == *"$fmt/dup.pth: tensor nin_out.lin_a.bias appears twice (with and without 'module.')" ]]
+		run "$IMP" "$FX/$fmt/nt.pth" -o m.bin
+		[ "$status" -eq 1 ]
+		[[ "$output" == *"$fmt/nt.pth: entry 'step' is not a named tensor (is this a state_dict?)" ]]
+	done
 	[ ! -e m.bin ]
 }
 

@@ -20,7 +20,8 @@
 #   d.bin          a pcnn data file of 5 random 8x12 images, labels 0..2
 #   expect/*.scores.tsv  PyTorch's log p(x | c) (float64 on the float32 weights) of d.bin
 #                  for every class, as pcnn-score writes it, for two inputs
-# The same torch gives the same bytes (fixed seeds). Sizes are small (R, F, M) = (1, 2, 1)
+# The same torch gives the same bytes (fixed seeds), but for legacy/: that format names its
+# storages by memory address, so those files change bytes (not content) on every run. Sizes are small (R, F, M) = (1, 2, 1)
 # so the files stay a few kilobytes of numbers; the tensor count (187) is a real model's.
 import argparse
 import collections
@@ -139,12 +140,12 @@ def inputs():
     both["nin_out.lin_a.weight"] = b2["nin_out.lin_a.weight_v"]
     I["both.pth"] = (both, None, "legacy")
     I["dup.pth"] = (collections.OrderedDict([("nin_out.lin_a.bias", torch.zeros(10)),
-                                             ("module.nin_out.lin_a.bias", torch.zeros(10))]), None, "zip")
+                                             ("module.nin_out.lin_a.bias", torch.zeros(10))]), None, "both")
     I["nt.pth"] = (collections.OrderedDict([("u_init.conv.weight_v", torch.zeros(2, 4, 2, 3)), ("step", 3)]),
-                   None, "zip")
+                   None, "both")
     I["cm.pth"] = (collections.OrderedDict((k, v[:, :, :, :10] if k == "class_map" else v)
                                            for k, v in ci.items()), None, "legacy")
-    I["lst.pth"] = ([torch.zeros(3)], None, "zip")
+    I["lst.pth"] = ([torch.zeros(3)], None, "both")
     return I
 
 

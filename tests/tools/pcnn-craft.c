@@ -7,7 +7,10 @@
  *                                             and fix the file's CRC
  *   pcnn-craft png-bomb FILE                  a PNG claiming 100000x100000 RGB pixels whose
  *                                             IDAT holds 4 MiB of zero rows, compressed
+ *   pcnn-craft pth FILE                       a small state_dict as pcnn-export writes it
+ *                                             (w (2, 3), b (3,), s ()): a fuzzing seed
  * Byte layouts: docs/FORMATS.md. Exit 0, 1 on a file error, 2 on a usage error. */
+#include "io/pth_write.h"
 #include "util.h"
 
 #include <math.h>
@@ -20,7 +23,8 @@ static void usage(FILE *fp)
     fprintf(fp,
         "usage: pcnn-craft data-header FILE H W C COUNT\n"
         "       pcnn-craft poison FILE nan|inf|-inf\n"
-        "       pcnn-craft png-bomb FILE\n");
+        "       pcnn-craft png-bomb FILE\n"
+        "       pcnn-craft pth FILE\n");
 }
 
 static uint8_t *slurp(const char *path, size_t *n)
@@ -146,6 +150,11 @@ int main(int argc, char **argv)
         poison(argv[2], v);
     } else if (argc == 3 && !strcmp(argv[1], "png-bomb")) {
         png_bomb(argv[2]);
+    } else if (argc == 3 && !strcmp(argv[1], "pth")) {
+        static const float w[6] = {1, -2, 0.5f, 3, 0, -1}, b[3] = {0.25f, 0, 1}, sc[1] = {7};
+        pcnn_pth_entry t[3] = {{"w", 2, {2, 3}, w}, {"b", 1, {3}, b}, {"s", 0, {0}, sc}};
+        FILE *fp = fopen(argv[2], "wb");
+        if (!fp || pcnn_pth_write(fp, t, 3) || fclose(fp)) pcnn_die("%s: cannot write", argv[2]);
     } else {
         usage(stderr);
         return 2;
