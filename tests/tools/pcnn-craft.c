@@ -107,7 +107,7 @@ static void chunk(FILE *fp, const char *type, const uint8_t *d, size_t n)
     uint8_t be[4] = {(uint8_t)(n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8), (uint8_t)n};
     fwrite(be, 1, 4, fp);
     fwrite(type, 1, 4, fp);
-    fwrite(d, 1, n, fp);
+    if (n) fwrite(d, 1, n, fp);
     uint32_t c = (uint32_t)crc32(crc32(0, (const uint8_t *)type, 4), d, (uInt)n);
     uint8_t cb[4] = {(uint8_t)(c >> 24), (uint8_t)(c >> 16), (uint8_t)(c >> 8), (uint8_t)c};
     fwrite(cb, 1, 4, fp);
