@@ -3,10 +3,10 @@
 # PyTorch (the others run from the committed fixtures of make_import_fixtures.py), and the
 # data file helpers that script uses.
 #
-#   import_check.py torch-load MODEL.bin STATE_DICT.pth [DATA.bin SCORES.tsv]
+#   import_check.py torch-load [--polyak] MODEL.bin STATE_DICT.pth [DATA.bin SCORES.tsv]
 #       STATE_DICT.pth (pcnn-export's output) loads with torch.load(weights_only=True);
 #       its names are the SPEC §3 state_dict's, in order, and every tensor equals the model
-#       file's parameter bit for bit; it loads into tests/reference/pixelcnn.py's model with
+#       file's parameter (with --polyak: its polyak.<name>) bit for bit; it loads into tests/reference/pixelcnn.py's model with
 #       load_state_dict(strict=True), as into the CPEN 455 starter's; and with DATA and
 #       SCORES (pcnn-score's TSV of MODEL on DATA) that model's log p(x | c), float64 on the
 #       float32 weights, equals pcnn-score's within 1e-4 relative. Exit 1 on a difference.
@@ -68,6 +68,8 @@ def read_data(path):
 def torch_load(a):
     import torch
     from pixelcnn import PixelCNN, pixels_to_input
+    prefix = "polyak." if a[:1] == ["--polyak"] else ""
+    a = a[1:] if prefix else a
     m = modelfile.read_model_file(a[0])
     sd = torch.load(a[1], map_location="cpu", weights_only=True)
     film, inp = modelfile.conditioning_of(m.tensors)
@@ -76,7 +78,7 @@ def torch_load(a):
         fail("names differ from the SPEC §3 state_dict: %s" % sorted(set(sd) ^ {n for n, _ in specs})[:5])
     for k, v in sd.items():
         if v.dtype != torch.float32 or not v.is_contiguous() or \
-                not np.array_equal(v.numpy(), m.tensors[k]):
+                not np.array_equal(v.numpy(), m.tensors[prefix + k]):
             fail("tensor %s differs from the model file's" % k)
     model = PixelCNN(m.R, m.F, m.M, m.K, film, (m.H, m.W) if inp else None)
     model.load_state_dict(sd, strict=True)
