@@ -132,9 +132,6 @@ CUDA_SRCS  := $(sort $(wildcard cuda/*.cu))
 CUDA_OBJS  := $(if $(filter 1,$(GPU)),$(CUDA_SRCS:%.cu=$(BUILD)/%.o))
 TOOL_SRCS  := $(sort $(wildcard tools/pcnn-*.c))
 TOOL_BINS  := $(TOOL_SRCS:tools/%.c=$(BUILD)/bin/%)
-# Tools written as scripts (tools/pcnn-* without .c) are copied as they are.
-SCRIPT_SRCS := $(filter-out %.c %.h %.o %~,$(sort $(wildcard tools/pcnn-*)))
-SCRIPT_BINS := $(SCRIPT_SRCS:tools/%=$(BUILD)/bin/%)
 UNIT_SRCS  := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS  := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 # Helpers of the tests (pcnn-mkdata: random data and model files): built for the
@@ -147,9 +144,9 @@ LIBPCNN    := $(BUILD)/libpcnn.a
 .DELETE_ON_ERROR:
 # Keep the objects make would otherwise treat as intermediate (and delete).
 .SECONDARY: $(TOOL_SRCS:%.c=$(BUILD)/%.o) $(UNIT_SRCS:%.c=$(BUILD)/%.o) $(TEST_TOOL_SRCS:%.c=$(BUILD)/%.o)
-.PHONY: all test unit-tests test-tools deps install clean FORCE
+.PHONY: all test test-run unit-tests test-tools deps deps-check install clean FORCE
 
-all: $(TOOL_BINS) $(SCRIPT_BINS) $(if $(CUDA_OBJS),$(CUDA_LIB))
+all: $(TOOL_BINS) $(if $(CUDA_OBJS),$(CUDA_LIB))
 
 # A stamp that changes when the flags change, so objects are rebuilt.
 FLAGS_NOW := $(CC) $(ALL_CFLAGS) $(CPPFLAGS) $(GPU) $(NVFLAGS) $(LDFLAGS) MPI=$(MPI) $(MPI_CFLAGS) \
@@ -187,10 +184,6 @@ $(BUILD)/bin/%: $(BUILD)/tools/%.o $(LIBPCNN)
 	@mkdir -p $(@D)
 	$(call say,LINK,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(SCRIPT_BINS): $(BUILD)/bin/%: tools/%
-	@mkdir -p $(@D)
-	$(call say,COPY,$@)cp $< $@ && chmod +x $@
-
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIBPCNN)
 	@mkdir -p $(@D)
 	$(call say,LINK,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(TEST_LIBS)
@@ -206,8 +199,15 @@ test-tools: $(TEST_TOOL_BINS)
 unit-tests: $(UNIT_BINS) test-tools $(if $(CUDA_OBJS),$(CUDA_LIB))
 
 # The README's test command. tests/run runs every unit binary and bats file
-# and prints the final "N passed, N failed" line.
-test: deps-check all unit-tests
+# and prints the final "N passed, N failed" line. The build runs as a make of its own
+# after deps-check: this Makefile decides GPU and MPI when it is read, so a make read
+# before deps-check installed Open MPI would build without it. So make test and make
+# pipeline (pipelines/pipeline.mk, the same way) build the same tools whichever runs
+# first on a fresh machine.
+test: deps-check
+	@$(MAKE) --no-print-directory test-run
+
+test-run: all unit-tests
 	@BUILD=$(BUILD) SANITIZE=$(SANITIZE) tests/run
 
 deps:
@@ -218,7 +218,7 @@ deps-check:
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin
-	install -m 755 $(TOOL_BINS) $(SCRIPT_BINS) $(DESTDIR)$(PREFIX)/bin
+	install -m 755 $(TOOL_BINS) $(DESTDIR)$(PREFIX)/bin
 ifeq ($(GPU),1)
 	install -d $(DESTDIR)$(PREFIX)/lib/pcnn
 	install -m 644 $(CUDA_LIB) $(DESTDIR)$(PREFIX)/lib/pcnn

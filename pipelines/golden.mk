@@ -2,13 +2,13 @@
 #
 #   make golden            self-check the reference, rewrite tests/fixtures/golden/*.model
 #   make golden-check      the self-checks only (gradcheck, causality, layer definitions)
-#   make modelfile-sync    paste tests/reference/modelfile.py into tools/pcnn-import, -export
+#   make import-fixtures   rewrite tests/fixtures/import/ (pcnn-import/-export's tests)
 #
 # Needs Debian's python3-torch as /usr/bin/python3; CI uses the committed fixtures.
 
 TORCH_PY ?= /usr/bin/python3
 
-.PHONY: golden golden-check modelfile-sync
+.PHONY: golden golden-check import-fixtures
 
 golden:
 	$(TORCH_PY) tests/reference/make_golden.py
@@ -16,5 +16,5 @@ golden:
 golden-check:
 	$(TORCH_PY) tests/reference/make_golden.py --checks-only
 
-modelfile-sync:
-	$(TORCH_PY) tests/reference/sync_tools.py
+import-fixtures:
+	$(TORCH_PY) tests/reference/make_import_fixtures.py

@@ -176,11 +176,45 @@ static uint8_t *slurp(const char *path, size_t *len)
     return buf;
 }
 
+/* All of a stream (a pipe: stdin), in memory; NULL after a message naming it. */
+static uint8_t *slurp_stream(FILE *fp, const char *name, size_t *len)
+{
+    size_t n = 0, cap = 1 << 16;
+    uint8_t *buf = pcnn_xmalloc(cap);
+    for (;;) {
+        if (n == cap) buf = pcnn_xrealloc(buf, cap *= 2);
+        size_t got = fread(buf + n, 1, cap - n, fp);
+        n += got;
+        if (got == 0) break;
+    }
+    if (ferror(fp)) {
+        pcnn_warn("%s: read error: %s", name, strerror(errno));
+        free(buf);
+        return NULL;
+    }
+    *len = n;
+    return buf;
+}
+
+static pcnn_model_file *parse(uint8_t *buf, size_t len, const char *path);
+
 pcnn_model_file *pcnn_model_file_read(const char *path)
 {
     size_t len;
     uint8_t *buf = slurp(path, &len);
-    if (!buf) return NULL;
+    return buf ? parse(buf, len, path) : NULL;
+}
+
+pcnn_model_file *pcnn_model_file_read_stream(FILE *fp, const char *name)
+{
+    size_t len;
+    uint8_t *buf = slurp_stream(fp, name, &len);
+    return buf ? parse(buf, len, name) : NULL;
+}
+
+/* Parses and validates the len bytes of buf (freed here); messages name path. */
+static pcnn_model_file *parse(uint8_t *buf, size_t len, const char *path)
+{
     cursor c = {buf, buf + len, path, 0};
     pcnn_model_file *m = NULL;
     const uint8_t *magic = take(&c, 8, "header");

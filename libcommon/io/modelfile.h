@@ -73,6 +73,8 @@ pcnn_model_file *pcnn_model_file_new(uint32_t R, uint32_t F, uint32_t M, uint32_
 /* Reads and validates (magic, version, sizes against the file's length before
  * allocating, checksum, finite values). NULL on error, message printed. */
 pcnn_model_file *pcnn_model_file_read(const char *path);
+/* The same from a stream read to its end (stdin, a pipe); messages name it name. */
+pcnn_model_file *pcnn_model_file_read_stream(FILE *fp, const char *name);
 /* Writes atomically (temporary file + fsync + rename). -1 on error, printed;
  * the previous file at path is then untouched. */
 int pcnn_model_file_write(const char *path, const pcnn_model_file *m);

@@ -17,6 +17,10 @@
 
 /* ---- values of the pickle machine ---- */
 
+/* element kinds of a storage: floating (every reader), integer (pcnn_pth_read_f64), other */
+enum { K_OTHER, K_F32, K_F64, K_F16, K_BF16, K_I64, K_I32, K_I16, K_I8, K_U8, K_BOOL };
+#define IS_FLOAT(k) ((k) >= K_F32 && (k) <= K_BF16)
+
 enum { V_NONE, V_BOOL, V_INT, V_BIGINT, V_FLOAT, V_STR, V_TUPLE, V_LIST, V_DICT, V_GLOBAL,
        V_STORAGE, V_TENSOR, V_OBJ, V_MARK };
 
@@ -29,7 +33,7 @@ struct val {
     size_t slen;
     val **items;            /* TUPLE, LIST; DICT: key, value, key, value ... */
     size_t n, cap;
-    int elsize, is_float;   /* STORAGE: bytes per element; 1 for float32 (4) / float64 (8) */
+    int elsize, kind;       /* STORAGE: bytes per element; K_* (K_OTHER: not read) */
     char *tname;            /* STORAGE: "FloatStorage" ... */
     val *storage;           /* TENSOR */
     int64_t offset, shape[MAX_NDIM], stride[MAX_NDIM];
@@ -208,12 +212,14 @@ static int memo_get(vm *m, uint64_t idx)
     return push(m, m->memo[idx]);
 }
 
-/* Storage types of torch (legacy typed storages, as named in the persistent ids). */
-static const struct { const char *name; int elsize, is_float; } STYPES[] = {
-    {"FloatStorage", 4, 1}, {"DoubleStorage", 8, 1}, {"HalfStorage", 2, 0},
-    {"BFloat16Storage", 2, 0}, {"LongStorage", 8, 0}, {"IntStorage", 4, 0},
-    {"ShortStorage", 2, 0}, {"CharStorage", 1, 0}, {"ByteStorage", 1, 0},
-    {"BoolStorage", 1, 0}, {"ComplexFloatStorage", 8, 0}, {"ComplexDoubleStorage", 16, 0},
+/* Storage types of torch (legacy typed storages, as named in the persistent ids); the
+ * real ones are read (every value converts to double: exactly, but int64 beyond 2^53),
+ * complex ones refused. */
+static const struct { const char *name; int elsize, kind; } STYPES[] = {
+    {"FloatStorage", 4, K_F32}, {"DoubleStorage", 8, K_F64}, {"HalfStorage", 2, K_F16},
+    {"BFloat16Storage", 2, K_BF16}, {"LongStorage", 8, K_I64}, {"IntStorage", 4, K_I32},
+    {"ShortStorage", 2, K_I16}, {"CharStorage", 1, K_I8}, {"ByteStorage", 1, K_U8},
+    {"BoolStorage", 1, K_BOOL}, {"ComplexFloatStorage", 8, K_OTHER}, {"ComplexDoubleStorage", 16, K_OTHER},
 };
 
 /* BINPERSID: ('storage', GLOBAL torch.XStorage, key, location, numel[, view]) */
@@ -233,7 +239,7 @@ static val *persistent_load(vm *m, val *pid)
     val *s = vnew(m, V_STORAGE);
     s->tname = pcnn_xstrdup(g + 6);
     for (size_t k = 0; k < sizeof STYPES / sizeof *STYPES; k++)
-        if (!strcmp(s->tname, STYPES[k].name)) s->elsize = STYPES[k].elsize, s->is_float = STYPES[k].is_float;
+        if (!strcmp(s->tname, STYPES[k].name)) s->elsize = STYPES[k].elsize, s->kind = STYPES[k].kind;
     if (!s->elsize) {
         vfail(m, "%s: unknown storage type '%s'", m->what, g);
         return NULL;
@@ -445,7 +451,7 @@ static val *unpickle(vm *m)
 typedef struct ptensor {
     char *name;
     char *key;              /* storage key */
-    int elsize, is_float;
+    int elsize, kind;
     char *tname;
     int64_t numel;          /* of the storage, per the pickle */
     int64_t offset, shape[MAX_NDIM], stride[MAX_NDIM];
@@ -460,11 +466,13 @@ typedef struct pstorage {
 
 struct pcnn_pth {
     FILE *fp;
+    uint8_t *mem;           /* stdin's bytes, under fp (fmemopen) */
     int zip;
     ptensor *t;
     int nt;
     pstorage *st;
     int nst;
+    char *stray;            /* the first entry that is not a named tensor, or NULL */
 };
 
 static int perr(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -477,23 +485,40 @@ static int perr(char *err, size_t errlen, const char *fmt, ...)
     return -1;
 }
 
-/* Collects the tensors of the state_dict d (a checkpoint {"state_dict": {...}} is looked into). */
+/* The value of d[key] when d is a dict holding key, else NULL. */
+static val *dict_get(val *d, const char *key)
+{
+    for (size_t k = 0; k + 1 < d->n; k += 2)
+        if (d->items[k]->t == V_STR && !strcmp(d->items[k]->s, key)) return d->items[k + 1];
+    return NULL;
+}
+
+/* Collects the tensors of the state_dict d. A checkpoint that wraps it, {"state_dict": {...}}
+ * (or "model_state_dict", or "model", looked for in that order), is looked into once. */
 static int collect(pcnn_pth *p, val *d, char *err, size_t errlen)
 {
     if (d->t != V_DICT) return perr(err, errlen, "the checkpoint holds no dictionary of tensors (not a state_dict)");
-    for (size_t k = 0; k + 1 < d->n; k += 2)
-        if (d->items[k]->t == V_STR && !strcmp(d->items[k]->s, "state_dict") && d->items[k + 1]->t == V_DICT)
-            return collect(p, d->items[k + 1], err, errlen);
+    static const char *const wrappers[] = {"state_dict", "model_state_dict", "model"};
+    for (size_t w = 0; w < sizeof wrappers / sizeof *wrappers; w++) {
+        val *inner = dict_get(d, wrappers[w]);
+        if (inner && inner->t == V_DICT) {
+            d = inner;
+            break;
+        }
+    }
     p->t = pcnn_xcalloc(d->n / 2 + 1, sizeof *p->t);
     for (size_t k = 0; k + 1 < d->n; k += 2) {
         val *key = d->items[k], *v = d->items[k + 1];
-        if (key->t != V_STR || v->t != V_TENSOR) continue;
+        if (key->t != V_STR || v->t != V_TENSOR) {
+            if (!p->stray) p->stray = pcnn_xstrdup(key->t == V_STR ? key->s : "(a key that is not a string)");
+            continue;
+        }
         ptensor *t = &p->t[p->nt++];
         t->name = pcnn_xstrdup(key->s);
         t->key = pcnn_xstrdup(v->storage->s);
         t->tname = pcnn_xstrdup(v->storage->tname);
         t->elsize = v->storage->elsize;
-        t->is_float = v->storage->is_float;
+        t->kind = v->storage->kind;
         t->numel = v->storage->i;
         t->offset = v->offset;
         t->ndim = v->ndim;
@@ -688,9 +713,9 @@ static int open_legacy(pcnn_pth *p, uint64_t fsize, char *err, size_t errlen)
     for (size_t k = 0; k < keys->n; k++) {
         if (keys->items[k]->t != V_STR) { perr(err, errlen, "damaged checkpoint (a storage key not a string)"); goto out; }
         const char *key = keys->items[k]->s;
-        int elsize = 0;
-        for (int i = 0; i < p->nt && !elsize; i++)
-            if (!strcmp(p->t[i].key, key)) elsize = p->t[i].elsize;
+        int elsize = 0;   /* from any storage of the pickle (tensors outside the state_dict too) */
+        for (val *u = all; u && !elsize; u = u->next)
+            if (u->t == V_STORAGE && !strcmp(u->s, key)) elsize = u->elsize;
         if (!elsize) { perr(err, errlen, "damaged checkpoint (storage %s used by no tensor)", key); goto out; }
         uint8_t nb[8];
         if (rd_at(p->fp, pos, nb, 8)) { perr(err, errlen, "truncated checkpoint (storage %s missing)", key); goto out; }
@@ -711,24 +736,63 @@ out:
     return rc;
 }
 
+/* All of stdin, in memory (a pipe cannot seek). NULL with a reason in err. */
+static uint8_t *slurp_stdin(size_t *len, char *err, size_t errlen)
+{
+    size_t n = 0, cap = 1 << 16;
+    uint8_t *buf = pcnn_xmalloc(cap);
+    for (;;) {
+        if (n == cap) buf = pcnn_xrealloc(buf, cap *= 2);
+        size_t got = fread(buf + n, 1, cap - n, stdin);
+        n += got;
+        if (got == 0) break;
+    }
+    if (ferror(stdin)) {
+        perr(err, errlen, "read error: %s", strerror(errno));
+        free(buf);
+        return NULL;
+    }
+    *len = n;
+    return buf;
+}
+
 pcnn_pth *pcnn_pth_open(const char *path, char *err, size_t errlen)
 {
-    FILE *fp = fopen(path, "rb");
-    if (!fp) {
-        perr(err, errlen, "%s", strerror(errno));
-        return NULL;
+    FILE *fp;
+    uint8_t *mem = NULL;
+    uint64_t fsize;
+    if (!strcmp(path, "-")) {
+        size_t n;
+        if (!(mem = slurp_stdin(&n, err, errlen))) return NULL;
+        if (n == 0) {
+            free(mem);
+            perr(err, errlen, "an empty file (not a PyTorch checkpoint)");
+            return NULL;
+        }
+        if (!(fp = fmemopen(mem, n, "rb"))) {
+            perr(err, errlen, "%s", strerror(errno));
+            free(mem);
+            return NULL;
+        }
+        fsize = n;
+    } else {
+        if (!(fp = fopen(path, "rb"))) {
+            perr(err, errlen, "%s", strerror(errno));
+            return NULL;
+        }
+        struct stat sb;
+        if (fstat(fileno(fp), &sb) || !S_ISREG(sb.st_mode)) {
+            perr(err, errlen, "%s", S_ISDIR(sb.st_mode) ? "a folder, not a file" : "not a regular file");
+            fclose(fp);
+            return NULL;
+        }
+        fsize = (uint64_t)sb.st_size;
     }
-    struct stat sb;
     uint8_t head[4] = {0};
-    if (fstat(fileno(fp), &sb) || !S_ISREG(sb.st_mode)) {
-        perr(err, errlen, "%s", S_ISDIR(sb.st_mode) ? "a folder, not a file" : "not a regular file");
-        fclose(fp);
-        return NULL;
-    }
-    uint64_t fsize = (uint64_t)sb.st_size;
     size_t got = fread(head, 1, 4, fp);
     pcnn_pth *p = pcnn_xcalloc(1, sizeof *p);
     p->fp = fp;
+    p->mem = mem;
     int rc;
     if (got == 4 && pcnn_get_u32(head) == 0x04034b50) {
         p->zip = 1;
@@ -749,6 +813,7 @@ pcnn_pth *pcnn_pth_open(const char *path, char *err, size_t errlen)
 const char *pcnn_pth_format(const pcnn_pth *p) { return p->zip ? "zip" : "legacy"; }
 int pcnn_pth_count(const pcnn_pth *p) { return p->nt; }
 const char *pcnn_pth_name(const pcnn_pth *p, int i) { return p->t[i].name; }
+const char *pcnn_pth_stray(const pcnn_pth *p) { return p->stray; }
 
 static const ptensor *find(const pcnn_pth *p, const char *name)
 {
@@ -759,12 +824,112 @@ static const ptensor *find(const pcnn_pth *p, const char *name)
 
 int pcnn_pth_has(const pcnn_pth *p, const char *name) { return find(p, name) != NULL; }
 
+int pcnn_pth_shape(const pcnn_pth *p, const char *name, int64_t *shape)
+{
+    const ptensor *t = find(p, name);
+    if (!t) return -1;
+    memcpy(shape, t->shape, (size_t)t->ndim * sizeof *shape);
+    return t->ndim;
+}
+
 static void shape_str(char *buf, size_t cap, int ndim, const int64_t *shape)
 {
     size_t n = (size_t)snprintf(buf, cap, "[");
     for (int k = 0; k < ndim && n < cap; k++)
         n += (size_t)snprintf(buf + n, cap - n, "%s%lld", k ? ", " : "", (long long)shape[k]);
     if (n < cap) snprintf(buf + n, cap - n, "]");
+}
+
+/* IEEE half and bfloat16 to float: exact. */
+static float half_to_float(uint16_t h)
+{
+    uint32_t sign = (uint32_t)(h >> 15) << 31, e = (h >> 10) & 31, m = h & 1023, bits;
+    if (e == 31) bits = sign | 0x7f800000u | (m << 13);                  /* inf, NaN */
+    else if (e) bits = sign | ((e + 112) << 23) | (m << 13);              /* normal */
+    else {
+        float f = (float)m * 0x1p-24f;                                    /* subnormal or 0 */
+        return sign ? -f : f;
+    }
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+static double element(const uint8_t *b, int kind)
+{
+    float f;
+    double d;
+    uint32_t u;
+    switch (kind) {
+    case K_F32: memcpy(&f, b, 4); return f;
+    case K_F64: memcpy(&d, b, 8); return d;
+    case K_F16: return half_to_float((uint16_t)(b[0] | b[1] << 8));
+    case K_BF16: u = (uint32_t)(b[0] | b[1] << 8) << 16; memcpy(&f, &u, 4); return f;
+    case K_I64: return (double)(int64_t)pcnn_get_u64(b);
+    case K_I32: return (int32_t)pcnn_get_u32(b);
+    case K_I16: return (int16_t)pcnn_get_u16(b);
+    case K_I8: return (int8_t)b[0];
+    case K_U8: return b[0];
+    default: return b[0] != 0;   /* K_BOOL */
+    }
+}
+
+/* Reads tensor t (whatever its strides: a view's elements are gathered in row-major order)
+ * into outf (as float) or outd (as double). */
+static int read_tensor(pcnn_pth *p, const ptensor *t, float *outf, double *outd, char *err, size_t errlen)
+{
+    const char *name = t->name;
+    if (t->kind == K_OTHER || (outf && !IS_FLOAT(t->kind)))
+        return perr(err, errlen, "tensor '%s' is a %s (pcnn reads %s)", name, t->tname,
+                    outf ? "float32, float64, float16 and bfloat16" : "real numbers, not complex ones");
+    int ndim = t->ndim;
+    uint64_t n = 1, last = 0;   /* elements; the storage index of the last one, from the offset */
+    int contiguous = 1;
+    for (int k = ndim - 1; k >= 0; k--) {
+        if (t->shape[k] < 0 || t->stride[k] < 0) return perr(err, errlen, "tensor '%s': a damaged tensor record", name);
+        if (t->shape[k] == 0) return 0;
+        if (t->shape[k] != 1 && (uint64_t)t->stride[k] != n) contiguous = 0;
+        if ((uint64_t)t->shape[k] > ((uint64_t)1 << 40) / n ||
+            (uint64_t)t->stride[k] > ((uint64_t)1 << 40) / (uint64_t)t->shape[k])
+            return perr(err, errlen, "tensor '%s': a damaged tensor record (too large)", name);
+        n *= (uint64_t)t->shape[k];
+        last += (uint64_t)(t->shape[k] - 1) * (uint64_t)t->stride[k];
+    }
+    const pstorage *s = NULL;
+    for (int i = 0; i < p->nst && !s; i++)
+        if (!strcmp(p->st[i].key, t->key)) s = &p->st[i];
+    if (!s) return perr(err, errlen, "tensor '%s': its storage %s is missing from the file", name, t->key);
+    uint64_t es = (uint64_t)t->elsize, avail = s->bytes / es;
+    if (t->offset < 0 || (uint64_t)t->offset >= avail || last >= avail - (uint64_t)t->offset)
+        return perr(err, errlen, "tensor '%s' reaches beyond its storage (truncated or damaged file)", name);
+    uint64_t first = (uint64_t)t->offset * es, span = (last + 1) * es;
+    if (contiguous && t->kind == K_F32 && outf) {   /* the common case: straight into out */
+        if (rd_at(p->fp, s->pos + first, outf, (size_t)span))
+            return perr(err, errlen, "tensor '%s': read error (truncated file?)", name);
+        return 0;
+    }
+    uint8_t *raw = pcnn_xmalloc((size_t)span);
+    if (rd_at(p->fp, s->pos + first, raw, (size_t)span)) {
+        free(raw);
+        return perr(err, errlen, "tensor '%s': read error (truncated file?)", name);
+    }
+    int64_t idx[MAX_NDIM] = {0};
+    uint64_t at = 0;   /* storage index of element idx, from the offset */
+    for (uint64_t j = 0; j < n; j++) {
+        double v = element(raw + at * es, t->kind);
+        if (outd) outd[j] = v;
+        else outf[j] = (float)v;
+        for (int k = ndim - 1; k >= 0; k--) {   /* next row-major index */
+            if (++idx[k] < t->shape[k]) {
+                at += (uint64_t)t->stride[k];
+                break;
+            }
+            at -= (uint64_t)(t->shape[k] - 1) * (uint64_t)t->stride[k];
+            idx[k] = 0;
+        }
+    }
+    free(raw);
+    return 0;
 }
 
 int pcnn_pth_read(pcnn_pth *p, const char *name, int ndim, const int64_t *shape, float *out,
@@ -780,41 +945,25 @@ int pcnn_pth_read(pcnn_pth *p, const char *name, int ndim, const int64_t *shape,
         shape_str(b, sizeof b, ndim, shape);
         return perr(err, errlen, "tensor '%s' has shape %s, expected %s", name, a, b);
     }
-    if (!t->is_float) return perr(err, errlen, "tensor '%s' is a %s (pcnn reads float32 and float64)", name, t->tname);
-    /* row-major strides only (a state_dict's tensors are contiguous) */
-    int64_t n = 1;
-    for (int k = ndim - 1; k >= 0; k--) {
-        if (shape[k] != 1 && t->stride[k] != n)
-            return perr(err, errlen, "tensor '%s' is not contiguous", name);
-        n *= shape[k];
-    }
-    const pstorage *s = NULL;
-    for (int i = 0; i < p->nst && !s; i++)
-        if (!strcmp(p->st[i].key, t->key)) s = &p->st[i];
-    if (!s) return perr(err, errlen, "tensor '%s': its storage %s is missing from the file", name, t->key);
-    uint64_t first = (uint64_t)t->offset * (uint64_t)t->elsize, bytes = (uint64_t)n * (uint64_t)t->elsize;
-    if (t->offset < 0 || first > s->bytes || bytes > s->bytes - first)
-        return perr(err, errlen, "tensor '%s' reaches beyond its storage (truncated or damaged file)", name);
-    if (t->elsize == 4) {
-        if (rd_at(p->fp, s->pos + first, out, (size_t)bytes))
-            return perr(err, errlen, "tensor '%s': read error (truncated file?)", name);
-    } else {
-        double *tmp = pcnn_xmalloc((size_t)bytes);
-        int bad = rd_at(p->fp, s->pos + first, tmp, (size_t)bytes);
-        for (int64_t k = 0; !bad && k < n; k++) out[k] = (float)tmp[k];
-        free(tmp);
-        if (bad) return perr(err, errlen, "tensor '%s': read error (truncated file?)", name);
-    }
-    return 0;
+    return read_tensor(p, t, out, NULL, err, errlen);
+}
+
+int pcnn_pth_read_f64(pcnn_pth *p, const char *name, double *out, char *err, size_t errlen)
+{
+    const ptensor *t = find(p, name);
+    if (!t) return perr(err, errlen, "no tensor '%s'", name);
+    return read_tensor(p, t, NULL, out, err, errlen);
 }
 
 void pcnn_pth_close(pcnn_pth *p)
 {
     if (!p) return;
     if (p->fp) fclose(p->fp);
+    free(p->mem);
     for (int i = 0; i < p->nt; i++) free(p->t[i].name), free(p->t[i].key), free(p->t[i].tname);
     for (int i = 0; i < p->nst; i++) free(p->st[i].key);
     free(p->t);
     free(p->st);
+    free(p->stray);
     free(p);
 }

@@ -1,6 +1,7 @@
 /*
  * pth.h — read float tensors from a PyTorch checkpoint (torch.save of a state_dict), in C,
- * without PyTorch: what pcnn-fid needs to read pytorch-fid's InceptionV3 weights file.
+ * without PyTorch: pcnn-fid reads pytorch-fid's InceptionV3 weights with it, pcnn-import
+ * a PixelCNN++ state_dict. (pth_write.h writes one.)
  *
  *   char err[256];
  *   pcnn_pth *p = pcnn_pth_open("pt_inception.pth", err, sizeof err);
@@ -26,10 +27,17 @@
  * the tensor rebuilders and _rebuild_parameter gives an opaque object (so _metadata and
  * other attributes are parsed and ignored). Nothing is executed.
  *
+ * The state_dict is the pickled dict itself, or the dict under "state_dict",
+ * "model_state_dict" or "model" (looked for in that order, once) of a checkpoint that wraps
+ * it with other things (epoch, optimizer state: parsed and ignored).
+ *
  * Only the pickle and the central directory are held in memory; tensors are read from
- * the file when asked for. Float32 and float64 storages are read (converted to float);
- * other dtypes are refused by pcnn_pth_read. Every count and offset is checked against
- * the file: a damaged or foreign file gives a one-line reason, never a crash.
+ * the file when asked for. pcnn_pth_read reads float32, float64, float16 and bfloat16
+ * storages (each value converts exactly to double) and refuses other dtypes;
+ * pcnn_pth_read_f64 reads integer and bool ones too (as torch's .to(float64) does). A tensor that is a
+ * view (any strides, an offset into a shared storage) is gathered in row-major order.
+ * Every count and offset is checked against the file: a damaged or foreign file gives a
+ * one-line reason, never a crash.
  */
 #ifndef PCNN_PTH_H
 #define PCNN_PTH_H
@@ -39,7 +47,7 @@
 
 typedef struct pcnn_pth pcnn_pth;
 
-/* Opens and parses path; NULL with a reason in err (e.g. "No such file or directory",
+/* Opens and parses path ("-": all of stdin, read into memory); NULL with a reason in err (e.g. "No such file or directory",
  * "not a PyTorch checkpoint (neither a zip archive nor a pickle)"). */
 pcnn_pth *pcnn_pth_open(const char *path, char *err, size_t errlen);
 
@@ -53,11 +61,25 @@ const char *pcnn_pth_name(const pcnn_pth *p, int i);
 /* 1 when the checkpoint has a tensor called name. */
 int pcnn_pth_has(const pcnn_pth *p, const char *name);
 
+/* The number of dimensions of tensor name (0..8) with its shape in shape[], or -1 when
+ * there is no such tensor. */
+int pcnn_pth_shape(const pcnn_pth *p, const char *name, int64_t *shape);
+
+/* The key of the state_dict's first entry that is not a tensor under a string key (an int,
+ * a nested dict, ...), or "(a key that is not a string)", or NULL when every entry is a
+ * named tensor. Such entries are not counted by pcnn_pth_count. */
+const char *pcnn_pth_stray(const pcnn_pth *p);
+
 /* Copies tensor name, which must have exactly ndim dimensions of the given shape, into
  * out (row-major, as float). 0, or -1 with a reason (missing, other shape, dtype,
  * truncated data) in err. */
 int pcnn_pth_read(pcnn_pth *p, const char *name, int ndim, const int64_t *shape, float *out,
                   char *err, size_t errlen);
+
+/* Copies tensor name, whatever its shape (pcnn_pth_shape) and real dtype (integers and
+ * bools too), into out as double: the file's values, as .to(torch.float64) gives them. 0,
+ * or -1 with a reason in err (a complex tensor, truncated data). */
+int pcnn_pth_read_f64(pcnn_pth *p, const char *name, double *out, char *err, size_t errlen);
 
 /* Closes the file and frees everything; accepts NULL. */
 void pcnn_pth_close(pcnn_pth *p);

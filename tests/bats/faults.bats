@@ -4,7 +4,7 @@
 # and files, ids that the text formats cannot carry. Every failure is a clear message,
 # exit 1, and the previous output file left as it was.
 #
-# Files are crafted with python3's zlib (CRC-32); tests that need it skip without it.
+# Hostile files are crafted by the test helper pcnn-craft (tests/tools/pcnn-craft.c).
 # Tiny configs throughout (8x8 images, -R 1 -F 4 -M 2): the whole file runs in well
 # under a minute on 2 cores.
 
@@ -27,10 +27,6 @@ setup() {
 	cp "$BATS_FILE_TMPDIR/tm-train.bin" "$BATS_FILE_TMPDIR/tm.png" .
 }
 
-need_python() {
-	python3 -c 'import zlib, struct' 2>/dev/null || skip "python3 with zlib is needed to craft the file"
-}
-
 # limit_v KB CMD...: CMD under an address-space limit of KB KiB (ulimit -v), so an
 # allocation the size of a header's claim fails. An ASan build (make test SANITIZE=1)
 # reserves terabytes of shadow memory and cannot start under such a limit: there CMD
@@ -49,45 +45,13 @@ tiny_model() {   # tiny_model OUT: a real 8x8 model, one epoch on tm-train.bin
 
 # patch_data FILE H W C COUNT: rewrite the fixed header of a data file and fix its CRC.
 patch_data() {
-	python3 - "$@" <<'EOF'
-import struct, sys, zlib
-path, H, W, C, count = sys.argv[1], *map(int, sys.argv[2:])
-b = bytearray(open(path, 'rb').read())
-struct.pack_into('<III', b, 12, H, W, C)      # K at 24 unchanged
-struct.pack_into('<Q', b, 28, count)
-K = struct.unpack_from('<I', b, 24)[0]
-off = 36
-for _ in range(K):
-    off += 2 + struct.unpack_from('<H', b, off)[0]
-struct.pack_into('<I', b, off, zlib.crc32(bytes(b[:off])))
-open(path, 'wb').write(b)
-EOF
+	"$PCNN_TEST_BIN/pcnn-craft" data-header "$@"
 }
 
 # poison_model FILE VALUE: set element 0 of the first tensor to VALUE (nan, inf, -inf)
 # and fix the file's CRC, so only the finiteness check can refuse it.
 poison_model() {
-	python3 - "$@" <<'EOF'
-import struct, sys, zlib
-path, val = sys.argv[1], float(sys.argv[2])
-b = bytearray(open(path, 'rb').read())
-assert b[:8] == b'PCNNMODL'
-K = struct.unpack_from('<I', b, 12 + 12)[0]
-off = 12 + 28
-for _ in range(K):
-    off += 2 + struct.unpack_from('<H', b, off)[0]
-off += 32
-nmeta = struct.unpack_from('<I', b, off)[0]; off += 4
-for _ in range(2 * nmeta):
-    off += 2 + struct.unpack_from('<H', b, off)[0]
-off += 4                                              # n_tensors
-off += 2 + struct.unpack_from('<H', b, off)[0]        # first tensor's name
-ndim = struct.unpack_from('<I', b, off)[0]
-off += 4 + 4 * ndim
-struct.pack_into('<f', b, off, val)
-struct.pack_into('<I', b, len(b) - 4, zlib.crc32(bytes(b[:-4])))
-open(path, 'wb').write(b)
-EOF
+	"$PCNN_TEST_BIN/pcnn-craft" poison "$@"
 }
 
 # ---------------------------------------------------------------- failing writes
@@ -231,7 +195,6 @@ EOF
 # ---------------------------------------------------------------- hostile inputs
 
 @test "faults: a data header claiming 10^12 records allocates only what the file holds" {
-	need_python
 	"$T/pcnn-mkdata" -H 8 -W 8 -K 2 -n 8 -s 3 -o d.bin
 	patch_data d.bin 8 8 3 1000000000000
 	run --separate-stderr limit_v 300000 "$B/pcnn-info" d.bin
@@ -247,7 +210,6 @@ EOF
 }
 
 @test "faults: a data header claiming 65535x65535 images is refused before any allocation" {
-	need_python
 	"$T/pcnn-mkdata" -H 8 -W 8 -K 2 -n 1 -o d.bin
 	patch_data d.bin 65535 65535 3 1
 	run --separate-stderr limit_v 300000 "$B/pcnn-info" d.bin
@@ -261,7 +223,6 @@ EOF
 }
 
 @test "faults: NaN and Inf in a model file are refused (with the CRC made right)" {
-	need_python
 	"$T/pcnn-mkdata" -m -o m.bin
 	"$B/pcnn-info" -q m.bin
 	for v in nan inf -inf; do
@@ -284,17 +245,8 @@ EOF
 }
 
 @test "faults: a PNG claiming 100000x100000 pixels (a decompression bomb) is refused by the size limit" {
-	need_python
-	python3 - <<'EOF'
-import struct, zlib
-def chunk(t, d):
-    return struct.pack('>I', len(d)) + t + d + struct.pack('>I', zlib.crc32(t + d))
-# 100000 x 100000 RGB, IDAT: rows of zeros, compressed ~1000:1 (the first 4 MB of them)
-raw = zlib.compress(b'\0' * (4 << 20), 9)
-png = (b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', 100000, 100000, 8, 2, 0, 0, 0))
-       + chunk(b'IDAT', raw) + chunk(b'IEND', b''))
-open('bomb.png', 'wb').write(png)
-EOF
+	# 100000 x 100000 RGB, IDAT: rows of zeros, compressed ~1000:1 (the first 4 MB of them)
+	"$T/pcnn-craft" png-bomb bomb.png
 	printf 'bomb.png,0\n' > m.csv
 	run --separate-stderr limit_v 1000000 "$B/pcnn-prep" -q -H 8 -W 8 -o d.bin m.csv
 	[ "$status" -eq 1 ]

@@ -88,13 +88,11 @@ near() { awk -v x="$1" -v y="$2" -v t="$3" 'BEGIN { d = x - y; if (d < 0) d = -d
 	run "$FID" --inception cut-legacy.pth a b
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"cut-legacy.pth: truncated checkpoint"* ]]
-	# a checkpoint that is not pytorch-fid's Inception: a state_dict without the layer
-	if command -v /usr/bin/python3 >/dev/null && /usr/bin/python3 -c 'import torch' 2>/dev/null; then
-		/usr/bin/python3 -c 'import torch; torch.save({"fc.bias": torch.zeros(3)}, "other.pth")'
-		run "$FID" --inception other.pth a b
-		[ "$status" -eq 1 ]
-		[[ "$output" == *"other.pth: no tensor 'Conv2d_1a_3x3.conv.weight': not pytorch-fid's InceptionV3 weights"* ]]
-	fi
+	# a checkpoint that is not pytorch-fid's Inception: a PixelCNN++ state_dict (pcnn-export)
+	"$PCNN_BIN/pcnn-export" "$PCNN_ROOT/tests/fixtures/import/expect/a.model" -o other.pth 2> /dev/null
+	run "$FID" --inception other.pth a b
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"other.pth: no tensor 'Conv2d_1a_3x3.conv.weight': not pytorch-fid's InceptionV3 weights"* ]]
 	# the same without torch: the zip's data.pkl names no Conv2d tensor once renamed
 	sed 's/Conv2d_1a_3x3\.conv\.weight/Conv2d_1a_3x3.conv.weighX/' "$FX/inception-legacy.pth" > renamed.pth
 	run "$FID" --inception renamed.pth a b

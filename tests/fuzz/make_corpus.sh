@@ -15,7 +15,7 @@ T=${PCNN_TEST_BIN:-${B%/bin}/tests/bin}
 C=tests/fuzz/corpus
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-for h in datafile modelfile manifest idx scoretsv prior image; do
+for h in datafile modelfile manifest idx scoretsv prior image pth; do
 	rm -rf "${C:?}/$h"
 	mkdir -p "$C/$h" "tests/fuzz/regressions/$h"
 done
@@ -73,4 +73,13 @@ i=$C/image
 for f in tests/fixtures/prep/img/*.png tests/fixtures/prep/img/*.jpg tests/fixtures/prep/bad/*; do
 	[ -s "$f" ] && cp "$f" "$i/$(basename "$(dirname "$f")")-$(basename "$f")"
 done
+# ---- PyTorch checkpoints: one written by pcnn's writer, and the committed small fixtures of
+# tests/fixtures/import (tests/reference/make_import_fixtures.py), in both torch.save formats
+t=$C/pth
+"$T/pcnn-craft" pth "$t/written.pth"
+for f in tests/fixtures/import/zip/dup.pth tests/fixtures/import/zip/nt.pth tests/fixtures/import/zip/lst.pth \
+	tests/fixtures/import/legacy/dup.pth tests/fixtures/import/legacy/nt.pth tests/fixtures/import/legacy/lst.pth; do
+	cp "$f" "$t/$(basename "$(dirname "$f")")-$(basename "$f")"
+done
+
 echo "make_corpus: $(find "$C" -type f | wc -l) seeds, $(du -sk "$C" | cut -f1) KiB in $C"

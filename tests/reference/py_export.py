@@ -1,4 +1,9 @@
 #!/usr/bin/python3
+# tests/reference/py_export.py — the Python pcnn-export that pcnn had until the C tool
+# (tools/pcnn-export.c) replaced it, kept as the reference the C tool is checked against byte for
+# byte: make_import_fixtures.py writes its outputs into tests/fixtures/import/. Needs
+# PyTorch and numpy. What it did:
+#
 # pcnn-export — write the parameters of a pcnn model file as a PyTorch state_dict (.pth)
 # with the CPEN 455 / pclucas14 PixelCNN++ names of SPEC §3 (class terms `<block>.hw`
 # included; the variants' `<block>.hs` and `class_map` of SPEC §3b when the model has
@@ -7,7 +12,6 @@
 #   pcnn-export [--polyak] model.bin -o state_dict.pth
 #
 # --polyak exports the Polyak-averaged copy ("polyak.<name>") instead of the raw weights.
-# The modelfile block below is a copy of tests/reference/modelfile.py (make modelfile-sync).
 import argparse
 import io
 import os
@@ -15,7 +19,9 @@ import sys
 
 PROG = "pcnn-export"
 
-# @@MODELFILE@@
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import numpy as _np  # noqa: E402
+from modelfile import ModelFileError, conditioning_of, param_specs, read_model_file, write_bytes_atomic  # noqa: E402,F401
 
 
 def disp(path, out=False):

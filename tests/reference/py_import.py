@@ -1,4 +1,9 @@
 #!/usr/bin/python3
+# tests/reference/py_import.py — the Python pcnn-import that pcnn had until the C tool
+# (tools/pcnn-import.c) replaced it, kept as the reference the C tool is checked against byte for
+# byte: make_import_fixtures.py writes its outputs into tests/fixtures/import/. Needs
+# PyTorch and numpy. What it did:
+#
 # pcnn-import — convert a PyTorch state_dict of the CPEN 455 / pclucas14 PixelCNN++ into a
 # pcnn model file (docs/FORMATS.md). Needs PyTorch (Debian: python3-torch).
 #
@@ -12,7 +17,6 @@
 # itself or a dict with 'state_dict' / 'model_state_dict'. Layers whose weight norm was
 # removed (plain `.weight`) are accepted: v = weight, g = |weight| over all axes but 0,
 # which gives the same effective weight. Unknown, missing or misshapen tensors are refused.
-# The modelfile block below is a copy of tests/reference/modelfile.py (make modelfile-sync).
 import argparse
 import io
 import os
@@ -20,7 +24,9 @@ import sys
 
 PROG = "pcnn-import"
 
-# @@MODELFILE@@
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import numpy as _np  # noqa: E402
+from modelfile import ModelFile, ModelFileError, conditioning_of, param_specs, write_model_file  # noqa: E402,F401
 
 
 def disp(path, out=False):
