@@ -193,6 +193,20 @@ is_png() { [ "$(head -c 8 "$1" | od -An -tx1 | tr -d ' \n')" = "89504e470d0a1a0a
 	[ "$status" -eq 2 ]
 }
 
+@test "gen: a grid or judge table that is an input is refused (exit 2), the input intact" {
+	cp model.bin model.orig
+	cp train.bin train.orig
+	run "$GEN" -n 1 --grid model.bin model.bin
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"model.bin: the grid (--grid) is the same file as the model model.bin"* ]]
+	run "$GEN" -n 1 --judge train.bin --judge-out ./train.bin model.bin
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"the judge's table (--judge-out) is the same file as the judge's images (--judge) train.bin"* ]]
+	cmp model.bin model.orig
+	cmp train.bin train.orig
+	[ ! -e samples ]
+}
+
 @test "gen: --judge-out to a full disk or an unwritable place exits 1" {
 	run "$GEN" -q -n 1 -o s --judge train.bin --judge-out /dev/full model.bin
 	[ "$status" -eq 1 ]

@@ -244,6 +244,41 @@ csv() { # csv NAME ROW... (ROW: "relpath,label"; relpath under $FIX, or raw with
 	[[ "$output" == *"no class sub-folders"* ]]
 }
 
+@test "prep: an empty manifest, a --select or --offset that leaves nothing: exit 1 naming why, no file" {
+	: > empty.csv
+	run "$PREP" -H 8 -W 8 -o x.bin empty.csv
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"empty.csv: holds no images: a data file needs at least one"* ]]
+	[ ! -e x.bin ]
+	csv m.csv "img/rgb8.png,0" "img/colour.jpg,1" "img/pal8.png,-1"
+	run "$PREP" -H 8 -W 8 --select 3 -o x.bin m.csv
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"m.csv: --select keeps none of its 2 labelled images"* ]]
+	[ ! -e x.bin ]
+	run "$PREP" -H 8 -W 8 --limit 1 --offset 5 -o x.bin m.csv
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"m.csv: --offset 5 is past its 3 images"* ]]
+	csv bad.csv "img/missing.png,0" "!garbage"
+	run "$PREP" -H 8 -W 8 --skip-bad -K 2 -o x.bin bad.csv
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"no image left"* ]]
+	[ -z "$(ls | grep '^x\.bin')" ]
+	# an unlabelled manifest (a test split) with --select keeps its rows, as before
+	csv u.csv "img/rgb8.png,-1"
+	run "$PREP" -q -H 8 -W 8 --select 1 -o u.bin u.csv
+	[ "$status" -eq 0 ]
+	[ "$(nrec u.bin)" -eq 1 ]
+}
+
+@test "prep: an output that is the source is refused (exit 2), the source intact" {
+	csv m.csv "img/rgb8.png,0"
+	cp m.csv m.orig
+	run "$PREP" -H 8 -W 8 -o ./m.csv m.csv
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"./m.csv: the data file (-o) is the same file as the source m.csv"* ]]
+	cmp m.csv m.orig
+}
+
 # A tiny IDX pair: 3 images of 2x2, labels 2, 0, 1.
 make_idx() {
 	printf '\0\0\010\003\0\0\0\003\0\0\0\002\0\0\0\002\000\100\200\377\001\002\003\004\377\377\0\0' |
