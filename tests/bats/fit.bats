@@ -73,6 +73,9 @@ setup() {
 	[ "$(head -1 fit.tsv)" = "$(printf 'epoch\tstep\ttrain_bpd\tval_bpd\tval_acc\tlr\tseconds\timages_per_s\ttrain_ce')" ]
 	[ "$(wc -l < fit.tsv)" -eq 3 ]
 	[ "$(cut -f2 fit.tsv | tail -1)" = "6" ]
+	# docs/PIPELINE.md and pcnn-fit -h name every column, in order
+	grep -qF "\`$(head -1 fit.tsv | tr '\t' ' ')\`" "$PCNN_ROOT/docs/PIPELINE.md"
+	"$FIT" -h | tr -s ' \n' ' ' | grep -qF "$(head -1 fit.tsv | sed 's/\t/, /g')"
 	run "$PCNN_BIN/pcnn-info" m.bin
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"training: 2 epochs, 6 steps"* ]]
