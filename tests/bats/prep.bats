@@ -112,7 +112,7 @@ csv() { # csv NAME ROW... (ROW: "relpath,label"; relpath under $FIX, or raw with
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"No space left on device"* ]]
 	[ -c /dev/full ]
-	! ls /dev/full.tmp.* 2>/dev/null
+	[ -z "$(ls /dev/full.tmp.* 2>/dev/null)" ]
 }
 
 @test "prep: stdout to /dev/full fails with exit 1" {
@@ -333,7 +333,8 @@ make_idx() {
 	sort -c idx
 	[ "$(wc -l <idx)" -eq 200 ]
 	"$PREP" -q --select 0,1,7,8 --limit 200 -s 4 "$fm" | ids /dev/stdin | sed 's/.*://' >idx4
-	! cmp -s idx idx4
+	run cmp -s idx idx4
+	[ "$status" -eq 1 ]
 }
 
 @test "prep: CPEN 455 train/validation/test all prep (12 gray images included)" {
@@ -375,8 +376,13 @@ make_idx() {
 	"$PCNN_BIN/pcnn-prep" -q -H 8 -W 8 --limit 2 --offset 2 -s 5 -o b.bin "$F"
 	"$PCNN_BIN/pcnn-prep" -q -H 8 -W 8 --limit 4 -s 5 -o ab.bin "$F"
 	ids() { strings -n 5 "$1" | grep -E '\.(png|jpg)' | sort; }
-	[ -z "$(comm -12 <(ids a.bin) <(ids b.bin))" ]
-	[ "$(cat <(ids a.bin) <(ids b.bin) | sort)" = "$(ids ab.bin)" ]
+	ids a.bin > a.ids
+	ids b.bin > b.ids
+	ids ab.bin > ab.ids
+	[ "$(wc -l < a.ids)" -eq 2 ]
+	[ "$(wc -l < b.ids)" -eq 2 ]
+	[ -z "$(comm -12 a.ids b.ids)" ]
+	[ "$(sort a.ids b.ids)" = "$(cat ab.ids)" ]
 	run "$PCNN_BIN/pcnn-prep" --offset x "$F"
 	[ "$status" -eq 2 ]
 }
