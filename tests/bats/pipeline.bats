@@ -67,7 +67,9 @@ stamps() { find "$RUNDIR" -type f -printf '%P %T@\n' | sort; }
 	tr -d '\r' <"$FIXDATA/test.csv" | cut -d, -f1 >want.ids
 	cut -d, -f1 "$RUNDIR/test.preds.csv" >got.ids
 	diff want.ids got.ids
-	[ "$(grep -cv '^test/[0-9]*\.jpg,[0-3]$' "$RUNDIR/test.preds.csv")" -eq 0 ]   # every row well formed
+	# every row well formed (the old '! grep -qv' form of this line passed although its pattern,
+	# test/[0-9]*.jpg, matched none of the fixture's test/synth0033.jpg rows)
+	[ "$(grep -cv '^test/synth[0-9]*\.jpg,[0-3]$' "$RUNDIR/test.preds.csv")" -eq 0 ]
 	# samples: GEN_N=2 per class, named for the CPEN 455 evaluation, and the pictures
 	[ "$(find "$RUNDIR/samples" -type f | wc -l)" -eq 8 ]
 	for c in Class0 Class1 Class2 Class3; do
