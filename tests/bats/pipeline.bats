@@ -173,6 +173,22 @@ stamps() { find "$RUNDIR" -type f -printf '%P %T@\n' | sort; }
 	[ -z "$(find runs -name '*.tmp*')" ]
 }
 
+@test "pipeline: DATA with spaces in its path works, read through the run's link" {
+	d="$PWD/a folder/with a space"
+	mkdir -p "$d"
+	cp -r "$FIXDATA"/. "$d"/
+	run pipe DATA="$d" pipeline
+	echo "$output"
+	[ "$status" -eq 0 ]
+	R="$RUNS/with_a_space-tiny"
+	[ "$(readlink "$R/data")" = "$d" ]
+	# the same data and knobs as the first run: the same submission, to the byte
+	cmp "$R/test.preds.csv" "$RUNDIR/test.preds.csv"
+	grep -q "^data=$d\$" "$R/config.txt"
+	run run_mk DATA="$d" -q pipeline-run
+	[ "$status" -eq 0 ]   # and it is up to date
+}
+
 @test "pipeline: bad DATA, PROFILE and RUN are refused with a clear message" {
 	run make -C "$PCNN_ROOT" --no-print-directory pipeline-run DATA="$PWD/nothing" RUNS_DIR="$PWD/runs"
 	[ "$status" -eq 2 ]
