@@ -5,6 +5,7 @@
 #   make MPI=1|0       force the MPI collectives (mpirun -np N pcnn-fit/score/gen) on or off
 #   make NCCL=1|0      force the GPUs' gradient sum over NCCL (with GPU=1) on or off
 #   make test          build and run every test; ends with "N passed, N failed"
+#   make check         make test, then the same suite under ASan + UBSan (test-sanitize)
 #   make deps          install the missing Debian packages (build, tests, default data)
 #   make pipeline      prep -> fit -> score -> argmax -> gen -> report (see pipelines/)
 #   make install PREFIX=/usr/local
@@ -144,7 +145,7 @@ LIBPCNN    := $(BUILD)/libpcnn.a
 .DELETE_ON_ERROR:
 # Keep the objects make would otherwise treat as intermediate (and delete).
 .SECONDARY: $(TOOL_SRCS:%.c=$(BUILD)/%.o) $(UNIT_SRCS:%.c=$(BUILD)/%.o) $(TEST_TOOL_SRCS:%.c=$(BUILD)/%.o)
-.PHONY: all test test-run unit-tests test-tools deps deps-check install clean FORCE
+.PHONY: all test test-run unit-tests test-tools test-sanitize check deps deps-check install clean FORCE
 
 all: $(TOOL_BINS) $(if $(CUDA_OBJS),$(CUDA_LIB))
 
@@ -209,6 +210,16 @@ test: deps-check
 
 test-run: all unit-tests
 	@BUILD=$(BUILD) SANITIZE=$(SANITIZE) tests/run
+
+# The suite under AddressSanitizer + UBSan, in a build folder of its own (the plain build is
+# left as it is), and the routine check: both, one after the other (docs/TESTING.md).
+SAN_BUILD ?= $(BUILD)-san
+test-sanitize:
+	@$(MAKE) --no-print-directory test SANITIZE=1 BUILD=$(SAN_BUILD)
+
+check:
+	@$(MAKE) --no-print-directory test
+	@$(MAKE) --no-print-directory test-sanitize
 
 deps:
 	@pipelines/deps.sh install

@@ -1,6 +1,7 @@
 /* util.c — see util.h. */
 #include "util.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -219,6 +220,92 @@ const char *pcnn_display_name(const char *path)
     return (!path || !strcmp(path, "-")) ? "<stdin>" : path;
 }
 
+int pcnn_outfile_remove_stale(const char *path)
+{
+    if (!path || !strcmp(path, "-")) return 0;
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    char *dir = slash ? pcnn_xstrdup(path) : pcnn_xstrdup(".");
+    if (slash) dir[slash - path > 0 ? slash - path : 1] = 0;   /* "/x" -> "/" */
+    size_t bl = strlen(base);
+    int removed = 0;
+    DIR *d = bl ? opendir(dir) : NULL;
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        const char *n = e->d_name;
+        if (strncmp(n, base, bl) || strncmp(n + bl, ".tmp.", 5)) continue;
+        long pid;
+        if (n[bl + 5] < '0' || n[bl + 5] > '9' || pcnn_parse_long(n + bl + 5, 1, INT_MAX, &pid))
+            continue;
+        /* alive (ours, or another user's: EPERM), or not ours to judge: left alone */
+        if (pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
+        size_t len = strlen(dir) + strlen(n) + 2;
+        char *full = pcnn_xmalloc(len);
+        snprintf(full, len, "%s/%s", dir, n);
+        if (unlink(full) == 0) removed++;
+        free(full);
+    }
+    if (d) closedir(d);
+    free(dir);
+    return removed;
+}
+
+int pcnn_outfile_check(const char *path, int regular_only)
+{
+    if (!path || !strcmp(path, "-")) {
+        if (!regular_only) return 0;
+        pcnn_warn("<stdout>: this output is rewritten in place, so it must be a regular file "
+                  "(not stdout)");
+        return -1;
+    }
+    struct stat st;
+    if (stat(path, &st) == 0) {
+        if (S_ISDIR(st.st_mode)) {
+            pcnn_warn("%s: is a folder, not a file", path);
+            return -1;
+        }
+        if (!S_ISREG(st.st_mode)) {
+            if (!regular_only) return 0;   /* a device or FIFO: written in place */
+            pcnn_warn("%s: not a regular file: this output is rewritten in place, so it must be "
+                      "a file (not a device, a pipe or a socket)", path);
+            return -1;
+        }
+    }
+    pcnn_outfile_remove_stale(path);
+    size_t n = strlen(path) + 64;
+    char *tmp = pcnn_xmalloc(n);
+    snprintf(tmp, n, "%s.tmp.%ld", path, (long)getpid());
+    FILE *fp = fopen(tmp, "wb");
+    if (!fp) {
+        pcnn_warn("%s: cannot create: %s", path, strerror(errno));
+        free(tmp);
+        return -1;
+    }
+    fclose(fp);
+    unlink(tmp);
+    free(tmp);
+    return 0;
+}
+
+int pcnn_same_file(const char *a, const char *b)
+{
+    if (!a || !b || !strcmp(a, "-") || !strcmp(b, "-")) return 0;
+    struct stat sa, sb;
+    if (stat(a, &sa) || stat(b, &sb)) return 0;
+    return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+int pcnn_output_not_input(const char *out, const char *out_what, const pcnn_input *inputs, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (pcnn_same_file(out, inputs[i].path)) {
+            pcnn_warn("%s: %s is the same file as %s %s: writing it would destroy that input "
+                      "(name another output)", out, out_what, inputs[i].what, inputs[i].path);
+            return -1;
+        }
+    return 0;
+}
+
 pcnn_outfile *pcnn_outfile_open(const char *path)
 {
     pcnn_outfile *o = pcnn_xcalloc(1, sizeof *o);
@@ -248,6 +335,7 @@ pcnn_outfile *pcnn_outfile_open(const char *path)
         o->is_special = 1;
         return o;
     }
+    pcnn_outfile_remove_stale(path);   /* what a killed writer of this output left */
     size_t n = strlen(path) + 64;
     o->tmppath = pcnn_xmalloc(n);
     snprintf(o->tmppath, n, "%s.tmp.%ld", path, (long)getpid());

@@ -92,6 +92,34 @@ const char *pcnn_outfile_name(const pcnn_outfile *o);
 /* Remove the temporary file; stdout is left alone. Frees o; accepts NULL. */
 void pcnn_outfile_abort(pcnn_outfile *o);
 
+/* Before long work, whether path can take an output written by pcnn_outfile_open: a
+ * temporary file beside it is created and removed, so that a missing or read-only folder,
+ * or a folder at path, is reported now and not after the work. With regular_only (a file
+ * rewritten in place, such as a model's checkpoints) "-" (stdout) and an existing device,
+ * FIFO or socket are refused too. Temporaries of killed writers are removed first
+ * (pcnn_outfile_remove_stale). 0, or -1 (printed, naming path and why). */
+int pcnn_outfile_check(const char *path, int regular_only);
+
+/* Removes what an output's killed writers left: "<path>.tmp.<pid>" files beside path whose
+ * process is no longer alive on this machine (SIGKILL during a write). pcnn_outfile_open
+ * and pcnn_outfile_check call it; it returns how many it removed. */
+int pcnn_outfile_remove_stale(const char *path);
+
+/* 1 when paths a and b name the same existing file (the same device and inode, symbolic
+ * links followed), else 0; "-" and NULL name no file. */
+int pcnn_same_file(const char *a, const char *b);
+
+/* An input of a tool, for pcnn_output_not_input: what it is ("the training data") and its
+ * path (NULL or "-": none). */
+typedef struct pcnn_input {
+    const char *what, *path;
+} pcnn_input;
+
+/* Refuses an output that names the same file as one of the n inputs (pcnn_same_file):
+ * writing it would replace the input. out_what says what the output is ("the model file
+ * (-o)"). 0, or -1 with "prog: OUT: out_what is the same file as what IN ..." printed. */
+int pcnn_output_not_input(const char *out, const char *out_what, const pcnn_input *inputs, int n);
+
 /* Flush and check stdout at the end of main: returns 0, or prints the error
  * (e.g. "write error: No space left on device") and returns -1. */
 int pcnn_close_stdout(void);

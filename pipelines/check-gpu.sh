@@ -40,10 +40,19 @@
 # and the CUDA/PyTorch folders (cuDNN ships inside PyTorch's wheels).
 # Without compute-sanitizer A3 is noted and skipped; without torch, PyTorch's row.
 # CHECK_GPU_DRYRUN=1 runs the whole script with the CPU standing in for the GPU
-# (PCNN_PARITY_SELFTEST=1, --device cpu, two parity tests, tiny sizes): the test of
-# the script itself (tests/bats/gpu_required.bats). There A5 runs 2 CPU ranks whose gradient
+# (PCNN_PARITY_SELFTEST=1, --device cpu, two parity tests, tiny sizes: 8x8 images): the test
+# of the script itself (tests/bats/gpu_required.bats). There A5 runs 2 CPU ranks whose gradient
 # sum goes through the device-collective path (dist.h's test stand-in, PCNN_TEST_DEVICE_COLL)
-# as if there were CHECK_GPU_DRYRUN_GPUS GPUs (default 2; 1 shows the skip).
+# as if there were CHECK_GPU_DRYRUN_GPUS GPUs (default 2; 1 shows the skip). A dry run checks
+# the script, never a GPU: memcheck and PyTorch are skipped there, so it ends with exit 3.
+#
+# It never reports a pass it did not see. Exit status: 0 every check ran and passed; 1 a
+# check failed, the build failed, or the deadline came first; 3 nothing failed but some
+# checks were skipped (one GPU for the multi-GPU stage, no compute-sanitizer, no CUDA
+# torch, a dry run): results.md lists them under "Skipped (not passed)"; 130/143 stopped by
+# SIGINT/SIGTERM (results.md: "interrupted"; the running command is stopped, nothing after
+# it runs). Zero parity tests, a self-test where a GPU is required, a failed build of the
+# tools (nothing stale is tested) and a tool that crashes in the benchmark are failures.
 #
 # Environment: OUT, BUILD, PREBUILT, EXTRA_LIBS, JOBS, DEADLINE, NO_TORCH_COMPILE=1,
 # QUALITY_DATA, QUALITY_S, QUALITY_PRECISION (default tf32).
@@ -66,21 +75,33 @@ NOTES="$OUT/notes.txt"
 : >"$NOTES"
 T0=$(date +%s)
 status=0
+SKIPPED=()
+CHILD=""
 
 say() { printf '\n== %s (%ds)\n' "$*" $(($(date +%s) - T0)); }
 note() { printf '%s\n' "$*" | tee -a "$NOTES"; }
 fail() { status=1; note "FAIL: $*"; }
+# skipped WHAT: a check that did not run is not a pass (exit 3 unless something failed)
+skipped() { SKIPPED+=("$1"); note "SKIPPED (not passed): $1"; }
 row() { printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$TSV"; }
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.3f", b - a}'; }
 left() { echo $((DEADLINE - ($(date +%s) - T0))); }
-# tmo SECONDS cmd...: timeout of at most SECONDS, never past the deadline
+# tmo SECONDS cmd...: timeout of at most SECONDS, never past the deadline. The command runs
+# in the background and the script waits for it, so that SIGINT/SIGTERM reach the trap at
+# once (bash runs a trap only after a foreground command ends); timeout leads the
+# command's process group, which the trap stops.
 tmo() {
-	local want=$1 l; shift
+	local want=$1 l rc; shift
 	l=$(left)
 	[ "$l" -lt "$want" ] && want=$l
 	if [ "$want" -le 2 ]; then note "deadline reached: not run: $*"; return 124; fi
-	timeout -k 5 "$want" "$@"
+	timeout -k 5 "$want" "$@" &
+	CHILD=$!
+	wait "$CHILD"
+	rc=$?
+	CHILD=""
+	return $rc
 }
 
 # tsv_maxdiff A B: the largest |a - b| over the numeric cells of two score TSVs, in
@@ -109,11 +130,17 @@ results() {   # results.md from the notes and the table so far
 		echo "## Checks"
 		echo
 		sed 's/^/- /' "$NOTES"
+		if [ ${#SKIPPED[@]} -gt 0 ]; then
+			echo
+			echo "## Skipped (not passed)"
+			echo
+			printf -- '- %s\n' "${SKIPPED[@]}"
+		fi
 		if [ -s "$TSV" ]; then
 			echo
 			echo "## Speed"
 			echo
-			echo "(R,F,M), batch 64, 32x32, K=4. train: images/s of pcnn-fit steps (fwd+bwd+Adam,"
+			echo "(R,F,M), batch 64, ${S}x${S}, K=4. train: images/s of pcnn-fit steps (fwd+bwd+Adam,"
 			echo "the log's images_per_s); score: 519 images x 4 classes, wall; sample: 4 x n images, wall."
 			echo
 			awk -F'\t' '
@@ -128,17 +155,47 @@ results() {   # results.md from the notes and the table so far
 		fi
 	} >"$OUT/results.md"
 }
-trap 'results "interrupted"' INT TERM
+# SIGINT/SIGTERM (Ctrl-C, the end of a lease): stop the running command (its process group:
+# timeout and what it runs), say so in results.md and exit 128 + the signal: nothing after it
+# runs, and a leased GPU is given back.
+on_signal() {
+	trap '' INT TERM
+	note "interrupted by SIG$1 after $(($(date +%s) - T0)) s: the running stage was stopped, the rest not run"
+	if [ -n "$CHILD" ]; then
+		kill -TERM -- "-$CHILD" 2>/dev/null || kill -TERM "$CHILD" 2>/dev/null
+		local i
+		for i in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$CHILD" 2>/dev/null || break; sleep 1; done
+		kill -KILL -- "-$CHILD" 2>/dev/null
+	fi
+	results "interrupted"
+	exit "$2"
+}
+trap 'on_signal INT 130' INT
+trap 'on_signal TERM 143' TERM
+
+# The end: results.md says how it went; exit 0 (all passed), 1 (a failure) or 3 (skips).
+finish() {
+	local how=$1
+	if [ $status -ne 0 ]; then results "$how: FAILED ($(grep -c '^FAIL: ' "$NOTES") failed)"
+	elif [ ${#SKIPPED[@]} -gt 0 ]; then results "$how: passed, ${#SKIPPED[@]} skipped (not passed)"; status=3
+	else results "$how: passed"; fi
+	say "done: $OUT/results.md"
+	cat "$OUT/results.md"
+	exit $status
+}
 
 # ------------------------------------------------------------------ A0 machine
 say "A0 machine"
+S=32   # image side of the generated data
 if [ "$DRY" = 1 ]; then
-	echo "dry run: the CPU stands in for the GPU (CHECK_GPU_DRYRUN=1)" | tee "$OUT/device.txt"
+	echo "dry run: the CPU stands in for the GPU (CHECK_GPU_DRYRUN=1); no GPU is checked" | tee "$OUT/device.txt"
 	DEV=cpu
-	export PCNN_PARITY_SELFTEST=1
+	S=8   # the workload of the script's logic: pcnn-gen --naive on 8 images of 32x32 took 45-90 s on 2 loaded cores
+	export PCNN_PARITY_SELFTEST=1 PCNN_PARITY_REQUIRE_DEVICE=0
 else
+	unset PCNN_PARITY_SELFTEST   # never a CPU stand-in where a GPU is checked
 	if ! nvidia-smi; then
-		note "no NVIDIA GPU here (nvidia-smi failed): run this on the GPU machine"
+		fail "no NVIDIA GPU here (nvidia-smi failed): run this on the GPU machine"
 		results "no GPU"
 		exit 1
 	fi
@@ -156,7 +213,7 @@ echo "compute-sanitizer: $have_sanitizer"
 if [ -n "${PREBUILT:-}" ]; then
 	BUILD=$PREBUILT
 	say "A1 prebuilt tree $BUILD"
-	[ -x "$BUILD/tests/test_gpu_parity" ] || { note "PREBUILT=$BUILD has no tests/test_gpu_parity"; results "no build"; exit 1; }
+	[ -x "$BUILD/tests/test_gpu_parity" ] || { fail "PREBUILT=$BUILD has no tests/test_gpu_parity"; results "no build"; exit 1; }
 else
 	BUILD=${BUILD:-build-gpu}
 	say "A1 build (GPU=1, sm_90, $JOBS jobs)"
@@ -164,11 +221,16 @@ else
 	[ "$DRY" = 1 ] && MK=(make BUILD="$BUILD" GPU=0 -j"$JOBS") || MK+=(GPU=1)
 	if ! tmo 240 "${MK[@]}" "$BUILD/tests/test_gpu_parity" "$BUILD/tests/test_cuda_load" \
 		$( [ "$DRY" = 1 ] || echo "$BUILD/lib/pcnn/libpcnn-cuda.so" ); then
-		note "build of the CUDA library and the GPU tests failed (log.txt): stop"
+		fail "build of the CUDA library and the GPU tests failed (log.txt): stop"
 		results "build failed"
 		exit 1
 	fi
-	tmo 240 "${MK[@]}" all test-tools || note "build of the tools failed (log.txt): A4 and B will fail"
+	if ! tmo 240 "${MK[@]}" all test-tools; then
+		# the tools of an earlier build are never tested in their place
+		fail "build of the tools failed (log.txt): stop"
+		results "build failed"
+		exit 1
+	fi
 fi
 BUILD=$(cd "$BUILD" && pwd)
 BIN=$BUILD/bin
@@ -198,7 +260,7 @@ if [ -n "$miss" ]; then
 		case ":$LD_LIBRARY_PATH:" in *":$d:"*) ;; *) export LD_LIBRARY_PATH=$LD_LIBRARY_PATH:$d ;; esac
 	done
 	still=$(missing_libs)
-	[ -n "$still" ] && note "libraries still missing: $(echo $still)"
+	[ -n "$still" ] && fail "libraries still missing: $(echo $still)"
 	note "libraries filled in: $(echo $miss)"
 fi
 
@@ -219,7 +281,7 @@ multi_gpu() {
 	elif ! command -v mpirun >/dev/null; then why="no mpirun here (Open MPI: make deps)"
 	elif ! ldd "$BIN/pcnn-fit" 2>/dev/null | grep -q libmpi; then why="the tools were built without MPI (make MPI=1)"
 	fi
-	if [ -n "$why" ]; then note "multi-GPU parity: skipped: $why"; return 0; fi
+	if [ -n "$why" ]; then skipped "multi-GPU parity: $why"; return 0; fi
 	mkdir -p "$M"
 	: >"$f"
 	# root in containers; a 2-core dry run needs more slots than cores
@@ -279,12 +341,9 @@ multi_gpu() {
 if [ $MULTI_ONLY = 1 ]; then
 	W=$(mktemp -d)
 	NVAL=519; [ "$DRY" = 1 ] && NVAL=64
-	tmo 30 "$TBIN/pcnn-mkdata" -H 32 -W 32 -K 4 -n $NVAL -s 2 -o "$W/val.bin"
+	tmo 30 "$TBIN/pcnn-mkdata" -H $S -W $S -K 4 -n $NVAL -s 2 -o "$W/val.bin" || fail "pcnn-mkdata failed (log.txt)"
 	multi_gpu
-	results "multi-GPU only"
-	say "done: $OUT/results.md"
-	cat "$OUT/results.md"
-	exit $status
+	finish "multi-GPU only"
 fi
 if [ $BENCH_ONLY = 0 ]; then
 	say "A2 test_cuda_load"
@@ -294,8 +353,15 @@ if [ $BENCH_ONLY = 0 ]; then
 	[ $rc -eq 0 ] && note "test_cuda_load: ok" || fail "test_cuda_load: exit $rc"
 
 	names=$("$BUILD/tests/test_gpu_parity" --list)
-	[ "$DRY" = 1 ] && names="test_weightnorm test_dmol"   # the script's logic, not the ops
+	rc=$?
+	# the script's logic, not the ops: two of the listed tests in a dry run
+	[ "$DRY" = 1 ] && names=$(printf '%s\n' $names | grep -xE 'test_weightnorm|test_dmol')
+	if [ $rc -ne 0 ] || [ -z "$names" ]; then
+		fail "parity: test_gpu_parity --list named no tests (exit $rc): zero tests is not a pass"
+		names=""
+	fi
 	for prec in fp32 tf32; do
+		[ -n "$names" ] || break
 		gate "parity $prec"
 		say "A2 parity $prec"
 		f=$OUT/parity-$prec.txt
@@ -308,10 +374,13 @@ if [ $BENCH_ONLY = 0 ]; then
 			rm -f "$FILL.out"
 			if grep -q '# SKIP' <(grep "^\[$t\] ok" "$f"); then nskip=$((nskip + 1)); bad="$bad $t(skip)"
 			elif [ $rc -ne 0 ]; then nbad=$((nbad + 1)); bad="$bad $t(exit $rc)"
+			elif [ "$DRY" = 0 ] && grep -q "^\[$t\] # self-test" "$f"; then
+				nbad=$((nbad + 1)); bad="$bad $t(self-test: the CPU against itself)"
+			elif ! grep -q "^\[$t\] ok [0-9]* - $t\$" "$f"; then nbad=$((nbad + 1)); bad="$bad $t(no ok line)"
 			else nok=$((nok + 1)); fi
 		done
 		grep -E '^\[[a-z_]+\] (#   |not ok|ok )' "$f" | grep -E 'not ok|rel err|differences|SKIP' | head -400
-		if [ $((nbad + nskip)) -ne 0 ]; then fail "parity $prec: $nok ok, $nbad failed, $nskip skipped:$bad"
+		if [ $((nbad + nskip)) -ne 0 ] || [ $nok -eq 0 ]; then fail "parity $prec: $nok ok, $nbad failed, $nskip skipped:$bad"
 		else note "parity $prec: all $nok tests ok"; fi
 		# the largest error per check, for tightening the tolerances
 		awk '/rel err/{for(i=1;i<=NF;i++) if($i=="err") {e=$(i+1); if (e+0 > m+0) {m=e; w=$0}}}
@@ -323,9 +392,9 @@ if [ $BENCH_ONLY = 0 ]; then
 	gate "memcheck"
 	say "A3 compute-sanitizer memcheck"
 	if [ "$DRY" = 1 ]; then
-		note "memcheck: not run in a dry run"
+		skipped "memcheck: a dry run has no GPU"
 	elif [ $have_sanitizer = 0 ]; then
-		note "memcheck: compute-sanitizer not on this machine (skipped)"
+		skipped "memcheck: compute-sanitizer is not on this machine"
 	else
 		: >"$OUT/memcheck.txt"
 		# the whole net (film + input, a hybrid step), then the cached sampler's window ops
@@ -340,7 +409,7 @@ if [ $BENCH_ONLY = 0 ]; then
 			tail -3 "$OUT/memcheck.txt"
 			case $rc in
 			0) note "memcheck ($mt: $mwhat): no errors" ;;
-			124|137) note "memcheck $mt: did not finish in ${ms} s (not counted)" ;;
+			124|137) skipped "memcheck $mt: did not finish in ${ms} s" ;;
 			*) fail "memcheck $mt: exit $rc: $(grep -m3 -E 'ERROR SUMMARY|Invalid|Program hit' "$OUT/memcheck.txt" | tr '\n' ' ')" ;;
 			esac
 		done
@@ -351,8 +420,8 @@ fi
 gate "the reproducibility checks"
 W=$(mktemp -d)
 NTRAIN=4159 NVAL=519; [ "$DRY" = 1 ] && NTRAIN=256 NVAL=64
-tmo 30 "$TBIN/pcnn-mkdata" -H 32 -W 32 -K 4 -n $NTRAIN -s 1 -o "$W/train.bin"
-tmo 30 "$TBIN/pcnn-mkdata" -H 32 -W 32 -K 4 -n $NVAL -s 2 -o "$W/val.bin"
+tmo 30 "$TBIN/pcnn-mkdata" -H $S -W $S -K 4 -n $NTRAIN -s 1 -o "$W/train.bin" || fail "pcnn-mkdata failed (log.txt)"
+tmo 30 "$TBIN/pcnn-mkdata" -H $S -W $S -K 4 -n $NVAL -s 2 -o "$W/val.bin" || fail "pcnn-mkdata failed (log.txt)"
 if [ $BENCH_ONLY = 0 ]; then
 	say "A4 reproducibility"
 	fitargs=(-q -R 1 -F 16 -M 2 -b 16 --max-steps 6 -s 3 --device $DEV)
@@ -374,8 +443,9 @@ if [ $BENCH_ONLY = 0 ]; then
 			note "pcnn-score on $DEV, batch 64 vs 7: not byte-identical; largest difference $d (contract: <= 1e-6 relative)"
 		else fail "pcnn-score on $DEV, batch 64 vs 7: largest difference $d (contract: <= 1e-6 relative)"; fi
 	fi
-	tmo 60 "$BIN/pcnn-score" -q -b 64 --device cpu -o "$W/scpu.tsv" "$W/r1.bin" "$W/val.bin" &&
+	if tmo 60 "$BIN/pcnn-score" -q -b 64 --device cpu -o "$W/scpu.tsv" "$W/r1.bin" "$W/val.bin"; then
 		note "pcnn-score $DEV vs cpu: largest difference of log p: $(tsv_maxdiff "$W/s64.tsv" "$W/scpu.tsv")"
+	else fail "pcnn-score on the CPU failed (log.txt)"; fi
 	gF=40 gS=20 gB=64; [ "$DRY" = 1 ] && gF=8 gS=3 gB=16
 	tmo 60 "$BIN/pcnn-fit" -q -R 1 -F $gF -M 5 -b $gB --max-steps $gS --device $DEV -o "$W/g.bin" "$W/train.bin" || fail "pcnn-fit (1,$gF,5) on $DEV failed"
 	# "S of T": how many of folder A's PNGs folder B holds byte for byte
@@ -419,7 +489,7 @@ peak_run() {   # peak_run FILE cmd... ; writes peak MiB to FILE, returns the com
 	return $rc
 }
 steps=40; [ "$DRY" = 1 ] && steps=2
-tmo 30 "$TBIN/pcnn-mkdata" -H 32 -W 32 -K 4 -n $((64 * steps)) -s 4 -o "$W/bench.bin"
+tmo 30 "$TBIN/pcnn-mkdata" -H $S -W $S -K 4 -n $((64 * steps)) -s 4 -o "$W/bench.bin" || fail "pcnn-mkdata failed (log.txt)"
 SIZES=("1 40 5" "5 160 10")
 [ "$DRY" = 1 ] && SIZES=("1 8 1")
 for size in "${SIZES[@]}"; do
@@ -445,8 +515,14 @@ for size in "${SIZES[@]}"; do
 		n=25; [ "$DRY" = 1 ] && n=1   # 100 images in one batch, the cached sampler
 		t0=$(now)
 		PCNN_PRECISION=$prec tmo 45 "$BIN/pcnn-gen" -q --no-quality -c all -n $n -b 100 --device $DEV \
-			-o "$W/samples" "$W/m.bin" && { row pcnn "$prec" "$tag" sample_s "$(elapsed "$t0" "$(now)")" s
-			row pcnn "$prec" "$tag" sample_n $((4 * n)) images; } || note "pcnn-gen $prec $tag: not finished"
+			-o "$W/samples" "$W/m.bin"
+		rc=$?
+		case $rc in
+		0) row pcnn "$prec" "$tag" sample_s "$(elapsed "$t0" "$(now)")" s
+		   row pcnn "$prec" "$tag" sample_n $((4 * n)) images ;;
+		124|137) fail "pcnn-gen $prec $tag: did not finish in 45 s (no sampling time)" ;;
+		*) fail "pcnn-gen $prec $tag: exit $rc$( [ $rc -gt 128 ] && echo " (killed by signal $((rc - 128)))")" ;;
+		esac
 		results "stage B"
 	done
 done
@@ -454,14 +530,14 @@ done
 gate "the PyTorch benchmark"
 say "B PyTorch"
 if [ "$DRY" = 1 ]; then
-	note "PyTorch: not run in a dry run"
+	skipped "PyTorch's benchmark: a dry run has no GPU"
 elif python3 -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null; then
 	targs=(--out "$W/torch.tsv" --quick)
 	[ "${NO_TORCH_COMPILE:-0}" = 1 ] && targs+=(--no-compile)
-	tmo 150 python3 tests/reference/bench_gpu_torch.py "${targs[@]}" || note "PyTorch bench: exit $? (partial results kept)"
+	tmo 150 python3 tests/reference/bench_gpu_torch.py "${targs[@]}" || skipped "PyTorch's benchmark: exit $? (partial rows kept)"
 	[ -f "$W/torch.tsv" ] && cat "$W/torch.tsv" >>"$TSV"
 else
-	note "PyTorch: python3 has no CUDA torch here (row skipped)"
+	skipped "PyTorch's benchmark: python3 has no CUDA torch here"
 fi
 
 # ------------------------------------------------------------------ C quality
@@ -489,7 +565,4 @@ if [ -n "${QUALITY_DATA:-}" ]; then
 	results "stage C"
 fi
 
-results "done"
-say "done: $OUT/results.md"
-cat "$OUT/results.md"
-exit $status
+finish done

@@ -71,7 +71,7 @@ endif
 ifeq ($(DATA),fashion)
   PIPE_DATA_KIND := fashion-mnist
   PIPE_DATA_NAME := fashion
-else
+else ifeq ($(words $(DATA)),1)
   PIPE_DATA_KIND := cpen455
   PIPE_DATA_DIR  := $(patsubst %/,%,$(DATA))
   # .../cpen455/data -> cpen455: the folder above when the folder is just "data"
@@ -79,6 +79,16 @@ else
   ifeq ($(PIPE_DATA_NAME),data)
     PIPE_DATA_NAME := $(notdir $(patsubst %/,%,$(dir $(PIPE_DATA_DIR))))
   endif
+else
+  # A folder whose path holds spaces: make's word lists cannot carry it, so the run reads it
+  # through a link without them, $(P)/data (made below), and is named for its last folder
+  # with the spaces as '_' ("a folder/with a space" -> run with_a_space-PROFILE).
+  PIPE_DATA_KIND := cpen455
+  PIPE_DATA_LINKED := 1
+  ifneq ($(findstring ',$(DATA)),)
+    $(error DATA=$(DATA): a path holding a single quote cannot be passed on (rename the folder or link it))
+  endif
+  PIPE_DATA_NAME := $(shell printf '%s' '$(DATA)' | sed -e 's:/*$$::' -e 's:/data$$::' -e 's:.*/::' -e 's/[^A-Za-z0-9._-]/_/g')
 endif
 
 ifeq ($(PROFILE),tiny)           # tests: tiny data, seconds
@@ -206,6 +216,13 @@ ifneq ($(findstring /,$(RUN))$(filter . ..,$(RUN)),)
 endif
 
 P := $(RUNS_DIR)/$(RUN)
+
+ifeq ($(PIPE_DATA_LINKED),1)
+  PIPE_DATA_DIR := $(P)/data
+  ifneq ($(filter pipeline-run pipeline-done,$(PIPE_GOALS)),)
+    $(shell mkdir -p $(P) && d=$$(cd -- '$(DATA)' 2>/dev/null && pwd) && ln -sfn "$$d" $(P)/data)
+  endif
+endif
 
 # RANKS=N runs fit, score and gen as N MPI ranks (mpirun -np N; one per GPU on a GPU host),
 # LAUNCH=... with any other launcher prefix (LAUNCH="srun -n 4", LAUNCH="mpirun --hostfile

@@ -91,6 +91,10 @@ int main(int argc, char **argv)
     }
     if (argc - optind > 1) pcnn_usage_error("one score TSV at most (got %d)", argc - optind);
     const char *in_path = optind < argc ? argv[optind] : "-";
+    pcnn_input in[] = {{"the score TSV", in_path}};
+    if (pcnn_output_not_input(out_path, "the predictions (-o)", in, 1) ||
+        (report && pcnn_output_not_input(report, "the report (--report)", in, 1)))
+        return PCNN_EXIT_USAGE;
 
     pcnn_score_reader *r = pcnn_score_open(in_path);
     if (!r) return 1;

@@ -20,7 +20,9 @@ static void usage(FILE *fp)
         "is rewritten atomically after every epoch (and every --checkpoint-every steps),\n"
         "so it always holds the last complete checkpoint.\n"
         "\n"
-        "  -o FILE            model file to write (default with -r: the resumed file)\n"
+        "  -o FILE            model file to write (default with -r: the resumed file); a\n"
+        "                     regular file, never stdout; checked before training (that\n"
+        "                     it can be created, and is none of the inputs)\n"
         "  -r FILE            resume from this model file: its sizes, counters, optimizer\n"
         "                     state, batch size and options are used; the result is the\n"
         "                     same as an uninterrupted run on the same training data\n"
@@ -56,7 +58,8 @@ static void usage(FILE *fp)
         "  --checkpoint-every N  also write the checkpoint every N steps (default 0: epochs)\n"
         "  --max-steps N      stop after N steps in total (with a checkpoint)\n"
         "  --log FILE         per-epoch TSV log: epoch, step, train_bpd, val_bpd, val_acc,\n"
-        "                     lr, seconds, images_per_s (appended to when resuming)\n"
+        "                     lr, seconds, images_per_s, train_ce (appended to when\n"
+        "                     resuming)\n"
         "  --device D         cpu, cuda or auto (default $PCNN_DEVICE, else auto: cuda\n"
         "                     when present)\n"
         "  --precision P      fp32 (default) or bf16: the convolution and 1x1 GEMMs of\n"
@@ -179,6 +182,7 @@ int main(int argc, char **argv)
     if (!o.device) o.device = pcnn_device_default();
     if (!out) out = resume;
     if (!out) pcnn_usage_error("missing -o MODEL");
+    if (!resume && o.epochs == 0) pcnn_usage_error("-e 0: a new model needs at least one epoch (-e N)");
     o.out_path = out;
     const char *trainpath = argv[optind];
     if (pcnn_dist_size() > 1) {
@@ -191,6 +195,8 @@ int main(int argc, char **argv)
         }
         if (pcnn_dist_rank() > 0) o.quiet = 1;   /* rank 0 reports */
     }
+    int rc = pcnn_fit_check_files(&o, trainpath, valpath, resume);   /* before any work */
+    if (rc) return pcnn_dist_exit(rc, 1);
 
     pcnn_dataset *train = pcnn_dataset_load(trainpath);
     if (!train) return pcnn_dist_exit(1, 0);
@@ -200,7 +206,8 @@ int main(int argc, char **argv)
         return pcnn_dist_exit(1, 0);
     }
     pcnn_model_file *m = NULL;
-    int rc = 1, collective = 0;
+    int collective = 0;
+    rc = 1;
     if (resume) {
         if (set_arch || set_seed) pcnn_warn("-r: sizes and seed come from %s; -R/-F/-M/--conditioning/-s ignored", resume);
         if (!(m = pcnn_model_file_read(resume))) goto out;
@@ -233,7 +240,10 @@ int main(int argc, char **argv)
     }
     if (pcnn_model_file_check_data(m, resume ? resume : out, &train->h, pcnn_display_name(trainpath)))
         goto out;
-    if (val && pcnn_model_file_check_data(m, resume ? resume : out, &val->h, valpath)) goto out;
+    if (val && (resume ? pcnn_model_file_check_data(m, resume, &val->h, valpath)
+                       : pcnn_data_check_alike(&train->h, "the training data",
+                                               pcnn_display_name(trainpath), &val->h, valpath)))
+        goto out;
     rc = pcnn_fit_run(&o, train, val, m);
     collective = 1;   /* pcnn_fit_run's ranks agree on how it ends */
 out:

@@ -160,6 +160,11 @@ static void parse_options(int argc, char **argv, gen_options *o)
     if (!o->fid_against != !o->inception)
         pcnn_usage_error("%s", o->fid_against ? "--fid-against needs --inception FILE (pytorch-fid's weights)"
                                               : "--inception needs --fid-against REAL (the real images)");
+    pcnn_input in[] = {{"the model", o->model_path}, {"the judge's images (--judge)", o->judge_path},
+                       {"the judge's ceiling images (--judge-ceiling)", o->ceiling_path}};
+    if ((o->grid && pcnn_output_not_input(o->grid, "the grid (--grid)", in, 3)) ||
+        (o->judge_out && pcnn_output_not_input(o->judge_out, "the judge's table (--judge-out)", in, 3)))
+        exit(PCNN_EXIT_USAGE);
 }
 
 /* The classes -c names: all (first 0, nclasses K), a class name or an index (one class).

@@ -21,7 +21,8 @@ static void usage(FILE *fp)
         "Polyak-averaged weights when it has them. Memory stays bounded: images are read,\n"
         "scored and written batch by batch.\n"
         "\n"
-        "  -o FILE        write to FILE (atomically) instead of stdout\n"
+        "  -o FILE        write to FILE (atomically) instead of stdout; never one of the\n"
+        "                 inputs (refused: exit 2)\n"
         "  -b N           images per batch (default 16 on the CPU, 128 on a GPU)\n"
         "  --true-label   score only under each image's own label (K times faster; for\n"
         "                 bits/dim): the TSV then has columns id, label, logp, bpd\n"
@@ -83,6 +84,8 @@ static void parse_options(int argc, char **argv, score_options *o)
     if (!o->device) o->device = pcnn_device_default();
     o->model_path = argv[optind];
     o->data_path = optind + 1 < argc ? argv[optind + 1] : "-";
+    pcnn_input in[] = {{"the model", o->model_path}, {"the data", o->data_path}};
+    if (pcnn_output_not_input(o->outpath, "the score TSV (-o)", in, 2)) exit(pcnn_dist_exit(PCNN_EXIT_USAGE, 1));
 }
 
 /* Scoring in rounds (dist.h): a record is an image as read, (label, pixels), its result

@@ -70,7 +70,7 @@ static char **list_folder(const char *dir, int64_t *n)
         free(names);
         return NULL;
     }
-    qsort(names, cnt, sizeof *names, cmp_str);
+    if (cnt) qsort(names, cnt, sizeof *names, cmp_str);   /* an empty folder: names is NULL */
     *n = (int64_t)cnt;
     return names ? names : pcnn_xcalloc(1, sizeof *names);
 }

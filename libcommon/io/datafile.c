@@ -480,3 +480,25 @@ void pcnn_data_abort(pcnn_data_writer *w)
     free(w->buf);
     free(w);
 }
+
+int pcnn_data_check_alike(const pcnn_data_header *a, const char *a_what, const char *a_name,
+                          const pcnn_data_header *b, const char *b_name)
+{
+    if (a->H != b->H || a->W != b->W || a->C != b->C) {
+        pcnn_warn("%s: %ux%ux%u images, %s %s has %ux%ux%u (prep both with the same -H %u -W %u)",
+                  b_name, b->H, b->W, b->C, a_what, a_name, a->H, a->W, a->C, a->H, a->W);
+        return -1;
+    }
+    if (a->K != b->K) {
+        pcnn_warn("%s: %u classes, %s %s has %u (prep both with the same --classes)", b_name, b->K,
+                  a_what, a_name, a->K);
+        return -1;
+    }
+    for (uint32_t k = 0; k < a->K; k++)
+        if (strcmp(a->class_names[k], b->class_names[k])) {
+            pcnn_warn("%s: class %u is '%s', in %s %s it is '%s' (prep both with the same --classes)",
+                      b_name, k, b->class_names[k], a_what, a_name, a->class_names[k]);
+            return -1;
+        }
+    return 0;
+}

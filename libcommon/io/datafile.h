@@ -77,6 +77,12 @@ void pcnn_data_close(pcnn_data_reader *r);
 int pcnn_data_check_id(const char *id);
 int pcnn_data_check_class_name(const char *name);
 
+/* 0 when data files a and b fit one model: the same image size and the same classes (the
+ * training and the validation data of a new model); otherwise prints "prog: B: ..., A_what
+ * A has ... (what to do)" and returns -1. */
+int pcnn_data_check_alike(const pcnn_data_header *a, const char *a_what, const char *a_name,
+                          const pcnn_data_header *b, const char *b_name);
+
 /* A whole data file in memory (training, tests). pixels: n × H·W·C bytes. */
 typedef struct pcnn_dataset {
     pcnn_data_header h;

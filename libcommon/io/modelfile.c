@@ -425,6 +425,17 @@ int pcnn_model_file_write(const char *path, const pcnn_model_file *m)
     return pcnn_outfile_commit(o);
 }
 
+void pcnn_model_file_move_last(pcnn_model_file *m, const char *prefix)
+{
+    size_t pl = strlen(prefix), j = 0;
+    pcnn_tensor *t = pcnn_xmalloc(pcnn_mul_size(m->ntensors, sizeof *t));
+    for (int last = 0; last < 2; last++)
+        for (uint32_t i = 0; i < m->ntensors; i++)
+            if ((strncmp(m->tensors[i].name, prefix, pl) == 0) == last) t[j++] = m->tensors[i];
+    memcpy(m->tensors, t, j * sizeof *t);
+    free(t);
+}
+
 int pcnn_model_file_check_data(const pcnn_model_file *m, const char *model_name,
                                const pcnn_data_header *h, const char *data_name)
 {

@@ -84,6 +84,9 @@ pcnn_tensor *pcnn_model_file_find(const pcnn_model_file *m, const char *name);
 /* Adds (or replaces) a zero-filled tensor and returns it. */
 pcnn_tensor *pcnn_model_file_add(pcnn_model_file *m, const char *name, uint32_t ndim,
                                  const uint32_t *dims);
+/* Moves the tensors whose names start with prefix after all the others, each group in its
+ * own order (a stable partition): a fixed order for the bytes of a file. */
+void pcnn_model_file_move_last(pcnn_model_file *m, const char *prefix);
 const char *pcnn_model_file_get_meta(const pcnn_model_file *m, const char *key);
 void pcnn_model_file_set_meta(pcnn_model_file *m, const char *key, const char *val);
 

@@ -544,6 +544,32 @@ static void free_ctx(ctx *c)
     free(c->labels_path);
 }
 
+/* Rows with a label (>= 0), well formed so far. */
+static size_t count_labelled(const ctx *c)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < c->n; i++) n += !c->items[i].err && c->items[i].label >= 0;
+    return n;
+}
+
+/* Why a run would write a data file without images, from the images left after each step:
+ * read from the source, kept by --select, well formed, and the --limit/--offset subset. */
+static void say_empty(const ctx *c, size_t n_read, size_t n_sel, size_t n_ok)
+{
+    const pcnn_prep_opts *o = c->o;
+    if (!n_read)
+        pcnn_warn("%s: holds no images: a data file needs at least one (is it the right file?)", c->src);
+    else if (!n_sel)
+        pcnn_warn("%s: --select keeps none of its %zu images (none has a selected label)",
+                  c->src, n_read);
+    else if (!n_ok)
+        pcnn_warn("%s: every one of its %zu rows is bad (skipped with --skip-bad): no image left",
+                  c->src, n_sel);
+    else
+        pcnn_warn("%s: --offset %llu is past its %zu images: no image left", c->src,
+                  (unsigned long long)o->offset, n_ok);
+}
+
 int pcnn_prep_run(const pcnn_prep_opts *o)
 {
     ctx c;
@@ -558,12 +584,21 @@ int pcnn_prep_run(const pcnn_prep_opts *o)
     uint8_t *px = NULL;
     char *errs = NULL;
     int *fail = NULL;
+    pcnn_input in[] = {{"the source", o->source}, {"the labels file (--labels)", o->labels}};
+    if (pcnn_output_not_input(o->out, "the data file (-o)", in, 2)) return 2;
 
     if ((c.kind == PCNN_SRC_CSV ? read_csv(&c) : c.kind == PCNN_SRC_FOLDER ? read_folder(&c)
                                                                              : read_idx(&c)))
         goto out;
+    size_t n_read = c.n, labelled_read = count_labelled(&c);
     if ((rc = resolve_classes(&c, &K, &names))) goto out;
     rc = 1;
+    size_t n_sel = c.n;
+    if (o->n_select && labelled_read && !count_labelled(&c)) {   /* only the unlabelled left */
+        pcnn_warn("%s: --select keeps none of its %zu labelled images (none has a selected "
+                  "label)", c.src, labelled_read);
+        goto out;
+    }
     /* Malformed rows and labels out of range, in input order. */
     {
         size_t j = 0;
@@ -586,7 +621,12 @@ int pcnn_prep_run(const pcnn_prep_opts *o)
         }
         c.n = j;
     }
+    size_t n_ok = c.n;
     take_subset(&c);
+    if (!c.n) {   /* an empty data file would train nothing and submit nothing */
+        say_empty(&c, n_read, n_sel, n_ok);
+        goto out;
+    }
 
     pcnn_data_header h = {.H = o->H, .W = o->W, .C = 3, .K = K,
                           .count = PCNN_DATA_COUNT_UNKNOWN, .class_names = names};
@@ -617,6 +657,10 @@ int pcnn_prep_run(const pcnn_prep_opts *o)
             written++;
         }
         if (!o->quiet) pcnn_progress_update(&p, written);
+    }
+    if (!written) {
+        pcnn_warn("%s: every image is bad (skipped with --skip-bad): no image left", c.src);
+        goto out;
     }
     int fin = pcnn_data_finish(w);
     w = NULL;

@@ -31,8 +31,8 @@ struct pcnn_score_writer {
 
 /* ---- reader ---- */
 
-/* Reads the next line into r->buf without its LF (and a CR before it).
- * 1: a line; 0: end of input; −1: error (printed). */
+/* Reads the next line into r->buf without its LF (and a CR before it); a last line without
+ * its LF is a truncated file. 1: a line; 0: end of input; −1: error (printed). */
 static int read_line(pcnn_score_reader *r, size_t *len)
 {
     errno = 0;
@@ -45,7 +45,12 @@ static int read_line(pcnn_score_reader *r, size_t *len)
         return 0;
     }
     r->line++;
-    if (n > 0 && r->buf[n - 1] == '\n') r->buf[--n] = 0;
+    if (r->buf[n - 1] != '\n') {   /* the writer ends every line: a cut file */
+        pcnn_warn("%s: line %llu: no newline at its end: the file is cut short (truncated?)",
+                  r->name, (unsigned long long)r->line);
+        return -1;
+    }
+    r->buf[--n] = 0;
     if (n > 0 && r->buf[n - 1] == '\r') r->buf[--n] = 0;
     if (memchr(r->buf, 0, (size_t)n)) {
         pcnn_warn("%s: line %llu: contains a NUL byte (not a score TSV)", r->name,

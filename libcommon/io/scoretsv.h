@@ -8,8 +8,9 @@
  * - id: the manifest path (1..4095 bytes, no TAB/CR/LF/NUL);
  * - label: a decimal integer, −1 = unknown, otherwise 0..K−1;
  * - then K numbers: log p(x | c) in nats, in class order, finite.
- * Lines end in LF (a CR before it is accepted and dropped); the last newline may
- * be missing. Class names are unique, 1..255 bytes, without comma/TAB/CR/LF.
+ * Every line ends in LF (a CR before it is accepted and dropped); a last line without
+ * it is a cut file and refused (a cut inside the last number would still parse). Class
+ * names are unique, 1..255 bytes, without comma/TAB/CR/LF.
  * The writer prints numbers with "%.6f": an absolute precision of 5e−7 nats,
  * which is what differences of log-likelihoods (posteriors, argmax) need.
  *

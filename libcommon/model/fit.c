@@ -50,6 +50,36 @@ int pcnn_fit_ce_images(const pcnn_fit_options *o, int nb)
     return k < 1 ? 1 : k > nb ? nb : k;
 }
 
+static int check_files(const pcnn_fit_options *o, const char *train, const char *val,
+                       const char *resume)
+{
+    const char *out = o->out_path;
+    if (!out || !strcmp(out, "-")) {
+        pcnn_warn("-o -: a model file is rewritten at every checkpoint, so it is always a "
+                  "regular file, never stdout (name a file)");
+        return PCNN_EXIT_USAGE;
+    }
+    pcnn_input in[4] = {{"the training data", train}, {"the validation data (-V)", val},
+                        {"the model file (-o)", out}, {"the resumed model (-r)", resume}};
+    if (pcnn_output_not_input(out, "the model file (-o)", in, 2)) return PCNN_EXIT_USAGE;
+    if (resume && strcmp(resume, out) && pcnn_same_file(resume, out)) {
+        pcnn_warn("%s: the model file (-o) is the resumed model %s under another name (leave "
+                  "out -o to continue in place, or name another file)", out, resume);
+        return PCNN_EXIT_USAGE;
+    }
+    if (o->log_path && pcnn_output_not_input(o->log_path, "the log (--log)", in, 4))
+        return PCNN_EXIT_USAGE;
+    return pcnn_outfile_check(out, 1) ? 1 : 0;
+}
+
+int pcnn_fit_check_files(const pcnn_fit_options *o, const char *train, const char *val,
+                         const char *resume)
+{
+    int rc = pcnn_dist_rank() == 0 ? check_files(o, train, val, resume) : 0;
+    pcnn_dist_bcast(&rc, sizeof rc);
+    return rc;
+}
+
 /* Batch order of an epoch: Fisher–Yates driven by (seed, epoch, i). */
 static void epoch_permutation(uint64_t *perm, uint64_t n, uint64_t seed, uint64_t epoch)
 {
@@ -101,6 +131,10 @@ static int save_checkpoint_file(const pcnn_fit_options *o, pcnn_net *net, pcnn_m
                            const fit_state *st, uint64_t ntrain)
 {
     if (pcnn_net_store(net, m)) return -1;
+    /* One tensor order whatever the history: the best epoch's copy (stored when validation
+     * finds it, before or after the first checkpoint) last, so that a resumed run writes
+     * the uninterrupted run's bytes. */
+    pcnn_model_file_move_last(m, "best.");
     m->step = st->step;
     m->epoch = st->epoch;
     m->lr = st->lr;
@@ -252,6 +286,7 @@ typedef struct fit_run {
     double hwc_ln2;             /* H·W·C·ln 2: nats per image to bits/dim */
     uint64_t nan_step;          /* PCNN_TEST_NAN_STEP, 0 off */
     uint64_t kill_step;         /* PCNN_TEST_KILL_STEP on rank PCNN_TEST_KILL_RANK, 0 off */
+    uint64_t term_step;         /* PCNN_TEST_TERM_STEP on every rank, 0 off */
     int rank, nranks;           /* data parallelism (dist.h): 0 and 1 for one process */
     int device_sum;             /* gradients summed in device memory (NCCL), not through the host */
     int agreed_sig;             /* with several ranks: the stop signal all ranks saw at the last step */
@@ -440,6 +475,9 @@ static void start_run(fit_run *r)
     if (ks && kr && !pcnn_parse_long(kr, 0, 1 << 20, &krank) && krank == r->rank &&
         pcnn_parse_u64(ks, &r->kill_step))
         r->kill_step = 0;
+    /* PCNN_TEST_TERM_STEP=s: every rank sends itself SIGTERM before step s (as mpirun does). */
+    const char *ts = getenv("PCNN_TEST_TERM_STEP");
+    if (ts && pcnn_parse_u64(ts, &r->term_step)) r->term_step = 0;
 }
 
 /* Restores the signal handlers, closes the log and frees what start_run and open_net made.
@@ -510,6 +548,7 @@ static int train_step(fit_run *r, uint64_t s)
     uint64_t first = s * (uint64_t)o->batch;
     int nb = (int)(r->n - first < (uint64_t)o->batch ? r->n - first : (uint64_t)o->batch);
     if (r->kill_step && st->step + 1 == r->kill_step) raise(SIGKILL);
+    if (r->term_step && st->step + 1 == r->term_step) raise(SIGTERM);   /* caught: a clean stop */
     int n_ce = pcnn_fit_ce_images(o, nb);
     double ce_mean;
     float loss;
@@ -573,10 +612,11 @@ static int report_stop(const fit_run *r, int sig)
 {
     const char *out = r->o->out_path;
     if (sig) {
-        pcnn_warn("interrupted by %s: checkpoint saved to %s (epoch %llu, step %llu); "
-                  "continue with: pcnn-fit -r %s ...",
-                  sig == SIGINT ? "SIGINT" : "SIGTERM", out,
-                  (unsigned long long)r->st.epoch, (unsigned long long)r->st.step, out);
+        if (r->rank == 0)   /* the one that wrote it */
+            pcnn_warn("interrupted by %s: checkpoint saved to %s (epoch %llu, step %llu); "
+                      "continue with: pcnn-fit -r %s ...",
+                      sig == SIGINT ? "SIGINT" : "SIGTERM", out,
+                      (unsigned long long)r->st.epoch, (unsigned long long)r->st.step, out);
         return sig == SIGINT ? PCNN_FIT_EXIT_SIGINT : PCNN_FIT_EXIT_SIGTERM;
     }
     if (!r->o->quiet)

@@ -242,6 +242,35 @@ tsv() {   # tsv FILE: the header of a 2-class score TSV, then stdin
 	[[ "$output" == *"d.bin: "* ]]
 }
 
+@test "argmax: a file cut inside its last line (no final newline) is refused, no predictions left" {
+	printf 'a.png\t0\t-1\t-2\nb.png\t1\t-3\t-4\n' | tsv whole.tsv
+	run "$A" -q -o whole.csv whole.tsv
+	[ "$status" -eq 0 ]
+	# cut inside the last number: -4 becomes -, then -4. (all still parse as numbers once cut)
+	for n in 1 3 5; do
+		head -c -$n whole.tsv > cut.tsv
+		run "$A" -q -o out.csv cut.tsv
+		[ "$status" -eq 1 ]
+		[[ "$output" == *"cut.tsv: line 3: no newline at its end: the file is cut short"* ]]
+		[ ! -e out.csv ]
+	done
+	# from a pipe too
+	run bash -c 'head -c -1 "$1" | "$0" -q' "$A" whole.tsv
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"<stdin>: line 3: no newline at its end"* ]]
+}
+
+@test "argmax: an output that is the input is refused (exit 2), the input intact" {
+	cp "$F/report.tsv" s.tsv
+	run "$A" -o s.tsv s.tsv
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"s.tsv: the predictions (-o) is the same file as the score TSV s.tsv"* ]]
+	cmp s.tsv "$F/report.tsv"
+	run "$A" --report ./s.tsv s.tsv
+	[ "$status" -eq 2 ]
+	cmp s.tsv "$F/report.tsv"
+}
+
 @test "argmax: on bad input -o leaves no output file" {
 	printf 'a.png\t0\t-1\t-2\nb.png\t0\tx\t-2\n' | tsv s.tsv
 	run "$A" -o out.csv s.tsv

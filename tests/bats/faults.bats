@@ -190,6 +190,8 @@ poison_model() {
 		"$B/pcnn-fit" -q "${TINY[@]}" -e 12 -o m.bin train.bin
 	fi
 	cmp m.bin full.bin
+	# a kill during a checkpoint's write left m.bin.tmp.PID: the next run removed it
+	[ -z "$(ls | grep -F m.bin.tmp.)" ]
 }
 
 # ---------------------------------------------------------------- hostile inputs

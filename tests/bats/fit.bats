@@ -73,6 +73,9 @@ setup() {
 	[ "$(head -1 fit.tsv)" = "$(printf 'epoch\tstep\ttrain_bpd\tval_bpd\tval_acc\tlr\tseconds\timages_per_s\ttrain_ce')" ]
 	[ "$(wc -l < fit.tsv)" -eq 3 ]
 	[ "$(cut -f2 fit.tsv | tail -1)" = "6" ]
+	# docs/PIPELINE.md and pcnn-fit -h name every column, in order
+	grep -qF "\`$(head -1 fit.tsv | tr '\t' ' ')\`" "$PCNN_ROOT/docs/PIPELINE.md"
+	"$FIT" -h | tr -s ' \n' ' ' | grep -qF "$(head -1 fit.tsv | sed 's/\t/, /g')"
 	run "$PCNN_BIN/pcnn-info" m.bin
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"training: 2 epochs, 6 steps"* ]]
@@ -85,7 +88,8 @@ setup() {
 	"$FIT" -q "${TINY[@]}" -e 1 -s 5 -o b.bin train.bin
 	"$FIT" -q "${TINY[@]}" -e 1 -s 6 -o c.bin train.bin 2> err.txt
 	cmp a.bin b.bin
-	! cmp -s a.bin c.bin
+	run cmp -s a.bin c.bin
+	[ "$status" -eq 1 ]   # another seed, other bytes (2: a file is missing)
 	[ ! -s err.txt ]   # -q: nothing on stderr
 	# the same bytes on another instruction set and thread count
 	PCNN_ISA=avx2 PCNN_THREADS=1 "$FIT" -q "${TINY[@]}" -e 1 -s 5 -o d.bin train.bin
@@ -108,6 +112,17 @@ setup() {
 	cmp full.bin part.bin
 }
 
+@test "fit: resuming with -V (mid-epoch, and after an epoch) gives the uninterrupted run's bytes" {
+	# the best epoch's tensors are kept at the end of the file whenever they were first stored
+	"$FIT" -q "${TINY[@]}" -e 2 -V val.bin -o full.bin train.bin
+	"$FIT" -q "${TINY[@]}" -e 2 -V val.bin --max-steps 2 -o mid.bin train.bin
+	"$FIT" -q -e 2 -V val.bin -r mid.bin train.bin
+	cmp full.bin mid.bin
+	"$FIT" -q "${TINY[@]}" -e 1 -V val.bin -o part.bin train.bin
+	"$FIT" -q -e 2 -V val.bin -r part.bin train.bin
+	cmp full.bin part.bin
+}
+
 @test "fit: --ce-* options are checked (exit 2)" {
 	run "$FIT" --ce-weight -1 -o m.bin train.bin
 	[ "$status" -eq 2 ]
@@ -127,10 +142,14 @@ setup() {
 	# train_ce: a finite positive number every epoch
 	awk -F'\t' 'NR > 1 { if (!($9 > 0)) exit 1 }' fit.tsv
 	"$FIT" -q "${TINY[@]}" -e 2 -o plain.bin train.bin
-	! cmp -s h.bin plain.bin
+	run cmp -s h.bin plain.bin
+	[ "$status" -eq 1 ]
 	# --ce-weight 0 is the likelihood alone, to the byte
 	"$FIT" -q "${TINY[@]}" -e 2 --ce-weight 0 -o zero.bin train.bin
-	cmp <("$PCNN_BIN/pcnn-score" -q plain.bin < val.bin) <("$PCNN_BIN/pcnn-score" -q zero.bin < val.bin)
+	"$PCNN_BIN/pcnn-score" -q plain.bin < val.bin > plain.tsv
+	"$PCNN_BIN/pcnn-score" -q zero.bin < val.bin > zero.tsv
+	[ "$(wc -l < plain.tsv)" -eq 7 ]   # a header and the 6 images
+	cmp plain.tsv zero.tsv
 }
 
 @test "fit: the hybrid objective resumes exactly (after an epoch and mid-epoch), options from the file" {
@@ -162,13 +181,15 @@ setup() {
 	"$S" -q --last epoch1.bin < val.bin > e1.tsv
 	"$S" -q --last m.bin < val.bin > last.tsv
 	cmp best.tsv e1.tsv
-	! cmp -s best.tsv last.tsv
+	run cmp -s best.tsv last.tsv
+	[ "$status" -eq 1 ]
 	G="$PCNN_BIN/pcnn-gen"
 	"$G" -q -n 1 -o gb --no-quality m.bin
 	"$G" -q -n 1 -o g1 --no-quality --last epoch1.bin
 	"$G" -q -n 1 -o gl --no-quality --last m.bin
 	cmp gb/Class0_image_01.png g1/Class0_image_01.png
-	! cmp -s gb/Class0_image_01.png gl/Class0_image_01.png
+	run cmp -s gb/Class0_image_01.png gl/Class0_image_01.png
+	[ "$status" -eq 1 ]
 }
 
 @test "fit: resume with another batch size is refused" {
@@ -227,10 +248,109 @@ setup() {
 	"$PCNN_BIN/pcnn-info" m.bin > /dev/null
 }
 
-@test "fit: model output to /dev/full fails with exit 1" {
+@test "fit: -o - and -o /dev/full are refused before training: a model file is a regular file" {
+	# several checkpoints to stdout would be several model files back to back
+	run --separate-stderr "$FIT" "${TINY[@]}" -e 3 -o - train.bin
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"-o -: a model file is rewritten at every checkpoint, so it is always a regular file, never stdout"* ]]
+	[ -z "$output" ]
+	[[ "$stderr" != *"epoch 1/3"* ]]
+	# a device (a full disk's stand-in) is written in place: refused the same way, at once
 	run "$FIT" "${TINY[@]}" -e 1 -o /dev/full train.bin
 	[ "$status" -eq 1 ]
-	[[ "$output" == *"/dev/full: write error: No space left on device"* ]]
+	[[ "$output" == *"/dev/full: not a regular file"* ]]
+	[[ "$output" != *"training R="* ]]
+	# a full disk during a checkpoint is faults.bats's (a file size limit mid-write)
+}
+
+@test "fit: -o is checked before training: a missing folder, a folder, a read-only folder" {
+	run "$FIT" "${TINY[@]}" -e 1 -o no/such/dir/m.bin train.bin
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"no/such/dir/m.bin: cannot create: No such file or directory"* ]]
+	[[ "$output" != *"training R="* ]]
+	mkdir folder
+	run "$FIT" "${TINY[@]}" -e 1 -o folder train.bin
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"folder: is a folder, not a file"* ]]
+	[[ "$output" != *"training R="* ]]
+	if command -v setpriv > /dev/null; then
+		mkdir ro
+		chmod 555 ro
+		# root is not stopped by chmod: drop the capabilities that override it
+		run setpriv --bounding-set=-dac_override,-dac_read_search,-fowner "$FIT" "${TINY[@]}" -e 1 -o ro/m.bin train.bin
+		chmod 755 ro
+		[ "$status" -eq 1 ]
+		[[ "$output" == *"ro/m.bin: cannot create: Permission denied"* ]]
+		[[ "$output" != *"training R="* ]]
+		[ -z "$(ls ro)" ]   # the probe is removed
+	fi
+}
+
+@test "fit: an output that is also an input is refused (exit 2), the input left intact" {
+	cp train.bin same.bin
+	run "$FIT" "${TINY[@]}" -e 1 -o same.bin same.bin
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"same.bin: the model file (-o) is the same file as the training data same.bin"* ]]
+	cmp same.bin train.bin
+	cp val.bin v.bin
+	run "$FIT" "${TINY[@]}" -e 1 -V v.bin -o v.bin train.bin
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"the same file as the validation data (-V) v.bin"* ]]
+	cmp v.bin val.bin
+	# another name of the same file: a hard link, a ./ path
+	ln train.bin hard.bin
+	run "$FIT" "${TINY[@]}" -e 1 -o ./hard.bin train.bin
+	[ "$status" -eq 2 ]
+	cmp hard.bin same.bin
+	run "$FIT" "${TINY[@]}" -e 1 --log train.bin -o m.bin train.bin
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"train.bin: the log (--log) is the same file as the training data"* ]]
+	cmp train.bin same.bin
+	# -r: the same path continues in place; another name of the resumed file is refused
+	"$FIT" -q "${TINY[@]}" -e 1 -o m.bin train.bin
+	cp m.bin m1.bin
+	run "$FIT" -e 2 -r m.bin -o ./m.bin train.bin
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"./m.bin: the model file (-o) is the resumed model m.bin under another name"* ]]
+	cmp m.bin m1.bin
+	"$FIT" -q -e 2 -r m.bin -o m.bin train.bin
+	run "$PCNN_BIN/pcnn-info" m.bin
+	[[ "$output" == *"training: 2 epochs"* ]]
+}
+
+@test "fit: temporaries that a killed run left beside -o are removed; a live one's are not" {
+	sleep 0 &
+	dead=$!
+	wait $dead
+	touch "m.bin.tmp.$dead" "m.bin.tmp.$$" "other.bin.tmp.$dead"
+	"$FIT" -q "${TINY[@]}" -e 1 -o m.bin train.bin
+	[ ! -e "m.bin.tmp.$dead" ]
+	[ -e "m.bin.tmp.$$" ]            # this shell is alive: maybe a writer at work
+	[ -e "other.bin.tmp.$dead" ]     # another output's
+}
+
+@test "fit: -e 0 on a new model is a usage error; on a trained one, nothing to do" {
+	run "$FIT" "${TINY[@]}" -e 0 -o m.bin train.bin
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"-e 0: a new model needs at least one epoch"* ]]
+	[ ! -e m.bin ]
+	"$FIT" -q "${TINY[@]}" -e 1 -o m.bin train.bin
+	run "$FIT" -e 0 -r m.bin train.bin
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"m.bin: already trained for 1 epochs"* ]]
+}
+
+@test "fit: validation data that does not fit the training data is named, not the model file" {
+	"$MK" -H 12 -W 12 -K 2 -n 4 -o big.bin
+	run "$FIT" "${TINY[@]}" -e 1 -V big.bin -o m.bin train.bin
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"big.bin: 12x12x3 images, the training data train.bin has 8x8x3"* ]]
+	[[ "$output" != *"m.bin"* ]]
+	"$MK" -H 8 -W 8 -K 3 -n 4 -o k3.bin
+	run "$FIT" "${TINY[@]}" -e 1 -V k3.bin -o m.bin train.bin
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"k3.bin: 3 classes, the training data train.bin has 2"* ]]
+	[ ! -e m.bin ]
 }
 
 @test "fit: training data from a pipe" {

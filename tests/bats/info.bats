@@ -146,7 +146,8 @@ setup() {
 	"$MK" -n 3 -o a.bin
 	run --separate-stderr "$I" -q a.bin
 	[ "$status" -eq 0 ]
-	[ -z "$output" ] && [ -z "$stderr" ]
+	[ -z "$output" ]
+	[ -z "$stderr" ]
 	head -c 100 a.bin > cut.bin
 	run --separate-stderr "$I" -q cut.bin
 	[ "$status" -eq 1 ]

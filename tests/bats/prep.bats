@@ -112,7 +112,7 @@ csv() { # csv NAME ROW... (ROW: "relpath,label"; relpath under $FIX, or raw with
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"No space left on device"* ]]
 	[ -c /dev/full ]
-	! ls /dev/full.tmp.* 2>/dev/null
+	[ -z "$(ls /dev/full.tmp.* 2>/dev/null)" ]
 }
 
 @test "prep: stdout to /dev/full fails with exit 1" {
@@ -244,6 +244,41 @@ csv() { # csv NAME ROW... (ROW: "relpath,label"; relpath under $FIX, or raw with
 	[[ "$output" == *"no class sub-folders"* ]]
 }
 
+@test "prep: an empty manifest, a --select or --offset that leaves nothing: exit 1 naming why, no file" {
+	: > empty.csv
+	run "$PREP" -H 8 -W 8 -o x.bin empty.csv
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"empty.csv: holds no images: a data file needs at least one"* ]]
+	[ ! -e x.bin ]
+	csv m.csv "img/rgb8.png,0" "img/colour.jpg,1" "img/pal8.png,-1"
+	run "$PREP" -H 8 -W 8 --select 3 -o x.bin m.csv
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"m.csv: --select keeps none of its 2 labelled images"* ]]
+	[ ! -e x.bin ]
+	run "$PREP" -H 8 -W 8 --limit 1 --offset 5 -o x.bin m.csv
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"m.csv: --offset 5 is past its 3 images"* ]]
+	csv bad.csv "img/missing.png,0" "!garbage"
+	run "$PREP" -H 8 -W 8 --skip-bad -K 2 -o x.bin bad.csv
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"no image left"* ]]
+	[ -z "$(ls | grep '^x\.bin')" ]
+	# an unlabelled manifest (a test split) with --select keeps its rows, as before
+	csv u.csv "img/rgb8.png,-1"
+	run "$PREP" -q -H 8 -W 8 --select 1 -o u.bin u.csv
+	[ "$status" -eq 0 ]
+	[ "$(nrec u.bin)" -eq 1 ]
+}
+
+@test "prep: an output that is the source is refused (exit 2), the source intact" {
+	csv m.csv "img/rgb8.png,0"
+	cp m.csv m.orig
+	run "$PREP" -H 8 -W 8 -o ./m.csv m.csv
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"./m.csv: the data file (-o) is the same file as the source m.csv"* ]]
+	cmp m.csv m.orig
+}
+
 # A tiny IDX pair: 3 images of 2x2, labels 2, 0, 1.
 make_idx() {
 	printf '\0\0\010\003\0\0\0\003\0\0\0\002\0\0\0\002\000\100\200\377\001\002\003\004\377\377\0\0' |
@@ -298,7 +333,8 @@ make_idx() {
 	sort -c idx
 	[ "$(wc -l <idx)" -eq 200 ]
 	"$PREP" -q --select 0,1,7,8 --limit 200 -s 4 "$fm" | ids /dev/stdin | sed 's/.*://' >idx4
-	! cmp -s idx idx4
+	run cmp -s idx idx4
+	[ "$status" -eq 1 ]
 }
 
 @test "prep: CPEN 455 train/validation/test all prep (12 gray images included)" {
@@ -340,8 +376,13 @@ make_idx() {
 	"$PCNN_BIN/pcnn-prep" -q -H 8 -W 8 --limit 2 --offset 2 -s 5 -o b.bin "$F"
 	"$PCNN_BIN/pcnn-prep" -q -H 8 -W 8 --limit 4 -s 5 -o ab.bin "$F"
 	ids() { strings -n 5 "$1" | grep -E '\.(png|jpg)' | sort; }
-	[ -z "$(comm -12 <(ids a.bin) <(ids b.bin))" ]
-	[ "$(cat <(ids a.bin) <(ids b.bin) | sort)" = "$(ids ab.bin)" ]
+	ids a.bin > a.ids
+	ids b.bin > b.ids
+	ids ab.bin > ab.ids
+	[ "$(wc -l < a.ids)" -eq 2 ]
+	[ "$(wc -l < b.ids)" -eq 2 ]
+	[ -z "$(comm -12 a.ids b.ids)" ]
+	[ "$(sort a.ids b.ids)" = "$(cat ab.ids)" ]
 	run "$PCNN_BIN/pcnn-prep" --offset x "$F"
 	[ "$status" -eq 2 ]
 }

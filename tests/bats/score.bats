@@ -130,6 +130,20 @@ setup() {
 	paste all.tsv true.tsv | tail -n +2 | awk -F'\t' '{ want = $(3 + $2); got = $8; d = want - got; if (d < 0) d = -d; if (d > 1e-3) { print "row " NR ": " want " vs " got; exit 1 } }'
 }
 
+@test "score: an output that is an input is refused (exit 2), the input intact" {
+	"$MK" -H 8 -W 8 -K 3 -n 3 -s 5 -o d.bin
+	cp d.bin d.orig
+	cp model.bin model.orig
+	run "$SC" -o d.bin model.bin d.bin
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"d.bin: the score TSV (-o) is the same file as the data d.bin"* ]]
+	cmp d.bin d.orig
+	run "$SC" -o ./model.bin model.bin d.bin
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"the same file as the model model.bin"* ]]
+	cmp model.bin model.orig
+}
+
 @test "score: output to /dev/full fails with exit 1; -o writes a file" {
 	run "$SC" model.bin train.bin -o /dev/full
 	[ "$status" -ne 0 ]

@@ -1,0 +1,4 @@
+build-san/libcommon/threads.o: libcommon/threads.c libcommon/threads.h \
+ libcommon/util.h
+libcommon/threads.h:
+libcommon/util.h:

@@ -1,0 +1,20 @@
+build-san/tests/unit/test_isa.o: tests/unit/test_isa.c tests/unit/check.h \
+ libcommon/model/model.h libcommon/io/modelfile.h libcommon/io/datafile.h \
+ libcommon/model/params.h libcommon/model/net.h libcommon/nn/nn_isa.h \
+ libcommon/model/nn_backend.h libcommon/model/net_hooks.h \
+ libcommon/nn/nn_gemm.h libcommon/nn/nn_layers.h libcommon/nn/nn_vmath.h \
+ libcommon/rng.h libcommon/util.h
+tests/unit/check.h:
+libcommon/model/model.h:
+libcommon/io/modelfile.h:
+libcommon/io/datafile.h:
+libcommon/model/params.h:
+libcommon/model/net.h:
+libcommon/nn/nn_isa.h:
+libcommon/model/nn_backend.h:
+libcommon/model/net_hooks.h:
+libcommon/nn/nn_gemm.h:
+libcommon/nn/nn_layers.h:
+libcommon/nn/nn_vmath.h:
+libcommon/rng.h:
+libcommon/util.h:
