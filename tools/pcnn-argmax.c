@@ -131,6 +131,11 @@ int main(int argc, char **argv)
         else pcnn_confusion_add(cm, (uint32_t)row.label, yhat);
     }
     if (st < 0) goto done;
+    if (!images) {   /* an empty submission is never what was meant */
+        pcnn_warn("%s: no rows after the header: nothing to predict (was an empty data set scored?)",
+                  pcnn_display_name(in_path));
+        goto done;
+    }
     if (pcnn_outfile_commit(out)) {
         out = NULL;
         goto done;

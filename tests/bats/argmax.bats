@@ -231,11 +231,16 @@ tsv() {   # tsv FILE: the header of a 2-class score TSV, then stdin
 	[[ "$output" == *"c.tsv: line 1: header has 1 tab-separated column; "*"not commas"* ]]
 }
 
-@test "argmax: empty input and a data file are refused" {
+@test "argmax: empty input, a header without rows and a data file are refused" {
 	: > e.tsv
 	run "$A" e.tsv
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"e.tsv: empty (expected a score TSV from pcnn-score)"* ]]
+	: | tsv h.tsv
+	run "$A" -o h.csv h.tsv
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"h.tsv: no rows after the header: nothing to predict"* ]]
+	[ ! -e h.csv ]
 	"$PCNN_TEST_BIN/pcnn-mkdata" -n 2 -o d.bin
 	run "$A" d.bin
 	[ "$status" -eq 1 ]
