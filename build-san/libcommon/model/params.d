@@ -1,4 +1,0 @@
-build-san/libcommon/model/params.o: libcommon/model/params.c \
- libcommon/model/params.h libcommon/util.h
-libcommon/model/params.h:
-libcommon/util.h:

@@ -1,4 +1,0 @@
-build-san/libcommon/threads.o: libcommon/threads.c libcommon/threads.h \
- libcommon/util.h
-libcommon/threads.h:
-libcommon/util.h:
