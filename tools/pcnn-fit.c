@@ -57,6 +57,11 @@ static void usage(FILE *fp)
         "  -s SEED            seed of initialisation, batch order and dropout (default 1)\n"
         "  --checkpoint-every N  also write the checkpoint every N steps (default 0: epochs)\n"
         "  --max-steps N      stop after N steps in total (with a checkpoint)\n"
+        "  --time-budget S    train for about S seconds: stop at the end of the first\n"
+        "                     epoch after which one more (as long as the last, its\n"
+        "                     validation included) would end past S seconds from the\n"
+        "                     start of this run; at least one epoch. -e stays the upper\n"
+        "                     bound (and the learning-rate schedule's); default 0: none\n"
         "  --log FILE         per-epoch TSV log: epoch, step, train_bpd, val_bpd, val_acc,\n"
         "                     lr, seconds, images_per_s, train_ce (appended to when\n"
         "                     resuming)\n"
@@ -95,7 +100,7 @@ static void usage(FILE *fp)
 
 enum { OPT_LR = 256, OPT_LR_DECAY, OPT_POLYAK, OPT_CKPT, OPT_MAX_STEPS, OPT_LOG, OPT_DEVICE,
        OPT_CE_WEIGHT, OPT_CE_TEMP, OPT_CE_FRACTION, OPT_CONDITIONING, OPT_CLASS_LR,
-       OPT_PRECISION };
+       OPT_PRECISION, OPT_TIME_BUDGET };
 
 static long need_long(const char *opt, const char *s, long lo, long hi)
 {
@@ -128,6 +133,7 @@ int main(int argc, char **argv)
         {"polyak", required_argument, 0, OPT_POLYAK},
         {"checkpoint-every", required_argument, 0, OPT_CKPT},
         {"max-steps", required_argument, 0, OPT_MAX_STEPS},
+        {"time-budget", required_argument, 0, OPT_TIME_BUDGET},
         {"log", required_argument, 0, OPT_LOG},
         {"device", required_argument, 0, OPT_DEVICE},
         {"ce-weight", required_argument, 0, OPT_CE_WEIGHT},
@@ -163,6 +169,7 @@ int main(int argc, char **argv)
         case OPT_POLYAK: o.polyak = need_double("--polyak", optarg, 0, 1); set_polyak = 1; break;
         case OPT_CKPT: o.checkpoint_every = (uint64_t)need_long("--checkpoint-every", optarg, 0, 0x7fffffffffffffffL); break;
         case OPT_MAX_STEPS: o.max_steps = (uint64_t)need_long("--max-steps", optarg, 0, 0x7fffffffffffffffL); break;
+        case OPT_TIME_BUDGET: o.time_budget = need_double("--time-budget", optarg, 0, 1e9); break;
         case OPT_LOG: o.log_path = optarg; break;
         case OPT_DEVICE: o.device = pcnn_device_option(optarg); break;
         case OPT_CE_WEIGHT: o.ce_weight = need_double("--ce-weight", optarg, 0, 1e6); set_cew = 1; break;

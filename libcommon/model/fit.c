@@ -264,6 +264,8 @@ static void log_value(FILE *fp, double v, const char *fmt)
 
 /* Returned by the steps of a run to go on; anything else is the exit status. */
 #define FIT_GO (-1)
+/* Returned by end_epoch when --time-budget leaves no room for another epoch: done, exit 0. */
+#define FIT_BUDGET (-2)
 
 /* One call of pcnn_fit_run: what it was given, what it made, and where it stands. */
 typedef struct fit_run {
@@ -745,6 +747,20 @@ static int end_epoch(fit_run *r)
     /* after the checkpoint: a later signal finds it saved (every rank the same one) */
     int sig = pcnn_dist_max_int(stop_signal);
     if (sig || (o->max_steps && st->step >= o->max_steps)) return report_stop(r, sig);
+    /* --time-budget: one more epoch as long as this one (validation and checkpoint
+     * included) would end past it. Rank 0's clock decides for every rank. */
+    if (o->time_budget > 0 && st->epoch < o->epochs) {
+        double now = pcnn_now(), whole = now - r->t_epoch;
+        int over = r->rank == 0 && (now - r->t_run) + whole > o->time_budget;
+        if (pcnn_dist_max_int(over)) {
+            if (!o->quiet)
+                pcnn_warn("stopped after epoch %llu of %llu: another (about %.0fs) would end past "
+                          "the time budget of %.0fs (--time-budget)",
+                          (unsigned long long)st->epoch, (unsigned long long)o->epochs, whole,
+                          o->time_budget);
+            return FIT_BUDGET;
+        }
+    }
     return FIT_GO;
 }
 
@@ -792,7 +808,7 @@ int pcnn_fit_run(const pcnn_fit_options *o, const pcnn_dataset *train, const pcn
         rc = run_epoch(&r);
         if (rc == FIT_GO) rc = end_epoch(&r);
     }
-    if (rc == FIT_GO) {
+    if (rc == FIT_GO || rc == FIT_BUDGET) {
         if (!o->quiet) print_summary(&r);
         rc = 0;
     }

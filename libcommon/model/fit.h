@@ -34,6 +34,8 @@ typedef struct pcnn_fit_options {
     double lr, lr_decay, polyak;
     uint64_t checkpoint_every; /* steps; 0 = at the end of every epoch only */
     uint64_t max_steps;        /* stop (with a checkpoint) after this many steps in total; 0 = no limit */
+    double time_budget;        /* seconds of this run: no epoch is started that would end past
+                                * it (judged by the last epoch's time); 0 = no limit */
     double ce_weight;          /* lambda of the hybrid objective (SPEC §6b); 0 = likelihood only */
     double ce_temperature;     /* tau of the CE term (default 1) */
     double ce_fraction;        /* share of each batch carrying the CE term (default 1) */

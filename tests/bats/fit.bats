@@ -123,6 +123,25 @@ setup() {
 	cmp full.bin part.bin
 }
 
+@test "fit: --time-budget stops at an epoch boundary, exit 0, and -r goes on to -e's bytes" {
+	# a budget far below one epoch: the first epoch always runs, no second starts
+	run "$FIT" "${TINY[@]}" -e 3 --time-budget 0.000001 -o part.bin train.bin
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"stopped after epoch 1 of 3"*"--time-budget"* ]]
+	run "$PCNN_BIN/pcnn-info" part.bin
+	[[ "$output" == *"training: 1 epochs, 3 steps"* ]]
+	# the stop is a checkpoint like any other: resuming reaches the uninterrupted bytes
+	"$FIT" -q "${TINY[@]}" -e 3 -o full.bin train.bin
+	"$FIT" -q -e 3 -r part.bin train.bin
+	cmp full.bin part.bin
+	# a budget that is never reached changes nothing
+	"$FIT" -q "${TINY[@]}" -e 3 --time-budget 100000 -o roomy.bin train.bin
+	cmp full.bin roomy.bin
+	run "$FIT" --time-budget -1 -o m.bin train.bin
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"--time-budget: expected a number"* ]]
+}
+
 @test "fit: --ce-* options are checked (exit 2)" {
 	run "$FIT" --ce-weight -1 -o m.bin train.bin
 	[ "$status" -eq 2 ]
