@@ -338,11 +338,16 @@ int pcnn_prior_read(const char *spec, uint32_t K, char *const *names, double *lo
     size_t cap = 0, nlines = 0;
     uint64_t ln = 0;
     int named = -1, rc = -1;   /* named: −1 undecided, 0 bare numbers, 1 "name,p" */
+    int logscale = 0, content = 0;   /* logscale: a first line "scale<TAB>log" */
     ssize_t n;
     while ((n = getline(&buf, &cap, fp)) >= 0) {
         ln++;
         while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ')) buf[--n] = 0;
         if (n == 0 || buf[0] == '#') continue;
+        if (!content++ && (!strcmp(buf, "scale\tlog") || !strcmp(buf, "scale,log"))) {
+            logscale = 1;
+            continue;
+        }
         char *sep = strpbrk(buf, "\t,");
         const char *num = sep ? sep + 1 : buf;
         if (named < 0) named = sep != NULL;
@@ -369,9 +374,10 @@ int pcnn_prior_read(const char *spec, uint32_t K, char *const *names, double *lo
                       (unsigned long long)ln, K);
             goto done;
         }
-        if (pcnn_parse_double(num, 0, 1e300, &p[k])) {
-            pcnn_warn("%s: line %llu: '%.40s' is not a probability (a number >= 0)", spec,
-                      (unsigned long long)ln, num);
+        if (logscale ? pcnn_parse_double(num, -1e300, 1e300, &p[k])
+                     : pcnn_parse_double(num, 0, 1e300, &p[k])) {
+            pcnn_warn("%s: line %llu: '%.40s' is not %s", spec, (unsigned long long)ln, num,
+                      logscale ? "a log-probability (a finite number)" : "a probability (a number >= 0)");
             goto done;
         }
         seen[k] = 1;
@@ -383,6 +389,15 @@ int pcnn_prior_read(const char *spec, uint32_t K, char *const *names, double *lo
     }
     if (nlines != K) {
         pcnn_warn("%s: %zu class priors given, the scores have %u classes", spec, nlines, K);
+        goto done;
+    }
+    if (logscale) {   /* log p(c) up to a constant: normalised by log-sum-exp */
+        double mx = p[0], lse = 0;
+        for (uint32_t k = 1; k < K; k++) mx = p[k] > mx ? p[k] : mx;
+        for (uint32_t k = 0; k < K; k++) lse += exp(p[k] - mx);
+        lse = mx + log(lse);
+        for (uint32_t k = 0; k < K; k++) logprior[k] = p[k] - lse;
+        rc = 0;
         goto done;
     }
     double sum = 0;
@@ -399,4 +414,15 @@ done:
     free(seen);
     fclose(fp);
     return rc;
+}
+
+int pcnn_prior_write_log(const char *path, uint32_t K, char *const *names, const double *logprior,
+                         const char *comment)
+{
+    pcnn_outfile *o = pcnn_outfile_open(path);
+    if (!o) return -1;
+    if (comment) fprintf(o->fp, "# %s\n", comment);
+    fputs("scale\tlog\n", o->fp);
+    for (uint32_t k = 0; k < K; k++) fprintf(o->fp, "%s\t%.17g\n", names[k], logprior[k]);
+    return pcnn_outfile_commit(o);
 }

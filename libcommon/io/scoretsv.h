@@ -68,7 +68,15 @@ void pcnn_score_abort(pcnn_score_writer *w);
  * class, either "name<TAB or comma>p" (any order, every class once) or a bare
  * "p" (class order). p ≥ 0 and finite, not all 0; the values need not sum to 1
  * (they are normalised). Blank lines and lines starting with '#' are skipped.
+ * A first line "scale<TAB>log" says the values are log p up to a constant (any finite
+ * numbers, normalised by log-sum-exp): what pcnn-argmax --fit-prior writes, whose fitted
+ * priors differ by tens of nats.
  * Fills logprior[K] with log p_k (−inf for p_k = 0). −1 on error (printed). */
 int pcnn_prior_read(const char *spec, uint32_t K, char *const *class_names, double *logprior);
+
+/* Writes a log-scale prior file ("scale<TAB>log", then "name<TAB>log p" per class, %.17g)
+ * atomically, with comment (may be NULL) as a '#' line first. −1 on error (printed). */
+int pcnn_prior_write_log(const char *path, uint32_t K, char *const *class_names,
+                         const double *logprior, const char *comment);
 
 #endif
