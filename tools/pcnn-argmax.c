@@ -214,10 +214,8 @@ static int rows_read(pcnn_score_reader *r, const double *logprior, row_set *rs)
         rs->labels[i] = row.label;
         /* log p(c | x) + const = log p(x | c) + log prior(c) */
         for (uint32_t k = 0; k < K; k++) rs->z[i * K + k] = row.logp[k] + logprior[k];
-        /* log p(x) under the prior of the decision, which is uniform unless --prior says */
-        rs->score[i] = ood ? pcnn_ood_complexity_score(pcnn_ood_log_px(row.logp, logprior, K),
-                                                       row.png_bits)
-                           : NAN;
+        /* S(x) from the file's log p(x) (uniform class prior, as pcnn-score wrote it) */
+        rs->score[i] = ood ? pcnn_ood_complexity_score(row.log_px, row.png_bits) : NAN;
     }
     return st < 0 ? -1 : 0;
 }

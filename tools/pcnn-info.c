@@ -148,6 +148,8 @@ static int info_scores(FILE *fp, const char *name, FILE *out)
         start_summary(out, name);
         fprintf(out, "kind: score TSV (log p(x | c) in nats)\n");
         print_classes(out, K, pcnn_score_class_names(r));
+        if (pcnn_score_has_ood(r))
+            fprintf(out, "ood columns: log p(x) in nats, L(x) in bits (pcnn-score --ood)\n");
         fprintf(out, "rows: %llu\n", (unsigned long long)rows);
         print_labels(out, K, pcnn_score_class_names(r), hist, unlabelled);
     }
