@@ -11,7 +11,8 @@
 #   prep    train.bin val.bin test.bin         data recipes in data/*.mk
 #   fit     model.bin fit.tsv                  training, with the validation set
 #   score   val.scores.tsv test.scores.tsv     log p(x | c) for every class
-#   argmax  val.preds.csv val.report.md        accuracy, F1, confusion matrix
+#   argmax  val.preds.csv val.report.md        accuracy, F1, confusion matrix, calibration
+#           calibration.txt                    temperature and OOD threshold fitted on val
 #           test.preds.csv                     the submission (CPEN 455 test.csv form)
 #   gen     samples/ grid.png                  GEN_N images per class and a montage;
 #           judge.tsv                          each judged by 5-NN over train.bin
@@ -310,8 +311,8 @@ endif
 
 # ---------------------------------------------------------------- targets
 PIPE_OUTPUTS := $(addprefix $(P)/,train.bin val.bin test.bin model.bin fit.tsv \
-                val.scores.tsv test.scores.tsv val.preds.csv val.report.md test.preds.csv \
-                test.report.md grid.png judge.tsv curve.png report.md report.html)
+                val.scores.tsv test.scores.tsv val.preds.csv val.report.md calibration.txt \
+                test.preds.csv test.report.md grid.png judge.tsv curve.png report.md report.html)
 
 # The whole run, then two lines saying where it is.
 pipeline-done: pipeline-run
@@ -351,15 +352,22 @@ $(P)/model.bin $(P)/fit.tsv &: $(P)/train.bin $(P)/val.bin $(P)/.args/fit
 	$(PIPE_STEP) fit -- $(PIPE_LAUNCH) $(PIPE_FIT) "$$@" $(PIPE_DEVICE) -V $(P)/val.bin --log $$log $(P)/train.bin \
 	&& mv -f $$log $(P)/fit.tsv && mv -f $$part $(P)/model.bin
 
-# score: log p(x | c) for every class; argmax: predictions (CPEN 455 submission form)
-# and the classification report, for val and test.
+# score: log p(x | c) for every class, and log p(x) and L(x) for out-of-distribution flagging
+# (--ood); argmax: predictions (CPEN 455 submission form) and the classification report, for
+# val and test. On val argmax also fits the calibration (calibration.txt: the temperature of
+# the posteriors, the threshold of the OOD score), which test's report applies; the test
+# predictions stay a full submission (no --reject: report.sh counts what it would flag).
+PIPE_ARGMAX_OUT_val := $(P)/calibration.txt
+PIPE_ARGMAX_ARGS_val := --calibrate $(P)/calibration.txt
+PIPE_ARGMAX_IN_test := $(P)/calibration.txt
+PIPE_ARGMAX_ARGS_test := --calibration $(P)/calibration.txt
 define PIPE_EVAL_RULE
 $(P)/$(1).scores.tsv: $(P)/model.bin $(P)/$(1).bin
-	$$(call say,SCORE,$$@)$$(PIPE_STEP) score-$(1) -- $$(PIPE_LAUNCH) $$(PIPE_SCORE) $$(PIPE_DEVICE) -o $$@ $(P)/model.bin $(P)/$(1).bin
+	$$(call say,SCORE,$$@)$$(PIPE_STEP) score-$(1) -- $$(PIPE_LAUNCH) $$(PIPE_SCORE) $$(PIPE_DEVICE) --ood -o $$@ $(P)/model.bin $(P)/$(1).bin
 
-$(P)/$(1).preds.csv $(P)/$(1).report.md &: $(P)/$(1).scores.tsv
+$(P)/$(1).preds.csv $(P)/$(1).report.md $$(PIPE_ARGMAX_OUT_$(1)) &: $(P)/$(1).scores.tsv $$(PIPE_ARGMAX_IN_$(1))
 	$$(call say,ARGMAX,$(P)/$(1).preds.csv)$$(PIPE_STEP) argmax-$(1) -- \
-	  $$(PIPE_ARGMAX) -o $(P)/$(1).preds.csv --report $(P)/$(1).report.md $$<
+	  $$(PIPE_ARGMAX) -o $(P)/$(1).preds.csv --report $(P)/$(1).report.md $$(PIPE_ARGMAX_ARGS_$(1)) $$<
 endef
 $(foreach s,val test,$(eval $(call PIPE_EVAL_RULE,$(s))))
 
@@ -396,6 +404,7 @@ $(P)/curve.png: $(P)/fit.tsv pipelines/plot.gp
 # report: Markdown and its HTML twin
 $(P)/report.md $(P)/report.html &: $(P)/config.txt $(P)/model.bin $(P)/fit.tsv \
     $(P)/val.report.md $(P)/val.scores.tsv $(P)/test.preds.csv $(P)/test.report.md \
+    $(P)/calibration.txt $(P)/test.scores.tsv \
     $(P)/grid.png $(P)/judge.tsv $(P)/fid.txt $(P)/curve.png pipelines/report.sh
 	$(call say,REPORT,$(P)/report.md)PCNN_BIN=$(PIPE_BIN) pipelines/report.sh $(P)
 
