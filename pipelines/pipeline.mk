@@ -14,6 +14,8 @@
 #   argmax  val.preds.csv val.report.md        accuracy, F1, confusion matrix, calibration
 #           calibration.txt                    temperature and OOD threshold fitted on val
 #           test.preds.csv                     the submission (CPEN 455 test.csv form)
+#   complete completions.png                  COMPLETE_N validation images, top half kept,
+#                                              completed as every class
 #   gen     samples/ grid.png                  GEN_N images per class and a montage;
 #           judge.tsv                          each judged by 5-NN over train.bin
 #   plot    curve.png                          gnuplot, pipelines/plot.gp
@@ -269,6 +271,9 @@ PIPE_ARGS_fit  := -R $(NR_RESNET) -F $(FILTERS) -M $(MIX) -b $(BATCH) -e $(EPOCH
                   --ce-weight $(CE_WEIGHT) --ce-temperature $(CE_TEMP) --ce-fraction $(CE_FRACTION) \
                   --class-lr-mult $(CLASS_LR_MULT) --conditioning $(CONDITIONING)
 PIPE_ARGS_gen  := -c all -n $(GEN_N) -s $(SEED)
+# complete: the first COMPLETE_N validation images, their top half kept
+COMPLETE_N ?= 4
+PIPE_ARGS_complete := --complete $(P)/val.bin --rows $(shell expr $(SIZE) / 2) -n $(COMPLETE_N) -c all -s $(SEED) --no-quality
 PIPE_STEPS_STAMPED := prep-train prep-val prep-test fit gen
 # The stamps: the arguments, and for fit the launcher too: N ranks train within float rounding
 # of one process, not to its bytes, so another rank count (or launcher: pcnn cannot tell the
@@ -312,7 +317,7 @@ endif
 # ---------------------------------------------------------------- targets
 PIPE_OUTPUTS := $(addprefix $(P)/,train.bin val.bin test.bin model.bin fit.tsv \
                 val.scores.tsv test.scores.tsv val.preds.csv val.report.md calibration.txt \
-                test.preds.csv test.report.md grid.png judge.tsv curve.png report.md report.html)
+                test.preds.csv test.report.md completions.png grid.png judge.tsv curve.png report.md report.html)
 
 # The whole run, then two lines saying where it is.
 pipeline-done: pipeline-run
@@ -381,6 +386,14 @@ $(P)/grid.png $(P)/judge.tsv &: $(P)/model.bin $(P)/train.bin $(P)/val.bin $(P)/
 	  --judge $(P)/train.bin --judge-ceiling $(P)/val.bin --judge-out $(P)/judge.tsv \
 	&& rm -rf $(P)/samples && mv $(P)/samples.tmp $(P)/samples && mv -f $(P)/grid.tmp.png $(P)/grid.png
 
+# complete: "this top half, as a koala": validation images with their top half kept and the
+# rest sampled for every class (pcnn-gen --complete), a grid with the original first
+$(P)/completions.png: $(P)/model.bin $(P)/val.bin
+	$(call say,COMPLETE,$@)rm -rf $(P)/completions.tmp && $(PIPE_STEP) complete -- \
+	  $(PIPE_LAUNCH) $(PIPE_GEN) $(P)/model.bin $(PIPE_ARGS_complete) $(PIPE_DEVICE) -o $(P)/completions.tmp \
+	  --grid $(P)/completions.tmp.png && rm -rf $(P)/completions && mv $(P)/completions.tmp $(P)/completions \
+	&& mv -f $(P)/completions.tmp.png $@
+
 # fid: with INCEPTION=pytorch-fid's weights file (docs/FID.md), the FID at dims 192 of
 # samples/ against the real images: DATA's test/ folder (CPEN 455: what the course grades),
 # else val.bin (Fashion-MNIST has no image folder). Without it fid.txt holds "off" and
@@ -404,7 +417,7 @@ $(P)/curve.png: $(P)/fit.tsv pipelines/plot.gp
 # report: Markdown and its HTML twin
 $(P)/report.md $(P)/report.html &: $(P)/config.txt $(P)/model.bin $(P)/fit.tsv \
     $(P)/val.report.md $(P)/val.scores.tsv $(P)/test.preds.csv $(P)/test.report.md \
-    $(P)/calibration.txt $(P)/test.scores.tsv \
+    $(P)/calibration.txt $(P)/test.scores.tsv $(P)/completions.png \
     $(P)/grid.png $(P)/judge.tsv $(P)/fid.txt $(P)/curve.png pipelines/report.sh
 	$(call say,REPORT,$(P)/report.md)PCNN_BIN=$(PIPE_BIN) pipelines/report.sh $(P)
 

@@ -211,6 +211,17 @@ commit=$(git -C "$here/.." rev-parse --short HEAD 2>/dev/null || echo unknown)
 		echo "says where to get that file (nothing is downloaded)."
 	fi
 	echo
+	if [ -f "$d/completions.png" ]; then
+		echo "## Completions"
+		echo
+		echo "![validation images, top half kept, completed as each class](completions.png)"
+		echo
+		side=$(conf 'image size' | cut -dx -f1)
+		echo "Each row: a validation image (left), then its top half (${side:+$((side / 2)) rows, }kept) and the rest sampled"
+		echo "as each class in turn, in class order (\`pcnn-gen --complete\`: the model's idea of"
+		echo "\"this top half, as a koala\"). The PNGs are in \`completions/\`."
+		echo
+	fi
 	echo "## Validation"
 	echo
 	nested "$d/val.report.md"
@@ -235,7 +246,7 @@ commit=$(git -C "$here/.." rev-parse --short HEAD 2>/dev/null || echo unknown)
 	echo "| step | seconds |"
 	echo "|---|---:|"
 	total=0
-	for s in prep-train prep-val prep-test fit score-val score-test argmax-val argmax-test gen fid plot; do
+	for s in prep-train prep-val prep-test fit score-val score-test argmax-val argmax-test complete gen fid plot; do
 		t=$(secs "$s")
 		echo "| $s | $t |"
 		[ "$t" = - ] || total=$(awk -v a="$total" -v b="$t" 'BEGIN { print a + b }')
@@ -260,6 +271,7 @@ commit=$(git -C "$here/.." rev-parse --short HEAD 2>/dev/null || echo unknown)
 	echo "- \`calibration.txt\`: the temperature and the OOD threshold fitted on validation (\`pcnn-argmax --calibrate\`);"
 	echo "  \`pcnn-argmax --calibration calibration.txt --reject --probs\` applies both to other scores"
 	echo "- \`test.preds.csv\`: the test predictions (submission form)"
+	echo "- \`completions/\`, \`completions.png\`: validation images completed as each class"
 	echo "- \`samples/\`, \`grid.png\`: generated images; \`judge.tsv\`: each judged by ${judge_k:-k}-NN over the training images"
 	echo "- \`logs/\`: each step's messages and time; \`config.txt\`: the configuration"
 } >"$md"

@@ -65,6 +65,11 @@ stamps() { find "$RUNDIR" -type f -printf '%P %T@\n' | sort; }
 	grep -q '^- ECE at T = 1 ' "$RUNDIR/val.report.md"
 	grep -q '^| posteriors: temperature fitted on validation | T = ' "$RUNDIR/report.md"
 	grep -q '^| test images flagged out of distribution | [0-9]* of 8 ' "$RUNDIR/report.md"
+	# completions: 4 validation images (rows) of the original and 4 classes, 8x8 cells
+	is_png "$RUNDIR/completions.png"
+	[ "$(ls "$RUNDIR/completions" | wc -l)" -eq 16 ]
+	[ "$(od -An -tu1 -j16 -N8 "$RUNDIR/completions.png" | awk '{ print $3 * 256 + $4, $7 * 256 + $8 }')" = "$((5 * 8 + 6 * 2)) $((4 * 8 + 5 * 2))" ]
+	grep -q '!\[.*\](completions.png)' "$RUNDIR/report.md"
 	# validation: 8 predictions and a report with the accuracy and the confusion matrix
 	[ "$(wc -l <"$RUNDIR/val.preds.csv")" -eq 8 ]
 	grep -q '^- accuracy: [0-9.]* ([0-9]*/8)$' "$RUNDIR/val.report.md"
