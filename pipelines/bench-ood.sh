@@ -11,10 +11,13 @@
 # percentile of S, `pcnn-argmax --calibrate`).
 #
 #   CPEN 455 model (32x32):   validation.csv against (a) Fashion-MNIST t10k images (4 classes)
-#                             resized to 32x32 RGB, (b) uniform noise, (c) constant images,
-#                             (d) the validation images upside down
+#                             resized to 32x32 RGB, (b) uniform noise, (c) constant images of
+#                             a random colour, (c′) of a random gray level, (d) the validation
+#                             images upside down
 #   Fashion model (28x28):    Fashion t10k images (not its training file) against (a) CPEN 455
 #                             validation images resized to 28x28, (b)-(d) as above
+# Then the temperature of the posteriors: fitted on all of validation (its ECE there), and on
+# one half of it measured on the other (two-fold), ECE over 15 bins before and after.
 # AUROC is the Mann-Whitney U statistic with ties counted half (midranks), in awk.
 set -eu
 : "${BENCH_BIN:?}" "${BENCH_TEST_BIN:?}" "${BENCH_CPEN455:?}" "${BENCH_N:?}" "${BENCH_THREADS:?}" "${BENCH_DIR:?}"
@@ -57,16 +60,41 @@ auroc() {
 		}'
 }
 
+# "a b": the ECE at T = 1 and at the file's temperature in an argmax report.
+ece() {
+	echo "$(sed -n 's/^- ECE at T = 1 (softmax of the log-likelihoods): //p' "$1") $(sed -n 's/^- ECE at T = [0-9.e+-]*: //p' "$1")"
+}
+
+# calibrate DIR: the temperature fitted on all of validation and its ECE there, and fitted on
+# one half (odd / even rows) and measured on the other: what a test set would see.
+calibrate() {
+	local d=$1 h
+	for h in 0 1; do
+		{ head -n 1 "$d/in.tsv"; awk -v h="$h" 'NR > 1 && NR % 2 == h' "$d/in.tsv"; } >"$d/half$h.tsv"
+		"$B/pcnn-argmax" -q --calibrate "$d/half$h.cal" <"$d/half$h.tsv" >/dev/null
+	done
+	"$B/pcnn-argmax" -q --calibration "$d/half0.cal" --report "$d/on1.md" <"$d/half1.tsv" >/dev/null
+	"$B/pcnn-argmax" -q --calibration "$d/half1.cal" --report "$d/on0.md" <"$d/half0.tsv" >/dev/null
+	local all h0 h1
+	all=$(ece "$d/in.report.md") h0=$(ece "$d/on0.md") h1=$(ece "$d/on1.md")
+	echo "| fitted on | T | measured on | ECE at T = 1 | ECE at T |"
+	echo "|---|---:|---:|---:|---:|"
+	printf '| all of validation | %.1f | the same | %s | %s |\n' "$(sed -n 's/^temperature\t//p' "$d/calibration.txt")" $all
+	printf '| odd rows | %.1f | even rows | %s | %s |\n' "$(sed -n 's/^temperature\t//p' "$d/half0.cal")" $h1
+	printf '| even rows | %.1f | odd rows | %s | %s |\n' "$(sed -n 's/^temperature\t//p' "$d/half1.cal")" $h0
+}
+
 # bench NAME MODEL IN.bin OOD_A.bin LABEL_A: scores, calibrates and prints one table.
 bench() {
 	local name=$1 model=$2 d=$BENCH_DIR/$1
 	mkdir -p "$d"
 	"$T/pcnn-oodset" noise "$d/in.bin" "$d/noise.bin" 1
 	"$T/pcnn-oodset" constant "$d/in.bin" "$d/constant.bin" 1
+	"$T/pcnn-oodset" gray "$d/in.bin" "$d/gray.bin" 1
 	"$T/pcnn-oodset" flip "$d/in.bin" "$d/flip.bin"
 	local t0 t1
 	t0=$(date +%s)
-	for set in in other noise constant flip; do
+	for set in in other noise constant gray flip; do
 		"$B/pcnn-score" -q --device cpu --ood "$model" "$d/$set.bin" >"$d/$set.tsv"
 	done
 	t1=$(date +%s)
@@ -79,9 +107,10 @@ bench() {
 	echo "| other images | n | AUROC −log p(x) | AUROC S(x) | flagged at validation's 99th percentile of S |"
 	echo "|---|---:|---:|---:|---:|"
 	local set label n raw s flagged
-	for set in other noise constant flip; do
+	for set in other noise constant gray flip; do
 		case $set in
 		other) label=$3 ;; noise) label="(b) uniform noise" ;; constant) label="(c) constant images" ;;
+		gray) label="(c′) constant gray images" ;;
 		flip) label="(d) validation upside down" ;;
 		esac
 		n=$(($(grep -c . "$d/$set.tsv") - 1))
@@ -90,6 +119,10 @@ bench() {
 		flagged=$("$B/pcnn-argmax" -q --calibration "$d/calibration.txt" --reject <"$d/$set.tsv" | grep -c ',-1$' || true)
 		printf '| %s | %d | %s | %s | %d (%.1f %%) |\n' "$label" "$n" "$raw" "$s" "$flagged" "$(awk -v a="$flagged" -v b="$n" 'BEGIN { print 100 * a / b }')"
 	done
+	echo
+	echo "Calibration of the posteriors (pcnn-argmax --calibrate; ECE over 15 bins):"
+	echo
+	calibrate "$d"
 }
 
 echo "bench-ood: $(getconf _NPROCESSORS_ONLN) cores ($(sed -n 's/^model name\t*: //p' /proc/cpuinfo | head -n 1)), PCNN_THREADS=$BENCH_THREADS, $(date -u '+%Y-%m-%d %H:%M UTC')" >&2

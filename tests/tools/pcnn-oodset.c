@@ -5,6 +5,8 @@
  *   pcnn-oodset flip IN OUT          every image of IN upside down (rows reversed), labels kept
  *   pcnn-oodset noise IN OUT [SEED]  uniform random bytes, labels unknown (-1)
  *   pcnn-oodset constant IN OUT [SEED]  one uniform random colour per image, labels unknown
+ *   pcnn-oodset gray IN OUT [SEED]   one uniform random gray level per image (R = G = B),
+ *                                    labels unknown
  *
  * The same SEED (default 1) gives the same bytes. Exit 0, 1 on a file error, 2 on a usage
  * error. */
@@ -16,9 +18,10 @@
 
 static void usage(FILE *fp)
 {
-    fprintf(fp, "usage: pcnn-oodset flip|noise|constant IN OUT [SEED]\n"
+    fprintf(fp, "usage: pcnn-oodset flip|noise|constant|gray IN OUT [SEED]\n"
                 "  flip: IN's images upside down; noise: uniform random bytes; constant: one\n"
-                "  random colour per image. OUT has IN's size, classes and image count.\n");
+                "  random colour per image; gray: one random gray level per image.\n"
+                "  OUT has IN's size, classes and image count.\n");
 }
 
 /* splitmix64 (Steele et al. 2014), as pcnn-mkdata */
@@ -39,8 +42,10 @@ int main(int argc, char **argv)
     }
     if (argc < 4 || argc > 5) pcnn_usage_error("expected MODE IN OUT [SEED] (-h for help)");
     const char *mode = argv[1];
-    int flip = !strcmp(mode, "flip"), noise = !strcmp(mode, "noise"), constant = !strcmp(mode, "constant");
-    if (!flip && !noise && !constant) pcnn_usage_error("mode '%s' is not flip, noise or constant", mode);
+    int flip = !strcmp(mode, "flip"), noise = !strcmp(mode, "noise"), constant = !strcmp(mode, "constant"),
+        gray = !strcmp(mode, "gray");
+    if (!flip && !noise && !constant && !gray)
+        pcnn_usage_error("mode '%s' is not flip, noise, constant or gray", mode);
     uint64_t seed = 1;
     if (argc == 5 && pcnn_parse_u64(argv[4], &seed)) pcnn_usage_error("bad seed '%s'", argv[4]);
     pcnn_input in[] = {{"the input", argv[2]}};
@@ -67,7 +72,8 @@ int main(int argc, char **argv)
             for (size_t j = 0; j < npix; j++) px[j] = (uint8_t)(next_u64(&s) >> 56);
         } else {
             uint8_t colour[16];
-            for (uint32_t c = 0; c < h->C && c < 16; c++) colour[c] = (uint8_t)(next_u64(&s) >> 56);
+            for (uint32_t c = 0; c < h->C && c < 16; c++)
+                colour[c] = gray && c ? colour[0] : (uint8_t)(next_u64(&s) >> 56);
             for (size_t j = 0; j < npix; j++) px[j] = colour[(j % h->C) % 16];
         }
         char id[PCNN_DATA_MAX_ID + 1];
