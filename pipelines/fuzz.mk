@@ -23,9 +23,9 @@ FUZZ_SECONDS       ?= 60
 FUZZ_SMOKE_SECONDS ?= 3
 FUZZ_RSS_MB        ?= 2560
 FUZZ_TIMEOUT       ?= 10
-FUZZ_HARNESSES     := datafile modelfile manifest idx scoretsv prior image pth
+FUZZ_HARNESSES     := datafile modelfile manifest idx scoretsv prior calibration image pth
 # the parsers and what they need; nothing of the network
-FUZZ_LIB_NAMES     := util io/datafile io/modelfile io/manifest io/idx io/scoretsv io/image io/pth io/pth_write
+FUZZ_LIB_NAMES     := util io/datafile io/modelfile io/manifest io/idx io/scoretsv io/calibration io/image io/pth io/pth_write
 # -max_len per harness: a few small records / tensors / rows; images up to 16 KiB
 FUZZ_MAXLEN_datafile  := 4096
 FUZZ_MAXLEN_modelfile := 4096
@@ -33,6 +33,7 @@ FUZZ_MAXLEN_manifest  := 2048
 FUZZ_MAXLEN_idx       := 4096
 FUZZ_MAXLEN_scoretsv  := 2048
 FUZZ_MAXLEN_prior     := 512
+FUZZ_MAXLEN_calibration := 512
 FUZZ_MAXLEN_image     := 16384
 FUZZ_MAXLEN_pth       := 8192
 

@@ -11,8 +11,11 @@
 #   prep    train.bin val.bin test.bin         data recipes in data/*.mk
 #   fit     model.bin fit.tsv                  training, with the validation set
 #   score   val.scores.tsv test.scores.tsv     log p(x | c) for every class
-#   argmax  val.preds.csv val.report.md        accuracy, F1, confusion matrix
+#   argmax  val.preds.csv val.report.md        accuracy, F1, confusion matrix, calibration
+#           calibration.txt                    temperature and OOD threshold fitted on val
 #           test.preds.csv                     the submission (CPEN 455 test.csv form)
+#   complete completions.png                  COMPLETE_N validation images, top half kept,
+#                                              completed as every class
 #   gen     samples/ grid.png                  GEN_N images per class and a montage;
 #           judge.tsv                          each judged by 5-NN over train.bin
 #   plot    curve.png                          gnuplot, pipelines/plot.gp
@@ -268,6 +271,9 @@ PIPE_ARGS_fit  := -R $(NR_RESNET) -F $(FILTERS) -M $(MIX) -b $(BATCH) -e $(EPOCH
                   --ce-weight $(CE_WEIGHT) --ce-temperature $(CE_TEMP) --ce-fraction $(CE_FRACTION) \
                   --class-lr-mult $(CLASS_LR_MULT) --conditioning $(CONDITIONING)
 PIPE_ARGS_gen  := -c all -n $(GEN_N) -s $(SEED)
+# complete: the first COMPLETE_N validation images, their top half kept
+COMPLETE_N ?= 4
+PIPE_ARGS_complete := --complete $(P)/val.bin --rows $(shell expr $(SIZE) / 2) -n $(COMPLETE_N) -c all -s $(SEED) --no-quality
 PIPE_STEPS_STAMPED := prep-train prep-val prep-test fit gen
 # The stamps: the arguments, and for fit the launcher too: N ranks train within float rounding
 # of one process, not to its bytes, so another rank count (or launcher: pcnn cannot tell the
@@ -310,8 +316,8 @@ endif
 
 # ---------------------------------------------------------------- targets
 PIPE_OUTPUTS := $(addprefix $(P)/,train.bin val.bin test.bin model.bin fit.tsv \
-                val.scores.tsv test.scores.tsv val.preds.csv val.report.md test.preds.csv \
-                test.report.md grid.png judge.tsv curve.png report.md report.html)
+                val.scores.tsv test.scores.tsv val.preds.csv val.report.md calibration.txt \
+                test.preds.csv test.report.md completions.png grid.png judge.tsv curve.png report.md report.html)
 
 # The whole run, then two lines saying where it is.
 pipeline-done: pipeline-run
@@ -351,15 +357,22 @@ $(P)/model.bin $(P)/fit.tsv &: $(P)/train.bin $(P)/val.bin $(P)/.args/fit
 	$(PIPE_STEP) fit -- $(PIPE_LAUNCH) $(PIPE_FIT) "$$@" $(PIPE_DEVICE) -V $(P)/val.bin --log $$log $(P)/train.bin \
 	&& mv -f $$log $(P)/fit.tsv && mv -f $$part $(P)/model.bin
 
-# score: log p(x | c) for every class; argmax: predictions (CPEN 455 submission form)
-# and the classification report, for val and test.
+# score: log p(x | c) for every class, and log p(x) and L(x) for out-of-distribution flagging
+# (--ood); argmax: predictions (CPEN 455 submission form) and the classification report, for
+# val and test. On val argmax also fits the calibration (calibration.txt: the temperature of
+# the posteriors, the threshold of the OOD score), which test's report applies; the test
+# predictions stay a full submission (no --reject: report.sh counts what it would flag).
+PIPE_ARGMAX_OUT_val := $(P)/calibration.txt
+PIPE_ARGMAX_ARGS_val := --calibrate $(P)/calibration.txt
+PIPE_ARGMAX_IN_test := $(P)/calibration.txt
+PIPE_ARGMAX_ARGS_test := --calibration $(P)/calibration.txt
 define PIPE_EVAL_RULE
 $(P)/$(1).scores.tsv: $(P)/model.bin $(P)/$(1).bin
-	$$(call say,SCORE,$$@)$$(PIPE_STEP) score-$(1) -- $$(PIPE_LAUNCH) $$(PIPE_SCORE) $$(PIPE_DEVICE) -o $$@ $(P)/model.bin $(P)/$(1).bin
+	$$(call say,SCORE,$$@)$$(PIPE_STEP) score-$(1) -- $$(PIPE_LAUNCH) $$(PIPE_SCORE) $$(PIPE_DEVICE) --ood -o $$@ $(P)/model.bin $(P)/$(1).bin
 
-$(P)/$(1).preds.csv $(P)/$(1).report.md &: $(P)/$(1).scores.tsv
+$(P)/$(1).preds.csv $(P)/$(1).report.md $$(PIPE_ARGMAX_OUT_$(1)) &: $(P)/$(1).scores.tsv $$(PIPE_ARGMAX_IN_$(1))
 	$$(call say,ARGMAX,$(P)/$(1).preds.csv)$$(PIPE_STEP) argmax-$(1) -- \
-	  $$(PIPE_ARGMAX) -o $(P)/$(1).preds.csv --report $(P)/$(1).report.md $$<
+	  $$(PIPE_ARGMAX) -o $(P)/$(1).preds.csv --report $(P)/$(1).report.md $$(PIPE_ARGMAX_ARGS_$(1)) $$<
 endef
 $(foreach s,val test,$(eval $(call PIPE_EVAL_RULE,$(s))))
 
@@ -372,6 +385,14 @@ $(P)/grid.png $(P)/judge.tsv &: $(P)/model.bin $(P)/train.bin $(P)/val.bin $(P)/
 	  $(PIPE_LAUNCH) $(PIPE_GEN) $(P)/model.bin $(PIPE_ARGS_gen) $(PIPE_DEVICE) -o $(P)/samples.tmp --grid $(P)/grid.tmp.png \
 	  --judge $(P)/train.bin --judge-ceiling $(P)/val.bin --judge-out $(P)/judge.tsv \
 	&& rm -rf $(P)/samples && mv $(P)/samples.tmp $(P)/samples && mv -f $(P)/grid.tmp.png $(P)/grid.png
+
+# complete: "this top half, as a koala": validation images with their top half kept and the
+# rest sampled for every class (pcnn-gen --complete), a grid with the original first
+$(P)/completions.png: $(P)/model.bin $(P)/val.bin
+	$(call say,COMPLETE,$@)rm -rf $(P)/completions.tmp && $(PIPE_STEP) complete -- \
+	  $(PIPE_LAUNCH) $(PIPE_GEN) $(P)/model.bin $(PIPE_ARGS_complete) $(PIPE_DEVICE) -o $(P)/completions.tmp \
+	  --grid $(P)/completions.tmp.png && rm -rf $(P)/completions && mv $(P)/completions.tmp $(P)/completions \
+	&& mv -f $(P)/completions.tmp.png $@
 
 # fid: with INCEPTION=pytorch-fid's weights file (docs/FID.md), the FID at dims 192 of
 # samples/ against the real images: DATA's test/ folder (CPEN 455: what the course grades),
@@ -396,6 +417,7 @@ $(P)/curve.png: $(P)/fit.tsv pipelines/plot.gp
 # report: Markdown and its HTML twin
 $(P)/report.md $(P)/report.html &: $(P)/config.txt $(P)/model.bin $(P)/fit.tsv \
     $(P)/val.report.md $(P)/val.scores.tsv $(P)/test.preds.csv $(P)/test.report.md \
+    $(P)/calibration.txt $(P)/test.scores.tsv $(P)/completions.png \
     $(P)/grid.png $(P)/judge.tsv $(P)/fid.txt $(P)/curve.png pipelines/report.sh
 	$(call say,REPORT,$(P)/report.md)PCNN_BIN=$(PIPE_BIN) pipelines/report.sh $(P)
 

@@ -114,6 +114,18 @@ judge_k=$(printf '%s\n' "$judge" | sed -n 's/^pcnn-gen: judge: \([0-9]*\)-NN .*/
 judge_pct=$(printf '%s\n' "$judge" | sed -n 's/.* classifies \([0-9.]*\)% of the samples .*/\1 %/p')
 ceiling_pct=$(printf '%s\n' "$ceiling" | sed -n 's/.* classifies \([0-9.]*\)% of .*/\1 %/p')
 test_rows=$(wc -l <"$d/test.preds.csv")
+# calibration.txt (pcnn-argmax --calibrate on validation): the temperature of the posteriors
+# and the threshold of the OOD score S(x); the ECE before and after in val.report.md; the
+# test images that threshold flags (pcnn-argmax --reject, not applied to test.preds.csv).
+cal=$d/calibration.txt
+temp=$(sed -n 's/^temperature	//p' "$cal" 2>/dev/null | head -n 1)
+ece1=$(sed -n 's/^- ECE at T = 1 (softmax of the log-likelihoods): //p' "$d/val.report.md" 2>/dev/null)
+ece2=$(sed -n 's/^- ECE at T = [0-9.e+-]*: //p' "$d/val.report.md" 2>/dev/null)
+thr=$(sed -n 's/^reject_threshold	//p' "$cal" 2>/dev/null | head -n 1)
+flagged=
+if [ -n "$thr" ]; then
+	flagged=$("$bin/pcnn-argmax" -q --calibration "$cal" --reject "$d/test.scores.tsv" 2>/dev/null | grep -c ',-1$' || true)
+fi
 commit=$(git -C "$here/.." rev-parse --short HEAD 2>/dev/null || echo unknown)
 
 {
@@ -146,6 +158,13 @@ commit=$(git -C "$here/.." rev-parse --short HEAD 2>/dev/null || echo unknown)
 	""|unknown*) echo "| test predictions | $test_rows rows, labels unknown: \`test.preds.csv\` |" ;;
 	*)           echo "| test accuracy | $test_acc |" ;;
 	esac
+	if [ -n "$temp" ]; then
+		printf '| posteriors: temperature fitted on validation | T = %.4g (validation ECE %s at T = 1, %s at T) |\n' "$temp" "${ece1:--}" "${ece2:-$ece1}"
+	fi
+	if [ -n "$flagged" ]; then
+		printf '| test images flagged out of distribution | %s of %s (S(x) above %.1f bits, validation'"'"'s %s quantile) |\n' \
+			"$flagged" "$test_rows" "$thr" "$(sed -n 's/^reject_quantile\t//p' "$cal")"
+	fi
 	echo "| epochs trained | ${epochs:--} |"
 	echo "| samples | $nsamples PNG in \`samples/\` |"
 	echo
@@ -192,6 +211,17 @@ commit=$(git -C "$here/.." rev-parse --short HEAD 2>/dev/null || echo unknown)
 		echo "says where to get that file (nothing is downloaded)."
 	fi
 	echo
+	if [ -f "$d/completions.png" ]; then
+		echo "## Completions"
+		echo
+		echo "![validation images, top half kept, completed as each class](completions.png)"
+		echo
+		side=$(conf 'image size' | cut -dx -f1)
+		echo "Each row: a validation image (left), then its top half (${side:+$((side / 2)) rows, }kept) and the rest sampled"
+		echo "as each class in turn, in class order (\`pcnn-gen --complete\`: the model's idea of"
+		echo "\"this top half, as a koala\"). The PNGs are in \`completions/\`."
+		echo
+	fi
 	echo "## Validation"
 	echo
 	nested "$d/val.report.md"
@@ -216,7 +246,7 @@ commit=$(git -C "$here/.." rev-parse --short HEAD 2>/dev/null || echo unknown)
 	echo "| step | seconds |"
 	echo "|---|---:|"
 	total=0
-	for s in prep-train prep-val prep-test fit score-val score-test argmax-val argmax-test gen fid plot; do
+	for s in prep-train prep-val prep-test fit score-val score-test argmax-val argmax-test complete gen fid plot; do
 		t=$(secs "$s")
 		echo "| $s | $t |"
 		[ "$t" = - ] || total=$(awk -v a="$total" -v b="$t" 'BEGIN { print a + b }')
@@ -236,8 +266,12 @@ commit=$(git -C "$here/.." rev-parse --short HEAD 2>/dev/null || echo unknown)
 	echo "- \`train.bin\`, \`val.bin\`, \`test.bin\`: the data files (\`pcnn-info\` shows them)"
 	echo "- \`model.bin\`: the model; \`fit.tsv\`: its training log; \`curve.png\`: the curve"
 	echo "- \`val.scores.tsv\`, \`test.scores.tsv\`: log p(x | c) in nats for every class"
-	echo "- \`val.preds.csv\`, \`val.report.md\`: validation predictions and report"
+	echo "- \`val.scores.tsv\`, \`test.scores.tsv\` also hold log p(x) and L(x), the PNG length in bits (\`pcnn-score --ood\`)"
+	echo "- \`val.preds.csv\`, \`val.report.md\`: validation predictions and report (with the calibration)"
+	echo "- \`calibration.txt\`: the temperature and the OOD threshold fitted on validation (\`pcnn-argmax --calibrate\`);"
+	echo "  \`pcnn-argmax --calibration calibration.txt --reject --probs\` applies both to other scores"
 	echo "- \`test.preds.csv\`: the test predictions (submission form)"
+	echo "- \`completions/\`, \`completions.png\`: validation images completed as each class"
 	echo "- \`samples/\`, \`grid.png\`: generated images; \`judge.tsv\`: each judged by ${judge_k:-k}-NN over the training images"
 	echo "- \`logs/\`: each step's messages and time; \`config.txt\`: the configuration"
 } >"$md"

@@ -3,6 +3,7 @@
 #include "eval/fid.h"
 #include "eval/judge.h"
 #include "eval/metrics.h"
+#include "io/datafile.h"
 #include "io/sampledir.h"
 #include "model/model.h"
 #include "model/net.h"
@@ -56,6 +57,14 @@ static void usage(FILE *fp)
         "  --inception FILE  pytorch-fid's InceptionV3 weights (docs/FID.md)\n"
         "  --fid-dims N   64 or 192 (default 192, the CPEN 455 metric)\n"
         "  --device D     cpu, cuda or auto (default $PCNN_DEVICE, else auto)\n"
+        "  --complete DATA  complete real images instead of drawing new ones: of each of the\n"
+        "                 first N images of DATA (a data file of the model's size and\n"
+        "                 classes; -n N, default 8) keep the first R rows (--rows R) exactly\n"
+        "                 and sample the rest for each class of -c: DIR/<class>_image_NN.png\n"
+        "                 is image NN of DATA completed as <class>; --grid has one row per\n"
+        "                 image, the original first, then its completion for each class.\n"
+        "                 Not with --judge or --fid-against\n"
+        "  --rows R       the rows kept by --complete, 1..H-1\n"
         "  -q             no progress or summary on stderr\n"
         "  -h             this help\n"
         "\n"
@@ -74,26 +83,30 @@ static void usage(FILE *fp)
         "Exit: 0 ok, 1 failure, 2 usage error.\n"
         "\n"
         "example: pcnn-gen -c all -n 25 -o samples --grid grid.png model.bin\n"
-        "         pcnn-gen --judge train.bin --judge-ceiling val.bin --judge-out judge.tsv model.bin\n");
+        "         pcnn-gen --judge train.bin --judge-ceiling val.bin --judge-out judge.tsv model.bin\n"
+        "         pcnn-gen --complete val.bin --rows 16 -n 4 -o completions --grid c.png model.bin\n");
 }
 
 enum {
     OPT_GRID = 256, OPT_NAIVE, OPT_NO_POLYAK, OPT_LAST, OPT_NO_QUALITY, OPT_DEVICE,
-    OPT_JUDGE, OPT_JUDGE_K, OPT_JUDGE_CEILING, OPT_JUDGE_OUT, OPT_FID_AGAINST, OPT_INCEPTION, OPT_FID_DIMS
+    OPT_JUDGE, OPT_JUDGE_K, OPT_JUDGE_CEILING, OPT_JUDGE_OUT, OPT_FID_AGAINST, OPT_INCEPTION, OPT_FID_DIMS,
+    OPT_COMPLETE, OPT_ROWS
 };
 
 typedef struct gen_options {
     const char *cls, *outdir, *grid, *device, *model_path;
     const char *judge_path, *ceiling_path, *judge_out, *fid_against, *inception;
+    const char *complete;                     /* --complete DATA, or NULL */
     long fid_dims, n, seed, batch, judge_k;   /* batch 0: the device's default */
+    long rows;                                /* --rows, -1 when not given */
     int use_last, naive, use_polyak, quality, quiet;
 } gen_options;
 
 static void parse_options(int argc, char **argv, gen_options *o)
 {
     *o = (gen_options){.cls = "all", .outdir = "samples", .fid_dims = 192, .n = 25, .seed = 1,
-                       .judge_k = 5, .use_polyak = 1, .quality = 1};
-    int judge_k_given = 0;
+                       .judge_k = 5, .use_polyak = 1, .quality = 1, .rows = -1};
+    int judge_k_given = 0, n_given = 0;
     static const struct option longopts[] = {
         {"grid", required_argument, 0, OPT_GRID},
         {"naive", no_argument, 0, OPT_NAIVE},
@@ -108,6 +121,8 @@ static void parse_options(int argc, char **argv, gen_options *o)
         {"fid-against", required_argument, 0, OPT_FID_AGAINST},
         {"inception", required_argument, 0, OPT_INCEPTION},
         {"fid-dims", required_argument, 0, OPT_FID_DIMS},
+        {"complete", required_argument, 0, OPT_COMPLETE},
+        {"rows", required_argument, 0, OPT_ROWS},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -118,6 +133,7 @@ static void parse_options(int argc, char **argv, gen_options *o)
         case 'c': o->cls = optarg; break;
         case 'n':
             if (pcnn_parse_long(optarg, 1, 1000000, &o->n)) pcnn_usage_error("-n: expected 1..1000000, got '%s'", optarg);
+            n_given = 1;
             break;
         case 'o': o->outdir = optarg; break;
         case 's':
@@ -146,11 +162,22 @@ static void parse_options(int argc, char **argv, gen_options *o)
             if (pcnn_parse_long(optarg, 64, 192, &o->fid_dims) || (o->fid_dims != 64 && o->fid_dims != 192))
                 pcnn_usage_error("--fid-dims: expected 64 or 192, got '%s'", optarg);
             break;
+        case OPT_COMPLETE: o->complete = optarg; break;
+        case OPT_ROWS:
+            if (pcnn_parse_long(optarg, 1, PCNN_DATA_MAX_SIDE, &o->rows))
+                pcnn_usage_error("--rows: expected a row count >= 1, got '%s'", optarg);
+            break;
         case 'h': usage(stdout); exit(0);
         default: pcnn_bad_option(c, argv);
         }
     }
     if (optind == argc) pcnn_usage_error("missing MODEL");
+    if (o->complete && o->rows < 0) pcnn_usage_error("--complete needs --rows R (the rows of each image kept)");
+    if (!o->complete && o->rows >= 0) pcnn_usage_error("--rows needs --complete DATA (the images to complete)");
+    if (o->complete && (o->judge_path || o->fid_against))
+        pcnn_usage_error("--complete does not go with %s (they judge new samples)",
+                         o->judge_path ? "--judge" : "--fid-against");
+    if (o->complete && !n_given) o->n = 8;
     if (argc - optind > 1) pcnn_usage_error("too many operands");
     o->model_path = argv[optind];
     if (!o->device) o->device = pcnn_device_default();
@@ -161,9 +188,10 @@ static void parse_options(int argc, char **argv, gen_options *o)
         pcnn_usage_error("%s", o->fid_against ? "--fid-against needs --inception FILE (pytorch-fid's weights)"
                                               : "--inception needs --fid-against REAL (the real images)");
     pcnn_input in[] = {{"the model", o->model_path}, {"the judge's images (--judge)", o->judge_path},
-                       {"the judge's ceiling images (--judge-ceiling)", o->ceiling_path}};
-    if ((o->grid && pcnn_output_not_input(o->grid, "the grid (--grid)", in, 3)) ||
-        (o->judge_out && pcnn_output_not_input(o->judge_out, "the judge's table (--judge-out)", in, 3)))
+                       {"the judge's ceiling images (--judge-ceiling)", o->ceiling_path},
+                       {"the images to complete (--complete)", o->complete}};
+    if ((o->grid && pcnn_output_not_input(o->grid, "the grid (--grid)", in, 4)) ||
+        (o->judge_out && pcnn_output_not_input(o->judge_out, "the judge's table (--judge-out)", in, 4)))
         exit(PCNN_EXIT_USAGE);
 }
 
@@ -194,14 +222,16 @@ static int pick_classes(const pcnn_model_file *m, const char *path, const char *
  * every image and its scores, and writes each round's PNGs as it comes. */
 typedef struct gen_record {
     int32_t label;
-    uint64_t key;   /* class·2^24 + index within the class: its random numbers (sample.h) */
+    uint32_t image; /* --complete: the index of the given image in g->given */
+    uint64_t key;   /* class·2^24 + index within the class (or of the given image): its
+                     * random numbers (sample.h) */
 } gen_record;
 
 typedef struct gen_run {
     const gen_options *o;
     const pcnn_model_file *m;
     pcnn_net *net;
-    int first, width;
+    int first, nclasses, width;
     size_t per, total, out_bytes, score_bytes, next, written;
     float *x;                    /* one batch: (batch, H, W, 3) */
     uint8_t *bpx;                /* one batch: (batch, H, W, 3) */
@@ -211,6 +241,7 @@ typedef struct gen_run {
     uint8_t *px;                 /* rank 0: every image (total, H, W, 3) */
     int32_t *drawn;              /* rank 0: every image's class */
     double *ll;                  /* rank 0: every image's scores (total, K) */
+    uint8_t *given;              /* --complete: the first n images of DATA (n, H, W, 3) */
     pcnn_progress prog;
 } gen_run;
 
@@ -220,9 +251,15 @@ static int gen_read(void *ctx, void *in, int cap)
     gen_record *r = in;
     int nb = 0;
     for (; nb < cap && g->next < g->total; nb++, g->next++) {
-        size_t n = (size_t)g->o->n;
-        r[nb].label = g->first + (int32_t)(g->next / n);
-        r[nb].key = ((uint64_t)r[nb].label << 24) | (uint64_t)(g->next % n);
+        size_t n = (size_t)g->o->n, c = (size_t)g->nclasses;
+        if (g->given) {   /* image-major: each given image completed as every class in turn */
+            r[nb].label = g->first + (int32_t)(g->next % c);
+            r[nb].image = (uint32_t)(g->next / c);
+        } else {
+            r[nb].label = g->first + (int32_t)(g->next / n);
+            r[nb].image = (uint32_t)(g->next % n);
+        }
+        r[nb].key = ((uint64_t)r[nb].label << 24) | (uint64_t)r[nb].image;
     }
     return nb;
 }
@@ -235,8 +272,14 @@ static void gen_work(void *ctx, const void *in, int nb, void *out)
         g->blabels[i] = r[i].label;
         g->bkeys[i] = r[i].key;
     }
-    (g->o->naive ? pcnn_sample_naive : pcnn_sample_cached)(g->net, g->m, g->blabels, g->bkeys, nb,
-        (uint64_t)g->o->seed, g->o->use_polyak, g->x, &g->prog);
+    int rows = 0;
+    if (g->given) {   /* the given images as the network sees them; their first rows are kept */
+        rows = (int)g->o->rows;
+        for (int i = 0; i < nb; i++)
+            pcnn_sample_from_u8(g->given + (size_t)r[i].image * g->per, g->per, g->x + (size_t)i * g->per);
+    }
+    (g->o->naive ? pcnn_complete_naive : pcnn_complete_cached)(g->net, g->m, g->blabels, g->bkeys, nb,
+        (uint64_t)g->o->seed, g->o->use_polyak, rows, g->x, &g->prog);
     pcnn_sample_to_u8(g->x, (size_t)nb * g->per, g->bpx);
     /* the model's own verdict on its samples */
     if (g->o->quality) pcnn_net_loglik(g->net, g->bpx, nb, g->o->use_polyak, g->bll);
@@ -257,7 +300,7 @@ static int gen_write(void *ctx, const void *in, const void *out, int nb)
         memcpy(g->ll + g->written * g->m->K, rec, g->score_bytes);
         memcpy(px, rec + g->score_bytes, g->per);
         g->drawn[g->written] = r[i].label;
-        if (pcnn_sample_png_write(g->o->outdir, g->m->class_names[r[i].label], g->written % (size_t)g->o->n + 1,
+        if (pcnn_sample_png_write(g->o->outdir, g->m->class_names[r[i].label], (size_t)r[i].image + 1,
                                   g->width, px, (int)g->m->H, (int)g->m->W))
             return -1;
     }
@@ -284,7 +327,8 @@ static int sample_all(gen_run *g)
         g->drawn = pcnn_xmalloc(pcnn_mul_size(g->total, sizeof *g->drawn));
         g->ll = pcnn_xmalloc(pcnn_mul_size(g->total, K * sizeof *g->ll));
     }
-    pcnn_progress_start(&g->prog, g->o->naive ? "sampled (naive)" : "sampled", g->total, "images");
+    pcnn_progress_start(&g->prog, g->given ? (g->o->naive ? "completed (naive)" : "completed")
+                                           : (g->o->naive ? "sampled (naive)" : "sampled"), g->total, "images");
     if (g->o->quiet) g->prog.tty = 0;
     pcnn_dist_rounds r = {.in_bytes = sizeof(gen_record), .out_bytes = g->out_bytes, .per_rank = (int)b,
                           .ctx = g, .read = gen_read, .work = gen_work, .write = gen_write};
@@ -301,6 +345,54 @@ static void gen_free(gen_run *g)
     free(g->px);
     free(g->drawn);
     free(g->ll);
+    free(g->given);
+}
+
+/* --complete: the first o->n images of DATA into g->given. 0, or -1 (said). */
+static int load_given(gen_run *g)
+{
+    const gen_options *o = g->o;
+    pcnn_data_reader *r = pcnn_data_open(o->complete);
+    if (!r) return -1;
+    int rc = -1;
+    if (pcnn_model_file_check_data(g->m, o->model_path, pcnn_data_get_header(r), o->complete)) goto done;
+    if (o->rows >= (long)g->m->H) {
+        pcnn_warn("--rows %ld: the model's images have %u rows; keep 1..%u of them (usage: -h)", o->rows,
+                  g->m->H, g->m->H - 1);
+        rc = -2;
+        goto done;
+    }
+    size_t per = (size_t)g->m->H * g->m->W * 3;
+    g->given = pcnn_xmalloc(pcnn_mul_size((size_t)o->n, per));
+    pcnn_record rec;
+    for (long i = 0; i < o->n; i++) {
+        int st = pcnn_data_next(r, &rec);
+        if (st < 0) goto done;
+        if (st == 0) {
+            pcnn_warn("%s: has %ld images, -n asks to complete %ld", o->complete, i, o->n);
+            goto done;
+        }
+        memcpy(g->given + (size_t)i * per, rec.pixels, per);
+    }
+    rc = 0;
+done:
+    pcnn_data_close(r);
+    return rc;
+}
+
+/* --complete's grid: one row per given image, the original and then its completion as each
+ * class. 0, or -1 (said). */
+static int complete_grid(const gen_run *g)
+{
+    size_t n = (size_t)g->o->n, c = (size_t)g->nclasses, per = g->per;
+    uint8_t *cells = pcnn_xmalloc(pcnn_mul_size(n * (c + 1), per));
+    for (size_t i = 0; i < n; i++) {
+        memcpy(cells + i * (c + 1) * per, g->given + i * per, per);
+        memcpy(cells + (i * (c + 1) + 1) * per, g->px + i * c * per, c * per);
+    }
+    int rc = pcnn_sample_grid_write(g->o->grid, cells, (int)n, (int)(c + 1), (int)g->m->H, (int)g->m->W);
+    free(cells);
+    return rc;
 }
 
 /* Rank 0, after sampling: the grid, the summary, the judge, FID. 0, or -1 (said). */
@@ -308,13 +400,16 @@ static int report(gen_run *g, int nclasses, const pcnn_judge *judge)
 {
     const gen_options *o = g->o;
     const pcnn_model_file *m = g->m;
-    if (o->grid && pcnn_sample_grid_write(o->grid, g->px, nclasses, (int)o->n, (int)m->H, (int)m->W)) return -1;
+    if (o->grid && (g->given ? complete_grid(g)
+                             : pcnn_sample_grid_write(o->grid, g->px, nclasses, (int)o->n, (int)m->H, (int)m->W)))
+        return -1;
     char extra[160] = "";
     if (o->quality) {   /* the model's own verdict on its samples: argmax accuracy and bits/dim */
         pcnn_tally t = {0};
         pcnn_tally_add(&t, g->ll, g->drawn, g->total, m->K, m->H, m->W, 3);
-        snprintf(extra, sizeof extra, "%.1f%% classified as their class, %.4f bits/dim (model's own scoring)",
-                 100.0 * (double)t.correct / (double)g->total, t.bpd_sum / (double)g->total);
+        snprintf(extra, sizeof extra, "%.1f%% classified as their class, %.4f bits/dim (model's own scoring%s)",
+                 100.0 * (double)t.correct / (double)g->total, t.bpd_sum / (double)g->total,
+                 g->given ? ", given rows included" : "");
     }
     if (!o->quiet) {
         g->prog.done = g->total;
@@ -355,7 +450,15 @@ int main(int argc, char **argv)
     pcnn_dataset *real = NULL, *val = NULL;
     if (pick_classes(m, o.model_path, o.cls, &first, &nclasses)) goto out;
     g.first = first;
+    g.nclasses = nclasses;
     g.total = (size_t)nclasses * (size_t)o.n;
+    if (o.complete) {   /* every rank reads the given images */
+        int st = load_given(&g);
+        if (st) {
+            rc = st == -2 ? PCNN_EXIT_USAGE : 1;
+            goto out;
+        }
+    }
     /* the judge's data, checked before the (long) sampling */
     if (o.judge_path && (!(judge.real = real = pcnn_judge_load(o.judge_path, "--judge", m, (size_t)o.judge_k)) ||
                          (o.ceiling_path && !(judge.val = val = pcnn_judge_load(o.ceiling_path, "--judge-ceiling", m, 1)))))

@@ -21,7 +21,8 @@ static void usage(FILE *fp)
         "              number of records per label and without one;\n"
         "  model file  (PCNNMODL) network sizes, classes, parameters, training state,\n"
         "              conditioning (base, film, input or film,input: SPEC 3b);\n"
-        "  score TSV   (id<TAB>label<TAB>...) classes, rows, rows per label.\n"
+        "  score TSV   (id<TAB>label<TAB>...) classes, rows, rows per label, and whether\n"
+        "              it has pcnn-score --ood's columns (log p(x), L(x)).\n"
         "Each file is read to its end and every checksum and field is checked, so\n"
         "pcnn-info also verifies files: a damaged one is reported and the exit status is 1.\n"
         "Output: 'key: value' lines, a blank line between files.\n"
@@ -148,6 +149,8 @@ static int info_scores(FILE *fp, const char *name, FILE *out)
         start_summary(out, name);
         fprintf(out, "kind: score TSV (log p(x | c) in nats)\n");
         print_classes(out, K, pcnn_score_class_names(r));
+        if (pcnn_score_has_ood(r))
+            fprintf(out, "ood columns: log p(x) in nats, L(x) in bits (pcnn-score --ood)\n");
         fprintf(out, "rows: %llu\n", (unsigned long long)rows);
         print_labels(out, K, pcnn_score_class_names(r), hist, unlabelled);
     }

@@ -1,6 +1,8 @@
 /* pcnn-score — log p(x | c) for every image and class: model + data file -> score TSV. */
 #include "dist.h"
 #include "eval/metrics.h"
+#include "eval/ood.h"
+#include "io/pngsize.h"
 #include "io/scoretsv.h"
 #include "model/model.h"
 #include "model/net.h"
@@ -26,6 +28,12 @@ static void usage(FILE *fp)
         "  -b N           images per batch (default 16 on the CPU, 128 on a GPU)\n"
         "  --true-label   score only under each image's own label (K times faster; for\n"
         "                 bits/dim): the TSV then has columns id, label, logp, bpd\n"
+        "  --ood          two more columns for out-of-distribution flagging (pcnn-argmax\n"
+        "                 --reject): ood:log_px, log p(x) = log sum_c p(x | c) p(c) in nats\n"
+        "                 with the uniform prior p(c) = 1/K, and ood:png_bits, L(x), the\n"
+        "                 length in bits of the image as a PNG (zlib level 9): the\n"
+        "                 input-complexity score is S(x) = -log2 p(x) - L(x)\n"
+        "                 (docs/FORMATS.md; not with --true-label)\n"
         "  --no-polyak    use the raw trained weights, not the Polyak average\n"
         "  --last         use the last epoch's weights, not the best epoch on validation\n"
         "                 that pcnn-fit -V keeps (models without it: the same)\n"
@@ -43,12 +51,12 @@ static void usage(FILE *fp)
         "example: pcnn-score model.bin < test.bin | pcnn-argmax > predictions.csv\n");
 }
 
-enum { OPT_TRUE = 256, OPT_NO_POLYAK, OPT_LAST, OPT_DEVICE };
+enum { OPT_TRUE = 256, OPT_NO_POLYAK, OPT_LAST, OPT_DEVICE, OPT_OOD };
 
 typedef struct score_options {
     const char *outpath, *device, *model_path, *data_path;
     long batch;   /* 0: the default of the device that runs */
-    int use_last, true_only, use_polyak, quiet;
+    int use_last, true_only, use_polyak, quiet, ood;
 } score_options;
 
 static void parse_options(int argc, char **argv, score_options *o)
@@ -59,6 +67,7 @@ static void parse_options(int argc, char **argv, score_options *o)
         {"no-polyak", no_argument, 0, OPT_NO_POLYAK},
         {"last", no_argument, 0, OPT_LAST},
         {"device", required_argument, 0, OPT_DEVICE},
+        {"ood", no_argument, 0, OPT_OOD},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -74,6 +83,7 @@ static void parse_options(int argc, char **argv, score_options *o)
         case OPT_TRUE: o->true_only = 1; break;
         case OPT_NO_POLYAK: o->use_polyak = 0; break;
         case OPT_LAST: o->use_last = 1; break;
+        case OPT_OOD: o->ood = 1; break;
         case OPT_DEVICE: o->device = pcnn_device_option(optarg); break;
         case 'h': usage(stdout); exit(0);
         default: pcnn_bad_option(c, argv);
@@ -81,6 +91,8 @@ static void parse_options(int argc, char **argv, score_options *o)
     }
     if (optind == argc) pcnn_usage_error("missing MODEL");
     if (argc - optind > 2) pcnn_usage_error("too many operands");
+    if (o->ood && o->true_only)
+        pcnn_usage_error("--ood needs log p(x | c) of every class: not with --true-label");
     if (!o->device) o->device = pcnn_device_default();
     o->model_path = argv[optind];
     o->data_path = optind + 1 < argc ? argv[optind + 1] : "-";
@@ -160,6 +172,14 @@ static int score_write(void *ctx, const void *in, const void *out, int nb)
             fprintf(s->of->fp, "%s\t%d\t%.6f\t%.6f\n", s->ids[i], label, row[0], bpd);
             s->tally.bpd_sum += bpd;
             s->tally.labelled++;
+        } else if (s->o->ood) {
+            /* log p(x) = log Σ_c p(x | c) / K and L(x) of the pixels as read (eval/ood.h) */
+            uint64_t bits;
+            if (pcnn_png_bits(rec + sizeof(int32_t), (int)m->H, (int)m->W, (int)m->C, &bits) ||
+                pcnn_score_write_ood(s->sw, s->ids[i], label, row, pcnn_ood_log_px(row, NULL, m->K),
+                                     (double)bits))
+                return -1;
+            pcnn_tally_add(&s->tally, row, &label, 1, m->K, m->H, m->W, m->C);
         } else {
             if (pcnn_score_write(s->sw, s->ids[i], label, row)) return -1;
             pcnn_tally_add(&s->tally, row, &label, 1, m->K, m->H, m->W, m->C);
@@ -180,7 +200,8 @@ static int score_all(score_run *s)
             ok = (s->of = pcnn_outfile_open(s->o->outpath)) != NULL;
             if (ok) fprintf(s->of->fp, "id\tlabel\tlogp\tbpd\n");
         } else {
-            ok = (s->sw = pcnn_score_create(s->o->outpath, s->m->K, s->m->class_names)) != NULL;
+            ok = (s->sw = (s->o->ood ? pcnn_score_create_ood : pcnn_score_create)(
+                      s->o->outpath, s->m->K, s->m->class_names)) != NULL;
         }
         const pcnn_data_header *h = pcnn_data_get_header(s->r);
         pcnn_progress_start(&s->prog, "scored", h->count == PCNN_DATA_COUNT_UNKNOWN ? 0 : h->count, "images");

@@ -4,6 +4,7 @@
 #include "io/datafile.h"
 #include "util.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -15,17 +16,19 @@ struct pcnn_score_reader {
     int own_fp;
     char *name;
     uint32_t K;
+    int ood;          /* the two ood: columns follow the K scores */
     char **names;
     uint64_t line;
     char *buf;        /* the current line (getline) */
     size_t cap;
-    char **fields;    /* K + 2 pointers into buf */
+    char **fields;    /* K + 2 (+ 2 with ood) pointers into buf */
     double *logp;     /* K */
 };
 
 struct pcnn_score_writer {
     pcnn_outfile *out;
     uint32_t K;
+    int ood;
     uint64_t rows;
 };
 
@@ -120,14 +123,13 @@ pcnn_score_reader *pcnn_score_open_stream(FILE *fp, const char *name)
     if (st == 0) pcnn_warn("%s: empty (expected a score TSV from pcnn-score)", r->name);
     if (st <= 0) goto fail;
     size_t ncol = count_tabs(r->buf) + 1;
-    if (ncol < 3 || ncol - 2 > PCNN_DATA_MAX_CLASSES) {
+    if (ncol < 3 || ncol - 2 > PCNN_DATA_MAX_CLASSES + 2) {
         pcnn_warn("%s: line 1: header has %zu tab-separated column%s; expected id, label and 1..%u "
                   "class names (%s)", r->name, ncol, ncol == 1 ? "" : "s", PCNN_DATA_MAX_CLASSES,
                   strchr(r->buf, ',') ? "a score TSV separates columns with tabs, not commas"
                                       : "is this a score TSV from pcnn-score?");
         goto fail;
     }
-    uint32_t K = (uint32_t)(ncol - 2);
     r->fields = pcnn_xcalloc(ncol, sizeof *r->fields);
     split_tabs(r->buf, r->fields, ncol);
     if (strcmp(r->fields[0], "id") || strcmp(r->fields[1], "label")) {
@@ -135,11 +137,25 @@ pcnn_score_reader *pcnn_score_open_stream(FILE *fp, const char *name)
                   "(is this a score TSV from pcnn-score?)", r->name, r->fields[0], r->fields[1]);
         goto fail;
     }
+    /* the optional ood: columns are the last two, by name (scoretsv.h) */
+    r->ood = ncol >= 5 && !strcmp(r->fields[ncol - 2], PCNN_SCORE_COL_LOG_PX) &&
+             !strcmp(r->fields[ncol - 1], PCNN_SCORE_COL_PNG_BITS);
+    uint32_t K = (uint32_t)(ncol - 2 - (r->ood ? 2 : 0));
+    if (K > PCNN_DATA_MAX_CLASSES) {
+        pcnn_warn("%s: line 1: %u class names, at most %u", r->name, K, PCNN_DATA_MAX_CLASSES);
+        goto fail;
+    }
     for (uint32_t k = 0; k < K; k++) {
         const char *nm = r->fields[k + 2];
         if (pcnn_data_check_class_name(nm)) {
             pcnn_warn("%s: line 1: class name %u '%.60s' is empty, too long or holds a comma",
                       r->name, k, nm);
+            goto fail;
+        }
+        if (!strncmp(nm, PCNN_SCORE_OOD_PREFIX, strlen(PCNN_SCORE_OOD_PREFIX))) {
+            pcnn_warn("%s: line 1: column %u '%.60s': names starting '%s' are reserved for the "
+                      "last two columns '%s<TAB>%s' (pcnn-score --ood)", r->name, k + 3, nm,
+                      PCNN_SCORE_OOD_PREFIX, PCNN_SCORE_COL_LOG_PX, PCNN_SCORE_COL_PNG_BITS);
             goto fail;
         }
         for (uint32_t j = 0; j < k; j++)
@@ -182,6 +198,11 @@ uint32_t pcnn_score_nclasses(const pcnn_score_reader *r)
     return r->K;
 }
 
+int pcnn_score_has_ood(const pcnn_score_reader *r)
+{
+    return r->ood;
+}
+
 char *const *pcnn_score_class_names(const pcnn_score_reader *r)
 {
     return r->names;
@@ -198,15 +219,15 @@ int pcnn_score_next(pcnn_score_reader *r, pcnn_score_row *row)
     int st = read_line(r, &len);
     if (st <= 0) return st;
     unsigned long long ln = (unsigned long long)r->line;
-    size_t want = (size_t)r->K + 2;
+    size_t want = (size_t)r->K + 2 + (r->ood ? 2 : 0);
     if (len == 0) {
         pcnn_warn("%s: line %llu: empty line (expected id, label and %u scores)", r->name, ln, r->K);
         return -1;
     }
     size_t ncol = count_tabs(r->buf) + 1;
     if (ncol != want) {
-        pcnn_warn("%s: line %llu: expected %zu tab-separated columns (id, label, %u scores), "
-                  "found %zu", r->name, ln, want, r->K, ncol);
+        pcnn_warn("%s: line %llu: expected %zu tab-separated columns (id, label, %u scores%s), "
+                  "found %zu", r->name, ln, want, r->K, r->ood ? ", log_px, png_bits" : "", ncol);
         return -1;
     }
     split_tabs(r->buf, r->fields, want);
@@ -226,6 +247,20 @@ int pcnn_score_next(pcnn_score_reader *r, pcnn_score_row *row)
         if (parse_number(f, &r->logp[k])) {
             pcnn_warn("%s: line %llu: score for class %s is '%.40s', not a finite number", r->name,
                       ln, r->names[k], f);
+            return -1;
+        }
+    }
+    row->log_px = row->png_bits = NAN;
+    if (r->ood) {
+        const char *f = r->fields[r->K + 2], *g = r->fields[r->K + 3];
+        if (parse_number(f, &row->log_px)) {
+            pcnn_warn("%s: line %llu: %s is '%.40s', not a finite number", r->name, ln,
+                      PCNN_SCORE_COL_LOG_PX, f);
+            return -1;
+        }
+        if (parse_number(g, &row->png_bits) || row->png_bits < 0) {
+            pcnn_warn("%s: line %llu: %s is '%.40s', not a finite number >= 0", r->name, ln,
+                      PCNN_SCORE_COL_PNG_BITS, g);
             return -1;
         }
     }
@@ -250,7 +285,7 @@ static int write_failed(pcnn_score_writer *w)
     return -1;
 }
 
-pcnn_score_writer *pcnn_score_create(const char *path, uint32_t K, char *const *names)
+static pcnn_score_writer *create(const char *path, uint32_t K, char *const *names, int ood)
 {
     if (K < 1 || K > PCNN_DATA_MAX_CLASSES) {
         pcnn_warn("cannot write a score TSV with %u classes (1..%u)", K, PCNN_DATA_MAX_CLASSES);
@@ -266,14 +301,21 @@ pcnn_score_writer *pcnn_score_create(const char *path, uint32_t K, char *const *
                 pcnn_warn("class name '%s' appears twice", names[k]);
                 return NULL;
             }
+        if (!strncmp(names[k], PCNN_SCORE_OOD_PREFIX, strlen(PCNN_SCORE_OOD_PREFIX))) {
+            pcnn_warn("class name '%s': names starting '%s' are reserved in a score TSV", names[k],
+                      PCNN_SCORE_OOD_PREFIX);
+            return NULL;
+        }
     }
     pcnn_outfile *o = pcnn_outfile_open(path);
     if (!o) return NULL;
     pcnn_score_writer *w = pcnn_xcalloc(1, sizeof *w);
     w->out = o;
     w->K = K;
+    w->ood = ood;
     fputs("id\tlabel", o->fp);
     for (uint32_t k = 0; k < K; k++) fprintf(o->fp, "\t%s", names[k]);
+    if (ood) fprintf(o->fp, "\t%s\t%s", PCNN_SCORE_COL_LOG_PX, PCNN_SCORE_COL_PNG_BITS);
     fputc('\n', o->fp);
     if (write_failed(w)) {
         pcnn_score_abort(w);
@@ -282,8 +324,21 @@ pcnn_score_writer *pcnn_score_create(const char *path, uint32_t K, char *const *
     return w;
 }
 
-int pcnn_score_write(pcnn_score_writer *w, const char *id, int32_t label, const double *logp)
+pcnn_score_writer *pcnn_score_create(const char *path, uint32_t K, char *const *names)
 {
+    return create(path, K, names, 0);
+}
+
+pcnn_score_writer *pcnn_score_create_ood(const char *path, uint32_t K, char *const *names)
+{
+    return create(path, K, names, 1);
+}
+
+/* One row; ood: NULL, or {log p(x), L(x)} for a writer made by pcnn_score_create_ood. */
+static int write_row(pcnn_score_writer *w, const char *id, int32_t label, const double *logp,
+                     const double *ood)
+{
+    assert(!ood == !w->ood);
     if (pcnn_data_check_id(id)) {
         pcnn_warn("score TSV: bad id '%.60s' (1..%u bytes, no tab or newline)", id, PCNN_DATA_MAX_ID);
         return -1;
@@ -297,12 +352,29 @@ int pcnn_score_write(pcnn_score_writer *w, const char *id, int32_t label, const 
             pcnn_warn("score TSV: %s: log-likelihood of class %u is %g (not finite)", id, k, logp[k]);
             return -1;
         }
+    if (ood && (!isfinite(ood[0]) || !isfinite(ood[1]) || ood[1] < 0)) {
+        pcnn_warn("score TSV: %s: log p(x) %g or L(x) %g bits is not finite", id, ood[0], ood[1]);
+        return -1;
+    }
     FILE *fp = w->out->fp;
     fprintf(fp, "%s\t%d", id, label);
     for (uint32_t k = 0; k < w->K; k++) fprintf(fp, "\t%.6f", logp[k]);
+    if (ood) fprintf(fp, "\t%.6f\t%.0f", ood[0], ood[1]);
     fputc('\n', fp);
     w->rows++;
     return write_failed(w);
+}
+
+int pcnn_score_write(pcnn_score_writer *w, const char *id, int32_t label, const double *logp)
+{
+    return write_row(w, id, label, logp, NULL);
+}
+
+int pcnn_score_write_ood(pcnn_score_writer *w, const char *id, int32_t label, const double *logp,
+                         double log_px, double png_bits)
+{
+    const double ood[2] = {log_px, png_bits};
+    return write_row(w, id, label, logp, ood);
 }
 
 int pcnn_score_finish(pcnn_score_writer *w)

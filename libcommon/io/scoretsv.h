@@ -8,6 +8,11 @@
  * - id: the manifest path (1..4095 bytes, no TAB/CR/LF/NUL);
  * - label: a decimal integer, −1 = unknown, otherwise 0..K−1;
  * - then K numbers: log p(x | c) in nats, in class order, finite.
+ * - optionally (pcnn-score --ood) two more columns at the end of every line, named
+ *   'ood:log_px' and 'ood:png_bits' in the header: log p(x) = log Σ_c p(x | c) p(c) in
+ *   nats under a uniform class prior, and L(x), the length in bits of the image as a
+ *   PNG (eval/ood.h, io/pngsize.h). Readers that know them find them by these two names
+ *   as the header's last two columns; names starting 'ood:' are reserved (never a class).
  * Every line ends in LF (a CR before it is accepted and dropped); a last line without
  * it is a cut file and refused (a cut inside the last number would still parse). Class
  * names are unique, 1..255 bytes, without comma/TAB/CR/LF.
@@ -39,13 +44,22 @@ typedef struct pcnn_score_row {
     const char *id;       /* valid until the next call */
     int32_t label;        /* −1 unknown, else 0..K−1 */
     const double *logp;   /* K values, valid until the next call */
+    double log_px;        /* the ood: columns (pcnn_score_has_ood), else NAN */
+    double png_bits;
 } pcnn_score_row;
+
+/* The reserved header names of the optional columns, and their prefix. */
+#define PCNN_SCORE_OOD_PREFIX "ood:"
+#define PCNN_SCORE_COL_LOG_PX "ood:log_px"
+#define PCNN_SCORE_COL_PNG_BITS "ood:png_bits"
 
 /* Opens and validates the header. NULL on error (message printed). */
 pcnn_score_reader *pcnn_score_open(const char *path);
 /* The same on an open stream; name appears in messages. The stream is not closed. */
 pcnn_score_reader *pcnn_score_open_stream(FILE *fp, const char *name);
 uint32_t pcnn_score_nclasses(const pcnn_score_reader *r);
+/* 1 when the file has the ood: columns (log p(x), L(x)), else 0. */
+int pcnn_score_has_ood(const pcnn_score_reader *r);
 char *const *pcnn_score_class_names(const pcnn_score_reader *r);
 /* 1: a row; 0: end of input; −1: error (printed with the line number). */
 int pcnn_score_next(pcnn_score_reader *r, pcnn_score_row *row);
@@ -57,8 +71,13 @@ typedef struct pcnn_score_writer pcnn_score_writer;
 
 /* Checks the class names and writes the header. NULL on error (printed). */
 pcnn_score_writer *pcnn_score_create(const char *path, uint32_t K, char *const *class_names);
+/* The same with the two ood: columns; rows then go through pcnn_score_write_ood. */
+pcnn_score_writer *pcnn_score_create_ood(const char *path, uint32_t K, char *const *class_names);
 /* Checks id, label and that every logp is finite; −1 on error (printed). */
 int pcnn_score_write(pcnn_score_writer *w, const char *id, int32_t label, const double *logp);
+/* A row with log p(x) in nats (finite) and L(x) in bits (finite, ≥ 0). */
+int pcnn_score_write_ood(pcnn_score_writer *w, const char *id, int32_t label, const double *logp,
+                         double log_px, double png_bits);
 /* Flushes and commits (rename into place). −1 on error (printed); frees w. */
 int pcnn_score_finish(pcnn_score_writer *w);
 /* Drops a partial output file; frees w; accepts NULL. */

@@ -309,9 +309,11 @@ static void run_op(sampler *S, int k, int i, int j, const float *x)
  * are on the device; x: those images, host (N, H, W, 3). Sampling (lout NULL):
  * x starts zeroed and each position's pixel is drawn into it. Teacher forcing
  * (lout, host (N, H, W, 10M)): x holds given images and each position's logits
- * are kept. Progress (may be NULL) advances by nall * rows done / H. */
-static void scan_part(sampler *S, const uint64_t *keys, uint64_t seed, float *x, float *lout,
-                      pcnn_progress *progress, uint64_t base, int nall)
+ * are kept. Completion: rows 0..rows−1 of x are given, and at their positions the ops
+ * run (filling the caches, as teacher forcing) but nothing is drawn. Progress (may be
+ * NULL) advances by nall * rows done / H. */
+static void scan_part(sampler *S, const uint64_t *keys, uint64_t seed, int rows, float *x,
+                      float *lout, pcnn_progress *progress, uint64_t base, int nall)
 {
     pcnn_net *net = S->net;
     const int H = S->H, W = S->W, M = S->M, N = S->N;
@@ -326,6 +328,7 @@ static void scan_part(sampler *S, const uint64_t *keys, uint64_t seed, float *x,
                            per_pixel * sizeof *lout);
                     continue;
                 }
+                if (i < rows) continue;   /* a given pixel */
                 uint64_t stream = (keys[n] * (uint64_t)H + (uint64_t)i) * (uint64_t)W + (uint64_t)j;
                 pcnn_dmol_sample(S->hlogits + (size_t)n * per_pixel, M, seed, stream, x + p * 3);
             }
@@ -336,7 +339,7 @@ static void scan_part(sampler *S, const uint64_t *keys, uint64_t seed, float *x,
 
 /* pcnn_sample_cached (lout NULL; x zeroed here) or pcnn_cached_logits (lout). */
 static void run_cached(pcnn_net *net, const int32_t *labels, const uint64_t *keys, int N,
-                       uint64_t seed, int use_polyak, float *x, float *lout,
+                       uint64_t seed, int use_polyak, int rows, float *x, float *lout,
                        pcnn_progress *progress)
 {
     pcnn_net_use_weights(net, use_polyak);
@@ -352,7 +355,10 @@ static void run_cached(pcnn_net *net, const int32_t *labels, const uint64_t *key
     for (int t = 0; t < T; t++) S[t] = sampler_new(net, part);
     size_t img = (size_t)net->H * net->W * 3, lpix = (size_t)net->H * net->W * 10 * net->M;
     uint64_t base = progress ? progress->done : 0;
-    if (!lout) memset(x, 0, (size_t)N * img * sizeof *x);
+    if (!lout)   /* below the given rows (all of a sample) x starts at 0 */
+        for (int n = 0; n < N; n++)
+            memset(x + (size_t)n * img + (size_t)rows * net->W * 3, 0,
+                   (size_t)(net->H - rows) * net->W * 3 * sizeof *x);
     for (int n0 = 0; n0 < N; n0 += net->max_batch) {
         int nb = min_i(N - n0, net->max_batch);
         pcnn_net_upload_labels(net, labels + n0, nb);
@@ -366,7 +372,7 @@ static void run_cached(pcnn_net *net, const int32_t *labels, const uint64_t *key
             st->N = max_i(0, min_i(part, nb - st->off));
             size_t first = (size_t)n0 + (size_t)st->off;
             if (st->N > 0)
-                scan_part(st, keys ? keys + first : NULL, seed, x + first * img,
+                scan_part(st, keys ? keys + first : NULL, seed, rows, x + first * img,
                           lout ? lout + first * lpix : NULL, t == 0 ? progress : NULL,
                           base + (uint64_t)n0, nb);
         }
@@ -379,18 +385,25 @@ static void run_cached(pcnn_net *net, const int32_t *labels, const uint64_t *key
 /* Whether the net's backend offers what the cache's windows need. */
 static int has_windows(const pcnn_backend *be) { return be->window_new && be->copy_block; }
 
-void pcnn_sample_cached(pcnn_net *net, const pcnn_model_file *m, const int32_t *labels,
-                        const uint64_t *keys, int N, uint64_t seed, int use_polyak, float *x,
-                        pcnn_progress *progress)
+void pcnn_complete_cached(pcnn_net *net, const pcnn_model_file *m, const int32_t *labels,
+                          const uint64_t *keys, int N, uint64_t seed, int use_polyak, int rows,
+                          float *x, pcnn_progress *progress)
 {
     if (N <= 0) return;
     if (!has_windows(net->be)) {
-        pcnn_sample_naive(net, m, labels, keys, N, seed, use_polyak, x, progress);
+        pcnn_complete_naive(net, m, labels, keys, N, seed, use_polyak, rows, x, progress);
         return;
     }
     if ((int)m->H != net->H || (int)m->W != net->W || (int)m->M != net->M)
         pcnn_die("internal error: model sizes differ from the network's");
-    run_cached(net, labels, keys, N, seed, use_polyak, x, NULL, progress);
+    run_cached(net, labels, keys, N, seed, use_polyak, rows, x, NULL, progress);
+}
+
+void pcnn_sample_cached(pcnn_net *net, const pcnn_model_file *m, const int32_t *labels,
+                        const uint64_t *keys, int N, uint64_t seed, int use_polyak, float *x,
+                        pcnn_progress *progress)
+{
+    pcnn_complete_cached(net, m, labels, keys, N, seed, use_polyak, 0, x, progress);
 }
 
 void pcnn_cached_logits(pcnn_net *net, const float *x, const int32_t *labels, int N,
@@ -402,6 +415,6 @@ void pcnn_cached_logits(pcnn_net *net, const float *x, const int32_t *labels, in
     size_t n = (size_t)N * net->H * net->W * 3;
     float *xc = pcnn_xmalloc(n * sizeof *xc);   /* the scan's x is writable */
     memcpy(xc, x, n * sizeof *xc);
-    run_cached(net, labels, NULL, N, 0, use_polyak, xc, logits, NULL);
+    run_cached(net, labels, NULL, N, 0, use_polyak, 0, xc, logits, NULL);
     free(xc);
 }

@@ -38,6 +38,19 @@ void pcnn_sample_cached(pcnn_net *net, const pcnn_model_file *m, const int32_t *
                         const uint64_t *keys, int N, uint64_t seed, int use_polyak, float *x,
                         pcnn_progress *progress);
 
+/* Class-conditional completion: x (N, H, W, 3) holds on entry N images of which the first
+ * `rows` rows (0..H) are given; they are kept exactly (the network sees them as the true
+ * pixels, teacher forcing) and the rows below are sampled for labels[n] as SPEC §5, with
+ * the random numbers of the same (seed, key, position) as the samplers above. The given
+ * rows are read, never written; what x holds below them on entry is ignored. rows = 0 is
+ * pcnn_sample_*; the cached completion gives the naive one's bytes on the CPU. */
+void pcnn_complete_naive(pcnn_net *net, const pcnn_model_file *m, const int32_t *labels,
+                         const uint64_t *keys, int N, uint64_t seed, int use_polyak, int rows,
+                         float *x, pcnn_progress *progress);
+void pcnn_complete_cached(pcnn_net *net, const pcnn_model_file *m, const int32_t *labels,
+                          const uint64_t *keys, int N, uint64_t seed, int use_polyak, int rows,
+                          float *x, pcnn_progress *progress);
+
 /* For tests: the logits, host (N, H, W, 10M), that the cached sampler's window ops
  * give at every position when the images are x (N, H, W, 3) instead of sampled
  * pixels (teacher forcing). By causality they are pcnn_net_forward_logits's on x:
@@ -47,5 +60,9 @@ void pcnn_cached_logits(pcnn_net *net, const float *x, const int32_t *labels, in
 
 /* Rounds x in [-1, 1] to uint8 as SPEC §5: (x + 1)·127.5, rounded, clamped. */
 void pcnn_sample_to_u8(const float *x, size_t n, uint8_t *out);
+
+/* The network's input of uint8 pixels, SPEC §2: x = (p / 255 − 0.5)·2, as pcnn_net computes
+ * it; pcnn_sample_to_u8 gives p back for every p in 0..255. */
+void pcnn_sample_from_u8(const uint8_t *px, size_t n, float *x);
 
 #endif

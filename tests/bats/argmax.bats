@@ -306,3 +306,142 @@ tsv() {   # tsv FILE: the header of a 2-class score TSV, then stdin
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"write error: Broken pipe"* ]]
 }
+
+# ---- calibration and out-of-distribution flagging (tests/fixtures/argmax/README.md: ood.tsv)
+
+@test "argmax: -h explains calibration and rejection" {
+	run --separate-stderr "$A" -h
+	[ "$status" -eq 0 ]
+	for o in --calibrate --calibration --temperature --reject --reject-threshold --reject-quantile; do
+		[[ "$output" == *"$o"* ]]
+	done
+}
+
+@test "argmax: --reject-threshold is applied exactly: above it -1, at it kept" {
+	run --separate-stderr "$A" --reject-threshold -300 "$F/ood.tsv"
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = "r01.png,-1" ]   # S = -100 > -300
+	[ "${lines[5]}" = "r06.png,-1" ]   # S = -200
+	[ "${lines[2]}" = "r03.png,1" ]    # S = -300: at the threshold, kept
+	[ "$(grep -c ',-1$' <<<"$output")" -eq 2 ]
+	[[ "$stderr" == *"10 images, 7 labelled, accuracy 0.857143 (6/7), 2 rejected as out of distribution"* ]]
+	# one step below the row's score flags it too
+	run "$A" -q --reject-threshold -300.000001 "$F/ood.tsv"
+	[ "${lines[2]}" = "r03.png,-1" ]
+	[ "$(grep -c ',-1$' <<<"$output")" -eq 3 ]
+}
+
+@test "argmax: --calibrate fits T = 10/ln 8 and the 0.8-quantile threshold of the fixture" {
+	run --separate-stderr "$A" --calibrate cal.txt --reject-quantile 0.8 --report rep.md "$F/ood.tsv"
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = "r01.png,0" ]    # calibrating alone flags nothing
+	grep -qx 'pcnn-calibration	1' cal.txt
+	grep -qx 'classes	A,B' cal.txt
+	grep -qx 'reject_quantile	0.8' cal.txt
+	grep -qx 'reject_threshold	-300' cal.txt
+	awk -F'\t' '$1 == "temperature" { d = $2 - 10 / log(8); exit !(d < 1e-9 && d > -1e-9) }' cal.txt
+	grep -q '^## Calibration' rep.md
+	grep -q '^- ECE at T = 4.80898' rep.md
+	# applied to the same scores: the threshold of the file flags r01 and r06
+	"$A" -q --calibration cal.txt --reject "$F/ood.tsv" > applied.csv
+	[ "$(grep -c ',-1$' applied.csv)" -eq 2 ]
+	grep -qx 'r06.png,-1' applied.csv
+	grep -qx 'r03.png,1' applied.csv
+}
+
+@test "argmax: the temperature divides the logits of --probs; --calibration gives the same" {
+	# margin 10 nats, T = 10/ln 8: p = 8/9
+	run "$A" -q --probs --temperature 4.8089834696298785 "$F/ood.tsv"
+	[ "$status" -eq 0 ]
+	[ "${lines[1]}" = "r01.png,0,0.888888889,0.111111111" ]
+	"$A" -q --calibrate cal.txt "$F/ood.tsv" > /dev/null
+	"$A" -q --probs --calibration cal.txt "$F/ood.tsv" > cal.csv
+	[ "$(printf '%s\n' "${lines[@]}")" = "$(cat cal.csv)" ]
+	# --temperature 1 is the plain softmax
+	"$A" -q --probs --temperature 1 "$F/ood.tsv" > t1.csv
+	"$A" -q --probs "$F/ood.tsv" > plain.csv
+	cmp t1.csv plain.csv
+}
+
+@test "argmax: ECE in the report by hand (before and after the temperature)" {
+	# T = 1: each row's confidence is σ(10) = 0.9999546, all in the last bin, accuracy 8/9:
+	# ECE = |8/9 - σ(10)| = 0.1110657. At T = 10/ln 8 the confidence is 8/9: ECE = 0.
+	"$A" -q --calibrate cal.txt --report rep.md "$F/ood.tsv" > /dev/null
+	grep -qx -- '- ECE at T = 1 (softmax of the log-likelihoods): 0.1111' rep.md
+	grep -qx -- '- ECE at T = 4.80898: 0.0000' rep.md
+	grep -q '^| (0.867–0.933\] | 0 | | | 9 | 0.889 | 0.889 |$' rep.md
+	grep -q '^| (0.933–1.000\] | 9 | 1.000 | 0.889 | 0 | | |$' rep.md
+}
+
+@test "argmax: --reject in the report counts the flagged images" {
+	"$A" -q --reject-threshold -300 --report rep.md "$F/ood.tsv" > /dev/null
+	grep -q '^## Out of distribution' rep.md
+	grep -q -- '- rejected: 2 of 10 images (20.00 %)' rep.md
+	grep -q -- '- of them labelled: 2' rep.md
+	grep -q -- '- accuracy: 0.857143 (6/7)' rep.md
+}
+
+@test "argmax: calibration usage errors exit 2" {
+	run "$A" --reject "$F/ood.tsv"
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"--reject needs a threshold"* ]]
+	run "$A" --calibrate a.txt --calibration b.txt "$F/ood.tsv"
+	[ "$status" -eq 2 ]
+	run "$A" --calibrate a.txt --temperature 2 "$F/ood.tsv"
+	[ "$status" -eq 2 ]
+	run "$A" --reject-quantile 0.9 "$F/ood.tsv"
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"--reject-quantile"* ]]
+	for bad in 0 -1 nan abc; do
+		run "$A" --temperature "$bad" "$F/ood.tsv"
+		[ "$status" -eq 2 ]
+	done
+	run "$A" --calibrate x.txt --reject-quantile 1.5 "$F/ood.tsv"
+	[ "$status" -eq 2 ]
+	run "$A" --reject-threshold inf "$F/ood.tsv"
+	[ "$status" -eq 2 ]
+	cp "$F/ood.tsv" in.tsv
+	run "$A" --calibrate in.tsv in.tsv
+	[ "$status" -eq 2 ]
+	cmp in.tsv "$F/ood.tsv"
+	[ ! -e a.txt ]
+	[ ! -e x.txt ]
+}
+
+@test "argmax: --reject on scores without the ood columns, --calibrate without labels: exit 1" {
+	run "$A" -q --reject-threshold 5 "$F/report.tsv"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"--reject needs the columns ood:log_px and ood:png_bits (score with pcnn-score --ood)"* ]]
+	printf 'a.png\t-1\t-1\t-2\n' | tsv u.tsv
+	run "$A" -q --calibrate cal.txt u.tsv
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"--calibrate needs labelled rows"* ]]
+	[ ! -e cal.txt ]
+	# a calibration without a threshold cannot reject
+	"$A" -q --calibrate cal.txt "$F/report.tsv" > /dev/null
+	[ -z "$(grep reject cal.txt)" ]
+	run "$A" -q --calibration cal.txt --reject "$F/ood.tsv"
+	[ "$status" -eq 1 ]
+}
+
+@test "argmax: a calibration file of other classes or damaged is refused with its line" {
+	"$A" -q --calibrate cal.txt "$F/ood.tsv" > /dev/null
+	run "$A" -q --calibration cal.txt "$F/report.tsv"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"cal.txt: line 3: made for classes 'A,B'"* ]]
+	sed 's/^temperature.*/temperature\t-1/' cal.txt > bad.txt
+	run "$A" -q --calibration bad.txt "$F/ood.tsv"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"bad.txt: line 4: temperature '-1' is not a number > 0"* ]]
+	run "$A" -q --calibration nope.txt "$F/ood.tsv"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"nope.txt: No such file or directory"* ]]
+	run "$A" -q --calibration "$F/ood.tsv" "$F/ood.tsv"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"expected 'pcnn-calibration' first"* ]]
+}
+
+@test "argmax: --calibrate to a full disk is an error (exit 1)" {
+	run "$A" -q --calibrate /dev/full "$F/ood.tsv"
+	[ "$status" -eq 1 ]
+}

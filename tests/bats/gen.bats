@@ -216,3 +216,74 @@ is_png() { [ "$(head -c 8 "$1" | od -An -tx1 | tr -d ' \n')" = "89504e470d0a1a0a
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"no/such/dir/j.tsv"* ]]
 }
+
+# ---- --complete: real images of val.bin (4x8, classes Cat, Dog) completed by class
+
+# png_size FILE: "width height" from the IHDR chunk
+png_size() { od -An -tu1 -j16 -N8 "$1" | awk '{ print $3 * 256 + $4, $7 * 256 + $8 }'; }
+
+@test "gen: --complete keeps the given rows byte for byte and samples the rest, per class" {
+	run --separate-stderr "$GEN" --complete val.bin --rows 2 -n 3 -o out --grid grid.png model.bin
+	[ "$status" -eq 0 ]
+	[[ "$stderr" == *"completed 6 images"* ]]
+	[ "$(ls out | wc -l)" -eq 6 ]
+	for c in Cat Dog; do
+		for i in 1 2 3; do
+			f=out/${c}_image_0$i.png
+			is_png "$f"
+			"$PCNN_TEST_BIN/pcnn-pngcmp" "$f" val.bin "$i" 2   # rows 0 and 1: the real image's
+		done
+	done
+	# the sampled rows are not the real image's (4x8x3 values drawn: equal by chance ~never)
+	run "$PCNN_TEST_BIN/pcnn-pngcmp" out/Cat_image_01.png val.bin 1 0
+	[ "$status" -eq 1 ]
+	# and not another given image's rows: the helper itself tells images apart
+	run "$PCNN_TEST_BIN/pcnn-pngcmp" out/Cat_image_01.png val.bin 2 2
+	[ "$status" -eq 1 ]
+	# grid: 3 rows (images) of 3 cells (original, Cat, Dog), 2-pixel gutters
+	[ "$(png_size grid.png)" = "$((3 * 8 + 4 * 2)) $((3 * 4 + 4 * 2))" ]
+}
+
+@test "gen: --complete: the cached and the naive sampler, -c and -b give the same bytes" {
+	"$GEN" -q --complete val.bin --rows 1 -n 2 -s 5 -o a model.bin
+	"$GEN" -q --complete val.bin --rows 1 -n 2 -s 5 -o b --naive model.bin
+	"$GEN" -q --complete val.bin --rows 1 -n 2 -s 5 -o c -c Dog -b 1 model.bin
+	for f in a/*.png; do cmp "$f" "b/$(basename "$f")"; done
+	cmp a/Dog_image_01.png c/Dog_image_01.png
+	cmp a/Dog_image_02.png c/Dog_image_02.png
+	[ ! -e c/Cat_image_01.png ]
+	"$GEN" -q --complete val.bin --rows 1 -n 2 -s 6 -o d model.bin
+	run cmp a/Cat_image_01.png d/Cat_image_01.png
+	[ "$status" -ne 0 ]
+}
+
+@test "gen: --complete usage errors exit 2, bad data exit 1" {
+	run "$GEN" --complete val.bin model.bin
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"--complete needs --rows R"* ]]
+	run "$GEN" --rows 2 model.bin
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"--rows needs --complete DATA"* ]]
+	run "$GEN" --complete val.bin --rows 0 model.bin
+	[ "$status" -eq 2 ]
+	run "$GEN" --complete val.bin --rows 4 model.bin
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"--rows 4: the model's images have 4 rows; keep 1..3 of them"* ]]
+	run "$GEN" --complete val.bin --rows 2 --judge train.bin model.bin
+	[ "$status" -eq 2 ]
+	run "$GEN" --complete val.bin --rows 2 --grid val.bin model.bin
+	[ "$status" -eq 2 ]
+	run "$GEN" --complete val.bin --rows 2 -n 7 -o out model.bin
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"val.bin: has 6 images, -n asks to complete 7"* ]]
+	"$MK" -H 8 -W 8 -c Cat,Dog -n 2 -o big.bin
+	run "$GEN" --complete big.bin --rows 2 -o out model.bin
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"8x8"* ]]
+	run "$GEN" --complete nope.bin --rows 2 -o out model.bin
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"nope.bin"* ]]
+	run "$GEN" -h
+	[[ "$output" == *"--complete DATA"* ]]
+	[[ "$output" == *"--rows R"* ]]
+}

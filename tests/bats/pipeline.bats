@@ -58,7 +58,18 @@ stamps() { find "$RUNDIR" -type f -printf '%P %T@\n' | sort; }
 	head -n 1 "$RUNDIR/fit.tsv" | grep -q 'epoch.*train_bpd.*val_bpd.*val_acc'
 	# scores: header + one row per image, 2 + 4 classes columns
 	[ "$(wc -l <"$RUNDIR/val.scores.tsv")" -eq 9 ]
-	[ "$(head -n 1 "$RUNDIR/val.scores.tsv")" = "$(printf 'id\tlabel\tClass0\tClass1\tClass2\tClass3')" ]
+	[ "$(head -n 1 "$RUNDIR/val.scores.tsv")" = "$(printf 'id\tlabel\tClass0\tClass1\tClass2\tClass3\tood:log_px\tood:png_bits')" ]
+	# calibration fitted on validation, applied in test's report; the report says both
+	grep -q '^temperature	' "$RUNDIR/calibration.txt"
+	grep -q '^reject_threshold	' "$RUNDIR/calibration.txt"
+	grep -q '^- ECE at T = 1 ' "$RUNDIR/val.report.md"
+	grep -q '^| posteriors: temperature fitted on validation | T = ' "$RUNDIR/report.md"
+	grep -q '^| test images flagged out of distribution | [0-9]* of 8 ' "$RUNDIR/report.md"
+	# completions: 4 validation images (rows) of the original and 4 classes, 8x8 cells
+	is_png "$RUNDIR/completions.png"
+	[ "$(ls "$RUNDIR/completions" | wc -l)" -eq 16 ]
+	[ "$(od -An -tu1 -j16 -N8 "$RUNDIR/completions.png" | awk '{ print $3 * 256 + $4, $7 * 256 + $8 }')" = "$((5 * 8 + 6 * 2)) $((4 * 8 + 5 * 2))" ]
+	grep -q '!\[.*\](completions.png)' "$RUNDIR/report.md"
 	# validation: 8 predictions and a report with the accuracy and the confusion matrix
 	[ "$(wc -l <"$RUNDIR/val.preds.csv")" -eq 8 ]
 	grep -q '^- accuracy: [0-9.]* ([0-9]*/8)$' "$RUNDIR/val.report.md"

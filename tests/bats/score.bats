@@ -154,3 +154,44 @@ setup() {
 	[ "$status" -eq 0 ]
 	[ "$(wc -l < s.tsv)" -eq 10 ]
 }
+
+@test "score: --ood adds log p(x) and L(x); the class columns stay the same bytes" {
+	"$SC" -q model.bin train.bin > plain.tsv
+	run --separate-stderr "$SC" -q --ood model.bin train.bin
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = "$(printf 'id\tlabel\tClass0\tClass1\tClass2\tood:log_px\tood:png_bits')" ]
+	printf '%s\n' "${lines[@]}" > ood.tsv
+	cut -f1-5 ood.tsv | cmp - plain.tsv
+	# log p(x) = log sum_c p(x | c) / K, from the printed columns: each carries 5e-7 of rounding
+	tail -n +2 ood.tsv | awk -F'\t' '{ m = $3; for (i = 4; i <= 5; i++) if ($i > m) m = $i
+		s = 0; for (i = 3; i <= 5; i++) s += exp($i - m)
+		d = m + log(s) - log(3) - $6; if (d < 0) d = -d
+		if (d > 2e-6) { print "row " NR ": " d; exit 1 }
+		if ($7 !~ /^[0-9]+$/ || $7 % 8) { print "L(x) not a whole number of bytes: " $7; exit 1 } }'
+	# the readers take it: pcnn-argmax gives the same predictions, pcnn-info says so
+	"$PCNN_BIN/pcnn-argmax" -q plain.tsv > a.csv
+	"$PCNN_BIN/pcnn-argmax" -q ood.tsv > b.csv
+	cmp a.csv b.csv
+	"$PCNN_BIN/pcnn-info" ood.tsv | grep -q '^ood columns: log p(x) in nats, L(x) in bits'
+	# the same bytes for any batch size
+	"$SC" -q --ood -b 2 model.bin < train.bin | cmp - ood.tsv
+}
+
+@test "score: --ood L(x): noise takes its raw size or more, a constant image far less, the same image the same" {
+	"$PCNN_TEST_BIN/pcnn-oodset" constant train.bin flat.bin 7
+	"$PCNN_TEST_BIN/pcnn-oodset" flip flat.bin flatflip.bin
+	"$SC" -q --ood model.bin flat.bin | tail -n +2 | cut -f7 > flat.bits
+	"$SC" -q --ood model.bin flatflip.bin | tail -n +2 | cut -f7 > flatflip.bits
+	"$SC" -q --ood model.bin train.bin | tail -n +2 | cut -f7 > noise.bits
+	cmp flat.bits flatflip.bits   # a constant image upside down is itself
+	# train.bin is uniform noise (pcnn-mkdata): 8x8x3 random bytes do not compress
+	awk '$1 < 8 * 8 * 8 * 3 { exit 1 }' noise.bits
+	# a constant one is the PNG's 57 bytes of framing (pngsize.h) and a short zlib stream
+	awk '$1 > 8 * (57 + 30) { exit 1 }' flat.bits
+}
+
+@test "score: --ood with --true-label is a usage error" {
+	run "$SC" --ood --true-label model.bin train.bin
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"--ood needs log p(x | c) of every class: not with --true-label"* ]]
+}

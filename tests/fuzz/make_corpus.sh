@@ -15,7 +15,7 @@ T=${PCNN_TEST_BIN:-${B%/bin}/tests/bin}
 C=tests/fuzz/corpus
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-for h in datafile modelfile manifest idx scoretsv prior image pth; do
+for h in datafile modelfile manifest idx scoretsv prior calibration image pth; do
 	rm -rf "${C:?}/$h"
 	mkdir -p "$C/$h" "tests/fuzz/regressions/$h"
 done
@@ -59,6 +59,7 @@ s=$C/scoretsv
 "$B/pcnn-score" -q --device cpu -o "$s/score.tsv" "$tmp/m.bin" "$tmp/t.bin"
 "$B/pcnn-score" -q --device cpu -o "$s/unlabelled.tsv" "$tmp/m.bin" "$tmp/u.bin"
 "$B/pcnn-score" -q --device cpu --true-label -o "$s/true-label.tsv" "$tmp/m.bin" "$tmp/t.bin"
+"$B/pcnn-score" -q --device cpu --ood -o "$s/ood.tsv" "$tmp/m.bin" "$tmp/t.bin"
 printf 'id\tlabel\tA\tB\tC\r\nx.png\t2\t-1e3\t-0.5\t1e-320\r\ny,z.png\t-1\t0\t-0\t+3.25' > "$s/crlf-3classes.tsv"
 
 # ---- priors for 4 classes Class0..Class3 (the harness also tries 1 class)
@@ -67,6 +68,11 @@ printf 'Class0,0.1\nClass1\t0.2\n# comment\n\nClass2,0.3\nClass3,0.4\n' > "$p/na
 printf '1\n1\n1\n1\n' > "$p/bare.txt"
 printf '0\n0\n0\n2.5e-3\r\n' > "$p/zeros.txt"
 printf '0.7\n' > "$p/one.txt"
+
+# ---- calibration files for 4 classes Class0..Class3 (the harness also tries 1 class)
+k=$C/calibration
+printf '# pcnn calibration\npcnn-calibration\t1\nclasses\tClass0,Class1,Class2,Class3\ntemperature\t38.2160412395871\nreject_quantile\t0.99\nreject_threshold\t1370.6219999541\n' > "$k/full.txt"
+printf 'pcnn-calibration\t1\r\nclasses\tClass0\r\ntemperature\t2\r\n' > "$k/one-class-crlf.txt"
 
 # ---- images: the committed fixtures of pcnn-prep's tests (tests/fixtures/prep/make_fixtures.py)
 i=$C/image

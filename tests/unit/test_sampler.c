@@ -214,6 +214,84 @@ static void test_cached_threads(void)
     omp_set_num_threads(prev);
 }
 
+/* Completion (sample.h): given rows come back untouched (floats and bytes), the rows below
+ * are the naive completion's bytes, other given images change only what lies below their
+ * given rows, and rows = 0 is sampling; the film and input variants included. */
+static void check_complete(int R, int F, int M, int K, int H, int W, int N, int max_batch,
+                           uint64_t seed, unsigned cond, int rows)
+{
+    pcnn_model_file *m = pcnn_model_create(R, F, M, K, H, W, cond, NULL, seed);
+    pcnn_net *net = pcnn_net_create(m, "cpu", max_batch);
+    CHECK(net != NULL);
+    if (!net) {
+        pcnn_model_file_free(m);
+        return;
+    }
+    perturb(net, seed + 7);
+    size_t img = (size_t)H * W * 3, n = (size_t)N * img, given = (size_t)rows * W * 3;
+    float *a = pcnn_xmalloc(n * sizeof *a), *b = pcnn_xmalloc(n * sizeof *b), *g = pcnn_xmalloc(n * sizeof *g);
+    uint8_t *px = pcnn_xmalloc(n), *out = pcnn_xmalloc(n);
+    int32_t *labels = pcnn_xmalloc((size_t)N * sizeof *labels);
+    uint64_t *keys = pcnn_xmalloc((size_t)N * sizeof *keys);
+    for (size_t i = 0; i < n; i++) px[i] = (uint8_t)(pcnn_rng_uniform(seed, 9, 0, i) * 256);
+    pcnn_sample_from_u8(px, n, g);
+    for (int i = 0; i < N; i++) {
+        labels[i] = i % K;
+        keys[i] = ((uint64_t)labels[i] << 24) | (uint64_t)i;
+    }
+    memcpy(a, g, n * sizeof *a);
+    memcpy(b, g, n * sizeof *b);
+    for (size_t i = 0; i < n; i++) b[i] = (i % img) < given ? b[i] : 99.0f;   /* ignored below */
+    pcnn_complete_naive(net, m, labels, keys, N, seed, 1, rows, a, NULL);
+    pcnn_complete_cached(net, m, labels, keys, N, seed, 1, rows, b, NULL);
+    CHECK(!memcmp(a, b, n * sizeof *a));
+    pcnn_sample_to_u8(b, n, out);
+    int kept = 1, moved = 0;
+    for (int i = 0; i < N; i++) {
+        kept &= !memcmp(b + i * img, g + i * img, given * sizeof *b);
+        kept &= !memcmp(out + i * img, px + i * img, given);
+        moved |= memcmp(out + i * img + given, px + i * img + given, img - given) != 0;
+    }
+    CHECK(kept);
+    CHECK(moved || rows == H);
+    /* rows = 0: the sampler's bytes */
+    if (rows == 0) {
+        pcnn_sample_cached(net, m, labels, keys, N, seed, 1, a, NULL);
+        CHECK(!memcmp(a, b, n * sizeof *a));
+    }
+    free(a);
+    free(b);
+    free(g);
+    free(px);
+    free(out);
+    free(labels);
+    free(keys);
+    pcnn_net_free(net);
+    pcnn_model_file_free(m);
+}
+
+static void test_complete_rows(void) { check_complete(1, 4, 2, 3, 8, 8, 3, 3, 31, 0, 3); }
+static void test_complete_chunks(void) { check_complete(2, 5, 3, 2, 12, 8, 5, 2, 32, 0, 5); }
+static void test_complete_variants(void) { check_complete(1, 4, 2, 3, 8, 12, 3, 3, 33, PCNN_COND_ALL, 4); }
+static void test_complete_edges(void)
+{
+    check_complete(1, 3, 1, 2, 4, 4, 2, 2, 34, 0, 0);   /* nothing given: a sample */
+    check_complete(1, 3, 1, 2, 4, 4, 2, 2, 35, 0, 4);   /* everything given */
+    check_complete(1, 3, 1, 2, 8, 8, 2, 2, 36, 0, 7);   /* one row left */
+}
+
+/* The network's input of every byte comes back as that byte. */
+static void test_u8_round_trip(void)
+{
+    uint8_t p[256], q[256];
+    float x[256];
+    for (int i = 0; i < 256; i++) p[i] = (uint8_t)i;
+    pcnn_sample_from_u8(p, 256, x);
+    pcnn_sample_to_u8(x, 256, q);
+    CHECK(!memcmp(p, q, 256));
+    CHECK(x[0] == -1.0f && x[255] == 1.0f);
+}
+
 int main(void)
 {
     /* One thread unless a test says otherwise: results never depend on the
@@ -233,5 +311,10 @@ int main(void)
     RUN(test_cached_film_input);
     RUN(test_cached_input_chunks);
     RUN(test_cached_film_4x4);
+    RUN(test_complete_rows);
+    RUN(test_complete_chunks);
+    RUN(test_complete_variants);
+    RUN(test_complete_edges);
+    RUN(test_u8_round_trip);
     return check_summary();
 }

@@ -205,6 +205,46 @@ static void test_prior(void)
     CHECK(pcnn_prior_read(tmp_path("no-such-prior"), 3, names, lp) == -1);
 }
 
+/* The optional ood: columns: written after the scores, read back by name; an old-style file
+ * has none; a class named with the reserved prefix is refused. */
+static void test_ood_columns(void)
+{
+    char *names[2] = {"A", "B"};
+    const char *p = tmp_path("ood.tsv");
+    pcnn_score_writer *w = pcnn_score_create_ood(p, 2, names);
+    CHECK(w != NULL);
+    if (!w) return;
+    double v[2] = {-6000.5, -6001.25};
+    CHECK(pcnn_score_write_ood(w, "x.png", 1, v, -6000.25, 5120) == 0);
+    CHECK(pcnn_score_write_ood(w, "y.png", 0, v, NAN, 5120) == -1);
+    CHECK(pcnn_score_write_ood(w, "y.png", 0, v, -1, -8) == -1);
+    CHECK(pcnn_score_finish(w) == 0);
+    pcnn_score_reader *r = pcnn_score_open(p);
+    CHECK(r != NULL);
+    if (!r) return;
+    CHECK(pcnn_score_nclasses(r) == 2 && pcnn_score_has_ood(r));
+    pcnn_score_row row;
+    CHECK(pcnn_score_next(r, &row) == 1);
+    CHECK(row.logp[0] == -6000.5 && row.logp[1] == -6001.25 && row.log_px == -6000.25 &&
+          row.png_bits == 5120 && row.label == 1);
+    CHECK(pcnn_score_next(r, &row) == 0);
+    pcnn_score_close(r);
+    uint64_t line;
+    /* the header names the columns; a plain file has none */
+    CHECK(read_text("id\tlabel\tA\tB\nx\t0\t-1\t-2\n", &line) == 1);
+    CHECK(read_text("id\tlabel\tA\tood:log_px\tood:png_bits\nx\t0\t-1\t-2\t80\n", &line) == 1);
+    /* rows must carry them; L(x) is a length */
+    CHECK(read_text("id\tlabel\tA\tood:log_px\tood:png_bits\nx\t0\t-1\t-2\n", &line) == -1 && line == 2);
+    CHECK(read_text("id\tlabel\tA\tood:log_px\tood:png_bits\nx\t0\t-1\t-2\t-80\n", &line) == -1);
+    CHECK(read_text("id\tlabel\tA\tood:log_px\tood:png_bits\nx\t0\t-1\tnan\t80\n", &line) == -1);
+    /* reserved names elsewhere, or only one of the pair, or none but them */
+    CHECK(read_text("id\tlabel\tood:x\tB\nx\t0\t-1\t-2\n", &line) == -1 && line == 1);
+    CHECK(read_text("id\tlabel\tA\tood:log_px\nx\t0\t-1\t-2\n", &line) == -1);
+    CHECK(read_text("id\tlabel\tood:log_px\tood:png_bits\nx\t0\t-1\t2\n", &line) == -1);
+    char *bad[2] = {"A", "ood:B"};
+    CHECK(pcnn_score_create(tmp_path("bad.tsv"), 2, bad) == NULL);
+}
+
 int main(void)
 {
     if (!mkdtemp(tmpdir)) {
@@ -219,6 +259,7 @@ int main(void)
     RUN(test_bad_headers);
     RUN(test_missing_file);
     RUN(test_prior);
+    RUN(test_ood_columns);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
     if (system(cmd) != 0) printf("# could not remove %s\n", tmpdir);
