@@ -1,6 +1,7 @@
 /* pcnn-argmax — score TSV (log p(x | c) per class) to predictions CSV. */
 #include "eval/metrics.h"
 #include "eval/ood.h"
+#include "eval/prior.h"
 #include "eval/reliability.h"
 #include "eval/temperature.h"
 #include "io/calibration.h"
@@ -15,7 +16,8 @@
 static void usage(FILE *fp)
 {
     fprintf(fp,
-        "usage: pcnn-argmax [-q] [-o FILE] [--format cpen455|2023] [--prior FILE|uniform]\n"
+        "usage: pcnn-argmax [-q] [-o FILE] [--format cpen455|2023]\n"
+        "                   [--prior FILE|uniform | --fit-prior FILE]\n"
         "                   [--probs] [--report FILE|-] [--calibrate FILE [--reject-quantile Q]]\n"
         "                   [--calibration FILE] [--temperature T] [--reject]\n"
         "                   [--reject-threshold S] [SCORES.tsv]\n"
@@ -31,7 +33,16 @@ static void usage(FILE *fp)
         "                  2023: a header 'id,label', then bare file names (0000021.jpg,2):\n"
         "                  the 2023W2 starter's form.\n"
         "  --prior P       'uniform' (the default), or a file with one line per class:\n"
-        "                  'name<TAB or comma>p' or a bare p in class order (normalised)\n"
+        "                  'name<TAB or comma>p' or a bare p in class order (normalised);\n"
+        "                  a first line 'scale<TAB>log' makes them log p (--fit-prior's)\n"
+        "  --fit-prior FILE  fit the class prior on these (labelled) scores, write it to\n"
+        "                  FILE (for --prior) and decide with it: the log-priors (and a\n"
+        "                  temperature) that maximise the likelihood of the labels under\n"
+        "                  softmax((log p(x | c) + log prior(c)) / T). A likelihood-only\n"
+        "                  model favours the classes with simpler images by tens of\n"
+        "                  nats; K - 1 numbers undo it. Fit it on scores of TRAINING\n"
+        "                  images, then apply it to validation and test with --prior\n"
+        "                  (docs/QUALITY.md)\n"
         "  --probs         add the posterior p(c | x) = softmax_c(z_c / T) of every class,\n"
         "                  z_c = log p(x | c) + log prior(c), T the temperature (1 unless\n"
         "                  one of the options below gives one); the output then has a header\n"
@@ -90,7 +101,7 @@ static void put_id(FILE *fp, const char *id, int bare)
 
 
 typedef struct argmax_options {
-    const char *in_path, *out_path, *prior, *report, *calibrate, *calibration;
+    const char *in_path, *out_path, *prior, *report, *calibrate, *calibration, *fit_prior;
     int fmt2023, probs, quiet, reject;
     double temperature;        /* 0: none given */
     double reject_quantile;
@@ -101,9 +112,9 @@ typedef struct argmax_options {
 static void parse_options(int argc, char **argv, argmax_options *o)
 {
     *o = (argmax_options){.out_path = "-", .prior = "uniform", .reject_quantile = 0.99};
-    int c, has_quantile = 0;
+    int c, has_quantile = 0, has_prior = 0;
     enum { OPT_FORMAT = 256, OPT_PRIOR, OPT_PROBS, OPT_REPORT, OPT_CALIBRATE, OPT_CALIBRATION,
-           OPT_TEMPERATURE, OPT_REJECT, OPT_REJECT_THRESHOLD, OPT_REJECT_QUANTILE };
+           OPT_TEMPERATURE, OPT_REJECT, OPT_REJECT_THRESHOLD, OPT_REJECT_QUANTILE, OPT_FIT_PRIOR };
     static const struct option longopts[] = {
         {"format", required_argument, 0, OPT_FORMAT}, {"prior", required_argument, 0, OPT_PRIOR},
         {"probs", no_argument, 0, OPT_PROBS},         {"report", required_argument, 0, OPT_REPORT},
@@ -113,6 +124,7 @@ static void parse_options(int argc, char **argv, argmax_options *o)
         {"reject", no_argument, 0, OPT_REJECT},
         {"reject-threshold", required_argument, 0, OPT_REJECT_THRESHOLD},
         {"reject-quantile", required_argument, 0, OPT_REJECT_QUANTILE},
+        {"fit-prior", required_argument, 0, OPT_FIT_PRIOR},
         {"help", no_argument, 0, 'h'},                {0, 0, 0, 0}};
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":ho:q", longopts, NULL)) != -1) {
@@ -125,7 +137,8 @@ static void parse_options(int argc, char **argv, argmax_options *o)
             else if (!strcmp(optarg, "cpen455")) o->fmt2023 = 0;
             else pcnn_usage_error("--format: '%s' is not one of cpen455, 2023", optarg);
             break;
-        case OPT_PRIOR: o->prior = optarg; break;
+        case OPT_PRIOR: o->prior = optarg; has_prior = 1; break;
+        case OPT_FIT_PRIOR: o->fit_prior = optarg; break;
         case OPT_PROBS: o->probs = 1; break;
         case OPT_REPORT: o->report = optarg; break;
         case OPT_CALIBRATE: o->calibrate = optarg; break;
@@ -154,6 +167,8 @@ static void parse_options(int argc, char **argv, argmax_options *o)
         }
     }
     if (argc - optind > 1) pcnn_usage_error("one score TSV at most (got %d)", argc - optind);
+    if (o->fit_prior && has_prior)
+        pcnn_usage_error("--fit-prior fits the prior, --prior gives one: not both");
     if (o->calibrate && o->calibration)
         pcnn_usage_error("--calibrate fits a calibration, --calibration applies one: not both");
     if (o->calibrate && (o->temperature > 0 || o->has_threshold))
@@ -167,11 +182,16 @@ static void parse_options(int argc, char **argv, argmax_options *o)
                          "--calibration FILE or --reject-threshold S");
     o->in_path = optind < argc ? argv[optind] : "-";
     pcnn_input in[] = {{"the score TSV", o->in_path}};
-    pcnn_input outs[] = {{"the calibration (--calibrate)", o->calibrate}};
+    pcnn_input outs[] = {{"the calibration (--calibrate)", o->calibrate},
+                         {"the prior (--fit-prior)", o->fit_prior}};
     if (pcnn_output_not_input(o->out_path, "the predictions (-o)", in, 1) ||
         (o->report && pcnn_output_not_input(o->report, "the report (--report)", in, 1)) ||
         (o->calibrate && (pcnn_output_not_input(o->calibrate, "the calibration (--calibrate)", in, 1) ||
-                          pcnn_output_not_input(o->out_path, "the predictions (-o)", outs, 1))))
+                          pcnn_output_not_input(o->out_path, "the predictions (-o)", outs, 1))) ||
+        (o->fit_prior && (pcnn_output_not_input(o->fit_prior, "the prior (--fit-prior)", in, 1) ||
+                          pcnn_output_not_input(o->out_path, "the predictions (-o)", outs + 1, 1) ||
+                          (o->calibrate &&
+                           pcnn_output_not_input(o->calibrate, "the calibration (--calibrate)", outs + 1, 1)))))
         exit(PCNN_EXIT_USAGE);
 }
 
@@ -255,6 +275,63 @@ static int calibrate(const argmax_options *o, const row_set *rs, char *const *na
     return pcnn_calibration_write(o->calibrate, cal, comment);
 }
 
+/* --fit-prior: fits the class offsets b (and a temperature, eval/prior.h) on the labelled
+ * rows, writes them as a log-scale prior file, and adds them to every row's logits so that
+ * this run decides (and calibrates) with them. 0, or -1 (printed). */
+static int fit_prior(const argmax_options *o, row_set *rs, char *const *names)
+{
+    const uint32_t K = rs->K;
+    const char *in_name = pcnn_display_name(o->in_path);
+    if (K > PCNN_PRIOR_MAX_K) {
+        pcnn_warn("%s: --fit-prior handles at most %d classes, these scores have %u", in_name,
+                  PCNN_PRIOR_MAX_K, K);
+        return -1;
+    }
+    pcnn_prior_fit f;
+    int st = pcnn_prior_fit_run(rs->z, rs->labels, rs->n, K, &f);
+    if (st == PCNN_PRIOR_ERROR) {
+        pcnn_warn("%s: --fit-prior needs labelled rows (scores of training images), these have none",
+                  in_name);
+        return -1;
+    }
+    if (st == PCNN_PRIOR_SEPARABLE)
+        pcnn_warn("%s: every labelled image can be classified correctly: the fit has no finite "
+                  "optimum; the offsets found are kept (fit on more images)", in_name);
+    else if (st == PCNN_PRIOR_FLAT)
+        pcnn_warn("%s: the labels score below the class average: the scores carry no "
+                  "information, the prior stays uniform", in_name);
+    size_t right0 = 0, right1 = 0;
+    for (size_t i = 0; i < rs->n; i++) {
+        if (rs->labels[i] < 0) continue;
+        right0 += pcnn_argmax(rs->z + i * K, K) == (size_t)rs->labels[i];
+        right1 += pcnn_prior_argmax(rs->z + i * K, K, f.b) == (uint32_t)rs->labels[i];
+    }
+    /* log p(c) = b_c − lse(b) */
+    double *lp = pcnn_xmalloc(K * sizeof *lp), mx = f.b[0], lse = 0;
+    for (uint32_t k = 1; k < K; k++) mx = fmax(mx, f.b[k]);
+    for (uint32_t k = 0; k < K; k++) lse += exp(f.b[k] - mx);
+    for (uint32_t k = 0; k < K; k++) lp[k] = f.b[k] - mx - log(lse);
+    char comment[240];
+    snprintf(comment, sizeof comment, "pcnn class prior (pcnn-argmax --fit-prior) of %zu labelled "
+             "images of %s: fitted with T %.6g, mean NLL %.4f (uniform prior: %.4f)", f.n, in_name,
+             f.T, f.nll, f.nll_uniform);
+    int rc = pcnn_prior_write_log(o->fit_prior, K, names, lp, comment);
+    free(lp);
+    if (rc) return -1;
+    for (size_t i = 0; i < rs->n; i++)
+        for (uint32_t k = 0; k < K; k++) rs->z[i * K + k] += f.b[k];
+    if (!o->quiet) {
+        char offs[400] = "";
+        for (uint32_t k = 1; k < K && strlen(offs) < sizeof offs - 40; k++)
+            snprintf(offs + strlen(offs), sizeof offs - strlen(offs), "%s%s %+.1f", k > 1 ? ", " : "",
+                     names[k], f.b[k]);
+        pcnn_warn("fitted prior on %zu labelled images, log p(c) - log p(%s) in nats: %s; accuracy "
+                  "on them %.4f with a uniform prior, %.4f with this one", f.n, names[0], offs,
+                  (double)right0 / (double)f.n, (double)right1 / (double)f.n);
+    }
+    return 0;
+}
+
 /* The report's sections after the confusion matrix. -1 on a write error. */
 static int report_extra(FILE *fp, const argmax_options *o, int has_temp, double T,
                         const pcnn_reliability *before, const pcnn_reliability *after,
@@ -314,6 +391,7 @@ int main(int argc, char **argv)
                   in_name);
         goto done;
     }
+    if (o.fit_prior && fit_prior(&o, &rs, names)) goto done;
     if (o.calibrate && calibrate(&o, &rs, names, pcnn_score_has_ood(r), &cal)) goto done;
     /* the temperature: --temperature, else the calibration's, else none (T = 1) */
     int has_temp = o.temperature > 0 || o.calibrate || o.calibration;

@@ -445,3 +445,69 @@ tsv() {   # tsv FILE: the header of a 2-class score TSV, then stdin
 	run "$A" -q --calibrate /dev/full "$F/ood.tsv"
 	[ "$status" -eq 1 ]
 }
+
+# The closed form of tests/unit/test_prior.c: log-likelihoods 100 nats apart either way;
+# where class B leads, 3 of 4 images are B; where A leads, 1 of 2. The fitted prior makes
+# the frequencies exact: log p(B) - log p(A) = 100 nats (and T = 200 / ln 3).
+prior_fixture() {
+	tsv "$1" <<'T'
+p1	1	-6000	-5900
+p2	1	-6000	-5900
+p3	1	-6000	-5900
+p4	0	-6000	-5900
+m1	1	-6000	-6100
+m2	0	-6000	-6100
+T
+}
+
+@test "argmax: --fit-prior fits log p(B) - log p(A) = 100 nats on the closed-form fixture" {
+	prior_fixture train.tsv
+	run --separate-stderr "$A" --fit-prior prior.txt train.tsv
+	[ "$status" -eq 0 ]
+	[[ "$stderr" == *"fitted prior on 6 labelled images"*"B +100.0"* ]]
+	[[ "$stderr" == *"accuracy on them 0.6667 with a uniform prior, 0.6667 with this one"* ]]
+	[ "$(sed -n 2p prior.txt)" = "scale	log" ]
+	awk -F'\t' '$1 == "A" { a = $2 } $1 == "B" { b = $2 }
+		END { d = b - a - 100; exit !(d < 1e-6 && d > -1e-6 && a + 0 < 0 && b + 0 <= 0) }' prior.txt
+	grep -q '^# .*fitted with T 182.04' prior.txt   # 200 / ln 3 = 182.047...
+}
+
+@test "argmax: a fitted prior moves decisions by its offset, read back with --prior" {
+	prior_fixture train.tsv
+	"$A" -q --fit-prior prior.txt train.tsv > /dev/null
+	# A leads B by 99 nats: uniform says A, the prior (B +100) says B; by 101: A either way
+	tsv test.tsv <<'T'
+a99	-1	-6000	-6099
+a101	-1	-6000	-6101
+T
+	run --separate-stderr "$A" -q test.tsv
+	[ "$output" = "$(printf 'a99,0\na101,0')" ]
+	run --separate-stderr "$A" -q --prior prior.txt test.tsv
+	[ "$output" = "$(printf 'a99,1\na101,0')" ]
+	# a log-scale file by hand: only differences count
+	printf 'scale\tlog\nA\t1000\nB\t1100\n' > hand.txt
+	run --separate-stderr "$A" -q --prior hand.txt test.tsv
+	[ "$output" = "$(printf 'a99,1\na101,0')" ]
+	printf 'scale\tlog\nA\t0\nB\tnan\n' > bad.txt
+	run "$A" -q --prior bad.txt test.tsv
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"bad.txt: line 3"*"not a log-probability"* ]]
+}
+
+@test "argmax: --fit-prior refusals: with --prior, onto the input, without labels" {
+	prior_fixture train.tsv
+	run "$A" --fit-prior p.txt --prior uniform train.tsv
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"--fit-prior fits the prior, --prior gives one: not both"* ]]
+	cp train.tsv keep.tsv
+	run "$A" --fit-prior train.tsv train.tsv
+	[ "$status" -eq 2 ]
+	cmp train.tsv keep.tsv
+	tsv unl.tsv <<'T'
+u1	-1	-1	-2
+T
+	run "$A" --fit-prior p.txt unl.tsv
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"--fit-prior needs labelled rows"* ]]
+	[ ! -e p.txt ]
+}
