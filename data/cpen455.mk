@@ -24,6 +24,7 @@ PIPE_SRC_train := $(PIPE_DATA_DIR)/train.csv
 PIPE_SRC_val   := $(PIPE_DATA_DIR)/validation.csv
 PIPE_SRC_test  := $(PIPE_DATA_DIR)/test.csv
 PIPE_PREP_train := --classes $(CLASSES) $(call pipe_limit,$(LIMIT),$(SEED))
+PIPE_PREP_prior := --classes $(CLASSES) $(call pipe_limit,$(PIPE_PRIOR_N),$(SEED))
 PIPE_PREP_val   := --classes $(CLASSES) $(call pipe_limit,$(VAL_LIMIT),$(SEED))
 PIPE_PREP_test  := --classes $(CLASSES)
 PIPE_TEST_COUNT := all

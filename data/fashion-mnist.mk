@@ -28,6 +28,7 @@ PIPE_SRC_val   := $(FASHION_DIR)/t10k-images-idx3-ubyte.gz
 PIPE_SRC_test  := $(FASHION_DIR)/t10k-images-idx3-ubyte.gz
 PIPE_FASHION_OPTS := --select $(FASHION_SELECT) --classes $(FASHION_CLASSES)
 PIPE_PREP_train := $(PIPE_FASHION_OPTS) $(call pipe_limit,$(LIMIT),$(SEED))
+PIPE_PREP_prior := $(PIPE_FASHION_OPTS) $(call pipe_limit,$(PIPE_PRIOR_N),$(SEED))
 PIPE_PREP_val   := $(PIPE_FASHION_OPTS) $(call pipe_limit,$(VAL_LIMIT),$(SEED))
 PIPE_PREP_test  := $(PIPE_FASHION_OPTS) -s $(SEED) $(if $(filter-out 0,$(strip $(TEST_LIMIT))),--limit $(strip $(TEST_LIMIT))) \
                    $(if $(filter-out 0,$(strip $(VAL_LIMIT))),--offset $(strip $(VAL_LIMIT)))

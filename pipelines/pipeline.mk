@@ -9,8 +9,10 @@
 # Steps, each a real file under $(RUNS_DIR)/$(RUN)/ (docs/PIPELINE.md lists them all):
 #
 #   prep    train.bin val.bin test.bin         data recipes in data/*.mk
+#           prior.bin                          PRIOR_IMAGES training images (PRIOR=fitted)
 #   fit     model.bin fit.tsv                  training, with the validation set
 #   score   val.scores.tsv test.scores.tsv     log p(x | c) for every class
+#   prior   prior.scores.tsv prior.txt         the class prior fitted on prior.bin's scores
 #   argmax  val.preds.csv val.report.md        accuracy, F1, confusion matrix, calibration
 #           calibration.txt                    temperature and OOD threshold fitted on val
 #           test.preds.csv                     the submission (CPEN 455 test.csv form)
@@ -208,6 +210,23 @@ ifeq ($(OBJECTIVE),hybrid)
     $(error OBJECTIVE=hybrid with CE_WEIGHT=$(CE_WEIGHT) CE_FRACTION=$(CE_FRACTION): the hybrid objective needs both > 0)
   endif
 endif
+# The decision (docs/QUALITY.md): Bayes' rule with PRIOR=uniform, or with PRIOR=fitted the class
+# prior fitted (pcnn-argmax --fit-prior) on the scores of PRIOR_IMAGES training images (a random
+# subset of the training set; 0 = all): K - 1 offsets that undo the likelihood's bias towards
+# the classes with simpler images. Validation and test are never used for it, so their
+# accuracy stays a held-out number; the report gives the uniform prior's beside it.
+PRIOR        ?= fitted
+PRIOR_IMAGES ?= 1000
+ifeq ($(filter fitted uniform,$(PRIOR)),)
+  $(error PRIOR=$(PRIOR): not one of fitted, uniform (see docs/PIPELINE.md))
+endif
+ifeq ($(shell printf '%s' '$(PRIOR_IMAGES)' | grep -Ex '[0-9]{1,9}'),)
+  $(error PRIOR_IMAGES=$(PRIOR_IMAGES): a number of training images (0 = all))
+endif
+# the subset: the first PRIOR_IMAGES of the training cut's random order (pcnn-prep --limit
+# ranks images by a hash of SEED, so a shorter limit of the same seed is a subset of it)
+PIPE_PRIOR_N := $(shell l=$(or $(LIMIT),0); p=$(PRIOR_IMAGES); \
+  if [ $$p -eq 0 ]; then echo $$l; elif [ $$l -eq 0 ] || [ $$p -lt $$l ]; then echo $$p; else echo $$l; fi)
 DEVICE ?= auto
 RUN    ?= $(PIPE_DATA_NAME)-$(PROFILE)
 
@@ -248,8 +267,9 @@ PIPE_DEVICE := $(if $(strip $(DEVICE)),--device $(DEVICE))
 
 # ---------------------------------------------------------------- data recipes
 # Each data/*.mk for a kind defines, for S in train val test: PIPE_SRC_S (the file the
-# step depends on), PIPE_PREP_S (pcnn-prep options, without -o and source) and
-# PIPE_SIZE (image side when SIZE is not given).
+# step depends on), PIPE_PREP_S (pcnn-prep options, without -o and source),
+# PIPE_PREP_prior (the options of train's source that draw PIPE_PRIOR_N of its training
+# images with SEED) and PIPE_SIZE (image side when SIZE is not given).
 include data/$(PIPE_DATA_KIND).mk
 SIZE ?= $(PIPE_SIZE)
 
@@ -266,6 +286,7 @@ PIPE_STEP  := pipelines/step.sh $(P)/logs
 PIPE_ARGS_prep-train := $(strip -H $(SIZE) -W $(SIZE) $(PIPE_PREP_train) $(PIPE_SRC_train))
 PIPE_ARGS_prep-val := $(strip -H $(SIZE) -W $(SIZE) $(PIPE_PREP_val) $(PIPE_SRC_val))
 PIPE_ARGS_prep-test := $(strip -H $(SIZE) -W $(SIZE) $(PIPE_PREP_test) $(PIPE_SRC_test))
+PIPE_ARGS_prep-prior := $(strip -H $(SIZE) -W $(SIZE) $(PIPE_PREP_prior) $(PIPE_SRC_train))
 PIPE_ARGS_fit  := -R $(NR_RESNET) -F $(FILTERS) -M $(MIX) -b $(BATCH) -e $(EPOCHS) --lr $(LR) --polyak $(POLYAK) -s $(SEED) \
                   $(if $(LR_DECAY),--lr-decay $(LR_DECAY)) $(if $(PRECISION),--precision $(PRECISION)) \
                   --ce-weight $(CE_WEIGHT) --ce-temperature $(CE_TEMP) --ce-fraction $(CE_FRACTION) \
@@ -274,7 +295,7 @@ PIPE_ARGS_gen  := -c all -n $(GEN_N) -s $(SEED)
 # complete: the first COMPLETE_N validation images, their top half kept
 COMPLETE_N ?= 4
 PIPE_ARGS_complete := --complete $(P)/val.bin --rows $(shell expr $(SIZE) / 2) -n $(COMPLETE_N) -c all -s $(SEED) --no-quality
-PIPE_STEPS_STAMPED := prep-train prep-val prep-test fit gen
+PIPE_STEPS_STAMPED := prep-train prep-val prep-test fit gen $(if $(filter fitted,$(PRIOR)),prep-prior)
 # The stamps: the arguments, and for fit the launcher too: N ranks train within float rounding
 # of one process, not to its bytes, so another rank count (or launcher: pcnn cannot tell the
 # count from a prefix) retrains. Scores and samples are the same bytes for any rank count, so
@@ -288,6 +309,7 @@ nr_resnet (R)=$(NR_RESNET)|filters (F)=$(FILTERS)|logistic mix (M)=$(MIX)|\
 epochs=$(EPOCHS)|batch=$(BATCH)|learning rate=$(LR)|lr decay per epoch=$(or $(LR_DECAY),0.999995)|training precision=$(or $(PRECISION),fp32)|polyak decay=$(POLYAK)|seed=$(SEED)|\
 objective=$(PIPE_OBJECTIVE)|CE weight=$(CE_WEIGHT)|CE temperature=$(CE_TEMP)|CE fraction=$(CE_FRACTION)|\
 class lr factor=$(CLASS_LR_MULT)|conditioning=$(CONDITIONING)|\
+prior=$(PRIOR)$(if $(filter fitted,$(PRIOR)), (on $(if $(filter-out 0,$(PIPE_PRIOR_N)),up to $(PIPE_PRIOR_N),all) training images))|\
 train images=$(or $(filter-out 0,$(LIMIT)),all)|validation images=$(or $(filter-out 0,$(VAL_LIMIT)),all)|\
 test images=$(PIPE_TEST_COUNT)|samples per class=$(GEN_N)|device=$(DEVICE)|\
 launcher of fit, score, gen=$(or $(PIPE_LAUNCH),none (one process))|\
@@ -316,6 +338,7 @@ endif
 
 # ---------------------------------------------------------------- targets
 PIPE_OUTPUTS := $(addprefix $(P)/,train.bin val.bin test.bin model.bin fit.tsv \
+                $(if $(filter fitted,$(PRIOR)),prior.txt) \
                 val.scores.tsv test.scores.tsv val.preds.csv val.report.md calibration.txt \
                 test.preds.csv test.report.md completions.png grid.png judge.tsv curve.png report.md report.html)
 
@@ -340,6 +363,8 @@ $(P)/$(1).bin: $$(PIPE_SRC_$(1)) $(P)/.args/prep-$(1)
 	$$(call say,PREP,$$@)$$(PIPE_STEP) prep-$(1) -- $$(PIPE_PREP) -H $$(SIZE) -W $$(SIZE) $$(PIPE_PREP_$(1)) -o $$@ $$(PIPE_SRC_$(1))
 endef
 $(foreach s,train val test,$(eval $(call PIPE_PREP_RULE,$(s))))
+PIPE_SRC_prior = $(PIPE_SRC_train)
+$(eval $(call PIPE_PREP_RULE,prior))
 
 # fit: the model and its per-epoch log (one step makes both). pcnn-fit rewrites its
 # checkpoint after every epoch; it goes to model.partial.bin (log: fit.partial.tsv), renamed
@@ -366,6 +391,19 @@ PIPE_ARGMAX_OUT_val := $(P)/calibration.txt
 PIPE_ARGMAX_ARGS_val := --calibrate $(P)/calibration.txt
 PIPE_ARGMAX_IN_test := $(P)/calibration.txt
 PIPE_ARGMAX_ARGS_test := --calibration $(P)/calibration.txt
+# PRIOR=fitted: prior.txt, fitted on the training subset's scores, decides val and test (and
+# the temperature is fitted on validation's logits with it)
+ifeq ($(PRIOR),fitted)
+  PIPE_ARGMAX_IN_val := $(P)/prior.txt
+  PIPE_ARGMAX_IN_test += $(P)/prior.txt
+  PIPE_ARGMAX_ARGS_val += --prior $(P)/prior.txt
+  PIPE_ARGMAX_ARGS_test += --prior $(P)/prior.txt
+endif
+$(P)/prior.scores.tsv: $(P)/model.bin $(P)/prior.bin
+	$(call say,SCORE,$@)$(PIPE_STEP) score-prior -- $(PIPE_LAUNCH) $(PIPE_SCORE) $(PIPE_DEVICE) -o $@ $(P)/model.bin $(P)/prior.bin
+
+$(P)/prior.txt: $(P)/prior.scores.tsv
+	$(call say,PRIOR,$@)$(PIPE_STEP) prior -- $(PIPE_ARGMAX) --fit-prior $@ -o /dev/null $<
 define PIPE_EVAL_RULE
 $(P)/$(1).scores.tsv: $(P)/model.bin $(P)/$(1).bin
 	$$(call say,SCORE,$$@)$$(PIPE_STEP) score-$(1) -- $$(PIPE_LAUNCH) $$(PIPE_SCORE) $$(PIPE_DEVICE) --ood -o $$@ $(P)/model.bin $(P)/$(1).bin

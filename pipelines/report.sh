@@ -126,6 +126,17 @@ flagged=
 if [ -n "$thr" ]; then
 	flagged=$("$bin/pcnn-argmax" -q --calibration "$cal" --reject "$d/test.scores.tsv" 2>/dev/null | grep -c ',-1$' || true)
 fi
+# prior.txt (PRIOR=fitted: pcnn-argmax --fit-prior on training images' scores): the offsets
+# log p(c) - log p(first class), and validation's accuracy with a uniform prior for comparison
+prior_offsets=
+if [ -f "$d/prior.txt" ]; then
+	prior_offsets=$(awk -F'\t' '/^#/ || $1 == "scale" { next } !n++ { b = $2 } { printf "%s%s %+.1f", (n > 1 ? ", " : ""), $1, $2 - b }' "$d/prior.txt")
+	prior_n=$(sed -n 's/^# .* of \([0-9]*\) labelled images.*/\1/p' "$d/prior.txt")
+fi
+# argmax of log p(x | c) alone (ties to the first class), over the labelled rows
+uniform_acc=$(awk -F'\t' 'NR == 1 { last = NF; for (i = 3; i <= NF; i++) if ($i ~ /^ood:/) { last = i - 1; break }; next }
+		$2 >= 0 { b = 3; for (i = 4; i <= last; i++) if ($i > $b) b = i; n++; r += (b - 3 == $2) }
+		END { if (n) printf "%.6f (%d/%d)", r / n, r, n }' "$d/val.scores.tsv")
 commit=$(git -C "$here/.." rev-parse --short HEAD 2>/dev/null || echo unknown)
 
 {
@@ -151,6 +162,12 @@ commit=$(git -C "$here/.." rev-parse --short HEAD 2>/dev/null || echo unknown)
 	echo "| measure | value |"
 	echo "|---|---:|"
 	echo "| validation accuracy | ${val_acc:--} |"
+	if [ -n "$prior_offsets" ]; then
+		echo "| decision | Bayes' rule with the class prior fitted on ${prior_n:-?} training images (log p(c) - log p($(printf '%s' "$prior_offsets" | sed 's/ .*//')): $prior_offsets nats) |"
+		echo "| validation accuracy with a uniform prior | ${uniform_acc:--} |"
+	else
+		echo "| decision | Bayes' rule with a uniform prior |"
+	fi
 	echo "| validation macro-F1 | ${val_f1:--} |"
 	echo "| validation bits/dim (true class, final model) | $val_bpd |"
 	echo "| train bits/dim (last epoch, running mean) | ${train_bpd:--} |"

@@ -59,6 +59,14 @@ stamps() { find "$RUNDIR" -type f -printf '%P %T@\n' | sort; }
 	# scores: header + one row per image, 2 + 4 classes columns
 	[ "$(wc -l <"$RUNDIR/val.scores.tsv")" -eq 9 ]
 	[ "$(head -n 1 "$RUNDIR/val.scores.tsv")" = "$(printf 'id\tlabel\tClass0\tClass1\tClass2\tClass3\tood:log_px\tood:png_bits')" ]
+	# PRIOR=fitted (the default): the class prior fitted on the training subset's scores (all
+	# 24 here), on a log scale, used by val's and test's argmax; the report names the decision
+	[ "$(wc -l <"$RUNDIR/prior.scores.tsv")" -eq 25 ]
+	[ "$(sed -n 2p "$RUNDIR/prior.txt")" = "scale	log" ]
+	grep -q '^# pcnn class prior (pcnn-argmax --fit-prior) of 24 labelled images' "$RUNDIR/prior.txt"
+	grep -qx 'prior=fitted (on up to 1000 training images)' "$RUNDIR/config.txt"
+	grep -q "^| decision | Bayes' rule with the class prior fitted on 24 training images (log p(c) - log p(Class0): Class0 +0.0, Class1 [-+][0-9.]*, Class2 [-+][0-9.]*, Class3 [-+][0-9.]* nats) |$" "$RUNDIR/report.md"
+	grep -q '^| validation accuracy with a uniform prior | [0-9.]* ([0-9]*/8) |$' "$RUNDIR/report.md"
 	# calibration fitted on validation, applied in test's report; the report says both
 	grep -q '^temperature	' "$RUNDIR/calibration.txt"
 	grep -q '^reject_threshold	' "$RUNDIR/calibration.txt"
