@@ -162,6 +162,9 @@ else ifeq ($(PROFILE),full)      # a GPU: the recipe at the public best size, ma
   TEST_LIMIT ?= 0
   GEN_N     ?= 25
   POLYAK    ?= 0.999
+  # the whole run in about 10 minutes on one GPU: 7 of them for training (pcnn-fit
+  # --time-budget: the epochs that fit, at most EPOCHS; the learning rate decays per epoch)
+  FIT_BUDGET ?= 420
 else
   $(error PROFILE=$(PROFILE): not one of quick, long, full, tiny (see docs/PIPELINE.md))
 endif
@@ -290,7 +293,8 @@ PIPE_ARGS_prep-prior := $(strip -H $(SIZE) -W $(SIZE) $(PIPE_PREP_prior) $(PIPE_
 PIPE_ARGS_fit  := -R $(NR_RESNET) -F $(FILTERS) -M $(MIX) -b $(BATCH) -e $(EPOCHS) --lr $(LR) --polyak $(POLYAK) -s $(SEED) \
                   $(if $(LR_DECAY),--lr-decay $(LR_DECAY)) $(if $(PRECISION),--precision $(PRECISION)) \
                   --ce-weight $(CE_WEIGHT) --ce-temperature $(CE_TEMP) --ce-fraction $(CE_FRACTION) \
-                  --class-lr-mult $(CLASS_LR_MULT) --conditioning $(CONDITIONING)
+                  --class-lr-mult $(CLASS_LR_MULT) --conditioning $(CONDITIONING) \
+                  $(if $(filter-out 0,$(FIT_BUDGET)),--time-budget $(FIT_BUDGET))
 PIPE_ARGS_gen  := -c all -n $(GEN_N) -s $(SEED)
 # complete: the first COMPLETE_N validation images, their top half kept
 COMPLETE_N ?= 4
@@ -306,7 +310,7 @@ PIPE_STAMP_fit = $(PIPE_ARGS_fit)$(if $(PIPE_LAUNCH),|launcher: $(PIPE_LAUNCH))
 # The configuration, for the report (its stamp: the report is redone when it changes).
 PIPE_CONFIG = run=$(RUN)|data=$(DATA)|profile=$(PROFILE)|image size=$(SIZE)x$(SIZE)|\
 nr_resnet (R)=$(NR_RESNET)|filters (F)=$(FILTERS)|logistic mix (M)=$(MIX)|\
-epochs=$(EPOCHS)|batch=$(BATCH)|learning rate=$(LR)|lr decay per epoch=$(or $(LR_DECAY),0.999995)|training precision=$(or $(PRECISION),fp32)|polyak decay=$(POLYAK)|seed=$(SEED)|\
+epochs=$(EPOCHS)$(if $(filter-out 0,$(FIT_BUDGET)), (at most; training stops after about $(FIT_BUDGET) s))|batch=$(BATCH)|learning rate=$(LR)|lr decay per epoch=$(or $(LR_DECAY),0.999995)|training precision=$(or $(PRECISION),fp32)|polyak decay=$(POLYAK)|seed=$(SEED)|\
 objective=$(PIPE_OBJECTIVE)|CE weight=$(CE_WEIGHT)|CE temperature=$(CE_TEMP)|CE fraction=$(CE_FRACTION)|\
 class lr factor=$(CLASS_LR_MULT)|conditioning=$(CONDITIONING)|\
 prior=$(PRIOR)$(if $(filter fitted,$(PRIOR)), (on $(if $(filter-out 0,$(PIPE_PRIOR_N)),up to $(PIPE_PRIOR_N),all) training images))|\
@@ -375,7 +379,7 @@ $(P)/model.bin $(P)/fit.tsv &: $(P)/train.bin $(P)/val.bin $(P)/.args/fit
 	if [ -f $$part ] && [ -f $$log ] && [ $$part -nt $(P)/.args/fit ] \
 	   && [ $$part -nt $(P)/train.bin ] && [ $$part -nt $(P)/val.bin ]; then \
 	  echo "pcnn: resuming the interrupted training in $$part" >&2; \
-	  set -- -r $$part -e $(EPOCHS); \
+	  set -- -r $$part -e $(EPOCHS) $(if $(filter-out 0,$(FIT_BUDGET)),--time-budget $(FIT_BUDGET)); \
 	else \
 	  rm -f $$part $$log; set -- $(PIPE_ARGS_fit) -o $$part; \
 	fi; \
