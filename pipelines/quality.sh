@@ -63,8 +63,12 @@ run_numbers() {
 	secs=$(cat "$d/logs/fit.time" 2>/dev/null || echo -)
 	total=$(cat "$d"/logs/*.time 2>/dev/null | awk '{ s += $1 } END { if (NR) printf "%.0f", s; else printf "-" }')
 	tacc=$(sed -n 's/^- accuracy: \([0-9.]*\).*/\1/p' "$d/test.report.md" 2>/dev/null | awk 'NF { printf "%.2f", 100 * $1 }')
-	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "${acc:--}" "${f1:--}" "${bpd:--}" "${tacc:--}" \
-		"${best:--}" "${self:--}" "${judged:--}" "$secs" "$total"
+	# the same validation scores decided with a uniform prior (report.md has it when PRIOR=fitted
+	# decided; otherwise the accuracy above is the uniform prior's)
+	uacc=$(sed -n 's/^| validation accuracy with a uniform prior | \([0-9.]*\) .*/\1/p' "$d/report.md" 2>/dev/null |
+		awk 'NF { print 100 * $1 }')
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "${acc:--}" "${f1:--}" "${bpd:--}" "${tacc:--}" \
+		"${best:--}" "${self:--}" "${judged:--}" "$secs" "$total" "${uacc:-${acc:--}}"
 }
 
 col() { cut -f"$1" "$2"; }
@@ -75,8 +79,12 @@ col() { cut -f"$1" "$2"; }
 	echo "Made by \`make quality\` on $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores ($cpu), pcnn $(git -C "$root" describe --always --dirty 2>/dev/null || echo '?')."
 	echo "Rows with several seeds give mean ± standard deviation over them."
 	echo
-	echo "| recipe | data | objective | seeds | val accuracy | val macro-F1 | val bits/dim | test accuracy | best epoch | samples self-classified | samples 5-NN judged (real val ceiling) | training s | whole run s | knobs |"
-	echo "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+	echo "The decision is Bayes' rule with the class prior fitted on training images (PRIOR=fitted,"
+	echo "the default) unless the knobs say PRIOR=uniform; the next column decides the same scores"
+	echo "with a uniform prior."
+	echo
+	echo "| recipe | data | objective | seeds | val accuracy | val accuracy, uniform prior | val macro-F1 | val bits/dim | test accuracy | best epoch | samples self-classified | samples 5-NN judged (real val ceiling) | training s | whole run s | knobs |"
+	echo "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
 } > "$out.tmp"
 
 grep -v '^[[:space:]]*\(#\|$\)' "$recipes" | while IFS='|' read -r name data knobs; do
@@ -102,16 +110,16 @@ grep -v '^[[:space:]]*\(#\|$\)' "$recipes" | while IFS='|' read -r name data kno
 	n=$(grep -vc '^failed' "$nums" || true)
 	nfail=$(grep -c '^failed' "$nums" || true)
 	if [ "$n" -eq 0 ]; then
-		echo "| $name | $data | ${objective:--} | ${seeds:-1 run} | failed | | | | | | | | | \`$knobs\` |" >> "$out.tmp"
+		echo "| $name | $data | ${objective:--} | ${seeds:-1 run} | failed | | | | | | | | | | \`$knobs\` |" >> "$out.tmp"
 		rm -f "$nums"
 		continue
 	fi
 	grep -v '^failed' "$nums" > "$nums.ok"
 	judged=$(col 7 "$nums.ok" | sed 's/ (.*//' | stats '%.1f %%')
 	ceiling=$(col 7 "$nums.ok" | sed -n 's/.*(\(.*\))/\1/p' | stats '%.1f %%')
-	printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s (%s) | %s | %s | `%s` |\n' "$name" "$data" \
+	printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s (%s) | %s | %s | `%s` |\n' "$name" "$data" \
 		"${objective:--}" "$(if [ -n "$seeds" ]; then echo $seeds | tr ' ' ','; else echo 1 run; fi)$([ "$nfail" -gt 0 ] && echo " ($nfail failed)")" \
-		"$(col 1 "$nums.ok" | stats '%.2f %%')" "$(col 2 "$nums.ok" | stats '%.4f')" \
+		"$(col 1 "$nums.ok" | stats '%.2f %%')" "$(col 10 "$nums.ok" | stats '%.2f %%')" "$(col 2 "$nums.ok" | stats '%.4f')" \
 		"$(col 3 "$nums.ok" | stats '%.4f')" "$(col 4 "$nums.ok" | stats '%.2f %%')" \
 		"$(col 5 "$nums.ok" | tr '\n' ',' | sed 's/,$//')" "$(col 6 "$nums.ok" | stats '%.1f %%')" \
 		"$judged" "$ceiling" "$(col 8 "$nums.ok" | stats '%.0f')" "$(col 9 "$nums.ok" | stats '%.0f')" \
@@ -130,7 +138,7 @@ grep -v '^[[:space:]]*\(#\|$\)' "$recipes" | while IFS='|' read -r name data kno
 			lacc=$(echo "$lin" | sed -n 's/.*val accuracy \([0-9.]*\) %.*/\1 %/p')
 			ltacc=$(echo "$lin" | sed -n 's/.*test accuracy \([0-9.]*\) %.*/\1 %/p')
 			llam=$(echo "$lin" | sed -n 's/^linear: lambda \([^,]*\),.*/\1/p')
-			echo "| linear (reference) | $data | discriminative | - | $lacc | | | ${ltacc:--} | | | | | | \`pcnn-linear\` on $run's data files, L2 $llam chosen on validation |" >> "$out.tmp"
+			echo "| linear (reference) | $data | discriminative | - | $lacc | | | | ${ltacc:--} | | | | | | \`pcnn-linear\` on $run's data files, L2 $llam chosen on validation |" >> "$out.tmp"
 		fi
 	fi
 done

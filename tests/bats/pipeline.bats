@@ -277,7 +277,7 @@ stamps() { find "$RUNDIR" -type f -printf '%P %T@\n' | sort; }
 	[ "$(grep -c '^| tiny-' q.md)" -eq 2 ]
 	# objective, seeds (one run), accuracy, macro-F1, bits/dim, no test labels, best epoch 1,
 	# both sample checks, times
-	grep -Eq '^\| tiny-a \| [^|]* \| likelihood \| 1 run \| [0-9.]+ % \| 0\.[0-9]+ \| [0-9.]+ \| - \| 1 \| [0-9.]+ % \| [0-9.]+ % \([0-9.]+ %\) \| [0-9]+ \| [0-9]+ \| `PROFILE=tiny` \|$' q.md
+	grep -Eq '^\| tiny-a \| [^|]* \| likelihood \| 1 run \| [0-9.]+ % \| [0-9.]+ % \| 0\.[0-9]+ \| [0-9.]+ \| - \| 1 \| [0-9.]+ % \| [0-9.]+ % \([0-9.]+ %\) \| [0-9]+ \| [0-9]+ \| `PROFILE=tiny` \|$' q.md
 	grep -Eq '^\| tiny-b \| [^|]* \| hybrid \| 1 run \| ' q.md
 	grep -q '^conditioning=film,input$' q/quality-tiny-b/config.txt
 	grep -q -- '--ce-weight 1 --ce-temperature 5' q/quality-tiny-b/.args/fit
