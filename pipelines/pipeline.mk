@@ -217,7 +217,9 @@ endif
 # prior fitted (pcnn-argmax --fit-prior) on the scores of PRIOR_IMAGES training images (a random
 # subset of the training set; 0 = all): K - 1 offsets that undo the likelihood's bias towards
 # the classes with simpler images. Validation and test are never used for it, so their
-# accuracy stays a held-out number; the report gives the uniform prior's beside it.
+# accuracy stays a held-out number; the report gives the uniform prior's beside it. The
+# epoch that pcnn-fit keeps is chosen by the same rule (--keep-best-by PRIOR: with the prior
+# fitted on validation's scores there, since that is all it has at the end of an epoch).
 PRIOR        ?= fitted
 PRIOR_IMAGES ?= 1000
 ifeq ($(filter fitted uniform,$(PRIOR)),)
@@ -293,7 +295,7 @@ PIPE_ARGS_prep-prior := $(strip -H $(SIZE) -W $(SIZE) $(PIPE_PREP_prior) $(PIPE_
 PIPE_ARGS_fit  := -R $(NR_RESNET) -F $(FILTERS) -M $(MIX) -b $(BATCH) -e $(EPOCHS) --lr $(LR) --polyak $(POLYAK) -s $(SEED) \
                   $(if $(LR_DECAY),--lr-decay $(LR_DECAY)) $(if $(PRECISION),--precision $(PRECISION)) \
                   --ce-weight $(CE_WEIGHT) --ce-temperature $(CE_TEMP) --ce-fraction $(CE_FRACTION) \
-                  --class-lr-mult $(CLASS_LR_MULT) --conditioning $(CONDITIONING) \
+                  --class-lr-mult $(CLASS_LR_MULT) --conditioning $(CONDITIONING) --keep-best-by $(PRIOR) \
                   $(if $(filter-out 0,$(FIT_BUDGET)),--time-budget $(FIT_BUDGET))
 PIPE_ARGS_gen  := -c all -n $(GEN_N) -s $(SEED)
 # complete: the first COMPLETE_N validation images, their top half kept

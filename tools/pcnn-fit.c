@@ -57,14 +57,20 @@ static void usage(FILE *fp)
         "  -s SEED            seed of initialisation, batch order and dropout (default 1)\n"
         "  --checkpoint-every N  also write the checkpoint every N steps (default 0: epochs)\n"
         "  --max-steps N      stop after N steps in total (with a checkpoint)\n"
+        "  --keep-best-by P   which validation accuracy picks the kept epoch: uniform\n"
+        "                     (Bayes' rule with p(c) = 1/K; the default) or fitted (with\n"
+        "                     the class prior fitted on the validation scores, what\n"
+        "                     pcnn-argmax --fit-prior decides by; docs/QUALITY.md). Both\n"
+        "                     are printed and logged. With -r it comes from the model file\n"
         "  --time-budget S    train for about S seconds: stop at the end of the first\n"
         "                     epoch after which one more (as long as the last, its\n"
         "                     validation included) would end past S seconds from the\n"
         "                     start of this run; at least one epoch. -e stays the upper\n"
         "                     bound (and the learning-rate schedule's); default 0: none\n"
         "  --log FILE         per-epoch TSV log: epoch, step, train_bpd, val_bpd, val_acc,\n"
-        "                     lr, seconds, images_per_s, train_ce (appended to when\n"
-        "                     resuming)\n"
+        "                     lr, seconds, images_per_s, train_ce, val_acc_prior (the\n"
+        "                     accuracy with the prior fitted on validation; appended to\n"
+        "                     when resuming)\n"
         "  --device D         cpu, cuda or auto (default $PCNN_DEVICE, else auto: cuda\n"
         "                     when present)\n"
         "  --precision P      fp32 (default) or bf16: the convolution and 1x1 GEMMs of\n"
@@ -100,7 +106,7 @@ static void usage(FILE *fp)
 
 enum { OPT_LR = 256, OPT_LR_DECAY, OPT_POLYAK, OPT_CKPT, OPT_MAX_STEPS, OPT_LOG, OPT_DEVICE,
        OPT_CE_WEIGHT, OPT_CE_TEMP, OPT_CE_FRACTION, OPT_CONDITIONING, OPT_CLASS_LR,
-       OPT_PRECISION, OPT_TIME_BUDGET };
+       OPT_PRECISION, OPT_TIME_BUDGET, OPT_KEEP_BEST };
 
 static long need_long(const char *opt, const char *s, long lo, long hi)
 {
@@ -126,7 +132,7 @@ int main(int argc, char **argv)
     long R = 1, F = 40, M = 5, seed = 1;
     unsigned cond = 0;   /* PCNN_COND_* (params.h) */
     int set_lr = 0, set_decay = 0, set_polyak = 0, set_arch = 0, set_seed = 0, set_batch = 0;
-    int set_cew = 0, set_cet = 0, set_cef = 0, set_clr = 0, set_prec = 0;
+    int set_cew = 0, set_cet = 0, set_cef = 0, set_clr = 0, set_prec = 0, set_keep = 0;
     static const struct option longopts[] = {
         {"lr", required_argument, 0, OPT_LR},
         {"lr-decay", required_argument, 0, OPT_LR_DECAY},
@@ -134,6 +140,7 @@ int main(int argc, char **argv)
         {"checkpoint-every", required_argument, 0, OPT_CKPT},
         {"max-steps", required_argument, 0, OPT_MAX_STEPS},
         {"time-budget", required_argument, 0, OPT_TIME_BUDGET},
+        {"keep-best-by", required_argument, 0, OPT_KEEP_BEST},
         {"log", required_argument, 0, OPT_LOG},
         {"device", required_argument, 0, OPT_DEVICE},
         {"ce-weight", required_argument, 0, OPT_CE_WEIGHT},
@@ -169,6 +176,12 @@ int main(int argc, char **argv)
         case OPT_POLYAK: o.polyak = need_double("--polyak", optarg, 0, 1); set_polyak = 1; break;
         case OPT_CKPT: o.checkpoint_every = (uint64_t)need_long("--checkpoint-every", optarg, 0, 0x7fffffffffffffffL); break;
         case OPT_MAX_STEPS: o.max_steps = (uint64_t)need_long("--max-steps", optarg, 0, 0x7fffffffffffffffL); break;
+        case OPT_KEEP_BEST:
+            if (!strcmp(optarg, "uniform")) o.keep_best_fitted = 0;
+            else if (!strcmp(optarg, "fitted")) o.keep_best_fitted = 1;
+            else pcnn_usage_error("--keep-best-by: expected uniform or fitted, got '%s'", optarg);
+            set_keep = 1;
+            break;
         case OPT_TIME_BUDGET: o.time_budget = need_double("--time-budget", optarg, 0, 1e9); break;
         case OPT_LOG: o.log_path = optarg; break;
         case OPT_DEVICE: o.device = pcnn_device_option(optarg); break;
@@ -227,6 +240,7 @@ int main(int argc, char **argv)
         if (!set_cet && (s = pcnn_model_file_get_meta(m, "ce_temperature")) && !pcnn_parse_double(s, 1e-3, 1e6, &v)) o.ce_temperature = v;
         if (!set_cef && (s = pcnn_model_file_get_meta(m, "ce_fraction")) && !pcnn_parse_double(s, 0, 1, &v)) o.ce_fraction = v;
         if (!set_clr && (s = pcnn_model_file_get_meta(m, "class_lr_mult")) && !pcnn_parse_double(s, 0, 1e6, &v)) o.class_lr_mult = v;
+        if (!set_keep && (s = pcnn_model_file_get_meta(m, "keep_best_by"))) o.keep_best_fitted = !strcmp(s, "fitted");
         int pv;
         if (!set_prec && (s = pcnn_model_file_get_meta(m, "precision")) && !pcnn_precision_parse(s, &pv)) o.precision = pv;
         long bv;

@@ -491,9 +491,11 @@ void pcnn_model_file_describe(const pcnn_model_file *m, const char *name, FILE *
     fprintf(out, "polyak: %s\n", count_prefix(m, "polyak.", 1) ? "yes" : "no");
     fprintf(out, "adam state: %s\n", count_prefix(m, "adam_m.", 1) ? "yes" : "no");
     const char *be = pcnn_model_file_get_meta(m, "best_epoch"), *ba = pcnn_model_file_get_meta(m, "best_val_acc");
+    const char *kb = pcnn_model_file_get_meta(m, "keep_best_by");
     if (be && count_prefix(m, "best.", 1))
-        fprintf(out, "best on validation: epoch %s, accuracy %.2f%% (used by pcnn-score and pcnn-gen)\n",
-                be, ba ? 100 * atof(ba) : 0.0);
+        fprintf(out, "best on validation: epoch %s, accuracy %.2f%%%s (used by pcnn-score and pcnn-gen)\n",
+                be, ba ? 100 * atof(ba) : 0.0,
+                kb && !strcmp(kb, "fitted") ? " with the prior fitted on validation" : "");
     fprintf(out, "training: %llu epochs, %llu steps, seed %llu, lr %.6g\n",
             (unsigned long long)m->epoch, (unsigned long long)m->step, (unsigned long long)m->seed,
             m->lr);

@@ -3,6 +3,7 @@
 
 #include "dist.h"
 #include "eval/metrics.h"
+#include "eval/prior.h"
 #include "model/model.h"
 #include "model/net.h"
 #include "rng.h"
@@ -149,6 +150,7 @@ static int save_checkpoint_file(const pcnn_fit_options *o, pcnn_net *net, pcnn_m
     set_meta_double(m, "ce_temperature", o->ce_temperature);
     set_meta_double(m, "ce_fraction", o->ce_fraction);
     set_meta_double(m, "class_lr_mult", o->class_lr_mult);
+    pcnn_model_file_set_meta(m, "keep_best_by", o->keep_best_fitted ? "fitted" : "uniform");
     pcnn_model_file_set_meta(m, "precision", pcnn_precision_name(o->precision));
     set_meta_double(m, "epoch_ce_sum", st->epoch_ce_sum);
     set_meta_u64(m, "epoch_ce_images", st->epoch_ce_images);
@@ -170,6 +172,8 @@ static int save_checkpoint(const pcnn_fit_options *o, pcnn_net *net, pcnn_model_
 
 typedef struct val_result {
     double bpd, acc;   /* NaN when unknown */
+    double acc_prior;  /* accuracy with the class prior fitted on these scores (eval/prior.h) */
+    double acc_keep;   /* the one that picks the kept epoch: acc, or acc_prior */
     uint64_t labelled;
 } val_result;
 
@@ -182,6 +186,7 @@ typedef struct val_rounds {
     size_t npix;
     uint64_t next, written;   /* rank 0: images handed out, images tallied */
     pcnn_tally tally;
+    double *z;                /* rank 0: n × K log p(x | c), for the fitted prior */
 } val_rounds;
 
 static int val_read(void *ctx, void *in, int cap)
@@ -205,15 +210,33 @@ static int val_write(void *ctx, const void *in, const void *out, int n)
     val_rounds *v = ctx;
     const pcnn_data_header *h = &v->val->h;
     pcnn_tally_add(&v->tally, out, v->val->labels + v->written, (size_t)n, h->K, h->H, h->W, h->C);
+    memcpy(v->z + v->written * h->K, out, (size_t)n * h->K * sizeof(double));
     v->written += (uint64_t)n;
     return 0;
 }
 
-static val_result validate(pcnn_net *net, const pcnn_dataset *val, int batch)
+/* Accuracy on the labelled rows of z (n × K) with the class prior fitted on them (Bayes' rule
+ * with K − 1 offsets, eval/prior.h): what pcnn-argmax --fit-prior decides by. NaN when the
+ * fit has no labelled rows or too many classes. */
+static double accuracy_fitted_prior(const double *z, const int32_t *y, size_t n, uint32_t K)
 {
-    val_result r = {NAN, NAN, 0};
+    pcnn_prior_fit f;
+    if (K > PCNN_PRIOR_MAX_K || pcnn_prior_fit_run(z, y, n, K, &f) == PCNN_PRIOR_ERROR) return NAN;
+    size_t right = 0, labelled = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (y[i] < 0) continue;
+        labelled++;
+        right += pcnn_prior_argmax(z + i * K, K, f.b) == (uint32_t)y[i];
+    }
+    return labelled ? (double)right / (double)labelled : NAN;
+}
+
+static val_result validate(pcnn_net *net, const pcnn_dataset *val, int batch, int keep_fitted)
+{
+    val_result r = {NAN, NAN, NAN, NAN, 0};
     if (!val || val->n == 0) return r;
     val_rounds v = {.net = net, .val = val, .npix = (size_t)val->h.H * val->h.W * val->h.C};
+    if (pcnn_dist_rank() == 0) v.z = pcnn_xmalloc(pcnn_mul_size(val->n, val->h.K * sizeof *v.z));
     pcnn_dist_rounds rounds = {.in_bytes = v.npix, .out_bytes = val->h.K * sizeof(double),
                                .per_rank = batch, .ctx = &v, .read = val_read, .work = val_work,
                                .write = val_write};
@@ -223,7 +246,11 @@ static val_result validate(pcnn_net *net, const pcnn_dataset *val, int batch)
     if (r.labelled) {
         r.bpd = v.tally.bpd_sum / (double)r.labelled;
         r.acc = (double)v.tally.correct / (double)r.labelled;
+        if (v.z) r.acc_prior = accuracy_fitted_prior(v.z, val->labels, val->n, val->h.K);
+        pcnn_dist_bcast(&r.acc_prior, sizeof r.acc_prior);
     }
+    free(v.z);
+    r.acc_keep = keep_fitted && isfinite(r.acc_prior) ? r.acc_prior : r.acc;
     return r;
 }
 
@@ -249,7 +276,8 @@ static FILE *open_log(const char *path, int resuming)
         return NULL;
     }
     if (fresh)
-        fprintf(fp, "epoch\tstep\ttrain_bpd\tval_bpd\tval_acc\tlr\tseconds\timages_per_s\ttrain_ce\n");
+        fprintf(fp, "epoch\tstep\ttrain_bpd\tval_bpd\tval_acc\tlr\tseconds\timages_per_s\ttrain_ce"
+                    "\tval_acc_prior\n");
     fflush(fp);
     return fp;
 }
@@ -676,11 +704,11 @@ typedef struct epoch_stats {
 static int keep_if_best(fit_run *r, const val_result *v)
 {
     fit_state *st = &r->st;
-    int is_best = v->labelled && (!st->best_epoch || v->acc > st->best_acc ||
-                                  (v->acc == st->best_acc && v->bpd < st->best_bpd));
+    int is_best = v->labelled && (!st->best_epoch || v->acc_keep > st->best_acc ||
+                                  (v->acc_keep == st->best_acc && v->bpd < st->best_bpd));
     if (is_best) {
         st->best_epoch = st->epoch;
-        st->best_acc = v->acc;
+        st->best_acc = v->acc_keep;
         st->best_bpd = v->bpd;
         pcnn_net_store_polyak(r->net, r->model, "best.");
     }
@@ -690,10 +718,11 @@ static int keep_if_best(fit_run *r, const val_result *v)
 /* The epoch's summary line on stderr. */
 static void print_epoch(const fit_run *r, const epoch_stats *e, const val_result *v, int is_best)
 {
-    char vb[128] = "", cb[48] = "";
+    char vb[160] = "", cb[48] = "", pb[40] = "";
+    if (isfinite(v->acc_prior)) snprintf(pb, sizeof pb, " (fitted prior %.2f%%)", 100 * v->acc_prior);
     if (v->labelled)
-        snprintf(vb, sizeof vb, ", validation %.4f bits/dim, accuracy %.2f%%%s", v->bpd,
-                 100 * v->acc, is_best ? " (best so far)" : "");
+        snprintf(vb, sizeof vb, ", validation %.4f bits/dim, accuracy %.2f%%%s%s", v->bpd,
+                 100 * v->acc, pb, is_best ? " (best so far)" : "");
     if (isfinite(e->train_ce)) snprintf(cb, sizeof cb, ", CE %.4f", e->train_ce);
     pcnn_warn("epoch %llu/%llu: train %.4f bits/dim%s%s, %.1fs, %.1f img/s",
               (unsigned long long)r->st.epoch, (unsigned long long)r->o->epochs, e->train_bpd, cb,
@@ -712,6 +741,8 @@ static int log_epoch(const fit_run *r, const epoch_stats *e, const val_result *v
     log_value(fp, v->acc, "%.6f");
     fprintf(fp, "\t%.9g\t%.3f\t%.2f\t", e->lr, e->secs, e->ips);
     log_value(fp, e->train_ce, "%.6f");
+    fputc('\t', fp);
+    log_value(fp, v->acc_prior, "%.6f");
     fputc('\n', fp);
     if (fflush(fp) != 0 || ferror(fp)) {
         pcnn_warn("%s: write error: %s", r->o->log_path, strerror(errno ? errno : EIO));
@@ -738,7 +769,7 @@ static int end_epoch(fit_run *r)
     st->epoch++;
     st->epoch_loss_sum = st->epoch_ce_sum = 0;
     st->epoch_images = st->epoch_ce_images = 0;
-    val_result v = validate(r->net, r->val, r->eval_batch);
+    val_result v = validate(r->net, r->val, r->eval_batch, o->keep_best_fitted);
     int is_best = keep_if_best(r, &v);
     if (r->tty) fputc('\n', stderr);
     if (!o->quiet) print_epoch(r, &e, &v, is_best);
@@ -775,9 +806,10 @@ static void print_summary(const fit_run *r)
                   "rank included)", pcnn_dist_seconds(),
                   1e3 * pcnn_dist_seconds() / (double)r->steps_this_run);
     if (st->best_epoch)
-        pcnn_warn("kept the weights of epoch %llu, the best on validation (accuracy %.2f%%, "
+        pcnn_warn("kept the weights of epoch %llu, the best on validation (accuracy %.2f%%%s, "
                   "%.4f bits/dim): pcnn-score and pcnn-gen use them (--last: the last epoch's)",
-                  (unsigned long long)st->best_epoch, 100 * st->best_acc, st->best_bpd);
+                  (unsigned long long)st->best_epoch, 100 * st->best_acc,
+                  r->o->keep_best_fitted ? " with the prior fitted on validation" : "", st->best_bpd);
 }
 
 int pcnn_fit_run(const pcnn_fit_options *o, const pcnn_dataset *train, const pcnn_dataset *val,

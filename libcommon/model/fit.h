@@ -41,6 +41,9 @@ typedef struct pcnn_fit_options {
     double ce_fraction;        /* share of each batch carrying the CE term (default 1) */
     double class_lr_mult;      /* learning-rate factor of the class tables (default 1) */
     int precision;             /* PCNN_PREC_* (nn/nn_isa.h) of the training GEMMs (default fp32) */
+    int keep_best_fitted;      /* the kept epoch: best validation accuracy with the class prior
+                                * fitted on the validation scores (eval/prior.h), not the
+                                * uniform prior's (default 0) */
     int quiet;
 } pcnn_fit_options;
 

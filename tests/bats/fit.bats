@@ -70,7 +70,7 @@ setup() {
 	run "$FIT" "${TINY[@]}" -e 2 -V val.bin --log fit.tsv -o m.bin train.bin
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"epoch 2/2: train"*"bits/dim, validation"*"accuracy"* ]]
-	[ "$(head -1 fit.tsv)" = "$(printf 'epoch\tstep\ttrain_bpd\tval_bpd\tval_acc\tlr\tseconds\timages_per_s\ttrain_ce')" ]
+	[ "$(head -1 fit.tsv)" = "$(printf 'epoch\tstep\ttrain_bpd\tval_bpd\tval_acc\tlr\tseconds\timages_per_s\ttrain_ce\tval_acc_prior')" ]
 	[ "$(wc -l < fit.tsv)" -eq 3 ]
 	[ "$(cut -f2 fit.tsv | tail -1)" = "6" ]
 	# docs/PIPELINE.md and pcnn-fit -h name every column, in order
@@ -376,4 +376,23 @@ setup() {
 	cat train.bin | "$FIT" -q "${TINY[@]}" -e 1 -o p.bin -
 	"$FIT" -q "${TINY[@]}" -e 1 -o f.bin train.bin
 	cmp p.bin f.bin
+}
+
+@test "fit: --keep-best-by fitted keeps the epoch of the best val_acc_prior; -r keeps the choice" {
+	"$FIT" -q "${TINY[@]}" -e 3 -V val.bin --keep-best-by fitted --log fit.tsv -o m.bin train.bin
+	# the kept epoch: the highest val_acc_prior (column 10), ties to the lower val_bpd
+	want=$(awk -F'\t' 'NR > 1 && (NR == 2 || $10 > a || ($10 == a && $4 < b)) { a = $10; b = $4; e = $1 }
+		END { print e }' fit.tsv)
+	run "$PCNN_BIN/pcnn-info" m.bin
+	[[ "$output" == *"best on validation: epoch $want, accuracy "*" with the prior fitted on validation"* ]]
+	[[ "$output" == *"keep_best_by: fitted"* ]]
+	# every epoch logs both accuracies, numbers in [0, 1]
+	[ "$(awk -F'\t' 'NR > 1 && $5 >= 0 && $5 <= 1 && $10 >= 0 && $10 <= 1' fit.tsv | wc -l)" -eq 3 ]
+	# resumed without the option, the model file's choice goes on: the same bytes
+	"$FIT" -q "${TINY[@]}" -e 1 -V val.bin --keep-best-by fitted -o part.bin train.bin
+	"$FIT" -q -e 3 -V val.bin -r part.bin train.bin
+	cmp m.bin part.bin
+	run "$FIT" --keep-best-by best -o x.bin train.bin
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"--keep-best-by: expected uniform or fitted, got 'best'"* ]]
 }
