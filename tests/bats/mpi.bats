@@ -220,12 +220,15 @@ TOL_ADAM=3e-3
 	grep -qx 'launcher of fit, score, gen=mpirun -np 2' "$d/config.txt"
 	# the contract: scores and samples do not depend on the rank count
 	for s in val test; do
-		"$SCORE" -q --device cpu -o "one.$s.tsv" "$d/model.bin" "$d/$s.bin"
+		"$SCORE" -q --device cpu --ood -o "one.$s.tsv" "$d/model.bin" "$d/$s.bin"
 		cmp "one.$s.tsv" "$d/$s.scores.tsv"
 	done
 	read -ra ga <"$d/.args/gen"
 	"$GEN" -q --device cpu "${ga[@]}" -o one-samples "$d/model.bin"
 	diff -r one-samples "$d/samples"
+	# the completions too (pipeline.mk: COMPLETE_N 4, the top SIZE / 2 = 4 rows, SEED 1)
+	"$GEN" -q --device cpu --complete "$d/val.bin" --rows 4 -n 4 -c all -s 1 --no-quality -o one-completions "$d/model.bin"
+	diff -r one-completions "$d/completions"
 	# up to date with RANKS=2; another rank count retrains (fit's stamp), one process included
 	run pipe2 -q pipeline-run RANKS=2
 	[ "$status" -eq 0 ]
