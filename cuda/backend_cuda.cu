@@ -22,7 +22,22 @@
  *   same bytes.
  * - Precision: PCNN_PRECISION=fp32 (default; CUDNN_FMA_MATH, cuBLAS default
  *   math, no tensor cores) or tf32 (TF32 tensor cores in convs and GEMMs;
- *   float32 storage, master weights and likelihood).
+ *   float32 storage, master weights and likelihood), or bf16 (below) for every
+ *   pass; set_precision(PCNN_PREC_BF16) (pcnn-fit --precision bf16) turns bf16 on
+ *   for a training step's forward and backward only.
+ * - bf16: the operands of every convolution and 1x1 GEMM are bfloat16 (uint16_t
+ *   bits, kernel_math.h), summed in fp32 on the tensor cores (cuDNN
+ *   CUDNN_DATA_BFLOAT16 with float compute; cublasGemmEx CUDA_R_16BF with
+ *   CUBLAS_COMPUTE_32F and a float C). The gated block's operands are written in
+ *   bf16 by the kernels that make them (concat_elu, the c1 finish: no pass of
+ *   their own) and saved in bf16 for backward-filter; other operands (gradients,
+ *   the small input / downsize / upsize tensors) are converted once per op. cuDNN's
+ *   bf16 results (conv outputs, backward-data, backward-filter) come back as bf16
+ *   and are widened to float (a pass each); the 1x1 GEMMs write float directly.
+ *   Filters and nin weights are converted once per weight generation (each wn_fwd,
+ *   or a write into a converted weight through upload / zero / copy_block): once
+ *   per step. Everything else (the elementwise math, biases, the class terms, the
+ *   likelihood, weight norm, Adam, Polyak, master weights) stays float32.
  * - Data parallelism (docs/SCALE.md): a rank of several takes the GPU of its
  *   node-local rank (rank_device); its gradients are summed over NCCL
  *   (nccl_reduce.cu) when every rank can.
@@ -35,6 +50,7 @@
 extern "C" {
 #include "backend_cuda.h"
 #include "model/nn_backend.h"
+#include "nn/nn_isa.h"   // defines: PCNN_PREC_FP32, PCNN_PREC_BF16
 }
 
 #include <math.h>
@@ -44,6 +60,19 @@ extern "C" {
 #include <unistd.h>
 
 namespace {
+
+/* The bf16 copies of the weights (bf16 mode): every layer's effective weight from wp,
+ * converts once per weight generation. Shared by a backend and its windows (owned by
+ * the full backend). */
+struct bf16_weights {
+    uint16_t *buf;                /* every layer: convs NHWC (K, kh, kw, C), nin (Cout, Cin) */
+    size_t *off;                  /* host (nlayers): layer i's offset in buf */
+    uint64_t *gen;                /* host (nlayers): generation its copy was made in, 0: none */
+    const float **src;            /* host (nlayers): the wp it was made from */
+    uint64_t wgen;                /* the weight generation: bumped by wn_fwd and by writes over
+                                     a converted source (lo..hi) */
+    const char *lo, *hi;          /* bytes of wp read by the copies made in this generation */
+};
 
 struct cuda_ctx {
     cudaStream_t s;
@@ -62,10 +91,20 @@ struct cuda_ctx {
     int device;                   /* the GPU (cudaSetDevice) */
     pcnn_dist_device coll;        /* the gradient sum over NCCL (nccl_reduce.h) */
     int window;                   /* a window backend (window_new): s, dnn, blas, cv, rows are its parent's */
+    int base_bf16;                /* PCNN_PRECISION=bf16: bf16 for every pass */
+    int bf16;                     /* bf16 operands now (base_bf16, or set_precision's training step) */
+    bf16_weights *bw;             /* the bf16 weights (the parent's on a window) */
+    size_t h_in_n, h_out_n, h_dy_n, h_w_n;   /* sizes of the bf16 scratch below, in elements */
+    uint16_t *h_in, *h_out, *h_dy, *h_w;     /* bf16 scratch, made at the first bf16 op: an
+                                                operand, a cuDNN result, a gradient operand,
+                                                a filter gradient */
 };
 
 struct cuda_state {
     int op;
+    size_t pad_n, cea_n, e_n;     /* elements of cexp / hdp, cea, e (GATED, OUT) */
+    uint16_t *cexp16, *hdp16, *cea16, *e16;   /* their bf16 twins (bf16 mode), made at first use */
+    int bf16;                     /* the last forward ran in bf16: backward reads the twins */
     float *xa, *xb, *xc;          /* INPUT: padded xin for u_init (2,3), ul_init.0 (1,3), ul_init.1 (2,1) */
     float *dpad, *dxin;           /* INPUT, class map: padded d xin of one conv, d xin (N,H,W,4) */
     float *cexp, *cea, *c1, *hdp, *c2, *mask;   /* GATED */
@@ -85,6 +124,8 @@ oom_info g_oom;
 }  // namespace
 
 #define CTX(be) ((cuda_ctx *)(be)->ctx)
+
+static void wrote(cuda_ctx *c, const void *p, size_t n);
 
 [[noreturn]] void pcnn_cuda_oom(const char *expr, const char *file, int line)
 {
@@ -134,6 +175,7 @@ static void cu_release(pcnn_backend *be, void *p) { dfree(p); }
 
 static void cu_upload(pcnn_backend *be, void *dst, const void *src, size_t bytes)
 {
+    wrote(CTX(be), dst, bytes);
     CK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, CTX(be)->s));
     CK(cudaStreamSynchronize(CTX(be)->s));
 }
@@ -146,12 +188,15 @@ static void cu_download(pcnn_backend *be, void *dst, const void *src, size_t byt
 
 static void cu_zero(pcnn_backend *be, void *p, size_t bytes)
 {
+    wrote(CTX(be), p, bytes);
     CK(cudaMemsetAsync(p, 0, bytes, CTX(be)->s));
 }
 
 static void cu_copy_block_op(pcnn_backend *be, float *dst, size_t dn, size_t dr, const float *src,
                              size_t sn, size_t sr, int N, int rows, size_t len)
 {
+    if (N > 0 && rows > 0 && len)
+        wrote(CTX(be), dst, (((size_t)N - 1) * dn + ((size_t)rows - 1) * dr + len) * sizeof(float));
     cu_copy_block(CTX(be)->s, dst, dn, dr, src, sn, sr, N, rows, len);
 }
 
@@ -196,10 +241,15 @@ static void *cu_state_new(pcnn_backend *be, int op, const void *ref, int h, int 
     } else if (op == PCNN_OP_GATED) {
         const pcnn_blockref *b = (const pcnn_blockref *)ref;
         pad_geom pg = shifted_pad(&t->layers[b->conv_input], N, h, w, b->ul);
-        s->cexp = falloc(pg.prows() * 2 * F);
-        if (b->skip) s->cea = falloc(rows * 2 * (size_t)b->skip * F);
+        s->pad_n = pg.prows() * 2 * F;
+        s->cea_n = b->skip ? rows * 2 * (size_t)b->skip * F : 0;
+        /* in bf16-only mode the float operands are never written: made if ever needed */
+        if (!CTX(be)->base_bf16) {
+            s->cexp = falloc(s->pad_n);
+            if (b->skip) s->cea = falloc(s->cea_n);
+            s->hdp = falloc(s->pad_n);
+        }
         s->c1 = falloc(rows * F);
-        s->hdp = falloc(pg.prows() * 2 * F);
         s->c2 = falloc(rows * 2 * F);
         if (t->cond & PCNN_COND_FILM) s->c2p = falloc(rows * 2 * F);
         s->mask = falloc((size_t)N * 2 * F);
@@ -207,7 +257,8 @@ static void *cu_state_new(pcnn_backend *be, int op, const void *ref, int h, int 
         const pcnn_wnlayer *L = (const pcnn_wnlayer *)ref;
         s->inp = falloc(shifted_pad(L, N, h, w, L->kw == 2).prows() * (size_t)L->cin);
     } else if (op == PCNN_OP_OUT) {
-        s->e = falloc(rows * F);
+        s->e_n = rows * F;
+        if (!CTX(be)->base_bf16) s->e = falloc(s->e_n);
     }
     return s;
 }
@@ -219,6 +270,8 @@ static void cu_state_free(pcnn_backend *be, void *st)
     float *bufs[] = {s->xa, s->xb, s->xc, s->dpad, s->dxin, s->cexp, s->cea, s->c1, s->hdp,
                      s->c2, s->c2p, s->mask, s->inp, s->e};
     for (float *p : bufs) dfree(p);
+    uint16_t *b16[] = {s->cexp16, s->hdp16, s->cea16, s->e16};
+    for (uint16_t *p : b16) dfree(p);
     free(s);
 }
 
@@ -253,32 +306,206 @@ static void bias_grad(pcnn_backend *be, float *db, float *db2, const float *x, i
     cu_colsum_finish(c->s, db, db2, NULL, NULL, c->partial, N, C);
 }
 
-/* Row-major linear layers on cuBLAS (column-major): see the shapes in each. */
-static void gemm_fwd(pcnn_backend *be, float *out, const float *in, const float *W, size_t rows,
-                     int Cin, int Cout, float beta)
+/* ---------------------------------------------------------------- bf16 mode */
+
+static uint16_t *lazy16(uint16_t **p, size_t n)
 {
-    /* out (rows, Cout) = in (rows, Cin) W^T (W: Cout x Cin) + beta out */
-    const float one = 1.0f;
-    CK(cublasSgemm(CTX(be)->blas, CUBLAS_OP_T, CUBLAS_OP_N, Cout, (int)rows, Cin, &one, W, Cin, in,
-                   Cin, &beta, out, Cout));
+    if (!*p) *p = (uint16_t *)dalloc(n * sizeof(uint16_t));
+    return *p;
 }
 
-static void gemm_bwd_w(pcnn_backend *be, float *dW, const float *dout, const float *in,
-                       size_t rows, int Cin, int Cout)
+static float *lazy32(float **p, size_t n)
+{
+    if (!*p) *p = falloc(n);
+    return *p;
+}
+
+/* The bf16 scratch of this backend, made at its first bf16 op (sizes: alloc_scratch). */
+static void need_h(cuda_ctx *c)
+{
+    lazy16(&c->h_in, c->h_in_n);
+    lazy16(&c->h_out, c->h_out_n);
+    lazy16(&c->h_dy, c->h_dy_n);
+    lazy16(&c->h_w, c->h_w_n);
+}
+
+/* A write through the interface (upload, zero, copy_block) into bytes [p, p + n): a new
+ * weight generation when it overlaps a weight that has a bf16 copy. */
+static void wrote(cuda_ctx *c, const void *p, size_t n)
+{
+    bf16_weights *w = c->bw;
+    if (!w || !w->lo) return;
+    const char *a = (const char *)p;
+    if (a < w->hi && a + n > w->lo) {
+        w->wgen++;
+        w->lo = w->hi = NULL;
+    }
+}
+
+/* Layer L's effective weight in bf16 (convs NHWC (K, kh, kw, C) as filter_of, nin layers
+ * (Cout, Cin) as they are), converted from wp when its copy is of an older weight
+ * generation or of another wp: once per step. */
+static const uint16_t *weight16(pcnn_backend *be, const pcnn_wnlayer *L, const float *wp)
+{
+    cuda_ctx *c = CTX(be);
+    bf16_weights *w = c->bw;
+    const int i = (int)(L - be->t->layers);
+    uint16_t *dst = w->buf + w->off[i];
+    if (w->gen[i] == w->wgen && w->src[i] == wp) return dst;
+    const size_t n = L->rows * L->rowlen;
+    if (L->kind == PCNN_LAYER_LINEAR) {
+        cu_to_bf16(c->s, dst, wp + L->v, n);
+    } else {
+        int K = L->kind == PCNN_LAYER_DECONV ? L->cin : L->cout;
+        int C = L->kind == PCNN_LAYER_DECONV ? L->cout : L->cin;
+        cu_w_to_krsc_bf16(c->s, dst, wp + L->v, K, C, L->kh * L->kw);
+    }
+    w->gen[i] = w->wgen;
+    w->src[i] = wp;
+    const char *lo = (const char *)(wp + L->v), *hi = (const char *)(wp + L->v + n);
+    if (!w->lo || lo < w->lo) w->lo = lo;
+    if (!w->hi || hi > w->hi) w->hi = hi;
+    return dst;
+}
+
+/* The bf16 operand: x16 when the caller has it, else x (n floats) rounded into buf. */
+static const uint16_t *as16(cuda_ctx *c, const float *x, const uint16_t *x16, uint16_t *buf,
+                            size_t n)
+{
+    if (x16) return x16;
+    cu_to_bf16(c->s, buf, x, n);
+    return buf;
+}
+
+static size_t conv_in_n(const conv_shape &sh) { return (size_t)sh.N * sh.Hi * sh.Wi * sh.Ci; }
+static size_t conv_out_n(cuda_ctx *c, const conv_shape &sh)
+{
+    int Ho, Wo;
+    cu_conv_out_dims(c->cv, &sh, &Ho, &Wo);
+    return (size_t)sh.N * Ho * Wo * sh.Co;
+}
+
+/* ---------------------------------------------------------------- convs and GEMMs
+ * In the precision of the moment. The float operands (x, dy, in, dout) may come as their
+ * bf16 twins instead (x16, dy16, ...: given in bf16 mode, NULL otherwise); results are float. */
+
+/* y (float) = conv_L(x) + beta y (beta 0 or 1). */
+static void conv_fwd(pcnn_backend *be, conv_shape sh, const pcnn_wnlayer *L, const float *wp,
+                     const float *x, const uint16_t *x16, float beta, float *y)
+{
+    cuda_ctx *c = CTX(be);
+    if (!c->bf16) {
+        cu_conv_fwd(c->cv, &sh, x, filter_of(be, L, wp), beta, y);
+        return;
+    }
+    need_h(c);
+    sh.bf16 = 1;
+    const uint16_t *xx = as16(c, x, x16, c->h_in, conv_in_n(sh));
+    cu_conv_fwd(c->cv, &sh, xx, weight16(be, L, wp), 0.0f, c->h_out);
+    cu_from_bf16(c->s, y, c->h_out, beta, conv_out_n(c, sh));
+}
+
+/* dx (float) = conv_L^T(dy) + beta dx (beta 0 or 1). */
+static void conv_bwd_data(pcnn_backend *be, conv_shape sh, const pcnn_wnlayer *L, const float *wp,
+                          const float *dy, const uint16_t *dy16, float beta, float *dx)
+{
+    cuda_ctx *c = CTX(be);
+    if (!c->bf16) {
+        cu_conv_bwd_data(c->cv, &sh, dy, filter_of(be, L, wp), beta, dx);
+        return;
+    }
+    need_h(c);
+    sh.bf16 = 1;
+    const uint16_t *dd = as16(c, dy, dy16, c->h_dy, conv_out_n(c, sh));
+    cu_conv_bwd_data(c->cv, &sh, dd, weight16(be, L, wp), 0.0f, c->h_out);
+    cu_from_bf16(c->s, dx, c->h_out, beta, conv_in_n(sh));
+}
+
+/* gp[v of L] += dL/dW of conv_L from (x, dy). */
+static void conv_bwd_filter(pcnn_backend *be, conv_shape sh, const pcnn_wnlayer *L, float *gp,
+                            const float *x, const uint16_t *x16, const float *dy,
+                            const uint16_t *dy16)
+{
+    cuda_ctx *c = CTX(be);
+    if (!c->bf16) {
+        cu_conv_bwd_filter(c->cv, &sh, x, dy, 0.0f, c->dwk);
+        add_filter_grad(be, L, gp);
+        return;
+    }
+    need_h(c);
+    sh.bf16 = 1;
+    const uint16_t *xx = as16(c, x, x16, c->h_in, conv_in_n(sh));
+    const uint16_t *dd = as16(c, dy, dy16, c->h_dy, conv_out_n(c, sh));
+    cu_conv_bwd_filter(c->cv, &sh, xx, dd, 0.0f, c->h_w);
+    int K = L->kind == PCNN_LAYER_DECONV ? L->cin : L->cout;
+    int C = L->kind == PCNN_LAYER_DECONV ? L->cout : L->cin;
+    cu_w_from_krsc_add_bf16(c->s, gp + L->v, c->h_w, K, C, L->kh * L->kw);
+}
+
+/* C (float, column-major m x n) = op(A) op(B) + beta C with bf16 A and B, fp32 sums. */
+static void gemm16(cuda_ctx *c, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
+                   const uint16_t *A, int lda, const uint16_t *B, int ldb, float beta, float *C,
+                   int ldc)
+{
+    const float one = 1.0f;
+    CK(cublasGemmEx(c->blas, ta, tb, m, n, k, &one, A, CUDA_R_16BF, lda, B, CUDA_R_16BF, ldb,
+                    &beta, C, CUDA_R_32F, ldc, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+}
+
+/* Row-major linear layers L (W = wp + L->v: Cout x Cin) on cuBLAS (column-major). */
+static void gemm_fwd(pcnn_backend *be, float *out, const float *in, const uint16_t *in16,
+                     const pcnn_wnlayer *L, const float *wp, size_t rows, float beta)
+{
+    /* out (rows, Cout) = in (rows, Cin) W^T + beta out */
+    cuda_ctx *c = CTX(be);
+    const int Cin = L->cin, Cout = L->cout;
+    const float one = 1.0f;
+    if (!c->bf16) {
+        CK(cublasSgemm(c->blas, CUBLAS_OP_T, CUBLAS_OP_N, Cout, (int)rows, Cin, &one, wp + L->v,
+                       Cin, in, Cin, &beta, out, Cout));
+        return;
+    }
+    need_h(c);
+    const uint16_t *ii = as16(c, in, in16, c->h_in, rows * Cin);
+    gemm16(c, CUBLAS_OP_T, CUBLAS_OP_N, Cout, (int)rows, Cin, weight16(be, L, wp), Cin, ii, Cin,
+           beta, out, Cout);
+}
+
+static void gemm_bwd_w(pcnn_backend *be, float *gp, const float *dout, const uint16_t *dout16,
+                       const float *in, const uint16_t *in16, const pcnn_wnlayer *L, size_t rows)
 {
     /* dW (Cout, Cin) += dout^T (Cout, rows) in (rows, Cin) */
+    cuda_ctx *c = CTX(be);
+    const int Cin = L->cin, Cout = L->cout;
     const float one = 1.0f;
-    CK(cublasSgemm(CTX(be)->blas, CUBLAS_OP_N, CUBLAS_OP_T, Cin, Cout, (int)rows, &one, in, Cin,
-                   dout, Cout, &one, dW, Cin));
+    if (!c->bf16) {
+        CK(cublasSgemm(c->blas, CUBLAS_OP_N, CUBLAS_OP_T, Cin, Cout, (int)rows, &one, in, Cin,
+                       dout, Cout, &one, gp + L->v, Cin));
+        return;
+    }
+    need_h(c);
+    const uint16_t *ii = as16(c, in, in16, c->h_in, rows * Cin);
+    const uint16_t *dd = as16(c, dout, dout16, c->h_dy, rows * Cout);
+    gemm16(c, CUBLAS_OP_N, CUBLAS_OP_T, Cin, Cout, (int)rows, ii, Cin, dd, Cout, 1.0f, gp + L->v,
+           Cin);
 }
 
-static void gemm_bwd_x(pcnn_backend *be, float *din, const float *dout, const float *W,
-                       size_t rows, int Cin, int Cout, float beta)
+static void gemm_bwd_x(pcnn_backend *be, float *din, const float *dout, const uint16_t *dout16,
+                       const pcnn_wnlayer *L, const float *wp, size_t rows, float beta)
 {
     /* din (rows, Cin) = dout (rows, Cout) W (Cout, Cin) + beta din */
+    cuda_ctx *c = CTX(be);
+    const int Cin = L->cin, Cout = L->cout;
     const float one = 1.0f;
-    CK(cublasSgemm(CTX(be)->blas, CUBLAS_OP_N, CUBLAS_OP_N, Cin, (int)rows, Cout, &one, W, Cin,
-                   dout, Cout, &beta, din, Cin));
+    if (!c->bf16) {
+        CK(cublasSgemm(c->blas, CUBLAS_OP_N, CUBLAS_OP_N, Cin, (int)rows, Cout, &one, wp + L->v,
+                       Cin, dout, Cout, &beta, din, Cin));
+        return;
+    }
+    need_h(c);
+    const uint16_t *dd = as16(c, dout, dout16, c->h_dy, rows * Cout);
+    gemm16(c, CUBLAS_OP_N, CUBLAS_OP_N, Cin, (int)rows, Cout, weight16(be, L, wp), Cin, dd, Cout,
+           beta, din, Cin);
 }
 
 /* ---------------------------------------------------------------- ops */
@@ -288,6 +515,9 @@ static void cu_wn_fwd_op(pcnn_backend *be, const float *params, float *wp)
     cuda_ctx *c = CTX(be);
     CK(cudaMemcpyAsync(wp, params, be->t->total * sizeof(float), cudaMemcpyDeviceToDevice, c->s));
     cu_wn_fwd(c->s, wp, params, c->rows);
+    /* new weights: the bf16 copies are made again at their next use */
+    c->bw->wgen++;
+    c->bw->lo = c->bw->hi = NULL;
 }
 
 static void cu_wn_bwd_op(pcnn_backend *be, const float *params, const float *gp, float *grads)
@@ -315,15 +545,12 @@ static void cu_input_fwd(pcnn_backend *be, void *st, const float *wp, const floa
     cu_input_pad(c->s, s->xc, gc, x, cmap, labels, t->H, t->W, r0, c0);
     float *tmp = c->sA;
     /* u = down_shift(u_init(xin)) */
-    conv_shape sh = padded_shape(Lu, ga);
-    cu_conv_fwd(c->cv, &sh, s->xa, filter_of(be, Lu, wp), 0.0f, tmp);
+    conv_fwd(be, padded_shape(Lu, ga), Lu, wp, s->xa, NULL, 0.0f, tmp);
     cu_shift_bias(c->s, u, tmp, wp + Lu->b, N, H, W, F, 1, 0, 0);
     /* ul = down_shift(ul_init.0(xin)) + right_shift(ul_init.1(xin)) */
-    sh = padded_shape(L0, gb);
-    cu_conv_fwd(c->cv, &sh, s->xb, filter_of(be, L0, wp), 0.0f, tmp);
+    conv_fwd(be, padded_shape(L0, gb), L0, wp, s->xb, NULL, 0.0f, tmp);
     cu_shift_bias(c->s, ul, tmp, wp + L0->b, N, H, W, F, 1, 0, 0);
-    sh = padded_shape(L1, gc);
-    cu_conv_fwd(c->cv, &sh, s->xc, filter_of(be, L1, wp), 0.0f, tmp);
+    conv_fwd(be, padded_shape(L1, gc), L1, wp, s->xc, NULL, 0.0f, tmp);
     cu_shift_bias(c->s, ul, tmp, wp + L1->b, N, H, W, F, 0, 1, 1);
 }
 
@@ -349,10 +576,15 @@ static void cu_input_bwd(pcnn_backend *be, void *st, const float *wp, float *gp,
         cu_unshift(c->s, dt, d[k], N, H, W, F, dy[k], dx[k]);
         bias_grad(be, gp + L[k]->b, NULL, dt, N, HW, F);
         conv_shape sh = padded_shape(L[k], pg);
-        cu_conv_bwd_filter(c->cv, &sh, xin[k], dt, 0.0f, c->dwk);
-        add_filter_grad(be, L[k], gp);
+        /* bf16: dt rounded once for both (h_dy: conv_bwd_filter rounds xin into h_in) */
+        const uint16_t *dt16 = NULL;
+        if (c->bf16) {
+            need_h(c);
+            dt16 = as16(c, dt, NULL, c->h_dy, (size_t)N * HW * F);
+        }
+        conv_bwd_filter(be, sh, L[k], gp, xin[k], NULL, dt, dt16);
         if (cmap) {
-            cu_conv_bwd_data(c->cv, &sh, dt, filter_of(be, L[k], wp), 0.0f, s->dpad);
+            conv_bwd_data(be, sh, L[k], wp, dt, dt16, 0.0f, s->dpad);
             cu_unpad_add(c->s, s->dxin, s->dpad, pg, 4);
         }
     }
@@ -372,29 +604,49 @@ static void cu_gated_fwd(pcnn_backend *be, void *st, const pcnn_blockref *b, con
     const pcnn_wnlayer *Li = &t->layers[b->conv_input], *Lo = &t->layers[b->conv_out];
     const pcnn_wnlayer *Ls = b->skip ? &t->layers[b->nin_skip] : NULL;
     pad_geom pg = shifted_pad(Li, N, h, w, b->ul);
+    const int bf = c->bf16;
+    /* The convs' operands cexp, cea, hd: float, or (bf16 mode) written in bf16 by the
+     * kernels that make them, and saved so for backward-filter. */
+    float *cexp = NULL, *cea = NULL, *hdp = NULL;
+    uint16_t *cexp16 = NULL, *cea16 = NULL, *hdp16 = NULL;
+    if (bf) {
+        cexp16 = lazy16(&s->cexp16, s->pad_n);
+        hdp16 = lazy16(&s->hdp16, s->pad_n);
+        if (Ls) cea16 = lazy16(&s->cea16, s->cea_n);
+    } else {
+        cexp = lazy32(&s->cexp, s->pad_n);
+        hdp = lazy32(&s->hdp, s->pad_n);
+        if (Ls) cea = lazy32(&s->cea, s->cea_n);
+    }
     /* c1 = conv_input(concat_elu(x)) [+ nin_skip(concat_elu(concat(a1, a2)))], biases below */
-    cu_concat_elu_fwd(c->s, s->cexp, pg, x, F, NULL, 0);
-    conv_shape shi = padded_shape(Li, pg);
-    cu_conv_fwd(c->cv, &shi, s->cexp, filter_of(be, Li, wp), 0.0f, s->c1);
+    if (bf) cu_concat_elu_fwd_bf16(c->s, cexp16, pg, x, F, NULL, 0);
+    else cu_concat_elu_fwd(c->s, cexp, pg, x, F, NULL, 0);
+    conv_fwd(be, padded_shape(Li, pg), Li, wp, cexp, cexp16, 0.0f, s->c1);
     if (Ls) {
-        cu_concat_elu_fwd(c->s, s->cea, pad_none(N, h, w), a1, F, b->skip == 2 ? a2 : NULL,
-                          b->skip == 2 ? F : 0);
-        gemm_fwd(be, s->c1, s->cea, wp + Ls->v, rows, Ls->cin, F, 1.0f);
+        const float *a2p = b->skip == 2 ? a2 : NULL;
+        const int c2n = b->skip == 2 ? F : 0;
+        if (bf) cu_concat_elu_fwd_bf16(c->s, cea16, pad_none(N, h, w), a1, F, a2p, c2n);
+        else cu_concat_elu_fwd(c->s, cea, pad_none(N, h, w), a1, F, a2p, c2n);
+        gemm_fwd(be, s->c1, cea, cea16, Ls, wp, rows, 1.0f);
     }
     /* hd = dropout(concat_elu(c1 + biases)), written into the padded input of conv_out */
     if (drop)
         cu_dropout_mask(c->s, s->mask, N, 2 * F, drop->seed, drop->step, drop->block, drop->rep,
                         drop->nrep, drop->img0);
-    cu_c1_finish_fwd(c->s, s->c1, wp + Li->b, Ls ? wp + Ls->b : NULL, s->hdp, pg, F,
-                     drop ? s->mask : NULL);
+    if (bf)
+        cu_c1_finish_fwd_bf16(c->s, s->c1, wp + Li->b, Ls ? wp + Ls->b : NULL, hdp16, pg, F,
+                              drop ? s->mask : NULL);
+    else
+        cu_c1_finish_fwd(c->s, s->c1, wp + Li->b, Ls ? wp + Ls->b : NULL, hdp, pg, F,
+                         drop ? s->mask : NULL);
     /* c2 = conv_out(hd) + b + hw[y] (film: (conv_out(hd) + b) (1 + hs[y]) + hw[y]);
      * out = x + c2[:F] * sigmoid(c2[F:]) */
     const int film = (t->cond & PCNN_COND_FILM) != 0;
-    conv_shape sho = padded_shape(Lo, pg);
-    cu_conv_fwd(c->cv, &sho, s->hdp, filter_of(be, Lo, wp), 0.0f, s->c2);
+    conv_fwd(be, padded_shape(Lo, pg), Lo, wp, hdp, hdp16, 0.0f, s->c2);
     cu_gate_fwd(c->s, out, x, s->c2, film ? s->c2p : NULL, wp + Lo->b, wp + b->hw,
                 film ? wp + b->hs : NULL, labels, N, (size_t)h * w, F);
     s->dropped = drop != NULL;
+    s->bf16 = bf;
 }
 
 static void cu_gated_bwd(pcnn_backend *be, void *st, const pcnn_blockref *b, const float *wp,
@@ -411,6 +663,10 @@ static void cu_gated_bwd(pcnn_backend *be, void *st, const pcnn_blockref *b, con
     const pcnn_wnlayer *Ls = b->skip ? &t->layers[b->nin_skip] : NULL;
     pad_geom pg = shifted_pad(Li, N, h, w, b->ul);
     float *dc2 = c->sA, *dpad = c->sB, *dc1 = c->sC, *dcea = c->sD;
+    if (s->bf16 != c->bf16)
+        pcnn_die("internal error: a gated block's backward in %s after its forward in %s",
+                 c->bf16 ? "bf16" : "float", s->bf16 ? "bf16" : "float");
+    const int bf = s->bf16;
     /* gate, then the bias and class term of conv_out */
     cu_gate_bwd(c->s, dx, dc2, dout, s->c2, rows, F);
     cu_image_colsum(c->s, c->partial, dc2, N, HW, 2 * F);
@@ -425,26 +681,32 @@ static void cu_gated_bwd(pcnn_backend *be, void *st, const pcnn_blockref *b, con
     } else {
         cu_colsum_finish(c->s, gp + Lo->b, NULL, gp + b->hw, labels, c->partial, N, 2 * F);
     }
-    /* conv_out: data into the padded gradient of hd, filter from the saved padded hd */
+    /* conv_out: data into the padded gradient of hd, filter from the saved padded hd
+     * (bf16: dc2 rounded once for both) */
     conv_shape sho = padded_shape(Lo, pg);
-    cu_conv_bwd_data(c->cv, &sho, dc2, filter_of(be, Lo, wp), 0.0f, dpad);
-    cu_conv_bwd_filter(c->cv, &sho, s->hdp, dc2, 0.0f, c->dwk);
-    add_filter_grad(be, Lo, gp);
+    const uint16_t *dc2_16 = NULL;
+    if (bf) {
+        need_h(c);
+        dc2_16 = as16(c, dc2, NULL, c->h_dy, rows * 2 * F);
+    }
+    conv_bwd_data(be, sho, Lo, wp, dc2, dc2_16, 0.0f, dpad);
+    conv_bwd_filter(be, sho, Lo, gp, s->hdp, s->hdp16, dc2, dc2_16);
     /* dropout and concat_elu of c1 */
     CK(cudaMemsetAsync(dc1, 0, rows * F * sizeof(float), c->s));
     cu_concat_elu_bwd(c->s, dc1, NULL, dpad, pg, s->c1, F, NULL, 0, s->dropped ? s->mask : NULL);
     bias_grad(be, gp + Li->b, Ls ? gp + Ls->b : NULL, dc1, N, HW, F);
+    /* bf16: dc1 rounded once for nin_skip's two GEMMs and conv_input's two convs */
+    const uint16_t *dc1_16 = bf ? as16(c, dc1, NULL, c->h_dy, rows * F) : NULL;
     if (Ls) {
-        gemm_bwd_w(be, gp + Ls->v, dc1, s->cea, rows, Ls->cin, F);
-        gemm_bwd_x(be, dcea, dc1, wp + Ls->v, rows, Ls->cin, F, 0.0f);
+        gemm_bwd_w(be, gp, dc1, dc1_16, s->cea, s->cea16, Ls, rows);
+        gemm_bwd_x(be, dcea, dc1, dc1_16, Ls, wp, rows, 0.0f);
         cu_concat_elu_bwd(c->s, da1, b->skip == 2 ? da2 : NULL, dcea, pad_none(N, h, w), a1, F,
                           b->skip == 2 ? a2 : NULL, b->skip == 2 ? F : 0, NULL);
     }
     /* conv_input */
     conv_shape shi = padded_shape(Li, pg);
-    cu_conv_bwd_data(c->cv, &shi, dc1, filter_of(be, Li, wp), 0.0f, dpad);
-    cu_conv_bwd_filter(c->cv, &shi, s->cexp, dc1, 0.0f, c->dwk);
-    add_filter_grad(be, Li, gp);
+    conv_bwd_data(be, shi, Li, wp, dc1, dc1_16, 0.0f, dpad);
+    conv_bwd_filter(be, shi, Li, gp, s->cexp, s->cexp16, dc1, dc1_16);
     cu_concat_elu_bwd(c->s, dx, NULL, dpad, pg, x, F, NULL, 0, NULL);
 }
 
@@ -460,7 +722,7 @@ static void cu_down_fwd(pcnn_backend *be, void *st, const pcnn_wnlayer *L, const
     cu_conv_out_dims(c->cv, &sh, &Ho, &Wo);
     if (Ho != h / 2 || Wo != w / 2)
         pcnn_die("internal error: downsize conv gives %dx%d from %dx%d", Ho, Wo, h, w);
-    cu_conv_fwd(c->cv, &sh, s->inp, filter_of(be, L, wp), 0.0f, out);
+    conv_fwd(be, sh, L, wp, s->inp, NULL, 0.0f, out);
     cu_bias_rows(c->s, out, wp + L->b, (size_t)N * Ho * Wo, L->cout, 1);
 }
 
@@ -472,11 +734,16 @@ static void cu_down_bwd(pcnn_backend *be, void *st, const pcnn_wnlayer *L, const
     cuda_ctx *c = CTX(be);
     pad_geom pg = shifted_pad(L, N, h, w, L->kw == 2);
     conv_shape sh = padded_shape(L, pg);
-    bias_grad(be, gp + L->b, NULL, dout, N, (size_t)(h / 2) * (w / 2), L->cout);
-    cu_conv_bwd_filter(c->cv, &sh, s->inp, dout, 0.0f, c->dwk);
-    add_filter_grad(be, L, gp);
+    const size_t HWo = (size_t)(h / 2) * (w / 2);
+    bias_grad(be, gp + L->b, NULL, dout, N, HWo, L->cout);
+    const uint16_t *d16 = NULL;   /* bf16: dout rounded once for both */
+    if (c->bf16) {
+        need_h(c);
+        d16 = as16(c, dout, NULL, c->h_dy, (size_t)N * HWo * L->cout);
+    }
+    conv_bwd_filter(be, sh, L, gp, s->inp, NULL, dout, d16);
     if (din) {
-        cu_conv_bwd_data(c->cv, &sh, dout, filter_of(be, L, wp), 0.0f, c->sB);
+        conv_bwd_data(be, sh, L, wp, dout, d16, 0.0f, c->sB);
         cu_unpad_add(c->s, din, c->sB, pg, L->cin);
     }
 }
@@ -485,7 +752,7 @@ static void cu_down_bwd(pcnn_backend *be, void *st, const pcnn_wnlayer *L, const
 static conv_shape deconv_shape(const pcnn_wnlayer *L, int N, int h, int w)
 {
     int coff = L->kw == 3 ? 1 : 0;   /* down_shifted_deconv crops columns [1, 2w+1) */
-    conv_shape sh = {N, L->cout, 2 * h, 2 * w, L->cin, L->kh, L->kw, 2, 0, coff};
+    conv_shape sh = {N, L->cout, 2 * h, 2 * w, L->cin, L->kh, L->kw, 2, 0, coff, 0};
     return sh;
 }
 
@@ -497,7 +764,7 @@ static void cu_up_fwd(pcnn_backend *be, void *st, const pcnn_wnlayer *L, const f
     int Ho, Wo;
     cu_conv_out_dims(c->cv, &sh, &Ho, &Wo);
     if (Ho != h || Wo != w) pcnn_die("internal error: deconv plan gives %dx%d for %dx%d", Ho, Wo, h, w);
-    cu_conv_bwd_data(c->cv, &sh, in, filter_of(be, L, wp), 0.0f, out);
+    conv_bwd_data(be, sh, L, wp, in, NULL, 0.0f, out);
     cu_bias_rows(c->s, out, wp + L->b, (size_t)N * 4 * h * w, L->cout, 1);
 }
 
@@ -508,9 +775,16 @@ static void cu_up_bwd(pcnn_backend *be, void *st, const pcnn_wnlayer *L, const f
     cuda_ctx *c = CTX(be);
     conv_shape sh = deconv_shape(L, N, h, w);
     bias_grad(be, gp + L->b, NULL, dout, N, (size_t)4 * h * w, L->cout);
-    cu_conv_bwd_filter(c->cv, &sh, dout, in, 0.0f, c->dwk);
-    add_filter_grad(be, L, gp);
-    if (din) cu_conv_fwd(c->cv, &sh, dout, filter_of(be, L, wp), 1.0f, din);
+    /* G's input is dout (N, 2h, 2w, cout), G's output in (N, h, w, cin). bf16: dout
+     * rounded once (h_dy) for both convs, in into h_out (free until conv_fwd's result) */
+    const uint16_t *d16 = NULL, *in16 = NULL;
+    if (c->bf16) {
+        need_h(c);
+        d16 = as16(c, dout, NULL, c->h_dy, (size_t)N * 4 * h * w * L->cout);
+        in16 = as16(c, in, NULL, c->h_out, (size_t)N * h * w * L->cin);
+    }
+    conv_bwd_filter(be, sh, L, gp, dout, d16, in, in16);
+    if (din) conv_fwd(be, sh, L, wp, dout, d16, 1.0f, din);
 }
 
 static void cu_out_fwd(pcnn_backend *be, void *st, const float *wp, const float *ul, int N,
@@ -520,9 +794,13 @@ static void cu_out_fwd(pcnn_backend *be, void *st, const float *wp, const float 
     cuda_ctx *c = CTX(be);
     const pcnn_wnlayer *L = &be->t->layers[be->t->nin_out];
     size_t rows = (size_t)N * be->H * be->W;
-    cu_elu_fwd(c->s, s->e, ul, rows * L->cin);
+    float *e = NULL;
+    uint16_t *e16 = NULL;
+    if (c->bf16) cu_elu_bf16(c->s, e16 = lazy16(&s->e16, s->e_n), ul, rows * L->cin);
+    else cu_elu_fwd(c->s, e = lazy32(&s->e, s->e_n), ul, rows * L->cin);
+    s->bf16 = c->bf16;
     cu_bias_rows(c->s, logits, wp + L->b, rows, L->cout, 0);
-    gemm_fwd(be, logits, s->e, wp + L->v, rows, L->cin, L->cout, 1.0f);
+    gemm_fwd(be, logits, e, e16, L, wp, rows, 1.0f);
 }
 
 static void cu_out_bwd(pcnn_backend *be, void *st, const float *wp, float *gp, const float *ul,
@@ -532,9 +810,17 @@ static void cu_out_bwd(pcnn_backend *be, void *st, const float *wp, float *gp, c
     cuda_ctx *c = CTX(be);
     const pcnn_wnlayer *L = &be->t->layers[be->t->nin_out];
     size_t rows = (size_t)N * be->H * be->W;
+    if (s->bf16 != c->bf16)
+        pcnn_die("internal error: nin_out's backward in %s after its forward in %s",
+                 c->bf16 ? "bf16" : "float", s->bf16 ? "bf16" : "float");
     bias_grad(be, gp + L->b, NULL, dlogits, N, (size_t)be->H * be->W, L->cout);
-    gemm_bwd_w(be, gp + L->v, dlogits, s->e, rows, L->cin, L->cout);
-    gemm_bwd_x(be, c->sA, dlogits, wp + L->v, rows, L->cin, L->cout, 0.0f);
+    const uint16_t *dl16 = NULL;   /* bf16: dlogits rounded once for both GEMMs */
+    if (c->bf16) {
+        need_h(c);
+        dl16 = as16(c, dlogits, NULL, c->h_dy, rows * L->cout);
+    }
+    gemm_bwd_w(be, gp, dlogits, dl16, s->e, s->e16, L, rows);
+    gemm_bwd_x(be, c->sA, dlogits, dl16, L, wp, rows, 0.0f);
     cu_elu_bwd(c->s, dul, c->sA, ul, rows * L->cin);
 }
 
@@ -559,17 +845,39 @@ static void cu_adam_op(pcnn_backend *be, float *params, const float *grads, floa
     cu_adam(CTX(be)->s, params, grads, m, v, polyak, n, step, rbc2, beta1, beta2, eps, decay);
 }
 
+/* PCNN_PREC_BF16: bf16 operands from now on; PCNN_PREC_FP32: back to the backend's own
+ * mode (PCNN_PRECISION: fp32, tf32 or bf16). Windows keep the mode they were made in. */
+static int cu_set_precision(pcnn_backend *be, int prec)
+{
+    cuda_ctx *c = CTX(be);
+    if (prec == PCNN_PREC_BF16)
+        c->bf16 = 1;
+    else if (prec == PCNN_PREC_FP32)
+        c->bf16 = c->base_bf16;
+    else
+        return -1;
+    return 0;
+}
+
 static void cu_destroy(pcnn_backend *be)
 {
     if (!be) return;
     cuda_ctx *c = CTX(be);
     if (c) {
         cudaStreamSynchronize(c->s);
-        void *bufs[] = {c->sA, c->sB, c->sC, c->sD, c->partial, c->wk, c->dwk, c->lp, c->lld};
+        void *bufs[] = {c->sA, c->sB, c->sC, c->sD, c->partial, c->wk, c->dwk, c->lp, c->lld,
+                        c->h_in, c->h_out, c->h_dy, c->h_w};
         for (void *p : bufs)
             if (p) cudaFree(p);
         if (!c->window) {
             pcnn_nccl_device_free(&c->coll);
+            if (c->bw) {
+                if (c->bw->buf) cudaFree(c->bw->buf);
+                free(c->bw->off);
+                free(c->bw->gen);
+                free(c->bw->src);
+                free(c->bw);
+            }
             cu_convs_free(c->cv);
             void *rows[] = {c->rows_v, c->rows_g, c->rows_len};
             for (void *p : rows)
@@ -661,6 +969,7 @@ static int rank_device(const pcnn_rank_place *p, int ndev)
 }
 
 static void alloc_scratch(cuda_ctx *c, const pcnn_param_table *t, int max_batch, int H, int W);
+static bf16_weights *bf16_weights_new(const pcnn_param_table *t);
 static void set_ops(pcnn_backend *be);
 
 extern "C" pcnn_backend *pcnn_cuda_backend_create(const pcnn_param_table *t, int max_batch, int H,
@@ -681,12 +990,14 @@ extern "C" pcnn_backend *pcnn_cuda_backend_create_at(const pcnn_param_table *t, 
         return NULL;
     }
     const char *prec = getenv("PCNN_PRECISION");
-    int tf32 = 0;
+    int tf32 = 0, bf16 = 0;
     if (prec && *prec) {
         if (!strcmp(prec, "tf32"))
             tf32 = 1;
+        else if (!strcmp(prec, "bf16"))
+            bf16 = 1;
         else if (strcmp(prec, "fp32")) {
-            pcnn_warn("PCNN_PRECISION=%s: expected fp32 or tf32", prec);
+            pcnn_warn("PCNN_PRECISION=%s: expected fp32, tf32 or bf16", prec);
             return NULL;
         }
     }
@@ -721,6 +1032,7 @@ extern "C" pcnn_backend *pcnn_cuda_backend_create_at(const pcnn_param_table *t, 
     be->H = H;
     be->W = W;
     c->tf32 = tf32;
+    c->base_bf16 = c->bf16 = bf16;
     c->device = device;
     CK(cudaStreamCreate(&c->s));
     pcnn_nccl_device_init(&c->coll, c->s, device);
@@ -732,6 +1044,7 @@ extern "C" pcnn_backend *pcnn_cuda_backend_create_at(const pcnn_param_table *t, 
     CK(cublasSetMathMode(c->blas, tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
     c->cv = cu_convs_new(c->dnn, c->s, tf32, ws_limit);
     build_rows(c, t);
+    c->bw = bf16_weights_new(t);
     alloc_scratch(c, t, max_batch, H, W);
     set_ops(be);
     return be;
@@ -750,6 +1063,7 @@ static pcnn_backend *cu_window_new(pcnn_backend *parent, int max_batch, int H, i
     *c = *pc;
     c->window = 1;
     c->coll = pcnn_dist_device();   /* no collectives on a window */
+    c->h_in = c->h_out = c->h_dy = c->h_w = NULL;   /* its own bf16 scratch, of its size */
     be->name = parent->name;
     be->ctx = c;
     be->t = parent->t;
@@ -782,6 +1096,31 @@ static void alloc_scratch(cuda_ctx *c, const pcnn_param_table *t, int max_batch,
     c->dwk = falloc(maxw);
     c->lp = falloc(rows);
     c->lld = (double *)dalloc((size_t)max_batch * sizeof(double));
+    /* bf16 scratch (made at the first bf16 op): an operand (the largest: a padded 2F
+     * tensor, a 4F nin_skip input), a cuDNN result (c2, or a padded 2F backward-data),
+     * a gradient operand (2F or 10M per pixel), a filter gradient */
+    c->h_in_n = prows * 2 * F > rows * 4 * F ? prows * 2 * F : rows * 4 * F;
+    c->h_out_n = prows * 2 * F;
+    c->h_dy_n = rows * wide;
+    c->h_w_n = maxw;
+}
+
+/* The bf16 weight copies and their table, made with the backend (half the size of the
+ * parameters: small beside the activations). */
+static bf16_weights *bf16_weights_new(const pcnn_param_table *t)
+{
+    bf16_weights *w = (bf16_weights *)pcnn_xcalloc(1, sizeof *w);
+    w->off = (size_t *)pcnn_xcalloc((size_t)t->nlayers + 1, sizeof *w->off);
+    w->gen = (uint64_t *)pcnn_xcalloc((size_t)t->nlayers + 1, sizeof *w->gen);
+    w->src = (const float **)pcnn_xcalloc((size_t)t->nlayers + 1, sizeof *w->src);
+    size_t n = 0;
+    for (int i = 0; i < t->nlayers; i++) {
+        w->off[i] = n;
+        n += t->layers[i].rows * t->layers[i].rowlen;
+    }
+    w->buf = (uint16_t *)dalloc((n ? n : 1) * sizeof(uint16_t));
+    w->wgen = 1;   /* gen 0: no copy yet */
+    return w;
 }
 
 static void set_ops(pcnn_backend *be)
@@ -811,4 +1150,5 @@ static void set_ops(pcnn_backend *be)
     be->out_bwd = cu_out_bwd;
     be->dmol = cu_dmol_op;
     be->adam = cu_adam_op;
+    be->set_precision = cu_set_precision;
 }

@@ -36,10 +36,19 @@ struct cu_convs {
 static bool same_shape(const conv_shape &a, const conv_shape &b)
 {
     return a.N == b.N && a.Ci == b.Ci && a.Hi == b.Hi && a.Wi == b.Wi && a.Co == b.Co &&
-           a.kh == b.kh && a.kw == b.kw && a.stride == b.stride && a.ph == b.ph && a.pw == b.pw;
+           a.kh == b.kh && a.kw == b.kw && a.stride == b.stride && a.ph == b.ph && a.pw == b.pw &&
+           a.bf16 == b.bf16;
 }
 
-static cudnnMathType_t math_of(const cu_convs *cv) { return cv->tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH; }
+/* Strict float32 (FMA math only, no tensor cores): fp32 mode's float32 plans. TF32 mode's
+ * float plans and every bf16 plan may use tensor cores. */
+static int strict_of(const cu_convs *cv, const conv_shape &sh) { return !cv->tf32 && !sh.bf16; }
+
+static cudnnMathType_t math_of(const cu_convs *cv, const conv_shape &sh)
+{
+    if (sh.bf16) return CUDNN_TENSOR_OP_MATH;
+    return cv->tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH;
+}
 
 static cudnnConvolutionDescriptor_t make_conv(const cu_convs *cv, const conv_shape &sh)
 {
@@ -47,7 +56,7 @@ static cudnnConvolutionDescriptor_t make_conv(const cu_convs *cv, const conv_sha
     CK(cudnnCreateConvolutionDescriptor(&c));
     CK(cudnnSetConvolution2dDescriptor(c, sh.ph, sh.pw, sh.stride, sh.stride, 1, 1,
                                        CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
-    CK(cudnnSetConvolutionMathType(c, math_of(cv)));
+    CK(cudnnSetConvolutionMathType(c, math_of(cv, sh)));
     return c;
 }
 
@@ -60,10 +69,9 @@ static plan *get_plan(cu_convs *cv, const conv_shape *sh)
     CK(cudnnCreateTensorDescriptor(&p->x));
     CK(cudnnCreateTensorDescriptor(&p->y));
     CK(cudnnCreateFilterDescriptor(&p->w));
-    CK(cudnnSetTensor4dDescriptor(p->x, CUDNN_TENSOR_NHWC, CUDNN_DATA_FLOAT, sh->N, sh->Ci, sh->Hi,
-                                  sh->Wi));
-    CK(cudnnSetFilter4dDescriptor(p->w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NHWC, sh->Co, sh->Ci, sh->kh,
-                                  sh->kw));
+    const cudnnDataType_t dt = sh->bf16 ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_FLOAT;
+    CK(cudnnSetTensor4dDescriptor(p->x, CUDNN_TENSOR_NHWC, dt, sh->N, sh->Ci, sh->Hi, sh->Wi));
+    CK(cudnnSetFilter4dDescriptor(p->w, dt, CUDNN_TENSOR_NHWC, sh->Co, sh->Ci, sh->kh, sh->kw));
     p->cfwd = make_conv(cv, *sh);
     p->cbd = make_conv(cv, *sh);
     p->cbf = make_conv(cv, *sh);
@@ -71,7 +79,7 @@ static plan *get_plan(cu_convs *cv, const conv_shape *sh)
     CK(cudnnGetConvolution2dForwardOutputDim(p->cfwd, p->x, p->w, &n, &c, &ho, &wo));
     p->Ho = ho;
     p->Wo = wo;
-    CK(cudnnSetTensor4dDescriptor(p->y, CUDNN_TENSOR_NHWC, CUDNN_DATA_FLOAT, sh->N, sh->Co, ho, wo));
+    CK(cudnnSetTensor4dDescriptor(p->y, CUDNN_TENSOR_NHWC, dt, sh->N, sh->Co, ho, wo));
     cv->plans.push_back(p);
     return p;
 }
@@ -111,8 +119,9 @@ static int env_on(const char *name)
 template <class Perf>
 static void log_candidates(const conv_shape &sh, const char *what, const Perf *perf, int n)
 {
-    fprintf(stderr, "pcnn: cuDNN %s candidates for N=%d Ci=%d %dx%d -> Co=%d k=%dx%d s=%d p=%d,%d:\n",
-            what, sh.N, sh.Ci, sh.Hi, sh.Wi, sh.Co, sh.kh, sh.kw, sh.stride, sh.ph, sh.pw);
+    fprintf(stderr, "pcnn: cuDNN %s candidates for N=%d Ci=%d %dx%d -> Co=%d k=%dx%d s=%d p=%d,%d %s:\n",
+            what, sh.N, sh.Ci, sh.Hi, sh.Wi, sh.Co, sh.kh, sh.kw, sh.stride, sh.ph, sh.pw,
+            sh.bf16 ? "bf16" : "float");
     for (int i = 0; i < n; i++)
         fprintf(stderr, "pcnn:   algo %d status %s %s workspace %zu B math %s\n", (int)perf[i].algo,
                 cudnnGetErrorString(perf[i].status),
@@ -132,7 +141,7 @@ static int choose(const cu_convs *cv, const conv_shape &sh, const Perf *perf, in
     int i = choose_any(cv, sh, perf, n, what);
     if (env_on("PCNN_CONV_LOG"))
         fprintf(stderr, "pcnn:   chose algo %d (%s math)\n", (int)perf[i].algo,
-                cv->tf32 ? math_name(perf[i].mathType) : "fma");
+                strict_of(cv, sh) ? "fma" : math_name(perf[i].mathType));
     return i;
 }
 
@@ -146,8 +155,10 @@ static int choose_any(const cu_convs *cv, const conv_shape &sh, const Perf *perf
             if (perf[i].status != CUDNN_STATUS_SUCCESS) continue;
             if (perf[i].determinism != CUDNN_DETERMINISTIC) continue;
             if (perf[i].memory > cv->ws_limit) continue;
-            /* pass 0: in strict mode only FMA math; pass 1: any (math type forced to FMA) */
-            if (pass == 0 && !cv->tf32 && perf[i].mathType != CUDNN_FMA_MATH) continue;
+            /* pass 0: in strict mode only FMA math (pass 1: any, math type forced to FMA);
+             * bf16 plans: tensor-op math first (pass 1: any) */
+            if (pass == 0 && strict_of(cv, sh) && perf[i].mathType != CUDNN_FMA_MATH) continue;
+            if (pass == 0 && sh.bf16 && perf[i].mathType == CUDNN_FMA_MATH) continue;
             return i;
         }
     for (int i = 0; i < n; i++)
@@ -182,9 +193,10 @@ static void ensure_ws(cu_convs *cv, size_t bytes)
 }
 
 /* Math type to run with: the chosen algorithm's, but never tensor cores in strict mode. */
-static void set_math(const cu_convs *cv, cudnnConvolutionDescriptor_t c, cudnnMathType_t m)
+static void set_math(const cu_convs *cv, const conv_shape &sh, cudnnConvolutionDescriptor_t c,
+                     cudnnMathType_t m)
 {
-    if (!cv->tf32) m = CUDNN_FMA_MATH;
+    if (strict_of(cv, sh)) m = CUDNN_FMA_MATH;
     CK(cudnnSetConvolutionMathType(c, m));
 }
 
@@ -210,7 +222,7 @@ static void pick_fwd(cu_convs *cv, plan *a)
                                                   CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &n, perf));
     int i = choose(cv, a->sh, perf, n, "forward");
     a->afwd = perf[i].algo;
-    set_math(cv, a->cfwd, perf[i].mathType);
+    set_math(cv, a->sh, a->cfwd, perf[i].mathType);
     CK(cudnnGetConvolutionForwardWorkspaceSize(cv->h, a->x, a->w, a->cfwd, a->y, a->afwd,
                                                &a->wfwd));
     a->have_fwd = 1;
@@ -249,7 +261,7 @@ static void pick_bd(cu_convs *cv, plan *a)
                                                        &n, perf));
     int i = choose(cv, a->sh, perf, n, "backward-data");
     a->abd = perf[i].algo;
-    set_math(cv, a->cbd, perf[i].mathType);
+    set_math(cv, a->sh, a->cbd, perf[i].mathType);
     CK(cudnnGetConvolutionBackwardDataWorkspaceSize(cv->h, a->w, a->y, a->cbd, a->x, a->abd,
                                                     &a->wbd));
     a->have_bd = 1;
@@ -288,7 +300,7 @@ static void pick_bf(cu_convs *cv, plan *a)
             perf));
     int i = choose(cv, a->sh, perf, n, "backward-filter");
     a->abf = perf[i].algo;
-    set_math(cv, a->cbf, perf[i].mathType);
+    set_math(cv, a->sh, a->cbf, perf[i].mathType);
     CK(cudnnGetConvolutionBackwardFilterWorkspaceSize(cv->h, a->x, a->y, a->cbf, a->w,
                                                       a->abf, &a->wbf));
     a->have_bf = 1;
@@ -351,8 +363,8 @@ void cu_conv_out_dims(cu_convs *cv, const conv_shape *sh, int *Ho, int *Wo)
     *Wo = p->Wo;
 }
 
-void cu_conv_fwd(cu_convs *cv, const conv_shape *sh, const float *x, const float *w, float beta,
-                 float *y)
+void cu_conv_fwd(cu_convs *cv, const conv_shape *sh, const void *x, const void *w, float beta,
+                 void *y)
 {
     plan *p = get_plan(cv, sh);
     if (!p->have_fwd) plan_fwd(cv, p);
@@ -362,8 +374,8 @@ void cu_conv_fwd(cu_convs *cv, const conv_shape *sh, const float *x, const float
                                &beta, p->y, y));
 }
 
-void cu_conv_bwd_data(cu_convs *cv, const conv_shape *sh, const float *dy, const float *w,
-                      float beta, float *dx)
+void cu_conv_bwd_data(cu_convs *cv, const conv_shape *sh, const void *dy, const void *w,
+                      float beta, void *dx)
 {
     plan *p = get_plan(cv, sh);
     if (!p->have_bd) plan_bd(cv, p);
@@ -373,8 +385,8 @@ void cu_conv_bwd_data(cu_convs *cv, const conv_shape *sh, const float *dy, const
                                     p->wbd, &beta, p->x, dx));
 }
 
-void cu_conv_bwd_filter(cu_convs *cv, const conv_shape *sh, const float *x, const float *dy,
-                        float beta, float *dw)
+void cu_conv_bwd_filter(cu_convs *cv, const conv_shape *sh, const void *x, const void *dy,
+                        float beta, void *dw)
 {
     plan *p = get_plan(cv, sh);
     if (!p->have_bf) plan_bf(cv, p);

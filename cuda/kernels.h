@@ -141,4 +141,20 @@ void cu_image_sum(cudaStream_t s, double *ll, const float *lp, int N, size_t HW)
 void cu_adam(cudaStream_t s, float *p, const float *g, float *m, float *v, float *polyak,
              size_t n, float step, float rbc2, float beta1, float beta2, float eps, float decay);
 
+/* ---- bf16.cu: the bf16 mode's operands (uint16_t = bfloat16 bits, kernel_math.h) ---- */
+/* dst (n) = bf16(src); dst (n) = float(src) (+ beta dst, beta 0 or 1; 0: dst not read). */
+void cu_to_bf16(cudaStream_t s, uint16_t *dst, const float *src, size_t n);
+void cu_from_bf16(cudaStream_t s, float *dst, const uint16_t *src, float beta, size_t n);
+/* cu_w_to_krsc / cu_w_from_krsc_add with a bf16 filter on the NHWC (KRSC) side. */
+void cu_w_to_krsc_bf16(cudaStream_t s, uint16_t *dst, const float *src, int K, int C, int RS);
+void cu_w_from_krsc_add_bf16(cudaStream_t s, float *dst, const uint16_t *src, int K, int C,
+                             int RS);
+/* cu_concat_elu_fwd and cu_c1_finish_fwd writing their padded outputs in bf16 (c1 stays
+ * float); out (n) = bf16(elu(x)). */
+void cu_concat_elu_fwd_bf16(cudaStream_t s, uint16_t *out, pad_geom pg, const float *a, int Ca,
+                            const float *b, int Cb);
+void cu_c1_finish_fwd_bf16(cudaStream_t s, float *c1, const float *b1, const float *b2,
+                           uint16_t *hd, pad_geom pg, int F, const float *mask);
+void cu_elu_bf16(cudaStream_t s, uint16_t *out, const float *x, size_t n);
+
 #endif
