@@ -10,12 +10,14 @@
 #   A0 the machine: nvidia-smi, nvcc, compute-sanitizer, the libraries found;
 #   A1 build: the CUDA library and the GPU tests first, then the tools
 #      (PREBUILT=DIR: use a tree built elsewhere with make GPU=1 BUILD=DIR; nothing is built);
-#   A2 test_cuda_load; test_gpu_parity in fp32 and tf32, each test in its own
+#   A2 test_cuda_load; test_gpu_parity in fp32, tf32 and bf16 (PCNN_PRECISION; bf16's
+#      bounds are an estimate until this run measures them), each test in its own
 #      process (CUDA_LAUNCH_BLOCKING=1: a fault is blamed on its own op, and one
 #      fault cannot take the other tests with it); a skip counts as a failure;
 #   A3 compute-sanitizer memcheck over one small whole-network test and over the
 #      cached sampler's window ops (test_cached_logits_variants);
-#   A4 reproducibility: pcnn-fit twice on the GPU (model bytes), pcnn-score at two
+#   A4 reproducibility: pcnn-fit twice on the GPU, in the backend's mode and with
+#      --precision bf16 (model bytes), pcnn-score at two
 #      batch sizes (TSV bytes), pcnn-gen on the CPU and the GPU (PNG bytes), and the
 #      GPU's cached sampler against its naive one (PNG bytes);
 #   A5 multi-GPU (only with 2 or more GPUs, mpirun and an MPI build; otherwise one line
@@ -25,8 +27,10 @@
 # Stage B, speed: pcnn-fit (one epoch of 40 batches: epoch_wall_s includes the
 #   start and the algorithm choice) / pcnn-score / pcnn-gen (100 images, the cached
 #   sampler) at (R,F,M) = (1,40,5) and
-#   (5,160,10), batch 64, fp32 and tf32; PyTorch's run of the same model
-#   (tests/reference/bench_gpu_torch.py --quick) when python3 has torch.
+#   (5,160,10), batch 64, fp32, tf32 and bf16 (PCNN_PRECISION: bf16 in every pass);
+#   PyTorch's run of the same model (tests/reference/bench_gpu_torch.py --quick: eager
+#   fp32, bf16 autocast + channels_last, torch.compile) when python3 has torch, in the
+#   same run on the same GPU.
 # Stage C, quality (only with QUALITY_DATA=DIR holding train.bin and val.bin): the
 #   full profile's recipe trained for QUALITY_S seconds on the GPU, then validation
 #   accuracy and judged samples (see the stage below).
@@ -360,7 +364,7 @@ if [ $BENCH_ONLY = 0 ]; then
 		fail "parity: test_gpu_parity --list named no tests (exit $rc): zero tests is not a pass"
 		names=""
 	fi
-	for prec in fp32 tf32; do
+	for prec in fp32 tf32 bf16; do
 		[ -n "$names" ] || break
 		gate "parity $prec"
 		say "A2 parity $prec"
@@ -430,6 +434,21 @@ if [ $BENCH_ONLY = 0 ]; then
 	if [ $? -ne 0 ]; then fail "pcnn-fit on $DEV failed (log.txt, conv-algos.txt)"
 	elif cmp -s "$W/r1.bin" "$W/r2.bin"; then note "pcnn-fit twice on $DEV (6 steps): model files byte-identical"
 	else fail "pcnn-fit twice on $DEV (6 steps, same seed): model files differ"; fi
+	# pcnn-fit --precision bf16 (the GPU's bf16 training mode): twice the same bytes, and not
+	# the fp32 run's (the mode is not a no-op). The dry run's CPU stand-in has it only with
+	# AVX512_BF16.
+	if [ "$DRY" = 1 ] && ! grep -qw avx512_bf16 /proc/cpuinfo 2>/dev/null; then
+		skipped "pcnn-fit --precision bf16 twice: a dry run on a CPU without AVX512_BF16"
+	elif tmo 60 "$BIN/pcnn-fit" "${fitargs[@]}" --precision bf16 -o "$W/b1.bin" "$W/val.bin" &&
+		tmo 60 "$BIN/pcnn-fit" "${fitargs[@]}" --precision bf16 -o "$W/b2.bin" "$W/val.bin"; then
+		# the model files differ in their "precision" entry anyway: compare what they score
+		tmo 60 "$BIN/pcnn-score" -q -b 64 --device $DEV -o "$W/sb.tsv" "$W/b1.bin" "$W/val.bin" &&
+			tmo 60 "$BIN/pcnn-score" -q -b 64 --device $DEV -o "$W/sr.tsv" "$W/r1.bin" "$W/val.bin"
+		if [ $? -ne 0 ]; then fail "pcnn-score of the bf16-trained model on $DEV failed (log.txt)"
+		elif ! cmp -s "$W/b1.bin" "$W/b2.bin"; then fail "pcnn-fit --precision bf16 twice on $DEV (6 steps, same seed): model files differ"
+		elif cmp -s "$W/sb.tsv" "$W/sr.tsv"; then fail "pcnn-fit --precision bf16 on $DEV: scores the same bytes as the model trained without it (bf16 not used)"
+		else note "pcnn-fit --precision bf16 twice on $DEV (6 steps): model files byte-identical; its scores vs the plain run's: $(tsv_maxdiff "$W/sb.tsv" "$W/sr.tsv")"; fi
+	else fail "pcnn-fit --precision bf16 on $DEV failed (log.txt)"; fi
 	tmo 60 "$BIN/pcnn-score" -q -b 64 --device $DEV -o "$W/s64.tsv" "$W/r1.bin" "$W/val.bin" &&
 		tmo 60 "$BIN/pcnn-score" -q -b 7 --device $DEV -o "$W/s7.tsv" "$W/r1.bin" "$W/val.bin"
 	# The GPU's contract (docs/GPU.md): the same bytes for the same batch size; across
@@ -493,7 +512,7 @@ tmo 30 "$TBIN/pcnn-mkdata" -H $S -W $S -K 4 -n $((64 * steps)) -s 4 -o "$W/bench
 SIZES=("1 40 5" "5 160 10")
 [ "$DRY" = 1 ] && SIZES=("1 8 1")
 for size in "${SIZES[@]}"; do
-	for prec in fp32 tf32; do
+	for prec in fp32 tf32 bf16; do
 		set -- $size
 		tag="$1,$2,$3"
 		gate "the benchmark $prec $tag"

@@ -168,7 +168,9 @@ struct pcnn_backend {
     /* The operand precision of the convolution and 1x1 GEMMs from now on
      * (PCNN_PREC_*, nn/nn_isa.h); the graph sets it around a training step's forward and
      * backward, fp32 otherwise. 0, or -1 when the device cannot (changing nothing).
-     * NULL: fp32 only (the CUDA backend's precision is PCNN_PRECISION, docs/GPU.md). */
+     * CUDA: bf16 = bfloat16 operands summed in fp32 on the tensor cores; fp32 = back to
+     * the backend's own mode (PCNN_PRECISION: fp32, tf32 or bf16; docs/GPU.md).
+     * NULL: fp32 only. A backward runs in the precision of its forward. */
     int (*set_precision)(pcnn_backend *be, int prec);
 };
 
