@@ -98,6 +98,8 @@ struct cuda_ctx {
     uint16_t *h_in, *h_out, *h_dy, *h_w;     /* bf16 scratch, made at the first bf16 op: an
                                                 operand, a cuDNN result, a gradient operand,
                                                 a filter gradient */
+    float *fx;                    /* (h_in_n) a bf16 operand widened, for a direction cuDNN
+                                     has no deterministic bf16 algorithm for (made then) */
 };
 
 struct cuda_state {
@@ -387,7 +389,18 @@ static size_t conv_out_n(cuda_ctx *c, const conv_shape &sh)
 
 /* ---------------------------------------------------------------- convs and GEMMs
  * In the precision of the moment. The float operands (x, dy, in, dout) may come as their
- * bf16 twins instead (x16, dy16, ...: given in bf16 mode, NULL otherwise); results are float. */
+ * bf16 twins instead (x16, dy16, ...: given in bf16 mode, NULL otherwise); results are float.
+ * A bf16 direction for which cuDNN offers no deterministic algorithm (cu_conv_usable) runs
+ * in float (the backend's fp32/tf32 math) on the float operand, or on the bf16 one widened
+ * (exactly) into c->fx, with the float filter: deterministic, and no less precise. */
+
+/* The float operand of a conv: x, or x16 widened into c->fx. */
+static const float *as32(cuda_ctx *c, const float *x, const uint16_t *x16, size_t n)
+{
+    if (x) return x;
+    cu_from_bf16(c->s, lazy32(&c->fx, c->h_in_n), x16, 0.0f, n);
+    return c->fx;
+}
 
 /* y (float) = conv_L(x) + beta y (beta 0 or 1). */
 static void conv_fwd(pcnn_backend *be, conv_shape sh, const pcnn_wnlayer *L, const float *wp,
@@ -399,10 +412,15 @@ static void conv_fwd(pcnn_backend *be, conv_shape sh, const pcnn_wnlayer *L, con
         return;
     }
     need_h(c);
-    sh.bf16 = 1;
-    const uint16_t *xx = as16(c, x, x16, c->h_in, conv_in_n(sh));
-    cu_conv_fwd(c->cv, &sh, xx, weight16(be, L, wp), 0.0f, c->h_out);
-    cu_from_bf16(c->s, y, c->h_out, beta, conv_out_n(c, sh));
+    conv_shape s16 = sh;
+    s16.bf16 = 1;
+    if (!cu_conv_usable(c->cv, &s16, CU_CONV_FWD)) {
+        cu_conv_fwd(c->cv, &sh, as32(c, x, x16, conv_in_n(sh)), filter_of(be, L, wp), beta, y);
+        return;
+    }
+    const uint16_t *xx = as16(c, x, x16, c->h_in, conv_in_n(s16));
+    cu_conv_fwd(c->cv, &s16, xx, weight16(be, L, wp), 0.0f, c->h_out);
+    cu_from_bf16(c->s, y, c->h_out, beta, conv_out_n(c, s16));
 }
 
 /* dx (float) = conv_L^T(dy) + beta dx (beta 0 or 1). */
@@ -415,10 +433,15 @@ static void conv_bwd_data(pcnn_backend *be, conv_shape sh, const pcnn_wnlayer *L
         return;
     }
     need_h(c);
-    sh.bf16 = 1;
-    const uint16_t *dd = as16(c, dy, dy16, c->h_dy, conv_out_n(c, sh));
-    cu_conv_bwd_data(c->cv, &sh, dd, weight16(be, L, wp), 0.0f, c->h_out);
-    cu_from_bf16(c->s, dx, c->h_out, beta, conv_in_n(sh));
+    conv_shape s16 = sh;
+    s16.bf16 = 1;
+    if (!cu_conv_usable(c->cv, &s16, CU_CONV_BWD_DATA)) {   /* dy: every caller has it */
+        cu_conv_bwd_data(c->cv, &sh, dy, filter_of(be, L, wp), beta, dx);
+        return;
+    }
+    const uint16_t *dd = as16(c, dy, dy16, c->h_dy, conv_out_n(c, s16));
+    cu_conv_bwd_data(c->cv, &s16, dd, weight16(be, L, wp), 0.0f, c->h_out);
+    cu_from_bf16(c->s, dx, c->h_out, beta, conv_in_n(s16));
 }
 
 /* gp[v of L] += dL/dW of conv_L from (x, dy). */
@@ -433,10 +456,16 @@ static void conv_bwd_filter(pcnn_backend *be, conv_shape sh, const pcnn_wnlayer 
         return;
     }
     need_h(c);
-    sh.bf16 = 1;
-    const uint16_t *xx = as16(c, x, x16, c->h_in, conv_in_n(sh));
-    const uint16_t *dd = as16(c, dy, dy16, c->h_dy, conv_out_n(c, sh));
-    cu_conv_bwd_filter(c->cv, &sh, xx, dd, 0.0f, c->h_w);
+    conv_shape s16 = sh;
+    s16.bf16 = 1;
+    if (!cu_conv_usable(c->cv, &s16, CU_CONV_BWD_FILTER)) {
+        cu_conv_bwd_filter(c->cv, &sh, as32(c, x, x16, conv_in_n(sh)), dy, 0.0f, c->dwk);
+        add_filter_grad(be, L, gp);
+        return;
+    }
+    const uint16_t *xx = as16(c, x, x16, c->h_in, conv_in_n(s16));
+    const uint16_t *dd = as16(c, dy, dy16, c->h_dy, conv_out_n(c, s16));
+    cu_conv_bwd_filter(c->cv, &s16, xx, dd, 0.0f, c->h_w);
     int K = L->kind == PCNN_LAYER_DECONV ? L->cin : L->cout;
     int C = L->kind == PCNN_LAYER_DECONV ? L->cout : L->cin;
     cu_w_from_krsc_add_bf16(c->s, gp + L->v, c->h_w, K, C, L->kh * L->kw);
@@ -866,7 +895,7 @@ static void cu_destroy(pcnn_backend *be)
     if (c) {
         cudaStreamSynchronize(c->s);
         void *bufs[] = {c->sA, c->sB, c->sC, c->sD, c->partial, c->wk, c->dwk, c->lp, c->lld,
-                        c->h_in, c->h_out, c->h_dy, c->h_w};
+                        c->h_in, c->h_out, c->h_dy, c->h_w, c->fx};
         for (void *p : bufs)
             if (p) cudaFree(p);
         if (!c->window) {
@@ -1064,6 +1093,7 @@ static pcnn_backend *cu_window_new(pcnn_backend *parent, int max_batch, int H, i
     c->window = 1;
     c->coll = pcnn_dist_device();   /* no collectives on a window */
     c->h_in = c->h_out = c->h_dy = c->h_w = NULL;   /* its own bf16 scratch, of its size */
+    c->fx = NULL;
     be->name = parent->name;
     be->ctx = c;
     be->t = parent->t;

@@ -16,6 +16,7 @@ struct plan {
     cudnnFilterDescriptor_t w;
     cudnnConvolutionDescriptor_t cfwd, cbd, cbf;   /* one per direction: own math type */
     int have_fwd, have_bd, have_bf;
+    int none_fwd, none_bd, none_bf;                /* bf16: no deterministic algorithm */
     cudnnConvolutionFwdAlgo_t afwd;
     cudnnConvolutionBwdDataAlgo_t abd;
     cudnnConvolutionBwdFilterAlgo_t abf;
@@ -129,7 +130,8 @@ static void log_candidates(const conv_shape &sh, const char *what, const Perf *p
                 perf[i].memory, math_name(perf[i].mathType));
 }
 
-/* Index into perf of the algorithm to use; -1 when nothing works at all. */
+/* Index into perf of the algorithm to use; -1 for a bf16 shape without a deterministic one
+ * (its caller runs that direction in float instead: cu_conv_usable). */
 template <class Perf>
 static int choose_any(const cu_convs *cv, const conv_shape &sh, const Perf *perf, int n,
                       const char *what);
@@ -139,6 +141,11 @@ static int choose(const cu_convs *cv, const conv_shape &sh, const Perf *perf, in
                   const char *what)
 {
     int i = choose_any(cv, sh, perf, n, what);
+    if (i < 0) {
+        if (env_on("PCNN_CONV_LOG"))
+            fprintf(stderr, "pcnn:   no deterministic bf16 %s algorithm: float instead\n", what);
+        return i;
+    }
     if (env_on("PCNN_CONV_LOG"))
         fprintf(stderr, "pcnn:   chose algo %d (%s math)\n", (int)perf[i].algo,
                 strict_of(cv, sh) ? "fma" : math_name(perf[i].mathType));
@@ -161,6 +168,8 @@ static int choose_any(const cu_convs *cv, const conv_shape &sh, const Perf *perf
             if (pass == 0 && sh.bf16 && perf[i].mathType == CUDNN_FMA_MATH) continue;
             return i;
         }
+    /* bf16: never a non-deterministic algorithm; the direction runs in float instead */
+    if (sh.bf16) return -1;
     for (int i = 0; i < n; i++)
         if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= cv->ws_limit) {
             if (env_on("PCNN_DETERMINISTIC"))
@@ -221,6 +230,11 @@ static void pick_fwd(cu_convs *cv, plan *a)
         CK(cudnnGetConvolutionForwardAlgorithm_v7(cv->h, a->x, a->w, a->cfwd, a->y,
                                                   CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &n, perf));
     int i = choose(cv, a->sh, perf, n, "forward");
+    a->have_fwd = 1;
+    if (i < 0) {
+        a->none_fwd = 1;
+        return;
+    }
     a->afwd = perf[i].algo;
     set_math(cv, a->sh, a->cfwd, perf[i].mathType);
     CK(cudnnGetConvolutionForwardWorkspaceSize(cv->h, a->x, a->w, a->cfwd, a->y, a->afwd,
@@ -233,6 +247,8 @@ static void plan_fwd(cu_convs *cv, plan *p)
     plan *a = algo_plan(cv, p);
     if (!a->have_fwd) pick_fwd(cv, a);
     if (a == p) return;
+    p->have_fwd = 1;
+    if ((p->none_fwd = a->none_fwd)) return;
     cudnnMathType_t m;
     CK(cudnnGetConvolutionMathType(a->cfwd, &m));
     CK(cudnnSetConvolutionMathType(p->cfwd, m));
@@ -260,6 +276,11 @@ static void pick_bd(cu_convs *cv, plan *a)
                                                        CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT,
                                                        &n, perf));
     int i = choose(cv, a->sh, perf, n, "backward-data");
+    a->have_bd = 1;
+    if (i < 0) {
+        a->none_bd = 1;
+        return;
+    }
     a->abd = perf[i].algo;
     set_math(cv, a->sh, a->cbd, perf[i].mathType);
     CK(cudnnGetConvolutionBackwardDataWorkspaceSize(cv->h, a->w, a->y, a->cbd, a->x, a->abd,
@@ -272,6 +293,8 @@ static void plan_bd(cu_convs *cv, plan *p)
     plan *a = algo_plan(cv, p);
     if (!a->have_bd) pick_bd(cv, a);
     if (a == p) return;
+    p->have_bd = 1;
+    if ((p->none_bd = a->none_bd)) return;
     cudnnMathType_t m;
     CK(cudnnGetConvolutionMathType(a->cbd, &m));
     CK(cudnnSetConvolutionMathType(p->cbd, m));
@@ -299,6 +322,11 @@ static void pick_bf(cu_convs *cv, plan *a)
             cv->h, a->x, a->y, a->cbf, a->w, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &n,
             perf));
     int i = choose(cv, a->sh, perf, n, "backward-filter");
+    a->have_bf = 1;
+    if (i < 0) {
+        a->none_bf = 1;
+        return;
+    }
     a->abf = perf[i].algo;
     set_math(cv, a->sh, a->cbf, perf[i].mathType);
     CK(cudnnGetConvolutionBackwardFilterWorkspaceSize(cv->h, a->x, a->y, a->cbf, a->w,
@@ -311,6 +339,8 @@ static void plan_bf(cu_convs *cv, plan *p)
     plan *a = algo_plan(cv, p);
     if (!a->have_bf) pick_bf(cv, a);
     if (a == p) return;
+    p->have_bf = 1;
+    if ((p->none_bf = a->none_bf)) return;
     cudnnMathType_t m;
     CK(cudnnGetConvolutionMathType(a->cbf, &m));
     CK(cudnnSetConvolutionMathType(p->cbf, m));
@@ -356,6 +386,29 @@ void cu_convs_free(cu_convs *cv)
 
 size_t cu_convs_workspace(const cu_convs *cv) { return cv->ws_bytes; }
 
+int cu_conv_usable(cu_convs *cv, const conv_shape *sh, int dir)
+{
+    plan *p = get_plan(cv, sh);
+    switch (dir) {
+    case CU_CONV_FWD:
+        if (!p->have_fwd) plan_fwd(cv, p);
+        return !p->none_fwd;
+    case CU_CONV_BWD_DATA:
+        if (!p->have_bd) plan_bd(cv, p);
+        return !p->none_bd;
+    default:
+        if (!p->have_bf) plan_bf(cv, p);
+        return !p->none_bf;
+    }
+}
+
+static void unusable(const conv_shape *sh, const char *what)
+{
+    pcnn_die("internal error: cuDNN %s of a bf16 shape without an algorithm (Ci=%d %dx%d -> Co=%d "
+             "k=%dx%d; callers ask cu_conv_usable first)", what, sh->Ci, sh->Hi, sh->Wi, sh->Co,
+             sh->kh, sh->kw);
+}
+
 void cu_conv_out_dims(cu_convs *cv, const conv_shape *sh, int *Ho, int *Wo)
 {
     plan *p = get_plan(cv, sh);
@@ -368,6 +421,7 @@ void cu_conv_fwd(cu_convs *cv, const conv_shape *sh, const void *x, const void *
 {
     plan *p = get_plan(cv, sh);
     if (!p->have_fwd) plan_fwd(cv, p);
+    if (p->none_fwd) unusable(sh, "forward");
     ensure_ws(cv, p->wfwd);
     const float one = 1.0f;
     CK(cudnnConvolutionForward(cv->h, &one, p->x, x, p->w, w, p->cfwd, p->afwd, cv->ws, p->wfwd,
@@ -379,6 +433,7 @@ void cu_conv_bwd_data(cu_convs *cv, const conv_shape *sh, const void *dy, const 
 {
     plan *p = get_plan(cv, sh);
     if (!p->have_bd) plan_bd(cv, p);
+    if (p->none_bd) unusable(sh, "backward-data");
     ensure_ws(cv, p->wbd);
     const float one = 1.0f;
     CK(cudnnConvolutionBackwardData(cv->h, &one, p->w, w, p->y, dy, p->cbd, p->abd, cv->ws,
@@ -390,6 +445,7 @@ void cu_conv_bwd_filter(cu_convs *cv, const conv_shape *sh, const void *x, const
 {
     plan *p = get_plan(cv, sh);
     if (!p->have_bf) plan_bf(cv, p);
+    if (p->none_bf) unusable(sh, "backward-filter");
     ensure_ws(cv, p->wbf);
     const float one = 1.0f;
     CK(cudnnConvolutionBackwardFilter(cv->h, &one, p->x, x, p->y, dy, p->cbf, p->abf, cv->ws,

@@ -49,6 +49,12 @@ void cu_conv_bwd_data(cu_convs *cv, const conv_shape *sh, const void *dy, const 
 /* dw = dL/dw from (x, dy) + beta * dw */
 void cu_conv_bwd_filter(cu_convs *cv, const conv_shape *sh, const void *x, const void *dy,
                         float beta, void *dw);
+/* Whether direction dir of shape sh has an algorithm (planning it): always 1 for float
+ * shapes (cuDNN without any dies with the candidates listed); 0 for a bf16 shape whose
+ * candidates hold no deterministic algorithm (none is taken that varies run to run): its
+ * caller runs that direction in float on the widened bf16 operands instead. */
+enum { CU_CONV_FWD = 0, CU_CONV_BWD_DATA = 1, CU_CONV_BWD_FILTER = 2 };
+int cu_conv_usable(cu_convs *cv, const conv_shape *sh, int dir);
 /* Bytes of workspace held now. */
 size_t cu_convs_workspace(const cu_convs *cv);
 
