@@ -12,9 +12,10 @@
  *   PyTorch ConvTranspose2d layout), padding (0, coff) and G's input (2h, 2w):
  *   dx_G[r, c] = full[r, c + coff] exactly on the crop, so no crop copy.
  *   Their backward is G's forward (data) and G's backward-filter (weights).
- * - Filters go to cuDNN in NHWC (K, kh, kw, C): each conv call converts the
- *   effective weight from wp (PyTorch layout, the interface's contract) into a
- *   scratch buffer, and backward-filter results are converted back and added.
+ * - Filters go to cuDNN in NHWC (K, kh, kw, C): the effective weight in wp
+ *   (PyTorch layout, the interface's contract) is converted into a copy per layer
+ *   once per weight generation (weight_copies: each wn_fwd, or a write over a
+ *   converted weight), and backward-filter results are converted back and added.
  * - 1x1 layers (nin_skip, nin_out) are cuBLAS SGEMMs on the row-major
  *   (rows, C) activations; biases, class terms, shifts, dropout, gate and the
  *   likelihood are own kernels (kernels.h). Reductions run in a fixed order
@@ -61,14 +62,16 @@ extern "C" {
 
 namespace {
 
-/* The bf16 copies of the weights (bf16 mode): every layer's effective weight from wp,
- * converts once per weight generation. Shared by a backend and its windows (owned by
- * the full backend). */
-struct bf16_weights {
-    uint16_t *buf;                /* every layer: convs NHWC (K, kh, kw, C), nin (Cout, Cin) */
-    size_t *off;                  /* host (nlayers): layer i's offset in buf */
-    uint64_t *gen;                /* host (nlayers): generation its copy was made in, 0: none */
-    const float **src;            /* host (nlayers): the wp it was made from */
+/* Copies of the effective weights in the layouts the convolutions and GEMMs read, each made
+ * from wp once per weight generation: float NHWC filters (fp32 / tf32) and bf16 filters and
+ * nin weights (bf16). Shared by a backend and its windows (owned by the full backend). */
+struct weight_copies {
+    size_t *off;                  /* host (nlayers): layer i's offset in either buffer */
+    size_t total;                 /* elements of every layer's weight */
+    float *buf32;                 /* convs: NHWC (K, kh, kw, C) float; made at first use */
+    uint16_t *buf16;              /* convs NHWC, nin (Cout, Cin), bf16; made at first use */
+    uint64_t *gen32, *gen16;      /* host (nlayers): generation a copy was made in, 0: none */
+    const float **src32, **src16; /* host (nlayers): the wp it was made from */
     uint64_t wgen;                /* the weight generation: bumped by wn_fwd and by writes over
                                      a converted source (lo..hi) */
     const char *lo, *hi;          /* bytes of wp read by the copies made in this generation */
@@ -85,7 +88,7 @@ struct cuda_ctx {
     int *rows_len;
     float *sA, *sB, *sC, *sD;     /* scratch: rows x 2F, padded rows x 2F, rows x F, rows x 4F */
     float *partial;               /* (maxN, max(2F, 10M)) */
-    float *wk, *dwk;              /* one filter in NHWC layout, and its gradient */
+    float *dwk;                   /* one filter's gradient in NHWC layout */
     float *lp;                    /* (maxN, H, W) per-pixel log-likelihoods */
     double *lld;                  /* (maxN) */
     int device;                   /* the GPU (cudaSetDevice) */
@@ -93,7 +96,7 @@ struct cuda_ctx {
     int window;                   /* a window backend (window_new): s, dnn, blas, cv, rows are its parent's */
     int base_bf16;                /* PCNN_PRECISION=bf16: bf16 for every pass */
     int bf16;                     /* bf16 operands now (base_bf16, or set_precision's training step) */
-    bf16_weights *bw;             /* the bf16 weights (the parent's on a window) */
+    weight_copies *bw;            /* the weights' copies (the parent's on a window) */
     size_t h_in_n, h_out_n, h_dy_n, h_w_n;   /* sizes of the bf16 scratch below, in elements */
     uint16_t *h_in, *h_out, *h_dy, *h_w;     /* bf16 scratch, made at the first bf16 op: an
                                                 operand, a cuDNN result, a gradient operand,
@@ -279,15 +282,37 @@ static void cu_state_free(pcnn_backend *be, void *st)
 
 /* ---------------------------------------------------------------- helpers */
 
-/* Convs of layer L with its effective weight from wp (PyTorch layout -> NHWC scratch). */
+static float *lazy32(float **p, size_t n);
+static uint16_t *lazy16(uint16_t **p, size_t n);
+
+/* Whether layer L's copy (gen, src: one of weight_copies' kinds) must be made again from wp:
+ * it is of an older weight generation or of another wp. Marks it made now. */
+static int copy_stale(weight_copies *w, uint64_t *gen, const float **src, const pcnn_wnlayer *L,
+                      int i, const float *wp)
+{
+    if (gen[i] == w->wgen && src[i] == wp) return 0;
+    gen[i] = w->wgen;
+    src[i] = wp;
+    const char *lo = (const char *)(wp + L->v), *hi = (const char *)(wp + L->v + L->rows * L->rowlen);
+    if (!w->lo || lo < w->lo) w->lo = lo;
+    if (!w->hi || hi > w->hi) w->hi = hi;
+    return 1;
+}
+
+/* Conv layer L's effective weight from wp as cuDNN's NHWC filter (K, kh, kw, C): made once
+ * per weight generation (the same kernel and bits as a conversion per call). */
 static const float *filter_of(pcnn_backend *be, const pcnn_wnlayer *L, const float *wp)
 {
     cuda_ctx *c = CTX(be);
+    weight_copies *w = c->bw;
+    const int i = (int)(L - be->t->layers);
+    float *dst = lazy32(&w->buf32, w->total) + w->off[i];
+    if (!copy_stale(w, w->gen32, w->src32, L, i, wp)) return dst;
     /* conv (cout, cin, kh, kw) -> K = cout, C = cin; deconv (cin, cout, kh, kw) -> K = cin, C = cout */
     int K = L->kind == PCNN_LAYER_DECONV ? L->cin : L->cout;
     int C = L->kind == PCNN_LAYER_DECONV ? L->cout : L->cin;
-    cu_w_to_krsc(c->s, c->wk, wp + L->v, K, C, L->kh * L->kw);
-    return c->wk;
+    cu_w_to_krsc(c->s, dst, wp + L->v, K, C, L->kh * L->kw);
+    return dst;
 }
 
 /* gp[v of L] += dW, where dW (NHWC filter) comes from backward-filter into c->dwk. */
@@ -335,7 +360,7 @@ static void need_h(cuda_ctx *c)
  * weight generation when it overlaps a weight that has a bf16 copy. */
 static void wrote(cuda_ctx *c, const void *p, size_t n)
 {
-    bf16_weights *w = c->bw;
+    weight_copies *w = c->bw;
     if (!w || !w->lo) return;
     const char *a = (const char *)p;
     if (a < w->hi && a + n > w->lo) {
@@ -350,23 +375,17 @@ static void wrote(cuda_ctx *c, const void *p, size_t n)
 static const uint16_t *weight16(pcnn_backend *be, const pcnn_wnlayer *L, const float *wp)
 {
     cuda_ctx *c = CTX(be);
-    bf16_weights *w = c->bw;
+    weight_copies *w = c->bw;
     const int i = (int)(L - be->t->layers);
-    uint16_t *dst = w->buf + w->off[i];
-    if (w->gen[i] == w->wgen && w->src[i] == wp) return dst;
-    const size_t n = L->rows * L->rowlen;
+    uint16_t *dst = lazy16(&w->buf16, w->total) + w->off[i];
+    if (!copy_stale(w, w->gen16, w->src16, L, i, wp)) return dst;
     if (L->kind == PCNN_LAYER_LINEAR) {
-        cu_to_bf16(c->s, dst, wp + L->v, n);
+        cu_to_bf16(c->s, dst, wp + L->v, L->rows * L->rowlen);
     } else {
         int K = L->kind == PCNN_LAYER_DECONV ? L->cin : L->cout;
         int C = L->kind == PCNN_LAYER_DECONV ? L->cout : L->cin;
         cu_w_to_krsc_bf16(c->s, dst, wp + L->v, K, C, L->kh * L->kw);
     }
-    w->gen[i] = w->wgen;
-    w->src[i] = wp;
-    const char *lo = (const char *)(wp + L->v), *hi = (const char *)(wp + L->v + n);
-    if (!w->lo || lo < w->lo) w->lo = lo;
-    if (!w->hi || hi > w->hi) w->hi = hi;
     return dst;
 }
 
@@ -894,17 +913,20 @@ static void cu_destroy(pcnn_backend *be)
     cuda_ctx *c = CTX(be);
     if (c) {
         cudaStreamSynchronize(c->s);
-        void *bufs[] = {c->sA, c->sB, c->sC, c->sD, c->partial, c->wk, c->dwk, c->lp, c->lld,
+        void *bufs[] = {c->sA, c->sB, c->sC, c->sD, c->partial, c->dwk, c->lp, c->lld,
                         c->h_in, c->h_out, c->h_dy, c->h_w, c->fx};
         for (void *p : bufs)
             if (p) cudaFree(p);
         if (!c->window) {
             pcnn_nccl_device_free(&c->coll);
             if (c->bw) {
-                if (c->bw->buf) cudaFree(c->bw->buf);
+                if (c->bw->buf32) cudaFree(c->bw->buf32);
+                if (c->bw->buf16) cudaFree(c->bw->buf16);
                 free(c->bw->off);
-                free(c->bw->gen);
-                free(c->bw->src);
+                free(c->bw->gen32);
+                free(c->bw->gen16);
+                free(c->bw->src32);
+                free(c->bw->src16);
                 free(c->bw);
             }
             cu_convs_free(c->cv);
@@ -998,7 +1020,7 @@ static int rank_device(const pcnn_rank_place *p, int ndev)
 }
 
 static void alloc_scratch(cuda_ctx *c, const pcnn_param_table *t, int max_batch, int H, int W);
-static bf16_weights *bf16_weights_new(const pcnn_param_table *t);
+static weight_copies *weight_copies_new(const pcnn_param_table *t);
 static void set_ops(pcnn_backend *be);
 
 extern "C" pcnn_backend *pcnn_cuda_backend_create(const pcnn_param_table *t, int max_batch, int H,
@@ -1048,7 +1070,10 @@ extern "C" pcnn_backend *pcnn_cuda_backend_create_at(const pcnn_param_table *t, 
     size_t ws_limit = (size_t)1 << 30;
     g_oom.max_batch = max_batch;
     g_oom.per_image_bytes = per_image_floats(t, H, W) * sizeof(float);
-    g_oom.fixed_bytes = (size_t)9 * t->total * sizeof(float) + 2 * maxw * sizeof(float) + ws_limit +
+    /* params, grads, gp, wp, Adam m and v, Polyak, host-side copies; the weight copies
+     * (float and bf16, weight_copies); a filter gradient */
+    g_oom.fixed_bytes = (size_t)9 * t->total * sizeof(float) +
+                        t->total * (sizeof(float) + sizeof(uint16_t)) + maxw * sizeof(float) + ws_limit +
                         ((size_t)600 << 20);   /* CUDA context, cuDNN and cuBLAS handles */
     g_oom.allocated = 0;
 
@@ -1073,7 +1098,7 @@ extern "C" pcnn_backend *pcnn_cuda_backend_create_at(const pcnn_param_table *t, 
     CK(cublasSetMathMode(c->blas, tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
     c->cv = cu_convs_new(c->dnn, c->s, tf32, ws_limit);
     build_rows(c, t);
-    c->bw = bf16_weights_new(t);
+    c->bw = weight_copies_new(t);
     alloc_scratch(c, t, max_batch, H, W);
     set_ops(be);
     return be;
@@ -1122,7 +1147,6 @@ static void alloc_scratch(cuda_ctx *c, const pcnn_param_table *t, int max_batch,
     c->sC = falloc(rows * F);
     c->sD = falloc(rows * 4 * F);
     c->partial = falloc((size_t)max_batch * wide);
-    c->wk = falloc(maxw);
     c->dwk = falloc(maxw);
     c->lp = falloc(rows);
     c->lld = (double *)dalloc((size_t)max_batch * sizeof(double));
@@ -1135,20 +1159,23 @@ static void alloc_scratch(cuda_ctx *c, const pcnn_param_table *t, int max_batch,
     c->h_w_n = maxw;
 }
 
-/* The bf16 weight copies and their table, made with the backend (half the size of the
- * parameters: small beside the activations). */
-static bf16_weights *bf16_weights_new(const pcnn_param_table *t)
+/* The weight copies' table; each buffer (the size of the weights, in float or bf16) is made
+ * at its first use. */
+static weight_copies *weight_copies_new(const pcnn_param_table *t)
 {
-    bf16_weights *w = (bf16_weights *)pcnn_xcalloc(1, sizeof *w);
-    w->off = (size_t *)pcnn_xcalloc((size_t)t->nlayers + 1, sizeof *w->off);
-    w->gen = (uint64_t *)pcnn_xcalloc((size_t)t->nlayers + 1, sizeof *w->gen);
-    w->src = (const float **)pcnn_xcalloc((size_t)t->nlayers + 1, sizeof *w->src);
+    weight_copies *w = (weight_copies *)pcnn_xcalloc(1, sizeof *w);
+    const size_t nl = (size_t)t->nlayers + 1;
+    w->off = (size_t *)pcnn_xcalloc(nl, sizeof *w->off);
+    w->gen32 = (uint64_t *)pcnn_xcalloc(nl, sizeof *w->gen32);
+    w->gen16 = (uint64_t *)pcnn_xcalloc(nl, sizeof *w->gen16);
+    w->src32 = (const float **)pcnn_xcalloc(nl, sizeof *w->src32);
+    w->src16 = (const float **)pcnn_xcalloc(nl, sizeof *w->src16);
     size_t n = 0;
     for (int i = 0; i < t->nlayers; i++) {
         w->off[i] = n;
         n += t->layers[i].rows * t->layers[i].rowlen;
     }
-    w->buf = (uint16_t *)dalloc((n ? n : 1) * sizeof(uint16_t));
+    w->total = n ? n : 1;
     w->wgen = 1;   /* gen 0: no copy yet */
     return w;
 }
