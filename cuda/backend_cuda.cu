@@ -442,6 +442,24 @@ static void conv_fwd(pcnn_backend *be, conv_shape sh, const pcnn_wnlayer *L, con
     cu_from_bf16(c->s, y, c->h_out, beta, conv_out_n(c, s16));
 }
 
+/* conv_L(x) for a kernel that reads the bf16 result itself (bf16 mode, x16 given): the
+ * result in c->h_out (valid until the next conv), or NULL when cuDNN has no deterministic
+ * bf16 forward for the shape: then y holds the float result. */
+static const uint16_t *conv_fwd_keep16(pcnn_backend *be, conv_shape sh, const pcnn_wnlayer *L,
+                                       const float *wp, const uint16_t *x16, float *y)
+{
+    cuda_ctx *c = CTX(be);
+    need_h(c);
+    conv_shape s16 = sh;
+    s16.bf16 = 1;
+    if (!cu_conv_usable(c->cv, &s16, CU_CONV_FWD)) {
+        conv_fwd(be, sh, L, wp, NULL, x16, 0.0f, y);
+        return NULL;
+    }
+    cu_conv_fwd(c->cv, &s16, x16, weight16(be, L, wp), 0.0f, c->h_out);
+    return c->h_out;
+}
+
 /* dx (float) = conv_L^T(dy) + beta dx (beta 0 or 1). */
 static void conv_bwd_data(pcnn_backend *be, conv_shape sh, const pcnn_wnlayer *L, const float *wp,
                           const float *dy, const uint16_t *dy16, float beta, float *dx)
@@ -666,33 +684,48 @@ static void cu_gated_fwd(pcnn_backend *be, void *st, const pcnn_blockref *b, con
         hdp = lazy32(&s->hdp, s->pad_n);
         if (Ls) cea = lazy32(&s->cea, s->cea_n);
     }
-    /* c1 = conv_input(concat_elu(x)) [+ nin_skip(concat_elu(concat(a1, a2)))], biases below */
-    if (bf) cu_concat_elu_fwd_bf16(c->s, cexp16, pg, x, F, NULL, 0);
-    else cu_concat_elu_fwd(c->s, cexp, pg, x, F, NULL, 0);
-    conv_fwd(be, padded_shape(Li, pg), Li, wp, cexp, cexp16, 0.0f, s->c1);
+    /* c1 = conv_input(concat_elu(x)) [+ nin_skip(concat_elu(concat(a1, a2)))], biases below.
+     * bf16: conv_input's bf16 result stays in h_out for the c1 finish to widen (c1conv),
+     * nin_skip's GEMM then writes c1 (beta 0) and the finish adds the two. */
+    const uint16_t *c1conv = NULL;
+    if (bf) {
+        cu_concat_elu_fwd_bf16(c->s, cexp16, pg, x, F, NULL, 0);
+        c1conv = conv_fwd_keep16(be, padded_shape(Li, pg), Li, wp, cexp16, s->c1);
+    } else {
+        cu_concat_elu_fwd(c->s, cexp, pg, x, F, NULL, 0);
+        conv_fwd(be, padded_shape(Li, pg), Li, wp, cexp, NULL, 0.0f, s->c1);
+    }
     if (Ls) {
         const float *a2p = b->skip == 2 ? a2 : NULL;
         const int c2n = b->skip == 2 ? F : 0;
         if (bf) cu_concat_elu_fwd_bf16(c->s, cea16, pad_none(N, h, w), a1, F, a2p, c2n);
         else cu_concat_elu_fwd(c->s, cea, pad_none(N, h, w), a1, F, a2p, c2n);
-        gemm_fwd(be, s->c1, cea, cea16, Ls, wp, rows, 1.0f);
+        gemm_fwd(be, s->c1, cea, cea16, Ls, wp, rows, c1conv ? 0.0f : 1.0f);
     }
     /* hd = dropout(concat_elu(c1 + biases)), written into the padded input of conv_out */
     if (drop)
         cu_dropout_mask(c->s, s->mask, N, 2 * F, drop->seed, drop->step, drop->block, drop->rep,
                         drop->nrep, drop->img0);
-    if (bf)
-        cu_c1_finish_fwd_bf16(c->s, s->c1, wp + Li->b, Ls ? wp + Ls->b : NULL, hdp16, pg, F,
-                              drop ? s->mask : NULL);
+    const float *b2 = Ls ? wp + Ls->b : NULL, *mask = drop ? s->mask : NULL;
+    if (c1conv)
+        cu_c1_finish_fwd_bf16in(c->s, s->c1, c1conv, Ls != NULL, wp + Li->b, b2, hdp16, pg, F,
+                                mask);
+    else if (bf)
+        cu_c1_finish_fwd_bf16(c->s, s->c1, wp + Li->b, b2, hdp16, pg, F, mask);
     else
-        cu_c1_finish_fwd(c->s, s->c1, wp + Li->b, Ls ? wp + Ls->b : NULL, hdp, pg, F,
-                         drop ? s->mask : NULL);
+        cu_c1_finish_fwd(c->s, s->c1, wp + Li->b, b2, hdp, pg, F, mask);
     /* c2 = conv_out(hd) + b + hw[y] (film: (conv_out(hd) + b) (1 + hs[y]) + hw[y]);
-     * out = x + c2[:F] * sigmoid(c2[F:]) */
+     * out = x + c2[:F] * sigmoid(c2[F:]) (bf16: the gate widens conv_out's bf16 result) */
     const int film = (t->cond & PCNN_COND_FILM) != 0;
-    conv_fwd(be, padded_shape(Lo, pg), Lo, wp, hdp, hdp16, 0.0f, s->c2);
-    cu_gate_fwd(c->s, out, x, s->c2, film ? s->c2p : NULL, wp + Lo->b, wp + b->hw,
-                film ? wp + b->hs : NULL, labels, N, (size_t)h * w, F);
+    const uint16_t *c2conv = NULL;
+    if (bf) c2conv = conv_fwd_keep16(be, padded_shape(Lo, pg), Lo, wp, hdp16, s->c2);
+    else conv_fwd(be, padded_shape(Lo, pg), Lo, wp, hdp, NULL, 0.0f, s->c2);
+    if (c2conv)
+        cu_gate_fwd_bf16in(c->s, out, x, s->c2, c2conv, film ? s->c2p : NULL, wp + Lo->b,
+                           wp + b->hw, film ? wp + b->hs : NULL, labels, N, (size_t)h * w, F);
+    else
+        cu_gate_fwd(c->s, out, x, s->c2, film ? s->c2p : NULL, wp + Lo->b, wp + b->hw,
+                    film ? wp + b->hs : NULL, labels, N, (size_t)h * w, F);
     s->dropped = drop != NULL;
     s->bf16 = bf;
 }

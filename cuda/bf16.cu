@@ -103,3 +103,37 @@ void cu_elu_bf16(cudaStream_t s, uint16_t *out, const float *x, size_t n)
     k_elu_bf16<<<pcnn_grid(n), 256, 0, s>>>(out, x, n);
     CK_LAUNCH();
 }
+
+__global__ void k_c1_finish_fwd_bf16in(float *c1, const uint16_t *conv, int acc, const float *b1,
+                                       const float *b2, uint16_t *hd, pad_geom pg, int F,
+                                       const float *mask, size_t HW, size_t total)
+{
+    GRID_STRIDE(t, total) km_c1_finish_fwd_bf16in(t, c1, conv, acc, b1, b2, hd, pg, F, mask, HW);
+}
+
+void cu_c1_finish_fwd_bf16in(cudaStream_t s, float *c1, const uint16_t *conv, int acc,
+                             const float *b1, const float *b2, uint16_t *hd, pad_geom pg, int F,
+                             const float *mask)
+{
+    size_t total = pg.rows() * (size_t)F;
+    k_c1_finish_fwd_bf16in<<<pcnn_grid(total), 256, 0, s>>>(c1, conv, acc, b1, b2, hd, pg, F,
+                                                            mask, (size_t)pg.h * pg.w, total);
+    CK_LAUNCH();
+}
+
+__global__ void k_gate_fwd_bf16in(float *out, const float *x, float *c2, const uint16_t *c2in,
+                                  float *c2p, const float *b, const float *hw, const float *hs,
+                                  const int32_t *labels, size_t HW, int F, size_t total)
+{
+    GRID_STRIDE(t, total) km_gate_fwd_bf16in(t, out, x, c2, c2in, c2p, b, hw, hs, labels, HW, F);
+}
+
+void cu_gate_fwd_bf16in(cudaStream_t s, float *out, const float *x, float *c2, const uint16_t *c2in,
+                        float *c2p, const float *b, const float *hw, const float *hs,
+                        const int32_t *labels, int N, size_t HW, int F)
+{
+    size_t total = (size_t)N * HW * F;
+    k_gate_fwd_bf16in<<<pcnn_grid(total), 256, 0, s>>>(out, x, c2, c2in, c2p, b, hw, hs, labels,
+                                                       HW, F, total);
+    CK_LAUNCH();
+}

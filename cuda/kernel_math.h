@@ -657,4 +657,34 @@ KM_INLINE void km_elu_bf16(size_t t, uint16_t *out, const float *x)
     out[t] = km_bf16_round(km_elu(x[t]));
 }
 
+/* km_c1_finish_fwd_bf16 taking conv_input's result as cuDNN left it, in bf16 (conv, (rows, F)):
+ * the widening pass fused in. c1 holds nin_skip's GEMM (acc = 1) or nothing (acc = 0):
+ * v = (acc ? c1[t] + conv[t] : conv[t]) + b1 (+ b2), which is the unfused order (c1 =
+ * float(conv), then c1 += GEMM: one addition, commutative) to the bit. */
+KM_INLINE void km_c1_finish_fwd_bf16in(size_t t, float *c1, const uint16_t *conv, int acc,
+                                       const float *b1, const float *b2, uint16_t *hd, km_pad pg,
+                                       int F, const float *mask, size_t HW)
+{
+    float v = km_bf16_float(conv[t]);
+    if (acc) v = c1[t] + v;
+    c1[t] = v;
+    km_c1_finish_fwd_bf16(t, c1, b1, b2, hd, pg, F, mask, HW);
+}
+
+/* km_gate_fwd reading conv_out's result in bf16 (c2in, (rows, 2F)) and writing c2 (float,
+ * saved for backward) itself: the widening pass fused in, the same arithmetic. */
+KM_INLINE void km_gate_fwd_bf16in(size_t t, float *out, const float *x, float *c2,
+                                  const uint16_t *c2in, float *c2p, const float *b,
+                                  const float *hw, const float *hs, const int32_t *labels,
+                                  size_t HW, int F)
+{
+    size_t r = t / F;
+    int k = (int)(t % F);
+    float *c = c2 + r * 2 * F;
+    const uint16_t *ci = c2in + r * 2 * F;
+    c[k] = km_bf16_float(ci[k]);
+    c[F + k] = km_bf16_float(ci[F + k]);
+    km_gate_fwd(t, out, x, c2, c2p, b, hw, hs, labels, HW, F);
+}
+
 #endif

@@ -156,5 +156,14 @@ void cu_concat_elu_fwd_bf16(cudaStream_t s, uint16_t *out, pad_geom pg, const fl
 void cu_c1_finish_fwd_bf16(cudaStream_t s, float *c1, const float *b1, const float *b2,
                            uint16_t *hd, pad_geom pg, int F, const float *mask);
 void cu_elu_bf16(cudaStream_t s, uint16_t *out, const float *x, size_t n);
+/* The same two with conv_input's / conv_out's bf16 result read directly (the widening pass
+ * fused in): c1 = (acc ? c1 + conv : conv) + biases, then as cu_c1_finish_fwd_bf16; c2 =
+ * float(c2in), then as cu_gate_fwd. */
+void cu_c1_finish_fwd_bf16in(cudaStream_t s, float *c1, const uint16_t *conv, int acc,
+                             const float *b1, const float *b2, uint16_t *hd, pad_geom pg, int F,
+                             const float *mask);
+void cu_gate_fwd_bf16in(cudaStream_t s, float *out, const float *x, float *c2, const uint16_t *c2in,
+                        float *c2p, const float *b, const float *hw, const float *hs,
+                        const int32_t *labels, int N, size_t HW, int F);
 
 #endif

@@ -31,7 +31,9 @@
  *     the CPU's nn_bf16_round (nn_gemm_bf16.h) at every 61st of all 2^32 floats and at
  *     each special (zeros, subnormals, the largest finite values, infinities, NaNs,
  *     ties both ways), and an independent frexp/rint rounding for finite values;
- *     every fused writer equals km_bf16_round of its float body's output.
+ *     every fused writer equals km_bf16_round of its float body's output, and the
+ *     fused widenings (the c1 finish and the gate reading cuDNN's bf16 result) equal
+ *     widening first.
  * What the host cannot check (the GPU parity test does): CUDA's own expf /
  * expm1f / logf / log1pf / tanhf (1-2 ulp), nvcc's FMA contraction, and
  * everything cuDNN and cuBLAS compute.
@@ -900,6 +902,54 @@ static void test_bf16_bodies(void)
         for (size_t i = 0; i < sizeof arr / sizeof *arr; i++) free(arr[i]);
         free(hd16);
         free(hd16ref);
+    }
+    /* the fused widenings: the c1 finish reading conv_input's bf16 result (with and without
+     * nin_skip's part already in c1), the gate reading conv_out's; against widening first */
+    for (int v = 0; v < 4; v++) {
+        const int sk = v & 1, film = v >> 1;
+        km_pad pg = pad_of(v & 1);
+        size_t np = padded_floats(pg, 2 * F);
+        float *gemm = frand(rows * F, -2, 2), *b1 = frand(F, -1, 1), *b2 = frand(F, -1, 1);
+        float *cf = frand(rows * F, -3, 3);
+        uint16_t *conv = u16new(rows * F, 0);
+        for (size_t t = 0; t < rows * F; t++) conv[t] = nn_bf16_round(cf[t]);
+        float *c1a = fdup(gemm, rows * F), *c1b = pcnn_xmalloc(rows * F * sizeof *c1b);
+        uint16_t *hda = u16new(np, S16), *hdb = u16new(np, S16);
+        for (size_t t = 0; t < rows * F; t++)
+            km_c1_finish_fwd_bf16in(t, c1a, conv, sk, b1, sk ? b2 : NULL, hda, pg, F, NULL, HW);
+        for (size_t t = 0; t < rows * F; t++) km_from_bf16(t, c1b, conv, 0.0f);
+        if (sk)   /* the GEMM adding into c1 (cuBLAS beta 1): one addition */
+            for (size_t t = 0; t < rows * F; t++) c1b[t] = gemm[t] + c1b[t];
+        for (size_t t = 0; t < rows * F; t++)
+            km_c1_finish_fwd_bf16(t, c1b, b1, sk ? b2 : NULL, hdb, pg, F, NULL, HW);
+        char what[64];
+        snprintf(what, sizeof what, "c1 finish bf16in c1 skip%d", sk);
+        cmp(what, c1a, c1b, rows * F, 0, 0);
+        snprintf(what, sizeof what, "c1 finish bf16in hd skip%d", sk);
+        cmp16(what, hda, hdb, np);
+        /* the gate: (rows, 2F) bf16 in; film on and off */
+        float *c2f = frand(rows * 2 * F, -3, 3), *gx = frand(rows * F, -1, 1);
+        float *bb = frand(2 * F, -1, 1), *hw = frand((size_t)K * 2 * F, -1, 1);
+        float *hs = frand((size_t)K * 2 * F, -0.5f, 0.5f);
+        uint16_t *c2in = u16new(rows * 2 * F, 0);
+        for (size_t t = 0; t < rows * 2 * F; t++) c2in[t] = nn_bf16_round(c2f[t]);
+        float *c2a = fsentinel(rows * 2 * F), *c2b = pcnn_xmalloc(rows * 2 * F * sizeof *c2b);
+        float *pa = fsentinel(rows * 2 * F), *pb = fsentinel(rows * 2 * F);
+        float *oa = fsentinel(rows * F), *ob = fsentinel(rows * F);
+        for (size_t t = 0; t < rows * F; t++)
+            km_gate_fwd_bf16in(t, oa, gx, c2a, c2in, pa, bb, hw, film ? hs : NULL, LABELS, HW, F);
+        for (size_t t = 0; t < rows * 2 * F; t++) km_from_bf16(t, c2b, c2in, 0.0f);
+        for (size_t t = 0; t < rows * F; t++)
+            km_gate_fwd(t, ob, gx, c2b, pb, bb, hw, film ? hs : NULL, LABELS, HW, F);
+        snprintf(what, sizeof what, "gate bf16in out film%d", film);
+        cmp(what, oa, ob, rows * F, 0, 0);
+        snprintf(what, sizeof what, "gate bf16in c2 film%d", film);
+        cmp(what, c2a, c2b, rows * 2 * F, 0, 0);
+        if (film) cmp("gate bf16in c2p", pa, pb, rows * 2 * F, 0, 0);
+        float *arr[] = {gemm, b1, b2, cf, c1a, c1b, c2f, gx, bb, hw, hs, c2a, c2b, pa, pb, oa, ob};
+        for (size_t i = 0; i < sizeof arr / sizeof *arr; i++) free(arr[i]);
+        uint16_t *arr16[] = {conv, hda, hdb, c2in};
+        for (size_t i = 0; i < sizeof arr16 / sizeof *arr16; i++) free(arr16[i]);
     }
     /* elu into bf16 (nin_out's operand) */
     uint16_t *e16 = u16new(n, S16), *e16ref = u16new(n, 0);
