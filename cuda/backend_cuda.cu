@@ -39,6 +39,16 @@
  *   or a write into a converted weight through upload / zero / copy_block): once
  *   per step. Everything else (the elementwise math, biases, the class terms, the
  *   likelihood, weight norm, Adam, Polyak, master weights) stays float32.
+ * - Graphs (PCNN_CUDA_GRAPH=1): a whole training step's forward and backward, or an
+ *   eval pass, captured once per key (graph_begin, from net.c) and replayed. The first
+ *   call of a key runs plainly (every plan, workspace and lazily made buffer comes to
+ *   be outside any capture), the second is captured, later ones replay. What varies
+ *   between calls besides the buffers' contents: the dropout step, read by the mask
+ *   kernel from device memory in a captured pass (copied there from pinned memory by
+ *   the graph's first node); the weight copies, made inside every graph (a new weight
+ *   generation at each graph_begin); the per-image likelihoods, fetched after the
+ *   graph (graph_ll). A bigger cuDNN workspace (a new shape planned later) means a
+ *   recapture. Default off: the same bytes (check-gpu compares), but not yet run.
  * - Data parallelism (docs/SCALE.md): a rank of several takes the GPU of its
  *   node-local rank (rank_device); its gradients are summed over NCCL
  *   (nccl_reduce.cu) when every rank can.
@@ -77,6 +87,15 @@ struct weight_copies {
     const char *lo, *hi;          /* bytes of wp read by the copies made in this generation */
 };
 
+/* One captured pass (graphs): its key, calls so far, the executable graph, and the cuDNN
+ * workspace generation it was captured with. */
+struct graph_entry {
+    uint64_t key;
+    long calls;
+    cudaGraphExec_t exec;
+    unsigned ws_gen;
+};
+
 struct cuda_ctx {
     cudaStream_t s;
     cudnnHandle_t dnn;
@@ -103,6 +122,13 @@ struct cuda_ctx {
                                                 a filter gradient */
     float *fx;                    /* (h_in_n) a bf16 operand widened, for a direction cuDNN
                                      has no deterministic bf16 algorithm for (made then) */
+    int graphs;                   /* PCNN_CUDA_GRAPH=1 (never on a window) */
+    int capturing;                /* inside a capture: dmol keeps ll on the device, the
+                                     dropout mask reads d_step */
+    graph_entry *gr;              /* the captured passes (ngr of them) */
+    int ngr, capgr, cur;          /* cur: the entry being captured */
+    uint64_t *h_step, *d_step;    /* the dropout step: pinned host, device */
+    void *blas_ws;                /* cuBLAS's workspace, set (graphs: no allocation in a capture) */
 };
 
 struct cuda_state {
@@ -703,7 +729,10 @@ static void cu_gated_fwd(pcnn_backend *be, void *st, const pcnn_blockref *b, con
         gemm_fwd(be, s->c1, cea, cea16, Ls, wp, rows, c1conv ? 0.0f : 1.0f);
     }
     /* hd = dropout(concat_elu(c1 + biases)), written into the padded input of conv_out */
-    if (drop)
+    if (drop && c->capturing)   /* the step from device memory: each replay's own */
+        cu_dropout_mask_dev(c->s, s->mask, N, 2 * F, drop->seed, c->d_step, drop->block,
+                            drop->rep, drop->nrep, drop->img0);
+    else if (drop)
         cu_dropout_mask(c->s, s->mask, N, 2 * F, drop->seed, drop->step, drop->block, drop->rep,
                         drop->nrep, drop->img0);
     const float *b2 = Ls ? wp + Ls->b : NULL, *mask = drop ? s->mask : NULL;
@@ -912,6 +941,7 @@ static void cu_dmol_op(pcnn_backend *be, const float *logits, const float *x, in
     size_t HW = (size_t)be->H * be->W;
     cu_dmol(c->s, c->lp, dlogits, logits, x, (size_t)N * HW, be->t->M, scale);
     cu_image_sum(c->s, c->lld, c->lp, N, HW);
+    if (c->capturing) return;   /* graph_ll fetches ll after the graph */
     CK(cudaMemcpyAsync(ll, c->lld, (size_t)N * sizeof(double), cudaMemcpyDeviceToHost, c->s));
     CK(cudaStreamSynchronize(c->s));
 }
@@ -924,6 +954,70 @@ static void cu_adam_op(pcnn_backend *be, float *params, const float *grads, floa
     float step, rbc2;
     km_adam_consts(lr, beta1, beta2, t, &step, &rbc2);
     cu_adam(CTX(be)->s, params, grads, m, v, polyak, n, step, rbc2, beta1, beta2, eps, decay);
+}
+
+/* ---------------------------------------------------------------- graphs */
+
+static void graph_drop(graph_entry *e)
+{
+    if (e->exec) CK(cudaGraphExecDestroy(e->exec));
+    e->exec = NULL;
+}
+
+static int cu_graph_begin(pcnn_backend *be, uint64_t key, uint64_t step)
+{
+    cuda_ctx *c = CTX(be);
+    if (!c->graphs) return -1;
+    if (c->capturing) pcnn_die("internal error: a graph begun inside a capture");
+    int i = 0;
+    while (i < c->ngr && c->gr[i].key != key) i++;
+    if (i == c->ngr) {
+        if (c->ngr == c->capgr) {
+            c->capgr = c->capgr ? 2 * c->capgr : 8;
+            c->gr = (graph_entry *)pcnn_xrealloc(c->gr, (size_t)c->capgr * sizeof *c->gr);
+        }
+        c->gr[c->ngr++] = graph_entry{key, 0, NULL, 0};
+    }
+    graph_entry *e = &c->gr[i];
+    e->calls++;
+    /* every copy of the weights is made inside the graph: at a capture, so that its
+     * conversions are recorded; after a replay, so that plain ops do not trust copies the
+     * graph made */
+    c->bw->wgen++;
+    c->bw->lo = c->bw->hi = NULL;
+    if (e->exec && e->ws_gen != cu_convs_ws_gen(c->cv)) graph_drop(e);   /* stale workspace */
+    if (e->calls == 1) return -1;   /* plans, workspace, buffers: made by a plain pass first */
+    CK(cudaStreamSynchronize(c->s));   /* the last replay has read h_step */
+    *c->h_step = step;
+    if (e->exec) {
+        CK(cudaGraphLaunch(e->exec, c->s));
+        return 1;
+    }
+    CK(cudaStreamBeginCapture(c->s, cudaStreamCaptureModeThreadLocal));
+    c->capturing = 1;
+    c->cur = i;
+    CK(cudaMemcpyAsync(c->d_step, c->h_step, sizeof *c->h_step, cudaMemcpyHostToDevice, c->s));
+    return 0;
+}
+
+static void cu_graph_end(pcnn_backend *be)
+{
+    cuda_ctx *c = CTX(be);
+    graph_entry *e = &c->gr[c->cur];
+    cudaGraph_t g = NULL;
+    c->capturing = 0;
+    CK(cudaStreamEndCapture(c->s, &g));
+    CK(cudaGraphInstantiate(&e->exec, g, 0));
+    CK(cudaGraphDestroy(g));
+    e->ws_gen = cu_convs_ws_gen(c->cv);
+    CK(cudaGraphLaunch(e->exec, c->s));
+}
+
+static void cu_graph_ll(pcnn_backend *be, double *ll, int N)
+{
+    cuda_ctx *c = CTX(be);
+    CK(cudaMemcpyAsync(ll, c->lld, (size_t)N * sizeof(double), cudaMemcpyDeviceToHost, c->s));
+    CK(cudaStreamSynchronize(c->s));
 }
 
 /* PCNN_PREC_BF16: bf16 operands from now on; PCNN_PREC_FP32: back to the backend's own
@@ -951,6 +1045,11 @@ static void cu_destroy(pcnn_backend *be)
         for (void *p : bufs)
             if (p) cudaFree(p);
         if (!c->window) {
+            for (int i = 0; i < c->ngr; i++) graph_drop(&c->gr[i]);
+            free(c->gr);
+            if (c->h_step) cudaFreeHost(c->h_step);
+            if (c->d_step) cudaFree(c->d_step);
+            if (c->blas_ws) cudaFree(c->blas_ws);
             pcnn_nccl_device_free(&c->coll);
             if (c->bw) {
                 if (c->bw->buf32) cudaFree(c->bw->buf32);
@@ -1132,6 +1231,23 @@ extern "C" pcnn_backend *pcnn_cuda_backend_create_at(const pcnn_param_table *t, 
     c->cv = cu_convs_new(c->dnn, c->s, tf32, ws_limit);
     build_rows(c, t);
     c->bw = weight_copies_new(t);
+    /* cuBLAS's workspace given (32 MiB, its own default on Hopper), in every mode so that
+     * graphs and plain passes run the same GEMMs: a capture must allocate nothing */
+    const size_t bws = (size_t)32 << 20;
+    c->blas_ws = dalloc(bws);
+    CK(cublasSetWorkspace(c->blas, c->blas_ws, bws));
+    const char *ge = getenv("PCNN_CUDA_GRAPH"), *lb = getenv("CUDA_LAUNCH_BLOCKING");
+    c->graphs = ge && *ge && strcmp(ge, "0") != 0;
+    if (c->graphs && lb && !strcmp(lb, "1")) {
+        /* synchronous launches cannot be captured */
+        pcnn_warn("PCNN_CUDA_GRAPH=1 ignored: CUDA_LAUNCH_BLOCKING=1 makes every launch "
+                  "synchronous, which a stream capture refuses");
+        c->graphs = 0;
+    }
+    if (c->graphs) {
+        CK(cudaMallocHost((void **)&c->h_step, sizeof *c->h_step));
+        c->d_step = (uint64_t *)dalloc(sizeof *c->d_step);
+    }
     alloc_scratch(c, t, max_batch, H, W);
     set_ops(be);
     return be;
@@ -1152,6 +1268,11 @@ static pcnn_backend *cu_window_new(pcnn_backend *parent, int max_batch, int H, i
     c->coll = pcnn_dist_device();   /* no collectives on a window */
     c->h_in = c->h_out = c->h_dy = c->h_w = NULL;   /* its own bf16 scratch, of its size */
     c->fx = NULL;
+    c->graphs = c->capturing = 0;   /* no graphs on a window */
+    c->gr = NULL;
+    c->ngr = c->capgr = 0;
+    c->h_step = c->d_step = NULL;
+    c->blas_ws = NULL;
     be->name = parent->name;
     be->ctx = c;
     be->t = parent->t;
@@ -1241,4 +1362,7 @@ static void set_ops(pcnn_backend *be)
     be->dmol = cu_dmol_op;
     be->adam = cu_adam_op;
     be->set_precision = cu_set_precision;
+    be->graph_begin = cu_graph_begin;
+    be->graph_end = cu_graph_end;
+    be->graph_ll = cu_graph_ll;
 }

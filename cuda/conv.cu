@@ -30,6 +30,7 @@ struct cu_convs {
     cudaStream_t s;
     int tf32, find;
     size_t ws_limit, ws_bytes;
+    unsigned ws_gen;
     void *ws;
     std::vector<plan *> plans;
 };
@@ -199,6 +200,7 @@ static void ensure_ws(cu_convs *cv, size_t bytes)
     cv->ws_bytes = 0;
     CK(cudaMalloc(&cv->ws, bytes));
     cv->ws_bytes = bytes;
+    cv->ws_gen++;
 }
 
 /* Math type to run with: the chosen algorithm's, but never tensor cores in strict mode. */
@@ -385,6 +387,7 @@ void cu_convs_free(cu_convs *cv)
 }
 
 size_t cu_convs_workspace(const cu_convs *cv) { return cv->ws_bytes; }
+unsigned cu_convs_ws_gen(const cu_convs *cv) { return cv->ws_gen; }
 
 int cu_conv_usable(cu_convs *cv, const conv_shape *sh, int dir)
 {

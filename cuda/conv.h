@@ -55,6 +55,9 @@ void cu_conv_bwd_filter(cu_convs *cv, const conv_shape *sh, const void *x, const
  * caller runs that direction in float on the widened bf16 operands instead. */
 enum { CU_CONV_FWD = 0, CU_CONV_BWD_DATA = 1, CU_CONV_BWD_FILTER = 2 };
 int cu_conv_usable(cu_convs *cv, const conv_shape *sh, int dir);
+/* How many times the workspace was made again (bigger): a graph captured before holds the
+ * old one and must be captured again (backend_cuda.cu). */
+unsigned cu_convs_ws_gen(const cu_convs *cv);
 /* Bytes of workspace held now. */
 size_t cu_convs_workspace(const cu_convs *cv);
 

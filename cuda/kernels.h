@@ -75,6 +75,10 @@ void cu_gate_bwd(cudaStream_t s, float *dx, float *dc2, const float *dout, const
  * (rows keyed by pcnn_dropout_image(n, rep, nrep), rng.h). */
 void cu_dropout_mask(cudaStream_t s, float *mask, int N, int C, uint64_t seed, uint64_t step,
                      uint64_t block, uint64_t rep, uint64_t nrep, uint64_t img0);
+/* The same with the step in device memory (*step, read by the kernel: graph replays). */
+void cu_dropout_mask_dev(cudaStream_t s, float *mask, int N, int C, uint64_t seed,
+                         const uint64_t *step, uint64_t block, uint64_t rep, uint64_t nrep,
+                         uint64_t img0);
 /* partial (N, C) = per-image column sums of x (N, HW, C). Fixed order: deterministic. */
 void cu_image_colsum(cudaStream_t s, float *partial, const float *x, int N, size_t HW, int C);
 /* db (acc) += sum_n partial[n, :] (db may be NULL); db2 likewise (a second bias

@@ -11,7 +11,8 @@
 #   A1 build: the CUDA library and the GPU tests first, then the tools
 #      (PREBUILT=DIR: use a tree built elsewhere with make GPU=1 BUILD=DIR; nothing is built);
 #   A2 test_cuda_load; test_gpu_parity in fp32, tf32 and bf16 (PCNN_PRECISION; bf16's
-#      bounds are an estimate until this run measures them), each test in its own
+#      bounds are an estimate until this run measures them; test_graph: CUDA graphs
+#      against plain passes, bit for bit), each test in its own
 #      process (CUDA_LAUNCH_BLOCKING=1: a fault is blamed on its own op, and one
 #      fault cannot take the other tests with it); a skip counts as a failure;
 #   A3 compute-sanitizer memcheck over one small whole-network test and over the
@@ -27,7 +28,8 @@
 # Stage B, speed: pcnn-fit (one epoch of 40 batches: epoch_wall_s includes the
 #   start and the algorithm choice) / pcnn-score / pcnn-gen (100 images, the cached
 #   sampler) at (R,F,M) = (1,40,5) and
-#   (5,160,10), batch 64, fp32, tf32 and bf16 (PCNN_PRECISION: bf16 in every pass);
+#   (5,160,10), batch 64, fp32, tf32, bf16 (PCNN_PRECISION: bf16 in every pass) and
+#   bf16-graph (PCNN_CUDA_GRAPH=1: training steps and scoring passes replayed as graphs);
 #   PyTorch's run of the same model (tests/reference/bench_gpu_torch.py --quick: eager
 #   fp32, bf16 autocast + channels_last, torch.compile) when python3 has torch, in the
 #   same run on the same GPU.
@@ -372,7 +374,9 @@ if [ $BENCH_ONLY = 0 ]; then
 		: >"$f"
 		nok=0 nbad=0 nskip=0 bad=""
 		for t in $names; do
-			PCNN_PRECISION=$prec CUDA_LAUNCH_BLOCKING=1 tmo 60 "$BUILD/tests/test_gpu_parity" "$t" >"$FILL.out" 2>&1
+			# synchronous launches, except for the graphs' test (a capture refuses them)
+			blocking=1; case $t in test_graph*) blocking=0 ;; esac
+			PCNN_PRECISION=$prec CUDA_LAUNCH_BLOCKING=$blocking tmo 60 "$BUILD/tests/test_gpu_parity" "$t" >"$FILL.out" 2>&1
 			rc=$?
 			sed "s/^/[$t] /" "$FILL.out" >>"$f"
 			rm -f "$FILL.out"
@@ -512,14 +516,17 @@ tmo 30 "$TBIN/pcnn-mkdata" -H $S -W $S -K 4 -n $((64 * steps)) -s 4 -o "$W/bench
 SIZES=("1 40 5" "5 160 10")
 [ "$DRY" = 1 ] && SIZES=("1 8 1")
 for size in "${SIZES[@]}"; do
-	for prec in fp32 tf32 bf16; do
+	# bf16-graph: bf16 with every training step and scoring pass replayed as a CUDA graph
+	for prec in fp32 tf32 bf16 bf16-graph; do
+		graph=0; case $prec in *-graph) graph=1 ;; esac
+		pprec=${prec%-graph}
 		set -- $size
 		tag="$1,$2,$3"
 		gate "the benchmark $prec $tag"
 		say "B pcnn $prec ($tag)"
 		rm -f "$W/m.bin" "$W/fit.tsv"
 		t0=$(now)
-		PCNN_PRECISION=$prec peak_run "$W/peak" tmo 120 "$BIN/pcnn-fit" -q -R $1 -F $2 -M $3 -b 64 \
+		PCNN_CUDA_GRAPH=$graph PCNN_PRECISION=$pprec peak_run "$W/peak" tmo 120 "$BIN/pcnn-fit" -q -R $1 -F $2 -M $3 -b 64 \
 			-e 1 --device $DEV --log "$W/fit.tsv" -o "$W/m.bin" "$W/bench.bin"
 		rc=$?
 		t1=$(now)
@@ -529,11 +536,11 @@ for size in "${SIZES[@]}"; do
 		row pcnn "$prec" "$tag" epoch_wall_s "$(elapsed "$t0" "$t1")" s
 		row pcnn "$prec" "$tag" peak_gib "$(awk '{printf "%.3f", $1/1024}' "$W/peak")" GiB
 		t0=$(now)
-		PCNN_PRECISION=$prec tmo 60 "$BIN/pcnn-score" -q -b 64 --device $DEV -o "$W/s.tsv" "$W/m.bin" "$W/val.bin" &&
+		PCNN_CUDA_GRAPH=$graph PCNN_PRECISION=$pprec tmo 60 "$BIN/pcnn-score" -q -b 64 --device $DEV -o "$W/s.tsv" "$W/m.bin" "$W/val.bin" &&
 			row pcnn "$prec" "$tag" score_s "$(elapsed "$t0" "$(now)")" s || fail "pcnn-score $prec $tag"
 		n=25; [ "$DRY" = 1 ] && n=1   # 100 images in one batch, the cached sampler
 		t0=$(now)
-		PCNN_PRECISION=$prec tmo 45 "$BIN/pcnn-gen" -q --no-quality -c all -n $n -b 100 --device $DEV \
+		PCNN_CUDA_GRAPH=$graph PCNN_PRECISION=$pprec tmo 45 "$BIN/pcnn-gen" -q --no-quality -c all -n $n -b 100 --device $DEV \
 			-o "$W/samples" "$W/m.bin"
 		rc=$?
 		case $rc in

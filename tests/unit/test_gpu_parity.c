@@ -778,6 +778,98 @@ static void test_train_bf16(void)
 }
 static void test_train_bf16_variants(void) { test_train_bf16(); }
 
+/* Bytewise equality of a buffer of two nets; prints the count of differing floats. */
+static size_t same_bufs(const char *what, pcnn_net *a, pcnn_net *b, int which)
+{
+    size_t np = pcnn_net_table(a)->total, nd = 0;
+    float *ha = pcnn_xmalloc(np * sizeof *ha), *hb = pcnn_xmalloc(np * sizeof *hb);
+    net_get(a, which, ha);
+    net_get(b, which, hb);
+    for (size_t i = 0; i < np; i++) nd += f2u(ha[i]) != f2u(hb[i]);
+    printf("#   %-28s n=%-7zu %zu bytewise differences\n", what, np, nd);
+    free(ha);
+    free(hb);
+    return nd;
+}
+
+/* PCNN_CUDA_GRAPH=1 (a training step's forward and backward, and an eval pass, captured as
+ * device graphs and replayed: nn_backend.h graph_begin) against the plain passes on the same
+ * device: the same bytes. Two device nets of one model, one made with PCNN_CUDA_GRAPH=1:
+ * four steps (dropout on, each its own step: the first runs plainly, the second is captured,
+ * the others replay), loss and every gradient byte for byte, Adam between; then bf16 training
+ * steps likewise (where the device has them); then the likelihood of every class (eval:
+ * plain, captured, replayed over the classes) at two batch sizes. On a GPU the graph net
+ * must have replayed (no silent plain run). */
+static void test_graph(void)
+{
+    const int NH = 8, NW = 8, NB = 5;
+    pcnn_model_file *m = pcnn_model_create(2, 8, 3, 4, NH, NW, COND, NULL, 29);
+    randomise_cond(m);
+    setenv("PCNN_CUDA_GRAPH", "1", 1);
+    pcnn_net *gg = pcnn_net_create(m, DEV_NAME, NB);
+    unsetenv("PCNN_CUDA_GRAPH");
+    pcnn_net *gp = pcnn_net_create(m, DEV_NAME, NB);
+    CHECK(gg != NULL);
+    CHECK(gp != NULL);
+    if (!gg || !gp) {
+        pcnn_net_free(gg);
+        pcnn_net_free(gp);
+        pcnn_model_file_free(m);
+        return;
+    }
+    uint8_t px[5 * 8 * 8 * 3];
+    int32_t lab[5] = {3, 1, 1, 0, 2};
+    for (size_t i = 0; i < sizeof px; i++) px[i] = (uint8_t)urand(0.0f, 256.0f);
+    size_t bad = 0;
+    for (int phase = 0; phase < 2; phase++) {
+        if (phase == 1) {   /* the bf16 training mode's graphs (another key) */
+            int a = pcnn_net_set_precision(gg, PCNN_PREC_BF16) == 0;
+            int b = pcnn_net_set_precision(gp, PCNN_PREC_BF16) == 0;
+            CHECK(a == b);
+            if (!a) {
+                printf("#   bf16 steps: not on this device (%s)\n", DEV_NAME);
+                break;
+            }
+        }
+        for (uint64_t step = 0; step < 4; step++) {
+            char what[64];
+            float fa = pcnn_net_train_step(gg, px, lab, NB, 7, 10 * phase + step);
+            float fb = pcnn_net_train_step(gp, px, lab, NB, 7, 10 * phase + step);
+            snprintf(what, sizeof what, "graph %sstep %llu grads", phase ? "bf16 " : "",
+                     (unsigned long long)step);
+            bad += same_bufs(what, gg, gp, PCNN_BUF_GRADS);
+            bad += f2u(fa) != f2u(fb);
+            pcnn_net_adam_step(gg, 2e-4f, 0.9f, 0.999f, 1e-8f, 0.9995f);
+            pcnn_net_adam_step(gp, 2e-4f, 0.9f, 0.999f, 1e-8f, 0.9995f);
+        }
+    }
+    bad += same_bufs("graph params after the steps", gg, gp, PCNN_BUF_PARAMS);
+    /* eval: every class, twice per batch size (N = 5, then 3: another graph) */
+    double la[5 * 4], lb[5 * 4];
+    for (int rep = 0; rep < 2; rep++)
+        for (int nb = NB; nb >= 3; nb -= 2) {
+            pcnn_net_loglik(gg, px, nb, rep, la);
+            pcnn_net_loglik(gp, px, nb, rep, lb);
+            size_t nd = 0;
+            for (int i = 0; i < nb * 4; i++) nd += memcmp(&la[i], &lb[i], sizeof *la) != 0;
+            printf("#   %-28s n=%-7d %zu bytewise differences\n", "graph loglik", nb * 4, nd);
+            bad += nd;
+        }
+    long cap = pcnn_net_graph_runs(gg, 0), rep = pcnn_net_graph_runs(gg, 1);
+    printf("#   graphs: %ld passes captured, %ld replayed; the plain net: %ld, %ld\n", cap, rep,
+           pcnn_net_graph_runs(gp, 0), pcnn_net_graph_runs(gp, 1));
+    CHECK(bad == 0);
+    CHECK(pcnn_net_graph_runs(gp, 0) + pcnn_net_graph_runs(gp, 1) == 0);
+    if (strcmp(DEV_NAME, "cpu")) {   /* the CUDA backend has graphs: they must have run */
+        CHECK(cap > 0);
+        CHECK(rep > 0);
+    }
+    pcnn_net_free(gg);
+    pcnn_net_free(gp);
+    pcnn_model_file_free(m);
+}
+static void test_graph_variants(void) { test_graph(); }
+
 /* The samplers' cases: 8 x 12 images (an h/w swap shows; R = 1: levels 8x12, 4x6, 2x3),
  * N = 5 with max_batch 2 (chunks) and a repeated class, random pixels, a CPU and a
  * device net of one model, and the device's whole forward pass ("all"). */
@@ -954,7 +1046,7 @@ static const char *const TEST_NAMES[] = {
     "test_adam", "test_network", "test_hybrid", "test_logits_at", "test_cached_logits",
     "test_weightnorm_variants", "test_input_variants", "test_gated_variants",
     "test_network_variants", "test_hybrid_variants", "test_cached_logits_variants",
-    "test_train_bf16", "test_train_bf16_variants"};
+    "test_train_bf16", "test_train_bf16_variants", "test_graph", "test_graph_variants"};
 
 static const char *MISSING_WHY;
 static void test_device_present(void)
@@ -1018,6 +1110,7 @@ int main(int argc, char **argv)
         PSKIP(test_logits_at, why);
         PSKIP(test_cached_logits, why);
         PSKIP(test_train_bf16, why);
+        PSKIP(test_graph, why);
         PSKIP(test_weightnorm_variants, why);
         PSKIP(test_input_variants, why);
         PSKIP(test_gated_variants, why);
@@ -1025,6 +1118,7 @@ int main(int argc, char **argv)
         PSKIP(test_hybrid_variants, why);
         PSKIP(test_cached_logits_variants, why);
         PSKIP(test_train_bf16_variants, why);
+        PSKIP(test_graph_variants, why);
     } else {
         printf("# precision %s, tolerances: conv/GEMM ops %.0e, network %.0e, "
                "weight norm/dmol/Adam %.0e\n", prec ? prec : "fp32", TOL_OP, TOL_NET, TOL_FP32);
@@ -1041,6 +1135,7 @@ int main(int argc, char **argv)
         PRUN(test_logits_at);
         PRUN(test_cached_logits);
         PRUN(test_train_bf16);
+        PRUN(test_graph);
         teardown_backends();
         why = setup_backends(PCNN_COND_FILM | PCNN_COND_INPUT, self);
         printf("# conditioning %s\n", pcnn_cond_name(COND));
@@ -1055,6 +1150,7 @@ int main(int argc, char **argv)
             PSKIP(test_hybrid_variants, why);
             PSKIP(test_cached_logits_variants, why);
             PSKIP(test_train_bf16_variants, why);
+            PSKIP(test_graph_variants, why);
         } else {
             setup_common();
             PRUN(test_weightnorm_variants);
@@ -1064,6 +1160,7 @@ int main(int argc, char **argv)
             PRUN(test_hybrid_variants);
             PRUN(test_cached_logits_variants);
             PRUN(test_train_bf16_variants);
+            PRUN(test_graph_variants);
         }
     }
     teardown_backends();
