@@ -33,8 +33,9 @@
  *   bf16 by the kernels that make them (concat_elu, the c1 finish: no pass of
  *   their own) and saved in bf16 for backward-filter; other operands (gradients,
  *   the small input / downsize / upsize tensors) are converted once per op. cuDNN's
- *   bf16 results (conv outputs, backward-data, backward-filter) come back as bf16
- *   and are widened to float (a pass each); the 1x1 GEMMs write float directly.
+ *   bf16 results come back as bf16: the gated block's two forward ones are widened by
+ *   the kernels that read them (the c1 finish, the gate), the others in a pass each,
+ *   filter gradients as they are added; the 1x1 GEMMs write float directly.
  *   Filters and nin weights are converted once per weight generation (each wn_fwd,
  *   or a write into a converted weight through upload / zero / copy_block): once
  *   per step. Everything else (the elementwise math, biases, the class terms, the
