@@ -440,10 +440,12 @@ static size_t conv_out_n(cuda_ctx *c, const conv_shape &sh)
  * in float (the backend's fp32/tf32 math) on the float operand, or on the bf16 one widened
  * (exactly) into c->fx, with the float filter: deterministic, and no less precise. */
 
-/* The float operand of a conv: x, or x16 widened into c->fx. */
+/* The float operand of a conv: x16 widened into c->fx when given (in bf16 mode it is the
+ * operand the forward wrote: a float twin beside it, such as a gated state's hdp during
+ * pcnn-fit --precision bf16, holds an older pass's values), else x. */
 static const float *as32(cuda_ctx *c, const float *x, const uint16_t *x16, size_t n)
 {
-    if (x) return x;
+    if (!x16) return x;
     cu_from_bf16(c->s, lazy32(&c->fx, c->h_in_n), x16, 0.0f, n);
     return c->fx;
 }
