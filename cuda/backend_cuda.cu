@@ -12,9 +12,10 @@
  *   PyTorch ConvTranspose2d layout), padding (0, coff) and G's input (2h, 2w):
  *   dx_G[r, c] = full[r, c + coff] exactly on the crop, so no crop copy.
  *   Their backward is G's forward (data) and G's backward-filter (weights).
- * - Filters go to cuDNN in NHWC (K, kh, kw, C): each conv call converts the
- *   effective weight from wp (PyTorch layout, the interface's contract) into a
- *   scratch buffer, and backward-filter results are converted back and added.
+ * - Filters go to cuDNN in NHWC (K, kh, kw, C): the effective weight in wp
+ *   (PyTorch layout, the interface's contract) is converted into a copy per layer
+ *   once per weight generation (weight_copies: each wn_fwd, or a write over a
+ *   converted weight), and backward-filter results are converted back and added.
  * - 1x1 layers (nin_skip, nin_out) are cuBLAS SGEMMs on the row-major
  *   (rows, C) activations; biases, class terms, shifts, dropout, gate and the
  *   likelihood are own kernels (kernels.h). Reductions run in a fixed order
@@ -22,7 +23,33 @@
  *   same bytes.
  * - Precision: PCNN_PRECISION=fp32 (default; CUDNN_FMA_MATH, cuBLAS default
  *   math, no tensor cores) or tf32 (TF32 tensor cores in convs and GEMMs;
- *   float32 storage, master weights and likelihood).
+ *   float32 storage, master weights and likelihood), or bf16 (below) for every
+ *   pass; set_precision(PCNN_PREC_BF16) (pcnn-fit --precision bf16) turns bf16 on
+ *   for a training step's forward and backward only.
+ * - bf16: the operands of every convolution and 1x1 GEMM are bfloat16 (uint16_t
+ *   bits, kernel_math.h), summed in fp32 on the tensor cores (cuDNN
+ *   CUDNN_DATA_BFLOAT16 with float compute; cublasGemmEx CUDA_R_16BF with
+ *   CUBLAS_COMPUTE_32F and a float C). The gated block's operands are written in
+ *   bf16 by the kernels that make them (concat_elu, the c1 finish: no pass of
+ *   their own) and saved in bf16 for backward-filter; other operands (gradients,
+ *   the small input / downsize / upsize tensors) are converted once per op. cuDNN's
+ *   bf16 results come back as bf16: the gated block's two forward ones are widened by
+ *   the kernels that read them (the c1 finish, the gate), the others in a pass each,
+ *   filter gradients as they are added; the 1x1 GEMMs write float directly.
+ *   Filters and nin weights are converted once per weight generation (each wn_fwd,
+ *   or a write into a converted weight through upload / zero / copy_block): once
+ *   per step. Everything else (the elementwise math, biases, the class terms, the
+ *   likelihood, weight norm, Adam, Polyak, master weights) stays float32.
+ * - Graphs (PCNN_CUDA_GRAPH=1): a whole training step's forward and backward, or an
+ *   eval pass, captured once per key (graph_begin, from net.c) and replayed. The first
+ *   call of a key runs plainly (every plan, workspace and lazily made buffer comes to
+ *   be outside any capture), the second is captured, later ones replay. What varies
+ *   between calls besides the buffers' contents: the dropout step, read by the mask
+ *   kernel from device memory in a captured pass (copied there from pinned memory by
+ *   the graph's first node); the weight copies, made inside every graph (a new weight
+ *   generation at each graph_begin); the per-image likelihoods, fetched after the
+ *   graph (graph_ll). A bigger cuDNN workspace (a new shape planned later) means a
+ *   recapture. Default off: the same bytes (check-gpu compares), but not yet run.
  * - Data parallelism (docs/SCALE.md): a rank of several takes the GPU of its
  *   node-local rank (rank_device); its gradients are summed over NCCL
  *   (nccl_reduce.cu) when every rank can.
@@ -35,6 +62,7 @@
 extern "C" {
 #include "backend_cuda.h"
 #include "model/nn_backend.h"
+#include "nn/nn_isa.h"   // defines: PCNN_PREC_FP32, PCNN_PREC_BF16
 }
 
 #include <math.h>
@@ -44,6 +72,30 @@ extern "C" {
 #include <unistd.h>
 
 namespace {
+
+/* Copies of the effective weights in the layouts the convolutions and GEMMs read, each made
+ * from wp once per weight generation: float NHWC filters (fp32 / tf32) and bf16 filters and
+ * nin weights (bf16). Shared by a backend and its windows (owned by the full backend). */
+struct weight_copies {
+    size_t *off;                  /* host (nlayers): layer i's offset in either buffer */
+    size_t total;                 /* elements of every layer's weight */
+    float *buf32;                 /* convs: NHWC (K, kh, kw, C) float; made at first use */
+    uint16_t *buf16;              /* convs NHWC, nin (Cout, Cin), bf16; made at first use */
+    uint64_t *gen32, *gen16;      /* host (nlayers): generation a copy was made in, 0: none */
+    const float **src32, **src16; /* host (nlayers): the wp it was made from */
+    uint64_t wgen;                /* the weight generation: bumped by wn_fwd and by writes over
+                                     a converted source (lo..hi) */
+    const char *lo, *hi;          /* bytes of wp read by the copies made in this generation */
+};
+
+/* One captured pass (graphs): its key, calls so far, the executable graph, and the cuDNN
+ * workspace generation it was captured with. */
+struct graph_entry {
+    uint64_t key;
+    long calls;
+    cudaGraphExec_t exec;
+    unsigned ws_gen;
+};
 
 struct cuda_ctx {
     cudaStream_t s;
@@ -56,16 +108,35 @@ struct cuda_ctx {
     int *rows_len;
     float *sA, *sB, *sC, *sD;     /* scratch: rows x 2F, padded rows x 2F, rows x F, rows x 4F */
     float *partial;               /* (maxN, max(2F, 10M)) */
-    float *wk, *dwk;              /* one filter in NHWC layout, and its gradient */
+    float *dwk;                   /* one filter's gradient in NHWC layout */
     float *lp;                    /* (maxN, H, W) per-pixel log-likelihoods */
     double *lld;                  /* (maxN) */
     int device;                   /* the GPU (cudaSetDevice) */
     pcnn_dist_device coll;        /* the gradient sum over NCCL (nccl_reduce.h) */
     int window;                   /* a window backend (window_new): s, dnn, blas, cv, rows are its parent's */
+    int base_bf16;                /* PCNN_PRECISION=bf16: bf16 for every pass */
+    int bf16;                     /* bf16 operands now (base_bf16, or set_precision's training step) */
+    weight_copies *bw;            /* the weights' copies (the parent's on a window) */
+    size_t h_in_n, h_out_n, h_dy_n, h_w_n;   /* sizes of the bf16 scratch below, in elements */
+    uint16_t *h_in, *h_out, *h_dy, *h_w;     /* bf16 scratch, made at the first bf16 op: an
+                                                operand, a cuDNN result, a gradient operand,
+                                                a filter gradient */
+    float *fx;                    /* (h_in_n) a bf16 operand widened, for a direction cuDNN
+                                     has no deterministic bf16 algorithm for (made then) */
+    int graphs;                   /* PCNN_CUDA_GRAPH=1 (never on a window) */
+    int capturing;                /* inside a capture: dmol keeps ll on the device, the
+                                     dropout mask reads d_step */
+    graph_entry *gr;              /* the captured passes (ngr of them) */
+    int ngr, capgr, cur;          /* cur: the entry being captured */
+    uint64_t *h_step, *d_step;    /* the dropout step: pinned host, device */
+    void *blas_ws;                /* cuBLAS's workspace, set (graphs: no allocation in a capture) */
 };
 
 struct cuda_state {
     int op;
+    size_t pad_n, cea_n, e_n;     /* elements of cexp / hdp, cea, e (GATED, OUT) */
+    uint16_t *cexp16, *hdp16, *cea16, *e16;   /* their bf16 twins (bf16 mode), made at first use */
+    int bf16;                     /* the last forward ran in bf16: backward reads the twins */
     float *xa, *xb, *xc;          /* INPUT: padded xin for u_init (2,3), ul_init.0 (1,3), ul_init.1 (2,1) */
     float *dpad, *dxin;           /* INPUT, class map: padded d xin of one conv, d xin (N,H,W,4) */
     float *cexp, *cea, *c1, *hdp, *c2, *mask;   /* GATED */
@@ -85,6 +156,8 @@ oom_info g_oom;
 }  // namespace
 
 #define CTX(be) ((cuda_ctx *)(be)->ctx)
+
+static void wrote(cuda_ctx *c, const void *p, size_t n);
 
 [[noreturn]] void pcnn_cuda_oom(const char *expr, const char *file, int line)
 {
@@ -134,6 +207,7 @@ static void cu_release(pcnn_backend *be, void *p) { dfree(p); }
 
 static void cu_upload(pcnn_backend *be, void *dst, const void *src, size_t bytes)
 {
+    wrote(CTX(be), dst, bytes);
     CK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, CTX(be)->s));
     CK(cudaStreamSynchronize(CTX(be)->s));
 }
@@ -146,12 +220,15 @@ static void cu_download(pcnn_backend *be, void *dst, const void *src, size_t byt
 
 static void cu_zero(pcnn_backend *be, void *p, size_t bytes)
 {
+    wrote(CTX(be), p, bytes);
     CK(cudaMemsetAsync(p, 0, bytes, CTX(be)->s));
 }
 
 static void cu_copy_block_op(pcnn_backend *be, float *dst, size_t dn, size_t dr, const float *src,
                              size_t sn, size_t sr, int N, int rows, size_t len)
 {
+    if (N > 0 && rows > 0 && len)
+        wrote(CTX(be), dst, (((size_t)N - 1) * dn + ((size_t)rows - 1) * dr + len) * sizeof(float));
     cu_copy_block(CTX(be)->s, dst, dn, dr, src, sn, sr, N, rows, len);
 }
 
@@ -196,10 +273,15 @@ static void *cu_state_new(pcnn_backend *be, int op, const void *ref, int h, int 
     } else if (op == PCNN_OP_GATED) {
         const pcnn_blockref *b = (const pcnn_blockref *)ref;
         pad_geom pg = shifted_pad(&t->layers[b->conv_input], N, h, w, b->ul);
-        s->cexp = falloc(pg.prows() * 2 * F);
-        if (b->skip) s->cea = falloc(rows * 2 * (size_t)b->skip * F);
+        s->pad_n = pg.prows() * 2 * F;
+        s->cea_n = b->skip ? rows * 2 * (size_t)b->skip * F : 0;
+        /* in bf16-only mode the float operands are never written: made if ever needed */
+        if (!CTX(be)->base_bf16) {
+            s->cexp = falloc(s->pad_n);
+            if (b->skip) s->cea = falloc(s->cea_n);
+            s->hdp = falloc(s->pad_n);
+        }
         s->c1 = falloc(rows * F);
-        s->hdp = falloc(pg.prows() * 2 * F);
         s->c2 = falloc(rows * 2 * F);
         if (t->cond & PCNN_COND_FILM) s->c2p = falloc(rows * 2 * F);
         s->mask = falloc((size_t)N * 2 * F);
@@ -207,7 +289,8 @@ static void *cu_state_new(pcnn_backend *be, int op, const void *ref, int h, int 
         const pcnn_wnlayer *L = (const pcnn_wnlayer *)ref;
         s->inp = falloc(shifted_pad(L, N, h, w, L->kw == 2).prows() * (size_t)L->cin);
     } else if (op == PCNN_OP_OUT) {
-        s->e = falloc(rows * F);
+        s->e_n = rows * F;
+        if (!CTX(be)->base_bf16) s->e = falloc(s->e_n);
     }
     return s;
 }
@@ -219,20 +302,44 @@ static void cu_state_free(pcnn_backend *be, void *st)
     float *bufs[] = {s->xa, s->xb, s->xc, s->dpad, s->dxin, s->cexp, s->cea, s->c1, s->hdp,
                      s->c2, s->c2p, s->mask, s->inp, s->e};
     for (float *p : bufs) dfree(p);
+    uint16_t *b16[] = {s->cexp16, s->hdp16, s->cea16, s->e16};
+    for (uint16_t *p : b16) dfree(p);
     free(s);
 }
 
 /* ---------------------------------------------------------------- helpers */
 
-/* Convs of layer L with its effective weight from wp (PyTorch layout -> NHWC scratch). */
+static float *lazy32(float **p, size_t n);
+static uint16_t *lazy16(uint16_t **p, size_t n);
+
+/* Whether layer L's copy (gen, src: one of weight_copies' kinds) must be made again from wp:
+ * it is of an older weight generation or of another wp. Marks it made now. */
+static int copy_stale(weight_copies *w, uint64_t *gen, const float **src, const pcnn_wnlayer *L,
+                      int i, const float *wp)
+{
+    if (gen[i] == w->wgen && src[i] == wp) return 0;
+    gen[i] = w->wgen;
+    src[i] = wp;
+    const char *lo = (const char *)(wp + L->v), *hi = (const char *)(wp + L->v + L->rows * L->rowlen);
+    if (!w->lo || lo < w->lo) w->lo = lo;
+    if (!w->hi || hi > w->hi) w->hi = hi;
+    return 1;
+}
+
+/* Conv layer L's effective weight from wp as cuDNN's NHWC filter (K, kh, kw, C): made once
+ * per weight generation (the same kernel and bits as a conversion per call). */
 static const float *filter_of(pcnn_backend *be, const pcnn_wnlayer *L, const float *wp)
 {
     cuda_ctx *c = CTX(be);
+    weight_copies *w = c->bw;
+    const int i = (int)(L - be->t->layers);
+    float *dst = lazy32(&w->buf32, w->total) + w->off[i];
+    if (!copy_stale(w, w->gen32, w->src32, L, i, wp)) return dst;
     /* conv (cout, cin, kh, kw) -> K = cout, C = cin; deconv (cin, cout, kh, kw) -> K = cin, C = cout */
     int K = L->kind == PCNN_LAYER_DECONV ? L->cin : L->cout;
     int C = L->kind == PCNN_LAYER_DECONV ? L->cout : L->cin;
-    cu_w_to_krsc(c->s, c->wk, wp + L->v, K, C, L->kh * L->kw);
-    return c->wk;
+    cu_w_to_krsc(c->s, dst, wp + L->v, K, C, L->kh * L->kw);
+    return dst;
 }
 
 /* gp[v of L] += dW, where dW (NHWC filter) comes from backward-filter into c->dwk. */
@@ -253,32 +360,247 @@ static void bias_grad(pcnn_backend *be, float *db, float *db2, const float *x, i
     cu_colsum_finish(c->s, db, db2, NULL, NULL, c->partial, N, C);
 }
 
-/* Row-major linear layers on cuBLAS (column-major): see the shapes in each. */
-static void gemm_fwd(pcnn_backend *be, float *out, const float *in, const float *W, size_t rows,
-                     int Cin, int Cout, float beta)
+/* ---------------------------------------------------------------- bf16 mode */
+
+static uint16_t *lazy16(uint16_t **p, size_t n)
 {
-    /* out (rows, Cout) = in (rows, Cin) W^T (W: Cout x Cin) + beta out */
-    const float one = 1.0f;
-    CK(cublasSgemm(CTX(be)->blas, CUBLAS_OP_T, CUBLAS_OP_N, Cout, (int)rows, Cin, &one, W, Cin, in,
-                   Cin, &beta, out, Cout));
+    if (!*p) *p = (uint16_t *)dalloc(n * sizeof(uint16_t));
+    return *p;
 }
 
-static void gemm_bwd_w(pcnn_backend *be, float *dW, const float *dout, const float *in,
-                       size_t rows, int Cin, int Cout)
+static float *lazy32(float **p, size_t n)
+{
+    if (!*p) *p = falloc(n);
+    return *p;
+}
+
+/* The bf16 scratch of this backend, made at its first bf16 op (sizes: alloc_scratch). */
+static void need_h(cuda_ctx *c)
+{
+    lazy16(&c->h_in, c->h_in_n);
+    lazy16(&c->h_out, c->h_out_n);
+    lazy16(&c->h_dy, c->h_dy_n);
+    lazy16(&c->h_w, c->h_w_n);
+}
+
+/* A write through the interface (upload, zero, copy_block) into bytes [p, p + n): a new
+ * weight generation when it overlaps a weight that has a bf16 copy. */
+static void wrote(cuda_ctx *c, const void *p, size_t n)
+{
+    weight_copies *w = c->bw;
+    if (!w || !w->lo) return;
+    const char *a = (const char *)p;
+    if (a < w->hi && a + n > w->lo) {
+        w->wgen++;
+        w->lo = w->hi = NULL;
+    }
+}
+
+/* Layer L's effective weight in bf16 (convs NHWC (K, kh, kw, C) as filter_of, nin layers
+ * (Cout, Cin) as they are), converted from wp when its copy is of an older weight
+ * generation or of another wp: once per step. */
+static const uint16_t *weight16(pcnn_backend *be, const pcnn_wnlayer *L, const float *wp)
+{
+    cuda_ctx *c = CTX(be);
+    weight_copies *w = c->bw;
+    const int i = (int)(L - be->t->layers);
+    uint16_t *dst = lazy16(&w->buf16, w->total) + w->off[i];
+    if (!copy_stale(w, w->gen16, w->src16, L, i, wp)) return dst;
+    if (L->kind == PCNN_LAYER_LINEAR) {
+        cu_to_bf16(c->s, dst, wp + L->v, L->rows * L->rowlen);
+    } else {
+        int K = L->kind == PCNN_LAYER_DECONV ? L->cin : L->cout;
+        int C = L->kind == PCNN_LAYER_DECONV ? L->cout : L->cin;
+        cu_w_to_krsc_bf16(c->s, dst, wp + L->v, K, C, L->kh * L->kw);
+    }
+    return dst;
+}
+
+/* The bf16 operand: x16 when the caller has it, else x (n floats) rounded into buf. */
+static const uint16_t *as16(cuda_ctx *c, const float *x, const uint16_t *x16, uint16_t *buf,
+                            size_t n)
+{
+    if (x16) return x16;
+    cu_to_bf16(c->s, buf, x, n);
+    return buf;
+}
+
+static size_t conv_in_n(const conv_shape &sh) { return (size_t)sh.N * sh.Hi * sh.Wi * sh.Ci; }
+static size_t conv_out_n(cuda_ctx *c, const conv_shape &sh)
+{
+    int Ho, Wo;
+    cu_conv_out_dims(c->cv, &sh, &Ho, &Wo);
+    return (size_t)sh.N * Ho * Wo * sh.Co;
+}
+
+/* ---------------------------------------------------------------- convs and GEMMs
+ * In the precision of the moment. The float operands (x, dy, in, dout) may come as their
+ * bf16 twins instead (x16, dy16, ...: given in bf16 mode, NULL otherwise); results are float.
+ * A bf16 direction for which cuDNN offers no deterministic algorithm (cu_conv_usable) runs
+ * in float (the backend's fp32/tf32 math) on the float operand, or on the bf16 one widened
+ * (exactly) into c->fx, with the float filter: deterministic, and no less precise. */
+
+/* The float operand of a conv: x16 widened into c->fx when given (in bf16 mode it is the
+ * operand the forward wrote: a float twin beside it, such as a gated state's hdp during
+ * pcnn-fit --precision bf16, holds an older pass's values), else x. */
+static const float *as32(cuda_ctx *c, const float *x, const uint16_t *x16, size_t n)
+{
+    if (!x16) return x;
+    cu_from_bf16(c->s, lazy32(&c->fx, c->h_in_n), x16, 0.0f, n);
+    return c->fx;
+}
+
+/* y (float) = conv_L(x) + beta y (beta 0 or 1). */
+static void conv_fwd(pcnn_backend *be, conv_shape sh, const pcnn_wnlayer *L, const float *wp,
+                     const float *x, const uint16_t *x16, float beta, float *y)
+{
+    cuda_ctx *c = CTX(be);
+    if (!c->bf16) {
+        cu_conv_fwd(c->cv, &sh, x, filter_of(be, L, wp), beta, y);
+        return;
+    }
+    need_h(c);
+    conv_shape s16 = sh;
+    s16.bf16 = 1;
+    if (!cu_conv_usable(c->cv, &s16, CU_CONV_FWD)) {
+        cu_conv_fwd(c->cv, &sh, as32(c, x, x16, conv_in_n(sh)), filter_of(be, L, wp), beta, y);
+        return;
+    }
+    const uint16_t *xx = as16(c, x, x16, c->h_in, conv_in_n(s16));
+    cu_conv_fwd(c->cv, &s16, xx, weight16(be, L, wp), 0.0f, c->h_out);
+    cu_from_bf16(c->s, y, c->h_out, beta, conv_out_n(c, s16));
+}
+
+/* conv_L(x) for a kernel that reads the bf16 result itself (bf16 mode, x16 given): the
+ * result in c->h_out (valid until the next conv), or NULL when cuDNN has no deterministic
+ * bf16 forward for the shape: then y holds the float result. */
+static const uint16_t *conv_fwd_keep16(pcnn_backend *be, conv_shape sh, const pcnn_wnlayer *L,
+                                       const float *wp, const uint16_t *x16, float *y)
+{
+    cuda_ctx *c = CTX(be);
+    need_h(c);
+    conv_shape s16 = sh;
+    s16.bf16 = 1;
+    if (!cu_conv_usable(c->cv, &s16, CU_CONV_FWD)) {
+        conv_fwd(be, sh, L, wp, NULL, x16, 0.0f, y);
+        return NULL;
+    }
+    cu_conv_fwd(c->cv, &s16, x16, weight16(be, L, wp), 0.0f, c->h_out);
+    return c->h_out;
+}
+
+/* dx (float) = conv_L^T(dy) + beta dx (beta 0 or 1). */
+static void conv_bwd_data(pcnn_backend *be, conv_shape sh, const pcnn_wnlayer *L, const float *wp,
+                          const float *dy, const uint16_t *dy16, float beta, float *dx)
+{
+    cuda_ctx *c = CTX(be);
+    if (!c->bf16) {
+        cu_conv_bwd_data(c->cv, &sh, dy, filter_of(be, L, wp), beta, dx);
+        return;
+    }
+    need_h(c);
+    conv_shape s16 = sh;
+    s16.bf16 = 1;
+    if (!cu_conv_usable(c->cv, &s16, CU_CONV_BWD_DATA)) {   /* dy: every caller has it */
+        cu_conv_bwd_data(c->cv, &sh, dy, filter_of(be, L, wp), beta, dx);
+        return;
+    }
+    const uint16_t *dd = as16(c, dy, dy16, c->h_dy, conv_out_n(c, s16));
+    cu_conv_bwd_data(c->cv, &s16, dd, weight16(be, L, wp), 0.0f, c->h_out);
+    cu_from_bf16(c->s, dx, c->h_out, beta, conv_in_n(s16));
+}
+
+/* gp[v of L] += dL/dW of conv_L from (x, dy). */
+static void conv_bwd_filter(pcnn_backend *be, conv_shape sh, const pcnn_wnlayer *L, float *gp,
+                            const float *x, const uint16_t *x16, const float *dy,
+                            const uint16_t *dy16)
+{
+    cuda_ctx *c = CTX(be);
+    if (!c->bf16) {
+        cu_conv_bwd_filter(c->cv, &sh, x, dy, 0.0f, c->dwk);
+        add_filter_grad(be, L, gp);
+        return;
+    }
+    need_h(c);
+    conv_shape s16 = sh;
+    s16.bf16 = 1;
+    if (!cu_conv_usable(c->cv, &s16, CU_CONV_BWD_FILTER)) {
+        cu_conv_bwd_filter(c->cv, &sh, as32(c, x, x16, conv_in_n(sh)), dy, 0.0f, c->dwk);
+        add_filter_grad(be, L, gp);
+        return;
+    }
+    const uint16_t *xx = as16(c, x, x16, c->h_in, conv_in_n(s16));
+    const uint16_t *dd = as16(c, dy, dy16, c->h_dy, conv_out_n(c, s16));
+    cu_conv_bwd_filter(c->cv, &s16, xx, dd, 0.0f, c->h_w);
+    int K = L->kind == PCNN_LAYER_DECONV ? L->cin : L->cout;
+    int C = L->kind == PCNN_LAYER_DECONV ? L->cout : L->cin;
+    cu_w_from_krsc_add_bf16(c->s, gp + L->v, c->h_w, K, C, L->kh * L->kw);
+}
+
+/* C (float, column-major m x n) = op(A) op(B) + beta C with bf16 A and B, fp32 sums. */
+static void gemm16(cuda_ctx *c, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
+                   const uint16_t *A, int lda, const uint16_t *B, int ldb, float beta, float *C,
+                   int ldc)
+{
+    const float one = 1.0f;
+    CK(cublasGemmEx(c->blas, ta, tb, m, n, k, &one, A, CUDA_R_16BF, lda, B, CUDA_R_16BF, ldb,
+                    &beta, C, CUDA_R_32F, ldc, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+}
+
+/* Row-major linear layers L (W = wp + L->v: Cout x Cin) on cuBLAS (column-major). */
+static void gemm_fwd(pcnn_backend *be, float *out, const float *in, const uint16_t *in16,
+                     const pcnn_wnlayer *L, const float *wp, size_t rows, float beta)
+{
+    /* out (rows, Cout) = in (rows, Cin) W^T + beta out */
+    cuda_ctx *c = CTX(be);
+    const int Cin = L->cin, Cout = L->cout;
+    const float one = 1.0f;
+    if (!c->bf16) {
+        CK(cublasSgemm(c->blas, CUBLAS_OP_T, CUBLAS_OP_N, Cout, (int)rows, Cin, &one, wp + L->v,
+                       Cin, in, Cin, &beta, out, Cout));
+        return;
+    }
+    need_h(c);
+    const uint16_t *ii = as16(c, in, in16, c->h_in, rows * Cin);
+    gemm16(c, CUBLAS_OP_T, CUBLAS_OP_N, Cout, (int)rows, Cin, weight16(be, L, wp), Cin, ii, Cin,
+           beta, out, Cout);
+}
+
+static void gemm_bwd_w(pcnn_backend *be, float *gp, const float *dout, const uint16_t *dout16,
+                       const float *in, const uint16_t *in16, const pcnn_wnlayer *L, size_t rows)
 {
     /* dW (Cout, Cin) += dout^T (Cout, rows) in (rows, Cin) */
+    cuda_ctx *c = CTX(be);
+    const int Cin = L->cin, Cout = L->cout;
     const float one = 1.0f;
-    CK(cublasSgemm(CTX(be)->blas, CUBLAS_OP_N, CUBLAS_OP_T, Cin, Cout, (int)rows, &one, in, Cin,
-                   dout, Cout, &one, dW, Cin));
+    if (!c->bf16) {
+        CK(cublasSgemm(c->blas, CUBLAS_OP_N, CUBLAS_OP_T, Cin, Cout, (int)rows, &one, in, Cin,
+                       dout, Cout, &one, gp + L->v, Cin));
+        return;
+    }
+    need_h(c);
+    const uint16_t *ii = as16(c, in, in16, c->h_in, rows * Cin);
+    const uint16_t *dd = as16(c, dout, dout16, c->h_dy, rows * Cout);
+    gemm16(c, CUBLAS_OP_N, CUBLAS_OP_T, Cin, Cout, (int)rows, ii, Cin, dd, Cout, 1.0f, gp + L->v,
+           Cin);
 }
 
-static void gemm_bwd_x(pcnn_backend *be, float *din, const float *dout, const float *W,
-                       size_t rows, int Cin, int Cout, float beta)
+static void gemm_bwd_x(pcnn_backend *be, float *din, const float *dout, const uint16_t *dout16,
+                       const pcnn_wnlayer *L, const float *wp, size_t rows, float beta)
 {
     /* din (rows, Cin) = dout (rows, Cout) W (Cout, Cin) + beta din */
+    cuda_ctx *c = CTX(be);
+    const int Cin = L->cin, Cout = L->cout;
     const float one = 1.0f;
-    CK(cublasSgemm(CTX(be)->blas, CUBLAS_OP_N, CUBLAS_OP_N, Cin, (int)rows, Cout, &one, W, Cin,
-                   dout, Cout, &beta, din, Cin));
+    if (!c->bf16) {
+        CK(cublasSgemm(c->blas, CUBLAS_OP_N, CUBLAS_OP_N, Cin, (int)rows, Cout, &one, wp + L->v,
+                       Cin, dout, Cout, &beta, din, Cin));
+        return;
+    }
+    need_h(c);
+    const uint16_t *dd = as16(c, dout, dout16, c->h_dy, rows * Cout);
+    gemm16(c, CUBLAS_OP_N, CUBLAS_OP_N, Cin, (int)rows, Cout, weight16(be, L, wp), Cin, dd, Cout,
+           beta, din, Cin);
 }
 
 /* ---------------------------------------------------------------- ops */
@@ -288,6 +610,9 @@ static void cu_wn_fwd_op(pcnn_backend *be, const float *params, float *wp)
     cuda_ctx *c = CTX(be);
     CK(cudaMemcpyAsync(wp, params, be->t->total * sizeof(float), cudaMemcpyDeviceToDevice, c->s));
     cu_wn_fwd(c->s, wp, params, c->rows);
+    /* new weights: the bf16 copies are made again at their next use */
+    c->bw->wgen++;
+    c->bw->lo = c->bw->hi = NULL;
 }
 
 static void cu_wn_bwd_op(pcnn_backend *be, const float *params, const float *gp, float *grads)
@@ -315,15 +640,12 @@ static void cu_input_fwd(pcnn_backend *be, void *st, const float *wp, const floa
     cu_input_pad(c->s, s->xc, gc, x, cmap, labels, t->H, t->W, r0, c0);
     float *tmp = c->sA;
     /* u = down_shift(u_init(xin)) */
-    conv_shape sh = padded_shape(Lu, ga);
-    cu_conv_fwd(c->cv, &sh, s->xa, filter_of(be, Lu, wp), 0.0f, tmp);
+    conv_fwd(be, padded_shape(Lu, ga), Lu, wp, s->xa, NULL, 0.0f, tmp);
     cu_shift_bias(c->s, u, tmp, wp + Lu->b, N, H, W, F, 1, 0, 0);
     /* ul = down_shift(ul_init.0(xin)) + right_shift(ul_init.1(xin)) */
-    sh = padded_shape(L0, gb);
-    cu_conv_fwd(c->cv, &sh, s->xb, filter_of(be, L0, wp), 0.0f, tmp);
+    conv_fwd(be, padded_shape(L0, gb), L0, wp, s->xb, NULL, 0.0f, tmp);
     cu_shift_bias(c->s, ul, tmp, wp + L0->b, N, H, W, F, 1, 0, 0);
-    sh = padded_shape(L1, gc);
-    cu_conv_fwd(c->cv, &sh, s->xc, filter_of(be, L1, wp), 0.0f, tmp);
+    conv_fwd(be, padded_shape(L1, gc), L1, wp, s->xc, NULL, 0.0f, tmp);
     cu_shift_bias(c->s, ul, tmp, wp + L1->b, N, H, W, F, 0, 1, 1);
 }
 
@@ -349,10 +671,15 @@ static void cu_input_bwd(pcnn_backend *be, void *st, const float *wp, float *gp,
         cu_unshift(c->s, dt, d[k], N, H, W, F, dy[k], dx[k]);
         bias_grad(be, gp + L[k]->b, NULL, dt, N, HW, F);
         conv_shape sh = padded_shape(L[k], pg);
-        cu_conv_bwd_filter(c->cv, &sh, xin[k], dt, 0.0f, c->dwk);
-        add_filter_grad(be, L[k], gp);
+        /* bf16: dt rounded once for both (h_dy: conv_bwd_filter rounds xin into h_in) */
+        const uint16_t *dt16 = NULL;
+        if (c->bf16) {
+            need_h(c);
+            dt16 = as16(c, dt, NULL, c->h_dy, (size_t)N * HW * F);
+        }
+        conv_bwd_filter(be, sh, L[k], gp, xin[k], NULL, dt, dt16);
         if (cmap) {
-            cu_conv_bwd_data(c->cv, &sh, dt, filter_of(be, L[k], wp), 0.0f, s->dpad);
+            conv_bwd_data(be, sh, L[k], wp, dt, dt16, 0.0f, s->dpad);
             cu_unpad_add(c->s, s->dxin, s->dpad, pg, 4);
         }
     }
@@ -372,29 +699,67 @@ static void cu_gated_fwd(pcnn_backend *be, void *st, const pcnn_blockref *b, con
     const pcnn_wnlayer *Li = &t->layers[b->conv_input], *Lo = &t->layers[b->conv_out];
     const pcnn_wnlayer *Ls = b->skip ? &t->layers[b->nin_skip] : NULL;
     pad_geom pg = shifted_pad(Li, N, h, w, b->ul);
-    /* c1 = conv_input(concat_elu(x)) [+ nin_skip(concat_elu(concat(a1, a2)))], biases below */
-    cu_concat_elu_fwd(c->s, s->cexp, pg, x, F, NULL, 0);
-    conv_shape shi = padded_shape(Li, pg);
-    cu_conv_fwd(c->cv, &shi, s->cexp, filter_of(be, Li, wp), 0.0f, s->c1);
+    const int bf = c->bf16;
+    /* The convs' operands cexp, cea, hd: float, or (bf16 mode) written in bf16 by the
+     * kernels that make them, and saved so for backward-filter. */
+    float *cexp = NULL, *cea = NULL, *hdp = NULL;
+    uint16_t *cexp16 = NULL, *cea16 = NULL, *hdp16 = NULL;
+    if (bf) {
+        cexp16 = lazy16(&s->cexp16, s->pad_n);
+        hdp16 = lazy16(&s->hdp16, s->pad_n);
+        if (Ls) cea16 = lazy16(&s->cea16, s->cea_n);
+    } else {
+        cexp = lazy32(&s->cexp, s->pad_n);
+        hdp = lazy32(&s->hdp, s->pad_n);
+        if (Ls) cea = lazy32(&s->cea, s->cea_n);
+    }
+    /* c1 = conv_input(concat_elu(x)) [+ nin_skip(concat_elu(concat(a1, a2)))], biases below.
+     * bf16: conv_input's bf16 result stays in h_out for the c1 finish to widen (c1conv),
+     * nin_skip's GEMM then writes c1 (beta 0) and the finish adds the two. */
+    const uint16_t *c1conv = NULL;
+    if (bf) {
+        cu_concat_elu_fwd_bf16(c->s, cexp16, pg, x, F, NULL, 0);
+        c1conv = conv_fwd_keep16(be, padded_shape(Li, pg), Li, wp, cexp16, s->c1);
+    } else {
+        cu_concat_elu_fwd(c->s, cexp, pg, x, F, NULL, 0);
+        conv_fwd(be, padded_shape(Li, pg), Li, wp, cexp, NULL, 0.0f, s->c1);
+    }
     if (Ls) {
-        cu_concat_elu_fwd(c->s, s->cea, pad_none(N, h, w), a1, F, b->skip == 2 ? a2 : NULL,
-                          b->skip == 2 ? F : 0);
-        gemm_fwd(be, s->c1, s->cea, wp + Ls->v, rows, Ls->cin, F, 1.0f);
+        const float *a2p = b->skip == 2 ? a2 : NULL;
+        const int c2n = b->skip == 2 ? F : 0;
+        if (bf) cu_concat_elu_fwd_bf16(c->s, cea16, pad_none(N, h, w), a1, F, a2p, c2n);
+        else cu_concat_elu_fwd(c->s, cea, pad_none(N, h, w), a1, F, a2p, c2n);
+        gemm_fwd(be, s->c1, cea, cea16, Ls, wp, rows, c1conv ? 0.0f : 1.0f);
     }
     /* hd = dropout(concat_elu(c1 + biases)), written into the padded input of conv_out */
-    if (drop)
+    if (drop && c->capturing)   /* the step from device memory: each replay's own */
+        cu_dropout_mask_dev(c->s, s->mask, N, 2 * F, drop->seed, c->d_step, drop->block,
+                            drop->rep, drop->nrep, drop->img0);
+    else if (drop)
         cu_dropout_mask(c->s, s->mask, N, 2 * F, drop->seed, drop->step, drop->block, drop->rep,
                         drop->nrep, drop->img0);
-    cu_c1_finish_fwd(c->s, s->c1, wp + Li->b, Ls ? wp + Ls->b : NULL, s->hdp, pg, F,
-                     drop ? s->mask : NULL);
+    const float *b2 = Ls ? wp + Ls->b : NULL, *mask = drop ? s->mask : NULL;
+    if (c1conv)
+        cu_c1_finish_fwd_bf16in(c->s, s->c1, c1conv, Ls != NULL, wp + Li->b, b2, hdp16, pg, F,
+                                mask);
+    else if (bf)
+        cu_c1_finish_fwd_bf16(c->s, s->c1, wp + Li->b, b2, hdp16, pg, F, mask);
+    else
+        cu_c1_finish_fwd(c->s, s->c1, wp + Li->b, b2, hdp, pg, F, mask);
     /* c2 = conv_out(hd) + b + hw[y] (film: (conv_out(hd) + b) (1 + hs[y]) + hw[y]);
-     * out = x + c2[:F] * sigmoid(c2[F:]) */
+     * out = x + c2[:F] * sigmoid(c2[F:]) (bf16: the gate widens conv_out's bf16 result) */
     const int film = (t->cond & PCNN_COND_FILM) != 0;
-    conv_shape sho = padded_shape(Lo, pg);
-    cu_conv_fwd(c->cv, &sho, s->hdp, filter_of(be, Lo, wp), 0.0f, s->c2);
-    cu_gate_fwd(c->s, out, x, s->c2, film ? s->c2p : NULL, wp + Lo->b, wp + b->hw,
-                film ? wp + b->hs : NULL, labels, N, (size_t)h * w, F);
+    const uint16_t *c2conv = NULL;
+    if (bf) c2conv = conv_fwd_keep16(be, padded_shape(Lo, pg), Lo, wp, hdp16, s->c2);
+    else conv_fwd(be, padded_shape(Lo, pg), Lo, wp, hdp, NULL, 0.0f, s->c2);
+    if (c2conv)
+        cu_gate_fwd_bf16in(c->s, out, x, s->c2, c2conv, film ? s->c2p : NULL, wp + Lo->b,
+                           wp + b->hw, film ? wp + b->hs : NULL, labels, N, (size_t)h * w, F);
+    else
+        cu_gate_fwd(c->s, out, x, s->c2, film ? s->c2p : NULL, wp + Lo->b, wp + b->hw,
+                    film ? wp + b->hs : NULL, labels, N, (size_t)h * w, F);
     s->dropped = drop != NULL;
+    s->bf16 = bf;
 }
 
 static void cu_gated_bwd(pcnn_backend *be, void *st, const pcnn_blockref *b, const float *wp,
@@ -411,6 +776,10 @@ static void cu_gated_bwd(pcnn_backend *be, void *st, const pcnn_blockref *b, con
     const pcnn_wnlayer *Ls = b->skip ? &t->layers[b->nin_skip] : NULL;
     pad_geom pg = shifted_pad(Li, N, h, w, b->ul);
     float *dc2 = c->sA, *dpad = c->sB, *dc1 = c->sC, *dcea = c->sD;
+    if (s->bf16 != c->bf16)
+        pcnn_die("internal error: a gated block's backward in %s after its forward in %s",
+                 c->bf16 ? "bf16" : "float", s->bf16 ? "bf16" : "float");
+    const int bf = s->bf16;
     /* gate, then the bias and class term of conv_out */
     cu_gate_bwd(c->s, dx, dc2, dout, s->c2, rows, F);
     cu_image_colsum(c->s, c->partial, dc2, N, HW, 2 * F);
@@ -425,26 +794,32 @@ static void cu_gated_bwd(pcnn_backend *be, void *st, const pcnn_blockref *b, con
     } else {
         cu_colsum_finish(c->s, gp + Lo->b, NULL, gp + b->hw, labels, c->partial, N, 2 * F);
     }
-    /* conv_out: data into the padded gradient of hd, filter from the saved padded hd */
+    /* conv_out: data into the padded gradient of hd, filter from the saved padded hd
+     * (bf16: dc2 rounded once for both) */
     conv_shape sho = padded_shape(Lo, pg);
-    cu_conv_bwd_data(c->cv, &sho, dc2, filter_of(be, Lo, wp), 0.0f, dpad);
-    cu_conv_bwd_filter(c->cv, &sho, s->hdp, dc2, 0.0f, c->dwk);
-    add_filter_grad(be, Lo, gp);
+    const uint16_t *dc2_16 = NULL;
+    if (bf) {
+        need_h(c);
+        dc2_16 = as16(c, dc2, NULL, c->h_dy, rows * 2 * F);
+    }
+    conv_bwd_data(be, sho, Lo, wp, dc2, dc2_16, 0.0f, dpad);
+    conv_bwd_filter(be, sho, Lo, gp, s->hdp, s->hdp16, dc2, dc2_16);
     /* dropout and concat_elu of c1 */
     CK(cudaMemsetAsync(dc1, 0, rows * F * sizeof(float), c->s));
     cu_concat_elu_bwd(c->s, dc1, NULL, dpad, pg, s->c1, F, NULL, 0, s->dropped ? s->mask : NULL);
     bias_grad(be, gp + Li->b, Ls ? gp + Ls->b : NULL, dc1, N, HW, F);
+    /* bf16: dc1 rounded once for nin_skip's two GEMMs and conv_input's two convs */
+    const uint16_t *dc1_16 = bf ? as16(c, dc1, NULL, c->h_dy, rows * F) : NULL;
     if (Ls) {
-        gemm_bwd_w(be, gp + Ls->v, dc1, s->cea, rows, Ls->cin, F);
-        gemm_bwd_x(be, dcea, dc1, wp + Ls->v, rows, Ls->cin, F, 0.0f);
+        gemm_bwd_w(be, gp, dc1, dc1_16, s->cea, s->cea16, Ls, rows);
+        gemm_bwd_x(be, dcea, dc1, dc1_16, Ls, wp, rows, 0.0f);
         cu_concat_elu_bwd(c->s, da1, b->skip == 2 ? da2 : NULL, dcea, pad_none(N, h, w), a1, F,
                           b->skip == 2 ? a2 : NULL, b->skip == 2 ? F : 0, NULL);
     }
     /* conv_input */
     conv_shape shi = padded_shape(Li, pg);
-    cu_conv_bwd_data(c->cv, &shi, dc1, filter_of(be, Li, wp), 0.0f, dpad);
-    cu_conv_bwd_filter(c->cv, &shi, s->cexp, dc1, 0.0f, c->dwk);
-    add_filter_grad(be, Li, gp);
+    conv_bwd_data(be, shi, Li, wp, dc1, dc1_16, 0.0f, dpad);
+    conv_bwd_filter(be, shi, Li, gp, s->cexp, s->cexp16, dc1, dc1_16);
     cu_concat_elu_bwd(c->s, dx, NULL, dpad, pg, x, F, NULL, 0, NULL);
 }
 
@@ -460,7 +835,7 @@ static void cu_down_fwd(pcnn_backend *be, void *st, const pcnn_wnlayer *L, const
     cu_conv_out_dims(c->cv, &sh, &Ho, &Wo);
     if (Ho != h / 2 || Wo != w / 2)
         pcnn_die("internal error: downsize conv gives %dx%d from %dx%d", Ho, Wo, h, w);
-    cu_conv_fwd(c->cv, &sh, s->inp, filter_of(be, L, wp), 0.0f, out);
+    conv_fwd(be, sh, L, wp, s->inp, NULL, 0.0f, out);
     cu_bias_rows(c->s, out, wp + L->b, (size_t)N * Ho * Wo, L->cout, 1);
 }
 
@@ -472,11 +847,16 @@ static void cu_down_bwd(pcnn_backend *be, void *st, const pcnn_wnlayer *L, const
     cuda_ctx *c = CTX(be);
     pad_geom pg = shifted_pad(L, N, h, w, L->kw == 2);
     conv_shape sh = padded_shape(L, pg);
-    bias_grad(be, gp + L->b, NULL, dout, N, (size_t)(h / 2) * (w / 2), L->cout);
-    cu_conv_bwd_filter(c->cv, &sh, s->inp, dout, 0.0f, c->dwk);
-    add_filter_grad(be, L, gp);
+    const size_t HWo = (size_t)(h / 2) * (w / 2);
+    bias_grad(be, gp + L->b, NULL, dout, N, HWo, L->cout);
+    const uint16_t *d16 = NULL;   /* bf16: dout rounded once for both */
+    if (c->bf16) {
+        need_h(c);
+        d16 = as16(c, dout, NULL, c->h_dy, (size_t)N * HWo * L->cout);
+    }
+    conv_bwd_filter(be, sh, L, gp, s->inp, NULL, dout, d16);
     if (din) {
-        cu_conv_bwd_data(c->cv, &sh, dout, filter_of(be, L, wp), 0.0f, c->sB);
+        conv_bwd_data(be, sh, L, wp, dout, d16, 0.0f, c->sB);
         cu_unpad_add(c->s, din, c->sB, pg, L->cin);
     }
 }
@@ -485,7 +865,7 @@ static void cu_down_bwd(pcnn_backend *be, void *st, const pcnn_wnlayer *L, const
 static conv_shape deconv_shape(const pcnn_wnlayer *L, int N, int h, int w)
 {
     int coff = L->kw == 3 ? 1 : 0;   /* down_shifted_deconv crops columns [1, 2w+1) */
-    conv_shape sh = {N, L->cout, 2 * h, 2 * w, L->cin, L->kh, L->kw, 2, 0, coff};
+    conv_shape sh = {N, L->cout, 2 * h, 2 * w, L->cin, L->kh, L->kw, 2, 0, coff, 0};
     return sh;
 }
 
@@ -497,7 +877,7 @@ static void cu_up_fwd(pcnn_backend *be, void *st, const pcnn_wnlayer *L, const f
     int Ho, Wo;
     cu_conv_out_dims(c->cv, &sh, &Ho, &Wo);
     if (Ho != h || Wo != w) pcnn_die("internal error: deconv plan gives %dx%d for %dx%d", Ho, Wo, h, w);
-    cu_conv_bwd_data(c->cv, &sh, in, filter_of(be, L, wp), 0.0f, out);
+    conv_bwd_data(be, sh, L, wp, in, NULL, 0.0f, out);
     cu_bias_rows(c->s, out, wp + L->b, (size_t)N * 4 * h * w, L->cout, 1);
 }
 
@@ -508,9 +888,16 @@ static void cu_up_bwd(pcnn_backend *be, void *st, const pcnn_wnlayer *L, const f
     cuda_ctx *c = CTX(be);
     conv_shape sh = deconv_shape(L, N, h, w);
     bias_grad(be, gp + L->b, NULL, dout, N, (size_t)4 * h * w, L->cout);
-    cu_conv_bwd_filter(c->cv, &sh, dout, in, 0.0f, c->dwk);
-    add_filter_grad(be, L, gp);
-    if (din) cu_conv_fwd(c->cv, &sh, dout, filter_of(be, L, wp), 1.0f, din);
+    /* G's input is dout (N, 2h, 2w, cout), G's output in (N, h, w, cin). bf16: dout
+     * rounded once (h_dy) for both convs, in into h_out (free until conv_fwd's result) */
+    const uint16_t *d16 = NULL, *in16 = NULL;
+    if (c->bf16) {
+        need_h(c);
+        d16 = as16(c, dout, NULL, c->h_dy, (size_t)N * 4 * h * w * L->cout);
+        in16 = as16(c, in, NULL, c->h_out, (size_t)N * h * w * L->cin);
+    }
+    conv_bwd_filter(be, sh, L, gp, dout, d16, in, in16);
+    if (din) conv_fwd(be, sh, L, wp, dout, d16, 1.0f, din);
 }
 
 static void cu_out_fwd(pcnn_backend *be, void *st, const float *wp, const float *ul, int N,
@@ -520,9 +907,13 @@ static void cu_out_fwd(pcnn_backend *be, void *st, const float *wp, const float 
     cuda_ctx *c = CTX(be);
     const pcnn_wnlayer *L = &be->t->layers[be->t->nin_out];
     size_t rows = (size_t)N * be->H * be->W;
-    cu_elu_fwd(c->s, s->e, ul, rows * L->cin);
+    float *e = NULL;
+    uint16_t *e16 = NULL;
+    if (c->bf16) cu_elu_bf16(c->s, e16 = lazy16(&s->e16, s->e_n), ul, rows * L->cin);
+    else cu_elu_fwd(c->s, e = lazy32(&s->e, s->e_n), ul, rows * L->cin);
+    s->bf16 = c->bf16;
     cu_bias_rows(c->s, logits, wp + L->b, rows, L->cout, 0);
-    gemm_fwd(be, logits, s->e, wp + L->v, rows, L->cin, L->cout, 1.0f);
+    gemm_fwd(be, logits, e, e16, L, wp, rows, 1.0f);
 }
 
 static void cu_out_bwd(pcnn_backend *be, void *st, const float *wp, float *gp, const float *ul,
@@ -532,9 +923,17 @@ static void cu_out_bwd(pcnn_backend *be, void *st, const float *wp, float *gp, c
     cuda_ctx *c = CTX(be);
     const pcnn_wnlayer *L = &be->t->layers[be->t->nin_out];
     size_t rows = (size_t)N * be->H * be->W;
+    if (s->bf16 != c->bf16)
+        pcnn_die("internal error: nin_out's backward in %s after its forward in %s",
+                 c->bf16 ? "bf16" : "float", s->bf16 ? "bf16" : "float");
     bias_grad(be, gp + L->b, NULL, dlogits, N, (size_t)be->H * be->W, L->cout);
-    gemm_bwd_w(be, gp + L->v, dlogits, s->e, rows, L->cin, L->cout);
-    gemm_bwd_x(be, c->sA, dlogits, wp + L->v, rows, L->cin, L->cout, 0.0f);
+    const uint16_t *dl16 = NULL;   /* bf16: dlogits rounded once for both GEMMs */
+    if (c->bf16) {
+        need_h(c);
+        dl16 = as16(c, dlogits, NULL, c->h_dy, rows * L->cout);
+    }
+    gemm_bwd_w(be, gp, dlogits, dl16, s->e, s->e16, L, rows);
+    gemm_bwd_x(be, c->sA, dlogits, dl16, L, wp, rows, 0.0f);
     cu_elu_bwd(c->s, dul, c->sA, ul, rows * L->cin);
 }
 
@@ -545,6 +944,7 @@ static void cu_dmol_op(pcnn_backend *be, const float *logits, const float *x, in
     size_t HW = (size_t)be->H * be->W;
     cu_dmol(c->s, c->lp, dlogits, logits, x, (size_t)N * HW, be->t->M, scale);
     cu_image_sum(c->s, c->lld, c->lp, N, HW);
+    if (c->capturing) return;   /* graph_ll fetches ll after the graph */
     CK(cudaMemcpyAsync(ll, c->lld, (size_t)N * sizeof(double), cudaMemcpyDeviceToHost, c->s));
     CK(cudaStreamSynchronize(c->s));
 }
@@ -559,17 +959,111 @@ static void cu_adam_op(pcnn_backend *be, float *params, const float *grads, floa
     cu_adam(CTX(be)->s, params, grads, m, v, polyak, n, step, rbc2, beta1, beta2, eps, decay);
 }
 
+/* ---------------------------------------------------------------- graphs */
+
+static void graph_drop(graph_entry *e)
+{
+    if (e->exec) CK(cudaGraphExecDestroy(e->exec));
+    e->exec = NULL;
+}
+
+static int cu_graph_begin(pcnn_backend *be, uint64_t key, uint64_t step)
+{
+    cuda_ctx *c = CTX(be);
+    if (!c->graphs) return -1;
+    if (c->capturing) pcnn_die("internal error: a graph begun inside a capture");
+    int i = 0;
+    while (i < c->ngr && c->gr[i].key != key) i++;
+    if (i == c->ngr) {
+        if (c->ngr == c->capgr) {
+            c->capgr = c->capgr ? 2 * c->capgr : 8;
+            c->gr = (graph_entry *)pcnn_xrealloc(c->gr, (size_t)c->capgr * sizeof *c->gr);
+        }
+        c->gr[c->ngr++] = graph_entry{key, 0, NULL, 0};
+    }
+    graph_entry *e = &c->gr[i];
+    e->calls++;
+    /* every copy of the weights is made inside the graph: at a capture, so that its
+     * conversions are recorded; after a replay, so that plain ops do not trust copies the
+     * graph made */
+    c->bw->wgen++;
+    c->bw->lo = c->bw->hi = NULL;
+    if (e->exec && e->ws_gen != cu_convs_ws_gen(c->cv)) graph_drop(e);   /* stale workspace */
+    if (e->calls == 1) return -1;   /* plans, workspace, buffers: made by a plain pass first */
+    CK(cudaStreamSynchronize(c->s));   /* the last replay has read h_step */
+    *c->h_step = step;
+    if (e->exec) {
+        CK(cudaGraphLaunch(e->exec, c->s));
+        return 1;
+    }
+    CK(cudaStreamBeginCapture(c->s, cudaStreamCaptureModeThreadLocal));
+    c->capturing = 1;
+    c->cur = i;
+    CK(cudaMemcpyAsync(c->d_step, c->h_step, sizeof *c->h_step, cudaMemcpyHostToDevice, c->s));
+    return 0;
+}
+
+static void cu_graph_end(pcnn_backend *be)
+{
+    cuda_ctx *c = CTX(be);
+    graph_entry *e = &c->gr[c->cur];
+    cudaGraph_t g = NULL;
+    c->capturing = 0;
+    CK(cudaStreamEndCapture(c->s, &g));
+    CK(cudaGraphInstantiate(&e->exec, g, 0));
+    CK(cudaGraphDestroy(g));
+    e->ws_gen = cu_convs_ws_gen(c->cv);
+    CK(cudaGraphLaunch(e->exec, c->s));
+}
+
+static void cu_graph_ll(pcnn_backend *be, double *ll, int N)
+{
+    cuda_ctx *c = CTX(be);
+    CK(cudaMemcpyAsync(ll, c->lld, (size_t)N * sizeof(double), cudaMemcpyDeviceToHost, c->s));
+    CK(cudaStreamSynchronize(c->s));
+}
+
+/* PCNN_PREC_BF16: bf16 operands from now on; PCNN_PREC_FP32: back to the backend's own
+ * mode (PCNN_PRECISION: fp32, tf32 or bf16). Windows keep the mode they were made in. */
+static int cu_set_precision(pcnn_backend *be, int prec)
+{
+    cuda_ctx *c = CTX(be);
+    if (prec == PCNN_PREC_BF16)
+        c->bf16 = 1;
+    else if (prec == PCNN_PREC_FP32)
+        c->bf16 = c->base_bf16;
+    else
+        return -1;
+    return 0;
+}
+
 static void cu_destroy(pcnn_backend *be)
 {
     if (!be) return;
     cuda_ctx *c = CTX(be);
     if (c) {
         cudaStreamSynchronize(c->s);
-        void *bufs[] = {c->sA, c->sB, c->sC, c->sD, c->partial, c->wk, c->dwk, c->lp, c->lld};
+        void *bufs[] = {c->sA, c->sB, c->sC, c->sD, c->partial, c->dwk, c->lp, c->lld,
+                        c->h_in, c->h_out, c->h_dy, c->h_w, c->fx};
         for (void *p : bufs)
             if (p) cudaFree(p);
         if (!c->window) {
+            for (int i = 0; i < c->ngr; i++) graph_drop(&c->gr[i]);
+            free(c->gr);
+            if (c->h_step) cudaFreeHost(c->h_step);
+            if (c->d_step) cudaFree(c->d_step);
+            if (c->blas_ws) cudaFree(c->blas_ws);
             pcnn_nccl_device_free(&c->coll);
+            if (c->bw) {
+                if (c->bw->buf32) cudaFree(c->bw->buf32);
+                if (c->bw->buf16) cudaFree(c->bw->buf16);
+                free(c->bw->off);
+                free(c->bw->gen32);
+                free(c->bw->gen16);
+                free(c->bw->src32);
+                free(c->bw->src16);
+                free(c->bw);
+            }
             cu_convs_free(c->cv);
             void *rows[] = {c->rows_v, c->rows_g, c->rows_len};
             for (void *p : rows)
@@ -661,6 +1155,7 @@ static int rank_device(const pcnn_rank_place *p, int ndev)
 }
 
 static void alloc_scratch(cuda_ctx *c, const pcnn_param_table *t, int max_batch, int H, int W);
+static weight_copies *weight_copies_new(const pcnn_param_table *t);
 static void set_ops(pcnn_backend *be);
 
 extern "C" pcnn_backend *pcnn_cuda_backend_create(const pcnn_param_table *t, int max_batch, int H,
@@ -681,12 +1176,14 @@ extern "C" pcnn_backend *pcnn_cuda_backend_create_at(const pcnn_param_table *t, 
         return NULL;
     }
     const char *prec = getenv("PCNN_PRECISION");
-    int tf32 = 0;
+    int tf32 = 0, bf16 = 0;
     if (prec && *prec) {
         if (!strcmp(prec, "tf32"))
             tf32 = 1;
+        else if (!strcmp(prec, "bf16"))
+            bf16 = 1;
         else if (strcmp(prec, "fp32")) {
-            pcnn_warn("PCNN_PRECISION=%s: expected fp32 or tf32", prec);
+            pcnn_warn("PCNN_PRECISION=%s: expected fp32, tf32 or bf16", prec);
             return NULL;
         }
     }
@@ -708,7 +1205,10 @@ extern "C" pcnn_backend *pcnn_cuda_backend_create_at(const pcnn_param_table *t, 
     size_t ws_limit = (size_t)1 << 30;
     g_oom.max_batch = max_batch;
     g_oom.per_image_bytes = per_image_floats(t, H, W) * sizeof(float);
-    g_oom.fixed_bytes = (size_t)9 * t->total * sizeof(float) + 2 * maxw * sizeof(float) + ws_limit +
+    /* params, grads, gp, wp, Adam m and v, Polyak, host-side copies; the weight copies
+     * (float and bf16, weight_copies); a filter gradient */
+    g_oom.fixed_bytes = (size_t)9 * t->total * sizeof(float) +
+                        t->total * (sizeof(float) + sizeof(uint16_t)) + maxw * sizeof(float) + ws_limit +
                         ((size_t)600 << 20);   /* CUDA context, cuDNN and cuBLAS handles */
     g_oom.allocated = 0;
 
@@ -721,6 +1221,7 @@ extern "C" pcnn_backend *pcnn_cuda_backend_create_at(const pcnn_param_table *t, 
     be->H = H;
     be->W = W;
     c->tf32 = tf32;
+    c->base_bf16 = c->bf16 = bf16;
     c->device = device;
     CK(cudaStreamCreate(&c->s));
     pcnn_nccl_device_init(&c->coll, c->s, device);
@@ -732,6 +1233,24 @@ extern "C" pcnn_backend *pcnn_cuda_backend_create_at(const pcnn_param_table *t, 
     CK(cublasSetMathMode(c->blas, tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
     c->cv = cu_convs_new(c->dnn, c->s, tf32, ws_limit);
     build_rows(c, t);
+    c->bw = weight_copies_new(t);
+    /* cuBLAS's workspace given (32 MiB, its own default on Hopper), in every mode so that
+     * graphs and plain passes run the same GEMMs: a capture must allocate nothing */
+    const size_t bws = (size_t)32 << 20;
+    c->blas_ws = dalloc(bws);
+    CK(cublasSetWorkspace(c->blas, c->blas_ws, bws));
+    const char *ge = getenv("PCNN_CUDA_GRAPH"), *lb = getenv("CUDA_LAUNCH_BLOCKING");
+    c->graphs = ge && *ge && strcmp(ge, "0") != 0;
+    if (c->graphs && lb && !strcmp(lb, "1")) {
+        /* synchronous launches cannot be captured */
+        pcnn_warn("PCNN_CUDA_GRAPH=1 ignored: CUDA_LAUNCH_BLOCKING=1 makes every launch "
+                  "synchronous, which a stream capture refuses");
+        c->graphs = 0;
+    }
+    if (c->graphs) {
+        CK(cudaMallocHost((void **)&c->h_step, sizeof *c->h_step));
+        c->d_step = (uint64_t *)dalloc(sizeof *c->d_step);
+    }
     alloc_scratch(c, t, max_batch, H, W);
     set_ops(be);
     return be;
@@ -750,6 +1269,13 @@ static pcnn_backend *cu_window_new(pcnn_backend *parent, int max_batch, int H, i
     *c = *pc;
     c->window = 1;
     c->coll = pcnn_dist_device();   /* no collectives on a window */
+    c->h_in = c->h_out = c->h_dy = c->h_w = NULL;   /* its own bf16 scratch, of its size */
+    c->fx = NULL;
+    c->graphs = c->capturing = 0;   /* no graphs on a window */
+    c->gr = NULL;
+    c->ngr = c->capgr = 0;
+    c->h_step = c->d_step = NULL;
+    c->blas_ws = NULL;
     be->name = parent->name;
     be->ctx = c;
     be->t = parent->t;
@@ -778,10 +1304,37 @@ static void alloc_scratch(cuda_ctx *c, const pcnn_param_table *t, int max_batch,
     c->sC = falloc(rows * F);
     c->sD = falloc(rows * 4 * F);
     c->partial = falloc((size_t)max_batch * wide);
-    c->wk = falloc(maxw);
     c->dwk = falloc(maxw);
     c->lp = falloc(rows);
     c->lld = (double *)dalloc((size_t)max_batch * sizeof(double));
+    /* bf16 scratch (made at the first bf16 op): an operand (the largest: a padded 2F
+     * tensor, a 4F nin_skip input), a cuDNN result (c2, or a padded 2F backward-data),
+     * a gradient operand (2F or 10M per pixel), a filter gradient */
+    c->h_in_n = prows * 2 * F > rows * 4 * F ? prows * 2 * F : rows * 4 * F;
+    c->h_out_n = prows * 2 * F;
+    c->h_dy_n = rows * wide;
+    c->h_w_n = maxw;
+}
+
+/* The weight copies' table; each buffer (the size of the weights, in float or bf16) is made
+ * at its first use. */
+static weight_copies *weight_copies_new(const pcnn_param_table *t)
+{
+    weight_copies *w = (weight_copies *)pcnn_xcalloc(1, sizeof *w);
+    const size_t nl = (size_t)t->nlayers + 1;
+    w->off = (size_t *)pcnn_xcalloc(nl, sizeof *w->off);
+    w->gen32 = (uint64_t *)pcnn_xcalloc(nl, sizeof *w->gen32);
+    w->gen16 = (uint64_t *)pcnn_xcalloc(nl, sizeof *w->gen16);
+    w->src32 = (const float **)pcnn_xcalloc(nl, sizeof *w->src32);
+    w->src16 = (const float **)pcnn_xcalloc(nl, sizeof *w->src16);
+    size_t n = 0;
+    for (int i = 0; i < t->nlayers; i++) {
+        w->off[i] = n;
+        n += t->layers[i].rows * t->layers[i].rowlen;
+    }
+    w->total = n ? n : 1;
+    w->wgen = 1;   /* gen 0: no copy yet */
+    return w;
 }
 
 static void set_ops(pcnn_backend *be)
@@ -811,4 +1364,8 @@ static void set_ops(pcnn_backend *be)
     be->out_bwd = cu_out_bwd;
     be->dmol = cu_dmol_op;
     be->adam = cu_adam_op;
+    be->set_precision = cu_set_precision;
+    be->graph_begin = cu_graph_begin;
+    be->graph_end = cu_graph_end;
+    be->graph_ll = cu_graph_ll;
 }

@@ -9,7 +9,9 @@
  *   ... be->wn_fwd(be, params, wp); be->input_fwd(...); ...
  *   be->destroy(be);
  *
- * Environment: PCNN_PRECISION=fp32 (default) | tf32; PCNN_CONV_ALGO=find (time
+ * Environment: PCNN_PRECISION=fp32 (default) | tf32 | bf16 (bf16 operands in every
+ * pass; be->set_precision(be, PCNN_PREC_BF16) in training steps only); PCNN_CUDA_GRAPH=1
+ * (training steps and eval passes replayed as CUDA graphs); PCNN_CONV_ALGO=find (time
  * the cuDNN candidates instead of the default heuristics: faster, not reproducible
  * across processes); PCNN_CONV_LOG=1; PCNN_DETERMINISTIC=1 (see conv.h).
  */

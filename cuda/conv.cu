@@ -16,6 +16,7 @@ struct plan {
     cudnnFilterDescriptor_t w;
     cudnnConvolutionDescriptor_t cfwd, cbd, cbf;   /* one per direction: own math type */
     int have_fwd, have_bd, have_bf;
+    int none_fwd, none_bd, none_bf;                /* bf16: no deterministic algorithm */
     cudnnConvolutionFwdAlgo_t afwd;
     cudnnConvolutionBwdDataAlgo_t abd;
     cudnnConvolutionBwdFilterAlgo_t abf;
@@ -29,6 +30,7 @@ struct cu_convs {
     cudaStream_t s;
     int tf32, find;
     size_t ws_limit, ws_bytes;
+    unsigned ws_gen;
     void *ws;
     std::vector<plan *> plans;
 };
@@ -36,10 +38,19 @@ struct cu_convs {
 static bool same_shape(const conv_shape &a, const conv_shape &b)
 {
     return a.N == b.N && a.Ci == b.Ci && a.Hi == b.Hi && a.Wi == b.Wi && a.Co == b.Co &&
-           a.kh == b.kh && a.kw == b.kw && a.stride == b.stride && a.ph == b.ph && a.pw == b.pw;
+           a.kh == b.kh && a.kw == b.kw && a.stride == b.stride && a.ph == b.ph && a.pw == b.pw &&
+           a.bf16 == b.bf16;
 }
 
-static cudnnMathType_t math_of(const cu_convs *cv) { return cv->tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH; }
+/* Strict float32 (FMA math only, no tensor cores): fp32 mode's float32 plans. TF32 mode's
+ * float plans and every bf16 plan may use tensor cores. */
+static int strict_of(const cu_convs *cv, const conv_shape &sh) { return !cv->tf32 && !sh.bf16; }
+
+static cudnnMathType_t math_of(const cu_convs *cv, const conv_shape &sh)
+{
+    if (sh.bf16) return CUDNN_TENSOR_OP_MATH;
+    return cv->tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH;
+}
 
 static cudnnConvolutionDescriptor_t make_conv(const cu_convs *cv, const conv_shape &sh)
 {
@@ -47,7 +58,7 @@ static cudnnConvolutionDescriptor_t make_conv(const cu_convs *cv, const conv_sha
     CK(cudnnCreateConvolutionDescriptor(&c));
     CK(cudnnSetConvolution2dDescriptor(c, sh.ph, sh.pw, sh.stride, sh.stride, 1, 1,
                                        CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
-    CK(cudnnSetConvolutionMathType(c, math_of(cv)));
+    CK(cudnnSetConvolutionMathType(c, math_of(cv, sh)));
     return c;
 }
 
@@ -60,10 +71,9 @@ static plan *get_plan(cu_convs *cv, const conv_shape *sh)
     CK(cudnnCreateTensorDescriptor(&p->x));
     CK(cudnnCreateTensorDescriptor(&p->y));
     CK(cudnnCreateFilterDescriptor(&p->w));
-    CK(cudnnSetTensor4dDescriptor(p->x, CUDNN_TENSOR_NHWC, CUDNN_DATA_FLOAT, sh->N, sh->Ci, sh->Hi,
-                                  sh->Wi));
-    CK(cudnnSetFilter4dDescriptor(p->w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NHWC, sh->Co, sh->Ci, sh->kh,
-                                  sh->kw));
+    const cudnnDataType_t dt = sh->bf16 ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_FLOAT;
+    CK(cudnnSetTensor4dDescriptor(p->x, CUDNN_TENSOR_NHWC, dt, sh->N, sh->Ci, sh->Hi, sh->Wi));
+    CK(cudnnSetFilter4dDescriptor(p->w, dt, CUDNN_TENSOR_NHWC, sh->Co, sh->Ci, sh->kh, sh->kw));
     p->cfwd = make_conv(cv, *sh);
     p->cbd = make_conv(cv, *sh);
     p->cbf = make_conv(cv, *sh);
@@ -71,7 +81,7 @@ static plan *get_plan(cu_convs *cv, const conv_shape *sh)
     CK(cudnnGetConvolution2dForwardOutputDim(p->cfwd, p->x, p->w, &n, &c, &ho, &wo));
     p->Ho = ho;
     p->Wo = wo;
-    CK(cudnnSetTensor4dDescriptor(p->y, CUDNN_TENSOR_NHWC, CUDNN_DATA_FLOAT, sh->N, sh->Co, ho, wo));
+    CK(cudnnSetTensor4dDescriptor(p->y, CUDNN_TENSOR_NHWC, dt, sh->N, sh->Co, ho, wo));
     cv->plans.push_back(p);
     return p;
 }
@@ -111,8 +121,9 @@ static int env_on(const char *name)
 template <class Perf>
 static void log_candidates(const conv_shape &sh, const char *what, const Perf *perf, int n)
 {
-    fprintf(stderr, "pcnn: cuDNN %s candidates for N=%d Ci=%d %dx%d -> Co=%d k=%dx%d s=%d p=%d,%d:\n",
-            what, sh.N, sh.Ci, sh.Hi, sh.Wi, sh.Co, sh.kh, sh.kw, sh.stride, sh.ph, sh.pw);
+    fprintf(stderr, "pcnn: cuDNN %s candidates for N=%d Ci=%d %dx%d -> Co=%d k=%dx%d s=%d p=%d,%d %s:\n",
+            what, sh.N, sh.Ci, sh.Hi, sh.Wi, sh.Co, sh.kh, sh.kw, sh.stride, sh.ph, sh.pw,
+            sh.bf16 ? "bf16" : "float");
     for (int i = 0; i < n; i++)
         fprintf(stderr, "pcnn:   algo %d status %s %s workspace %zu B math %s\n", (int)perf[i].algo,
                 cudnnGetErrorString(perf[i].status),
@@ -120,7 +131,8 @@ static void log_candidates(const conv_shape &sh, const char *what, const Perf *p
                 perf[i].memory, math_name(perf[i].mathType));
 }
 
-/* Index into perf of the algorithm to use; -1 when nothing works at all. */
+/* Index into perf of the algorithm to use; -1 for a bf16 shape without a deterministic one
+ * (its caller runs that direction in float instead: cu_conv_usable). */
 template <class Perf>
 static int choose_any(const cu_convs *cv, const conv_shape &sh, const Perf *perf, int n,
                       const char *what);
@@ -130,9 +142,14 @@ static int choose(const cu_convs *cv, const conv_shape &sh, const Perf *perf, in
                   const char *what)
 {
     int i = choose_any(cv, sh, perf, n, what);
+    if (i < 0) {
+        if (env_on("PCNN_CONV_LOG"))
+            fprintf(stderr, "pcnn:   no deterministic bf16 %s algorithm: float instead\n", what);
+        return i;
+    }
     if (env_on("PCNN_CONV_LOG"))
         fprintf(stderr, "pcnn:   chose algo %d (%s math)\n", (int)perf[i].algo,
-                cv->tf32 ? math_name(perf[i].mathType) : "fma");
+                strict_of(cv, sh) ? "fma" : math_name(perf[i].mathType));
     return i;
 }
 
@@ -146,10 +163,14 @@ static int choose_any(const cu_convs *cv, const conv_shape &sh, const Perf *perf
             if (perf[i].status != CUDNN_STATUS_SUCCESS) continue;
             if (perf[i].determinism != CUDNN_DETERMINISTIC) continue;
             if (perf[i].memory > cv->ws_limit) continue;
-            /* pass 0: in strict mode only FMA math; pass 1: any (math type forced to FMA) */
-            if (pass == 0 && !cv->tf32 && perf[i].mathType != CUDNN_FMA_MATH) continue;
+            /* pass 0: in strict mode only FMA math (pass 1: any, math type forced to FMA);
+             * bf16 plans: tensor-op math first (pass 1: any) */
+            if (pass == 0 && strict_of(cv, sh) && perf[i].mathType != CUDNN_FMA_MATH) continue;
+            if (pass == 0 && sh.bf16 && perf[i].mathType == CUDNN_FMA_MATH) continue;
             return i;
         }
+    /* bf16: never a non-deterministic algorithm; the direction runs in float instead */
+    if (sh.bf16) return -1;
     for (int i = 0; i < n; i++)
         if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= cv->ws_limit) {
             if (env_on("PCNN_DETERMINISTIC"))
@@ -179,12 +200,14 @@ static void ensure_ws(cu_convs *cv, size_t bytes)
     cv->ws_bytes = 0;
     CK(cudaMalloc(&cv->ws, bytes));
     cv->ws_bytes = bytes;
+    cv->ws_gen++;
 }
 
 /* Math type to run with: the chosen algorithm's, but never tensor cores in strict mode. */
-static void set_math(const cu_convs *cv, cudnnConvolutionDescriptor_t c, cudnnMathType_t m)
+static void set_math(const cu_convs *cv, const conv_shape &sh, cudnnConvolutionDescriptor_t c,
+                     cudnnMathType_t m)
 {
-    if (!cv->tf32) m = CUDNN_FMA_MATH;
+    if (strict_of(cv, sh)) m = CUDNN_FMA_MATH;
     CK(cudnnSetConvolutionMathType(c, m));
 }
 
@@ -209,8 +232,13 @@ static void pick_fwd(cu_convs *cv, plan *a)
         CK(cudnnGetConvolutionForwardAlgorithm_v7(cv->h, a->x, a->w, a->cfwd, a->y,
                                                   CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &n, perf));
     int i = choose(cv, a->sh, perf, n, "forward");
+    a->have_fwd = 1;
+    if (i < 0) {
+        a->none_fwd = 1;
+        return;
+    }
     a->afwd = perf[i].algo;
-    set_math(cv, a->cfwd, perf[i].mathType);
+    set_math(cv, a->sh, a->cfwd, perf[i].mathType);
     CK(cudnnGetConvolutionForwardWorkspaceSize(cv->h, a->x, a->w, a->cfwd, a->y, a->afwd,
                                                &a->wfwd));
     a->have_fwd = 1;
@@ -221,6 +249,8 @@ static void plan_fwd(cu_convs *cv, plan *p)
     plan *a = algo_plan(cv, p);
     if (!a->have_fwd) pick_fwd(cv, a);
     if (a == p) return;
+    p->have_fwd = 1;
+    if ((p->none_fwd = a->none_fwd)) return;
     cudnnMathType_t m;
     CK(cudnnGetConvolutionMathType(a->cfwd, &m));
     CK(cudnnSetConvolutionMathType(p->cfwd, m));
@@ -248,8 +278,13 @@ static void pick_bd(cu_convs *cv, plan *a)
                                                        CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT,
                                                        &n, perf));
     int i = choose(cv, a->sh, perf, n, "backward-data");
+    a->have_bd = 1;
+    if (i < 0) {
+        a->none_bd = 1;
+        return;
+    }
     a->abd = perf[i].algo;
-    set_math(cv, a->cbd, perf[i].mathType);
+    set_math(cv, a->sh, a->cbd, perf[i].mathType);
     CK(cudnnGetConvolutionBackwardDataWorkspaceSize(cv->h, a->w, a->y, a->cbd, a->x, a->abd,
                                                     &a->wbd));
     a->have_bd = 1;
@@ -260,6 +295,8 @@ static void plan_bd(cu_convs *cv, plan *p)
     plan *a = algo_plan(cv, p);
     if (!a->have_bd) pick_bd(cv, a);
     if (a == p) return;
+    p->have_bd = 1;
+    if ((p->none_bd = a->none_bd)) return;
     cudnnMathType_t m;
     CK(cudnnGetConvolutionMathType(a->cbd, &m));
     CK(cudnnSetConvolutionMathType(p->cbd, m));
@@ -287,8 +324,13 @@ static void pick_bf(cu_convs *cv, plan *a)
             cv->h, a->x, a->y, a->cbf, a->w, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &n,
             perf));
     int i = choose(cv, a->sh, perf, n, "backward-filter");
+    a->have_bf = 1;
+    if (i < 0) {
+        a->none_bf = 1;
+        return;
+    }
     a->abf = perf[i].algo;
-    set_math(cv, a->cbf, perf[i].mathType);
+    set_math(cv, a->sh, a->cbf, perf[i].mathType);
     CK(cudnnGetConvolutionBackwardFilterWorkspaceSize(cv->h, a->x, a->y, a->cbf, a->w,
                                                       a->abf, &a->wbf));
     a->have_bf = 1;
@@ -299,6 +341,8 @@ static void plan_bf(cu_convs *cv, plan *p)
     plan *a = algo_plan(cv, p);
     if (!a->have_bf) pick_bf(cv, a);
     if (a == p) return;
+    p->have_bf = 1;
+    if ((p->none_bf = a->none_bf)) return;
     cudnnMathType_t m;
     CK(cudnnGetConvolutionMathType(a->cbf, &m));
     CK(cudnnSetConvolutionMathType(p->cbf, m));
@@ -343,6 +387,30 @@ void cu_convs_free(cu_convs *cv)
 }
 
 size_t cu_convs_workspace(const cu_convs *cv) { return cv->ws_bytes; }
+unsigned cu_convs_ws_gen(const cu_convs *cv) { return cv->ws_gen; }
+
+int cu_conv_usable(cu_convs *cv, const conv_shape *sh, int dir)
+{
+    plan *p = get_plan(cv, sh);
+    switch (dir) {
+    case CU_CONV_FWD:
+        if (!p->have_fwd) plan_fwd(cv, p);
+        return !p->none_fwd;
+    case CU_CONV_BWD_DATA:
+        if (!p->have_bd) plan_bd(cv, p);
+        return !p->none_bd;
+    default:
+        if (!p->have_bf) plan_bf(cv, p);
+        return !p->none_bf;
+    }
+}
+
+static void unusable(const conv_shape *sh, const char *what)
+{
+    pcnn_die("internal error: cuDNN %s of a bf16 shape without an algorithm (Ci=%d %dx%d -> Co=%d "
+             "k=%dx%d; callers ask cu_conv_usable first)", what, sh->Ci, sh->Hi, sh->Wi, sh->Co,
+             sh->kh, sh->kw);
+}
 
 void cu_conv_out_dims(cu_convs *cv, const conv_shape *sh, int *Ho, int *Wo)
 {
@@ -351,33 +419,36 @@ void cu_conv_out_dims(cu_convs *cv, const conv_shape *sh, int *Ho, int *Wo)
     *Wo = p->Wo;
 }
 
-void cu_conv_fwd(cu_convs *cv, const conv_shape *sh, const float *x, const float *w, float beta,
-                 float *y)
+void cu_conv_fwd(cu_convs *cv, const conv_shape *sh, const void *x, const void *w, float beta,
+                 void *y)
 {
     plan *p = get_plan(cv, sh);
     if (!p->have_fwd) plan_fwd(cv, p);
+    if (p->none_fwd) unusable(sh, "forward");
     ensure_ws(cv, p->wfwd);
     const float one = 1.0f;
     CK(cudnnConvolutionForward(cv->h, &one, p->x, x, p->w, w, p->cfwd, p->afwd, cv->ws, p->wfwd,
                                &beta, p->y, y));
 }
 
-void cu_conv_bwd_data(cu_convs *cv, const conv_shape *sh, const float *dy, const float *w,
-                      float beta, float *dx)
+void cu_conv_bwd_data(cu_convs *cv, const conv_shape *sh, const void *dy, const void *w,
+                      float beta, void *dx)
 {
     plan *p = get_plan(cv, sh);
     if (!p->have_bd) plan_bd(cv, p);
+    if (p->none_bd) unusable(sh, "backward-data");
     ensure_ws(cv, p->wbd);
     const float one = 1.0f;
     CK(cudnnConvolutionBackwardData(cv->h, &one, p->w, w, p->y, dy, p->cbd, p->abd, cv->ws,
                                     p->wbd, &beta, p->x, dx));
 }
 
-void cu_conv_bwd_filter(cu_convs *cv, const conv_shape *sh, const float *x, const float *dy,
-                        float beta, float *dw)
+void cu_conv_bwd_filter(cu_convs *cv, const conv_shape *sh, const void *x, const void *dy,
+                        float beta, void *dw)
 {
     plan *p = get_plan(cv, sh);
     if (!p->have_bf) plan_bf(cv, p);
+    if (p->none_bf) unusable(sh, "backward-filter");
     ensure_ws(cv, p->wbf);
     const float one = 1.0f;
     CK(cudnnConvolutionBackwardFilter(cv->h, &one, p->x, x, p->y, dy, p->cbf, p->abf, cv->ws,

@@ -75,6 +75,27 @@ void cu_dropout_mask(cudaStream_t s, float *mask, int N, int C, uint64_t seed, u
     CK_LAUNCH();
 }
 
+/* The same mask with the step read from device memory (a captured graph's launches keep
+ * their arguments; the step is written before each replay: backend_cuda.cu's graphs). */
+__global__ void k_dropout_mask_dev(float *mask, int N, int C, uint64_t seed, const uint64_t *step,
+                                   uint64_t block, uint64_t rep, uint64_t nrep, uint64_t img0)
+{
+    const uint64_t st = *step;
+    size_t total = (size_t)N * C;
+    for (size_t t = blockIdx.x * (size_t)blockDim.x + threadIdx.x; t < total;
+         t += (size_t)gridDim.x * blockDim.x)
+        km_dropout_mask(t, mask, C, seed, st, block, rep, nrep, img0);
+}
+
+void cu_dropout_mask_dev(cudaStream_t s, float *mask, int N, int C, uint64_t seed,
+                         const uint64_t *step, uint64_t block, uint64_t rep, uint64_t nrep,
+                         uint64_t img0)
+{
+    k_dropout_mask_dev<<<pcnn_grid((size_t)N * C), 256, 0, s>>>(mask, N, C, seed, step, block,
+                                                                rep, nrep, img0);
+    CK_LAUNCH();
+}
+
 /* Per-image column sums. Grid (ceil(C/32), N); block (32, 8): thread (cx, ry)
  * sums rows ry, ry+8, ... of image n for channel c, then the 8 partial sums are
  * added in a fixed order through shared memory. */

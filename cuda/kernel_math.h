@@ -32,6 +32,7 @@
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #if defined(__CUDACC__)
 #define KM_INLINE static __forceinline__ PCNN_HD
@@ -540,6 +541,150 @@ KM_INLINE void km_sum_ranks(size_t i, float *out, const float *in, int nranks, s
     float s = in[i];
     for (int r = 1; r < nranks; r++) s += in[(size_t)r * m + i];
     out[i] = s;
+}
+
+/* ---------------------------------------------------------------- bf16.cu
+ * The bf16 mode (PCNN_PRECISION=bf16, pcnn-fit --precision bf16 on the GPU): the
+ * operands of the convolutions and 1x1 GEMMs are bfloat16, stored as uint16_t (the
+ * upper 16 bits of the float: sign, 8 exponent bits, 7 mantissa bits), products summed
+ * in fp32 by the tensor cores. One bf16 = one float rounded by km_bf16_round, whose
+ * rule is the CPU's (nn_bf16_round in nn/nn_gemm_bf16.h, VCVTNEPS2BF16): round to
+ * nearest, ties to even; a subnormal float to a zero of its sign; a NaN to a quiet NaN
+ * (0x40 set) with its upper payload; +-inf stays; a finite float from 0x7f7f8000 up
+ * rounds to inf (like the hardware). test_kernel_math checks it against
+ * nn_bf16_round bit for bit over a stride through all 2^32 floats. */
+
+KM_INLINE uint32_t km_f2u(float x)
+{
+#if defined(__CUDA_ARCH__)
+    return __float_as_uint(x);
+#else
+    uint32_t u;
+    memcpy(&u, &x, 4);
+    return u;
+#endif
+}
+
+KM_INLINE float km_u2f(uint32_t u)
+{
+#if defined(__CUDA_ARCH__)
+    return __uint_as_float(u);
+#else
+    float x;
+    memcpy(&x, &u, 4);
+    return x;
+#endif
+}
+
+KM_INLINE uint16_t km_bf16_round(float x)
+{
+    uint32_t u = km_f2u(x);
+    if ((u & 0x7f800000u) == 0) u &= 0x80000000u;                                  /* daz */
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40u);     /* NaN */
+    return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);                   /* RNE */
+}
+
+/* The float a bf16 stands for: exact (its bits, then 16 zero bits). */
+KM_INLINE float km_bf16_float(uint16_t h) { return km_u2f((uint32_t)h << 16); }
+
+/* t over n: dst[t] = bf16(src[t]) (an activation or a gradient becomes a GEMM operand). */
+KM_INLINE void km_to_bf16(size_t t, uint16_t *dst, const float *src)
+{
+    dst[t] = km_bf16_round(src[t]);
+}
+
+/* t over n: dst[t] = float(src[t]) (beta 0: dst is not read), or + beta dst[t]
+ * (beta 1: a result accumulated as cuDNN's beta would; with beta = 1 the product is
+ * exact, so nvcc's contraction into an FMA gives the host's bits). */
+KM_INLINE void km_from_bf16(size_t t, float *dst, const uint16_t *src, float beta)
+{
+    float v = km_bf16_float(src[t]);
+    dst[t] = beta == 0.0f ? v : v + beta * dst[t];
+}
+
+/* km_w_to_krsc with the result rounded to bf16: t over (K, RS, C), dst (K, RS, C) bf16
+ * <- src (K, C, RS); and its way back, added: t over (K, C, RS), dst += src (K, RS, C). */
+KM_INLINE void km_w_to_krsc_bf16(size_t t, uint16_t *dst, const float *src, int C, int RS)
+{
+    size_t c = t % C, rs = (t / C) % RS, k = t / ((size_t)C * RS);
+    dst[t] = km_bf16_round(src[(k * C + c) * RS + rs]);
+}
+
+KM_INLINE void km_w_from_krsc_add_bf16(size_t t, float *dst, const uint16_t *src, int C, int RS)
+{
+    size_t rs = t % RS, c = (t / RS) % C, k = t / ((size_t)C * RS);
+    dst[t] += km_bf16_float(src[(k * RS + rs) * C + c]);
+}
+
+/* km_concat_elu_fwd with the outputs rounded to bf16 (the gated block's conv_input and
+ * nin_skip operands, written once in the precision the convolution reads). */
+KM_INLINE void km_concat_elu_fwd_bf16(size_t t, uint16_t *out, km_pad pg, const float *a, int Ca,
+                                      const float *b, int Cb)
+{
+    const int C = Ca + Cb;
+    size_t r = t / C;
+    int c = (int)(t % C);
+    float v = c < Ca ? a[r * Ca + c] : b[r * Cb + (c - Ca)];
+    uint16_t *o = out + km_prow(pg, r) * 2 * C;
+    o[c] = km_bf16_round(km_elu(v));
+    o[C + c] = km_bf16_round(km_elu(-v));
+}
+
+/* km_c1_finish_fwd with hd rounded to bf16 (conv_out's operand); c1 stays float (the
+ * backward reads it). */
+KM_INLINE void km_c1_finish_fwd_bf16(size_t t, float *c1, const float *b1, const float *b2,
+                                     uint16_t *hd, km_pad pg, int F, const float *mask, size_t HW)
+{
+    size_t r = t / F;
+    int c = (int)(t % F);
+    float v = c1[t] + b1[c];
+    if (b2) v += b2[c];
+    c1[t] = v;
+    float p = km_elu(v), q = km_elu(-v);
+    if (mask) {
+        const float *m = mask + (r / HW) * 2 * F;
+        p *= m[c];
+        q *= m[F + c];
+    }
+    uint16_t *o = hd + km_prow(pg, r) * 2 * F;
+    o[c] = km_bf16_round(p);
+    o[F + c] = km_bf16_round(q);
+}
+
+/* t over n: out[t] = bf16(elu(x[t])) (nin_out's operand). */
+KM_INLINE void km_elu_bf16(size_t t, uint16_t *out, const float *x)
+{
+    out[t] = km_bf16_round(km_elu(x[t]));
+}
+
+/* km_c1_finish_fwd_bf16 taking conv_input's result as cuDNN left it, in bf16 (conv, (rows, F)):
+ * the widening pass fused in. c1 holds nin_skip's GEMM (acc = 1) or nothing (acc = 0):
+ * v = (acc ? c1[t] + conv[t] : conv[t]) + b1 (+ b2), which is the unfused order (c1 =
+ * float(conv), then c1 += GEMM: one addition, commutative) to the bit. */
+KM_INLINE void km_c1_finish_fwd_bf16in(size_t t, float *c1, const uint16_t *conv, int acc,
+                                       const float *b1, const float *b2, uint16_t *hd, km_pad pg,
+                                       int F, const float *mask, size_t HW)
+{
+    float v = km_bf16_float(conv[t]);
+    if (acc) v = c1[t] + v;
+    c1[t] = v;
+    km_c1_finish_fwd_bf16(t, c1, b1, b2, hd, pg, F, mask, HW);
+}
+
+/* km_gate_fwd reading conv_out's result in bf16 (c2in, (rows, 2F)) and writing c2 (float,
+ * saved for backward) itself: the widening pass fused in, the same arithmetic. */
+KM_INLINE void km_gate_fwd_bf16in(size_t t, float *out, const float *x, float *c2,
+                                  const uint16_t *c2in, float *c2p, const float *b,
+                                  const float *hw, const float *hs, const int32_t *labels,
+                                  size_t HW, int F)
+{
+    size_t r = t / F;
+    int k = (int)(t % F);
+    float *c = c2 + r * 2 * F;
+    const uint16_t *ci = c2in + r * 2 * F;
+    c[k] = km_bf16_float(ci[k]);
+    c[F + k] = km_bf16_float(ci[F + k]);
+    km_gate_fwd(t, out, x, c2, c2p, b, hw, hs, labels, HW, F);
 }
 
 #endif

@@ -75,6 +75,10 @@ void cu_gate_bwd(cudaStream_t s, float *dx, float *dc2, const float *dout, const
  * (rows keyed by pcnn_dropout_image(n, rep, nrep), rng.h). */
 void cu_dropout_mask(cudaStream_t s, float *mask, int N, int C, uint64_t seed, uint64_t step,
                      uint64_t block, uint64_t rep, uint64_t nrep, uint64_t img0);
+/* The same with the step in device memory (*step, read by the kernel: graph replays). */
+void cu_dropout_mask_dev(cudaStream_t s, float *mask, int N, int C, uint64_t seed,
+                         const uint64_t *step, uint64_t block, uint64_t rep, uint64_t nrep,
+                         uint64_t img0);
 /* partial (N, C) = per-image column sums of x (N, HW, C). Fixed order: deterministic. */
 void cu_image_colsum(cudaStream_t s, float *partial, const float *x, int N, size_t HW, int C);
 /* db (acc) += sum_n partial[n, :] (db may be NULL); db2 likewise (a second bias
@@ -140,5 +144,30 @@ void cu_image_sum(cudaStream_t s, double *ll, const float *lp, int N, size_t HW)
 /* Adam (PyTorch, step = lr / (1 - b1^t), rbc2 = sqrt(1 - b2^t)) then Polyak, n floats. */
 void cu_adam(cudaStream_t s, float *p, const float *g, float *m, float *v, float *polyak,
              size_t n, float step, float rbc2, float beta1, float beta2, float eps, float decay);
+
+/* ---- bf16.cu: the bf16 mode's operands (uint16_t = bfloat16 bits, kernel_math.h) ---- */
+/* dst (n) = bf16(src); dst (n) = float(src) (+ beta dst, beta 0 or 1; 0: dst not read). */
+void cu_to_bf16(cudaStream_t s, uint16_t *dst, const float *src, size_t n);
+void cu_from_bf16(cudaStream_t s, float *dst, const uint16_t *src, float beta, size_t n);
+/* cu_w_to_krsc / cu_w_from_krsc_add with a bf16 filter on the NHWC (KRSC) side. */
+void cu_w_to_krsc_bf16(cudaStream_t s, uint16_t *dst, const float *src, int K, int C, int RS);
+void cu_w_from_krsc_add_bf16(cudaStream_t s, float *dst, const uint16_t *src, int K, int C,
+                             int RS);
+/* cu_concat_elu_fwd and cu_c1_finish_fwd writing their padded outputs in bf16 (c1 stays
+ * float); out (n) = bf16(elu(x)). */
+void cu_concat_elu_fwd_bf16(cudaStream_t s, uint16_t *out, pad_geom pg, const float *a, int Ca,
+                            const float *b, int Cb);
+void cu_c1_finish_fwd_bf16(cudaStream_t s, float *c1, const float *b1, const float *b2,
+                           uint16_t *hd, pad_geom pg, int F, const float *mask);
+void cu_elu_bf16(cudaStream_t s, uint16_t *out, const float *x, size_t n);
+/* The same two with conv_input's / conv_out's bf16 result read directly (the widening pass
+ * fused in): c1 = (acc ? c1 + conv : conv) + biases, then as cu_c1_finish_fwd_bf16; c2 =
+ * float(c2in), then as cu_gate_fwd. */
+void cu_c1_finish_fwd_bf16in(cudaStream_t s, float *c1, const uint16_t *conv, int acc,
+                             const float *b1, const float *b2, uint16_t *hd, pad_geom pg, int F,
+                             const float *mask);
+void cu_gate_fwd_bf16in(cudaStream_t s, float *out, const float *x, float *c2, const uint16_t *c2in,
+                        float *c2p, const float *b, const float *hw, const float *hs,
+                        const int32_t *labels, int N, size_t HW, int F);
 
 #endif

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # pipelines/check-gpu.sh — every check that needs a GPU, in stages under one
-# deadline (DEADLINE seconds in all, default 420), so that one short GPU lease
+# deadline (DEADLINE seconds in all, default 540), so that one short GPU lease
 # tells everything at once and a timeout still leaves a useful results.md.
 #
 #   OUT=results/gpu pipelines/check-gpu.sh [--bench-only | --multi-gpu-only]
@@ -10,12 +10,15 @@
 #   A0 the machine: nvidia-smi, nvcc, compute-sanitizer, the libraries found;
 #   A1 build: the CUDA library and the GPU tests first, then the tools
 #      (PREBUILT=DIR: use a tree built elsewhere with make GPU=1 BUILD=DIR; nothing is built);
-#   A2 test_cuda_load; test_gpu_parity in fp32 and tf32, each test in its own
+#   A2 test_cuda_load; test_gpu_parity in fp32, tf32 and bf16 (PCNN_PRECISION; bf16's
+#      bounds are an estimate until this run measures them; test_graph: CUDA graphs
+#      against plain passes, bit for bit), each test in its own
 #      process (CUDA_LAUNCH_BLOCKING=1: a fault is blamed on its own op, and one
 #      fault cannot take the other tests with it); a skip counts as a failure;
 #   A3 compute-sanitizer memcheck over one small whole-network test and over the
 #      cached sampler's window ops (test_cached_logits_variants);
-#   A4 reproducibility: pcnn-fit twice on the GPU (model bytes), pcnn-score at two
+#   A4 reproducibility: pcnn-fit twice on the GPU, in the backend's mode and with
+#      --precision bf16 (model bytes), pcnn-score at two
 #      batch sizes (TSV bytes), pcnn-gen on the CPU and the GPU (PNG bytes), and the
 #      GPU's cached sampler against its naive one (PNG bytes);
 #   A5 multi-GPU (only with 2 or more GPUs, mpirun and an MPI build; otherwise one line
@@ -25,8 +28,11 @@
 # Stage B, speed: pcnn-fit (one epoch of 40 batches: epoch_wall_s includes the
 #   start and the algorithm choice) / pcnn-score / pcnn-gen (100 images, the cached
 #   sampler) at (R,F,M) = (1,40,5) and
-#   (5,160,10), batch 64, fp32 and tf32; PyTorch's run of the same model
-#   (tests/reference/bench_gpu_torch.py --quick) when python3 has torch.
+#   (5,160,10), batch 64, fp32, tf32, bf16 (PCNN_PRECISION: bf16 in every pass) and
+#   bf16-graph (PCNN_CUDA_GRAPH=1: training steps and scoring passes replayed as graphs);
+#   PyTorch's run of the same model (tests/reference/bench_gpu_torch.py --quick: eager
+#   fp32, bf16 autocast + channels_last, torch.compile) when python3 has torch, in the
+#   same run on the same GPU.
 # Stage C, quality (only with QUALITY_DATA=DIR holding train.bin and val.bin): the
 #   full profile's recipe trained for QUALITY_S seconds on the GPU, then validation
 #   accuracy and judged samples (see the stage below).
@@ -61,7 +67,7 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 OUT=${OUT:-results/gpu}
 JOBS=${JOBS:-$(nproc 2>/dev/null || echo 4)}
-DEADLINE=${DEADLINE:-420}
+DEADLINE=${DEADLINE:-540}
 DRY=${CHECK_GPU_DRYRUN:-0}
 BENCH_ONLY=0 MULTI_ONLY=0
 [ "${1:-}" = "--bench-only" ] && BENCH_ONLY=1
@@ -147,11 +153,11 @@ results() {   # results.md from the notes and the table so far
 				{ k = $3 " | " $1 " | " $2; if (!(k in seen)) { seen[k] = 1; order[++n] = k }
 				  v[k, $4] = $5 }
 				END {
-					split("train_img_s epoch_wall_s score_s sample_s sample_n peak_gib", c, " ")
-					printf "| size | impl | mode |"; for (i = 1; i <= 6; i++) printf " %s |", c[i]; print ""
-					printf "|---|---|---|"; for (i = 1; i <= 6; i++) printf "---|"; print ""
+					split("train_img_s epoch_wall_s score_s sample_s sample_n peak_gib compile_s", c, " ")
+					printf "| size | impl | mode |"; for (i = 1; i <= 7; i++) printf " %s |", c[i]; print ""
+					printf "|---|---|---|"; for (i = 1; i <= 7; i++) printf "---|"; print ""
 					for (j = 1; j <= n; j++) { printf "| %s |", order[j]
-						for (i = 1; i <= 6; i++) printf " %s |", v[order[j], c[i]]; print "" } }' "$TSV"
+						for (i = 1; i <= 7; i++) printf " %s |", v[order[j], c[i]]; print "" } }' "$TSV"
 		fi
 	} >"$OUT/results.md"
 }
@@ -360,7 +366,7 @@ if [ $BENCH_ONLY = 0 ]; then
 		fail "parity: test_gpu_parity --list named no tests (exit $rc): zero tests is not a pass"
 		names=""
 	fi
-	for prec in fp32 tf32; do
+	for prec in fp32 tf32 bf16; do
 		[ -n "$names" ] || break
 		gate "parity $prec"
 		say "A2 parity $prec"
@@ -368,7 +374,9 @@ if [ $BENCH_ONLY = 0 ]; then
 		: >"$f"
 		nok=0 nbad=0 nskip=0 bad=""
 		for t in $names; do
-			PCNN_PRECISION=$prec CUDA_LAUNCH_BLOCKING=1 tmo 60 "$BUILD/tests/test_gpu_parity" "$t" >"$FILL.out" 2>&1
+			# synchronous launches, except for the graphs' test (a capture refuses them)
+			blocking=1; case $t in test_graph*) blocking=0 ;; esac
+			PCNN_PRECISION=$prec CUDA_LAUNCH_BLOCKING=$blocking tmo 60 "$BUILD/tests/test_gpu_parity" "$t" >"$FILL.out" 2>&1
 			rc=$?
 			sed "s/^/[$t] /" "$FILL.out" >>"$f"
 			rm -f "$FILL.out"
@@ -430,6 +438,21 @@ if [ $BENCH_ONLY = 0 ]; then
 	if [ $? -ne 0 ]; then fail "pcnn-fit on $DEV failed (log.txt, conv-algos.txt)"
 	elif cmp -s "$W/r1.bin" "$W/r2.bin"; then note "pcnn-fit twice on $DEV (6 steps): model files byte-identical"
 	else fail "pcnn-fit twice on $DEV (6 steps, same seed): model files differ"; fi
+	# pcnn-fit --precision bf16 (the GPU's bf16 training mode): twice the same bytes, and not
+	# the fp32 run's (the mode is not a no-op). The dry run's CPU stand-in has it only with
+	# AVX512_BF16.
+	if [ "$DRY" = 1 ] && ! grep -qw avx512_bf16 /proc/cpuinfo 2>/dev/null; then
+		skipped "pcnn-fit --precision bf16 twice: a dry run on a CPU without AVX512_BF16"
+	elif tmo 60 "$BIN/pcnn-fit" "${fitargs[@]}" --precision bf16 -o "$W/b1.bin" "$W/val.bin" &&
+		tmo 60 "$BIN/pcnn-fit" "${fitargs[@]}" --precision bf16 -o "$W/b2.bin" "$W/val.bin"; then
+		# the model files differ in their "precision" entry anyway: compare what they score
+		tmo 60 "$BIN/pcnn-score" -q -b 64 --device $DEV -o "$W/sb.tsv" "$W/b1.bin" "$W/val.bin" &&
+			tmo 60 "$BIN/pcnn-score" -q -b 64 --device $DEV -o "$W/sr.tsv" "$W/r1.bin" "$W/val.bin"
+		if [ $? -ne 0 ]; then fail "pcnn-score of the bf16-trained model on $DEV failed (log.txt)"
+		elif ! cmp -s "$W/b1.bin" "$W/b2.bin"; then fail "pcnn-fit --precision bf16 twice on $DEV (6 steps, same seed): model files differ"
+		elif cmp -s "$W/sb.tsv" "$W/sr.tsv"; then fail "pcnn-fit --precision bf16 on $DEV: scores the same bytes as the model trained without it (bf16 not used)"
+		else note "pcnn-fit --precision bf16 twice on $DEV (6 steps): model files byte-identical; its scores vs the plain run's: $(tsv_maxdiff "$W/sb.tsv" "$W/sr.tsv")"; fi
+	else fail "pcnn-fit --precision bf16 on $DEV failed (log.txt)"; fi
 	tmo 60 "$BIN/pcnn-score" -q -b 64 --device $DEV -o "$W/s64.tsv" "$W/r1.bin" "$W/val.bin" &&
 		tmo 60 "$BIN/pcnn-score" -q -b 7 --device $DEV -o "$W/s7.tsv" "$W/r1.bin" "$W/val.bin"
 	# The GPU's contract (docs/GPU.md): the same bytes for the same batch size; across
@@ -493,14 +516,17 @@ tmo 30 "$TBIN/pcnn-mkdata" -H $S -W $S -K 4 -n $((64 * steps)) -s 4 -o "$W/bench
 SIZES=("1 40 5" "5 160 10")
 [ "$DRY" = 1 ] && SIZES=("1 8 1")
 for size in "${SIZES[@]}"; do
-	for prec in fp32 tf32; do
+	# bf16-graph: bf16 with every training step and scoring pass replayed as a CUDA graph
+	for prec in fp32 tf32 bf16 bf16-graph; do
+		graph=0; case $prec in *-graph) graph=1 ;; esac
+		pprec=${prec%-graph}
 		set -- $size
 		tag="$1,$2,$3"
 		gate "the benchmark $prec $tag"
 		say "B pcnn $prec ($tag)"
 		rm -f "$W/m.bin" "$W/fit.tsv"
 		t0=$(now)
-		PCNN_PRECISION=$prec peak_run "$W/peak" tmo 120 "$BIN/pcnn-fit" -q -R $1 -F $2 -M $3 -b 64 \
+		PCNN_CUDA_GRAPH=$graph PCNN_PRECISION=$pprec peak_run "$W/peak" tmo 120 "$BIN/pcnn-fit" -q -R $1 -F $2 -M $3 -b 64 \
 			-e 1 --device $DEV --log "$W/fit.tsv" -o "$W/m.bin" "$W/bench.bin"
 		rc=$?
 		t1=$(now)
@@ -510,11 +536,11 @@ for size in "${SIZES[@]}"; do
 		row pcnn "$prec" "$tag" epoch_wall_s "$(elapsed "$t0" "$t1")" s
 		row pcnn "$prec" "$tag" peak_gib "$(awk '{printf "%.3f", $1/1024}' "$W/peak")" GiB
 		t0=$(now)
-		PCNN_PRECISION=$prec tmo 60 "$BIN/pcnn-score" -q -b 64 --device $DEV -o "$W/s.tsv" "$W/m.bin" "$W/val.bin" &&
+		PCNN_CUDA_GRAPH=$graph PCNN_PRECISION=$pprec tmo 60 "$BIN/pcnn-score" -q -b 64 --device $DEV -o "$W/s.tsv" "$W/m.bin" "$W/val.bin" &&
 			row pcnn "$prec" "$tag" score_s "$(elapsed "$t0" "$(now)")" s || fail "pcnn-score $prec $tag"
 		n=25; [ "$DRY" = 1 ] && n=1   # 100 images in one batch, the cached sampler
 		t0=$(now)
-		PCNN_PRECISION=$prec tmo 45 "$BIN/pcnn-gen" -q --no-quality -c all -n $n -b 100 --device $DEV \
+		PCNN_CUDA_GRAPH=$graph PCNN_PRECISION=$pprec tmo 45 "$BIN/pcnn-gen" -q --no-quality -c all -n $n -b 100 --device $DEV \
 			-o "$W/samples" "$W/m.bin"
 		rc=$?
 		case $rc in
@@ -532,9 +558,21 @@ say "B PyTorch"
 if [ "$DRY" = 1 ]; then
 	skipped "PyTorch's benchmark: a dry run has no GPU"
 elif python3 -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null; then
-	targs=(--out "$W/torch.tsv" --quick)
+	# eager fp32 and bf16 + channels_last at both sizes first, then torch.compile (minutes
+	# of compiling at (5,160,10)); each case's start, end or failure (and why) goes to
+	# torch-notes.txt and from there into results.md, so a missing row says why
+	targs=(--out "$W/torch.tsv" --quick --notes "$OUT/torch-notes.txt")
 	[ "${NO_TORCH_COMPILE:-0}" = 1 ] && targs+=(--no-compile)
-	tmo 150 python3 tests/reference/bench_gpu_torch.py "${targs[@]}" || skipped "PyTorch's benchmark: exit $? (partial rows kept)"
+	: >"$OUT/torch-notes.txt"
+	tl=$(($(left) - 10)); [ $tl -gt 300 ] && tl=300
+	tmo $tl python3 tests/reference/bench_gpu_torch.py "${targs[@]}"
+	rc=$?
+	sed 's/^/PyTorch: /' "$OUT/torch-notes.txt" | while IFS= read -r l; do note "$l"; done
+	case $rc in
+	0) ;;
+	124|137) skipped "PyTorch's benchmark: stopped after ${tl} s (the rows of the cases that ended are kept; torch-notes.txt: which ran)" ;;
+	*) skipped "PyTorch's benchmark: exit $rc (a case failed: the FAILED line above says why; the other rows are kept)" ;;
+	esac
 	[ -f "$W/torch.tsv" ] && cat "$W/torch.tsv" >>"$TSV"
 else
 	skipped "PyTorch's benchmark: python3 has no CUDA torch here"

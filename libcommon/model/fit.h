@@ -64,7 +64,7 @@ int pcnn_fit_check_files(const pcnn_fit_options *o, const char *train, const cha
  * validating on val (may be NULL) after each epoch. Writes checkpoints to
  * o->out_path. Returns the exit status: 0 done, 1 failure (message printed;
  * the last good checkpoint is left), 2 a request this machine cannot meet (more
- * ranks than the batch has images, --precision bf16 without AVX512_BF16),
+ * ranks than the batch has images, --precision bf16 on a CPU without AVX512_BF16),
  * 130/143 interrupted (checkpoint saved). */
 int pcnn_fit_run(const pcnn_fit_options *o, const pcnn_dataset *train, const pcnn_dataset *val,
                  pcnn_model_file *model);

@@ -12,6 +12,7 @@
 #include "nn/nn_dmol.h"
 #include "model/params.h"
 #include "model/net_hooks.h"
+#include "rng.h"   // defines: pcnn_rng_hash4 (the graphs' keys)
 #include "util.h"
 
 #include <math.h>
@@ -493,6 +494,28 @@ float pcnn_net_train_step(pcnn_net *net, const uint8_t *pixels, const int32_t *l
     return pcnn_net_grad_step(net, pixels, labels, N, 1, seed, step);
 }
 
+/* A pass as a device graph (nn_backend.h): 1 replayed, 0 capturing, -1 plain (no graphs).
+ * key: what the pass's launches depend on besides the buffers' contents and the step. */
+enum { PASS_TRAIN = 1, PASS_EVAL = 2 };
+static int pass_begin(pcnn_net *net, int kind, int N, uint64_t a, uint64_t b, uint64_t step)
+{
+    pcnn_backend *be = net->be;
+    if (!be->graph_begin) return -1;
+    uint64_t key = pcnn_rng_hash4((uint64_t)kind, (uint64_t)N << 8 | (uint64_t)net->precision, a, b, 0);
+    int g = be->graph_begin(be, key, step);
+    if (g >= 0) net->graph_runs[g]++;
+    return g;
+}
+
+/* The end of a pass begun by pass_begin: the capture run, and ll (N) fetched. */
+static void pass_end(pcnn_net *net, int g, double *ll, int N)
+{
+    if (g == 0) net->be->graph_end(net->be);
+    if (g >= 0) net->be->graph_ll(net->be, ll, N);
+}
+
+long pcnn_net_graph_runs(const pcnn_net *net, int which) { return net->graph_runs[which != 0]; }
+
 /* The plain step on images img0..img0+N-1 of a batch of n_total: the gradient of
  * -(1/n_total) sum_n ll_n over these N. Returns -sum_n ll_n (nats). */
 static double grad_step_shard(pcnn_net *net, const uint8_t *pixels, const int32_t *labels, int N,
@@ -505,10 +528,17 @@ static double grad_step_shard(pcnn_net *net, const uint8_t *pixels, const int32_
     pcnn_net_use_weights(net, 0);
     net->last_ce = 0;
     train_precision(net, 1);
-    forward(net, N, dropout, seed, step, 0, 0, img0, 0);
-    /* loss = -(1/N) sum_n ll_n, so dloss/dlogits = -(1/N) dll/dlogits */
-    net->be->dmol(net->be, net->logits, net->x, N, net->hll, net->dlogits, -1.0f / (float)n_total);
-    backward(net, N);
+    /* the whole forward and backward, one graph per (N, dropout, n_total, seed, img0) */
+    int g = pass_begin(net, PASS_TRAIN, N,
+                       pcnn_rng_hash4((uint64_t)dropout, (uint64_t)n_total, seed, 0, 0), img0, step);
+    if (g != 1) {
+        forward(net, N, dropout, seed, step, 0, 0, img0, 0);
+        /* loss = -(1/N) sum_n ll_n, so dloss/dlogits = -(1/N) dll/dlogits */
+        net->be->dmol(net->be, net->logits, net->x, N, net->hll, net->dlogits,
+                      -1.0f / (float)n_total);
+        backward(net, N);
+    }
+    pass_end(net, g, net->hll, N);
     train_precision(net, 0);
     net->be->wn_bwd(net->be, net->params, net->gp, net->grads);
     double sum = 0.0;
@@ -689,10 +719,15 @@ void pcnn_net_loglik(pcnn_net *net, const uint8_t *pixels, int N, int use_polyak
         for (int c = 0; c < net->K; c++) {
             for (int n = 0; n < nb; n++) net->hlabels[n] = c;
             pcnn_net_upload_labels(net, net->hlabels, nb);
-            /* what the class does not reach runs once per batch, not once per class */
-            forward(net, nb, 0, 0, 0, 0, 0, 0,
-                    !net->share_x ? 0 : c == 0 ? PCNN_X_KEEP : PCNN_X_REUSE);
-            net->be->dmol(net->be, net->logits, net->x, nb, net->hll, NULL, 0.0f);
+            /* what the class does not reach runs once per batch, not once per class; a
+             * backend with graphs (and no such sharing) replays one graph per batch size */
+            int g = net->share_x ? -1 : pass_begin(net, PASS_EVAL, nb, 0, 0, 0);
+            if (g != 1) {
+                forward(net, nb, 0, 0, 0, 0, 0, 0,
+                        !net->share_x ? 0 : c == 0 ? PCNN_X_KEEP : PCNN_X_REUSE);
+                net->be->dmol(net->be, net->logits, net->x, nb, net->hll, NULL, 0.0f);
+            }
+            pass_end(net, g, net->hll, nb);
             for (int n = 0; n < nb; n++) out[(size_t)(n0 + n) * net->K + c] = net->hll[n];
         }
     }

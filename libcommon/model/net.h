@@ -125,12 +125,12 @@ void pcnn_net_grads_put(pcnn_net *net, const float *host);
  * and 1x1 GEMMs in the forward and backward of every training step (train, grad,
  * hybrid and shard steps above): PCNN_PREC_FP32 (the default) or PCNN_PREC_BF16,
  * bfloat16 operands with fp32 sums, on a CPU with AVX512_BF16 (the exact
- * arithmetic: nn_gemm.h). Parameters, Adam, Polyak, weight norm, the elementwise
+ * arithmetic: nn_gemm.h) or on the CUDA backend (tensor cores, docs/GPU.md). Parameters, Adam, Polyak, weight norm, the elementwise
  * math and the likelihood stay fp32, and so does every eval pass (scores,
  * validation, sampling). A bf16 step gives the same bytes for any thread count
  * and batch capacity, like fp32, but not fp32's bytes.
  * pcnn_net_set_precision: 0, or -1 after a message when the device cannot (a
- * CPU without AVX512_BF16 or with PCNN_ISA below avx512bf16; the GPU). */
+ * CPU without AVX512_BF16 or with PCNN_ISA below avx512bf16). */
 int pcnn_net_set_precision(pcnn_net *net, int prec);
 int pcnn_net_precision(const pcnn_net *net);
 

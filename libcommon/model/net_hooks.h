@@ -25,6 +25,9 @@ void pcnn_net_invalidate(pcnn_net *net);
 /* pcnn_net_train_step with dropout on (1) or off (0: eval-mode gradients). */
 float pcnn_net_grad_step(pcnn_net *net, const uint8_t *pixels, const int32_t *labels, int N,
                          int dropout, uint64_t seed, uint64_t step);
+/* How many passes ran as device graphs (nn_backend.h graph_begin; PCNN_CUDA_GRAPH=1):
+ * captured (which == 0) or replayed (1). 0 on backends without graphs. */
+long pcnn_net_graph_runs(const pcnn_net *net, int which);
 /* The last pcnn_net_train_step's loss before rounding to float. */
 double pcnn_net_last_loss(const pcnn_net *net);
 

@@ -61,6 +61,7 @@ struct pcnn_net {
     pcnn_lr_run *lr_runs; /* the table as runs of one rate, made by the first set_class_lr_mult */
     int nlr_runs;
     double last_ce;       /* last hybrid step's mean CE term (nats), 0 for plain steps */
+    long graph_runs[2];   /* passes captured (0) and replayed (1) as device graphs */
     uint8_t *hpix;                 /* host (max_batch,H,W,3): the hybrid step's batch */
     float *hw_row;                 /* host (max_batch): the hybrid step's dmol weights */
     float *hgrads;                 /* host (t->total): a GPU's gradients staged for a collective */

@@ -168,8 +168,23 @@ struct pcnn_backend {
     /* The operand precision of the convolution and 1x1 GEMMs from now on
      * (PCNN_PREC_*, nn/nn_isa.h); the graph sets it around a training step's forward and
      * backward, fp32 otherwise. 0, or -1 when the device cannot (changing nothing).
-     * NULL: fp32 only (the CUDA backend's precision is PCNN_PRECISION, docs/GPU.md). */
+     * CUDA: bf16 = bfloat16 operands summed in fp32 on the tensor cores; fp32 = back to
+     * the backend's own mode (PCNN_PRECISION: fp32, tf32 or bf16; docs/GPU.md).
+     * NULL: fp32 only. A backward runs in the precision of its forward. */
     int (*set_precision)(pcnn_backend *be, int prec);
+    /* Optional (NULL where not offered; CUDA with PCNN_CUDA_GRAPH=1, docs/GPU.md): a whole
+     * pass captured as one graph per key and replayed. The graph calls graph_begin before a
+     * pass's ops with key naming everything its launches depend on besides the buffers'
+     * contents (the kind of pass, N, the step's constants, the precision) and step, the
+     * dropout step (the one launch argument that changes from call to call):
+     *    1  the pass was replayed: skip its ops (dmol included);
+     *    0  capturing: run the ops, then graph_end (which runs the pass);
+     *   -1  run the ops plainly.
+     * In a captured or replayed pass dmol leaves its ll alone: graph_ll(be, ll, N) fetches
+     * it after graph_end or a replay. Every byte is the plain pass's. */
+    int (*graph_begin)(pcnn_backend *be, uint64_t key, uint64_t step);
+    void (*graph_end)(pcnn_backend *be);
+    void (*graph_ll)(pcnn_backend *be, double *ll, int N);
 };
 
 /* The CPU backend (backend_cpu.c). */

@@ -45,7 +45,7 @@ has_gpu() { command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L 2>/dev/null |
 	run env PCNN_PARITY_SELFTEST=1 PCNN_PARITY_REQUIRE_DEVICE=0 "$PARITY"
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"# self-test: a second CPU backend stands in for the GPU"* ]]
-	[ "$(grep -c '^ok [0-9]* - test_' <<<"$output")" -eq 17 ]
+	[ "$(grep -c '^ok [0-9]* - test_' <<<"$output")" -eq 21 ]
 	[[ "$output" != *"not ok"* ]]
 	[[ "$output" != *"# SKIP"* ]]
 }
@@ -54,7 +54,7 @@ has_gpu() { command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L 2>/dev/null |
 	run "$PARITY" --list
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"test_hybrid_variants"* ]]
-	[ "$(echo "$output" | wc -l)" -eq 17 ]
+	[ "$(echo "$output" | wc -l)" -eq 21 ]
 	run env PCNN_PARITY_SELFTEST=1 "$PARITY" test_dmol test_hybrid
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"ok 1 - test_dmol"* ]]
@@ -70,14 +70,23 @@ has_gpu() { command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L 2>/dev/null |
 	run env CHECK_GPU_DRYRUN=1 PREBUILT="${PCNN_BIN%/bin}" DEADLINE=200 OUT="$out" \
 		"$PCNN_ROOT/pipelines/check-gpu.sh"
 	[ "$status" -eq 3 ]   # nothing failed; memcheck and PyTorch cannot run in a dry run
-	grep -qx '# make check-gpu — done: passed, [23] skipped (not passed)' "$out/results.md"
+	# skipped: memcheck, PyTorch, (one GPU: multi-GPU), (no AVX512_BF16: fit --precision bf16)
+	grep -qx '# make check-gpu — done: passed, [2-4] skipped (not passed)' "$out/results.md"
 	grep -qx -- '- memcheck: a dry run has no GPU' "$out/results.md"
 	grep -qx -- "- PyTorch's benchmark: a dry run has no GPU" "$out/results.md"
 	grep -q 'parity fp32: all 2 tests ok' "$out/results.md"
 	grep -q 'parity tf32: all 2 tests ok' "$out/results.md"
+	grep -q 'parity bf16: all 2 tests ok' "$out/results.md"
+	if grep -qw avx512_bf16 /proc/cpuinfo; then
+		grep -q 'pcnn-fit --precision bf16 twice on cpu (6 steps): model files byte-identical' "$out/results.md"
+	else
+		grep -qx -- '- pcnn-fit --precision bf16 twice: a dry run on a CPU without AVX512_BF16' "$out/results.md"
+	fi
 	grep -q 'model files byte-identical' "$out/results.md"
 	grep -q 'batch 64 vs 7: TSV byte-identical' "$out/results.md"
 	grep -q '^| 1,8,1 | pcnn | fp32 | [0-9.]* | [0-9.]* | [0-9.]* |' "$out/results.md"
+	grep -q '^| 1,8,1 | pcnn | bf16 | [0-9.]* | [0-9.]* | [0-9.]* |' "$out/results.md"
+	grep -q '^| 1,8,1 | pcnn | bf16-graph | [0-9.]* | [0-9.]* | [0-9.]* |' "$out/results.md"
 	# A5: 2 CPU ranks through the device-collective path, or the visible reason it was skipped
 	if command -v mpirun >/dev/null && ldd "$PCNN_BIN/pcnn-fit" | grep -q libmpi; then
 		grep -q 'multi-GPU: 2 ranks summed their gradients over the test stand-in' "$out/results.md"
@@ -137,7 +146,7 @@ link_tree() {
 	run env PATH="$PWD/fakebin:$PATH" PCNN_PARITY_SELFTEST=1 PREBUILT="${PCNN_BIN%/bin}" DEADLINE=25 \
 		OUT="$out" "$PCNN_ROOT/pipelines/check-gpu.sh"
 	[ "$status" -eq 1 ]
-	grep -q '^- FAIL: parity fp32: 0 ok, 17 failed' "$out/results.md"
+	grep -q '^- FAIL: parity fp32: 0 ok, 21 failed' "$out/results.md"
 	[ "$(grep -c 'tests ok' "$out/results.md")" -eq 0 ]
 	[ "$(grep -c 'self-test' "$out/parity-fp32.txt")" -eq 0 ]
 }
@@ -206,5 +215,5 @@ link_tree() {
 		"$PCNN_ROOT/pipelines/check-gpu.sh" --bench-only
 	[ "$status" -eq 1 ]
 	grep -q '^- FAIL: pcnn-gen fp32 1,8,1: exit 139 (killed by signal 11)' "$out/results.md"
-	grep -qx '# make check-gpu — done: FAILED (2 failed)' "$out/results.md"
+	grep -qx '# make check-gpu — done: FAILED (4 failed)' "$out/results.md"   # fp32, tf32, bf16, bf16-graph
 }

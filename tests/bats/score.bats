@@ -100,10 +100,18 @@ setup() {
 	PCNN_DEVICE=auto "$SC" model.bin train.bin > auto.tsv 2> err.txt
 	if [ ! -e /dev/nvidia0 ]; then
 		cmp cpu.tsv auto.tsv
-		grep -q "running on the CPU" err.txt
 		run env PCNN_DEVICE=cuda "$SC" -q model.bin train.bin
 		[ "$status" -eq 1 ]
-		[[ "$output" == *"no usable GPU"* ]]
+		if [[ "$output" == *"built without CUDA"* ]]; then
+			# make GPU=0: auto is the CPU without a word; cuda names the build
+			[[ "$output" == *"this pcnn was built without CUDA (use --device cpu, or rebuild with GPU=1)"* ]]
+			run grep -c "running on the CPU" err.txt
+			[ "$output" = 0 ]
+		else
+			# a build with CUDA on a machine without a GPU: auto says it falls back
+			[[ "$output" == *"no usable GPU"* ]]
+			grep -q "running on the CPU" err.txt
+		fi
 	fi
 	PCNN_DEVICE=cuda "$SC" -q --device cpu model.bin train.bin > over.tsv
 	cmp cpu.tsv over.tsv

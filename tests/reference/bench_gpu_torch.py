@@ -6,6 +6,14 @@
 # works), at (R, F, M) = (5, 160, 10) and (1, 40, 5), batch 64, 32x32, K = 4.
 #
 #   python3 tests/reference/bench_gpu_torch.py --out results/torch.tsv [--quick]
+#           [--notes results/torch-notes.txt] [--no-compile]
+#
+# The eager forms of both sizes run first, torch.compile last (its compilation takes
+# minutes at (5,160,10); a caller's timeout then still leaves every eager row). --notes
+# FILE gets one line per case as it starts and as it ends: done (with torch.compile's
+# compilation time, the warm-up steps, apart from its steady rate), or FAILED with the
+# exception's type and first line (the whole traceback goes to stderr), so a missing
+# compile row always says why: make check-gpu copies these lines into results.md.
 #
 # Writes TSV rows: impl, mode, size, metric, value, unit. Metrics:
 #   train_img_s      training images/s (forward + backward + Adam), median of steps
@@ -13,12 +21,15 @@
 #   score_s          log p(x | c) for 519 images x 4 classes (eval, no grad)
 #   sample_s         100 images (25 per class), naive sampler (H*W network passes)
 #   peak_gib         peak allocated GPU memory during training
+#   compile_s        torch.compile only: the first training step (tracing, compiling,
+#                    autotuning), not counted in train_img_s
 # Random pixels: speed does not depend on content. Needs a CUDA GPU.
 import argparse
 import os
 import statistics
 import sys
 import time
+import traceback
 
 import torch
 
@@ -88,6 +99,11 @@ def bench(size, mode, rows, quick):
         opt.step()
 
     torch.cuda.reset_peak_memory_stats()
+    if mode == "bf16-cl-compile":
+        t0 = time.perf_counter()
+        step()   # traces and compiles forward and backward
+        sync()
+        rows.append(("torch", mode, tag, "compile_s", time.perf_counter() - t0, "s"))
     t = timed(step, warm=3, reps=3 if quick else 10)
     rows.append(("torch", mode, tag, "train_img_s", B / t, "img/s"))
     rows.append(("torch", mode, tag, "epoch_s", 4159 / (B / t), "s"))
@@ -127,11 +143,20 @@ def bench(size, mode, rows, quick):
     rows.append(("torch", mode, tag, "sample_s", t, "s"))
 
 
+def note(path, line):
+    """One line to the notes file (flushed at once: a timeout keeps it) and to stderr."""
+    print("bench_gpu_torch: " + line, file=sys.stderr, flush=True)
+    if path:
+        with open(path, "a") as f:
+            f.write(line + "\n")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
     ap.add_argument("--quick", action="store_true", help="fewer repetitions (smoke run)")
     ap.add_argument("--no-compile", action="store_true")
+    ap.add_argument("--notes", help="one line per case: started, done or FAILED and why")
     a = ap.parse_args()
     if not torch.cuda.is_available():
         print("bench_gpu_torch: no CUDA GPU visible to PyTorch", file=sys.stderr)
@@ -140,20 +165,34 @@ def main():
     torch.backends.cudnn.allow_tf32 = False
     torch.backends.cudnn.benchmark = True
     rows = []
-    modes = ["eager-fp32", "bf16-cl"] + ([] if a.no_compile else ["bf16-cl-compile"])
-    for size in [(5, 160, 10), (1, 40, 5)]:
-        for mode in modes:
-            t0 = time.time()
-            try:
-                bench(size, mode, rows, a.quick)
-            except Exception as e:  # torch.compile may be missing or fail: say so, go on
-                print("bench_gpu_torch: %s %s failed: %s" % (size, mode, str(e).splitlines()[0] if str(e) else e),
-                      file=sys.stderr)
-            print("bench_gpu_torch: %s %s done in %.0f s" % (size, mode, time.time() - t0), file=sys.stderr)
-            with open(a.out, "w") as f:   # rewritten after every case: a timeout keeps what ran
-                for r in rows:
-                    f.write("\t".join(str(v) if not isinstance(v, float) else "%.4g" % v for v in r) + "\n")
-    return 0
+    sizes = [(5, 160, 10), (1, 40, 5)]
+    cases = [(s, m) for m in ["eager-fp32", "bf16-cl"] for s in sizes]
+    if a.no_compile:
+        note(a.notes, "torch.compile: not run (--no-compile)")
+    else:
+        cases += [(s, "bf16-cl-compile") for s in sizes]
+    note(a.notes, "torch %s, CUDA %s, %s" % (torch.__version__, torch.version.cuda,
+                                             torch.cuda.get_device_name(0)))
+    nfail = 0
+    for size, mode in cases:
+        what = "%s (%d,%d,%d)" % ((mode,) + size)
+        note(a.notes, what + ": started")
+        t0 = time.time()
+        try:
+            bench(size, mode, rows, a.quick)
+            note(a.notes, "%s: done in %.0f s" % (what, time.time() - t0))
+        except Exception as e:  # torch.compile may be missing or fail: say why, go on
+            nfail += 1
+            traceback.print_exc()
+            first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+            note(a.notes, "%s: FAILED after %.0f s: %s: %s" % (what, time.time() - t0,
+                                                             type(e).__name__, first[:300]))
+            if hasattr(torch, "_dynamo"):
+                torch._dynamo.reset()   # the next case starts without the failed graphs
+        with open(a.out, "w") as f:   # rewritten after every case: a timeout keeps what ran
+            for r in rows:
+                f.write("\t".join(str(v) if not isinstance(v, float) else "%.4g" % v for v in r) + "\n")
+    return 1 if nfail else 0
 
 
 if __name__ == "__main__":

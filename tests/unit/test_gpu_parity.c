@@ -27,6 +27,16 @@
  *                   (input, gated, down/up, out: convolutions and GEMMs; the
  *                   network) get these; weight norm, dmol and Adam never touch
  *                   TF32 and keep the fp32 bound (TOL_FP32) in every precision.
+ *   bf16            ops and whole network 3e-2 (TOL_BF16), the same ops as tf32:
+ *                   bf16 rounds the operands to 8 significant bits (tf32: 11), so
+ *                   each rounding error is 2^3 = 8x tf32's, and cuDNN's bf16
+ *                   results are rounded to bf16 once more; tf32's largest measured
+ *                   error (3.2e-4) x 8 = 2.6e-3, and the bound is ~10x that, as for
+ *                   the others. NOT YET MEASURED on a GPU: the first run's largest
+ *                   errors (check-gpu's notes) are to replace this estimate.
+ *                   test_train_bf16 checks the training-mode switch (pcnn-fit
+ *                   --precision bf16: pcnn_net_set_precision) against the CPU in
+ *                   fp32 with TOL_BF16 in every PCNN_PRECISION.
  * Measured on an H200 (CUDA 13.0, cuDNN 9, 2026-11-30): fp32 ops <= 8.7e-7, fp32
  * network <= 4.7e-5 (the hybrid CE term, a small scalar; gradients <= 1.1e-5);
  * tf32 ops and network <= 3.2e-4. The bounds are ~10x those (fp32 network: 2x,
@@ -66,6 +76,7 @@ static pcnn_backend *CPU, *DEV;
 static unsigned COND;               /* conditioning of T and of the networks (params.h) */
 static double TOL_OP = 1e-5, TOL_NET = 1e-4;   /* TF32 ops / network: PCNN_PRECISION */
 static const double TOL_FP32 = 1e-5;            /* ops without TF32, every precision */
+static const double TOL_BF16 = 3e-2;            /* bf16 ops and network (estimate, above) */
 static uint64_t SEED = 12345;
 static uint64_t draw;               /* counter of random draws */
 
@@ -671,6 +682,194 @@ static void test_hybrid(void)
 }
 static void test_hybrid_variants(void) { test_hybrid(); }
 
+/* pcnn-fit --precision bf16 on the device (pcnn_net_set_precision: bf16 operands in a
+ * training step's forward and backward only), against the CPU in fp32 (the CPU's own bf16
+ * needs AVX512_BF16, which a GPU host may lack): two steps' loss and every gradient, and
+ * Adam's parameters after them, within TOL_BF16; an eval pass is not changed by the mode
+ * (the device's logits before and after set_precision: the same bytes); a bf16 step twice:
+ * the same loss and gradient bytes; and (unless PCNN_PRECISION=bf16 makes every pass
+ * bf16) the bf16 step's gradients are not the plain step's, so the mode is not a no-op. */
+static void test_train_bf16(void)
+{
+    const int NH = 8, NW = 8, NB = 5;
+    pcnn_model_file *m = pcnn_model_create(2, 8, 3, 4, NH, NW, COND, NULL, 23);
+    randomise_cond(m);
+    pcnn_net *nc = pcnn_net_create(m, "cpu", NB), *ng = pcnn_net_create(m, DEV_NAME, NB);
+    CHECK(nc != NULL);
+    CHECK(ng != NULL);
+    if (!nc || !ng) {
+        pcnn_net_free(nc);
+        pcnn_net_free(ng);
+        pcnn_model_file_free(m);
+        return;
+    }
+    uint8_t px[5 * 8 * 8 * 3];
+    int32_t lab[5] = {1, 3, 1, 0, 2};
+    for (size_t i = 0; i < sizeof px; i++) px[i] = (uint8_t)urand(0.0f, 256.0f);
+    size_t np = pcnn_net_table(ng)->total, nl = (size_t)NB * NH * NW * 30;
+    float *xf = pcnn_xmalloc((size_t)NB * NH * NW * 3 * sizeof *xf);
+    for (size_t i = 0; i < (size_t)NB * NH * NW * 3; i++) xf[i] = (px[i] / 255.0f - 0.5f) * 2.0f;
+    float *l0 = pcnn_xmalloc(nl * sizeof *l0), *l1 = pcnn_xmalloc(nl * sizeof *l1);
+    float *gplain = pcnn_xmalloc(np * sizeof *gplain), *g1 = pcnn_xmalloc(np * sizeof *g1),
+          *g2 = pcnn_xmalloc(np * sizeof *g2);
+    /* the device's own mode first: eval logits and a plain gradient step */
+    pcnn_net_forward_logits(ng, xf, lab, NB, 0, l0);
+    pcnn_net_grad_step(ng, px, lab, NB, 1, 5, 3);
+    net_get(ng, PCNN_BUF_GRADS, gplain);
+    int have = pcnn_net_set_precision(ng, PCNN_PREC_BF16) == 0;
+    const char *prec = getenv("PCNN_PRECISION");
+    const int base_bf16 = prec && !strcmp(prec, "bf16");
+    if (!have) {
+        /* the CUDA backend always can; the self-test's CPU stand-in only with AVX512_BF16 */
+        printf("#   set_precision(bf16) refused by the %s backend%s\n", DEV_NAME,
+               strcmp(DEV_NAME, "cpu") ? "" : " (self-test: this CPU has no AVX512_BF16; the "
+                                             "checks below run its fp32 steps)");
+        CHECK(!strcmp(DEV_NAME, "cpu"));
+    }
+    /* eval is unchanged by the training mode */
+    pcnn_net_forward_logits(ng, xf, lab, NB, 0, l1);
+    CHECK(memcmp(l0, l1, nl * sizeof *l0) == 0);
+    printf("#   %-28s n=%-7zu eval logits after set_precision(bf16): %s\n", "bf16 mode, eval",
+           nl, memcmp(l0, l1, nl * sizeof *l0) ? "CHANGED" : "the same bytes");
+    /* a bf16 step twice: the same bytes; not the plain step's */
+    float f1 = pcnn_net_grad_step(ng, px, lab, NB, 1, 5, 3);
+    net_get(ng, PCNN_BUF_GRADS, g1);
+    float f2 = pcnn_net_grad_step(ng, px, lab, NB, 1, 5, 3);
+    net_get(ng, PCNN_BUF_GRADS, g2);
+    size_t ndiff = 0, nplain = 0;
+    for (size_t i = 0; i < np; i++) {
+        ndiff += f2u(g1[i]) != f2u(g2[i]);
+        nplain += f2u(g1[i]) != f2u(gplain[i]);
+    }
+    printf("#   %-28s n=%-7zu twice: %zu bytewise differences, loss %s; %zu differ from the "
+           "plain step's\n", "bf16 step (device)", np, ndiff,
+           f2u(f1) == f2u(f2) ? "identical" : "DIFFERS", nplain);
+    CHECK(f2u(f1) == f2u(f2));
+    CHECK(ndiff == 0);
+    if (have && !base_bf16) CHECK(nplain > np / 4);   /* most differ; class rows of absent labels need not */
+    /* against the CPU in fp32: two steps, then Adam */
+    for (uint64_t step = 0; step < 2; step++) {
+        char what[64];
+        float fc = pcnn_net_train_step(nc, px, lab, NB, 31, step);
+        float fg = pcnn_net_train_step(ng, px, lab, NB, 31, step);
+        double dc = fc, dg = fg;
+        snprintf(what, sizeof what, "bf16 train loss step %llu", (unsigned long long)step);
+        cmp_host(what, &dg, &dc, 1, TOL_BF16);
+        snprintf(what, sizeof what, "bf16 train grads step %llu", (unsigned long long)step);
+        cmp_bufs(what, ng, nc, PCNN_BUF_GRADS, TOL_BF16);
+        pcnn_net_adam_step(nc, 2e-4f, 0.9f, 0.999f, 1e-8f, 0.9995f);
+        pcnn_net_adam_step(ng, 2e-4f, 0.9f, 0.999f, 1e-8f, 0.9995f);
+    }
+    cmp_bufs("bf16 train params after 2", ng, nc, PCNN_BUF_PARAMS, TOL_BF16);
+    /* the likelihood of the trained weights (eval, the device's own mode) */
+    double llc[5 * 4], llg[5 * 4];
+    pcnn_net_loglik(nc, px, NB, 0, llc);
+    pcnn_net_loglik(ng, px, NB, 0, llg);
+    cmp_host("bf16 train then loglik", llg, llc, 5 * 4, TOL_BF16);
+    free(xf);
+    free(l0);
+    free(l1);
+    free(gplain);
+    free(g1);
+    free(g2);
+    pcnn_net_free(nc);
+    pcnn_net_free(ng);
+    pcnn_model_file_free(m);
+}
+static void test_train_bf16_variants(void) { test_train_bf16(); }
+
+/* Bytewise equality of a buffer of two nets; prints the count of differing floats. */
+static size_t same_bufs(const char *what, pcnn_net *a, pcnn_net *b, int which)
+{
+    size_t np = pcnn_net_table(a)->total, nd = 0;
+    float *ha = pcnn_xmalloc(np * sizeof *ha), *hb = pcnn_xmalloc(np * sizeof *hb);
+    net_get(a, which, ha);
+    net_get(b, which, hb);
+    for (size_t i = 0; i < np; i++) nd += f2u(ha[i]) != f2u(hb[i]);
+    printf("#   %-28s n=%-7zu %zu bytewise differences\n", what, np, nd);
+    free(ha);
+    free(hb);
+    return nd;
+}
+
+/* PCNN_CUDA_GRAPH=1 (a training step's forward and backward, and an eval pass, captured as
+ * device graphs and replayed: nn_backend.h graph_begin) against the plain passes on the same
+ * device: the same bytes. Two device nets of one model, one made with PCNN_CUDA_GRAPH=1:
+ * four steps (dropout on, each its own step: the first runs plainly, the second is captured,
+ * the others replay), loss and every gradient byte for byte, Adam between; then bf16 training
+ * steps likewise (where the device has them); then the likelihood of every class (eval:
+ * plain, captured, replayed over the classes) at two batch sizes. On a GPU the graph net
+ * must have replayed (no silent plain run). */
+static void test_graph(void)
+{
+    const int NH = 8, NW = 8, NB = 5;
+    pcnn_model_file *m = pcnn_model_create(2, 8, 3, 4, NH, NW, COND, NULL, 29);
+    randomise_cond(m);
+    setenv("PCNN_CUDA_GRAPH", "1", 1);
+    pcnn_net *gg = pcnn_net_create(m, DEV_NAME, NB);
+    unsetenv("PCNN_CUDA_GRAPH");
+    pcnn_net *gp = pcnn_net_create(m, DEV_NAME, NB);
+    CHECK(gg != NULL);
+    CHECK(gp != NULL);
+    if (!gg || !gp) {
+        pcnn_net_free(gg);
+        pcnn_net_free(gp);
+        pcnn_model_file_free(m);
+        return;
+    }
+    uint8_t px[5 * 8 * 8 * 3];
+    int32_t lab[5] = {3, 1, 1, 0, 2};
+    for (size_t i = 0; i < sizeof px; i++) px[i] = (uint8_t)urand(0.0f, 256.0f);
+    size_t bad = 0;
+    for (int phase = 0; phase < 2; phase++) {
+        if (phase == 1) {   /* the bf16 training mode's graphs (another key) */
+            int a = pcnn_net_set_precision(gg, PCNN_PREC_BF16) == 0;
+            int b = pcnn_net_set_precision(gp, PCNN_PREC_BF16) == 0;
+            CHECK(a == b);
+            if (!a) {
+                printf("#   bf16 steps: not on this device (%s)\n", DEV_NAME);
+                break;
+            }
+        }
+        for (uint64_t step = 0; step < 4; step++) {
+            char what[64];
+            float fa = pcnn_net_train_step(gg, px, lab, NB, 7, 10 * phase + step);
+            float fb = pcnn_net_train_step(gp, px, lab, NB, 7, 10 * phase + step);
+            snprintf(what, sizeof what, "graph %sstep %llu grads", phase ? "bf16 " : "",
+                     (unsigned long long)step);
+            bad += same_bufs(what, gg, gp, PCNN_BUF_GRADS);
+            bad += f2u(fa) != f2u(fb);
+            pcnn_net_adam_step(gg, 2e-4f, 0.9f, 0.999f, 1e-8f, 0.9995f);
+            pcnn_net_adam_step(gp, 2e-4f, 0.9f, 0.999f, 1e-8f, 0.9995f);
+        }
+    }
+    bad += same_bufs("graph params after the steps", gg, gp, PCNN_BUF_PARAMS);
+    /* eval: every class, twice per batch size (N = 5, then 3: another graph) */
+    double la[5 * 4], lb[5 * 4];
+    for (int rep = 0; rep < 2; rep++)
+        for (int nb = NB; nb >= 3; nb -= 2) {
+            pcnn_net_loglik(gg, px, nb, rep, la);
+            pcnn_net_loglik(gp, px, nb, rep, lb);
+            size_t nd = 0;
+            for (int i = 0; i < nb * 4; i++) nd += memcmp(&la[i], &lb[i], sizeof *la) != 0;
+            printf("#   %-28s n=%-7d %zu bytewise differences\n", "graph loglik", nb * 4, nd);
+            bad += nd;
+        }
+    long cap = pcnn_net_graph_runs(gg, 0), rep = pcnn_net_graph_runs(gg, 1);
+    printf("#   graphs: %ld passes captured, %ld replayed; the plain net: %ld, %ld\n", cap, rep,
+           pcnn_net_graph_runs(gp, 0), pcnn_net_graph_runs(gp, 1));
+    CHECK(bad == 0);
+    CHECK(pcnn_net_graph_runs(gp, 0) + pcnn_net_graph_runs(gp, 1) == 0);
+    if (strcmp(DEV_NAME, "cpu")) {   /* the CUDA backend has graphs: they must have run */
+        CHECK(cap > 0);
+        CHECK(rep > 0);
+    }
+    pcnn_net_free(gg);
+    pcnn_net_free(gp);
+    pcnn_model_file_free(m);
+}
+static void test_graph_variants(void) { test_graph(); }
+
 /* The samplers' cases: 8 x 12 images (an h/w swap shows; R = 1: levels 8x12, 4x6, 2x3),
  * N = 5 with max_batch 2 (chunks) and a repeated class, random pixels, a CPU and a
  * device net of one model, and the device's whole forward pass ("all"). */
@@ -846,7 +1045,8 @@ static const char *const TEST_NAMES[] = {
     "test_weightnorm", "test_input", "test_gated", "test_down_up", "test_out", "test_dmol",
     "test_adam", "test_network", "test_hybrid", "test_logits_at", "test_cached_logits",
     "test_weightnorm_variants", "test_input_variants", "test_gated_variants",
-    "test_network_variants", "test_hybrid_variants", "test_cached_logits_variants"};
+    "test_network_variants", "test_hybrid_variants", "test_cached_logits_variants",
+    "test_train_bf16", "test_train_bf16_variants", "test_graph", "test_graph_variants"};
 
 static const char *MISSING_WHY;
 static void test_device_present(void)
@@ -879,6 +1079,9 @@ int main(int argc, char **argv)
     if (prec && !strcmp(prec, "tf32")) {
         TOL_OP = 3e-3;
         TOL_NET = 3e-3;
+    } else if (prec && !strcmp(prec, "bf16")) {
+        TOL_OP = TOL_BF16;
+        TOL_NET = TOL_BF16;
     }
     pcnn_init("test_gpu_parity");
     if (self && !strcmp(self, "1") && device_required()) {
@@ -906,12 +1109,16 @@ int main(int argc, char **argv)
         PSKIP(test_hybrid, why);
         PSKIP(test_logits_at, why);
         PSKIP(test_cached_logits, why);
+        PSKIP(test_train_bf16, why);
+        PSKIP(test_graph, why);
         PSKIP(test_weightnorm_variants, why);
         PSKIP(test_input_variants, why);
         PSKIP(test_gated_variants, why);
         PSKIP(test_network_variants, why);
         PSKIP(test_hybrid_variants, why);
         PSKIP(test_cached_logits_variants, why);
+        PSKIP(test_train_bf16_variants, why);
+        PSKIP(test_graph_variants, why);
     } else {
         printf("# precision %s, tolerances: conv/GEMM ops %.0e, network %.0e, "
                "weight norm/dmol/Adam %.0e\n", prec ? prec : "fp32", TOL_OP, TOL_NET, TOL_FP32);
@@ -927,6 +1134,8 @@ int main(int argc, char **argv)
         PRUN(test_hybrid);
         PRUN(test_logits_at);
         PRUN(test_cached_logits);
+        PRUN(test_train_bf16);
+        PRUN(test_graph);
         teardown_backends();
         why = setup_backends(PCNN_COND_FILM | PCNN_COND_INPUT, self);
         printf("# conditioning %s\n", pcnn_cond_name(COND));
@@ -940,6 +1149,8 @@ int main(int argc, char **argv)
             PSKIP(test_network_variants, why);
             PSKIP(test_hybrid_variants, why);
             PSKIP(test_cached_logits_variants, why);
+            PSKIP(test_train_bf16_variants, why);
+            PSKIP(test_graph_variants, why);
         } else {
             setup_common();
             PRUN(test_weightnorm_variants);
@@ -948,6 +1159,8 @@ int main(int argc, char **argv)
             PRUN(test_network_variants);
             PRUN(test_hybrid_variants);
             PRUN(test_cached_logits_variants);
+            PRUN(test_train_bf16_variants);
+            PRUN(test_graph_variants);
         }
     }
     teardown_backends();

@@ -27,6 +27,13 @@
  *     to float: at most 1 ulp (WN_RTOL), nearly always exact.
  *   - the dmol likelihood without a gradient uses an online log-sum-exp over
  *     components (one pass, another rounding): DMOL_RTOL.
+ *   - the bf16 mode's bodies (bf16.cu): bit-exact. km_bf16_round gives the 16 bits of
+ *     the CPU's nn_bf16_round (nn_gemm_bf16.h) at every 61st of all 2^32 floats and at
+ *     each special (zeros, subnormals, the largest finite values, infinities, NaNs,
+ *     ties both ways), and an independent frexp/rint rounding for finite values;
+ *     every fused writer equals km_bf16_round of its float body's output, and the
+ *     fused widenings (the c1 finish and the gate reading cuDNN's bf16 result) equal
+ *     widening first.
  * What the host cannot check (the GPU parity test does): CUDA's own expf /
  * expm1f / logf / log1pf / tanhf (1-2 ulp), nvcc's FMA contraction, and
  * everything cuDNN and cuBLAS compute.
@@ -41,11 +48,13 @@
 #include "check.h"
 #include "model/nn_backend.h"
 #include "nn/nn_dmol.h"
+#include "nn/nn_gemm_bf16.h"
 #include "nn/nn_layers.h"
 #include "model/params.h"
 #include "rng.h"
 #include "util.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -723,6 +732,237 @@ static void test_sum_ranks(void)
     }
 }
 
+/* ------------------------------------------------------------------ bf16.cu */
+
+static uint32_t f2u(float x)
+{
+    uint32_t u;
+    memcpy(&u, &x, 4);
+    return u;
+}
+
+static float u2f(uint32_t u)
+{
+    float x;
+    memcpy(&x, &u, 4);
+    return x;
+}
+
+/* bf16 of a finite float from the definition (not from bits): 8 significant bits,
+ * nearest even (rintf in the default mode), a subnormal to a zero of its sign; a
+ * value that rounds past the largest bf16 becomes infinity. */
+static uint16_t ref_bf16(float x)
+{
+    if (fabsf(x) < FLT_MIN) return (uint16_t)(f2u(x) >> 16 & 0x8000u);
+    int e;
+    float m = frexpf(x, &e);                        /* x = m 2^e, 0.5 <= |m| < 1 */
+    float r = ldexpf(rintf(m * 256.0f), e - 8);     /* overflows to inf as it should */
+    return (uint16_t)(f2u(r) >> 16);
+}
+
+/* km_bf16_round is the CPU's rounding, bit for bit, and the definition's. */
+static void test_bf16_round(void)
+{
+    size_t n = 0, diff_cpu = 0, diff_def = 0;
+    uint32_t first_bad = 0;
+    /* a stride through all 2^32 patterns (61 is odd: every residue class of the low
+     * bits is hit, so round-half cases and the sticky bits are all sampled) */
+    for (uint64_t u = 0; u <= 0xffffffffull; u += 61) {
+        float x = u2f((uint32_t)u);
+        uint16_t k = km_bf16_round(x);
+        n++;
+        if (k != nn_bf16_round(x) && !diff_cpu++) first_bad = (uint32_t)u;
+        if (isfinite(x) && k != ref_bf16(x)) diff_def++;
+    }
+    /* the specials, and ties: 1 + 2^-8 (tie, even below: 0x3f80), 1 + 3 2^-8 (tie, even
+     * above: 0x3f82), just over a tie, the largest float (rounds to inf), FLT_MIN,
+     * subnormals, NaNs with payloads, both zeros and infinities */
+    const uint32_t sp[] = {0x00000000u, 0x80000000u, 0x00000001u, 0x807fffffu, 0x00800000u,
+                           0x80800000u, 0x3f808000u, 0x3f818000u, 0x3f808001u, 0x3f80ffffu,
+                           0x7f7fffffu, 0xff7fffffu, 0x7f7f7fffu, 0x7f7f8000u, 0x7f800000u,
+                           0xff800000u, 0x7f800001u, 0xffc00000u, 0x7fbfffffu, 0x7fc0dea1u};
+    const uint16_t want[] = {0x0000, 0x8000, 0x0000, 0x8000, 0x0080, 0x8080, 0x3f80, 0x3f82,
+                             0x3f81, 0x3f81, 0x7f80, 0xff80, 0x7f7f, 0x7f80, 0x7f80, 0xff80,
+                             0x7fc0, 0xffc0, 0x7fff, 0x7fc0};
+    size_t bad_sp = 0;
+    for (size_t i = 0; i < sizeof sp / sizeof *sp; i++) {
+        uint16_t k = km_bf16_round(u2f(sp[i]));
+        if (k != want[i] || k != nn_bf16_round(u2f(sp[i]))) {
+            printf("#   bf16(0x%08x) = 0x%04x, want 0x%04x (cpu 0x%04x)\n", sp[i], k, want[i],
+                   nn_bf16_round(u2f(sp[i])));
+            bad_sp++;
+        }
+        /* the widening is exact: bf16 -> float -> bf16 is the identity off NaN */
+        if (!isnan(km_bf16_float(k)) && km_bf16_round(km_bf16_float(k)) != k) bad_sp++;
+    }
+    printf("#   bf16 rounding: %zu floats, %zu differ from nn_bf16_round (first 0x%08x), %zu "
+           "from the definition; %zu specials wrong\n", n, diff_cpu, first_bad, diff_def, bad_sp);
+    CHECK(n > 70000000);
+    CHECK(diff_cpu == 0);
+    CHECK(diff_def == 0);
+    CHECK(bad_sp == 0);
+}
+
+/* Bits of the bf16 array a equal those of ref (n). */
+static void cmp16(const char *what, const uint16_t *a, const uint16_t *ref, size_t n)
+{
+    size_t bad = 0;
+    for (size_t i = 0; i < n; i++) bad += a[i] != ref[i];
+    printf("#   %-30s n=%-5zu %zu of the bf16 values differ%s\n", what, n, bad, bad ? "  FAILED" : "");
+    CHECK(bad == 0);
+}
+
+static uint16_t *u16new(size_t n, uint16_t fill)
+{
+    uint16_t *p = pcnn_xmalloc((n ? n : 1) * sizeof *p);
+    for (size_t i = 0; i < n; i++) p[i] = fill;
+    return p;
+}
+
+/* The conversions and the fused writers: each equals km_bf16_round of the float body. */
+static void test_bf16_bodies(void)
+{
+    const size_t rows = (size_t)N * H * W, HW = (size_t)H * W;
+    const uint16_t S16 = 0x7fc1;   /* a NaN sentinel in bf16 */
+    /* to / from bf16; beta 0 must not read dst (a NaN there), beta 1 adds */
+    size_t n = rows * F;
+    float *x = frand(n, -40, 40), *back = fsentinel(n), *acc = frand(n, -1, 1), *acc_ref = fdup(acc, n);
+    x[0] = 1e-39f;   /* a subnormal: to zero */
+    uint16_t *h = u16new(n, S16), *href = u16new(n, 0);
+    for (size_t t = 0; t < n; t++) km_to_bf16(t, h, x);
+    for (size_t t = 0; t < n; t++) href[t] = nn_bf16_round(x[t]);
+    cmp16("to_bf16", h, href, n);
+    float *wide = pcnn_xmalloc(n * sizeof *wide);
+    for (size_t t = 0; t < n; t++) wide[t] = u2f((uint32_t)href[t] << 16);
+    for (size_t t = 0; t < n; t++) km_from_bf16(t, back, h, 0.0f);
+    cmp("from_bf16 beta 0", back, wide, n, 0, 0);
+    for (size_t t = 0; t < n; t++) km_from_bf16(t, acc, h, 1.0f);
+    for (size_t t = 0; t < n; t++) acc_ref[t] += wide[t];
+    cmp("from_bf16 beta 1", acc, acc_ref, n, 0, 0);
+    /* filters: KRSC in bf16 and back, added */
+    const int Ko = 5, Ci = 6, RS = 6;
+    size_t nw = (size_t)Ko * Ci * RS;
+    float *w = frand(nw, -2, 2), *krsc = fsentinel(nw), *g = frand(nw, -1, 1), *g_ref = fdup(g, nw);
+    uint16_t *k16 = u16new(nw, S16), *k16ref = u16new(nw, 0);
+    for (size_t t = 0; t < nw; t++) km_w_to_krsc(t, krsc, w, Ci, RS);
+    for (size_t t = 0; t < nw; t++) km_w_to_krsc_bf16(t, k16, w, Ci, RS);
+    for (size_t t = 0; t < nw; t++) k16ref[t] = nn_bf16_round(krsc[t]);
+    cmp16("filter to KRSC bf16", k16, k16ref, nw);
+    float *kwide = pcnn_xmalloc(nw * sizeof *kwide);
+    for (size_t t = 0; t < nw; t++) kwide[t] = u2f((uint32_t)k16[t] << 16);
+    for (size_t t = 0; t < nw; t++) km_w_from_krsc_add_bf16(t, g, k16, Ci, RS);
+    for (size_t t = 0; t < nw; t++) km_w_from_krsc_add(t, g_ref, kwide, Ci, RS);
+    cmp("filter grad from KRSC bf16", g, g_ref, nw, 0, 0);
+    /* concat_elu into padded bf16 buffers (border untouched), with a second input */
+    for (int dr = 0; dr < 2; dr++)
+        for (int Cb = 0; Cb <= F; Cb += F) {
+            const int C = F + Cb;
+            km_pad pg = pad_of(dr);
+            size_t np = padded_floats(pg, 2 * C);
+            float *a = frand(rows * F, -3, 3), *b = frand(rows * (Cb ? Cb : 1), -3, 3);
+            float *o32 = fsentinel(np);
+            uint16_t *o16 = u16new(np, S16), *o16ref = u16new(np, S16);
+            for (size_t t = 0; t < rows * C; t++) km_concat_elu_fwd(t, o32, pg, a, F, b, Cb);
+            for (size_t t = 0; t < rows * C; t++) km_concat_elu_fwd_bf16(t, o16, pg, a, F, b, Cb);
+            for (size_t i = 0; i < np; i++)
+                if (!is_sentinel(o32[i])) o16ref[i] = nn_bf16_round(o32[i]);
+            char what[64];
+            snprintf(what, sizeof what, "concat_elu bf16 %s C=%d", dr ? "2x2" : "2x3", C);
+            cmp16(what, o16, o16ref, np);   /* the border: S16 on both */
+            free(a);
+            free(b);
+            free(o32);
+            free(o16);
+            free(o16ref);
+        }
+    /* the c1 finish: c1 the float body's bits, hd its rounding; with and without mask,
+     * one and two biases */
+    for (int v = 0; v < 4; v++) {
+        const int masked = v & 1, two = v >> 1;
+        km_pad pg = pad_of(v & 1);
+        size_t np = padded_floats(pg, 2 * F);
+        float *c1 = frand(rows * F, -3, 3), *c1b = fdup(c1, rows * F);
+        float *b1 = frand(F, -1, 1), *b2 = frand(F, -1, 1);
+        float *mask = pcnn_xmalloc((size_t)N * 2 * F * sizeof *mask);
+        nn_dropout_mask(mask, N, 2 * F, 9, 3, 5, 1, 0, 0);
+        float *hd = fsentinel(np);
+        uint16_t *hd16 = u16new(np, S16), *hd16ref = u16new(np, S16);
+        for (size_t t = 0; t < rows * F; t++)
+            km_c1_finish_fwd(t, c1, b1, two ? b2 : NULL, hd, pg, F, masked ? mask : NULL, HW);
+        for (size_t t = 0; t < rows * F; t++)
+            km_c1_finish_fwd_bf16(t, c1b, b1, two ? b2 : NULL, hd16, pg, F, masked ? mask : NULL, HW);
+        for (size_t i = 0; i < np; i++)
+            if (!is_sentinel(hd[i])) hd16ref[i] = nn_bf16_round(hd[i]);
+        char what[64];
+        snprintf(what, sizeof what, "c1 finish bf16 c1 m%d b%d", masked, 1 + two);
+        cmp(what, c1b, c1, rows * F, 0, 0);
+        snprintf(what, sizeof what, "c1 finish bf16 hd m%d b%d", masked, 1 + two);
+        cmp16(what, hd16, hd16ref, np);
+        float *arr[] = {c1, c1b, b1, b2, mask, hd};
+        for (size_t i = 0; i < sizeof arr / sizeof *arr; i++) free(arr[i]);
+        free(hd16);
+        free(hd16ref);
+    }
+    /* the fused widenings: the c1 finish reading conv_input's bf16 result (with and without
+     * nin_skip's part already in c1), the gate reading conv_out's; against widening first */
+    for (int v = 0; v < 4; v++) {
+        const int sk = v & 1, film = v >> 1;
+        km_pad pg = pad_of(v & 1);
+        size_t np = padded_floats(pg, 2 * F);
+        float *gemm = frand(rows * F, -2, 2), *b1 = frand(F, -1, 1), *b2 = frand(F, -1, 1);
+        float *cf = frand(rows * F, -3, 3);
+        uint16_t *conv = u16new(rows * F, 0);
+        for (size_t t = 0; t < rows * F; t++) conv[t] = nn_bf16_round(cf[t]);
+        float *c1a = fdup(gemm, rows * F), *c1b = pcnn_xmalloc(rows * F * sizeof *c1b);
+        uint16_t *hda = u16new(np, S16), *hdb = u16new(np, S16);
+        for (size_t t = 0; t < rows * F; t++)
+            km_c1_finish_fwd_bf16in(t, c1a, conv, sk, b1, sk ? b2 : NULL, hda, pg, F, NULL, HW);
+        for (size_t t = 0; t < rows * F; t++) km_from_bf16(t, c1b, conv, 0.0f);
+        if (sk)   /* the GEMM adding into c1 (cuBLAS beta 1): one addition */
+            for (size_t t = 0; t < rows * F; t++) c1b[t] = gemm[t] + c1b[t];
+        for (size_t t = 0; t < rows * F; t++)
+            km_c1_finish_fwd_bf16(t, c1b, b1, sk ? b2 : NULL, hdb, pg, F, NULL, HW);
+        char what[64];
+        snprintf(what, sizeof what, "c1 finish bf16in c1 skip%d", sk);
+        cmp(what, c1a, c1b, rows * F, 0, 0);
+        snprintf(what, sizeof what, "c1 finish bf16in hd skip%d", sk);
+        cmp16(what, hda, hdb, np);
+        /* the gate: (rows, 2F) bf16 in; film on and off */
+        float *c2f = frand(rows * 2 * F, -3, 3), *gx = frand(rows * F, -1, 1);
+        float *bb = frand(2 * F, -1, 1), *hw = frand((size_t)K * 2 * F, -1, 1);
+        float *hs = frand((size_t)K * 2 * F, -0.5f, 0.5f);
+        uint16_t *c2in = u16new(rows * 2 * F, 0);
+        for (size_t t = 0; t < rows * 2 * F; t++) c2in[t] = nn_bf16_round(c2f[t]);
+        float *c2a = fsentinel(rows * 2 * F), *c2b = pcnn_xmalloc(rows * 2 * F * sizeof *c2b);
+        float *pa = fsentinel(rows * 2 * F), *pb = fsentinel(rows * 2 * F);
+        float *oa = fsentinel(rows * F), *ob = fsentinel(rows * F);
+        for (size_t t = 0; t < rows * F; t++)
+            km_gate_fwd_bf16in(t, oa, gx, c2a, c2in, pa, bb, hw, film ? hs : NULL, LABELS, HW, F);
+        for (size_t t = 0; t < rows * 2 * F; t++) km_from_bf16(t, c2b, c2in, 0.0f);
+        for (size_t t = 0; t < rows * F; t++)
+            km_gate_fwd(t, ob, gx, c2b, pb, bb, hw, film ? hs : NULL, LABELS, HW, F);
+        snprintf(what, sizeof what, "gate bf16in out film%d", film);
+        cmp(what, oa, ob, rows * F, 0, 0);
+        snprintf(what, sizeof what, "gate bf16in c2 film%d", film);
+        cmp(what, c2a, c2b, rows * 2 * F, 0, 0);
+        if (film) cmp("gate bf16in c2p", pa, pb, rows * 2 * F, 0, 0);
+        float *arr[] = {gemm, b1, b2, cf, c1a, c1b, c2f, gx, bb, hw, hs, c2a, c2b, pa, pb, oa, ob};
+        for (size_t i = 0; i < sizeof arr / sizeof *arr; i++) free(arr[i]);
+        uint16_t *arr16[] = {conv, hda, hdb, c2in};
+        for (size_t i = 0; i < sizeof arr16 / sizeof *arr16; i++) free(arr16[i]);
+    }
+    /* elu into bf16 (nin_out's operand) */
+    uint16_t *e16 = u16new(n, S16), *e16ref = u16new(n, 0);
+    for (size_t t = 0; t < n; t++) km_elu_bf16(t, e16, x);
+    for (size_t t = 0; t < n; t++) e16ref[t] = nn_bf16_round(km_elu(x[t]));
+    cmp16("elu bf16", e16, e16ref, n);
+    float *arr[] = {x, back, acc, acc_ref, wide, w, krsc, g, g_ref, kwide};
+    for (size_t i = 0; i < sizeof arr / sizeof *arr; i++) free(arr[i]);
+    uint16_t *arr16[] = {h, href, k16, k16ref, e16, e16ref};
+    for (size_t i = 0; i < sizeof arr16 / sizeof *arr16; i++) free(arr16[i]);
+}
+
+
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);   /* lines out as they happen, even before a crash */
@@ -739,5 +979,7 @@ int main(void)
     RUN(test_dmol);
     RUN(test_adam);
     RUN(test_sum_ranks);
+    RUN(test_bf16_round);
+    RUN(test_bf16_bodies);
     return check_summary();
 }
