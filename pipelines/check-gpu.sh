@@ -3,7 +3,7 @@
 # deadline (DEADLINE seconds in all, default 540), so that one short GPU lease
 # tells everything at once and a timeout still leaves a useful results.md.
 #
-#   OUT=results/gpu pipelines/check-gpu.sh [--bench-only | --multi-gpu-only]
+#   OUT=results/gpu pipelines/check-gpu.sh [--bench-only | --multi-gpu-only | --quality-only]
 #                                                 (make check-gpu / bench-gpu / check-multi-gpu)
 #
 # Stage A, correctness (results.md is written when it ends):
@@ -33,9 +33,10 @@
 #   PyTorch's run of the same model (tests/reference/bench_gpu_torch.py --quick: eager
 #   fp32, bf16 autocast + channels_last, torch.compile) when python3 has torch, in the
 #   same run on the same GPU.
-# Stage C, quality (only with QUALITY_DATA=DIR holding train.bin and val.bin): the
-#   full profile's recipe trained for QUALITY_S seconds on the GPU, then validation
-#   accuracy and judged samples (see the stage below).
+# Stage C, quality (only with QUALITY_DATA=DIR, a CPEN 455-layout folder or 'fashion'): the
+#   whole job, make pipeline-run PROFILE=full, once per objective (hybrid, likelihood), each
+#   training QUALITY_S seconds; validation accuracy, the report and the samples under
+#   $OUT/quality-<objective>/ (see the stage below). --quality-only: this stage alone.
 # Out: $OUT/results.md (the summary), results.tsv (every number), log.txt, and
 #   parity-*.txt, memcheck.txt, gen-*/ for the details.
 #
@@ -61,7 +62,7 @@
 # tools (nothing stale is tested) and a tool that crashes in the benchmark are failures.
 #
 # Environment: OUT, BUILD, PREBUILT, EXTRA_LIBS, JOBS, DEADLINE, NO_TORCH_COMPILE=1,
-# QUALITY_DATA, QUALITY_S, QUALITY_PRECISION (default tf32).
+# QUALITY_DATA, QUALITY_S, QUALITY_OBJECTIVES, QUALITY_PRECISION (default tf32).
 set -u
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -69,9 +70,11 @@ OUT=${OUT:-results/gpu}
 JOBS=${JOBS:-$(nproc 2>/dev/null || echo 4)}
 DEADLINE=${DEADLINE:-540}
 DRY=${CHECK_GPU_DRYRUN:-0}
-BENCH_ONLY=0 MULTI_ONLY=0
+BENCH_ONLY=0 MULTI_ONLY=0 QUALITY_ONLY=0
 [ "${1:-}" = "--bench-only" ] && BENCH_ONLY=1
 [ "${1:-}" = "--multi-gpu-only" ] && MULTI_ONLY=1
+# --quality-only: A0, A1 and stage C (the whole job per objective), nothing of A2-A5 and B
+[ "${1:-}" = "--quality-only" ] && QUALITY_ONLY=1 BENCH_ONLY=1
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 exec > >(tee "$OUT/log.txt") 2>&1
@@ -499,6 +502,7 @@ if [ $BENCH_ONLY = 0 ]; then
 fi
 
 # ------------------------------------------------------------------ B speed
+if [ $QUALITY_ONLY = 0 ]; then   # (to the end of stage B)
 # peak GPU memory (MiB above the idle level) of a command, sampled every 50 ms
 peak_run() {   # peak_run FILE cmd... ; writes peak MiB to FILE, returns the command's status
 	local f=$1; shift
@@ -578,29 +582,59 @@ else
 	skipped "PyTorch's benchmark: python3 has no CUDA torch here"
 fi
 
+fi   # stage B
+
 # ------------------------------------------------------------------ C quality
-# QUALITY_DATA=DIR (train.bin and val.bin made by pcnn-prep, e.g. CPEN 455's): the full
-# profile's recipe (PROFILE=full in pipelines/pipeline.mk) trained for QUALITY_S seconds
-# (default 300; SIGTERM ends it with a checkpoint), then validation accuracy of the best
-# epoch and 25 samples per class judged by 5-NN over the real images.
+# QUALITY_DATA=DIR (a folder in the CPEN 455 layout, or 'fashion'): the whole job on the
+# device, `make pipeline-run PROFILE=full` (prep, fit, the fitted prior, score, argmax,
+# complete, gen with its judge, plot, report) with the tools under test, once per objective
+# of QUALITY_OBJECTIVES (default "hybrid likelihood"), each trained for QUALITY_S seconds
+# (FIT_BUDGET, default 150; PCNN_PRECISION=QUALITY_PRECISION, default tf32). make runs with
+# -k, so a step the machine lacks a tool for (gnuplot, cmark-gfm) costs only its own file.
+# Each run's small files go to $OUT/quality-<objective>/ (report.md, val.report.md,
+# fit.tsv, config.txt, prior.txt, calibration.txt, grid.png, curve.png, logs/); the model
+# and data stay in the scratch folder. A dry run does the same on the CPU with the tiny
+# fixture and tiny sizes: the test of the chain (tests/bats/gpu_required.bats).
+quality_run() {   # quality_run OBJECTIVE SECONDS
+	local obj=$1 qs=$2 run=quality-$1 d dst acc rc
+	local -a knobs=(PROFILE=full "OBJECTIVE=$obj" "FIT_BUDGET=$qs" "DEVICE=$DEV")
+	[ "$DRY" = 1 ] && knobs+=(FILTERS=8 SIZE=8 BATCH=8 EPOCHS=2 GEN_N=2 COMPLETE_N=1 PRIOR_IMAGES=0 MIX=2)
+	say "C quality: make pipeline-run ${knobs[*]} DATA=$QUALITY_DATA"
+	t0=$(now)
+	PCNN_PRECISION=${QUALITY_PRECISION:-tf32} tmo $((qs + 240)) make -k --no-print-directory -C "$ROOT" \
+		pipeline-run RUNS_DIR="$W/quality" RUN="$run" DATA="$QUALITY_DATA" PIPE_BIN="$BIN" "${knobs[@]}"
+	rc=$?
+	d=$W/quality/$run dst=$OUT/quality-$obj
+	mkdir -p "$dst"
+	for f in report.md val.report.md test.report.md fit.tsv config.txt prior.txt calibration.txt \
+		grid.png curve.png completions.png; do
+		[ -f "$d/$f" ] && cp "$d/$f" "$dst/"
+	done
+	[ -d "$d/logs" ] && cp -r "$d/logs" "$dst/"
+	acc=$(grep -m1 -o 'accuracy: [0-9.]* ([0-9/]*)' "$d/val.report.md" 2>/dev/null)
+	if [ -z "$acc" ]; then
+		fail "quality $obj: no validation report (make exit $rc; $dst/logs)"
+		return
+	fi
+	note "quality $obj (PROFILE=full, $(awk 'END{print $1}' "$d/fit.tsv" 2>/dev/null) epochs within a training budget of $qs s, whole run $(elapsed "$t0" "$(now)") s): validation $acc$(
+		sed -n 's/^| validation accuracy with a uniform prior | \(.*\) |$/; uniform prior \1/p' "$d/report.md" 2>/dev/null)"
+	sed -n 's/^samples judged as their class by \(.*\)$/quality '"$obj"': samples judged as their class by \1/p' "$d/report.md" 2>/dev/null | tee -a "$NOTES"
+	[ $rc -eq 0 ] || note "quality $obj: make exit $rc (a step failed; the numbers above come from the files it made: $dst/logs)"
+}
 if [ -n "${QUALITY_DATA:-}" ]; then
-	gate "the quality run"
-	say "C quality: full recipe on $QUALITY_DATA for ${QUALITY_S:-300} s"
-	qs=${QUALITY_S:-300}
-	[ "$(left)" -lt $((qs + 60)) ] && qs=$(($(left) - 60))
-	qF=160; [ "$DRY" = 1 ] && qF=8
-	PCNN_PRECISION=${QUALITY_PRECISION:-tf32} timeout -s TERM "$qs" "$BIN/pcnn-fit" -R 1 -F $qF -M 5 -b 64 -e 130 \
-		--lr 1e-3 --polyak 0.999 -s 1 --ce-weight 3 --ce-temperature 10 --ce-fraction 1 \
-		--class-lr-mult 20 --conditioning film,input --device $DEV -V "$QUALITY_DATA/val.bin" \
-		--log "$OUT/quality-fit.tsv" -o "$W/q.bin" "$QUALITY_DATA/train.bin" 2>&1 | tail -3
-	if tmo 60 "$BIN/pcnn-score" -q --device $DEV "$W/q.bin" "$QUALITY_DATA/val.bin" |
-		"$BIN/pcnn-argmax" --report "$OUT/quality-report.md" >/dev/null 2>&1; then
-		note "quality (full recipe, ${qs} s, $(awk 'END{print $1}' "$OUT/quality-fit.tsv") epochs): validation $(grep -m1 -o 'accuracy: [0-9.]* ([0-9/]*)' "$OUT/quality-report.md")"
-		tmo 90 "$BIN/pcnn-gen" -c all -n 25 -b 100 --device $DEV --judge "$QUALITY_DATA/train.bin" \
-			--judge-ceiling "$QUALITY_DATA/val.bin" --grid "$OUT/quality-grid.png" -o "$W/qs" "$W/q.bin" 2>&1 |
-			grep 'judge' | sed 's/^pcnn-gen: /quality: /' | tee -a "$NOTES"
-	else fail "quality run: no model to score (log.txt)"; fi
+	gate "the quality runs"
+	[ -d "${W:-}" ] || W=$(mktemp -d)
+	for obj in ${QUALITY_OBJECTIVES:-hybrid likelihood}; do
+		gate "the quality run ($obj)"
+		qs=${QUALITY_S:-150}
+		[ "$(left)" -lt $((qs + 120)) ] && qs=$(($(left) - 120))
+		[ "$qs" -lt 5 ] && qs=5
+		quality_run "$obj" "$qs"
+	done
+	[ "$DRY" = 1 ] && [ $QUALITY_ONLY = 1 ] && skipped "the device: a dry run ran the whole job on the CPU"
 	results "stage C"
+elif [ $QUALITY_ONLY = 1 ]; then
+	fail "--quality-only without QUALITY_DATA: nothing to run (QUALITY_DATA=DIR in the CPEN 455 layout, or fashion)"
 fi
 
 finish done

@@ -217,3 +217,28 @@ link_tree() {
 	grep -q '^- FAIL: pcnn-gen fp32 1,8,1: exit 139 (killed by signal 11)' "$out/results.md"
 	grep -qx '# make check-gpu — done: FAILED (4 failed)' "$out/results.md"   # fp32, tf32, bf16, bf16-graph
 }
+
+@test "gpu: check-gpu.sh --quality-only runs the whole job per objective (the CPU standing in)" {
+	out="$BATS_TEST_TMPDIR/gpu"
+	run env CHECK_GPU_DRYRUN=1 PREBUILT="${PCNN_BIN%/bin}" DEADLINE=300 OUT="$out" \
+		QUALITY_DATA="$PCNN_ROOT/tests/fixtures/pipeline/cpen455-tiny" \
+		"$PCNN_ROOT/pipelines/check-gpu.sh" --quality-only
+	[ "$status" -eq 3 ]   # passed, but a dry run never counts as the device's pass
+	grep -qx '# make check-gpu — done: passed, 1 skipped (not passed)' "$out/results.md"
+	for obj in hybrid likelihood; do
+		grep -Eq "^- quality $obj \(PROFILE=full, 2 epochs within a training budget of [0-9]+ s, whole run [0-9.]+ s\): validation accuracy: [0-9.]+ \([0-9]+/8\); uniform prior [0-9.]+ \([0-9]+/8\)$" "$out/results.md"
+		grep -q "^objective=$obj$" "$out/quality-$obj/config.txt"
+		grep -q '^profile=full$' "$out/quality-$obj/config.txt"
+		[ "$(wc -l <"$out/quality-$obj/fit.tsv")" -eq 3 ]
+		grep -q "^| decision | Bayes' rule with the class prior fitted on 24 training images" "$out/quality-$obj/report.md"
+		[ -f "$out/quality-$obj/grid.png" ]
+	done
+	# the parity and speed stages did not run
+	run grep -c 'parity\|^| 1,8,1 ' "$out/results.md"
+	[ "$output" = 0 ]
+	# without QUALITY_DATA there is nothing to run: a failure, not a pass
+	run env CHECK_GPU_DRYRUN=1 PREBUILT="${PCNN_BIN%/bin}" DEADLINE=60 OUT="$out/none" \
+		"$PCNN_ROOT/pipelines/check-gpu.sh" --quality-only
+	[ "$status" -eq 1 ]
+	grep -q 'FAIL: --quality-only without QUALITY_DATA' "$out/none/results.md"
+}
