@@ -94,3 +94,16 @@ STUB
 	[ "$(grep -c '^| linear (reference) |' q.md)" -eq 1 ]
 	[[ "$(grep '^| linear' q.md)" == "| linear (reference) | fashion | discriminative | - | 100.00 % | | | | - | "* ]]
 }
+
+@test "quality: another class list of the same data set gets its own linear row" {
+	"$PCNN_TEST_BIN/pcnn-mkdata" -H 8 -W 8 -K 3 -n 20 -s 5 -o t3.bin
+	"$PCNN_TEST_BIN/pcnn-mkdata" -H 8 -W 8 -K 2 -n 20 -s 6 -o t2.bin
+	# runs named *ten* get the 2-class files, the others the 3-class ones
+	printf 'f=%s; case $run in *ten*) f=%s ;; esac; cp "$f" "$d/train.bin"; cp "$f" "$d/val.bin"\n' \
+		"$PWD/t3.bin" "$PWD/t2.bin" >> fake-make
+	printf 'four | fashion | PROFILE=quick\nfour-again | fashion | PROFILE=quick\nten | fashion | PROFILE=quick\n' > recipes
+	run "$PCNN_ROOT/pipelines/quality.sh" recipes
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	[ "$(grep -c '^| linear (reference) | fashion |' q.md)" -eq 2 ]
+	grep -q "^| linear (reference) | fashion | .*on quality-ten's data files" q.md
+}
