@@ -226,13 +226,16 @@ link_tree() {
 	[ "$status" -eq 3 ]   # passed, but a dry run never counts as the device's pass
 	grep -qx '# make check-gpu — done: passed, 1 skipped (not passed)' "$out/results.md"
 	for obj in hybrid likelihood; do
-		grep -Eq "^- quality $obj \(PROFILE=full, 2 epochs within a training budget of [0-9]+ s, whole run [0-9.]+ s\): validation accuracy: [0-9.]+ \([0-9]+/8\); uniform prior [0-9.]+ \([0-9]+/8\)$" "$out/results.md"
+		grep -Eq "^- quality $obj \(PROFILE=full, 2 epochs within a training budget of [0-9]+ s, whole run [0-9.]+ s\): validation accuracy: [0-9.]+ \([0-9]+/8\)(; uniform prior [0-9.]+ \([0-9]+/8\))?$" "$out/results.md"
 		grep -q "^objective=$obj$" "$out/quality-$obj/config.txt"
 		grep -q '^profile=full$' "$out/quality-$obj/config.txt"
 		[ "$(wc -l <"$out/quality-$obj/fit.tsv")" -eq 3 ]
-		grep -q "^| decision | Bayes' rule with the class prior fitted on 24 training images" "$out/quality-$obj/report.md"
 		[ -f "$out/quality-$obj/grid.png" ]
 	done
+	# the pipeline's defaults: the likelihood decides with the fitted prior, the hybrid without
+	grep -q "^| decision | Bayes' rule with the class prior fitted on 24 training images" "$out/quality-likelihood/report.md"
+	grep -q "; uniform prior [0-9.]* ([0-9]*/8)$" "$out/results.md"
+	grep -qx "| decision | Bayes' rule with a uniform prior |" "$out/quality-hybrid/report.md"
 	# the parity and speed stages did not run
 	run grep -c 'parity\|^| 1,8,1 ' "$out/results.md"
 	[ "$output" = 0 ]
