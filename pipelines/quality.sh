@@ -80,8 +80,8 @@ col() { cut -f"$1" "$2"; }
 	echo "Rows with several seeds give mean ± standard deviation over them."
 	echo
 	echo "The decision is Bayes' rule with the class prior fitted on training images (PRIOR=fitted,"
-	echo "the likelihood objective's default) or with a uniform one (PRIOR=uniform, the hybrid's);"
-	echo "the next column decides the same scores with a uniform prior."
+	echo "the default) unless the knobs say PRIOR=uniform; the next column decides the same scores"
+	echo "with a uniform prior."
 	echo
 	echo "| recipe | data | objective | seeds | val accuracy | val accuracy, uniform prior | val macro-F1 | val bits/dim | test accuracy | best epoch | samples self-classified | samples 5-NN judged (real val ceiling) | training s | whole run s | knobs |"
 	echo "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
