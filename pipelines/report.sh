@@ -133,10 +133,8 @@ if [ -f "$d/prior.txt" ]; then
 	prior_offsets=$(awk -F'\t' '/^#/ || $1 == "scale" { next } !n++ { b = $2 } { printf "%s%s %+.1f", (n > 1 ? ", " : ""), $1, $2 - b }' "$d/prior.txt")
 	prior_n=$(sed -n 's/^# .* of \([0-9]*\) labelled images.*/\1/p' "$d/prior.txt")
 fi
-# argmax of log p(x | c) alone (ties to the first class), over the labelled rows
-uniform_acc=$(awk -F'\t' 'NR == 1 { last = NF; for (i = 3; i <= NF; i++) if ($i ~ /^ood:/) { last = i - 1; break }; next }
-		$2 >= 0 { b = 3; for (i = 4; i <= last; i++) if ($i > $b) b = i; n++; r += (b - 3 == $2) }
-		END { if (n) printf "%.6f (%d/%d)", r / n, r, n }' "$d/val.scores.tsv")
+# validation decided with a uniform prior (pcnn-argmax's default), for comparison
+uniform_acc=$("$bin/pcnn-argmax" -q -o /dev/null --report - "$d/val.scores.tsv" 2>&1 | sed -n 's/^- accuracy: //p')
 commit=$(git -C "$here/.." rev-parse --short HEAD 2>/dev/null || echo unknown)
 
 {

@@ -302,17 +302,11 @@ static int fit_prior(const argmax_options *o, row_set *rs, char *const *names)
     else if (st == PCNN_PRIOR_FLAT)
         pcnn_warn("%s: the labels score below the class average: the scores carry no "
                   "information, the prior stays uniform", in_name);
-    size_t right0 = 0, right1 = 0;
-    for (size_t i = 0; i < rs->n; i++) {
-        if (rs->labels[i] < 0) continue;
-        right0 += pcnn_argmax(rs->z + i * K, K) == (size_t)rs->labels[i];
-        right1 += pcnn_prior_argmax(rs->z + i * K, K, f.b) == (uint32_t)rs->labels[i];
-    }
+    double acc0 = pcnn_prior_accuracy(rs->z, rs->labels, rs->n, K, NULL),
+           acc1 = pcnn_prior_accuracy(rs->z, rs->labels, rs->n, K, f.b);
     /* log p(c) = b_c − lse(b) */
-    double *lp = pcnn_xmalloc(K * sizeof *lp), mx = f.b[0], lse = 0;
-    for (uint32_t k = 1; k < K; k++) mx = fmax(mx, f.b[k]);
-    for (uint32_t k = 0; k < K; k++) lse += exp(f.b[k] - mx);
-    for (uint32_t k = 0; k < K; k++) lp[k] = f.b[k] - mx - log(lse);
+    double *lp = pcnn_xmalloc(K * sizeof *lp), lse = pcnn_logsumexp(f.b, K);
+    for (uint32_t k = 0; k < K; k++) lp[k] = f.b[k] - lse;
     char comment[240];
     snprintf(comment, sizeof comment, "pcnn class prior (pcnn-argmax --fit-prior) of %zu labelled "
              "images of %s: fitted with T %.6g, mean NLL %.4f (uniform prior: %.4f)", f.n, in_name,
@@ -329,7 +323,7 @@ static int fit_prior(const argmax_options *o, row_set *rs, char *const *names)
                      names[k], f.b[k]);
         pcnn_warn("fitted prior on %zu labelled images, log p(c) - log p(%s) in nats: %s; accuracy "
                   "on them %.4f with a uniform prior, %.4f with this one", f.n, names[0], offs,
-                  (double)right0 / (double)f.n, (double)right1 / (double)f.n);
+                  acc0, acc1);
     }
     return 0;
 }

@@ -206,9 +206,7 @@ int pcnn_prior_fit_run(const double *z, const int32_t *y, size_t n, uint32_t K, 
     for (uint32_t c = 1; c < K; c++) r->b[c] = th[c] / th[0];
     /* every row decided right: scaling (β, γ) up lowers the NLL for ever, so there is no
      * minimum, only a direction (Newton stops early once the NLL underflows) */
-    size_t right = 0;
-    for (size_t i = 0; i < m; i++) right += pcnn_prior_argmax(zs + i * K, K, r->b) == (uint32_t)ys[i];
-    if (right == m) rc = PCNN_PRIOR_SEPARABLE;
+    if (pcnn_prior_accuracy(zs, ys, m, K, r->b) == 1) rc = PCNN_PRIOR_SEPARABLE;
     free(zs);
     free(ys);
     return rc;
@@ -232,6 +230,17 @@ uint32_t pcnn_prior_argmax(const double *z, uint32_t K, const double *b)
 {
     uint32_t best = 0;
     for (uint32_t c = 1; c < K; c++)
-        if (z[c] + b[c] > z[best] + b[best]) best = c;
+        if (z[c] + (b ? b[c] : 0) > z[best] + (b ? b[best] : 0)) best = c;
     return best;
+}
+
+double pcnn_prior_accuracy(const double *z, const int32_t *y, size_t n, uint32_t K, const double *b)
+{
+    size_t right = 0, labelled = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (y[i] < 0 || (uint32_t)y[i] >= K) continue;
+        labelled++;
+        right += pcnn_prior_argmax(z + i * K, K, b) == (uint32_t)y[i];
+    }
+    return labelled ? (double)right / (double)labelled : NAN;
 }

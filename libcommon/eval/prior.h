@@ -67,4 +67,8 @@ double pcnn_prior_nll(const double *z, const int32_t *y, size_t n, uint32_t K, c
 /* argmax_c z_c + b_c of one row (the first of ties). */
 uint32_t pcnn_prior_argmax(const double *z, uint32_t K, const double *b);
 
+/* Accuracy of that decision over the rows with 0 ≤ y < K (NaN when there are none); b NULL:
+ * a uniform prior. */
+double pcnn_prior_accuracy(const double *z, const int32_t *y, size_t n, uint32_t K, const double *b);
+
 #endif

@@ -222,13 +222,7 @@ static double accuracy_fitted_prior(const double *z, const int32_t *y, size_t n,
 {
     pcnn_prior_fit f;
     if (K > PCNN_PRIOR_MAX_K || pcnn_prior_fit_run(z, y, n, K, &f) == PCNN_PRIOR_ERROR) return NAN;
-    size_t right = 0, labelled = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (y[i] < 0) continue;
-        labelled++;
-        right += pcnn_prior_argmax(z + i * K, K, f.b) == (uint32_t)y[i];
-    }
-    return labelled ? (double)right / (double)labelled : NAN;
+    return pcnn_prior_accuracy(z, y, n, K, f.b);
 }
 
 static val_result validate(pcnn_net *net, const pcnn_dataset *val, int batch, int keep_fitted)
