@@ -49,4 +49,18 @@ static inline int fuzz_memfile(const uint8_t *data, size_t n, char *path, size_t
     return fd;
 }
 
+/* The class files of pcnn-argmax (a prior, a calibration) are read against the model's
+ * class names: check(path, K, names) runs on data as an in-memory file for 4 classes
+ * named Class0..Class3 (the CPEN 455 names) and for 1 class (Class0). */
+typedef void fuzz_class_check(const char *path, uint32_t K, char *const *names);
+static inline void fuzz_class_file(const uint8_t *data, size_t n, fuzz_class_check *check)
+{
+    static char *const names[4] = {"Class0", "Class1", "Class2", "Class3"};
+    char path[64];
+    int fd = fuzz_memfile(data, n, path, sizeof path);
+    check(path, 4, names);
+    check(path, 1, names);
+    close(fd);
+}
+
 #endif
