@@ -12,13 +12,15 @@
 static void usage(FILE *fp)
 {
     fprintf(fp,
-        "usage: pcnn-fit [options] -o MODEL TRAIN\n"
-        "       pcnn-fit [options] -r MODEL [-o OUT] TRAIN\n"
+        "usage: pcnn-fit [options] -o MODEL TRAIN...\n"
+        "       pcnn-fit [options] -r MODEL [-o OUT] TRAIN...\n"
         "\n"
         "Trains a class-conditional PixelCNN++ (SPEC §3-§6) on the data file TRAIN\n"
         "(made by pcnn-prep; '-' reads stdin) and writes the model file MODEL. The file\n"
         "is rewritten atomically after every epoch (and every --checkpoint-every steps),\n"
-        "so it always holds the last complete checkpoint.\n"
+        "so it always holds the last complete checkpoint. Several TRAIN files are one\n"
+        "training set, their records in the order given (images of one size, the same\n"
+        "classes): e.g. the final model on train.bin val.bin (make submission).\n"
         "\n"
         "  -o FILE            model file to write (default with -r: the resumed file); a\n"
         "                     regular file, never stdout; checked before training (that\n"
@@ -199,15 +201,20 @@ int main(int argc, char **argv)
         default: pcnn_bad_option(c, argv);
         }
     }
-    if (optind + 1 != argc) pcnn_usage_error(optind == argc ? "missing TRAIN data file" : "too many operands");
+    if (optind == argc) pcnn_usage_error("missing TRAIN data file");
     if (!o.device) o.device = pcnn_device_default();
     if (!out) out = resume;
     if (!out) pcnn_usage_error("missing -o MODEL");
     if (!resume && o.epochs == 0) pcnn_usage_error("-e 0: a new model needs at least one epoch (-e N)");
     o.out_path = out;
-    const char *trainpath = argv[optind];
+    char *const *trainpaths = argv + optind;
+    int ntrain = argc - optind, stdin_train = 0;
+    for (int i = 0; i < ntrain; i++) stdin_train += !strcmp(trainpaths[i], "-");
+    if (stdin_train + (valpath && !strcmp(valpath, "-")) > 1)
+        pcnn_usage_error("stdin ('-') can be read once: as one TRAIN file or as -V, not both");
+    const char *trainpath = trainpaths[0];
     if (pcnn_dist_size() > 1) {
-        if (!strcmp(trainpath, "-") || (valpath && !strcmp(valpath, "-"))) {
+        if (stdin_train || (valpath && !strcmp(valpath, "-"))) {
             /* every rank finds it: a usage error all end together (exit 2, no abort) */
             if (pcnn_dist_rank() == 0)
                 pcnn_warn("with %d ranks every rank reads TRAIN and -V itself: give files, "
@@ -216,11 +223,16 @@ int main(int argc, char **argv)
         }
         if (pcnn_dist_rank() > 0) o.quiet = 1;   /* rank 0 reports */
     }
-    int rc = pcnn_fit_check_files(&o, trainpath, valpath, resume);   /* before any work */
+    int rc = pcnn_fit_check_files(&o, trainpaths, ntrain, valpath, resume);   /* before any work */
     if (rc) return pcnn_dist_exit(rc, 1);
 
     pcnn_dataset *train = pcnn_dataset_load(trainpath);
     if (!train) return pcnn_dist_exit(1, 0);
+    for (int i = 1; i < ntrain; i++)
+        if (pcnn_dataset_append(train, "the training data", pcnn_display_name(trainpath), trainpaths[i])) {
+            pcnn_dataset_free(train);
+            return pcnn_dist_exit(1, 0);
+        }
     pcnn_dataset *val = NULL;
     if (valpath && !(val = pcnn_dataset_load(valpath))) {
         pcnn_dataset_free(train);

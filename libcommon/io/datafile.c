@@ -293,14 +293,11 @@ void pcnn_data_close(pcnn_data_reader *r)
 
 /* ---- whole file ---- */
 
-pcnn_dataset *pcnn_dataset_load(const char *path)
+/* Appends r's records to d (whose header is r's, or alike: checked by the caller).
+ * 0, or -1 when the file turned out damaged (printed). */
+static int dataset_read(pcnn_dataset *d, pcnn_data_reader *r)
 {
-    pcnn_data_reader *r = pcnn_data_open(path);
-    if (!r) return NULL;
-    pcnn_dataset *d = pcnn_xcalloc(1, sizeof *d);
-    d->h = r->h;
-    d->h.class_names = pcnn_class_names_copy(r->h.class_names, r->h.K);
-    size_t cap = 0;
+    size_t cap = d->n;   /* grows from what is there: doubling, as the first file did */
     pcnn_record rec;
     int st;
     while ((st = pcnn_data_next(r, &rec)) == 1) {
@@ -315,13 +312,33 @@ pcnn_dataset *pcnn_dataset_load(const char *path)
         memcpy(d->pixels + d->n * r->npix, rec.pixels, r->npix);
         d->n++;
     }
+    d->h.count = d->n;
+    return st < 0 ? -1 : 0;
+}
+
+pcnn_dataset *pcnn_dataset_load(const char *path)
+{
+    pcnn_data_reader *r = pcnn_data_open(path);
+    if (!r) return NULL;
+    pcnn_dataset *d = pcnn_xcalloc(1, sizeof *d);
+    d->h = r->h;
+    d->h.class_names = pcnn_class_names_copy(r->h.class_names, r->h.K);
+    int rc = dataset_read(d, r);
     pcnn_data_close(r);
-    if (st < 0) {
+    if (rc) {
         pcnn_dataset_free(d);
         return NULL;
     }
-    d->h.count = d->n;
     return d;
+}
+
+int pcnn_dataset_append(pcnn_dataset *d, const char *d_what, const char *d_name, const char *path)
+{
+    pcnn_data_reader *r = pcnn_data_open(path);
+    if (!r) return -1;
+    int rc = pcnn_data_check_alike(&d->h, d_what, d_name, &r->h, path) ? -1 : dataset_read(d, r);
+    pcnn_data_close(r);
+    return rc;
 }
 
 void pcnn_dataset_free(pcnn_dataset *d)

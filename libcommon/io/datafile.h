@@ -95,6 +95,10 @@ typedef struct pcnn_dataset {
 /* NULL on error (printed). Memory grows with what the file holds, never with
  * what its header claims. */
 pcnn_dataset *pcnn_dataset_load(const char *path);
+/* Appends the records of the data file path to d: its images must be alike (size, classes
+ * and their names: pcnn_data_check_alike, d called "d_what d_name" in its message). 0, or -1
+ * (printed; d then holds what was read before the damage). */
+int pcnn_dataset_append(pcnn_dataset *d, const char *d_what, const char *d_name, const char *path);
 void pcnn_dataset_free(pcnn_dataset *d);
 
 /* Writer. path "-" or NULL writes stdout; a file is written atomically

@@ -51,8 +51,8 @@ int pcnn_fit_ce_images(const pcnn_fit_options *o, int nb)
     return k < 1 ? 1 : k > nb ? nb : k;
 }
 
-static int check_files(const pcnn_fit_options *o, const char *train, const char *val,
-                       const char *resume)
+static int check_files(const pcnn_fit_options *o, char *const *train, int ntrain,
+                       const char *val, const char *resume)
 {
     const char *out = o->out_path;
     if (!out || !strcmp(out, "-")) {
@@ -60,23 +60,31 @@ static int check_files(const pcnn_fit_options *o, const char *train, const char 
                   "regular file, never stdout (name a file)");
         return PCNN_EXIT_USAGE;
     }
-    pcnn_input in[4] = {{"the training data", train}, {"the validation data (-V)", val},
-                        {"the model file (-o)", out}, {"the resumed model (-r)", resume}};
-    if (pcnn_output_not_input(out, "the model file (-o)", in, 2)) return PCNN_EXIT_USAGE;
-    if (resume && strcmp(resume, out) && pcnn_same_file(resume, out)) {
+    /* the inputs: validation, the training files, then (for the log only) -o and -r */
+    int n = ntrain + 1;
+    pcnn_input *in = pcnn_xmalloc((size_t)(n + 2) * sizeof *in);
+    in[0] = (pcnn_input){"the validation data (-V)", val};
+    for (int i = 0; i < ntrain; i++) in[1 + i] = (pcnn_input){"the training data", train[i]};
+    in[n] = (pcnn_input){"the model file (-o)", out};
+    in[n + 1] = (pcnn_input){"the resumed model (-r)", resume};
+    int rc = 0;
+    if (pcnn_output_not_input(out, "the model file (-o)", in, n)) {
+        rc = PCNN_EXIT_USAGE;
+    } else if (resume && strcmp(resume, out) && pcnn_same_file(resume, out)) {
         pcnn_warn("%s: the model file (-o) is the resumed model %s under another name (leave "
                   "out -o to continue in place, or name another file)", out, resume);
-        return PCNN_EXIT_USAGE;
+        rc = PCNN_EXIT_USAGE;
+    } else if (o->log_path && pcnn_output_not_input(o->log_path, "the log (--log)", in, n + 2)) {
+        rc = PCNN_EXIT_USAGE;
     }
-    if (o->log_path && pcnn_output_not_input(o->log_path, "the log (--log)", in, 4))
-        return PCNN_EXIT_USAGE;
-    return pcnn_outfile_check(out, 1) ? 1 : 0;
+    free(in);
+    return rc ? rc : pcnn_outfile_check(out, 1) ? 1 : 0;
 }
 
-int pcnn_fit_check_files(const pcnn_fit_options *o, const char *train, const char *val,
-                         const char *resume)
+int pcnn_fit_check_files(const pcnn_fit_options *o, char *const *train, int ntrain,
+                         const char *val, const char *resume)
 {
-    int rc = pcnn_dist_rank() == 0 ? check_files(o, train, val, resume) : 0;
+    int rc = pcnn_dist_rank() == 0 ? check_files(o, train, ntrain, val, resume) : 0;
     pcnn_dist_bcast(&rc, sizeof rc);
     return rc;
 }

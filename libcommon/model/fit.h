@@ -53,12 +53,13 @@ void pcnn_fit_defaults(pcnn_fit_options *o);
  * rank gets the answer): the model file o->out_path is a regular file that can be created
  * where it is named (a temporary file beside it is made and removed: a missing or read-only
  * folder fails now, not after the first epoch; temporaries that killed runs left are removed),
- * and neither it nor the log is an input: the training data, the validation data, or the
- * resumed model when -o names another path than -r (the same path resumes in place).
+ * and neither it nor the log is an input: the training data (ntrain files), the validation
+ * data, or the resumed model when -o names another path than -r (the same path resumes in
+ * place).
  * Returns 0, or the exit status (printed): 2 for "-o -" (a model file is rewritten at every
  * checkpoint: never stdout) and for an output that is an input, 1 otherwise. */
-int pcnn_fit_check_files(const pcnn_fit_options *o, const char *train, const char *val,
-                         const char *resume);
+int pcnn_fit_check_files(const pcnn_fit_options *o, char *const *train, int ntrain,
+                         const char *val, const char *resume);
 
 /* Trains model (fresh or resumed; its counters say where it stands) on train,
  * validating on val (may be NULL) after each epoch. Writes checkpoints to

@@ -396,3 +396,56 @@ setup() {
 	[ "$status" -eq 2 ]
 	[[ "$output" == *"--keep-best-by: expected uniform or fitted, got 'best'"* ]]
 }
+
+@test "fit: several TRAIN files train as one: the bytes of their records concatenated" {
+	# streamed files (count 'until the end marker'): a header, records, an end marker of
+	# 14 bytes (u16, u64 count, CRC); the end marker of 18 records from an 18-record file
+	"$MK" -H 8 -W 8 -K 2 -n 12 -s 3 > a.bin
+	"$MK" -H 8 -W 8 -K 2 -n 6 -s 4 > b.bin
+	"$MK" -H 8 -W 8 -K 2 -n 18 -s 5 > e.bin
+	rec=$((($(stat -c %s a.bin) - $(stat -c %s b.bin)) / 6))
+	hdr=$(($(stat -c %s b.bin) - 14 - 6 * rec))
+	{ head -c -14 a.bin; tail -c +$((hdr + 1)) b.bin | head -c -14; tail -c 14 e.bin; } > ab.bin
+	run "$PCNN_BIN/pcnn-info" ab.bin
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"records: 18"* ]]
+	"$FIT" -q "${TINY[@]}" -e 2 -o one.bin ab.bin
+	"$FIT" -q "${TINY[@]}" -e 2 -o two.bin a.bin b.bin
+	cmp one.bin two.bin
+	run "$PCNN_BIN/pcnn-info" two.bin
+	[[ "$output" == *"option train_images: 18"* ]]
+	# the order is the order given: b a trains otherwise
+	"$FIT" -q "${TINY[@]}" -e 2 -o ba.bin b.bin a.bin
+	run cmp -s one.bin ba.bin
+	[ "$status" -eq 1 ]
+	# -r with the same files resumes exactly; with fewer it is refused
+	"$FIT" -q "${TINY[@]}" -e 1 -o r.bin a.bin b.bin
+	"$FIT" -q -e 2 -r r.bin a.bin b.bin
+	cmp r.bin two.bin
+	run "$FIT" -q -e 3 -r r.bin a.bin
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"on 18 images, this run has batch 4 on 12 images"* ]]
+}
+
+@test "fit: several TRAIN files: one that does not fit is named; stdin only once; -o none of them" {
+	"$MK" -H 12 -W 12 -K 2 -n 4 -o big.bin
+	run "$FIT" "${TINY[@]}" -e 1 -o m.bin train.bin big.bin
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"big.bin: 12x12x3 images, the training data train.bin has 8x8x3"* ]]
+	[ ! -e m.bin ]
+	run "$FIT" "${TINY[@]}" -e 1 -o m.bin - -
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"stdin ('-') can be read once"* ]]
+	run "$FIT" "${TINY[@]}" -e 1 -V - -o m.bin train.bin -
+	[ "$status" -eq 2 ]
+	cp val.bin v2.bin
+	run "$FIT" "${TINY[@]}" -e 1 -o v2.bin train.bin v2.bin
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"v2.bin: the model file (-o) is the same file as the training data v2.bin"* ]]
+	cmp v2.bin val.bin
+	head -c 300 val.bin > cut.bin
+	run "$FIT" "${TINY[@]}" -e 1 -o m.bin train.bin cut.bin
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"cut.bin"* ]]
+	[ ! -e m.bin ]
+}
