@@ -8,6 +8,7 @@
 #   make check         make test, then the same suite under ASan + UBSan (test-sanitize)
 #   make deps          install the missing Debian packages (build, tests, default data)
 #   make pipeline      prep -> fit -> score -> argmax -> gen -> report (see pipelines/)
+#   make submission    the pipeline, then its recipe retrained on train + val (docs/PIPELINE.md)
 #   make install PREFIX=/usr/local
 #   make bench-prep | bench | bench-gen | bench-gpu | check-gpu | fuzz
 #

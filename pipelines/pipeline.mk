@@ -32,7 +32,8 @@
 # Outputs are written to a temporary name and renamed (the tools, pipelines/step.sh),
 # and .DELETE_ON_ERROR removes a target whose step failed or was interrupted.
 
-.PHONY: pipeline pipeline-run pipeline-done pipeline-clean pipeline-config
+.PHONY: pipeline pipeline-run pipeline-done pipeline-clean pipeline-config \
+        submission submission-run submission-done
 
 ifeq ($(filter %pipelines/pipeline.mk,$(firstword $(MAKEFILE_LIST))),)
 # ================================================================ included by the Makefile
@@ -47,8 +48,15 @@ pipeline:
 	@$(MAKE) --no-print-directory all
 	@$(PIPE_MAKE) pipeline-done
 
-pipeline-run pipeline-clean pipeline-config:
+pipeline-run pipeline-clean pipeline-config submission-run:
 	@$(PIPE_MAKE) $@
+
+# the submission model: the run first (its kept epoch sets the epochs), then train + val
+submission:
+	@pipelines/deps.sh ensure
+	@$(MAKE) --no-print-directory all
+	@$(PIPE_MAKE) pipeline-done
+	@$(PIPE_MAKE) submission-done
 
 else
 # ================================================================ the run (make -f)
@@ -56,6 +64,8 @@ else
 .DELETE_ON_ERROR:
 .DEFAULT_GOAL := pipeline-done
 PIPE_GOALS := $(or $(MAKECMDGOALS),pipeline-done)
+# the goals that make (or look at) a run's files: stamps are written, tools checked
+PIPE_RUN_GOALS := pipeline-run pipeline-done submission-run submission-done
 BUILD ?= build
 GPU   ?= 0
 ifneq ($(V),1)
@@ -249,7 +259,7 @@ P := $(RUNS_DIR)/$(RUN)
 
 ifeq ($(PIPE_DATA_LINKED),1)
   PIPE_DATA_DIR := $(P)/data
-  ifneq ($(filter pipeline-run pipeline-done,$(PIPE_GOALS)),)
+  ifneq ($(filter $(PIPE_RUN_GOALS),$(PIPE_GOALS)),)
     $(shell mkdir -p $(P) && d=$$(cd -- '$(DATA)' 2>/dev/null && pwd) && ln -sfn "$$d" $(P)/data)
   endif
 endif
@@ -295,10 +305,13 @@ PIPE_ARGS_prep-train := $(strip -H $(SIZE) -W $(SIZE) $(PIPE_PREP_train) $(PIPE_
 PIPE_ARGS_prep-val := $(strip -H $(SIZE) -W $(SIZE) $(PIPE_PREP_val) $(PIPE_SRC_val))
 PIPE_ARGS_prep-test := $(strip -H $(SIZE) -W $(SIZE) $(PIPE_PREP_test) $(PIPE_SRC_test))
 PIPE_ARGS_prep-prior := $(strip -H $(SIZE) -W $(SIZE) $(PIPE_PREP_prior) $(PIPE_SRC_train))
-PIPE_ARGS_fit  := -R $(NR_RESNET) -F $(FILTERS) -M $(MIX) -b $(BATCH) -e $(EPOCHS) --lr $(LR) --polyak $(POLYAK) -s $(SEED) \
+# the recipe (PIPE_ARGS_fit_a, -e, PIPE_ARGS_fit_b), the submission model's too
+PIPE_ARGS_fit_a := -R $(NR_RESNET) -F $(FILTERS) -M $(MIX) -b $(BATCH)
+PIPE_ARGS_fit_b := --lr $(LR) --polyak $(POLYAK) -s $(SEED) \
                   $(if $(LR_DECAY),--lr-decay $(LR_DECAY)) $(if $(PRECISION),--precision $(PRECISION)) \
                   --ce-weight $(CE_WEIGHT) --ce-temperature $(CE_TEMP) --ce-fraction $(CE_FRACTION) \
-                  --class-lr-mult $(CLASS_LR_MULT) --conditioning $(CONDITIONING) --keep-best-by $(PRIOR) \
+                  --class-lr-mult $(CLASS_LR_MULT) --conditioning $(CONDITIONING) --keep-best-by $(PRIOR)
+PIPE_ARGS_fit  := $(PIPE_ARGS_fit_a) -e $(EPOCHS) $(PIPE_ARGS_fit_b) \
                   $(if $(filter-out 0,$(FIT_BUDGET)),--time-budget $(FIT_BUDGET))
 PIPE_ARGS_gen  := -c all -n $(GEN_N) -s $(SEED)
 # complete: the first COMPLETE_N validation images, their top half kept
@@ -334,13 +347,13 @@ pipe_stamp = $(shell mkdir -p $(dir $(1)) && { $(call pipe_lines,$(2)) | cmp -s 
 # pipeline-run uses the tools as they are (`pipeline` builds them first): they are not
 # prerequisites, so rebuilding a tool does not retrain a model (pipeline-clean does).
 PIPE_TOOLS := $(PIPE_PREP) $(PIPE_FIT) $(PIPE_SCORE) $(PIPE_ARGMAX) $(PIPE_GEN) $(PIPE_INFO)
-ifneq ($(filter pipeline-run pipeline-done,$(PIPE_GOALS)),)
+ifneq ($(filter $(PIPE_RUN_GOALS),$(PIPE_GOALS)),)
   ifneq ($(filter-out $(wildcard $(PIPE_TOOLS)),$(PIPE_TOOLS)),)
     $(error missing tools: $(filter-out $(wildcard $(PIPE_TOOLS)),$(PIPE_TOOLS)) (build them with 'make', or run 'make pipeline'))
   endif
 endif
 
-ifneq ($(filter pipeline-run pipeline-done,$(PIPE_GOALS)),)
+ifneq ($(filter $(PIPE_RUN_GOALS),$(PIPE_GOALS)),)
   $(foreach s,$(PIPE_STEPS_STAMPED),$(call pipe_stamp,$(P)/.args/$(s),$(PIPE_STAMP_$(s))))
   $(call pipe_stamp,$(P)/config.txt,$(PIPE_CONFIG))
 endif
@@ -448,7 +461,7 @@ $(P)/completions.png: $(P)/model.bin $(P)/val.bin
 INCEPTION ?=
 PIPE_FID_REAL = $(if $(PIPE_DATA_DIR),$(PIPE_DATA_DIR)/test,$(P)/val.bin)
 PIPE_ARGS_fid := $(if $(INCEPTION),--inception $(INCEPTION) $(PIPE_FID_REAL),off)
-ifneq ($(filter pipeline-run pipeline-done,$(PIPE_GOALS)),)
+ifneq ($(filter $(PIPE_RUN_GOALS),$(PIPE_GOALS)),)
   $(call pipe_stamp,$(P)/.args/fid,$(PIPE_ARGS_fid))
 endif
 $(P)/fid.txt: $(P)/grid.png $(P)/val.bin $(P)/.args/fid $(INCEPTION)
@@ -467,6 +480,61 @@ $(P)/report.md $(P)/report.html &: $(P)/config.txt $(P)/model.bin $(P)/fit.tsv \
     $(P)/calibration.txt $(P)/test.scores.tsv $(P)/completions.png \
     $(P)/grid.png $(P)/judge.tsv $(P)/fid.txt $(P)/curve.png pipelines/report.sh
 	$(call say,REPORT,$(P)/report.md)PCNN_BIN=$(PIPE_BIN) pipelines/report.sh $(P)
+
+# ---------------------------------------------------------------- submission (make submission)
+# The final model: the run's recipe retrained on the training and the validation images
+# together (pcnn-fit train.bin val.bin) for as many epochs as the run's kept model had
+# trained (its best epoch on validation, from model.bin), its class prior fitted on the same
+# prior.bin, the test images decided by it. Under $(P)/submit/: model.bin fit.tsv
+# prior.scores.tsv prior.txt test.scores.tsv test.preds.csv test.report.md summary.md.
+# Validation cannot judge this model, which trained on it: the run's validation accuracy is
+# what it estimates; a labelled test set (Fashion-MNIST) tells, beside the run's own model.
+PS := $(P)/submit
+PIPE_ARGS_submit-fit := $(PIPE_ARGS_fit_a) $(PIPE_ARGS_fit_b)
+ifneq ($(filter $(PIPE_RUN_GOALS),$(PIPE_GOALS)),)
+  $(call pipe_stamp,$(PS)/.args/fit,$(PIPE_ARGS_submit-fit)$(if $(PIPE_LAUNCH),|launcher: $(PIPE_LAUNCH)))
+endif
+PIPE_SUBMIT_OUTPUTS := $(addprefix $(PS)/,model.bin fit.tsv test.scores.tsv test.preds.csv \
+                       test.report.md summary.md $(if $(filter fitted,$(PRIOR)),prior.txt))
+
+submission-done: submission-run
+	@sed 's/^/pcnn: /' $(PS)/summary.md
+
+submission-run: $(PIPE_SUBMIT_OUTPUTS)
+
+$(PS)/model.bin $(PS)/fit.tsv &: $(P)/model.bin $(P)/train.bin $(P)/val.bin $(PS)/.args/fit
+	$(call say,FIT,$(PS)/model.bin)e=$$($(PIPE_INFO) $(P)/model.bin | sed -n 's/^option best_epoch: //p'); \
+	[ -n "$$e" ] || { echo "pcnn: $(P)/model.bin names no kept epoch (trained without validation?)" >&2; exit 1; }; \
+	rm -f $(PS)/model.partial.bin $(PS)/fit.partial.tsv; \
+	$(PIPE_STEP) submit-fit -- $(PIPE_LAUNCH) $(PIPE_FIT) $(PIPE_ARGS_fit_a) -e $$e $(PIPE_ARGS_fit_b) $(PIPE_DEVICE) \
+	  --log $(PS)/fit.partial.tsv -o $(PS)/model.partial.bin $(P)/train.bin $(P)/val.bin \
+	&& mv -f $(PS)/fit.partial.tsv $(PS)/fit.tsv && mv -f $(PS)/model.partial.bin $(PS)/model.bin
+
+$(PS)/prior.scores.tsv: $(PS)/model.bin $(P)/prior.bin
+	$(call say,SCORE,$@)$(PIPE_STEP) submit-score-prior -- $(PIPE_LAUNCH) $(PIPE_SCORE) $(PIPE_DEVICE) -o $@ $(PS)/model.bin $(P)/prior.bin
+
+$(PS)/prior.txt: $(PS)/prior.scores.tsv
+	$(call say,PRIOR,$@)$(PIPE_STEP) submit-prior -- $(PIPE_ARGMAX) --fit-prior $@ -o /dev/null $<
+
+$(PS)/test.scores.tsv: $(PS)/model.bin $(P)/test.bin
+	$(call say,SCORE,$@)$(PIPE_STEP) submit-score-test -- $(PIPE_LAUNCH) $(PIPE_SCORE) $(PIPE_DEVICE) -o $@ $(PS)/model.bin $(P)/test.bin
+
+PIPE_SUBMIT_PRIOR := $(if $(filter fitted,$(PRIOR)),$(PS)/prior.txt)
+$(PS)/test.preds.csv $(PS)/test.report.md &: $(PS)/test.scores.tsv $(PIPE_SUBMIT_PRIOR)
+	$(call say,ARGMAX,$(PS)/test.preds.csv)$(PIPE_STEP) submit-argmax -- \
+	  $(PIPE_ARGMAX) -o $(PS)/test.preds.csv --report $(PS)/test.report.md $(if $(PIPE_SUBMIT_PRIOR),--prior $(PIPE_SUBMIT_PRIOR)) $<
+
+# what the submission is, and what can be said of it
+$(PS)/summary.md: $(PS)/model.bin $(PS)/test.report.md $(P)/val.report.md $(P)/test.report.md
+	$(call say,REPORT,$@){ \
+	  e=$$($(PIPE_INFO) $(P)/model.bin | sed -n 's/^option best_epoch: //p'); \
+	  n=$$($(PIPE_INFO) $(PS)/model.bin | sed -n 's/^option train_images: //p'); \
+	  acc() { sed -n 's/^- accuracy: //p' "$$1" | head -n 1; }; \
+	  echo "submission: $(PS)/test.preds.csv"; \
+	  echo "model: $(PS)/model.bin, the run's recipe on the training and validation images together ($$n images), $$e epochs (the run's kept epoch), decided with $(if $(PIPE_SUBMIT_PRIOR),the prior fitted on prior.bin,the uniform prior)"; \
+	  echo "validation cannot judge it (it trained on those images); the run's own model: validation accuracy $$(acc $(P)/val.report.md)"; \
+	  echo "test accuracy: this model $$(acc $(PS)/test.report.md); the run's model $$(acc $(P)/test.report.md)"; \
+	} > $@.tmp && mv -f $@.tmp $@
 
 endif # the run
 

@@ -283,3 +283,39 @@ stamps() { find "$RUNDIR" -type f -printf '%P %T@\n' | sort; }
 	grep -q -- '--ce-weight 1 --ce-temperature 5' q/quality-tiny-b/.args/fit
 	[[ "$output" == *"| recipe | data | objective | seeds | val accuracy |"* ]]
 }
+
+@test "pipeline: make submission retrains on train + val for the kept epochs, decides test, then does nothing" {
+	# a run of its own (earlier tests leave the first one with other knobs), up to date
+	cp -a "$RUNDIR" "$RUNS/sub"
+	S="$RUNS/sub/submit"
+	pipe pipeline RUN=sub >/dev/null 2>&1
+	run pipe submission RUN=sub
+	echo "$output"
+	[ "$status" -eq 0 ]
+	# the run was up to date: only the submission's steps ran
+	[ "$(grep -cE '^  (PREP|GEN|PLOT) ' <<<"$output")" -eq 0 ]
+	[[ "$output" == *"pcnn: submission: $S/test.preds.csv"* ]]
+	[[ "$output" == *"validation cannot judge it"* ]]
+	"$PCNN_BIN/pcnn-info" -q "$S/model.bin"
+	info=$("$PCNN_BIN/pcnn-info" "$S/model.bin")
+	# 24 training + 8 validation images, the kept epoch's count of epochs
+	[[ "$info" == *"option train_images: 32"* ]]
+	kept=$("$PCNN_BIN/pcnn-info" "$RUNS/sub/model.bin" | sed -n 's/^option best_epoch: //p')
+	[ -n "$kept" ]
+	[[ "$info" == *"training: $kept epochs"* ]]
+	[ "$(wc -l <"$S/fit.tsv")" -eq $((kept + 1)) ]
+	# the same recipe: the run's fit arguments without -e and --time-budget
+	[ "$(xargs <"$S/.args/fit")" = "$(sed -e 's/ -e [0-9]*//' -e 's/ --time-budget [0-9]*//' "$RUNS/sub/.args/fit" | xargs)" ]
+	# every test image decided, by the prior fitted on prior.bin's scores under this model
+	[ "$(wc -l <"$S/test.preds.csv")" -eq 8 ]
+	head -n 1 "$S/prior.txt" | grep -q 'fitted'
+	[ "$(cut -d, -f1 "$S/test.preds.csv")" = "$(cut -d, -f1 "$RUNS/sub/test.preds.csv")" ]
+	# a second time: nothing to do
+	before=$(find "$S" -type f -printf '%P %T@\n' | sort)
+	run run_mk -q submission-run RUN=sub
+	[ "$status" -eq 0 ]
+	run pipe submission RUN=sub
+	[ "$status" -eq 0 ]
+	[ "$(grep -cE '^  [A-Z]+ ' <<<"$output")" -eq 0 ]
+	[ "$(find "$S" -type f -printf '%P %T@\n' | sort)" = "$before" ]
+}
