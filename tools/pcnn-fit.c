@@ -41,6 +41,10 @@ static void usage(FILE *fp)
         "  -e N               train until N epochs are done in total (default 10)\n"
         "  --lr X             Adam learning rate (default 2e-4)\n"
         "  --lr-decay X       learning rate factor after every epoch (default 0.999995)\n"
+        "  --lr-schedule S    epoch-decay (the default: --lr-decay after every epoch) or\n"
+        "                     cosine: step t of T = -e x steps per epoch runs at\n"
+        "                     lr * (1 + cos(pi t / T)) / 2, from --lr down to 0 at -e's end\n"
+        "                     (not with --lr-decay). With -r it and --lr come from the file\n"
         "  --polyak X         Polyak averaging decay (default 0.9995; the average is used\n"
         "                     by pcnn-score and pcnn-gen); step t uses\n"
         "                     min(X, (1 + t) / (10 + t)) so short runs average too\n"
@@ -109,7 +113,7 @@ static void usage(FILE *fp)
 
 enum { OPT_LR = 256, OPT_LR_DECAY, OPT_POLYAK, OPT_CKPT, OPT_MAX_STEPS, OPT_LOG, OPT_DEVICE,
        OPT_CE_WEIGHT, OPT_CE_TEMP, OPT_CE_FRACTION, OPT_CONDITIONING, OPT_CLASS_LR,
-       OPT_PRECISION, OPT_TIME_BUDGET, OPT_KEEP_BEST };
+       OPT_PRECISION, OPT_TIME_BUDGET, OPT_KEEP_BEST, OPT_LR_SCHEDULE };
 
 static long need_long(const char *opt, const char *s, long lo, long hi)
 {
@@ -136,9 +140,11 @@ int main(int argc, char **argv)
     unsigned cond = 0;   /* PCNN_COND_* (params.h) */
     int set_lr = 0, set_decay = 0, set_polyak = 0, set_arch = 0, set_seed = 0, set_batch = 0;
     int set_cew = 0, set_cet = 0, set_cef = 0, set_clr = 0, set_prec = 0, set_keep = 0;
+    int set_sched = 0;
     static const struct option longopts[] = {
         {"lr", required_argument, 0, OPT_LR},
         {"lr-decay", required_argument, 0, OPT_LR_DECAY},
+        {"lr-schedule", required_argument, 0, OPT_LR_SCHEDULE},
         {"polyak", required_argument, 0, OPT_POLYAK},
         {"checkpoint-every", required_argument, 0, OPT_CKPT},
         {"max-steps", required_argument, 0, OPT_MAX_STEPS},
@@ -176,6 +182,12 @@ int main(int argc, char **argv)
         case 'q': o.quiet = pcnn_quiet = 1; break;
         case OPT_LR: o.lr = need_double("--lr", optarg, 0, 10); set_lr = 1; break;
         case OPT_LR_DECAY: o.lr_decay = need_double("--lr-decay", optarg, 0, 1); set_decay = 1; break;
+        case OPT_LR_SCHEDULE:
+            if (strcmp(optarg, "cosine") && strcmp(optarg, "epoch-decay"))
+                pcnn_usage_error("--lr-schedule: expected epoch-decay or cosine, got '%s'", optarg);
+            o.lr_cosine = !strcmp(optarg, "cosine");
+            set_sched = 1;
+            break;
         case OPT_POLYAK: o.polyak = need_double("--polyak", optarg, 0, 1); set_polyak = 1; break;
         case OPT_CKPT: o.checkpoint_every = (uint64_t)need_long("--checkpoint-every", optarg, 0, 0x7fffffffffffffffL); break;
         case OPT_MAX_STEPS: o.max_steps = (uint64_t)need_long("--max-steps", optarg, 0, 0x7fffffffffffffffL); break;
@@ -202,6 +214,8 @@ int main(int argc, char **argv)
         }
     }
     if (optind == argc) pcnn_usage_error("missing TRAIN data file");
+    if (o.lr_cosine && set_decay)
+        pcnn_usage_error("--lr-decay with --lr-schedule cosine: the cosine schedule has no per-epoch factor");
     if (!o.device) o.device = pcnn_device_default();
     if (!out) out = resume;
     if (!out) pcnn_usage_error("missing -o MODEL");
@@ -248,6 +262,10 @@ int main(int argc, char **argv)
         const char *s;
         double v;
         if (!set_decay && (s = pcnn_model_file_get_meta(m, "lr_decay")) && !pcnn_parse_double(s, 0, 1, &v)) o.lr_decay = v;
+        if (!set_sched && (s = pcnn_model_file_get_meta(m, "lr_schedule"))) o.lr_cosine = !strcmp(s, "cosine");
+        if (o.lr_cosine && set_decay)
+            pcnn_usage_error("--lr-decay: %s follows the cosine schedule, which has no per-epoch factor", resume);
+        if (o.lr_cosine && !set_lr && (s = pcnn_model_file_get_meta(m, "lr_base")) && !pcnn_parse_double(s, 0, 10, &v)) o.lr = v;
         if (!set_polyak && (s = pcnn_model_file_get_meta(m, "polyak")) && !pcnn_parse_double(s, 0, 1, &v)) o.polyak = v;
         if (!set_cew && (s = pcnn_model_file_get_meta(m, "ce_weight")) && !pcnn_parse_double(s, 0, 1e6, &v)) o.ce_weight = v;
         if (!set_cet && (s = pcnn_model_file_get_meta(m, "ce_temperature")) && !pcnn_parse_double(s, 1e-3, 1e6, &v)) o.ce_temperature = v;

@@ -122,6 +122,16 @@ static double get_meta_double(const pcnn_model_file *m, const char *key, double 
     return s && !pcnn_parse_double(s, -1e300, 1e300, &v) ? v : dflt;
 }
 
+/* The cosine schedule's rate at step t (0-based) of T = epochs x spe steps: from lr at the
+ * first step down towards 0 at the last (lr (1 + cos(pi t / T)) / 2); past T (-r with a
+ * larger -e than the schedule's: the schedule follows the new -e) it would stay at 0. */
+static double cosine_lr(const pcnn_fit_options *o, uint64_t t, uint64_t spe)
+{
+    double T = (double)o->epochs * (double)spe;
+    double f = T > 0 && (double)t < T ? (double)t / T : 1.0;
+    return o->lr * 0.5 * (1.0 + cos(M_PI * f));
+}
+
 typedef struct fit_state {
     uint64_t step, epoch;
     double lr;
@@ -150,6 +160,8 @@ static int save_checkpoint_file(const pcnn_fit_options *o, pcnn_net *net, pcnn_m
     set_meta_u64(m, "batch", (uint64_t)o->batch);
     set_meta_u64(m, "train_images", ntrain);
     set_meta_double(m, "lr_decay", o->lr_decay);
+    pcnn_model_file_set_meta(m, "lr_schedule", o->lr_cosine ? "cosine" : "epoch-decay");
+    set_meta_double(m, "lr_base", o->lr);
     set_meta_double(m, "polyak", o->polyak);
     set_meta_double(m, "epoch_loss_sum", st->epoch_loss_sum);
     set_meta_u64(m, "epoch_images", st->epoch_images);
@@ -607,6 +619,7 @@ static int train_step(fit_run *r, uint64_t s)
     /* Polyak decay warmed up as TensorFlow's ExponentialMovingAverage with
      * num_updates: min(decay, (1 + t) / (10 + t)), so a short run's average is
      * not stuck at the initial weights. A function of the step: resumable. */
+    if (o->lr_cosine) st->lr = cosine_lr(o, st->step, r->spe);
     double warm = (1.0 + (double)st->step) / (10.0 + (double)st->step);
     float polyak = (float)(o->polyak < warm ? o->polyak : warm);
     pcnn_net_adam_step(r->net, (float)st->lr, 0.9f, 0.999f, 1e-8f, polyak);
@@ -767,7 +780,7 @@ static int end_epoch(fit_run *r)
     e.ips = e.secs > 0 ? (double)r->images_this_epoch_run / e.secs : 0;
     e.train_ce = st->epoch_ce_images ? st->epoch_ce_sum / (double)st->epoch_ce_images : NAN;
     e.lr = st->lr;
-    st->lr *= o->lr_decay;
+    if (!o->lr_cosine) st->lr *= o->lr_decay;
     st->epoch++;
     st->epoch_loss_sum = st->epoch_ce_sum = 0;
     st->epoch_images = st->epoch_ce_images = 0;

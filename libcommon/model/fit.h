@@ -32,6 +32,8 @@ typedef struct pcnn_fit_options {
     uint64_t epochs;           /* train until this many epochs are done in total */
     int batch;
     double lr, lr_decay, polyak;
+    int lr_cosine;             /* the rate of step t: lr * (1 + cos(pi t / T)) / 2, T = epochs x
+                                * steps per epoch (lr_decay unused); 0: lr * lr_decay^epoch */
     uint64_t checkpoint_every; /* steps; 0 = at the end of every epoch only */
     uint64_t max_steps;        /* stop (with a checkpoint) after this many steps in total; 0 = no limit */
     double time_budget;        /* seconds of this run: no epoch is started that would end past

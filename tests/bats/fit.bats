@@ -449,3 +449,30 @@ setup() {
 	[[ "$output" == *"cut.bin"* ]]
 	[ ! -e m.bin ]
 }
+
+@test "fit: --lr-schedule cosine: the logged rates follow lr (1 + cos(pi t / T)) / 2, resume is exact" {
+	# 12 images, batch 4: 3 steps per epoch, T = 6 steps; the log gives each epoch's last
+	# step's rate: t = 2 -> 0.75 lr, t = 5 -> (1 - cos(pi / 6)) / 2 = 0.0669873 lr
+	"$FIT" -q "${TINY[@]}" -e 2 --lr 1e-3 --lr-schedule cosine --log c.tsv -o c.bin train.bin
+	awk -F '\t' 'NR == 2 { if ($6 < 7.4999e-4 || $6 > 7.5001e-4) exit 1 }
+	             NR == 3 { if ($6 < 6.6987e-5 || $6 > 6.6988e-5) exit 1 }' c.tsv
+	run "$PCNN_BIN/pcnn-info" c.bin
+	[[ "$output" == *"option lr_schedule: cosine"* ]]
+	# another schedule, other bytes
+	"$FIT" -q "${TINY[@]}" -e 2 --lr 1e-3 -o d.bin train.bin
+	run cmp -s c.bin d.bin
+	[ "$status" -eq 1 ]
+	# stopped mid-run (step 4 of 6) and resumed: the uninterrupted bytes, schedule and base
+	# rate from the file
+	"$FIT" -q "${TINY[@]}" -e 2 --lr 1e-3 --lr-schedule cosine --max-steps 4 -o r.bin train.bin
+	"$FIT" -q -e 2 -r r.bin train.bin
+	cmp r.bin c.bin
+	# no per-epoch factor with it
+	run "$FIT" "${TINY[@]}" -e 2 --lr-schedule cosine --lr-decay 0.5 -o x.bin train.bin
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"--lr-decay with --lr-schedule cosine"* ]]
+	run "$FIT" "${TINY[@]}" -e 2 --lr-schedule linear -o x.bin train.bin
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"expected epoch-decay or cosine, got 'linear'"* ]]
+	[ ! -e x.bin ]
+}
