@@ -22,7 +22,8 @@
 #endif
 
 /* Domains: which use a random number serves. */
-enum { PCNN_RNG_INIT = 1, PCNN_RNG_DROPOUT = 2, PCNN_RNG_SAMPLE = 3, PCNN_RNG_SHUFFLE = 4 };
+enum { PCNN_RNG_INIT = 1, PCNN_RNG_DROPOUT = 2, PCNN_RNG_SAMPLE = 3, PCNN_RNG_SHUFFLE = 4,
+       PCNN_RNG_CE_CLASSES = 5 };
 
 static inline PCNN_HD uint64_t pcnn_mix64(uint64_t z)
 {

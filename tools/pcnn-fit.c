@@ -57,6 +57,10 @@ static void usage(FILE *fp)
         "  --ce-temperature T temperature of that posterior: softmax(log p(x | c) / T)\n"
         "                     (default 1; log-likelihoods differ by tens of nats, so T > 1\n"
         "                     lets correctly classified images push too)\n"
+        "  --ce-classes N     the posterior of each CE image over N classes, its own and\n"
+        "                     N - 1 others drawn at random every step (logits of the drawn\n"
+        "                     raised by log((K-1)/(N-1))): N passes an image, not K (for\n"
+        "                     many classes; default 0: all K)\n"
         "  --ce-fraction X    share of each batch carrying the CE term (default 1; its\n"
         "                     first ceil(X * batch) images, a random and reproducible\n"
         "                     subset): bounds the cost at 1 + X * (classes - 1) passes\n"
@@ -113,7 +117,7 @@ static void usage(FILE *fp)
 
 enum { OPT_LR = 256, OPT_LR_DECAY, OPT_POLYAK, OPT_CKPT, OPT_MAX_STEPS, OPT_LOG, OPT_DEVICE,
        OPT_CE_WEIGHT, OPT_CE_TEMP, OPT_CE_FRACTION, OPT_CONDITIONING, OPT_CLASS_LR,
-       OPT_PRECISION, OPT_TIME_BUDGET, OPT_KEEP_BEST, OPT_LR_SCHEDULE };
+       OPT_PRECISION, OPT_TIME_BUDGET, OPT_KEEP_BEST, OPT_LR_SCHEDULE, OPT_CE_CLASSES };
 
 static long need_long(const char *opt, const char *s, long lo, long hi)
 {
@@ -140,7 +144,7 @@ int main(int argc, char **argv)
     unsigned cond = 0;   /* PCNN_COND_* (params.h) */
     int set_lr = 0, set_decay = 0, set_polyak = 0, set_arch = 0, set_seed = 0, set_batch = 0;
     int set_cew = 0, set_cet = 0, set_cef = 0, set_clr = 0, set_prec = 0, set_keep = 0;
-    int set_sched = 0;
+    int set_sched = 0, set_cec = 0;
     static const struct option longopts[] = {
         {"lr", required_argument, 0, OPT_LR},
         {"lr-decay", required_argument, 0, OPT_LR_DECAY},
@@ -155,6 +159,7 @@ int main(int argc, char **argv)
         {"ce-weight", required_argument, 0, OPT_CE_WEIGHT},
         {"ce-temperature", required_argument, 0, OPT_CE_TEMP},
         {"ce-fraction", required_argument, 0, OPT_CE_FRACTION},
+        {"ce-classes", required_argument, 0, OPT_CE_CLASSES},
         {"class-lr-mult", required_argument, 0, OPT_CLASS_LR},
         {"conditioning", required_argument, 0, OPT_CONDITIONING},
         {"precision", required_argument, 0, OPT_PRECISION},
@@ -203,6 +208,12 @@ int main(int argc, char **argv)
         case OPT_CE_WEIGHT: o.ce_weight = need_double("--ce-weight", optarg, 0, 1e6); set_cew = 1; break;
         case OPT_CE_TEMP: o.ce_temperature = need_double("--ce-temperature", optarg, 1e-3, 1e6); set_cet = 1; break;
         case OPT_CE_FRACTION: o.ce_fraction = need_double("--ce-fraction", optarg, 0, 1); set_cef = 1; break;
+        case OPT_CE_CLASSES:
+            o.ce_classes = (int)need_long("--ce-classes", optarg, 0, 1024);
+            if (o.ce_classes == 1)
+                pcnn_usage_error("--ce-classes 1: a posterior over the true class alone has no CE term (2 or more, 0 = all)");
+            set_cec = 1;
+            break;
         case OPT_CLASS_LR: o.class_lr_mult = need_double("--class-lr-mult", optarg, 0, 1e6); set_clr = 1; break;
         case OPT_PRECISION:
             if (pcnn_precision_parse(optarg, &o.precision))
@@ -270,6 +281,8 @@ int main(int argc, char **argv)
         if (!set_cew && (s = pcnn_model_file_get_meta(m, "ce_weight")) && !pcnn_parse_double(s, 0, 1e6, &v)) o.ce_weight = v;
         if (!set_cet && (s = pcnn_model_file_get_meta(m, "ce_temperature")) && !pcnn_parse_double(s, 1e-3, 1e6, &v)) o.ce_temperature = v;
         if (!set_cef && (s = pcnn_model_file_get_meta(m, "ce_fraction")) && !pcnn_parse_double(s, 0, 1, &v)) o.ce_fraction = v;
+        long cv;
+        if (!set_cec && (s = pcnn_model_file_get_meta(m, "ce_classes")) && !pcnn_parse_long(s, 0, 1024, &cv)) o.ce_classes = (int)cv;
         if (!set_clr && (s = pcnn_model_file_get_meta(m, "class_lr_mult")) && !pcnn_parse_double(s, 0, 1e6, &v)) o.class_lr_mult = v;
         if (!set_keep && (s = pcnn_model_file_get_meta(m, "keep_best_by"))) o.keep_best_fitted = !strcmp(s, "fitted");
         int pv;

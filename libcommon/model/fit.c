@@ -44,6 +44,11 @@ int pcnn_fit_objective(const pcnn_fit_options *o)
     return o->ce_weight > 0 && o->ce_fraction > 0 ? PCNN_OBJECTIVE_HYBRID : PCNN_OBJECTIVE_LIKELIHOOD;
 }
 
+int pcnn_fit_ce_rows(const pcnn_fit_options *o, int K)
+{
+    return o->ce_classes >= 2 && o->ce_classes < K ? o->ce_classes : K;
+}
+
 int pcnn_fit_ce_images(const pcnn_fit_options *o, int nb)
 {
     if (o->ce_weight <= 0 || o->ce_fraction <= 0) return 0;
@@ -169,6 +174,7 @@ static int save_checkpoint_file(const pcnn_fit_options *o, pcnn_net *net, pcnn_m
     set_meta_double(m, "ce_weight", o->ce_weight);
     set_meta_double(m, "ce_temperature", o->ce_temperature);
     set_meta_double(m, "ce_fraction", o->ce_fraction);
+    set_meta_u64(m, "ce_classes", (uint64_t)pcnn_fit_ce_rows(o, (int)m->K));
     set_meta_double(m, "class_lr_mult", o->class_lr_mult);
     pcnn_model_file_set_meta(m, "keep_best_by", o->keep_best_fitted ? "fitted" : "uniform");
     pcnn_model_file_set_meta(m, "precision", pcnn_precision_name(o->precision));
@@ -435,12 +441,13 @@ static int open_net(fit_run *r)
     const pcnn_fit_options *o = r->o;
     const pcnn_model_file *model = r->model;
     int n_ce_max = pcnn_fit_ce_images(o, o->batch);
-    int passes = o->batch + n_ce_max * ((int)model->K - 1);
+    int ce_rows = pcnn_fit_ce_rows(o, (int)model->K);   /* per CE image: K or those drawn */
+    int passes = o->batch + n_ce_max * (ce_rows - 1);
     if (r->nranks > 1) {
         /* this rank's rows at most: its share of a full batch or of the last one */
         uint64_t last = r->n - (r->spe - 1) * (uint64_t)o->batch;
-        int a = shard_rows(o, (int)model->K, o->batch, r->rank, r->nranks);
-        int b = shard_rows(o, (int)model->K, (int)last, r->rank, r->nranks);
+        int a = shard_rows(o, ce_rows, o->batch, r->rank, r->nranks);
+        int b = shard_rows(o, ce_rows, (int)last, r->rank, r->nranks);
         passes = a > b ? a : b;
         if (passes < 1) passes = 1;
     }
@@ -458,6 +465,7 @@ static int open_net(fit_run *r)
     /* every rank on its own GPU with NCCL: the gradients are summed there (collective) */
     if (r->nranks > 1) r->device_sum = pcnn_dist_device_join(pcnn_net_device_coll(r->net), o->quiet);
     pcnn_net_set_class_lr_mult(r->net, (float)o->class_lr_mult);
+    pcnn_net_set_ce_classes(r->net, ce_rows);
     r->eval_batch = pcnn_net_score_batch(r->net);   /* validation: same numbers, faster */
     if (r->rank == 0) r->logfp = open_log(o->log_path, r->resuming);
     if (pcnn_dist_max_int(r->rank == 0 && o->log_path && !r->logfp)) {
@@ -479,7 +487,13 @@ static int open_net(fit_run *r)
         pcnn_warn("data parallel: %d ranks share each batch (at most %d passes each), gradients "
                   "summed in rank order over %s (docs/SCALE.md)",
                   r->nranks, passes, pcnn_dist_device_name());
-    if (n_ce_max)
+    if (n_ce_max && ce_rows < (int)model->K)
+        pcnn_warn("hybrid objective: cross-entropy weight %g, temperature %g, on %d of every %d "
+                  "images, each under its class and %d of the %u others drawn (%d passes per "
+                  "batch instead of %d)",
+                  o->ce_weight, o->ce_temperature, n_ce_max, o->batch, ce_rows - 1,
+                  model->K - 1, passes, o->batch);
+    else if (n_ce_max)
         pcnn_warn("hybrid objective: cross-entropy weight %g, temperature %g, on %d of every %d "
                   "images (%d passes per batch instead of %d)",
                   o->ce_weight, o->ce_temperature, n_ce_max, o->batch, passes, o->batch);
@@ -549,7 +563,7 @@ static float shard_step(fit_run *r, uint64_t first, int nb, int n_ce, double *ce
 {
     const pcnn_fit_options *o = r->o;
     int lo, hi, N = r->nranks;
-    shard_bounds(nb, n_ce, (int)r->model->K, r->rank, N, &lo, &hi);
+    shard_bounds(nb, n_ce, pcnn_fit_ce_rows(o, (int)r->model->K), r->rank, N, &lo, &hi);
     for (int b = lo; b < hi; b++) {
         uint64_t idx = r->perm[first + (uint64_t)b];
         memcpy(r->bx + (size_t)(b - lo) * r->npix, r->train->pixels + idx * r->npix, r->npix);

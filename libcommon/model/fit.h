@@ -41,6 +41,8 @@ typedef struct pcnn_fit_options {
     double ce_weight;          /* lambda of the hybrid objective (SPEC §6b); 0 = likelihood only */
     double ce_temperature;     /* tau of the CE term (default 1) */
     double ce_fraction;        /* share of each batch carrying the CE term (default 1) */
+    int ce_classes;            /* classes in each CE image's posterior: its label and
+                                * ce_classes - 1 drawn (net.h); 0 = all K (default) */
     double class_lr_mult;      /* learning-rate factor of the class tables (default 1) */
     int precision;             /* PCNN_PREC_* (nn/nn_isa.h) of the training GEMMs (default fp32) */
     int keep_best_fitted;      /* the kept epoch: best validation accuracy with the class prior
@@ -80,5 +82,7 @@ int pcnn_fit_objective(const pcnn_fit_options *o);
 /* Images of a batch of nb that carry the CE term: ceil(fraction * nb), at
  * least 1 when the term is on, 0 when it is off (lambda or fraction 0). */
 int pcnn_fit_ce_images(const pcnn_fit_options *o, int nb);
+/* The rows each CE image runs as with K classes: K, or o->ce_classes when 2..K-1. */
+int pcnn_fit_ce_rows(const pcnn_fit_options *o, int K);
 
 #endif

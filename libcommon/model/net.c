@@ -553,11 +553,61 @@ float pcnn_net_grad_step(pcnn_net *net, const uint8_t *pixels, const int32_t *la
     return (float)net->last_loss;
 }
 
-/* SPEC §6b. The batch is laid out image-major: rows i*K + c (i < n_ce) are image
- * i under class c, then rows n_ce*K + j are images n_ce + j under their true
- * label: E = n_ce*K + N - n_ce rows, one forward and one backward. With
- * p = softmax_c(l(i, c) / tau), the loss gradient with respect to row (i, c)'s
- * log-likelihood is w = (lambda * p_c - (1 + lambda) [c = y_i]) / N, and -1/N
+void pcnn_net_set_ce_classes(pcnn_net *net, int k) { net->ce_classes = k; }
+
+void pcnn_net_ce_class_set(int K, int k, int32_t y, uint64_t seed, uint64_t step, uint64_t img,
+                           int32_t *out)
+{
+    if (k >= K || k <= 0) {
+        for (int c = 0; c < K; c++) out[c] = c;
+        return;
+    }
+    /* the K - 1 others in order, then a partial Fisher-Yates: their first k - 1 */
+    int32_t *other = pcnn_xmalloc((size_t)K * sizeof *other);
+    for (int c = 0, j = 0; c < K; c++)
+        if (c != y) other[j++] = c;
+    out[0] = y;
+    for (int j = 0; j < k - 1; j++) {
+        int r = j + (int)(pcnn_rng_hash4(seed, PCNN_RNG_CE_CLASSES, step, img, (uint64_t)j) %
+                          (uint64_t)(K - 1 - j));
+        int32_t t = other[j];
+        other[j] = other[r];
+        other[r] = t;
+        out[1 + j] = other[j];
+    }
+    free(other);
+}
+
+double pcnn_hybrid_row_weights(const double *l, const int32_t *cls, int k, int K, int32_t y,
+                               double lambda, double tau, int n_total, float *w, int *jy)
+{
+    /* a drawn class stands for (K - 1) / (k - 1) of the others in the partition sum */
+    const double drawn_shift = k < K ? log((double)(K - 1) / (double)(k - 1)) : 0.0;
+    double z[PCNN_HYBRID_MAX_ROWS];
+    if (k < 1 || k > PCNN_HYBRID_MAX_ROWS) pcnn_die("internal error: a CE posterior over %d rows", k);
+    z[0] = 0.0;
+    *jy = 0;
+    for (int j = 0; j < k; j++) {
+        z[j] = l[j] / tau + (cls[j] == y ? 0.0 : drawn_shift);
+        if (cls[j] == y) *jy = j;
+    }
+    double mx = z[0], sum = 0.0;
+    for (int j = 1; j < k; j++) mx = fmax(mx, z[j]);
+    for (int j = 0; j < k; j++) sum += exp(z[j] - mx);
+    double lse = mx + log(sum);
+    for (int j = 0; j < k; j++) {
+        double p = exp(z[j] - lse);
+        w[j] = (float)((lambda * p - (j == *jy ? 1.0 + lambda : 0.0)) / n_total);
+    }
+    return tau * (lse - z[*jy]);
+}
+
+/* SPEC §6b. The batch is laid out image-major: rows i*k + j (i < n_ce) are image
+ * i under class cls(i, j) (k = K: cls(i, j) = j; else pcnn_net_ce_class_set), then rows
+ * n_ce*k + j are images n_ce + j under their true label: E = n_ce*k + N - n_ce rows, one
+ * forward and one backward. With p = softmax_j(z_j), z_j = l(i, cls(i, j)) / tau (+ log((K -
+ * 1) / (k - 1)) for a drawn class), the loss gradient with respect to row (i, c)'s
+ * log-likelihood is w = (lambda * p_j - (1 + lambda) [cls(i, j) = y_i]) / N, and -1/N
  * for a plain row; the likelihood's gradient is scaled by w row by row. */
 float pcnn_net_hybrid_step(pcnn_net *net, const uint8_t *pixels, const int32_t *labels, int N,
                            int n_ce, float lambda, float tau, int dropout, uint64_t seed,
@@ -587,50 +637,43 @@ double pcnn_net_hybrid_step_shard(pcnn_net *net, const uint8_t *pixels, const in
     if (n_ce <= 0 || lambda == 0.0f)
         return grad_step_shard(net, pixels, labels, N, dropout, seed, step, n_total, img0);
     const int K = net->K;
+    const int k = net->ce_classes > 0 && net->ce_classes < K ? net->ce_classes : K;
     if (n_ce > N) n_ce = N;
-    int E = n_ce * K + (N - n_ce);
+    int E = n_ce * k + (N - n_ce);
     if (N < 1 || E > net->max_batch)
         pcnn_die("internal error: hybrid batch %d x %d classes + %d needs %d rows, net holds %d",
-                 n_ce, K, N - n_ce, E, net->max_batch);
+                 n_ce, k, N - n_ce, E, net->max_batch);
     ensure_grads(net);
     size_t img = (size_t)net->H * net->W * 3;
     if (!net->hpix) {
         net->hpix = pcnn_xmalloc(pcnn_mul_size((size_t)net->max_batch, img));
         net->hw_row = pcnn_xmalloc((size_t)net->max_batch * sizeof *net->hw_row);
     }
-    for (int i = 0; i < n_ce; i++)
-        for (int c = 0; c < K; c++) {
-            memcpy(net->hpix + (size_t)(i * K + c) * img, pixels + (size_t)i * img, img);
-            net->hlabels[i * K + c] = c;
-        }
-    for (int j = n_ce; j < N; j++) {
-        memcpy(net->hpix + (size_t)(n_ce * K + j - n_ce) * img, pixels + (size_t)j * img, img);
-        net->hlabels[n_ce * K + j - n_ce] = labels[j];
+    check_labels(net, labels, n_ce);   /* their rows carry the classes drawn, not the true one */
+    for (int i = 0; i < n_ce; i++) {
+        pcnn_net_ce_class_set(K, k, labels[i], seed, step, img0 + (uint64_t)i, net->hlabels + i * k);
+        for (int j = 0; j < k; j++)
+            memcpy(net->hpix + (size_t)(i * k + j) * img, pixels + (size_t)i * img, img);
     }
-    check_labels(net, labels, n_ce);   /* their rows carry every class, not the true one */
+    for (int j = n_ce; j < N; j++) {
+        memcpy(net->hpix + (size_t)(n_ce * k + j - n_ce) * img, pixels + (size_t)j * img, img);
+        net->hlabels[n_ce * k + j - n_ce] = labels[j];
+    }
     upload_pixels(net, net->hpix, E);
     pcnn_net_upload_labels(net, net->hlabels, E);
     pcnn_net_use_weights(net, 0);
     train_precision(net, 1);
-    forward(net, E, dropout, seed, step, (uint64_t)K, (uint64_t)n_ce, img0, 0);
+    forward(net, E, dropout, seed, step, (uint64_t)k, (uint64_t)n_ce, img0, 0);
     /* every row's log-likelihood first: the weights need all classes of an image */
     net->be->dmol(net->be, net->logits, net->x, E, net->hll, NULL, 0.0f);
     double nll = 0.0, ce = 0.0;
     for (int i = 0; i < n_ce; i++) {
-        const double *l = net->hll + (size_t)i * K;
-        int y = labels[i];
-        double mx = l[0] / tau, z = 0.0;
-        for (int c = 1; c < K; c++) mx = fmax(mx, l[c] / tau);
-        for (int c = 0; c < K; c++) z += exp(l[c] / tau - mx);
-        double lse = mx + log(z);
-        for (int c = 0; c < K; c++) {
-            double p = exp(l[c] / tau - lse);
-            net->hw_row[i * K + c] = (float)((lambda * p - (c == y ? 1.0 + lambda : 0.0)) / n_total);
-        }
-        nll -= l[y];
-        ce += tau * (lse - l[y] / tau);
+        int jy = 0;
+        ce += pcnn_hybrid_row_weights(net->hll + (size_t)i * k, net->hlabels + i * k, k, K,
+                                      labels[i], lambda, tau, n_total, net->hw_row + i * k, &jy);
+        nll -= net->hll[(size_t)i * k + jy];
     }
-    for (int j = n_ce * K; j < E; j++) {
+    for (int j = n_ce * k; j < E; j++) {
         net->hw_row[j] = -1.0f / (float)n_total;
         nll -= net->hll[j];
     }

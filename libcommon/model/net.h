@@ -93,7 +93,8 @@ float pcnn_net_train_step(pcnn_net *net, const uint8_t *pixels, const int32_t *l
 /* The hybrid objective (SPEC §6b): like pcnn_net_train_step (dropout on/off),
  * but the first n_ce images of the batch also carry lambda times the
  * cross-entropy of the Bayes posterior at temperature tau, so each of them runs
- * once per class: the net needs max_batch >= n_ce * K + N - n_ce. n_ce = 0 or
+ * once per class (or per class drawn: pcnn_net_set_ce_classes): the net needs
+ * max_batch >= n_ce * K + N - n_ce. n_ce = 0 or
  * lambda = 0 is exactly pcnn_net_train_step. Returns the batch mean of
  * -log p(x | y) in nats (the likelihood part only); pcnn_net_last_ce gives the
  * mean CE term of the n_ce images. */
@@ -101,6 +102,18 @@ float pcnn_net_hybrid_step(pcnn_net *net, const uint8_t *pixels, const int32_t *
                            int n_ce, float lambda, float tau, int dropout, uint64_t seed,
                            uint64_t step);
 double pcnn_net_last_ce(const pcnn_net *net);
+
+/* The hybrid step's posterior over k of the K classes (2 <= k < K; 0 or k >= K: all, the
+ * default): each CE image runs k times, not K, under its true class and k - 1 others drawn
+ * without replacement by (seed, step, global image index), and the CE term is that of
+ * softmax over them with the drawn classes' logits raised by log((K - 1) / (k - 1)) (their
+ * sum of exp then estimates the K - 1 others' without bias). The net needs max_batch >=
+ * n_ce * k + N - n_ce. */
+void pcnn_net_set_ce_classes(pcnn_net *net, int k);
+/* The classes the CE image img (global index) of a step runs under: out[0..k) with the true
+ * label y first, then the others (k = K: 0..K-1 in order, y where it falls). */
+void pcnn_net_ce_class_set(int K, int k, int32_t y, uint64_t seed, uint64_t step, uint64_t img,
+                           int32_t *out);
 
 /* Data parallelism (docs/SCALE.md): this process's share of a hybrid step over a global batch
  * of n_total images, of which it holds the N (0..max_batch rows) images img0..img0+N-1, the

@@ -25,6 +25,15 @@ void pcnn_net_invalidate(pcnn_net *net);
 /* pcnn_net_train_step with dropout on (1) or off (0: eval-mode gradients). */
 float pcnn_net_grad_step(pcnn_net *net, const uint8_t *pixels, const int32_t *labels, int N,
                          int dropout, uint64_t seed, uint64_t step);
+/* The hybrid step's CE term of one image (SPEC §6b) from its k rows' log-likelihoods l (nats)
+ * under the classes cls (cls[j] = y for one j, returned in *jy): z_j = l_j / tau, the drawn
+ * classes' (k < K) raised by log((K - 1) / (k - 1)); returns tau * (logsumexp(z) - z_jy) and
+ * writes each row's weight on its likelihood gradient, w_j = (lambda softmax(z)_j - (1 +
+ * lambda) [j = jy]) / n_total: the gradient of (-l_jy + lambda * r) / n_total, r the value
+ * returned, with respect to l_j (the likelihood's -l_jy included). k <= PCNN_HYBRID_MAX_ROWS. */
+#define PCNN_HYBRID_MAX_ROWS 1024
+double pcnn_hybrid_row_weights(const double *l, const int32_t *cls, int k, int K, int32_t y,
+                               double lambda, double tau, int n_total, float *w, int *jy);
 /* How many passes ran as device graphs (nn_backend.h graph_begin; PCNN_CUDA_GRAPH=1):
  * captured (which == 0) or replayed (1). 0 on backends without graphs. */
 long pcnn_net_graph_runs(const pcnn_net *net, int which);

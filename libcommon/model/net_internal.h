@@ -64,6 +64,7 @@ struct pcnn_net {
     long graph_runs[2];   /* passes captured (0) and replayed (1) as device graphs */
     uint8_t *hpix;                 /* host (max_batch,H,W,3): the hybrid step's batch */
     float *hw_row;                 /* host (max_batch): the hybrid step's dmol weights */
+    int ce_classes;                /* classes in each CE image's posterior, 0 = all K */
     float *hgrads;                 /* host (t->total): a GPU's gradients staged for a collective */
     int precision;                 /* PCNN_PREC_* of the training steps' GEMMs */
 };

@@ -476,3 +476,27 @@ setup() {
 	[[ "$output" == *"expected epoch-decay or cosine, got 'linear'"* ]]
 	[ ! -e x.bin ]
 }
+
+@test "fit: --ce-classes N draws N of K classes per CE image: fewer passes, exact resume, named" {
+	"$MK" -H 8 -W 8 -K 4 -n 12 -s 3 -o k4.bin
+	run "$FIT" "${TINY[@]}" -e 2 --ce-weight 1 --ce-classes 2 -o d.bin k4.bin
+	[ "$status" -eq 0 ]
+	# 4 CE images a batch, each twice (its class and one other): 8 passes, not 16
+	[[ "$output" == *"each under its class and 1 of the 3 others drawn (8 passes per batch instead of 4)"* ]]
+	run "$PCNN_BIN/pcnn-info" d.bin
+	[[ "$output" == *"on 100% of each batch, over its class and 1 others drawn)"* ]]
+	"$FIT" -q "${TINY[@]}" -e 2 --ce-weight 1 -o a.bin k4.bin
+	run cmp -s a.bin d.bin
+	[ "$status" -eq 1 ]
+	# N >= K is all classes: the default's bytes
+	"$FIT" -q "${TINY[@]}" -e 2 --ce-weight 1 --ce-classes 4 -o k.bin k4.bin
+	cmp a.bin k.bin
+	# stopped mid-run and resumed: the option from the file, the uninterrupted bytes
+	"$FIT" -q "${TINY[@]}" -e 2 --ce-weight 1 --ce-classes 2 --max-steps 4 -o r.bin k4.bin
+	"$FIT" -q -e 2 -r r.bin k4.bin
+	cmp r.bin d.bin
+	run "$FIT" "${TINY[@]}" -e 1 --ce-weight 1 --ce-classes 1 -o x.bin k4.bin
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"--ce-classes 1: a posterior over the true class alone"* ]]
+	[ ! -e x.bin ]
+}

@@ -359,7 +359,7 @@ static pcnn_net *NET;
 static uint8_t NPIX[3 * 8 * 12 * 3];
 static int32_t NLAB[3] = {1, 0, 1};
 /* The hybrid objective of SPEC §6b: HYB_NCE of the HYB_N images carry lambda CE. */
-static int HYB_N, HYB_NCE;
+static int HYB_N, HYB_NCE, HYB_DRAWN;   /* HYB_DRAWN: pcnn_net_set_ce_classes (0 all) */
 static const float HYB_LAMBDA = 0.7f, HYB_TAU = 3.0f;
 static double net_loss(void)
 {
@@ -402,6 +402,7 @@ static void check_network(int R, int F, int M, int K, int H, int W, unsigned con
     NET = pcnn_net_create(m, "cpu", HYB_NCE ? HYB_NCE * K + HYB_N - HYB_NCE : 2);
     CHECK(NET != NULL);
     if (!NET) return;
+    pcnn_net_set_ce_classes(NET, HYB_DRAWN);
     for (size_t i = 0; i < sizeof NPIX; i++) NPIX[i] = (uint8_t)(pcnn_rng_hash4(1, 2, i, 0, 0) & 255);
     NPIX[0] = 0, NPIX[1] = 255;   /* both edge branches present */
     const pcnn_param_table *t = pcnn_net_table(NET);
@@ -452,8 +453,11 @@ static void check_network(int R, int F, int M, int K, int H, int W, unsigned con
     }
     free(save);
     free(d);
-    printf("#   network R=%d F=%d M=%d K=%d %dx%d %s%s: worst error ratio %.3f (<= 1 passes)\n", R,
-           F, M, K, H, W, pcnn_cond_name(cond), HYB_NCE ? " (hybrid loss)" : "", worst);
+    char what[64] = "";
+    if (HYB_NCE && HYB_DRAWN) snprintf(what, sizeof what, " (hybrid loss, %d classes drawn)", HYB_DRAWN);
+    else if (HYB_NCE) snprintf(what, sizeof what, " (hybrid loss)");
+    printf("#   network R=%d F=%d M=%d K=%d %dx%d %s%s: loss %.6f, worst error ratio %.3f (<= 1 passes)\n",
+           R, F, M, K, H, W, pcnn_cond_name(cond), what, net_loss(), worst);
     CHECK(worst <= 1);
     free(g);
     pcnn_net_free(NET);
@@ -473,6 +477,110 @@ static void test_network_hybrid(void)
     HYB_N = HYB_NCE = 0;
 }
 
+/* The same with each CE image's posterior over its class and 1 of the 2 others, drawn by
+ * (seed, step, image): the loss of a step is a fixed function of the parameters, the drawn
+ * class's logit raised by log 2. */
+static void test_network_hybrid_drawn(void)
+{
+    HYB_N = 3, HYB_NCE = 2, HYB_DRAWN = 2;
+    check_network(1, 4, 2, 3, 8, 12, 0);
+    HYB_N = HYB_NCE = HYB_DRAWN = 0;
+}
+
+/* The CE term of one image from its rows' log-likelihoods (pcnn_hybrid_row_weights), in
+ * double: the weights are the gradient of (-l_y + lambda r) / n_total (central differences,
+ * h = 1e-3 nats on log-likelihoods of ~100); with all classes r is tau times -log softmax;
+ * with k drawn, the mean over draws of the estimated partition sum, exp(r / tau + z_y),
+ * is the full one (the shift log((K-1)/(k-1)) makes it unbiased). */
+static double hyb_f(const double *l, const int32_t *cls, int k, int K, int y, int *jy)
+{
+    float w[8];
+    double r = pcnn_hybrid_row_weights(l, cls, k, K, y, 0.7, 3.0, 4, w, jy);
+    return (-l[*jy] + 0.7 * r) / 4;
+}
+
+static void test_hybrid_row_weights(void)
+{
+    const int K = 5, y = 2;
+    double lall[5], l[5];
+    for (int c = 0; c < K; c++) lall[c] = -100.0 + 10.0 * urand();
+    for (int k = 2; k <= K; k++) {
+        int32_t cls[5];
+        pcnn_net_ce_class_set(K, k, y, 9, 1, 0, cls);
+        for (int j = 0; j < k; j++) l[j] = lall[cls[j]];
+        float w[8];
+        int jy;
+        double r = pcnn_hybrid_row_weights(l, cls, k, K, y, 0.7, 3.0, 4, w, &jy);
+        CHECK(cls[jy] == y);
+        double worst = 0;
+        for (int j = 0; j < k; j++) {
+            double save = l[j], h = 1e-3;
+            l[j] = save + h;
+            double fp = hyb_f(l, cls, k, K, y, &jy);
+            l[j] = save - h;
+            double fm = hyb_f(l, cls, k, K, y, &jy);
+            l[j] = save;
+            double err = fabs((fp - fm) / (2 * h) - w[j]) / (1e-7 + 1e-5 * fabs(w[j]));
+            if (err > worst) worst = err;
+        }
+        printf("#   k = %d of %d: CE %.6f, worst error ratio of the row weights %.3f\n", k, K, r, worst);
+        CHECK(worst <= 1);
+        if (k == K) {   /* tau * -log softmax(l / tau)_y */
+            double mx = lall[0] / 3, s = 0;
+            for (int c = 1; c < K; c++) mx = fmax(mx, lall[c] / 3);
+            for (int c = 0; c < K; c++) s += exp(lall[c] / 3 - mx);
+            CHECK(fabs(r - 3 * (mx + log(s) - lall[y] / 3)) < 1e-12);
+        }
+    }
+    /* unbiased partition sum: k = 2 of 5, 40000 draws */
+    double full = 0, mean = 0;
+    for (int c = 0; c < K; c++) full += exp(lall[c] / 3 - lall[y] / 3);
+    const int draws = 40000;
+    for (int t = 0; t < draws; t++) {
+        int32_t cls[2];
+        int jy;
+        float w[2];
+        pcnn_net_ce_class_set(K, 2, y, 5, (uint64_t)t, 3, cls);
+        for (int j = 0; j < 2; j++) l[j] = lall[cls[j]];
+        double r = pcnn_hybrid_row_weights(l, cls, 2, K, y, 0.7, 3.0, 4, w, &jy);
+        mean += exp(r / 3) / draws;   /* r / tau = log(sum) - z_y */
+    }
+    printf("#   k = 2 of 5: mean estimated partition sum %.5f, the full one %.5f\n", mean, full);
+    CHECK(fabs(mean / full - 1) < 0.03);
+}
+
+/* The classes a CE image runs under: its label first, distinct, in range; all K in order
+ * when k >= K; the draw depends on the step and the image, and each other class is drawn
+ * about (k - 1) / (K - 1) of the time. */
+static void test_ce_class_set(void)
+{
+    int32_t c[10];
+    pcnn_net_ce_class_set(4, 4, 2, 1, 5, 7, c);
+    CHECK(c[0] == 0 && c[1] == 1 && c[2] == 2 && c[3] == 3);
+    pcnn_net_ce_class_set(4, 0, 2, 1, 5, 7, c);
+    CHECK(c[0] == 0 && c[3] == 3);
+    int count[10] = {0}, ok = 1, moved = 0;
+    const int K = 10, k = 4, draws = 20000;
+    int32_t first[4];
+    for (int t = 0; t < draws; t++) {
+        int32_t y = t % K;
+        pcnn_net_ce_class_set(K, k, y, 3, (uint64_t)t / 7, (uint64_t)t % 7, c);
+        ok &= c[0] == y;
+        for (int j = 1; j < k; j++) {
+            ok &= c[j] >= 0 && c[j] < K && c[j] != y;
+            for (int i = 1; i < j; i++) ok &= c[i] != c[j];
+            if (y == 0) count[c[j]]++;
+        }
+        if (t == 0) memcpy(first, c, sizeof first);
+        else if (y == 0) moved |= memcmp(first, c, sizeof first) != 0;
+    }
+    CHECK(ok);
+    CHECK(moved);
+    /* 2000 draws with y = 0: each other class 2000 * 3/9 = 667 times, sd ~21 */
+    for (int c2 = 1; c2 < K; c2++) CHECK(count[c2] > 667 - 110 && count[c2] < 667 + 110);
+    CHECK(count[0] == 0);
+}
+
 /* The hybrid step runs an image once per class under one dropout mask: its
  * likelihood part equals the plain step's to the bit (the true-label rows are the
  * plain rows, computed alike at any batch size), whatever share carries the CE
@@ -487,13 +595,28 @@ static void test_hybrid_matches_plain(void)
     for (size_t i = 0; i < sizeof NPIX; i++) NPIX[i] = (uint8_t)(pcnn_rng_hash4(7, 2, i, 0, 0) & 255);
     float plain = pcnn_net_train_step(net, NPIX, NLAB, 3, 4, 2);
     memcpy(g, pcnn_net_buffer(net, PCNN_BUF_GRADS), bytes);
-    for (int nce = 0; nce <= 3; nce++) {
-        float l = pcnn_net_hybrid_step(net, NPIX, NLAB, 3, nce, 0.5f, 2.0f, 1, 4, 2);
-        CHECK(l == plain);
-        if (nce == 0) CHECK(!memcmp(g, pcnn_net_buffer(net, PCNN_BUF_GRADS), bytes));
-        else CHECK(memcmp(g, pcnn_net_buffer(net, PCNN_BUF_GRADS), bytes) != 0);
-        if (nce) CHECK(pcnn_net_last_ce(net) > 0);
+    for (int drawn = 0; drawn <= 2; drawn += 2) {   /* all 3 classes, and 2 of them */
+        pcnn_net_set_ce_classes(net, drawn);
+        for (int nce = 0; nce <= 3; nce++) {
+            float l = pcnn_net_hybrid_step(net, NPIX, NLAB, 3, nce, 0.5f, 2.0f, 1, 4, 2);
+            CHECK(l == plain);
+            if (nce == 0) CHECK(!memcmp(g, pcnn_net_buffer(net, PCNN_BUF_GRADS), bytes));
+            else CHECK(memcmp(g, pcnn_net_buffer(net, PCNN_BUF_GRADS), bytes) != 0);
+            if (nce) CHECK(pcnn_net_last_ce(net) > 0);
+        }
     }
+    /* k = K is the posterior over all classes: the same bytes as the default */
+    float *ga = pcnn_xmalloc(bytes);
+    pcnn_net_set_ce_classes(net, 0);
+    pcnn_net_hybrid_step(net, NPIX, NLAB, 3, 2, 0.5f, 2.0f, 1, 4, 2);
+    memcpy(ga, pcnn_net_buffer(net, PCNN_BUF_GRADS), bytes);
+    double ce_all = pcnn_net_last_ce(net);
+    pcnn_net_set_ce_classes(net, 3);
+    pcnn_net_hybrid_step(net, NPIX, NLAB, 3, 2, 0.5f, 2.0f, 1, 4, 2);
+    CHECK(!memcmp(ga, pcnn_net_buffer(net, PCNN_BUF_GRADS), bytes));
+    CHECK(pcnn_net_last_ce(net) == ce_all);
+    free(ga);
+    pcnn_net_set_ce_classes(net, 0);
     pcnn_net_hybrid_step(net, NPIX, NLAB, 3, 3, 0.0f, 2.0f, 1, 4, 2);
     CHECK(!memcmp(g, pcnn_net_buffer(net, PCNN_BUF_GRADS), bytes));
     free(g);
@@ -610,6 +733,9 @@ int main(void)
     RUN(test_network_odd);
     RUN(test_network_variants);
     RUN(test_network_hybrid);
+    RUN(test_network_hybrid_drawn);
+    RUN(test_ce_class_set);
+    RUN(test_hybrid_row_weights);
     RUN(test_hybrid_matches_plain);
     RUN(test_class_lr_mult);
     return check_summary();
