@@ -64,27 +64,26 @@ KM_INLINE float km_elu_grad(float z) { return z > 0.0f ? 1.0f : expf(z); }
 
 /* t = (pixel r, channel c < C = Ca + Cb): out (padded pg, 2C) gets elu(v) at c
  * and elu(-v) at C + c, v = concat(a, b)[r, c]. */
-/* The values of element t: *p = elu(v), *q = elu(-v); returns its offset in out (in
- * elements): p goes there, q C elements on. Shared by the float and bf16 writers. */
-KM_INLINE size_t km_concat_elu_vals(size_t t, km_pad pg, const float *a, int Ca, const float *b,
-                                    int Cb, float *p, float *q)
+/* Element t's input v = concat(a, b)[r, c]; *o its offset in out (in elements): elu(v)
+ * goes there, elu(-v) C elements on. Shared by the float and bf16 writers (each stores
+ * elu(v) before computing elu(-v), the order of the original kernel). */
+KM_INLINE float km_concat_elu_in(size_t t, km_pad pg, const float *a, int Ca, const float *b,
+                                 int Cb, size_t *o)
 {
     const int C = Ca + Cb;
     size_t r = t / C;
     int c = (int)(t % C);
-    float v = c < Ca ? a[r * Ca + c] : b[r * Cb + (c - Ca)];
-    *p = km_elu(v);
-    *q = km_elu(-v);
-    return km_prow(pg, r) * 2 * C + c;
+    *o = km_prow(pg, r) * 2 * C + c;
+    return c < Ca ? a[r * Ca + c] : b[r * Cb + (c - Ca)];
 }
 
 KM_INLINE void km_concat_elu_fwd(size_t t, float *out, km_pad pg, const float *a, int Ca,
                                  const float *b, int Cb)
 {
-    float p, q;
-    size_t o = km_concat_elu_vals(t, pg, a, Ca, b, Cb, &p, &q);
-    out[o] = p;
-    out[o + Ca + Cb] = q;
+    size_t o;
+    float v = km_concat_elu_in(t, pg, a, Ca, b, Cb, &o);
+    out[o] = km_elu(v);
+    out[o + Ca + Cb] = km_elu(-v);
 }
 
 /* t as above: da or db (acc) += d/dv from dout (padded pg, 2C), which mask
@@ -644,10 +643,10 @@ KM_INLINE void km_w_from_krsc_add_bf16(size_t t, float *dst, const uint16_t *src
 KM_INLINE void km_concat_elu_fwd_bf16(size_t t, uint16_t *out, km_pad pg, const float *a, int Ca,
                                       const float *b, int Cb)
 {
-    float p, q;
-    size_t o = km_concat_elu_vals(t, pg, a, Ca, b, Cb, &p, &q);
-    out[o] = km_bf16_round(p);
-    out[o + Ca + Cb] = km_bf16_round(q);
+    size_t o;
+    float v = km_concat_elu_in(t, pg, a, Ca, b, Cb, &o);
+    out[o] = km_bf16_round(km_elu(v));
+    out[o + Ca + Cb] = km_bf16_round(km_elu(-v));
 }
 
 /* km_c1_finish_fwd with hd rounded to bf16 (conv_out's operand); c1 stays float (the
