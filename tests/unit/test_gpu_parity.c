@@ -783,6 +783,47 @@ static void test_train_bf16(void)
 }
 static void test_train_bf16_variants(void) { test_train_bf16(); }
 
+/* Scoring's wide pass (issue 27; net.c loglik_wide, the CUDA backend's default): the K
+ * classes of a batch as one pass of K x nb rows, the pixels replicated on the device. The
+ * device's wide pass against the CPU (TOL_NET) at 5 images in one pass of 20 rows and at 3;
+ * twice the same bytes; and against the device's own K-pass path (K passes of 5 rows, the
+ * class-free part shared): within TOL_NET, and the bytewise differences counted (the
+ * passes have other row counts, for which cuDNN may pick other algorithms: equality is
+ * expected where it picks the same, not promised). */
+static void test_wide_loglik(void)
+{
+    const int NB = NET_NB, KC = 4;
+    net_pair P;
+    if (net_pair_new(&P, 2, 3, NB * KC, 31)) return;
+    double lc[5 * 4], lw[5 * 4], lw2[5 * 4], lk[5 * 4];
+    for (int nb = NB; nb >= 3; nb -= 2) {
+        char what[64];
+        pcnn_net_loglik(P.nc, P.px, nb, 0, lc);
+        pcnn_net_set_score_wide(P.ng, 1);
+        pcnn_net_loglik(P.ng, P.px, nb, 0, lw);
+        pcnn_net_loglik(P.ng, P.px, nb, 0, lw2);
+        pcnn_net_set_score_wide(P.ng, 0);
+        pcnn_net_loglik(P.ng, P.px, nb, 0, lk);
+        snprintf(what, sizeof what, "wide loglik N=%d vs cpu", nb);
+        cmp_host(what, lw, lc, (size_t)nb * KC, TOL_NET);
+        snprintf(what, sizeof what, "K-pass loglik N=%d vs cpu", nb);
+        cmp_host(what, lk, lc, (size_t)nb * KC, TOL_NET);
+        snprintf(what, sizeof what, "wide vs K-pass N=%d (device)", nb);
+        cmp_host(what, lw, lk, (size_t)nb * KC, TOL_NET);
+        size_t twice = 0, vsk = 0;
+        for (int i = 0; i < nb * KC; i++) {
+            twice += memcmp(&lw[i], &lw2[i], sizeof *lw) != 0;
+            vsk += memcmp(&lw[i], &lk[i], sizeof *lw) != 0;
+        }
+        printf("#   %-28s n=%-7d twice: %zu bytewise differences; vs the K-pass path: %zu\n",
+               "wide loglik (device)", nb * KC, twice, vsk);
+        CHECK(twice == 0);
+        if (!strcmp(DEV_NAME, "cpu")) CHECK(vsk == 0);   /* the CPU: bit for bit */
+    }
+    net_pair_free(&P);
+}
+static void test_wide_loglik_variants(void) { test_wide_loglik(); }
+
 /* Bytewise equality of a buffer of two nets; prints the count of differing floats. */
 static size_t same_bufs(const char *what, pcnn_net *a, pcnn_net *b, int which)
 {
@@ -803,7 +844,8 @@ static size_t same_bufs(const char *what, pcnn_net *a, pcnn_net *b, int which)
  * four steps (dropout on, each its own step: the first runs plainly, the second is captured,
  * the others replay), loss and every gradient byte for byte, Adam between; then bf16 training
  * steps likewise (where the device has them); then the likelihood of every class (eval:
- * plain, captured, replayed over the classes) at two batch sizes. On a GPU the graph net
+ * plain, captured, replayed over the classes) at two batch sizes, as wide passes (the K
+ * classes in one) and as K passes. On a GPU the graph net
  * must have replayed (no silent plain run). */
 static void test_graph(void)
 {
@@ -849,15 +891,19 @@ static void test_graph(void)
         }
     }
     bad += same_bufs("graph params after the steps", gg, gp, PCNN_BUF_PARAMS);
-    /* eval: every class, twice per batch size (N = 5, then 3: another graph) */
+    /* eval: every class, twice per batch size (N = 5, then 3: another graph), as wide
+     * passes (the K classes in one pass: rep 0, 1) and as K passes (rep 2, 3) */
     double la[5 * 4], lb[5 * 4];
-    for (int rep = 0; rep < 2; rep++)
+    for (int rep = 0; rep < 4; rep++)
         for (int nb = NB; nb >= 3; nb -= 2) {
-            pcnn_net_loglik(gg, px, nb, rep, la);
-            pcnn_net_loglik(gp, px, nb, rep, lb);
+            pcnn_net_set_score_wide(gg, rep < 2);
+            pcnn_net_set_score_wide(gp, rep < 2);
+            pcnn_net_loglik(gg, px, nb, rep & 1, la);
+            pcnn_net_loglik(gp, px, nb, rep & 1, lb);
             size_t nd = 0;
             for (int i = 0; i < nb * 4; i++) nd += memcmp(&la[i], &lb[i], sizeof *la) != 0;
-            printf("#   %-28s n=%-7d %zu bytewise differences\n", "graph loglik", nb * 4, nd);
+            printf("#   %-28s n=%-7d %zu bytewise differences\n",
+                   rep < 2 ? "graph loglik (wide)" : "graph loglik (K passes)", nb * 4, nd);
             bad += nd;
         }
     long cap = pcnn_net_graph_runs(gg, 0), rep = pcnn_net_graph_runs(gg, 1);
@@ -1051,7 +1097,8 @@ static const char *const TEST_NAMES[] = {
     "test_adam", "test_network", "test_hybrid", "test_logits_at", "test_cached_logits",
     "test_weightnorm_variants", "test_input_variants", "test_gated_variants",
     "test_network_variants", "test_hybrid_variants", "test_cached_logits_variants",
-    "test_train_bf16", "test_train_bf16_variants", "test_graph", "test_graph_variants"};
+    "test_train_bf16", "test_train_bf16_variants", "test_graph", "test_graph_variants",
+    "test_wide_loglik", "test_wide_loglik_variants"};
 
 static const char *MISSING_WHY;
 static void test_device_present(void)
@@ -1124,6 +1171,8 @@ int main(int argc, char **argv)
         PSKIP(test_cached_logits_variants, why);
         PSKIP(test_train_bf16_variants, why);
         PSKIP(test_graph_variants, why);
+        PSKIP(test_wide_loglik, why);
+        PSKIP(test_wide_loglik_variants, why);
     } else {
         printf("# precision %s, tolerances: conv/GEMM ops %.0e, network %.0e, "
                "weight norm/dmol/Adam %.0e\n", prec ? prec : "fp32", TOL_OP, TOL_NET, TOL_FP32);
@@ -1141,6 +1190,7 @@ int main(int argc, char **argv)
         PRUN(test_cached_logits);
         PRUN(test_train_bf16);
         PRUN(test_graph);
+        PRUN(test_wide_loglik);
         teardown_backends();
         why = setup_backends(PCNN_COND_FILM | PCNN_COND_INPUT, self);
         printf("# conditioning %s\n", pcnn_cond_name(COND));
@@ -1156,6 +1206,7 @@ int main(int argc, char **argv)
             PSKIP(test_cached_logits_variants, why);
             PSKIP(test_train_bf16_variants, why);
             PSKIP(test_graph_variants, why);
+            PSKIP(test_wide_loglik_variants, why);
         } else {
             setup_common();
             PRUN(test_weightnorm_variants);
@@ -1166,6 +1217,7 @@ int main(int argc, char **argv)
             PRUN(test_cached_logits_variants);
             PRUN(test_train_bf16_variants);
             PRUN(test_graph_variants);
+            PRUN(test_wide_loglik_variants);
         }
     }
     teardown_backends();
