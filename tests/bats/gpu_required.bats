@@ -87,6 +87,12 @@ has_gpu() { command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L 2>/dev/null |
 	grep -q '^| 1,8,1 | pcnn | fp32 | [0-9.]* | [0-9.]* | [0-9.]* |' "$out/results.md"
 	grep -q '^| 1,8,1 | pcnn | bf16 | [0-9.]* | [0-9.]* | [0-9.]* |' "$out/results.md"
 	grep -q '^| 1,8,1 | pcnn | bf16-graph | [0-9.]* | [0-9.]* | [0-9.]* |' "$out/results.md"
+	# pcnn-score's phases (PCNN_TIMING=1) as rows; bf16 also as K passes; a training-only size
+	grep -q '^| 1,8,1 | pcnn | bf16 | [0-9.]* | [0-9.]* | [0-9.]* | [0-9.]* | [0-9.]* | [0-9.]* | [0-9.]* |' "$out/results.md"
+	grep -q '^| 1,8,1 | pcnn | tf32 | [0-9.]* | [0-9.]* | [0-9.]* | [0-9.]* | [0-9.]* |  | [0-9.]* |' "$out/results.md"
+	grep -q '^- pcnn-score fp32 1,8,1: model [0-9.]* s, device init [0-9.]* s, net [0-9.]* s, first batch [0-9.]* s, the other batches [0-9.]* s$' "$out/results.md"
+	grep -q '^- pcnn-score bf16-graph 1,8,1, K passes: model ' "$out/results.md"
+	grep -q '^| 1,4,1 | pcnn | tf32 | [0-9.]* | [0-9.]* |  |  |  |  |  |  | [0-9.]* |  |$' "$out/results.md"
 	# A5: 2 CPU ranks through the device-collective path, or the visible reason it was skipped
 	if command -v mpirun >/dev/null && ldd "$PCNN_BIN/pcnn-fit" | grep -q libmpi; then
 		grep -q 'multi-GPU: 2 ranks summed their gradients over the test stand-in' "$out/results.md"
