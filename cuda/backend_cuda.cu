@@ -1348,6 +1348,7 @@ static void set_ops(pcnn_backend *be)
     be->copy_block = cu_copy_block_op;
     be->window_new = cu_window_new;
     be->windows_threaded = 0;   /* the windows share one stream */
+    be->score_wide = 1;   /* K classes in one wide pass (net.c loglik_wide) */
     be->state_new = cu_state_new;
     be->state_free = cu_state_free;
     be->wn_fwd = cu_wn_fwd_op;

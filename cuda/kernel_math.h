@@ -64,16 +64,26 @@ KM_INLINE float km_elu_grad(float z) { return z > 0.0f ? 1.0f : expf(z); }
 
 /* t = (pixel r, channel c < C = Ca + Cb): out (padded pg, 2C) gets elu(v) at c
  * and elu(-v) at C + c, v = concat(a, b)[r, c]. */
-KM_INLINE void km_concat_elu_fwd(size_t t, float *out, km_pad pg, const float *a, int Ca,
-                                 const float *b, int Cb)
+/* Element t's input v = concat(a, b)[r, c]; *o its offset in out (in elements): elu(v)
+ * goes there, elu(-v) C elements on. Shared by the float and bf16 writers (each stores
+ * elu(v) before computing elu(-v), the order of the original kernel). */
+KM_INLINE float km_concat_elu_in(size_t t, km_pad pg, const float *a, int Ca, const float *b,
+                                 int Cb, size_t *o)
 {
     const int C = Ca + Cb;
     size_t r = t / C;
     int c = (int)(t % C);
-    float v = c < Ca ? a[r * Ca + c] : b[r * Cb + (c - Ca)];
-    float *o = out + km_prow(pg, r) * 2 * C;
-    o[c] = km_elu(v);
-    o[C + c] = km_elu(-v);
+    *o = km_prow(pg, r) * 2 * C + c;
+    return c < Ca ? a[r * Ca + c] : b[r * Cb + (c - Ca)];
+}
+
+KM_INLINE void km_concat_elu_fwd(size_t t, float *out, km_pad pg, const float *a, int Ca,
+                                 const float *b, int Cb)
+{
+    size_t o;
+    float v = km_concat_elu_in(t, pg, a, Ca, b, Cb, &o);
+    out[o] = km_elu(v);
+    out[o + Ca + Cb] = km_elu(-v);
 }
 
 /* t as above: da or db (acc) += d/dv from dout (padded pg, 2C), which mask
@@ -105,8 +115,11 @@ KM_INLINE void km_concat_elu_bwd(size_t t, float *da, float *db, const float *do
 
 /* t = (pixel r, c < F): c1[t] += b1[c] (+ b2[c]) in place; hd (padded pg, 2F)
  * = [elu(c1), elu(-c1)] * mask[n] (mask (N, 2F) or NULL). */
-KM_INLINE void km_c1_finish_fwd(size_t t, float *c1, const float *b1, const float *b2, float *hd,
-                                km_pad pg, int F, const float *mask, size_t HW)
+/* c1[t] finished in place and hd's two values of t (*p at the returned offset of hd, *q
+ * F elements on): shared by the float and bf16 writers. */
+KM_INLINE size_t km_c1_finish_vals(size_t t, float *c1, const float *b1, const float *b2,
+                                   km_pad pg, int F, const float *mask, size_t HW, float *pp,
+                                   float *qq)
 {
     size_t r = t / F;
     int c = (int)(t % F);
@@ -119,9 +132,18 @@ KM_INLINE void km_c1_finish_fwd(size_t t, float *c1, const float *b1, const floa
         p *= m[c];
         q *= m[F + c];
     }
-    float *o = hd + km_prow(pg, r) * 2 * F;
-    o[c] = p;
-    o[F + c] = q;
+    *pp = p;
+    *qq = q;
+    return km_prow(pg, r) * 2 * F + c;
+}
+
+KM_INLINE void km_c1_finish_fwd(size_t t, float *c1, const float *b1, const float *b2, float *hd,
+                                km_pad pg, int F, const float *mask, size_t HW)
+{
+    float p, q;
+    size_t o = km_c1_finish_vals(t, c1, b1, b2, pg, F, mask, HW, &p, &q);
+    hd[o] = p;
+    hd[o + F] = q;
 }
 
 /* ---------------------------------------------------------------- gate.cu */
@@ -621,13 +643,10 @@ KM_INLINE void km_w_from_krsc_add_bf16(size_t t, float *dst, const uint16_t *src
 KM_INLINE void km_concat_elu_fwd_bf16(size_t t, uint16_t *out, km_pad pg, const float *a, int Ca,
                                       const float *b, int Cb)
 {
-    const int C = Ca + Cb;
-    size_t r = t / C;
-    int c = (int)(t % C);
-    float v = c < Ca ? a[r * Ca + c] : b[r * Cb + (c - Ca)];
-    uint16_t *o = out + km_prow(pg, r) * 2 * C;
-    o[c] = km_bf16_round(km_elu(v));
-    o[C + c] = km_bf16_round(km_elu(-v));
+    size_t o;
+    float v = km_concat_elu_in(t, pg, a, Ca, b, Cb, &o);
+    out[o] = km_bf16_round(km_elu(v));
+    out[o + Ca + Cb] = km_bf16_round(km_elu(-v));
 }
 
 /* km_c1_finish_fwd with hd rounded to bf16 (conv_out's operand); c1 stays float (the
@@ -635,20 +654,10 @@ KM_INLINE void km_concat_elu_fwd_bf16(size_t t, uint16_t *out, km_pad pg, const 
 KM_INLINE void km_c1_finish_fwd_bf16(size_t t, float *c1, const float *b1, const float *b2,
                                      uint16_t *hd, km_pad pg, int F, const float *mask, size_t HW)
 {
-    size_t r = t / F;
-    int c = (int)(t % F);
-    float v = c1[t] + b1[c];
-    if (b2) v += b2[c];
-    c1[t] = v;
-    float p = km_elu(v), q = km_elu(-v);
-    if (mask) {
-        const float *m = mask + (r / HW) * 2 * F;
-        p *= m[c];
-        q *= m[F + c];
-    }
-    uint16_t *o = hd + km_prow(pg, r) * 2 * F;
-    o[c] = km_bf16_round(p);
-    o[F + c] = km_bf16_round(q);
+    float p, q;
+    size_t o = km_c1_finish_vals(t, c1, b1, b2, pg, F, mask, HW, &p, &q);
+    hd[o] = km_bf16_round(p);
+    hd[o + F] = km_bf16_round(q);
 }
 
 /* t over n: out[t] = bf16(elu(x[t])) (nin_out's operand). */

@@ -26,9 +26,10 @@
 #      GPU: pcnn-fit within the data-parallel tolerance, the same N twice byte-identical,
 #      NCCL's sum the bytes of the host MPI sum, the rank-to-GPU map, pcnn-score over 2 GPUs.
 # Stage B, speed: pcnn-fit (one epoch of 40 batches: epoch_wall_s includes the
-#   start and the algorithm choice) / pcnn-score / pcnn-gen (100 images, the cached
-#   sampler) at (R,F,M) = (1,40,5) and
-#   (5,160,10), batch 64, fp32, tf32, bf16 (PCNN_PRECISION: bf16 in every pass) and
+#   start and the algorithm choice) / pcnn-score (PCNN_TIMING=1: its phases as rows; the K
+#   classes in one wide pass, and for bf16 also as K passes) / pcnn-gen (100 images, the
+#   cached sampler) at (R,F,M) = (1,40,5) and (5,160,10), and pcnn-fit alone at (1,160,5),
+#   batch 64, fp32, tf32, bf16 (PCNN_PRECISION: bf16 in every pass) and
 #   bf16-graph (PCNN_CUDA_GRAPH=1: training steps and scoring passes replayed as graphs);
 #   PyTorch's run of the same model (tests/reference/bench_gpu_torch.py --quick: eager
 #   fp32, bf16 autocast + channels_last, torch.compile) when python3 has torch, in the
@@ -150,17 +151,19 @@ results() {   # results.md from the notes and the table so far
 			echo "## Speed"
 			echo
 			echo "(R,F,M), batch 64, ${S}x${S}, K=4. train: images/s of pcnn-fit steps (fwd+bwd+Adam,"
-			echo "the log's images_per_s); score: 519 images x 4 classes, wall; sample: 4 x n images, wall."
+			echo "the log's images_per_s); score: 519 images x 4 classes, wall (the K classes in one wide"
+			echo "pass; score_init_s: device init, score_first_s: the first batch with its plans, both"
+			echo "inside score_s; score_kpass_s: K passes, PCNN_SCORE_WIDE=0); sample: 4 x n images, wall."
 			echo
 			awk -F'\t' '
 				{ k = $3 " | " $1 " | " $2; if (!(k in seen)) { seen[k] = 1; order[++n] = k }
 				  v[k, $4] = $5 }
 				END {
-					split("train_img_s epoch_wall_s score_s sample_s sample_n peak_gib compile_s", c, " ")
-					printf "| size | impl | mode |"; for (i = 1; i <= 7; i++) printf " %s |", c[i]; print ""
-					printf "|---|---|---|"; for (i = 1; i <= 7; i++) printf "---|"; print ""
+					nc = split("train_img_s epoch_wall_s score_s score_init_s score_first_s score_kpass_s sample_s sample_n peak_gib compile_s", c, " ")
+					printf "| size | impl | mode |"; for (i = 1; i <= nc; i++) printf " %s |", c[i]; print ""
+					printf "|---|---|---|"; for (i = 1; i <= nc; i++) printf "---|"; print ""
 					for (j = 1; j <= n; j++) { printf "| %s |", order[j]
-						for (i = 1; i <= 7; i++) printf " %s |", v[order[j], c[i]]; print "" } }' "$TSV"
+						for (i = 1; i <= nc; i++) printf " %s |", v[order[j], c[i]]; print "" } }' "$TSV"
 		fi
 	} >"$OUT/results.md"
 }
@@ -517,8 +520,9 @@ peak_run() {   # peak_run FILE cmd... ; writes peak MiB to FILE, returns the com
 }
 steps=40; [ "$DRY" = 1 ] && steps=2
 tmo 30 "$TBIN/pcnn-mkdata" -H $S -W $S -K 4 -n $((64 * steps)) -s 4 -o "$W/bench.bin" || fail "pcnn-mkdata failed (log.txt)"
-SIZES=("1 40 5" "5 160 10")
-[ "$DRY" = 1 ] && SIZES=("1 8 1")
+# a size's fourth word "train": training only (issue 27's (1,160,5) goal is a training rate)
+SIZES=("1 40 5" "5 160 10" "1 160 5 train")
+[ "$DRY" = 1 ] && SIZES=("1 8 1" "1 4 1 train")
 for size in "${SIZES[@]}"; do
 	# bf16-graph: bf16 with every training step and scoring pass replayed as a CUDA graph
 	for prec in fp32 tf32 bf16 bf16-graph; do
@@ -539,9 +543,31 @@ for size in "${SIZES[@]}"; do
 		row pcnn "$prec" "$tag" train_img_s "$ips" img/s
 		row pcnn "$prec" "$tag" epoch_wall_s "$(elapsed "$t0" "$t1")" s
 		row pcnn "$prec" "$tag" peak_gib "$(awk '{printf "%.3f", $1/1024}' "$W/peak")" GiB
-		t0=$(now)
-		PCNN_CUDA_GRAPH=$graph PCNN_PRECISION=$pprec tmo 60 "$BIN/pcnn-score" -q -b 64 --device $DEV -o "$W/s.tsv" "$W/m.bin" "$W/val.bin" &&
-			row pcnn "$prec" "$tag" score_s "$(elapsed "$t0" "$(now)")" s || fail "pcnn-score $prec $tag"
+		if [ "${4:-}" = train ]; then results "stage B"; continue; fi
+		# the whole tool's wall, and its phases (PCNN_TIMING=1: device init, the first batch's
+		# plans, the rest) as rows of their own; the K classes run as one wide pass (the
+		# GPU's default); bf16 and bf16-graph also as K passes (PCNN_SCORE_WIDE=0) beside it
+		for wide in 1 0; do
+			case "$wide,$pprec" in 0,bf16) ;; 0,*) continue ;; esac
+			sfx=; [ $wide = 0 ] && sfx=_kpass
+			t0=$(now)
+			if PCNN_SCORE_WIDE=$wide PCNN_TIMING=1 PCNN_CUDA_GRAPH=$graph PCNN_PRECISION=$pprec tmo 60 "$BIN/pcnn-score" -q -b 64 --device $DEV \
+				-o "$W/s.tsv" "$W/m.bin" "$W/val.bin" 2>"$W/score.err"; then
+				row pcnn "$prec" "$tag" score${sfx}_s "$(elapsed "$t0" "$(now)")" s
+				# "pcnn-score: timing (s): model A, device init B (...), net C, first batch D (...), scoring E ..."
+				sed -n 's/^pcnn-score: timing (s): model \([0-9.]*\), device init \([0-9.]*\) ([^)]*), net \([0-9.]*\), first batch \([0-9.]*\) ([^)]*), scoring \([0-9.]*\) .*/\1 \2 \3 \4 \5/p' "$W/score.err" |
+					while read -r tm ti tn tf ts; do
+						row pcnn "$prec" "$tag" score${sfx}_init_s "$ti" s
+						row pcnn "$prec" "$tag" score${sfx}_first_s "$tf" s
+						row pcnn "$prec" "$tag" score${sfx}_rest_s "$ts" s
+						note "pcnn-score $prec $tag$([ $wide = 0 ] && echo ', K passes'): model ${tm} s, device init ${ti} s, net ${tn} s, first batch ${tf} s, the other batches ${ts} s"
+					done
+				grep -v '^pcnn-score: timing' "$W/score.err" >&2
+			else
+				cat "$W/score.err" >&2
+				fail "pcnn-score $prec $tag$([ $wide = 0 ] && echo ' (PCNN_SCORE_WIDE=0)')"
+			fi
+		done
 		n=25; [ "$DRY" = 1 ] && n=1   # 100 images in one batch, the cached sampler
 		t0=$(now)
 		PCNN_CUDA_GRAPH=$graph PCNN_PRECISION=$pprec tmo 45 "$BIN/pcnn-gen" -q --no-quality -c all -n $n -b 100 --device $DEV \

@@ -43,6 +43,11 @@ static void usage(FILE *fp)
         "\n"
         "A summary on stderr gives the images, the mean bits/dim under the true label\n"
         "(when labels are known) and images/s. Exit: 0 ok, 1 failure, 2 usage error.\n"
+        "PCNN_TIMING=1: one more line on stderr (even with -q) with the seconds of each\n"
+        "phase: model (read, checked), device init (library, device, handles), net\n"
+        "(parameters, buffers), first batch (plans, first use), scoring, read, write, total.\n"
+        "On a GPU the K classes of a batch run as one wide pass (PCNN_SCORE_WIDE=0: K\n"
+        "passes; the same scores within rounding).\n"
         "On the CPU: PCNN_THREADS=N (or OMP_NUM_THREADS) threads, default all cores;\n"
         "PCNN_ISA=avx2 or scalar: without AVX-512 or SIMD (slower, the same results).\n"
         "mpirun -np N pcnn-score ...: rank 0 reads the data and writes the TSV, every rank\n"
@@ -119,11 +124,24 @@ typedef struct score_run {
     pcnn_tally tally;        /* bits/dim under the true label of the labelled images */
     uint64_t done;
     pcnn_progress prog;
+    /* PCNN_TIMING=1: seconds of each phase (the first batch apart: plans, first use) */
+    double t_read, t_first, t_score, t_write;
+    long nwork;
 } score_run;
+
+static int score_read_batch(score_run *s, void *in, int cap);
 
 static int score_read(void *ctx, void *in, int cap)
 {
     score_run *s = ctx;
+    double t0 = pcnn_now();
+    int nb = score_read_batch(s, in, cap);
+    s->t_read += pcnn_now() - t0;
+    return nb;
+}
+
+static int score_read_batch(score_run *s, void *in, int cap)
+{
     uint8_t *rec = in;
     pcnn_record r;
     int nb = 0, st = 1;
@@ -144,9 +162,18 @@ static int score_read(void *ctx, void *in, int cap)
     return st < 0 ? -1 : nb;
 }
 
+static void score_work_batch(score_run *s, const void *in, int nb, void *out);
+
 static void score_work(void *ctx, const void *in, int nb, void *out)
 {
     score_run *s = ctx;
+    double t0 = pcnn_now();
+    score_work_batch(s, in, nb, out);
+    *(s->nwork++ ? &s->t_score : &s->t_first) += pcnn_now() - t0;
+}
+
+static void score_work_batch(score_run *s, const void *in, int nb, void *out)
+{
     const uint8_t *rec = in;
     for (int i = 0; i < nb; i++, rec += sizeof(int32_t) + s->npix) {
         memcpy(&s->labels[i], rec, sizeof(int32_t));
@@ -158,9 +185,19 @@ static void score_work(void *ctx, const void *in, int nb, void *out)
         pcnn_net_loglik(s->net, s->px, nb, s->o->use_polyak, out);
 }
 
+static int score_write_batch(score_run *s, const void *in, const void *out, int nb);
+
 static int score_write(void *ctx, const void *in, const void *out, int nb)
 {
     score_run *s = ctx;
+    double t0 = pcnn_now();
+    int rc = score_write_batch(s, in, out, nb);
+    s->t_write += pcnn_now() - t0;
+    return rc;
+}
+
+static int score_write_batch(score_run *s, const void *in, const void *out, int nb)
+{
     const pcnn_model_file *m = s->m;
     const uint8_t *rec = in;
     for (int i = 0; i < nb; i++, rec += sizeof(int32_t) + s->npix) {
@@ -217,15 +254,33 @@ static int score_all(score_run *s)
                           .per_rank = batch, .ctx = s, .read = score_read, .work = score_work, .write = score_write};
     if (pcnn_dist_run_rounds(&r) < 0) return -1;
     int rc = 0;
+    double t0 = pcnn_now();
     if (s->of) rc = pcnn_outfile_commit(s->of) ? -1 : 0;
     if (s->sw) rc = pcnn_score_finish(s->sw) ? -1 : 0;
+    s->t_write += pcnn_now() - t0;
     s->of = NULL;
     s->sw = NULL;
     return pcnn_dist_max_int(rc != 0) ? -1 : 0;   /* rank 0's commit is everyone's result */
 }
 
+/* PCNN_TIMING=1: one line on stderr with the seconds of each phase (rank 0). */
+static void report_timing(const score_run *s, double t_start, double t_model, double t_net)
+{
+    const char *e = getenv("PCNN_TIMING");
+    if (!e || !*e || !strcmp(e, "0") || pcnn_dist_rank() != 0) return;
+    double be = s->net ? pcnn_net_backend_seconds(s->net) : 0.0;
+    fprintf(stderr,
+            "pcnn-score: timing (s): model %.3f, device init %.3f (%s: library, device, "
+            "handles), net %.3f, first batch %.3f (plans, first use), scoring %.3f (%ld more "
+            "batches), read %.3f, write %.3f, total %.3f\n",
+            t_model, be, s->net ? pcnn_net_device(s->net) : "none", t_net - be, s->t_first,
+            s->t_score, s->nwork > 0 ? s->nwork - 1 : 0, s->t_read, s->t_write,
+            pcnn_now() - t_start);
+}
+
 int main(int argc, char **argv)
 {
+    double t_start = pcnn_now();
     pcnn_init(argv[0]);
     if (pcnn_dist_init()) return 1;
     score_options o;
@@ -246,7 +301,9 @@ int main(int argc, char **argv)
     if (!ok) goto out;
     /* batch 0: the scoring default of whichever device runs (net.h) */
     collective = 0;
+    double t_model = pcnn_now() - t_start, t1 = pcnn_now();
     if (!(s.net = pcnn_net_create(m, o.device, (int)o.batch))) goto out;
+    double t_net = pcnn_now() - t1;
     collective = 1;
     if (!o.batch) o.batch = pcnn_net_score_batch(s.net);
     if (score_all(&s)) goto out;
@@ -259,6 +316,7 @@ int main(int argc, char **argv)
         s.prog.done = s.done;
         pcnn_progress_end(&s.prog, extra);
     }
+    report_timing(&s, t_start, t_model, t_net);
 out:
     pcnn_score_abort(s.sw);
     pcnn_outfile_abort(s.of);

@@ -563,6 +563,7 @@ pcnn_backend *pcnn_backend_cpu_new(const pcnn_param_table *t, int max_batch, int
     be->copy_block = cpu_copy_block;
     be->window_new = cpu_window_new;
     be->windows_threaded = 1;
+    be->score_wide = 0;   /* small batches in cache; gated_fwd_x shares the class-free part */
     be->state_new = cpu_state_new;
     be->state_free = cpu_state_free;
     be->wn_fwd = cpu_wn_fwd;

@@ -246,11 +246,17 @@ void pcnn_net_use_weights(pcnn_net *net, int polyak)
     net->wp_src = want;
 }
 
-static void upload_pixels(pcnn_net *net, const uint8_t *pixels, int N)
+/* dst (device, N images) <- pixels scaled to [-1, 1] (SPEC §2). */
+static void upload_pixels_to(pcnn_net *net, float *dst, const uint8_t *pixels, int N)
 {
     size_t n = (size_t)N * net->H * net->W * 3;
     for (size_t i = 0; i < n; i++) net->hx[i] = ((float)pixels[i] / 255.0f - 0.5f) * 2.0f;
-    net->be->upload(net->be, net->x, net->hx, n * sizeof(float));
+    net->be->upload(net->be, dst, net->hx, n * sizeof(float));
+}
+
+static void upload_pixels(pcnn_net *net, const uint8_t *pixels, int N)
+{
+    upload_pixels_to(net, net->x, pixels, N);
 }
 
 /* Dies unless every label is a class of the net (validated by the callers' input checks). */
@@ -307,6 +313,7 @@ pcnn_net *pcnn_net_create_batch(const pcnn_model_file *m, const char *device, in
     }
     pcnn_backend *be = NULL;
     const char *dev = device ? device : "cpu";
+    double t_be = pcnn_now();
     if (!strcmp(dev, "cuda") || !strcmp(dev, "auto")) {
 #ifdef PCNN_CUDA_BACKEND
         be = pcnn_backend_cuda_new(t, gpu_batch, (int)m->H, (int)m->W);
@@ -332,6 +339,7 @@ pcnn_net *pcnn_net_create_batch(const pcnn_model_file *m, const char *device, in
     if (!be && !strcmp(dev, "auto")) pcnn_note("--device auto: running on the CPU");
 #endif
     if (!be) be = pcnn_backend_cpu_new(t, max_batch, (int)m->H, (int)m->W);
+    double backend_s = pcnn_now() - t_be;
 
     pcnn_net *net = pcnn_xcalloc(1, sizeof *net);
     net->be = be;
@@ -345,6 +353,10 @@ pcnn_net *pcnn_net_create_batch(const pcnn_model_file *m, const char *device, in
     net->max_batch = max_batch;
     net->step = m->step;
     net->class_lr_mult = 1.0f;
+    net->backend_s = backend_s;
+    /* PCNN_SCORE_WIDE=0 or 1 overrides the backend's choice (benches compare the two) */
+    const char *sw = getenv("PCNN_SCORE_WIDE");
+    net->score_wide = sw && *sw ? strcmp(sw, "0") != 0 : be->score_wide;
     size_t bytes = t->total * sizeof(float);
     net->params = be->alloc(be, bytes);
     net->adam_m = be->alloc(be, bytes);
@@ -390,7 +402,7 @@ void pcnn_net_free(pcnn_net *net)
         if (net->nodes[i].grad) be->release(be, net->nodes[i].grad);
     }
     float *bufs[] = {net->params, net->grads, net->adam_m, net->adam_v, net->polyak, net->wp,
-                     net->gp, net->x, net->logits, net->dlogits, (float *)net->labels};
+                     net->gp, net->x, net->logits, net->dlogits, (float *)net->labels, net->xsrc};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         if (bufs[i]) be->release(be, bufs[i]);
     free(net->nodes);
@@ -496,7 +508,7 @@ float pcnn_net_train_step(pcnn_net *net, const uint8_t *pixels, const int32_t *l
 
 /* A pass as a device graph (nn_backend.h): 1 replayed, 0 capturing, -1 plain (no graphs).
  * key: what the pass's launches depend on besides the buffers' contents and the step. */
-enum { PASS_TRAIN = 1, PASS_EVAL = 2 };
+enum { PASS_TRAIN = 1, PASS_EVAL = 2, PASS_WIDE = 3 };
 static int pass_begin(pcnn_net *net, int kind, int N, uint64_t a, uint64_t b, uint64_t step)
 {
     pcnn_backend *be = net->be;
@@ -752,10 +764,48 @@ void pcnn_net_set_class_lr_mult(pcnn_net *net, float mult)
     }
 }
 
+/* pcnn_net_loglik as wide passes: nb = max_batch / K images at a time, one forward of nb K
+ * rows, row n K + c = image n under class c, so that its likelihoods are out's rows as they
+ * are. The images are uploaded once into xsrc and replicated on the device (copy_block);
+ * the labels of a wide batch are the same for every batch of its size. The whole pass
+ * (replication, forward, likelihood) is one device graph per row count where the backend
+ * has graphs. Every row is the plain pass of its image and class: the same bytes as the
+ * K-pass path where a row's arithmetic does not depend on the batch (the CPU). */
+static void loglik_wide(pcnn_net *net, const uint8_t *pixels, int N, double *out)
+{
+    pcnn_backend *be = net->be;
+    const int K = net->K, per = net->max_batch / K;
+    size_t img = (size_t)net->H * net->W * 3;
+    if (!net->xsrc) net->xsrc = be->alloc(be, pcnn_mul_size((size_t)per, img * sizeof(float)));
+    int last_rows = 0;
+    for (int n0 = 0; n0 < N; n0 += per) {
+        int nb = N - n0 < per ? N - n0 : per, rows = nb * K;
+        upload_pixels_to(net, net->xsrc, pixels + (size_t)n0 * img, nb);
+        if (rows != last_rows) {
+            for (int r = 0; r < rows; r++) net->hlabels[r] = r % K;
+            pcnn_net_upload_labels(net, net->hlabels, rows);
+            last_rows = rows;
+        }
+        int g = pass_begin(net, PASS_WIDE, rows, (uint64_t)K, 0, 0);
+        if (g != 1) {
+            /* x[n K + c] = xsrc[n] for c < K */
+            be->copy_block(be, net->x, (size_t)K * img, img, net->xsrc, img, 0, nb, K, img);
+            forward(net, rows, 0, 0, 0, 0, 0, 0, 0);
+            be->dmol(be, net->logits, net->x, rows, net->hll, NULL, 0.0f);
+        }
+        pass_end(net, g, net->hll, rows);
+        memcpy(out + (size_t)n0 * K, net->hll, (size_t)rows * sizeof *out);
+    }
+}
+
 void pcnn_net_loglik(pcnn_net *net, const uint8_t *pixels, int N, int use_polyak, double *out)
 {
     size_t img = (size_t)net->H * net->W * 3;
     pcnn_net_use_weights(net, use_polyak);
+    if (net->score_wide && net->K <= net->max_batch && net->be->copy_block) {
+        loglik_wide(net, pixels, N, out);
+        return;
+    }
     for (int n0 = 0; n0 < N; n0 += net->max_batch) {
         int nb = N - n0 < net->max_batch ? N - n0 : net->max_batch;
         upload_pixels(net, pixels + (size_t)n0 * img, nb);
@@ -841,5 +891,7 @@ float *pcnn_net_buffer(pcnn_net *net, int which)
 }
 
 const pcnn_param_table *pcnn_net_table(const pcnn_net *net) { return net->t; }
+void pcnn_net_set_score_wide(pcnn_net *net, int on) { net->score_wide = on; }
+double pcnn_net_backend_seconds(const pcnn_net *net) { return net->backend_s; }
 void pcnn_net_invalidate(pcnn_net *net) { net->wp_src = 0; }
 double pcnn_net_last_loss(const pcnn_net *net) { return net->last_loss; }

@@ -57,6 +57,10 @@ void pcnn_net_free(pcnn_net *net);   /* accepts NULL */
 
 /* "cpu" or "cuda": the backend actually used. */
 const char *pcnn_net_device(const pcnn_net *net);
+/* Seconds that making the device backend took within pcnn_net_create (the CUDA library
+ * loaded, the device, cuDNN and cuBLAS handles; the CPU: its scratch): pcnn-score's
+ * PCNN_TIMING=1 reports it apart from the rest of the net's creation. */
+double pcnn_net_backend_seconds(const pcnn_net *net);
 /* The bound on N that the net was made with. */
 int pcnn_net_max_batch(const pcnn_net *net);
 
@@ -167,8 +171,9 @@ void pcnn_net_adam_step(pcnn_net *net, float lr, float beta1, float beta2, float
 void pcnn_net_set_class_lr_mult(pcnn_net *net, float mult);
 
 /* Eval mode (no dropout). out (N x K, row-major): log p(x_n | c) in nats for
- * every class c; the network runs once per class. use_polyak: 1 = Polyak
- * weights, 0 = the current parameters. */
+ * every class c; the network runs once per class: K passes of a batch, or (on a GPU:
+ * nn_backend.h score_wide) one wide pass of the K classes of max_batch / K images.
+ * use_polyak: 1 = Polyak weights, 0 = the current parameters. */
 void pcnn_net_loglik(pcnn_net *net, const uint8_t *pixels, int N, int use_polyak, double *out);
 
 /* Eval mode, one class per image: out[n] = log p(x_n | labels[n]) (for bits/dim

@@ -37,6 +37,9 @@ double pcnn_hybrid_row_weights(const double *l, const int32_t *cls, int k, int K
 /* How many passes ran as device graphs (nn_backend.h graph_begin; PCNN_CUDA_GRAPH=1):
  * captured (which == 0) or replayed (1). 0 on backends without graphs. */
 long pcnn_net_graph_runs(const pcnn_net *net, int which);
+/* pcnn_net_loglik as one wide pass of K x nb rows per batch (1) or K passes of nb (0);
+ * the default is the backend's (nn_backend.h score_wide), or PCNN_SCORE_WIDE=0/1. */
+void pcnn_net_set_score_wide(pcnn_net *net, int on);
 /* The last pcnn_net_train_step's loss before rounding to float. */
 double pcnn_net_last_loss(const pcnn_net *net);
 

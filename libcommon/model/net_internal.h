@@ -56,6 +56,9 @@ struct pcnn_net {
     uint64_t step;
     int has_grads;
     int share_x;          /* scoring K classes runs the class-independent ops once (forward) */
+    int score_wide;       /* scoring K classes as one wide pass (nn_backend.h score_wide) */
+    float *xsrc;          /* device (max_batch / K, H, W, 3): a wide pass's images, made then */
+    double backend_s;     /* seconds the backend's creation took (library, device, handles) */
     double last_loss;     /* last train step's loss in double */
     float class_lr_mult;  /* learning-rate factor of the class tables (hw, hs, class_map) */
     pcnn_lr_run *lr_runs; /* the table as runs of one rate, made by the first set_class_lr_mult */

@@ -100,6 +100,13 @@ struct pcnn_backend {
      * (the CPU: yes; CUDA: no, they share one stream). */
     pcnn_backend *(*window_new)(pcnn_backend *be, int max_batch, int H, int W);
     int windows_threaded;
+    /* Scoring the K classes of a batch pays as one wide pass of K x nb rows (row n K + c:
+     * image n under class c, its pixels replicated on the device by copy_block) rather
+     * than K passes of nb (net.c, pcnn_net_loglik). CUDA: 1 (bigger GEMMs, one graph per
+     * wide batch); the CPU: 0 (its small batches stay in cache, and the K-pass path
+     * computes what the class does not reach once: gated_fwd_x). The same bytes either
+     * way where the arithmetic of a row does not depend on the batch (the CPU). */
+    int score_wide;
     /* Saved activations of one op at level (h, w), for max_batch images.
      * ref: the pcnn_blockref (GATED) or pcnn_wnlayer (DOWN, UP, OUT), NULL for INPUT. */
     void *(*state_new)(pcnn_backend *be, int op, const void *ref, int h, int w);

@@ -45,7 +45,7 @@ has_gpu() { command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L 2>/dev/null |
 	run env PCNN_PARITY_SELFTEST=1 PCNN_PARITY_REQUIRE_DEVICE=0 "$PARITY"
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"# self-test: a second CPU backend stands in for the GPU"* ]]
-	[ "$(grep -c '^ok [0-9]* - test_' <<<"$output")" -eq 21 ]
+	[ "$(grep -c '^ok [0-9]* - test_' <<<"$output")" -eq 23 ]
 	[[ "$output" != *"not ok"* ]]
 	[[ "$output" != *"# SKIP"* ]]
 }
@@ -54,7 +54,7 @@ has_gpu() { command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L 2>/dev/null |
 	run "$PARITY" --list
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"test_hybrid_variants"* ]]
-	[ "$(echo "$output" | wc -l)" -eq 21 ]
+	[ "$(echo "$output" | wc -l)" -eq 23 ]
 	run env PCNN_PARITY_SELFTEST=1 "$PARITY" test_dmol test_hybrid
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"ok 1 - test_dmol"* ]]
@@ -87,6 +87,12 @@ has_gpu() { command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L 2>/dev/null |
 	grep -q '^| 1,8,1 | pcnn | fp32 | [0-9.]* | [0-9.]* | [0-9.]* |' "$out/results.md"
 	grep -q '^| 1,8,1 | pcnn | bf16 | [0-9.]* | [0-9.]* | [0-9.]* |' "$out/results.md"
 	grep -q '^| 1,8,1 | pcnn | bf16-graph | [0-9.]* | [0-9.]* | [0-9.]* |' "$out/results.md"
+	# pcnn-score's phases (PCNN_TIMING=1) as rows; bf16 also as K passes; a training-only size
+	grep -q '^| 1,8,1 | pcnn | bf16 | [0-9.]* | [0-9.]* | [0-9.]* | [0-9.]* | [0-9.]* | [0-9.]* | [0-9.]* |' "$out/results.md"
+	grep -q '^| 1,8,1 | pcnn | tf32 | [0-9.]* | [0-9.]* | [0-9.]* | [0-9.]* | [0-9.]* |  | [0-9.]* |' "$out/results.md"
+	grep -q '^- pcnn-score fp32 1,8,1: model [0-9.]* s, device init [0-9.]* s, net [0-9.]* s, first batch [0-9.]* s, the other batches [0-9.]* s$' "$out/results.md"
+	grep -q '^- pcnn-score bf16-graph 1,8,1, K passes: model ' "$out/results.md"
+	grep -q '^| 1,4,1 | pcnn | tf32 | [0-9.]* | [0-9.]* |  |  |  |  |  |  | [0-9.]* |  |$' "$out/results.md"
 	# A5: 2 CPU ranks through the device-collective path, or the visible reason it was skipped
 	if command -v mpirun >/dev/null && ldd "$PCNN_BIN/pcnn-fit" | grep -q libmpi; then
 		grep -q 'multi-GPU: 2 ranks summed their gradients over the test stand-in' "$out/results.md"
@@ -146,7 +152,7 @@ link_tree() {
 	run env PATH="$PWD/fakebin:$PATH" PCNN_PARITY_SELFTEST=1 PREBUILT="${PCNN_BIN%/bin}" DEADLINE=25 \
 		OUT="$out" "$PCNN_ROOT/pipelines/check-gpu.sh"
 	[ "$status" -eq 1 ]
-	grep -q '^- FAIL: parity fp32: 0 ok, 21 failed' "$out/results.md"
+	grep -q '^- FAIL: parity fp32: 0 ok, 23 failed' "$out/results.md"
 	[ "$(grep -c 'tests ok' "$out/results.md")" -eq 0 ]
 	[ "$(grep -c 'self-test' "$out/parity-fp32.txt")" -eq 0 ]
 }

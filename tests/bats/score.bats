@@ -131,6 +131,26 @@ setup() {
 	PCNN_PEAK_GFLOPS=100 PCNN_PROFILE=1 "$SC" -q model.bin train.bin 2>&1 >/dev/null | grep -q 'FMA peak 100.0 GFLOP/s (PCNN_PEAK_GFLOPS)'
 }
 
+@test "score: PCNN_TIMING=1 prints each phase's seconds on stderr (even with -q), changes no byte; without it -q is silent" {
+	"$SC" -q -b 4 model.bin train.bin > plain.tsv 2> plain.err
+	[ ! -s plain.err ]
+	PCNN_TIMING=1 "$SC" -q -b 4 model.bin train.bin > timed.tsv 2> timed.err
+	cmp plain.tsv timed.tsv
+	[ "$(wc -l < timed.err)" -eq 1 ]
+	n='[0-9]+\.[0-9]{3}'
+	grep -Eq "^pcnn-score: timing \(s\): model $n, device init $n \(cpu: library, device, handles\), net $n, first batch $n \(plans, first use\), scoring $n \(2 more batches\), read $n, write $n, total $n\$" timed.err
+	PCNN_TIMING=0 "$SC" -q model.bin train.bin 2> off.err > /dev/null
+	[ ! -s off.err ]
+}
+
+@test "score: PCNN_SCORE_WIDE=1 (the K classes of a batch in one pass, a GPU's default) gives the CPU's K-pass bytes" {
+	"$SC" -q -b 4 model.bin train.bin > k.tsv
+	PCNN_SCORE_WIDE=1 "$SC" -q -b 4 model.bin train.bin > w.tsv
+	PCNN_SCORE_WIDE=1 "$SC" -q -b 7 model.bin train.bin > w7.tsv
+	cmp k.tsv w.tsv
+	cmp k.tsv w7.tsv
+}
+
 @test "score: --true-label gives the same log-likelihood as the full table" {
 	"$SC" -q model.bin train.bin > all.tsv
 	"$SC" -q --true-label model.bin train.bin > true.tsv

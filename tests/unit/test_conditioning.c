@@ -63,7 +63,7 @@ static void randomise_cond(pcnn_model_file *m)
                 m->tensors[i].data[k] = pcnn_rng_uniform(6, 7, i, k) - 0.5f;
 }
 
-static uint8_t PIX[3 * 8 * 12 * 3];
+static uint8_t PIX[5 * 8 * 12 * 3];   /* 5 images of 8 x 12 */
 static const int32_t LAB[3] = {1, 0, 1};
 
 static void test_names(void)
@@ -274,6 +274,45 @@ static void test_shared_classes(void)
     }
 }
 
+/* Scoring's wide pass (issue 27: the K classes of max_batch / K images in one pass of
+ * max_batch rows, the pixels replicated on the device; the GPU's default): the bytes of the
+ * K-pass path (which shares the class-free part, test_shared_classes) on the CPU, for every
+ * variant, with a batch that leaves a short last pass (max batch 7, K = 3: 2 images a pass,
+ * 5 images) and again after a K-pass call (the labels and the replicated x are rewritten);
+ * and a max batch below K falls back to K passes. */
+static void test_wide_classes(void)
+{
+    for (size_t c = 0; c < sizeof CONDS / sizeof *CONDS; c++) {
+        unsigned cond = CONDS[c];
+        pcnn_model_file *m = pcnn_model_create(2, 4, 2, 3, 8, 12, cond, NULL, 9);
+        randomise_cond(m);
+        pcnn_net *net = pcnn_net_create(m, "cpu", 7), *small = pcnn_net_create(m, "cpu", 2);
+        CHECK(net->score_wide == 0);   /* the CPU's default: K passes */
+        double lk[15], lw[15], lw2[15], ls[15];
+        pcnn_net_loglik(net, PIX, 5, 1, lk);
+        pcnn_net_set_score_wide(net, 1);
+        pcnn_net_loglik(net, PIX, 5, 1, lw);
+        pcnn_net_set_score_wide(net, 0);
+        pcnn_net_loglik(net, PIX + 8 * 12 * 3, 3, 1, lw2);   /* other images in between */
+        pcnn_net_set_score_wide(net, 1);
+        pcnn_net_loglik(net, PIX, 5, 1, lw2);
+        pcnn_net_set_score_wide(small, 1);   /* 2 rows < K = 3: K passes of 2 */
+        pcnn_net_loglik(small, PIX, 5, 1, ls);
+        int same = !memcmp(lk, lw, sizeof lk), again = !memcmp(lk, lw2, sizeof lk),
+            fallback = !memcmp(lk, ls, sizeof lk);
+        printf("#   %s: wide pass = K passes: %s; again: %s; max batch < K: %s\n",
+               pcnn_cond_name(cond), same ? "bit for bit" : "DIFFERS", again ? "bit for bit" : "DIFFERS",
+               fallback ? "bit for bit" : "DIFFERS");
+        CHECK(same);
+        CHECK(again);
+        CHECK(fallback);
+        CHECK(lk[0] != lk[1]);   /* the classes score differently: the rows are not all one class */
+        pcnn_net_free(net);
+        pcnn_net_free(small);
+        pcnn_model_file_free(m);
+    }
+}
+
 /* A file from before the variants (the committed golden small.model, written
  * by PyTorch with SPEC §3 names only) is the base model: told as base, its
  * table has no hs or class_map, and it scores as its golden values say
@@ -357,6 +396,7 @@ int main(void)
     RUN(test_file_roundtrip);
     RUN(test_zero_is_base);
     RUN(test_shared_classes);
+    RUN(test_wide_classes);
     RUN(test_old_file);
     RUN(test_incomplete_refused);
     rmdir(tmpdir);

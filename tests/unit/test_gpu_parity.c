@@ -552,29 +552,61 @@ static void randomise_cond(pcnn_model_file *m)
     }
 }
 
+/* The nets of a whole-network case: a model of (R, F = 8, M, K = 4) on 8 x 8 images with
+ * its conditioning tables randomised, a CPU net and a device net of it (max batch maxb)
+ * and NB = 5 random images (px; xf scaled to [-1, 1]). 0, or -1 (checked, freed) when a
+ * net cannot be made. */
+enum { NET_NH = 8, NET_NW = 8, NET_NB = 5 };
+typedef struct net_pair {
+    pcnn_model_file *m;
+    pcnn_net *nc, *ng;
+    uint8_t px[NET_NB * NET_NH * NET_NW * 3];
+    float xf[NET_NB * NET_NH * NET_NW * 3];
+} net_pair;
+
+static void net_pair_free(net_pair *p)
+{
+    pcnn_net_free(p->nc);
+    pcnn_net_free(p->ng);
+    pcnn_model_file_free(p->m);
+}
+
+static int net_pair_new(net_pair *p, int r, int mm, int maxb, uint64_t seed)
+{
+    p->m = pcnn_model_create(r, 8, mm, 4, NET_NH, NET_NW, COND, NULL, seed);
+    randomise_cond(p->m);
+    p->nc = pcnn_net_create(p->m, "cpu", maxb);
+    p->ng = pcnn_net_create(p->m, DEV_NAME, maxb);
+    CHECK(p->nc != NULL);
+    CHECK(p->ng != NULL);
+    if (!p->nc || !p->ng) {
+        net_pair_free(p);
+        return -1;
+    }
+    for (size_t i = 0; i < sizeof p->px; i++) p->px[i] = (uint8_t)urand(0.0f, 256.0f);
+    return 0;
+}
+
+/* xf <- px scaled (SPEC §2), after the caller's edits of px. */
+static void net_pair_scale(net_pair *p)
+{
+    for (size_t i = 0; i < sizeof p->px; i++) p->xf[i] = (p->px[i] / 255.0f - 0.5f) * 2.0f;
+}
+
 static void test_network(void)
 {
-    const int NH = 8, NW = 8, NB = 5;
-    pcnn_model_file *m = pcnn_model_create(2, 8, 3, 4, NH, NW, COND, NULL, 7);
-    randomise_cond(m);
-    pcnn_net *nc = pcnn_net_create(m, "cpu", NB), *ng = pcnn_net_create(m, DEV_NAME, NB);
-    CHECK(nc != NULL);
-    CHECK(ng != NULL);
-    if (!nc || !ng) {
-        pcnn_net_free(nc);
-        pcnn_net_free(ng);
-        pcnn_model_file_free(m);
-        return;
-    }
-    uint8_t px[5 * 8 * 8 * 3];
+    const int NH = NET_NH, NW = NET_NW, NB = NET_NB;
+    net_pair P;
+    if (net_pair_new(&P, 2, 3, NB, 7)) return;
+    pcnn_net *nc = P.nc, *ng = P.ng;
+    uint8_t *px = P.px;
     int32_t lab[5] = {0, 3, 1, 2, 3};
-    for (size_t i = 0; i < sizeof px; i++) px[i] = (uint8_t)urand(0.0f, 256.0f);
     px[0] = 0;
     px[1] = 255;
+    net_pair_scale(&P);
     /* forward logits (eval, current weights) */
     size_t nl = (size_t)NB * NH * NW * 30;
-    float *xf = pcnn_xmalloc((size_t)NB * NH * NW * 3 * sizeof *xf);
-    for (size_t i = 0; i < (size_t)NB * NH * NW * 3; i++) xf[i] = (px[i] / 255.0f - 0.5f) * 2.0f;
+    const float *xf = P.xf;
     float *lc = pcnn_xmalloc(nl * sizeof *lc), *lg = pcnn_xmalloc(nl * sizeof *lg);
     pcnn_net_forward_logits(nc, xf, lab, NB, 0, lc);
     pcnn_net_forward_logits(ng, xf, lab, NB, 0, lg);
@@ -629,12 +661,9 @@ static void test_network(void)
     free(g1);
     free(g2);
     free(lg2);
-    free(xf);
     free(lc);
     free(lg);
-    pcnn_net_free(nc);
-    pcnn_net_free(ng);
-    pcnn_model_file_free(m);
+    net_pair_free(&P);
 }
 
 /* The hybrid objective (SPEC §6b) on both: two of five images also carry the
@@ -643,22 +672,12 @@ static void test_network(void)
  * a higher rate. Loss, CE term, every gradient and the updated parameters. */
 static void test_hybrid(void)
 {
-    const int NH = 8, NW = 8, NB = 5, NCE = 2, KC = 4;
-    pcnn_model_file *m = pcnn_model_create(1, 8, 2, KC, NH, NW, COND, NULL, 11);
-    randomise_cond(m);
-    int maxb = NCE * KC + NB - NCE;
-    pcnn_net *nc = pcnn_net_create(m, "cpu", maxb), *ng = pcnn_net_create(m, DEV_NAME, maxb);
-    CHECK(nc != NULL);
-    CHECK(ng != NULL);
-    if (!nc || !ng) {
-        pcnn_net_free(nc);
-        pcnn_net_free(ng);
-        pcnn_model_file_free(m);
-        return;
-    }
-    uint8_t px[5 * 8 * 8 * 3];
+    const int NB = NET_NB, NCE = 2, KC = 4;
+    net_pair P;
+    if (net_pair_new(&P, 1, 2, NCE * KC + NB - NCE, 11)) return;
+    pcnn_net *nc = P.nc, *ng = P.ng;
+    const uint8_t *px = P.px;
     int32_t lab[5] = {2, 0, 2, 1, 3};
-    for (size_t i = 0; i < sizeof px; i++) px[i] = (uint8_t)urand(0.0f, 256.0f);
     pcnn_net_set_class_lr_mult(nc, 20.0f);
     pcnn_net_set_class_lr_mult(ng, 20.0f);
     for (uint64_t step = 0; step < 2; step++) {
@@ -676,9 +695,7 @@ static void test_hybrid(void)
         pcnn_net_adam_step(ng, 2e-4f, 0.9f, 0.999f, 1e-8f, 0.9995f);
     }
     cmp_bufs("hybrid params after 2 steps", ng, nc, PCNN_BUF_PARAMS, TOL_NET);
-    pcnn_net_free(nc);
-    pcnn_net_free(ng);
-    pcnn_model_file_free(m);
+    net_pair_free(&P);
 }
 static void test_hybrid_variants(void) { test_hybrid(); }
 
@@ -691,24 +708,15 @@ static void test_hybrid_variants(void) { test_hybrid(); }
  * bf16) the bf16 step's gradients are not the plain step's, so the mode is not a no-op. */
 static void test_train_bf16(void)
 {
-    const int NH = 8, NW = 8, NB = 5;
-    pcnn_model_file *m = pcnn_model_create(2, 8, 3, 4, NH, NW, COND, NULL, 23);
-    randomise_cond(m);
-    pcnn_net *nc = pcnn_net_create(m, "cpu", NB), *ng = pcnn_net_create(m, DEV_NAME, NB);
-    CHECK(nc != NULL);
-    CHECK(ng != NULL);
-    if (!nc || !ng) {
-        pcnn_net_free(nc);
-        pcnn_net_free(ng);
-        pcnn_model_file_free(m);
-        return;
-    }
-    uint8_t px[5 * 8 * 8 * 3];
+    const int NH = NET_NH, NW = NET_NW, NB = NET_NB;
+    net_pair P;
+    if (net_pair_new(&P, 2, 3, NB, 23)) return;
+    pcnn_net *nc = P.nc, *ng = P.ng;
+    const uint8_t *px = P.px;
     int32_t lab[5] = {1, 3, 1, 0, 2};
-    for (size_t i = 0; i < sizeof px; i++) px[i] = (uint8_t)urand(0.0f, 256.0f);
+    net_pair_scale(&P);
     size_t np = pcnn_net_table(ng)->total, nl = (size_t)NB * NH * NW * 30;
-    float *xf = pcnn_xmalloc((size_t)NB * NH * NW * 3 * sizeof *xf);
-    for (size_t i = 0; i < (size_t)NB * NH * NW * 3; i++) xf[i] = (px[i] / 255.0f - 0.5f) * 2.0f;
+    const float *xf = P.xf;
     float *l0 = pcnn_xmalloc(nl * sizeof *l0), *l1 = pcnn_xmalloc(nl * sizeof *l1);
     float *gplain = pcnn_xmalloc(np * sizeof *gplain), *g1 = pcnn_xmalloc(np * sizeof *g1),
           *g2 = pcnn_xmalloc(np * sizeof *g2);
@@ -766,17 +774,55 @@ static void test_train_bf16(void)
     pcnn_net_loglik(nc, px, NB, 0, llc);
     pcnn_net_loglik(ng, px, NB, 0, llg);
     cmp_host("bf16 train then loglik", llg, llc, 5 * 4, TOL_BF16);
-    free(xf);
     free(l0);
     free(l1);
     free(gplain);
     free(g1);
     free(g2);
-    pcnn_net_free(nc);
-    pcnn_net_free(ng);
-    pcnn_model_file_free(m);
+    net_pair_free(&P);
 }
 static void test_train_bf16_variants(void) { test_train_bf16(); }
+
+/* Scoring's wide pass (issue 27; net.c loglik_wide, the CUDA backend's default): the K
+ * classes of a batch as one pass of K x nb rows, the pixels replicated on the device. The
+ * device's wide pass against the CPU (TOL_NET) at 5 images in one pass of 20 rows and at 3;
+ * twice the same bytes; and against the device's own K-pass path (K passes of 5 rows, the
+ * class-free part shared): within TOL_NET, and the bytewise differences counted (the
+ * passes have other row counts, for which cuDNN may pick other algorithms: equality is
+ * expected where it picks the same, not promised). */
+static void test_wide_loglik(void)
+{
+    const int NB = NET_NB, KC = 4;
+    net_pair P;
+    if (net_pair_new(&P, 2, 3, NB * KC, 31)) return;
+    double lc[5 * 4], lw[5 * 4], lw2[5 * 4], lk[5 * 4];
+    for (int nb = NB; nb >= 3; nb -= 2) {
+        char what[64];
+        pcnn_net_loglik(P.nc, P.px, nb, 0, lc);
+        pcnn_net_set_score_wide(P.ng, 1);
+        pcnn_net_loglik(P.ng, P.px, nb, 0, lw);
+        pcnn_net_loglik(P.ng, P.px, nb, 0, lw2);
+        pcnn_net_set_score_wide(P.ng, 0);
+        pcnn_net_loglik(P.ng, P.px, nb, 0, lk);
+        snprintf(what, sizeof what, "wide loglik N=%d vs cpu", nb);
+        cmp_host(what, lw, lc, (size_t)nb * KC, TOL_NET);
+        snprintf(what, sizeof what, "K-pass loglik N=%d vs cpu", nb);
+        cmp_host(what, lk, lc, (size_t)nb * KC, TOL_NET);
+        snprintf(what, sizeof what, "wide vs K-pass N=%d (device)", nb);
+        cmp_host(what, lw, lk, (size_t)nb * KC, TOL_NET);
+        size_t twice = 0, vsk = 0;
+        for (int i = 0; i < nb * KC; i++) {
+            twice += memcmp(&lw[i], &lw2[i], sizeof *lw) != 0;
+            vsk += memcmp(&lw[i], &lk[i], sizeof *lw) != 0;
+        }
+        printf("#   %-28s n=%-7d twice: %zu bytewise differences; vs the K-pass path: %zu\n",
+               "wide loglik (device)", nb * KC, twice, vsk);
+        CHECK(twice == 0);
+        if (!strcmp(DEV_NAME, "cpu")) CHECK(vsk == 0);   /* the CPU: bit for bit */
+    }
+    net_pair_free(&P);
+}
+static void test_wide_loglik_variants(void) { test_wide_loglik(); }
 
 /* Bytewise equality of a buffer of two nets; prints the count of differing floats. */
 static size_t same_bufs(const char *what, pcnn_net *a, pcnn_net *b, int which)
@@ -798,7 +844,8 @@ static size_t same_bufs(const char *what, pcnn_net *a, pcnn_net *b, int which)
  * four steps (dropout on, each its own step: the first runs plainly, the second is captured,
  * the others replay), loss and every gradient byte for byte, Adam between; then bf16 training
  * steps likewise (where the device has them); then the likelihood of every class (eval:
- * plain, captured, replayed over the classes) at two batch sizes. On a GPU the graph net
+ * plain, captured, replayed over the classes) at two batch sizes, as wide passes (the K
+ * classes in one) and as K passes. On a GPU the graph net
  * must have replayed (no silent plain run). */
 static void test_graph(void)
 {
@@ -844,15 +891,19 @@ static void test_graph(void)
         }
     }
     bad += same_bufs("graph params after the steps", gg, gp, PCNN_BUF_PARAMS);
-    /* eval: every class, twice per batch size (N = 5, then 3: another graph) */
+    /* eval: every class, twice per batch size (N = 5, then 3: another graph), as wide
+     * passes (the K classes in one pass: rep 0, 1) and as K passes (rep 2, 3) */
     double la[5 * 4], lb[5 * 4];
-    for (int rep = 0; rep < 2; rep++)
+    for (int rep = 0; rep < 4; rep++)
         for (int nb = NB; nb >= 3; nb -= 2) {
-            pcnn_net_loglik(gg, px, nb, rep, la);
-            pcnn_net_loglik(gp, px, nb, rep, lb);
+            pcnn_net_set_score_wide(gg, rep < 2);
+            pcnn_net_set_score_wide(gp, rep < 2);
+            pcnn_net_loglik(gg, px, nb, rep & 1, la);
+            pcnn_net_loglik(gp, px, nb, rep & 1, lb);
             size_t nd = 0;
             for (int i = 0; i < nb * 4; i++) nd += memcmp(&la[i], &lb[i], sizeof *la) != 0;
-            printf("#   %-28s n=%-7d %zu bytewise differences\n", "graph loglik", nb * 4, nd);
+            printf("#   %-28s n=%-7d %zu bytewise differences\n",
+                   rep < 2 ? "graph loglik (wide)" : "graph loglik (K passes)", nb * 4, nd);
             bad += nd;
         }
     long cap = pcnn_net_graph_runs(gg, 0), rep = pcnn_net_graph_runs(gg, 1);
@@ -1046,7 +1097,8 @@ static const char *const TEST_NAMES[] = {
     "test_adam", "test_network", "test_hybrid", "test_logits_at", "test_cached_logits",
     "test_weightnorm_variants", "test_input_variants", "test_gated_variants",
     "test_network_variants", "test_hybrid_variants", "test_cached_logits_variants",
-    "test_train_bf16", "test_train_bf16_variants", "test_graph", "test_graph_variants"};
+    "test_train_bf16", "test_train_bf16_variants", "test_graph", "test_graph_variants",
+    "test_wide_loglik", "test_wide_loglik_variants"};
 
 static const char *MISSING_WHY;
 static void test_device_present(void)
@@ -1119,6 +1171,8 @@ int main(int argc, char **argv)
         PSKIP(test_cached_logits_variants, why);
         PSKIP(test_train_bf16_variants, why);
         PSKIP(test_graph_variants, why);
+        PSKIP(test_wide_loglik, why);
+        PSKIP(test_wide_loglik_variants, why);
     } else {
         printf("# precision %s, tolerances: conv/GEMM ops %.0e, network %.0e, "
                "weight norm/dmol/Adam %.0e\n", prec ? prec : "fp32", TOL_OP, TOL_NET, TOL_FP32);
@@ -1136,6 +1190,7 @@ int main(int argc, char **argv)
         PRUN(test_cached_logits);
         PRUN(test_train_bf16);
         PRUN(test_graph);
+        PRUN(test_wide_loglik);
         teardown_backends();
         why = setup_backends(PCNN_COND_FILM | PCNN_COND_INPUT, self);
         printf("# conditioning %s\n", pcnn_cond_name(COND));
@@ -1151,6 +1206,7 @@ int main(int argc, char **argv)
             PSKIP(test_cached_logits_variants, why);
             PSKIP(test_train_bf16_variants, why);
             PSKIP(test_graph_variants, why);
+            PSKIP(test_wide_loglik_variants, why);
         } else {
             setup_common();
             PRUN(test_weightnorm_variants);
@@ -1161,6 +1217,7 @@ int main(int argc, char **argv)
             PRUN(test_cached_logits_variants);
             PRUN(test_train_bf16_variants);
             PRUN(test_graph_variants);
+            PRUN(test_wide_loglik_variants);
         }
     }
     teardown_backends();
