@@ -491,7 +491,7 @@ $(P)/report.md $(P)/report.html &: $(P)/config.txt $(P)/model.bin $(P)/fit.tsv \
 # what it estimates; a labelled test set (Fashion-MNIST) tells, beside the run's own model.
 PS := $(P)/submit
 PIPE_ARGS_submit-fit := $(PIPE_ARGS_fit_a) $(PIPE_ARGS_fit_b)
-ifneq ($(filter $(PIPE_RUN_GOALS),$(PIPE_GOALS)),)
+ifneq ($(filter submission-run submission-done,$(PIPE_GOALS)),)
   $(call pipe_stamp,$(PS)/.args/fit,$(PIPE_ARGS_submit-fit)$(if $(PIPE_LAUNCH),|launcher: $(PIPE_LAUNCH)))
 endif
 PIPE_SUBMIT_OUTPUTS := $(addprefix $(PS)/,model.bin fit.tsv test.scores.tsv test.preds.csv \

@@ -53,6 +53,8 @@ stamps() { find "$RUNDIR" -type f -printf '%P %T@\n' | sort; }
 	for f in train.bin val.bin test.bin model.bin; do
 		"$PCNN_BIN/pcnn-info" -q "$RUNDIR/$f"
 	done
+	# the submission's folder only with make submission
+	[ ! -e "$RUNDIR/submit" ]
 	# training log: a header and one row (1 epoch) with the named columns
 	[ "$(wc -l <"$RUNDIR/fit.tsv")" -eq 2 ]
 	head -n 1 "$RUNDIR/fit.tsv" | grep -q 'epoch.*train_bpd.*val_bpd.*val_acc'
