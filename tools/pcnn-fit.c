@@ -276,7 +276,8 @@ int main(int argc, char **argv)
         if (!set_sched && (s = pcnn_model_file_get_meta(m, "lr_schedule"))) o.lr_cosine = !strcmp(s, "cosine");
         if (o.lr_cosine && set_decay)
             pcnn_usage_error("--lr-decay: %s follows the cosine schedule, which has no per-epoch factor", resume);
-        if (o.lr_cosine && !set_lr && (s = pcnn_model_file_get_meta(m, "lr_base")) && !pcnn_parse_double(s, 0, 10, &v)) o.lr = v;
+        /* the run's --lr (the cosine schedule's peak; recorded again in every checkpoint) */
+        if (!set_lr && (s = pcnn_model_file_get_meta(m, "lr_base")) && !pcnn_parse_double(s, 0, 10, &v)) o.lr = v;
         if (!set_polyak && (s = pcnn_model_file_get_meta(m, "polyak")) && !pcnn_parse_double(s, 0, 1, &v)) o.polyak = v;
         if (!set_cew && (s = pcnn_model_file_get_meta(m, "ce_weight")) && !pcnn_parse_double(s, 0, 1e6, &v)) o.ce_weight = v;
         if (!set_cet && (s = pcnn_model_file_get_meta(m, "ce_temperature")) && !pcnn_parse_double(s, 1e-3, 1e6, &v)) o.ce_temperature = v;

@@ -467,6 +467,10 @@ setup() {
 	"$FIT" -q "${TINY[@]}" -e 2 --lr 1e-3 --lr-schedule cosine --max-steps 4 -o r.bin train.bin
 	"$FIT" -q -e 2 -r r.bin train.bin
 	cmp r.bin c.bin
+	# the same for the epoch decay with a --lr of its own (the file's lr_base, not the default)
+	"$FIT" -q "${TINY[@]}" -e 2 --lr 1e-3 --max-steps 4 -o e.bin train.bin
+	"$FIT" -q -e 2 -r e.bin train.bin
+	cmp e.bin d.bin
 	# no per-epoch factor with it
 	run "$FIT" "${TINY[@]}" -e 2 --lr-schedule cosine --lr-decay 0.5 -o x.bin train.bin
 	[ "$status" -eq 2 ]
