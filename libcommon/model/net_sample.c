@@ -176,6 +176,9 @@ static void gather_n(sampler *S, int ne, float *const *dst, const pcnn_node *con
 {
     size_t F = (size_t)S->F, w = (size_t)nd[0]->w;
     const float *src[3];
+    for (int q = 1; q < ne; q++)
+        if (nd[q]->h != nd[0]->h || nd[q]->w != nd[0]->w)
+            pcnn_die("internal error: a gated block's inputs differ in size");
     for (int q = 0; q < ne; q++) src[q] = nd[q]->val + (((size_t)S->off * nd[q]->h + r0) * w + c0) * F;
     copies(S, ne, dst, (size_t)hw * ww * F, (size_t)ww * F, src, nd[0]->h * w * F, w * F, hw,
            (size_t)ww * F);
