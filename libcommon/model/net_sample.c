@@ -65,8 +65,9 @@
  * gathers as one launch), the INPUT window's upload before its op, the logits'
  * download last. With graphs (PCNN_CUDA_GRAPH=1: be->sample_graphs) the
  * enqueueing runs once plainly per key, is captured at the second position of
- * that key and replayed at every later one (pos_graph_begin): about 20 graphs
- * for all positions of an image (i mod 4, j mod 4, j = 0, and the batch). The copies
+ * that key and replayed at every later one (pos_graph_begin): 6 graphs per batch
+ * size for all positions of an image (j = 0 or not; the deepest level due, by i, or
+ * i and j, even or divisible by 4). The copies
  * move the same floats as copy_block, so the table gives the plain path's bytes
  * (test_sampler runs it on the CPU, whose backend offers the table without graphs;
  * test_gpu_parity compares graphs with the plain sampler on a GPU). Without

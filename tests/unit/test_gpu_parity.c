@@ -911,7 +911,8 @@ static void test_graph(void)
             bad += nd;
         }
     long cap = pcnn_net_graph_runs(gg, 0), rep = pcnn_net_graph_runs(gg, 1);
-    /* the cached sampler: 5 images of 8 x 8 (64 positions, about 20 shapes), twice */
+    /* the cached sampler: 5 images of 8 x 8 (64 positions of 6 shapes: 6 captured, 52
+     * replayed per call), twice, then its logits on given images */
     const int on_cpu = !strcmp(DEV_NAME, "cpu");
     if (on_cpu) pcnn_net_set_sample_table(gg, 1);   /* the CPU twin; a GPU: PCNN_CUDA_GRAPH */
     const size_t nx = (size_t)NB * NH * NW * 3, nl = (size_t)NB * NH * NW * 10 * 3;
