@@ -124,6 +124,8 @@ struct cuda_ctx {
     float *fx;                    /* (h_in_n) a bf16 operand widened, for a direction cuDNN
                                      has no deterministic bf16 algorithm for (made then) */
     int graphs;                   /* PCNN_CUDA_GRAPH=1 (never on a window) */
+    int pos_graphs;               /* a window of a backend with graphs: the cached sampler's
+                                     positions as graphs (pos_graph_begin; gr holds them) */
     int capturing;                /* inside a capture: dmol keeps ll on the device, the
                                      dropout mask reads d_step */
     graph_entry *gr;              /* the captured passes (ngr of them) */
@@ -230,6 +232,42 @@ static void cu_copy_block_op(pcnn_backend *be, float *dst, size_t dn, size_t dr,
     if (N > 0 && rows > 0 && len)
         wrote(CTX(be), dst, (((size_t)N - 1) * dn + ((size_t)rows - 1) * dr + len) * sizeof(float));
     cu_copy_block(CTX(be)->s, dst, dn, dr, src, sn, sr, N, rows, len);
+}
+
+/* The cached sampler's position table (nn_backend.h): pinned host memory, copies only
+ * enqueued (capturable: a graph's nodes that read and write the pinned memory when they
+ * run), and the table's copies. */
+static void *cu_host_alloc(pcnn_backend *be, size_t bytes)
+{
+    void *p = NULL;
+    CK(cudaMallocHost(&p, bytes ? bytes : 4));
+    memset(p, 0, bytes ? bytes : 4);
+    return p;
+}
+
+static void cu_host_release(pcnn_backend *be, void *p)
+{
+    if (p) CK(cudaFreeHost(p));
+}
+
+static void cu_upload_async(pcnn_backend *be, void *dst, const void *src, size_t bytes)
+{
+    wrote(CTX(be), dst, bytes);
+    CK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, CTX(be)->s));
+}
+
+static void cu_download_async(pcnn_backend *be, void *dst, const void *src, size_t bytes)
+{
+    CK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, CTX(be)->s));
+}
+
+static void cu_sync(pcnn_backend *be) { CK(cudaStreamSynchronize(CTX(be)->s)); }
+
+/* The table's copies write the sampler's windows and caches, never a weight: no wrote(). */
+static void cu_copy_table_op(pcnn_backend *be, const uint64_t *tab, int e, int ne, size_t dn,
+                             size_t dr, size_t sn, size_t sr, int N, int rows, size_t len)
+{
+    cu_copy_table(CTX(be)->s, tab, e, ne, dn, dr, sn, sr, N, rows, len);
 }
 
 /* Padding of a shifted conv of layer L on (N, h, w): top kh-1; down_right:
@@ -622,8 +660,11 @@ static void cu_wn_bwd_op(pcnn_backend *be, const float *params, const float *gp,
     cu_wn_bwd(c->s, grads, gp, params, c->rows);
 }
 
-static void cu_input_fwd(pcnn_backend *be, void *st, const float *wp, const float *x,
-                         const int32_t *labels, int N, int r0, int c0, float *u, float *ul)
+/* input_fwd, the window's place (r0, c0) given, or (rc not NULL) read from device memory
+ * (the cached sampler's position table): the same launches otherwise. */
+static void input_fwd_at(pcnn_backend *be, void *st, const float *wp, const float *x,
+                         const int32_t *labels, int N, int r0, int c0, const uint64_t *rc,
+                         float *u, float *ul)
 {
     cuda_state *s = (cuda_state *)st;
     cuda_ctx *c = CTX(be);
@@ -635,9 +676,15 @@ static void cu_input_fwd(pcnn_backend *be, void *st, const float *wp, const floa
              gc = shifted_pad(L1, N, H, W, 1);
     /* xin = concat(x [+ class_map[y] at the window's place], 1), padded per conv */
     const float *cmap = t->cond & PCNN_COND_INPUT ? wp + t->class_map : NULL;
-    cu_input_pad(c->s, s->xa, ga, x, cmap, labels, t->H, t->W, r0, c0);
-    cu_input_pad(c->s, s->xb, gb, x, cmap, labels, t->H, t->W, r0, c0);
-    cu_input_pad(c->s, s->xc, gc, x, cmap, labels, t->H, t->W, r0, c0);
+    if (rc && cmap) {
+        cu_input_pad_dev(c->s, s->xa, ga, x, cmap, labels, t->H, t->W, rc);
+        cu_input_pad_dev(c->s, s->xb, gb, x, cmap, labels, t->H, t->W, rc);
+        cu_input_pad_dev(c->s, s->xc, gc, x, cmap, labels, t->H, t->W, rc);
+    } else {   /* without the class map the place is not read */
+        cu_input_pad(c->s, s->xa, ga, x, cmap, labels, t->H, t->W, r0, c0);
+        cu_input_pad(c->s, s->xb, gb, x, cmap, labels, t->H, t->W, r0, c0);
+        cu_input_pad(c->s, s->xc, gc, x, cmap, labels, t->H, t->W, r0, c0);
+    }
     float *tmp = c->sA;
     /* u = down_shift(u_init(xin)) */
     conv_fwd(be, padded_shape(Lu, ga), Lu, wp, s->xa, NULL, 0.0f, tmp);
@@ -647,6 +694,18 @@ static void cu_input_fwd(pcnn_backend *be, void *st, const float *wp, const floa
     cu_shift_bias(c->s, ul, tmp, wp + L0->b, N, H, W, F, 1, 0, 0);
     conv_fwd(be, padded_shape(L1, gc), L1, wp, s->xc, NULL, 0.0f, tmp);
     cu_shift_bias(c->s, ul, tmp, wp + L1->b, N, H, W, F, 0, 1, 1);
+}
+
+static void cu_input_fwd(pcnn_backend *be, void *st, const float *wp, const float *x,
+                         const int32_t *labels, int N, int r0, int c0, float *u, float *ul)
+{
+    input_fwd_at(be, st, wp, x, labels, N, r0, c0, NULL, u, ul);
+}
+
+static void cu_input_fwd_tab(pcnn_backend *be, void *st, const float *wp, const float *x,
+                             const int32_t *labels, int N, const uint64_t *rc, float *u, float *ul)
+{
+    input_fwd_at(be, st, wp, x, labels, N, 0, 0, rc, u, ul);
 }
 
 static void cu_input_bwd(pcnn_backend *be, void *st, const float *wp, float *gp, const float *x,
@@ -967,11 +1026,9 @@ static void graph_drop(graph_entry *e)
     e->exec = NULL;
 }
 
-static int cu_graph_begin(pcnn_backend *be, uint64_t key, uint64_t step)
+/* The entry of key (made at its first call): its index. */
+static int graph_find(cuda_ctx *c, uint64_t key)
 {
-    cuda_ctx *c = CTX(be);
-    if (!c->graphs) return -1;
-    if (c->capturing) pcnn_die("internal error: a graph begun inside a capture");
     int i = 0;
     while (i < c->ngr && c->gr[i].key != key) i++;
     if (i == c->ngr) {
@@ -981,6 +1038,15 @@ static int cu_graph_begin(pcnn_backend *be, uint64_t key, uint64_t step)
         }
         c->gr[c->ngr++] = graph_entry{key, 0, NULL, 0};
     }
+    return i;
+}
+
+static int cu_graph_begin(pcnn_backend *be, uint64_t key, uint64_t step)
+{
+    cuda_ctx *c = CTX(be);
+    if (!c->graphs) return -1;
+    if (c->capturing) pcnn_die("internal error: a graph begun inside a capture");
+    int i = graph_find(c, key);
     graph_entry *e = &c->gr[i];
     e->calls++;
     /* every copy of the weights is made inside the graph: at a capture, so that its
@@ -1016,6 +1082,34 @@ static void cu_graph_end(pcnn_backend *be)
     CK(cudaGraphLaunch(e->exec, c->s));
 }
 
+/* One position of the cached sampler on this window (nn_backend.h pos_graph_begin): the
+ * first call of a shape runs plainly (plans, workspace, lazily made buffers come to be),
+ * the second is captured, later ones replay. What a position changes is in the position
+ * table and the pixels, read from pinned memory by the graph's own copies. No weight
+ * generation is begun: the weights stay during a scan and their copies were made by the
+ * shape's plain run (one made inside a capture is made again at each replay: the same
+ * values). A bigger cuDNN workspace since the capture means a recapture. Ended by
+ * cu_graph_end. */
+static int cu_pos_graph_begin(pcnn_backend *be, uint64_t key)
+{
+    cuda_ctx *c = CTX(be);
+    if (!c->pos_graphs) return -1;
+    if (c->capturing) pcnn_die("internal error: a graph begun inside a capture");
+    int i = graph_find(c, key);
+    graph_entry *e = &c->gr[i];
+    e->calls++;
+    if (e->exec && e->ws_gen != cu_convs_ws_gen(c->cv)) graph_drop(e);   /* stale workspace */
+    if (e->calls == 1) return -1;
+    if (e->exec) {
+        CK(cudaGraphLaunch(e->exec, c->s));
+        return 1;
+    }
+    CK(cudaStreamBeginCapture(c->s, cudaStreamCaptureModeThreadLocal));
+    c->capturing = 1;
+    c->cur = i;
+    return 0;
+}
+
 static void cu_graph_ll(pcnn_backend *be, double *ll, int N)
 {
     cuda_ctx *c = CTX(be);
@@ -1047,9 +1141,9 @@ static void cu_destroy(pcnn_backend *be)
                         c->h_in, c->h_out, c->h_dy, c->h_w, c->fx};
         for (void *p : bufs)
             if (p) cudaFree(p);
+        for (int i = 0; i < c->ngr; i++) graph_drop(&c->gr[i]);   /* a window's: positions */
+        free(c->gr);
         if (!c->window) {
-            for (int i = 0; i < c->ngr; i++) graph_drop(&c->gr[i]);
-            free(c->gr);
             if (c->h_step) cudaFreeHost(c->h_step);
             if (c->d_step) cudaFree(c->d_step);
             if (c->blas_ws) cudaFree(c->blas_ws);
@@ -1271,7 +1365,8 @@ static pcnn_backend *cu_window_new(pcnn_backend *parent, int max_batch, int H, i
     c->coll = pcnn_dist_device();   /* no collectives on a window */
     c->h_in = c->h_out = c->h_dy = c->h_w = NULL;   /* its own bf16 scratch, of its size */
     c->fx = NULL;
-    c->graphs = c->capturing = 0;   /* no graphs on a window */
+    c->graphs = c->capturing = 0;   /* no passes as graphs on a window; its positions */
+    c->pos_graphs = pc->graphs;     /* (the cached sampler's) with PCNN_CUDA_GRAPH=1 */
     c->gr = NULL;
     c->ngr = c->capgr = 0;
     c->h_step = c->d_step = NULL;
@@ -1369,4 +1464,15 @@ static void set_ops(pcnn_backend *be)
     be->graph_begin = cu_graph_begin;
     be->graph_end = cu_graph_end;
     be->graph_ll = cu_graph_ll;
+    be->host_alloc = cu_host_alloc;
+    be->host_release = cu_host_release;
+    be->upload_async = cu_upload_async;
+    be->download_async = cu_download_async;
+    be->sync = cu_sync;
+    be->copy_table = cu_copy_table_op;
+    be->input_fwd_tab = cu_input_fwd_tab;
+    be->pos_graph_begin = cu_pos_graph_begin;
+    be->pos_graph_end = cu_graph_end;
+    /* PCNN_CUDA_GRAPH=1: the cached sampler's positions as graphs (net_sample.c) */
+    be->sample_graphs = CTX(be)->graphs || CTX(be)->pos_graphs;
 }

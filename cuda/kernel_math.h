@@ -309,6 +309,19 @@ KM_INLINE void km_copy_block(size_t t, float *dst, size_t dn, size_t dr, const f
     dst[n * dn + r * dr + k] = src[n * sn + r * sr + k];
 }
 
+/* t over (ne, N, rows, len): the cached sampler's copies from its position table
+ * (nn_backend.h copy_table): entry q's two words ent[2q], ent[2q + 1] are the
+ * destination's and the source's addresses (written by the host for each position),
+ * and the copy between them is km_copy_block's. The strides and sizes are the
+ * launch's, the same at every position of a shape; only the table changes. */
+KM_INLINE void km_copy_table(size_t t, const uint64_t *ent, size_t dn, size_t dr, size_t sn,
+                             size_t sr, int N, int rows, size_t len)
+{
+    size_t per = (size_t)N * (size_t)rows * len, q = t / per;
+    km_copy_block(t % per, (float *)(uintptr_t)ent[2 * q], dn, dr,
+                  (const float *)(uintptr_t)ent[2 * q + 1], sn, sr, rows, len);
+}
+
 /* e over (N, H, W, C): out[n,i,j] (= or acc) t[n, i-dy, j-dx] + b, zero where
  * i < dy or j < dx. */
 KM_INLINE void km_shift_bias(size_t e, float *out, const float *t, const float *b, int H, int W,

@@ -94,6 +94,10 @@ void cu_bias_rows(cudaStream_t s, float *out, const float *b, size_t rows, int C
  * (nn_input_fwd). */
 void cu_input_pad(cudaStream_t s, float *xin, pad_geom pg, const float *x, const float *cmap,
                   const int32_t *labels, int Hc, int Wc, int r0, int c0);
+/* The same with (r0, c0) = (rc[0], rc[1]) read from device memory when it runs (the
+ * cached sampler's position table). */
+void cu_input_pad_dev(cudaStream_t s, float *xin, pad_geom pg, const float *x, const float *cmap,
+                      const int32_t *labels, int Hc, int Wc, const uint64_t *rc);
 /* dcmap (K, 3, H, W) (acc) [labels[n], c, i, j] += dxin[n, i, j, c], c < 3,
  * images in order (nn_class_map_bwd). dxin (N, H, W, 4). */
 void cu_class_map_bwd(cudaStream_t s, float *dcmap, const float *dxin, const int32_t *labels,
@@ -106,6 +110,10 @@ void cu_unpad_add(cudaStream_t s, float *din, const float *dpad, pad_geom pg, in
  * the backend's copy_block: the cached sampler's window gathers and scatters). */
 void cu_copy_block(cudaStream_t s, float *dst, size_t dn, size_t dr, const float *src, size_t sn,
                    size_t sr, int N, int rows, size_t len);
+/* One launch of ne such copies, entry q = e..e+ne-1 of the device table tab (two words:
+ * dst's and src's addresses, the cached sampler's position table; km_copy_table). */
+void cu_copy_table(cudaStream_t s, const uint64_t *tab, int e, int ne, size_t dn, size_t dr,
+                   size_t sn, size_t sr, int N, int rows, size_t len);
 /* out[n,i,j] (= or acc) t[n,i-dy,j-dx] + b, zero where i < dy or j < dx
  * (down_shift: dy = 1, right_shift: dx = 1). (N,H,W,C). */
 void cu_shift_bias(cudaStream_t s, float *out, const float *t, const float *b, int N, int H,

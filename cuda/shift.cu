@@ -21,6 +21,26 @@ void cu_input_pad(cudaStream_t s, float *xin, pad_geom pg, const float *x, const
     CK_LAUNCH();
 }
 
+/* k_input_pad with the window's place (r0, c0) = (rc[0], rc[1]) read from device memory:
+ * the cached sampler's position table, so that a captured launch serves every position. */
+__global__ void k_input_pad_dev(float *xin, pad_geom pg, const float *x, const float *cmap,
+                                const int32_t *labels, int Hc, int Wc, const uint64_t *rc,
+                                size_t rows)
+{
+    const int r0 = (int)rc[0], c0 = (int)rc[1];
+    for (size_t r = blockIdx.x * (size_t)blockDim.x + threadIdx.x; r < rows;
+         r += (size_t)gridDim.x * blockDim.x)
+        km_input_pad(r, xin, pg, x, cmap, labels, Hc, Wc, r0, c0);
+}
+
+void cu_input_pad_dev(cudaStream_t s, float *xin, pad_geom pg, const float *x, const float *cmap,
+                      const int32_t *labels, int Hc, int Wc, const uint64_t *rc)
+{
+    k_input_pad_dev<<<pcnn_grid(pg.rows()), 256, 0, s>>>(xin, pg, x, cmap, labels, Hc, Wc, rc,
+                                                         pg.rows());
+    CK_LAUNCH();
+}
+
 /* One thread per (c, pixel q) of the map: the images in order, each into its class's row. */
 __global__ void k_class_map_bwd(float *dcmap, const float *dxin, const int32_t *labels, int N,
                                 size_t plane)
@@ -80,6 +100,24 @@ void cu_copy_block(cudaStream_t s, float *dst, size_t dn, size_t dr, const float
     size_t total = (size_t)N * rows * len;
     if (!total) return;
     k_copy_block<<<pcnn_grid(total), 256, 0, s>>>(dst, dn, dr, src, sn, sr, rows, len, total);
+    CK_LAUNCH();
+}
+
+__global__ void k_copy_table(const uint64_t *ent, size_t dn, size_t dr, size_t sn, size_t sr,
+                             int N, int rows, size_t len, size_t total)
+{
+    for (size_t t = blockIdx.x * (size_t)blockDim.x + threadIdx.x; t < total;
+         t += (size_t)gridDim.x * blockDim.x)
+        km_copy_table(t, ent, dn, dr, sn, sr, N, rows, len);
+}
+
+void cu_copy_table(cudaStream_t s, const uint64_t *tab, int e, int ne, size_t dn, size_t dr,
+                   size_t sn, size_t sr, int N, int rows, size_t len)
+{
+    size_t total = (size_t)ne * N * rows * len;
+    if (!total) return;
+    k_copy_table<<<pcnn_grid(total), 256, 0, s>>>(tab + 2 * (size_t)e, dn, dr, sn, sr, N, rows,
+                                                  len, total);
     CK_LAUNCH();
 }
 

@@ -30,7 +30,8 @@
 #   classes in one wide pass, and for bf16 also as K passes) / pcnn-gen (100 images, the
 #   cached sampler) at (R,F,M) = (1,40,5) and (5,160,10), and pcnn-fit alone at (1,160,5),
 #   batch 64, fp32, tf32, bf16 (PCNN_PRECISION: bf16 in every pass) and
-#   bf16-graph (PCNN_CUDA_GRAPH=1: training steps and scoring passes replayed as graphs);
+#   bf16-graph (PCNN_CUDA_GRAPH=1: training steps, scoring passes and the cached sampler's
+#   positions, one graph per position shape, replayed as graphs);
 #   PyTorch's run of the same model (tests/reference/bench_gpu_torch.py --quick: eager
 #   fp32, bf16 autocast + channels_last, torch.compile) when python3 has torch, in the
 #   same run on the same GPU.
@@ -499,6 +500,14 @@ if [ $BENCH_ONLY = 0 ]; then
 	if tmo 60 "$BIN/pcnn-gen" -q --no-quality --naive -c all -n 2 -b 8 -s 5 --device $DEV -o "$W/gen-naive" "$W/g.bin"; then
 		note "pcnn-gen on $DEV, cached vs --naive sampler: $(same_pngs "$W/gen-gpu" "$W/gen-naive") images byte-identical (not counted as a failure)"
 	else fail "pcnn-gen --naive on $DEV failed (log.txt)"; fi
+	# The cached sampler's positions as graphs (PCNN_CUDA_GRAPH=1: one per position shape,
+	# captured once and replayed; issue 27 item 4) on the same device: the plain cached
+	# sampler's bytes (the same launches; test_graph counts the replays)
+	if [ -d "$W/gen-gpu" ] && PCNN_CUDA_GRAPH=1 tmo 60 "$BIN/pcnn-gen" -q --no-quality -c all -n 2 -b 8 -s 5 --device $DEV -o "$W/gen-graph" "$W/g.bin"; then
+		read -r gsame _ gtotal <<<"$(same_pngs "$W/gen-gpu" "$W/gen-graph")"
+		if [ "$gsame" = "$gtotal" ] && [ "$gtotal" -gt 0 ]; then note "pcnn-gen on $DEV, the cached sampler with graphs vs without: $gsame of $gtotal images byte-identical"
+		else fail "pcnn-gen on $DEV, the cached sampler with graphs (PCNN_CUDA_GRAPH=1) vs without: only $gsame of $gtotal images byte-identical"; fi
+	elif [ -d "$W/gen-gpu" ]; then fail "pcnn-gen with PCNN_CUDA_GRAPH=1 on $DEV failed (log.txt)"; fi
 	results "stage A4"
 	multi_gpu
 	results "stage A"
@@ -524,7 +533,8 @@ tmo 30 "$TBIN/pcnn-mkdata" -H $S -W $S -K 4 -n $((64 * steps)) -s 4 -o "$W/bench
 SIZES=("1 40 5" "5 160 10" "1 160 5 train")
 [ "$DRY" = 1 ] && SIZES=("1 8 1" "1 4 1 train")
 for size in "${SIZES[@]}"; do
-	# bf16-graph: bf16 with every training step and scoring pass replayed as a CUDA graph
+	# bf16-graph: bf16 with every training step and scoring pass, and each position of the
+	# cached sampler (one graph per position shape), replayed as a CUDA graph
 	for prec in fp32 tf32 bf16 bf16-graph; do
 		graph=0; case $prec in *-graph) graph=1 ;; esac
 		pprec=${prec%-graph}

@@ -56,6 +56,28 @@ static void cpu_copy_block(pcnn_backend *be, float *dst, size_t dn, size_t dr, c
                    len * sizeof(float));
 }
 
+/* The cached sampler's position table on the CPU (nn_backend.h copy_table; the twin of
+ * the CUDA one, test_sampler compares it with the plain sampler): "device" memory is host
+ * memory, so the table's words are the addresses themselves and the copies are
+ * copy_block's; the async copies are plain ones, and no graphs. */
+static void *cpu_host_alloc(pcnn_backend *be, size_t bytes) { return pcnn_xmalloc(bytes ? bytes : 1); }
+static void cpu_host_release(pcnn_backend *be, void *p) { free(p); }
+static void cpu_sync(pcnn_backend *be) { (void)be; }
+
+static void cpu_copy_table(pcnn_backend *be, const uint64_t *tab, int e, int ne, size_t dn,
+                           size_t dr, size_t sn, size_t sr, int N, int rows, size_t len)
+{
+    for (int q = e; q < e + ne; q++)
+        cpu_copy_block(be, (float *)(uintptr_t)tab[2 * q], dn, dr,
+                       (const float *)(uintptr_t)tab[2 * q + 1], sn, sr, N, rows, len);
+}
+
+static void cpu_input_fwd_tab(pcnn_backend *be, void *st, const float *wp, const float *x,
+                              const int32_t *labels, int N, const uint64_t *rc, float *u, float *ul)
+{
+    be->input_fwd(be, st, wp, x, labels, N, (int)rc[0], (int)rc[1], u, ul);
+}
+
 /* Windows of the cached sampler: plain CPU backends (each with its own scratch, so
  * that the sampler's threads can each have theirs). */
 static pcnn_backend *cpu_window_new(pcnn_backend *be, int max_batch, int H, int W)
@@ -563,6 +585,14 @@ pcnn_backend *pcnn_backend_cpu_new(const pcnn_param_table *t, int max_batch, int
     be->copy_block = cpu_copy_block;
     be->window_new = cpu_window_new;
     be->windows_threaded = 1;
+    be->host_alloc = cpu_host_alloc;
+    be->host_release = cpu_host_release;
+    be->upload_async = cpu_copy;
+    be->download_async = cpu_copy;
+    be->sync = cpu_sync;
+    be->copy_table = cpu_copy_table;
+    be->input_fwd_tab = cpu_input_fwd_tab;
+    be->sample_graphs = 0;   /* the table only when asked (tests: the CUDA path's twin) */
     be->score_wide = 0;   /* small batches in cache; gated_fwd_x shares the class-free part */
     be->state_new = cpu_state_new;
     be->state_free = cpu_state_free;

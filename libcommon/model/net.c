@@ -357,6 +357,7 @@ pcnn_net *pcnn_net_create_batch(const pcnn_model_file *m, const char *device, in
     /* PCNN_SCORE_WIDE=0 or 1 overrides the backend's choice (benches compare the two) */
     const char *sw = getenv("PCNN_SCORE_WIDE");
     net->score_wide = sw && *sw ? strcmp(sw, "0") != 0 : be->score_wide;
+    net->sample_table = -1;   /* the cached sampler's table: the backend's choice */
     size_t bytes = t->total * sizeof(float);
     net->params = be->alloc(be, bytes);
     net->adam_m = be->alloc(be, bytes);
@@ -892,6 +893,7 @@ float *pcnn_net_buffer(pcnn_net *net, int which)
 
 const pcnn_param_table *pcnn_net_table(const pcnn_net *net) { return net->t; }
 void pcnn_net_set_score_wide(pcnn_net *net, int on) { net->score_wide = on; }
+void pcnn_net_set_sample_table(pcnn_net *net, int on) { net->sample_table = on < 0 ? -1 : on != 0; }
 double pcnn_net_backend_seconds(const pcnn_net *net) { return net->backend_s; }
 void pcnn_net_invalidate(pcnn_net *net) { net->wp_src = 0; }
 double pcnn_net_last_loss(const pcnn_net *net) { return net->last_loss; }

@@ -35,8 +35,13 @@ float pcnn_net_grad_step(pcnn_net *net, const uint8_t *pixels, const int32_t *la
 double pcnn_hybrid_row_weights(const double *l, const int32_t *cls, int k, int K, int32_t y,
                                double lambda, double tau, int n_total, float *w, int *jy);
 /* How many passes ran as device graphs (nn_backend.h graph_begin; PCNN_CUDA_GRAPH=1):
- * captured (which == 0) or replayed (1). 0 on backends without graphs. */
+ * captured (which == 0) or replayed (1), the cached sampler's positions (pos_graph_begin)
+ * included. 0 on backends without graphs. */
 long pcnn_net_graph_runs(const pcnn_net *net, int which);
+/* The cached sampler with its position table (1: every copy's addresses from a table,
+ * the CUDA graphs' way, net_sample.c; the CPU offers it without graphs) or without (0);
+ * -1: the backend's choice (the table where it has graphs on: PCNN_CUDA_GRAPH=1). */
+void pcnn_net_set_sample_table(pcnn_net *net, int on);
 /* pcnn_net_loglik as one wide pass of K x nb rows per batch (1) or K passes of nb (0);
  * the default is the backend's (nn_backend.h score_wide), or PCNN_SCORE_WIDE=0/1. */
 void pcnn_net_set_score_wide(pcnn_net *net, int on);

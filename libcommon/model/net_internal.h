@@ -64,7 +64,10 @@ struct pcnn_net {
     pcnn_lr_run *lr_runs; /* the table as runs of one rate, made by the first set_class_lr_mult */
     int nlr_runs;
     double last_ce;       /* last hybrid step's mean CE term (nats), 0 for plain steps */
-    long graph_runs[2];   /* passes captured (0) and replayed (1) as device graphs */
+    long graph_runs[2];   /* passes captured (0) and replayed (1) as device graphs (the
+                             cached sampler's positions included) */
+    int sample_table;     /* the cached sampler's position table: 1 on, 0 off, -1 the
+                             backend's choice (nn_backend.h sample_graphs) */
     uint8_t *hpix;                 /* host (max_batch,H,W,3): the hybrid step's batch */
     float *hw_row;                 /* host (max_batch): the hybrid step's dmol weights */
     int ce_classes;                /* classes in each CE image's posterior, 0 = all K */

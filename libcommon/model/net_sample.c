@@ -52,10 +52,31 @@
  * may sum in another order than the whole image's (cuDNN picks per shape), so
  * there the cached sampler equals the naive one within rounding, not bit for
  * bit (docs/GPU.md); pcnn_cached_logits lets test_gpu_parity measure that.
+ *
+ * The position table (S->tab; nn_backend.h copy_table, docs/GPU.md). A position's
+ * launches differ from another's of the same shape (the same ops due, the same
+ * window sizes) only in where they read and write: the gathers' and scatters' places
+ * in the cache, the INPUT window's pixels and its (r0, c0) (the class map's place).
+ * With the table, the walk over the ops runs twice per position: first it only
+ * records (every copy's two addresses and INPUT's (r0, c0) into the host table,
+ * the INPUT window's pixels into host memory, and the shape into a key: every
+ * launch argument that is not in the table), then it enqueues: the table's
+ * upload, the ops with each copy reading its entry (a gated block's three
+ * gathers as one launch), the INPUT window's upload before its op, the logits'
+ * download last. With graphs (PCNN_CUDA_GRAPH=1: be->sample_graphs) the
+ * enqueueing runs once plainly per key, is captured at the second position of
+ * that key and replayed at every later one (pos_graph_begin): 6 graphs per batch
+ * size for all positions of an image (j = 0 or not; the deepest level due, by i, or
+ * i and j, even or divisible by 4). The copies
+ * move the same floats as copy_block, so the table gives the plain path's bytes
+ * (test_sampler runs it on the CPU, whose backend offers the table without graphs;
+ * test_gpu_parity compares graphs with the plain sampler on a GPU). Without
+ * sample_graphs (the default) the walk runs once, plainly, as before.
  */
 #include "model/net_internal.h"
 #include "nn/nn_dmol.h"
 #include "model/sample.h"
+#include "rng.h"   // defines: pcnn_rng_hash4 (the position's shape key)
 #include "util.h"
 
 #include <omp.h>
@@ -84,6 +105,12 @@ typedef struct sampler {
     float *xwin, *hxwin;          /* device / host (max_batch, 3, W, 3) */
     float *pix, *logits;          /* device (max_batch, F), (max_batch, 10M) */
     float *hlogits;               /* host (max_batch, 10M) */
+    /* the position table (tab: on; above): tabcap entries of two words, host (host_alloc)
+     * and device; ntab entries so far in this walk; launch: the walk enqueues (0: records
+     * only); key: the position's shape so far. hxwin and hlogits are host_alloc memory. */
+    int tab, launch, ntab, tabcap;
+    uint64_t *htab, *dtab;
+    uint64_t key;
 } sampler;
 
 static int level_of(const pcnn_net *net, int h)
@@ -107,29 +134,78 @@ static int due(int stream, int l, int i, int j, int *r, int *c)
     return (i & m) == 0 && (j & m) == 0 ? 2 : 0;
 }
 
-/* dst (N, hw, ww, F) <- rows [r0, r0 + hw), columns [c0, c0 + ww) of node (N, h, w, F). */
-static void gather(const sampler *S, float *dst, const pcnn_node *nd, int r0, int hw, int c0, int ww)
+/* The next entry of the position table: two words (written when the walk records). */
+static int tab_put(sampler *S, uint64_t a, uint64_t b)
 {
-    size_t F = (size_t)S->F, w = (size_t)nd->w;
-    S->bw->copy_block(S->bw, dst, (size_t)hw * ww * F, (size_t)ww * F,
-                      nd->val + (((size_t)S->off * nd->h + r0) * w + c0) * F, nd->h * w * F,
-                      w * F, S->N, hw, (size_t)ww * F);
+    if (S->ntab >= S->tabcap) pcnn_die("internal error: the cached sampler's position table is full");
+    int q = S->ntab++;
+    if (!S->launch) {
+        S->htab[2 * q] = a;
+        S->htab[2 * q + 1] = b;
+    }
+    return q;
+}
+
+/* The position's shape: every launch argument that is not in the table. */
+static void key_mix(sampler *S, uint64_t a, uint64_t b, uint64_t c)
+{
+    S->key = pcnn_rng_hash4(S->key, a, b, c, 0x5a);
+}
+
+/* ne copies of one shape: for q < ne, dst[q][n dn + r dr + k] = src[q][n sn + r sr + k]
+ * (n < N, r < rows, k < len): copy_block each, or (tab) one copy_table over ne entries. */
+static void copies(sampler *S, int ne, float *const *dst, size_t dn, size_t dr,
+                   const float *const *src, size_t sn, size_t sr, int rows, size_t len)
+{
+    if (!S->tab) {
+        for (int q = 0; q < ne; q++)
+            S->bw->copy_block(S->bw, dst[q], dn, dr, src[q], sn, sr, S->N, rows, len);
+        return;
+    }
+    int e = S->ntab;
+    for (int q = 0; q < ne; q++) tab_put(S, (uint64_t)(uintptr_t)dst[q], (uint64_t)(uintptr_t)src[q]);
+    key_mix(S, (uint64_t)ne << 32 | (uint64_t)rows, dn, dr);
+    key_mix(S, sn, sr, len);
+    if (S->launch)
+        S->bw->copy_table(S->bw, S->dtab, e, ne, dn, dr, sn, sr, S->N, rows, len);
+}
+
+/* dst[q] (N, hw, ww, F) <- rows [r0, r0 + hw), columns [c0, c0 + ww) of node nd[q]
+ * (N, h, w, F), q < ne <= 3 (nodes of one size). */
+static void gather_n(sampler *S, int ne, float *const *dst, const pcnn_node *const *nd, int r0,
+                     int hw, int c0, int ww)
+{
+    size_t F = (size_t)S->F, w = (size_t)nd[0]->w;
+    const float *src[3];
+    for (int q = 1; q < ne; q++)
+        if (nd[q]->h != nd[0]->h || nd[q]->w != nd[0]->w)
+            pcnn_die("internal error: a gated block's inputs differ in size");
+    for (int q = 0; q < ne; q++) src[q] = nd[q]->val + (((size_t)S->off * nd[q]->h + r0) * w + c0) * F;
+    copies(S, ne, dst, (size_t)hw * ww * F, (size_t)ww * F, src, nd[0]->h * w * F, w * F, hw,
+           (size_t)ww * F);
+}
+
+static void gather(sampler *S, float *dst, const pcnn_node *nd, int r0, int hw, int c0, int ww)
+{
+    gather_n(S, 1, &dst, &nd, r0, hw, c0, ww);
 }
 
 /* Node (row, [col, col + cnt)) <- window src (N, hw, ww, F) at (rw, [cw, cw + cnt)). */
-static void scatter(const sampler *S, pcnn_node *nd, int row, int col, const float *src, int hw,
+static void scatter(sampler *S, pcnn_node *nd, int row, int col, const float *src, int hw,
                     int ww, int rw, int cw, int cnt)
 {
     size_t F = (size_t)S->F, w = (size_t)nd->w;
-    S->bw->copy_block(S->bw, nd->val + (((size_t)S->off * nd->h + row) * w + col) * F,
-                      nd->h * w * F, w * F, src + ((size_t)rw * ww + cw) * F,
-                      (size_t)hw * ww * F, (size_t)ww * F, S->N, 1, (size_t)cnt * F);
+    float *d = nd->val + (((size_t)S->off * nd->h + row) * w + col) * F;
+    const float *s = src + ((size_t)rw * ww + cw) * F;
+    copies(S, 1, &d, nd->h * w * F, w * F, &s, (size_t)hw * ww * F, (size_t)ww * F, 1,
+           (size_t)cnt * F);
 }
 
 /* A sampler for at most B images. */
-static sampler *sampler_new(pcnn_net *net, int B)
+static sampler *sampler_new(pcnn_net *net, int B, int tab)
 {
     sampler *S = pcnn_xcalloc(1, sizeof *S);
+    S->tab = tab;
     S->net = net;
     S->maxN = B;
     S->F = net->F;
@@ -181,10 +257,20 @@ static sampler *sampler_new(pcnn_net *net, int B)
     S->out = be->alloc(be, win);
     S->out2 = be->alloc(be, win);
     S->xwin = be->alloc(be, (size_t)B * 3 * net->W * 3 * sizeof(float));
-    S->hxwin = pcnn_xmalloc((size_t)B * 3 * net->W * 3 * sizeof(float));
     S->pix = be->alloc(be, (size_t)B * net->F * sizeof(float));
     S->logits = be->alloc(be, (size_t)B * 10 * net->M * sizeof(float));
-    S->hlogits = pcnn_xmalloc((size_t)B * 10 * net->M * sizeof(float));
+    size_t hx = (size_t)B * 3 * net->W * 3 * sizeof(float), hl = (size_t)B * 10 * net->M * sizeof(float);
+    if (tab) {
+        /* per op at most 4 copies (a gated block's 3 gathers and a scatter); INPUT's (r0, c0) */
+        S->tabcap = 4 * net->nops + 4;
+        S->htab = be->host_alloc(be, (size_t)S->tabcap * 2 * sizeof(uint64_t));
+        S->dtab = be->alloc(be, (size_t)S->tabcap * 2 * sizeof(uint64_t));
+        S->hxwin = be->host_alloc(be, hx);
+        S->hlogits = be->host_alloc(be, hl);
+    } else {
+        S->hxwin = pcnn_xmalloc(hx);
+        S->hlogits = pcnn_xmalloc(hl);
+    }
     return S;
 }
 
@@ -201,8 +287,15 @@ static void sampler_free(sampler *S)
     }
     float *dev[] = {S->in, S->a1, S->a2, S->out, S->out2, S->xwin, S->pix, S->logits};
     for (size_t k = 0; k < sizeof dev / sizeof dev[0]; k++) be->release(be, dev[k]);
-    free(S->hxwin);
-    free(S->hlogits);
+    if (S->tab) {
+        be->release(be, S->dtab);
+        be->host_release(be, S->htab);
+        be->host_release(be, S->hxwin);
+        be->host_release(be, S->hlogits);
+    } else {
+        free(S->hxwin);
+        free(S->hlogits);
+    }
     free(S->wo);
     S->bw->destroy(S->bw);
     S->bin->destroy(S->bin);
@@ -217,12 +310,32 @@ static void sampler_free(sampler *S)
 static void input_window(sampler *S, pcnn_backend *b, void *st, const float *x, int s, int c0, int ww)
 {
     pcnn_net *net = S->net;
-    for (int n = 0; n < S->N; n++)
-        for (int r = 0; r < 3; r++)
-            memcpy(S->hxwin + ((size_t)n * 3 + r) * ww * 3,
-                   x + (((size_t)n * S->H + s + r) * S->W + c0) * 3, (size_t)ww * 3 * sizeof(float));
-    S->bw->upload(S->bw, S->xwin, S->hxwin, (size_t)S->N * 3 * ww * 3 * sizeof(float));
-    b->input_fwd(b, st, net->wp, S->xwin, net->labels + S->off, S->N, s, c0, S->out, S->out2);
+    const size_t bytes = (size_t)S->N * 3 * ww * 3 * sizeof(float);
+    if (!S->tab || !S->launch)   /* with the table: filled when the walk records */
+        for (int n = 0; n < S->N; n++)
+            for (int r = 0; r < 3; r++)
+                memcpy(S->hxwin + ((size_t)n * 3 + r) * ww * 3,
+                       x + (((size_t)n * S->H + s + r) * S->W + c0) * 3, (size_t)ww * 3 * sizeof(float));
+    if (!S->tab) {
+        S->bw->upload(S->bw, S->xwin, S->hxwin, bytes);
+        b->input_fwd(b, st, net->wp, S->xwin, net->labels + S->off, S->N, s, c0, S->out, S->out2);
+        return;
+    }
+    int q = tab_put(S, (uint64_t)s, (uint64_t)c0);
+    key_mix(S, 0x1, (uint64_t)ww, (uint64_t)(b == S->bin3));
+    if (!S->launch) return;
+    S->bw->upload_async(S->bw, S->xwin, S->hxwin, bytes);
+    b->input_fwd_tab(b, st, net->wp, S->xwin, net->labels + S->off, S->N, S->dtab + 2 * q,
+                     S->out, S->out2);
+}
+
+/* Whether the walk enqueues op k's own launches (what: what it owes the position); a
+ * walk that records adds them to the position's shape instead. */
+static int enqueue(sampler *S, int k, int what)
+{
+    if (!S->tab || S->launch) return 1;
+    key_mix(S, 0x2, (uint64_t)k, (uint64_t)what);
+    return 0;
 }
 
 /* Recomputes what op k owes position (i, j); x is the host image batch (N, H, W, 3).
@@ -258,11 +371,16 @@ static void run_op(sampler *S, int k, int i, int j, const float *x)
         if (!(what = due(w->stream, w->lev, i, j, &r, &c))) return;
         int s = max_i(0, r - w->hwin + 1);
         int c0 = what == 1 ? 0 : max_i(0, c - w->wwin + 1), ww = what == 1 ? nd->w : w->wwin;
-        gather(S, S->in, nd, s, w->hwin, c0, ww);
-        if (o->a1 >= 0) gather(S, S->a1, &net->nodes[o->a1], s, w->hwin, c0, ww);
-        if (o->a2 >= 0) gather(S, S->a2, &net->nodes[o->a2], s, w->hwin, c0, ww);
-        be->gated_fwd(be, w->st, o->b, wp, S->in, o->a1 >= 0 ? S->a1 : NULL,
-                      o->a2 >= 0 ? S->a2 : NULL, labels, N, w->hwin, ww, NULL, S->out);
+        /* x, a1, a2 (one size): three copies, or with the table one launch */
+        float *dst[3] = {S->in, NULL, NULL};
+        const pcnn_node *src[3] = {nd, NULL, NULL};
+        int ne = 1;
+        if (o->a1 >= 0) dst[ne] = S->a1, src[ne++] = &net->nodes[o->a1];
+        if (o->a2 >= 0) dst[ne] = S->a2, src[ne++] = &net->nodes[o->a2];
+        gather_n(S, ne, dst, src, s, w->hwin, c0, ww);
+        if (enqueue(S, k, what))
+            be->gated_fwd(be, w->st, o->b, wp, S->in, o->a1 >= 0 ? S->a1 : NULL,
+                          o->a2 >= 0 ? S->a2 : NULL, labels, N, w->hwin, ww, NULL, S->out);
         if (what == 1)
             scatter(S, &net->nodes[o->out], r, 0, S->out, w->hwin, ww, r - s, 0, ww);
         else
@@ -275,7 +393,7 @@ static void run_op(sampler *S, int k, int i, int j, const float *x)
         int s = max_i(0, 2 * r - w->hwin + 2);
         int c0 = what == 1 ? 0 : max_i(0, 2 * c - w->wwin + 2), ww = what == 1 ? nd->w : w->wwin;
         gather(S, S->in, nd, s, w->hwin, c0, ww);
-        be->down_fwd(be, w->st, o->L, wp, S->in, N, w->hwin, ww, S->out);
+        if (enqueue(S, k, what)) be->down_fwd(be, w->st, o->L, wp, S->in, N, w->hwin, ww, S->out);
         if (what == 1)
             scatter(S, &net->nodes[o->out], r, 0, S->out, w->hwin / 2, ww / 2, (2 * r - s) / 2, 0, ww / 2);
         else
@@ -289,7 +407,7 @@ static void run_op(sampler *S, int k, int i, int j, const float *x)
         if (!(what = due(w->stream, w->lev, i, j, &r, &c))) return;
         int c0 = what == 1 ? 0 : c / 2, ww = what == 1 ? nd->w : 1;
         gather(S, S->in, nd, r / 2, 1, c0, ww);
-        be->up_fwd(be, w->st, o->L, wp, S->in, N, 1, ww, S->out);
+        if (enqueue(S, k, what)) be->up_fwd(be, w->st, o->L, wp, S->in, N, 1, ww, S->out);
         if (what == 1)
             scatter(S, &net->nodes[o->out], r, 0, S->out, 2, 2 * ww, r % 2, 0, 2 * ww);
         else
@@ -298,11 +416,43 @@ static void run_op(sampler *S, int k, int i, int j, const float *x)
     }
     case PCNN_OP_OUT: {
         gather(S, S->pix, &net->nodes[o->in], i, 1, j, 1);
+        if (!enqueue(S, k, 1)) return;
         S->bout->out_fwd(S->bout, w->st, wp, S->pix, N, S->logits);
-        be->download(be, S->hlogits, S->logits, (size_t)N * 10 * S->M * sizeof(float));
+        if (S->tab)   /* valid after the position's sync (scan_part) */
+            be->download_async(be, S->hlogits, S->logits, (size_t)N * 10 * S->M * sizeof(float));
+        else
+            be->download(be, S->hlogits, S->logits, (size_t)N * 10 * S->M * sizeof(float));
         return;
     }
     }
+}
+
+/* The ops of position (i, j); the logits in S->hlogits after it. With the table (above):
+ * the walk that records, then the one that enqueues, or the shape's graph replayed. */
+static void run_position(sampler *S, int i, int j, const float *x)
+{
+    pcnn_net *net = S->net;
+    if (!S->tab) {
+        for (int k = 0; k < net->nops; k++) run_op(S, k, i, j, x);
+        return;
+    }
+    pcnn_backend *be = S->bw;
+    S->launch = 0;
+    S->ntab = 0;
+    S->key = (uint64_t)S->N;
+    for (int k = 0; k < net->nops; k++) run_op(S, k, i, j, x);
+    const int nt = S->ntab;
+    int g = be->pos_graph_begin ? be->pos_graph_begin(be, S->key) : -1;
+    if (g >= 0) net->graph_runs[g]++;   /* graphs: one sampler (the windows share a stream) */
+    if (g != 1) {
+        S->launch = 1;
+        S->ntab = 0;
+        be->upload_async(be, S->dtab, S->htab, (size_t)nt * 2 * sizeof(uint64_t));
+        for (int k = 0; k < net->nops; k++) run_op(S, k, i, j, x);
+        if (S->ntab != nt) pcnn_die("internal error: the cached sampler's two walks differ");
+        if (g == 0) be->pos_graph_end(be);
+    }
+    be->sync(be);   /* the logits are in; the table and the pixels may be written again */
 }
 
 /* The raster scan over images [S->off, S->off + S->N) of the batch whose labels
@@ -315,12 +465,11 @@ static void run_op(sampler *S, int k, int i, int j, const float *x)
 static void scan_part(sampler *S, const uint64_t *keys, uint64_t seed, int rows, float *x,
                       float *lout, pcnn_progress *progress, uint64_t base, int nall)
 {
-    pcnn_net *net = S->net;
     const int H = S->H, W = S->W, M = S->M, N = S->N;
     const size_t per_pixel = (size_t)10 * M;
     for (int i = 0; i < H; i++) {
         for (int j = 0; j < W; j++) {
-            for (int k = 0; k < net->nops; k++) run_op(S, k, i, j, x);
+            run_position(S, i, j, x);
             for (int n = 0; n < N; n++) {
                 size_t p = ((size_t)n * H + i) * W + j;
                 if (lout) {
@@ -335,6 +484,16 @@ static void scan_part(sampler *S, const uint64_t *keys, uint64_t seed, int rows,
         }
         if (progress) pcnn_progress_update(progress, base + (uint64_t)nall * (uint64_t)(i + 1) / (uint64_t)H);
     }
+}
+
+/* Whether the samplers use the position table: the net's choice (pcnn_net_set_sample_table),
+ * else the backend's (sample_graphs), where the backend offers it. */
+static int sample_table(const pcnn_net *net)
+{
+    const pcnn_backend *be = net->be;
+    int want = net->sample_table >= 0 ? net->sample_table : be->sample_graphs;
+    return want && be->copy_table && be->input_fwd_tab && be->host_alloc && be->upload_async &&
+           be->download_async && be->sync;
 }
 
 /* pcnn_sample_cached (lout NULL; x zeroed here) or pcnn_cached_logits (lout). */
@@ -352,7 +511,7 @@ static void run_cached(pcnn_net *net, const int32_t *labels, const uint64_t *key
     T = max_i(1, min_i(T, min_i(N, net->max_batch)));
     int part = (min_i(N, net->max_batch) + T - 1) / T;
     sampler **S = pcnn_xcalloc((size_t)T, sizeof *S);
-    for (int t = 0; t < T; t++) S[t] = sampler_new(net, part);
+    for (int t = 0; t < T; t++) S[t] = sampler_new(net, part, sample_table(net));
     size_t img = (size_t)net->H * net->W * 3, lpix = (size_t)net->H * net->W * 10 * net->M;
     uint64_t base = progress ? progress->done : 0;
     if (!lout)   /* below the given rows (all of a sample) x starts at 0 */

@@ -100,6 +100,38 @@ struct pcnn_backend {
      * (the CPU: yes; CUDA: no, they share one stream). */
     pcnn_backend *(*window_new)(pcnn_backend *be, int max_batch, int H, int W);
     int windows_threaded;
+    /* Optional (NULL where not offered; all or none): the cached sampler's position table
+     * and graphs (net_sample.c, docs/GPU.md). Every launch of a position then takes what
+     * depends on the position from a small table in device memory, filled from host
+     * memory by the position's first copy, so that every position of one shape (which
+     * ops are due) runs the same launches: on CUDA with PCNN_CUDA_GRAPH=1 (sample_graphs)
+     * one graph per shape, captured once and replayed.
+     *   host_alloc / host_release: host memory that the async copies read and write
+     *     (CUDA: pinned; the CPU: plain).
+     *   upload_async / download_async: upload / download enqueued only (src, resp. dst,
+     *     host_alloc memory; read or written when the copy runs: valid after sync).
+     *   copy_table: for q < ne, entry e + q of tab (device memory: two uint64 words, the
+     *     destination's and the source's device addresses) is copied as copy_block(dst,
+     *     dn, dr, src, sn, sr, N, rows, len); one launch. Never over the weights.
+     *   input_fwd_tab: input_fwd with (r0, c0) = (rc[0], rc[1]) read from device memory.
+     *   pos_graph_begin(be, key): like graph_begin for the launches of one position on
+     *     this (window) backend's stream, key its shape: 1 replayed (the launches, the
+     *     copies to and from host memory included, are enqueued: skip them), 0 capturing
+     *     (enqueue them, then pos_graph_end, which launches them), -1 enqueue them plainly.
+     *     The graphs are the backend's and die with it. NULL: plainly, always.
+     *   sample_graphs: the backend wants the table (pos_graph_begin may capture). */
+    void *(*host_alloc)(pcnn_backend *be, size_t bytes);
+    void (*host_release)(pcnn_backend *be, void *p);
+    void (*upload_async)(pcnn_backend *be, void *dst, const void *src, size_t bytes);
+    void (*download_async)(pcnn_backend *be, void *dst, const void *src, size_t bytes);
+    void (*sync)(pcnn_backend *be);
+    void (*copy_table)(pcnn_backend *be, const uint64_t *tab, int e, int ne, size_t dn, size_t dr,
+                       size_t sn, size_t sr, int N, int rows, size_t len);
+    void (*input_fwd_tab)(pcnn_backend *be, void *st, const float *wp, const float *x,
+                          const int32_t *labels, int N, const uint64_t *rc, float *u, float *ul);
+    int (*pos_graph_begin)(pcnn_backend *be, uint64_t key);
+    void (*pos_graph_end)(pcnn_backend *be);
+    int sample_graphs;
     /* Scoring the K classes of a batch pays as one wide pass of K x nb rows (row n K + c:
      * image n under class c, its pixels replicated on the device by copy_block) rather
      * than K passes of nb (net.c, pcnn_net_loglik). CUDA: 1 (bigger GEMMs, one graph per

@@ -845,8 +845,12 @@ static size_t same_bufs(const char *what, pcnn_net *a, pcnn_net *b, int which)
  * the others replay), loss and every gradient byte for byte, Adam between; then bf16 training
  * steps likewise (where the device has them); then the likelihood of every class (eval:
  * plain, captured, replayed over the classes) at two batch sizes, as wide passes (the K
- * classes in one) and as K passes. On a GPU the graph net
- * must have replayed (no silent plain run). */
+ * classes in one) and as K passes; then the cached sampler (issue 27 item 4: its
+ * positions through the position table, one graph per position shape, captured once and
+ * replayed) against the plain cached sampler of the other net: the samples and the
+ * logits on given images (pcnn_cached_logits) byte for byte. On a GPU the graph net
+ * must have replayed (no silent plain run), the sampler's positions too. In the CPU
+ * self-test the graph net's sampler runs the table's CPU twin (no graphs). */
 static void test_graph(void)
 {
     const int NH = 8, NW = 8, NB = 5;
@@ -907,14 +911,47 @@ static void test_graph(void)
             bad += nd;
         }
     long cap = pcnn_net_graph_runs(gg, 0), rep = pcnn_net_graph_runs(gg, 1);
-    printf("#   graphs: %ld passes captured, %ld replayed; the plain net: %ld, %ld\n", cap, rep,
+    /* the cached sampler: 5 images of 8 x 8 (64 positions of 6 shapes: 6 captured, 52
+     * replayed per call), twice, then its logits on given images */
+    const int on_cpu = !strcmp(DEV_NAME, "cpu");
+    if (on_cpu) pcnn_net_set_sample_table(gg, 1);   /* the CPU twin; a GPU: PCNN_CUDA_GRAPH */
+    const size_t nx = (size_t)NB * NH * NW * 3, nl = (size_t)NB * NH * NW * 10 * 3;
+    float *xa = pcnn_xmalloc(nx * sizeof *xa), *xb = pcnn_xmalloc(nx * sizeof *xb);
+    float *la2 = pcnn_xmalloc(nl * sizeof *la2), *lb2 = pcnn_xmalloc(nl * sizeof *lb2);
+    uint64_t keys[5] = {11, 12, 13, 14, 15};
+    size_t sbad = 0;
+    for (int rep2 = 0; rep2 < 2; rep2++) {
+        pcnn_sample_cached(gg, m, lab, keys, NB, 77 + rep2, 0, xa, NULL);
+        pcnn_sample_cached(gp, m, lab, keys, NB, 77 + rep2, 0, xb, NULL);
+        size_t nd = 0;
+        for (size_t i = 0; i < nx; i++) nd += f2u(xa[i]) != f2u(xb[i]);
+        printf("#   %-28s n=%-7zu %zu bytewise differences\n", "graph cached samples", nx, nd);
+        sbad += nd;
+    }
+    for (size_t i = 0; i < nx; i++) xa[i] = px[i] / 127.5f - 1.0f;
+    pcnn_cached_logits(gg, xa, lab, NB, 0, la2);
+    pcnn_cached_logits(gp, xa, lab, NB, 0, lb2);
+    size_t lbad = 0;
+    for (size_t i = 0; i < nl; i++) lbad += f2u(la2[i]) != f2u(lb2[i]);
+    printf("#   %-28s n=%-7zu %zu bytewise differences\n", "graph cached logits", nl, lbad);
+    long scap = pcnn_net_graph_runs(gg, 0) - cap, srep = pcnn_net_graph_runs(gg, 1) - rep;
+    printf("#   graphs: %ld passes captured, %ld replayed; the sampler's positions: %ld captured, "
+           "%ld replayed; the plain net: %ld, %ld\n", cap, rep, scap, srep,
            pcnn_net_graph_runs(gp, 0), pcnn_net_graph_runs(gp, 1));
     CHECK(bad == 0);
+    CHECK(sbad == 0);
+    CHECK(lbad == 0);
     CHECK(pcnn_net_graph_runs(gp, 0) + pcnn_net_graph_runs(gp, 1) == 0);
-    if (strcmp(DEV_NAME, "cpu")) {   /* the CUDA backend has graphs: they must have run */
+    if (!on_cpu) {   /* the CUDA backend has graphs: they must have run */
         CHECK(cap > 0);
         CHECK(rep > 0);
+        CHECK(scap > 0);
+        CHECK(srep > 0);
     }
+    free(xa);
+    free(xb);
+    free(la2);
+    free(lb2);
     pcnn_net_free(gg);
     pcnn_net_free(gp);
     pcnn_model_file_free(m);

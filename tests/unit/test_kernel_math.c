@@ -515,6 +515,78 @@ static void test_copy_block(void)
     pcnn_params_free(t);
 }
 
+/* The cached sampler's table-driven copies (copy_table, docs/GPU.md): one launch over
+ * three table entries (the gathers of a gated block's x, a1, a2 from three nodes at
+ * other places) and one over a scatter entry, against the plain copies (km_copy_block
+ * per entry, and the CPU backend's copy_block) bit for bit; the CPU backend's
+ * copy_table (the sampler's CPU twin) from the same table too. Elements not copied
+ * stay as they were (sentinels in the windows' slack, random in the nodes). */
+static void test_copy_table(void)
+{
+    const size_t node = (size_t)N * H * W * F, win = (size_t)N * 3 * 4 * F;
+    const size_t sn = (size_t)H * W * F, sr = (size_t)W * F, dn = 3 * 4 * F, dr = 4 * F;
+    pcnn_param_table *t = pcnn_params_build(1, F, M, K, 0, H, W);
+    pcnn_backend *cpu = pcnn_backend_cpu_new(t, N, H, W);
+    CHECK(cpu->copy_table != NULL);
+    float *src[3], *a[3], *b[3], *c[3];
+    uint64_t tab[2 * 3];
+    const int r0[3] = {0, 1, 2}, c0[3] = {4, 0, 2};
+    for (int q = 0; q < 3; q++) {
+        src[q] = frand(node, -1, 1);
+        a[q] = fsentinel(win), b[q] = fsentinel(win), c[q] = fsentinel(win);
+    }
+    /* gathers: rows [r0, r0 + 3), columns [c0, c0 + 3) into the first 3 of 4 window columns */
+    for (int q = 0; q < 3; q++) {
+        tab[2 * q] = (uint64_t)(uintptr_t)a[q];
+        tab[2 * q + 1] = (uint64_t)(uintptr_t)(src[q] + ((size_t)r0[q] * W + c0[q]) * F);
+    }
+    const size_t per = (size_t)N * 3 * 3 * F;
+    for (size_t e = 0; e < 3 * per; e++) km_copy_table(e, tab, dn, dr, sn, sr, N, 3, 3 * F);
+    for (int q = 0; q < 3; q++) {
+        const float *s0 = src[q] + ((size_t)r0[q] * W + c0[q]) * F;
+        for (size_t e = 0; e < per; e++) km_copy_block(e, b[q], dn, dr, s0, sn, sr, 3, 3 * F);
+        cpu->copy_block(cpu, c[q], dn, dr, s0, sn, sr, N, 3, 3 * F);
+    }
+    size_t diff = 0, slack = 0;
+    for (int q = 0; q < 3; q++) {
+        diff += memcmp(a[q], b[q], win * sizeof(float)) != 0;
+        diff += memcmp(a[q], c[q], win * sizeof(float)) != 0;
+        for (size_t i = 0; i < win; i++) slack += is_sentinel(a[q][i]);
+    }
+    /* the CPU twin: the same table through the backend */
+    for (int q = 0; q < 3; q++) {
+        for (size_t i = 0; i < win; i++) c[q][i] = sentinel();
+        tab[2 * q] = (uint64_t)(uintptr_t)c[q];
+    }
+    cpu->copy_table(cpu, tab, 0, 3, dn, dr, sn, sr, N, 3, 3 * F);
+    for (int q = 0; q < 3; q++) diff += memcmp(a[q], c[q], win * sizeof(float)) != 0;
+    printf("#   %-30s 3 entries: %zu of 9 windows differ from the plain copies; %zu slack "
+           "elements untouched (want %zu)\n", "copy_table gathers", diff, slack,
+           (size_t)3 * N * 3 * F);
+    CHECK(diff == 0);
+    CHECK(slack == (size_t)3 * N * 3 * F);
+    /* a scatter (entry 1 of a table: the first is another op's): window (2, 1) into the
+     * node's (3, 6) */
+    float *na = fdup(src[0], node), *nb = fdup(src[0], node), *nc = fdup(src[0], node);
+    uint64_t stab[4] = {0, 0, (uint64_t)(uintptr_t)(na + ((size_t)3 * W + 6) * F),
+                        (uint64_t)(uintptr_t)(a[1] + (2 * 4 + 1) * F)};
+    for (size_t e = 0; e < (size_t)N * F; e++) km_copy_table(e, stab + 2, sn, sr, dn, dr, N, 1, F);
+    for (size_t e = 0; e < (size_t)N * F; e++)
+        km_copy_block(e, nb + ((size_t)3 * W + 6) * F, sn, sr, a[1] + (2 * 4 + 1) * F, dn, dr, 1, F);
+    stab[2] = (uint64_t)(uintptr_t)(nc + ((size_t)3 * W + 6) * F);
+    cpu->copy_table(cpu, stab, 1, 1, sn, sr, dn, dr, N, 1, F);
+    size_t changed = 0;
+    for (size_t i = 0; i < node; i++) changed += memcmp(&na[i], &src[0][i], 4) != 0;
+    CHECK(!memcmp(na, nb, node * sizeof(float)));
+    CHECK(!memcmp(na, nc, node * sizeof(float)));
+    CHECK(changed > 0 && changed <= (size_t)N * F);
+    printf("#   %-30s %zu node elements written (at most %d)\n", "copy_table scatter", changed, N * F);
+    for (int q = 0; q < 3; q++) free(src[q]), free(a[q]), free(b[q]), free(c[q]);
+    free(na), free(nb), free(nc);
+    cpu->destroy(cpu);
+    pcnn_params_free(t);
+}
+
 static void test_pad_shift(void)
 {
     const size_t rows = (size_t)N * H * W;
@@ -975,6 +1047,7 @@ int main(void)
     RUN(test_input_pad);
     RUN(test_pad_shift);
     RUN(test_copy_block);
+    RUN(test_copy_table);
     RUN(test_weightnorm);
     RUN(test_dmol);
     RUN(test_adam);

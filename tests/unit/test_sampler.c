@@ -10,6 +10,10 @@
  * conditioning variants (SPEC §3b) too, with hs and class_map non-zero.
  * pcnn_cached_logits (the cache on given images) gives the whole forward
  * pass's logits at every position, byte for byte.
+ * The cached sampler's position table (pcnn_net_set_sample_table: every copy's
+ * addresses and the INPUT window's place from a table, the way the CUDA graphs
+ * replay a position; the CPU backend is its twin, docs/GPU.md) gives the same bytes
+ * in every case above (samples, completion, logits, threads).
  */
 #include "check.h"
 #include "model/model.h"
@@ -73,6 +77,13 @@ static void check_cond(int R, int F, int M, int K, int H, int W, int N, int max_
         keys[i] = ((uint64_t)labels[i] << 24) | (uint64_t)i;
     }
     pcnn_sample_naive(net, m, labels, keys, N, seed, 1, a, NULL);
+    /* the position table's twin first (the same bytes), then the plain cache into b */
+    pcnn_net_set_sample_table(net, 1);
+    pcnn_sample_cached(net, m, labels, keys, N, seed, 1, b, NULL);
+    pcnn_net_set_sample_table(net, -1);
+    int same_tab = !memcmp(a, b, n * sizeof *a);
+    CHECK(same_tab);
+    if (!same_tab) printf("#   the position table's samples differ from the naive sampler's\n");
     pcnn_sample_cached(net, m, labels, keys, N, seed, 1, b, NULL);
     int same = !memcmp(a, b, n * sizeof *a);
     CHECK(same);
@@ -189,16 +200,21 @@ static void test_cached_logits(void)
     logits_case lc;
     if (!logits_case_new(&lc, 2, 41)) return;
     float *cached = pcnn_xmalloc(lc.npix * LC * sizeof *cached);
-    for (int threads = 1; threads <= 3; threads += 2) {
+    /* 1 and 3 threads, plainly and with the position table (tab) */
+    for (int run = 0; run < 4; run++) {
+        int threads = run & 1 ? 3 : 1, tab = run >= 2;
         int prev = omp_get_max_threads();
         omp_set_num_threads(threads);
         for (size_t k = 0; k < lc.npix * LC; k++) cached[k] = NAN;
+        pcnn_net_set_sample_table(lc.net, tab);
         pcnn_cached_logits(lc.net, lc.x, LLAB, LN, 1, cached);
+        pcnn_net_set_sample_table(lc.net, -1);
         omp_set_num_threads(prev);
         size_t bad = 0;
         for (size_t p = 0; p < lc.npix; p++)
             bad += memcmp(cached + p * LC, lc.all + p * LC, LC * sizeof *cached) != 0;
-        if (bad) printf("#   %d threads: %zu of %zu positions differ\n", threads, bad, lc.npix);
+        if (bad) printf("#   %d threads%s: %zu of %zu positions differ\n", threads,
+                        tab ? ", position table" : "", bad, lc.npix);
         CHECK(bad == 0);
     }
     free(cached);
@@ -243,8 +259,15 @@ static void check_complete(int R, int F, int M, int K, int H, int W, int N, int 
     memcpy(b, g, n * sizeof *b);
     for (size_t i = 0; i < n; i++) b[i] = (i % img) < given ? b[i] : 99.0f;   /* ignored below */
     pcnn_complete_naive(net, m, labels, keys, N, seed, 1, rows, a, NULL);
+    float *bt = pcnn_xmalloc(n * sizeof *bt);   /* the position table's twin */
+    memcpy(bt, b, n * sizeof *bt);
     pcnn_complete_cached(net, m, labels, keys, N, seed, 1, rows, b, NULL);
     CHECK(!memcmp(a, b, n * sizeof *a));
+    pcnn_net_set_sample_table(net, 1);
+    pcnn_complete_cached(net, m, labels, keys, N, seed, 1, rows, bt, NULL);
+    pcnn_net_set_sample_table(net, -1);
+    CHECK(!memcmp(a, bt, n * sizeof *a));
+    free(bt);
     pcnn_sample_to_u8(b, n, out);
     int kept = 1, moved = 0;
     for (int i = 0; i < N; i++) {
