@@ -1026,6 +1026,20 @@ static void graph_drop(graph_entry *e)
     e->exec = NULL;
 }
 
+/* Graph entry i replayed (1), or its capture begun on the stream (0; ended by cu_graph_end). */
+static int graph_replay_or_capture(cuda_ctx *c, int i)
+{
+    graph_entry *e = &c->gr[i];
+    if (e->exec) {
+        CK(cudaGraphLaunch(e->exec, c->s));
+        return 1;
+    }
+    CK(cudaStreamBeginCapture(c->s, cudaStreamCaptureModeThreadLocal));
+    c->capturing = 1;
+    c->cur = i;
+    return 0;
+}
+
 /* The entry of key (made at its first call): its index. */
 static int graph_find(cuda_ctx *c, uint64_t key)
 {
@@ -1058,15 +1072,9 @@ static int cu_graph_begin(pcnn_backend *be, uint64_t key, uint64_t step)
     if (e->calls == 1) return -1;   /* plans, workspace, buffers: made by a plain pass first */
     CK(cudaStreamSynchronize(c->s));   /* the last replay has read h_step */
     *c->h_step = step;
-    if (e->exec) {
-        CK(cudaGraphLaunch(e->exec, c->s));
-        return 1;
-    }
-    CK(cudaStreamBeginCapture(c->s, cudaStreamCaptureModeThreadLocal));
-    c->capturing = 1;
-    c->cur = i;
-    CK(cudaMemcpyAsync(c->d_step, c->h_step, sizeof *c->h_step, cudaMemcpyHostToDevice, c->s));
-    return 0;
+    int g = graph_replay_or_capture(c, i);
+    if (g == 0) CK(cudaMemcpyAsync(c->d_step, c->h_step, sizeof *c->h_step, cudaMemcpyHostToDevice, c->s));
+    return g;
 }
 
 static void cu_graph_end(pcnn_backend *be)
@@ -1100,14 +1108,7 @@ static int cu_pos_graph_begin(pcnn_backend *be, uint64_t key)
     e->calls++;
     if (e->exec && e->ws_gen != cu_convs_ws_gen(c->cv)) graph_drop(e);   /* stale workspace */
     if (e->calls == 1) return -1;
-    if (e->exec) {
-        CK(cudaGraphLaunch(e->exec, c->s));
-        return 1;
-    }
-    CK(cudaStreamBeginCapture(c->s, cudaStreamCaptureModeThreadLocal));
-    c->capturing = 1;
-    c->cur = i;
-    return 0;
+    return graph_replay_or_capture(c, i);
 }
 
 static void cu_graph_ll(pcnn_backend *be, double *ll, int N)
