@@ -593,6 +593,25 @@ static void net_pair_scale(net_pair *p)
     for (size_t i = 0; i < sizeof p->px; i++) p->xf[i] = (p->px[i] / 255.0f - 0.5f) * 2.0f;
 }
 
+/* steps training steps of the CPU net nc and the device net ng in lockstep (seed, steps
+ * 0..steps-1), each followed by Adam: loss and every gradient compared at every step,
+ * named "<what> loss step s", "<what> grads step s". */
+static void train_lockstep(pcnn_net *nc, pcnn_net *ng, const uint8_t *px, const int32_t *lab,
+                           int n, int steps, uint64_t seed, const char *what, double tol)
+{
+    for (uint64_t step = 0; step < (uint64_t)steps; step++) {
+        char name[64];
+        double dc = pcnn_net_train_step(nc, px, lab, n, seed, step);
+        double dg = pcnn_net_train_step(ng, px, lab, n, seed, step);
+        snprintf(name, sizeof name, "%s loss step %llu", what, (unsigned long long)step);
+        cmp_host(name, &dg, &dc, 1, tol);
+        snprintf(name, sizeof name, "%s grads step %llu", what, (unsigned long long)step);
+        cmp_bufs(name, ng, nc, PCNN_BUF_GRADS, tol);
+        pcnn_net_adam_step(nc, 2e-4f, 0.9f, 0.999f, 1e-8f, 0.9995f);
+        pcnn_net_adam_step(ng, 2e-4f, 0.9f, 0.999f, 1e-8f, 0.9995f);
+    }
+}
+
 static void test_network(void)
 {
     const int NH = NET_NH, NW = NET_NW, NB = NET_NB;
@@ -619,18 +638,7 @@ static void test_network(void)
     pcnn_net_loglik(ng, px, NB, 0, llg);
     cmp_host("net loglik (all classes)", llg, llc, 5 * 4, TOL_NET);
     /* three training steps: loss, every gradient, Adam state, params, Polyak */
-    for (uint64_t step = 0; step < 3; step++) {
-        char what[64];
-        float fc = pcnn_net_train_step(nc, px, lab, NB, 99, step);
-        float fg = pcnn_net_train_step(ng, px, lab, NB, 99, step);
-        double dc = fc, dg = fg;
-        snprintf(what, sizeof what, "net loss step %llu", (unsigned long long)step);
-        cmp_host(what, &dg, &dc, 1, TOL_NET);
-        snprintf(what, sizeof what, "net grads step %llu", (unsigned long long)step);
-        cmp_bufs(what, ng, nc, PCNN_BUF_GRADS, TOL_NET);
-        pcnn_net_adam_step(nc, 2e-4f, 0.9f, 0.999f, 1e-8f, 0.9995f);
-        pcnn_net_adam_step(ng, 2e-4f, 0.9f, 0.999f, 1e-8f, 0.9995f);
-    }
+    train_lockstep(nc, ng, px, lab, NB, 3, 99, "net", TOL_NET);
     cmp_bufs("net params after 3 steps", ng, nc, PCNN_BUF_PARAMS, TOL_NET);
     cmp_bufs("net adam m", ng, nc, PCNN_BUF_ADAM_M, TOL_NET);
     cmp_bufs("net adam v", ng, nc, PCNN_BUF_ADAM_V, TOL_NET);
@@ -756,18 +764,7 @@ static void test_train_bf16(void)
     CHECK(ndiff == 0);
     if (have && !base_bf16) CHECK(nplain > np / 4);   /* most differ; class rows of absent labels need not */
     /* against the CPU in fp32: two steps, then Adam */
-    for (uint64_t step = 0; step < 2; step++) {
-        char what[64];
-        float fc = pcnn_net_train_step(nc, px, lab, NB, 31, step);
-        float fg = pcnn_net_train_step(ng, px, lab, NB, 31, step);
-        double dc = fc, dg = fg;
-        snprintf(what, sizeof what, "bf16 train loss step %llu", (unsigned long long)step);
-        cmp_host(what, &dg, &dc, 1, TOL_BF16);
-        snprintf(what, sizeof what, "bf16 train grads step %llu", (unsigned long long)step);
-        cmp_bufs(what, ng, nc, PCNN_BUF_GRADS, TOL_BF16);
-        pcnn_net_adam_step(nc, 2e-4f, 0.9f, 0.999f, 1e-8f, 0.9995f);
-        pcnn_net_adam_step(ng, 2e-4f, 0.9f, 0.999f, 1e-8f, 0.9995f);
-    }
+    train_lockstep(nc, ng, px, lab, NB, 2, 31, "bf16 train", TOL_BF16);
     cmp_bufs("bf16 train params after 2", ng, nc, PCNN_BUF_PARAMS, TOL_BF16);
     /* the likelihood of the trained weights (eval, the device's own mode) */
     double llc[5 * 4], llg[5 * 4];

@@ -806,30 +806,16 @@ static void test_sum_ranks(void)
 
 /* ------------------------------------------------------------------ bf16.cu */
 
-static uint32_t f2u(float x)
-{
-    uint32_t u;
-    memcpy(&u, &x, 4);
-    return u;
-}
-
-static float u2f(uint32_t u)
-{
-    float x;
-    memcpy(&x, &u, 4);
-    return x;
-}
-
 /* bf16 of a finite float from the definition (not from bits): 8 significant bits,
  * nearest even (rintf in the default mode), a subnormal to a zero of its sign; a
  * value that rounds past the largest bf16 becomes infinity. */
 static uint16_t ref_bf16(float x)
 {
-    if (fabsf(x) < FLT_MIN) return (uint16_t)(f2u(x) >> 16 & 0x8000u);
+    if (fabsf(x) < FLT_MIN) return (uint16_t)(km_f2u(x) >> 16 & 0x8000u);
     int e;
     float m = frexpf(x, &e);                        /* x = m 2^e, 0.5 <= |m| < 1 */
     float r = ldexpf(rintf(m * 256.0f), e - 8);     /* overflows to inf as it should */
-    return (uint16_t)(f2u(r) >> 16);
+    return (uint16_t)(km_f2u(r) >> 16);
 }
 
 /* km_bf16_round is the CPU's rounding, bit for bit, and the definition's. */
@@ -840,7 +826,7 @@ static void test_bf16_round(void)
     /* a stride through all 2^32 patterns (61 is odd: every residue class of the low
      * bits is hit, so round-half cases and the sticky bits are all sampled) */
     for (uint64_t u = 0; u <= 0xffffffffull; u += 61) {
-        float x = u2f((uint32_t)u);
+        float x = km_u2f((uint32_t)u);
         uint16_t k = km_bf16_round(x);
         n++;
         if (k != nn_bf16_round(x) && !diff_cpu++) first_bad = (uint32_t)u;
@@ -858,10 +844,10 @@ static void test_bf16_round(void)
                              0x7fc0, 0xffc0, 0x7fff, 0x7fc0};
     size_t bad_sp = 0;
     for (size_t i = 0; i < sizeof sp / sizeof *sp; i++) {
-        uint16_t k = km_bf16_round(u2f(sp[i]));
-        if (k != want[i] || k != nn_bf16_round(u2f(sp[i]))) {
+        uint16_t k = km_bf16_round(km_u2f(sp[i]));
+        if (k != want[i] || k != nn_bf16_round(km_u2f(sp[i]))) {
             printf("#   bf16(0x%08x) = 0x%04x, want 0x%04x (cpu 0x%04x)\n", sp[i], k, want[i],
-                   nn_bf16_round(u2f(sp[i])));
+                   nn_bf16_round(km_u2f(sp[i])));
             bad_sp++;
         }
         /* the widening is exact: bf16 -> float -> bf16 is the identity off NaN */
@@ -905,7 +891,7 @@ static void test_bf16_bodies(void)
     for (size_t t = 0; t < n; t++) href[t] = nn_bf16_round(x[t]);
     cmp16("to_bf16", h, href, n);
     float *wide = pcnn_xmalloc(n * sizeof *wide);
-    for (size_t t = 0; t < n; t++) wide[t] = u2f((uint32_t)href[t] << 16);
+    for (size_t t = 0; t < n; t++) wide[t] = km_u2f((uint32_t)href[t] << 16);
     for (size_t t = 0; t < n; t++) km_from_bf16(t, back, h, 0.0f);
     cmp("from_bf16 beta 0", back, wide, n, 0, 0);
     for (size_t t = 0; t < n; t++) km_from_bf16(t, acc, h, 1.0f);
@@ -921,7 +907,7 @@ static void test_bf16_bodies(void)
     for (size_t t = 0; t < nw; t++) k16ref[t] = nn_bf16_round(krsc[t]);
     cmp16("filter to KRSC bf16", k16, k16ref, nw);
     float *kwide = pcnn_xmalloc(nw * sizeof *kwide);
-    for (size_t t = 0; t < nw; t++) kwide[t] = u2f((uint32_t)k16[t] << 16);
+    for (size_t t = 0; t < nw; t++) kwide[t] = km_u2f((uint32_t)k16[t] << 16);
     for (size_t t = 0; t < nw; t++) km_w_from_krsc_add_bf16(t, g, k16, Ci, RS);
     for (size_t t = 0; t < nw; t++) km_w_from_krsc_add(t, g_ref, kwide, Ci, RS);
     cmp("filter grad from KRSC bf16", g, g_ref, nw, 0, 0);
