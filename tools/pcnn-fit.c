@@ -61,6 +61,13 @@ static void usage(FILE *fp)
         "                     N - 1 others drawn at random every step (logits of the drawn\n"
         "                     raised by log((K-1)/(N-1))): N passes an image, not K (for\n"
         "                     many classes; default 0: all K)\n"
+        "  --ce-prior P       uniform (the default: softmax of log p(x | c) / T, SPEC 6b)\n"
+        "                     or learned: the posterior of (log p(x | c) + b_c) / T with a\n"
+        "                     log prior b learned along (from 0, a gradient step on the\n"
+        "                     mean CE term after every step; recorded in the model), so\n"
+        "                     the term trains the rule decided by with a fitted prior\n"
+        "                     (pcnn-argmax --prior), not the classes' likelihood bias.\n"
+        "                     With -r it comes from the model file\n"
         "  --ce-fraction X    share of each batch carrying the CE term (default 1; its\n"
         "                     first ceil(X * batch) images, a random and reproducible\n"
         "                     subset): bounds the cost at 1 + X * (classes - 1) passes\n"
@@ -117,7 +124,8 @@ static void usage(FILE *fp)
 
 enum { OPT_LR = 256, OPT_LR_DECAY, OPT_POLYAK, OPT_CKPT, OPT_MAX_STEPS, OPT_LOG, OPT_DEVICE,
        OPT_CE_WEIGHT, OPT_CE_TEMP, OPT_CE_FRACTION, OPT_CONDITIONING, OPT_CLASS_LR,
-       OPT_PRECISION, OPT_TIME_BUDGET, OPT_KEEP_BEST, OPT_LR_SCHEDULE, OPT_CE_CLASSES };
+       OPT_PRECISION, OPT_TIME_BUDGET, OPT_KEEP_BEST, OPT_LR_SCHEDULE, OPT_CE_CLASSES,
+       OPT_CE_PRIOR };
 
 static long need_long(const char *opt, const char *s, long lo, long hi)
 {
@@ -144,7 +152,7 @@ int main(int argc, char **argv)
     unsigned cond = 0;   /* PCNN_COND_* (params.h) */
     int set_lr = 0, set_decay = 0, set_polyak = 0, set_arch = 0, set_seed = 0, set_batch = 0;
     int set_cew = 0, set_cet = 0, set_cef = 0, set_clr = 0, set_prec = 0, set_keep = 0;
-    int set_sched = 0, set_cec = 0;
+    int set_sched = 0, set_cec = 0, set_cep = 0;
     static const struct option longopts[] = {
         {"lr", required_argument, 0, OPT_LR},
         {"lr-decay", required_argument, 0, OPT_LR_DECAY},
@@ -160,6 +168,7 @@ int main(int argc, char **argv)
         {"ce-temperature", required_argument, 0, OPT_CE_TEMP},
         {"ce-fraction", required_argument, 0, OPT_CE_FRACTION},
         {"ce-classes", required_argument, 0, OPT_CE_CLASSES},
+        {"ce-prior", required_argument, 0, OPT_CE_PRIOR},
         {"class-lr-mult", required_argument, 0, OPT_CLASS_LR},
         {"conditioning", required_argument, 0, OPT_CONDITIONING},
         {"precision", required_argument, 0, OPT_PRECISION},
@@ -213,6 +222,12 @@ int main(int argc, char **argv)
             if (o.ce_classes == 1)
                 pcnn_usage_error("--ce-classes 1: a posterior over the true class alone has no CE term (2 or more, 0 = all)");
             set_cec = 1;
+            break;
+        case OPT_CE_PRIOR:
+            if (strcmp(optarg, "uniform") && strcmp(optarg, "learned"))
+                pcnn_usage_error("--ce-prior: expected uniform or learned, got '%s'", optarg);
+            o.ce_prior_learned = !strcmp(optarg, "learned");
+            set_cep = 1;
             break;
         case OPT_CLASS_LR: o.class_lr_mult = need_double("--class-lr-mult", optarg, 0, 1e6); set_clr = 1; break;
         case OPT_PRECISION:
@@ -284,6 +299,7 @@ int main(int argc, char **argv)
         if (!set_cef && (s = pcnn_model_file_get_meta(m, "ce_fraction")) && !pcnn_parse_double(s, 0, 1, &v)) o.ce_fraction = v;
         long cv;
         if (!set_cec && (s = pcnn_model_file_get_meta(m, "ce_classes")) && !pcnn_parse_long(s, 0, 1024, &cv)) o.ce_classes = (int)cv;
+        if (!set_cep && (s = pcnn_model_file_get_meta(m, "ce_prior"))) o.ce_prior_learned = !strcmp(s, "learned");
         if (!set_clr && (s = pcnn_model_file_get_meta(m, "class_lr_mult")) && !pcnn_parse_double(s, 0, 1e6, &v)) o.class_lr_mult = v;
         if (!set_keep && (s = pcnn_model_file_get_meta(m, "keep_best_by"))) o.keep_best_fitted = !strcmp(s, "fitted");
         int pv;
@@ -303,6 +319,12 @@ int main(int argc, char **argv)
         m = pcnn_model_create((uint32_t)R, (uint32_t)F, (uint32_t)M, train->h.K, train->h.H,
                               train->h.W, cond, train->h.class_names, (uint64_t)seed);
         m->lr = o.lr;
+    }
+    if (o.ce_prior_learned && pcnn_fit_objective(&o) != PCNN_OBJECTIVE_HYBRID) {
+        pcnn_warn("--ce-prior learned: the likelihood objective has no CE term to learn it in "
+                  "(add --ce-weight, or drop --ce-prior)");
+        rc = PCNN_EXIT_USAGE;
+        goto out;
     }
     if (pcnn_model_file_check_data(m, resume ? resume : out, &train->h, pcnn_display_name(trainpath)))
         goto out;

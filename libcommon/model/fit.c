@@ -146,7 +146,22 @@ typedef struct fit_state {
     uint64_t epoch_ce_images;
     uint64_t best_epoch;   /* epoch of the best validation accuracy kept as best.*, 0 none */
     double best_acc, best_bpd;
+    double *ce_prior;      /* K: the CE term's learned log prior (nats), NULL when uniform */
 } fit_state;
+
+/* The learned log prior's step (o->ce_prior_learned): b_c -= CE_PRIOR_RATE * tau * g_c, g the
+ * step's mean over its CE images of p(c | x) - [c = y], the gradient of the mean CE term / tau
+ * with respect to b_c / tau: plain gradient descent on the posterior's logits b / tau at rate
+ * 1. The mean CE is convex in b with curvature at most 1/2 in those units, so the step is
+ * stable; it follows the likelihoods' drift between classes (tens of nats over a run) within a
+ * few dozen steps, and a step's 16-32 images move b / tau by about 0.1 around its target. */
+#define CE_PRIOR_RATE 1.0
+
+static void ce_prior_step(double *b, const double *g, int K, int n_ce, double tau)
+{
+    if (n_ce <= 0) return;
+    for (int c = 0; c < K; c++) b[c] -= CE_PRIOR_RATE * tau * g[c] / n_ce;
+}
 
 /* Writes the checkpoint: net state + counters + options. 0 or -1 (printed). With several
  * ranks every rank stores (the same bits) into its model in memory, rank 0 alone writes the
@@ -175,6 +190,14 @@ static int save_checkpoint_file(const pcnn_fit_options *o, pcnn_net *net, pcnn_m
     set_meta_double(m, "ce_temperature", o->ce_temperature);
     set_meta_double(m, "ce_fraction", o->ce_fraction);
     set_meta_u64(m, "ce_classes", (uint64_t)pcnn_fit_ce_rows(o, (int)m->K));
+    pcnn_model_file_set_meta(m, "ce_prior", st->ce_prior ? "learned" : "uniform");
+    if (st->ce_prior) {   /* "b0,b1,...": %.17g each, so a resumed run goes on from the bits */
+        char *list = pcnn_xmalloc((size_t)m->K * 26 + 1), *e = list;
+        for (uint32_t c = 0; c < m->K; c++)
+            e += sprintf(e, "%s%.17g", c ? "," : "", st->ce_prior[c]);
+        pcnn_model_file_set_meta(m, "ce_log_prior", list);
+        free(list);
+    }
     set_meta_double(m, "class_lr_mult", o->class_lr_mult);
     pcnn_model_file_set_meta(m, "keep_best_by", o->keep_best_fitted ? "fitted" : "uniform");
     pcnn_model_file_set_meta(m, "precision", pcnn_precision_name(o->precision));
@@ -365,13 +388,26 @@ static int check_train_data(const pcnn_dataset *train)
 /* The counters from the model's header; when resuming, checks that batch size, training set
  * and counters fit this run, and restores the running sums and best epoch from the meta.
  * 0, or 1 (printed). */
+/* "b0,b1,..." of K finite numbers into b. 0, or -1. */
+static int parse_log_prior(const char *s, double *b, int K)
+{
+    char *copy = pcnn_xstrdup(s), *save = NULL, *tok = strtok_r(copy, ",", &save);
+    int c = 0;
+    for (; tok && c < K; c++, tok = strtok_r(NULL, ",", &save))
+        if (pcnn_parse_double(tok, -1e300, 1e300, &b[c])) break;
+    int bad = c != K || tok != NULL;
+    free(copy);
+    return bad ? -1 : 0;
+}
+
 static int restore_state(fit_run *r)
 {
     const pcnn_fit_options *o = r->o;
     pcnn_model_file *model = r->model;
     fit_state *st = &r->st;
     *st = (fit_state){model->step, model->epoch, model->lr > 0 ? model->lr : o->lr,
-                      0, 0, 0, 0, 0, 0, 0};
+                      0, 0, 0, 0, 0, 0, 0, NULL};
+    if (o->ce_prior_learned) st->ce_prior = pcnn_xcalloc(model->K, sizeof *st->ce_prior);
     r->resuming = st->step > 0 || st->epoch > 0;
     if (!r->resuming) return 0;
     const char *b = pcnn_model_file_get_meta(model, "batch");
@@ -399,6 +435,12 @@ static int restore_state(fit_run *r)
     st->best_epoch = (uint64_t)get_meta_double(model, "best_epoch", 0);
     st->best_acc = get_meta_double(model, "best_val_acc", 0);
     st->best_bpd = get_meta_double(model, "best_val_bpd", 0);
+    const char *lp = pcnn_model_file_get_meta(model, "ce_log_prior");
+    if (st->ce_prior && lp && parse_log_prior(lp, st->ce_prior, (int)model->K)) {
+        pcnn_warn("cannot resume: the checkpoint's learned CE prior '%s' is not %u numbers", lp,
+                  model->K);
+        return 1;
+    }
     return 0;
 }
 
@@ -466,6 +508,7 @@ static int open_net(fit_run *r)
     if (r->nranks > 1) r->device_sum = pcnn_dist_device_join(pcnn_net_device_coll(r->net), o->quiet);
     pcnn_net_set_class_lr_mult(r->net, (float)o->class_lr_mult);
     pcnn_net_set_ce_classes(r->net, ce_rows);
+    pcnn_net_set_ce_prior(r->net, r->st.ce_prior);
     r->eval_batch = pcnn_net_score_batch(r->net);   /* validation: same numbers, faster */
     if (r->rank == 0) r->logfp = open_log(o->log_path, r->resuming);
     if (pcnn_dist_max_int(r->rank == 0 && o->log_path && !r->logfp)) {
@@ -500,6 +543,9 @@ static int open_net(fit_run *r)
     else
         pcnn_warn("objective: likelihood only (no cross-entropy term; --ce-weight X adds the "
                   "hybrid's)");
+    if (n_ce_max && r->st.ce_prior)
+        pcnn_warn("the posterior's log prior is learned along (--ce-prior learned; now %s)",
+                  r->resuming ? "the checkpoint's" : "0 for every class");
     return 0;
 }
 
@@ -551,6 +597,8 @@ static int end_run(fit_run *r, int rc)
     free(r->perm);
     free(r->bx);
     free(r->by);
+    free(r->st.ce_prior);
+    r->st.ce_prior = NULL;
     pcnn_dist_device_leave();
     pcnn_net_free(r->net);
     return rc;
@@ -570,11 +618,15 @@ static float shard_step(fit_run *r, uint64_t first, int nb, int n_ce, double *ce
         r->by[b - lo] = r->train->labels[idx];
     }
     int my_ce = n_ce > lo ? (n_ce < hi ? n_ce : hi) - lo : 0;
-    double mine[3], *all = pcnn_xmalloc((size_t)N * 3 * sizeof *all);
+    /* loss, CE, stop signal, then the learned prior's gradient (K; zeros when uniform) */
+    const int K = (int)r->model->K, w = 3 + K;
+    double *mine = pcnn_xcalloc((size_t)w, sizeof *mine);
+    double *all = pcnn_xmalloc((size_t)N * (size_t)w * sizeof *all);
     mine[0] = pcnn_net_hybrid_step_shard(r->net, r->bx, r->by, hi - lo, my_ce,
                                          (float)o->ce_weight, (float)o->ce_temperature, 1,
                                          r->model->seed, r->st.step, nb, (uint64_t)lo, &mine[1]);
     mine[2] = stop_signal;
+    if (r->st.ce_prior) memcpy(mine + 3, pcnn_net_ce_prior_grad(r->net), (size_t)K * sizeof *mine);
     if (r->device_sum) {
         pcnn_dist_sum_device_floats(pcnn_net_grads_device(r->net), pcnn_net_num_params(r->net));
     } else {
@@ -582,14 +634,19 @@ static float shard_step(fit_run *r, uint64_t first, int nb, int n_ce, double *ce
         pcnn_dist_sum_floats(g, pcnn_net_num_params(r->net));
         pcnn_net_grads_put(r->net, g);
     }
-    pcnn_dist_allgather_doubles(mine, 3, all);
+    pcnn_dist_allgather_doubles(mine, w, all);
     double nll = 0, ce = 0;
     int sig = 0;
+    memset(mine + 3, 0, (size_t)K * sizeof *mine);   /* the prior's gradient, summed */
     for (int k = 0; k < N; k++) {   /* rank order: the same bits on every rank */
-        nll += all[3 * k];
-        ce += all[3 * k + 1];
-        if ((int)all[3 * k + 2] > sig) sig = (int)all[3 * k + 2];
+        const double *a = all + (size_t)k * w;
+        nll += a[0];
+        ce += a[1];
+        if ((int)a[2] > sig) sig = (int)a[2];
+        for (int c = 0; c < K; c++) mine[3 + c] += a[3 + c];
     }
+    if (r->st.ce_prior) ce_prior_step(r->st.ce_prior, mine + 3, K, n_ce, o->ce_temperature);
+    free(mine);
     free(all);
     r->agreed_sig = sig;
     *ce_mean = n_ce ? ce / n_ce : 0;
@@ -621,7 +678,11 @@ static int train_step(fit_run *r, uint64_t s)
         loss = pcnn_net_hybrid_step(r->net, r->bx, r->by, nb, n_ce, (float)o->ce_weight,
                                     (float)o->ce_temperature, 1, r->model->seed, st->step);
         ce_mean = pcnn_net_last_ce(r->net);
+        if (st->ce_prior)
+            ce_prior_step(st->ce_prior, pcnn_net_ce_prior_grad(r->net), (int)r->model->K, n_ce,
+                          o->ce_temperature);
     }
+    if (st->ce_prior) pcnn_net_set_ce_prior(r->net, st->ce_prior);
     if (r->nan_step && st->step + 1 == r->nan_step) loss = NAN;
     if (!isfinite(loss)) {
         pcnn_warn("the loss became %s at epoch %llu, step %llu: stopping; %s keeps the last "

@@ -43,6 +43,11 @@ typedef struct pcnn_fit_options {
     double ce_fraction;        /* share of each batch carrying the CE term (default 1) */
     int ce_classes;            /* classes in each CE image's posterior: its label and
                                 * ce_classes - 1 drawn (net.h); 0 = all K (default) */
+    int ce_prior_learned;      /* the CE term's posterior with a learned log prior b_c (one per
+                                * class, from 0, moved after every step by the gradient of the
+                                * step's mean CE term; recorded as meta ce_log_prior): the term
+                                * then trains what Bayes' rule with a fitted prior decides by,
+                                * not the bias a uniform prior sees; 0 = uniform (SPEC §6b) */
     double class_lr_mult;      /* learning-rate factor of the class tables (default 1) */
     int precision;             /* PCNN_PREC_* (nn/nn_isa.h) of the training GEMMs (default fp32) */
     int keep_best_fitted;      /* the kept epoch: best validation accuracy with the class prior

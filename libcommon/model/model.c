@@ -179,9 +179,12 @@ int pcnn_model_objective(const pcnn_model_file *m, char *buf, size_t len)
     else if (!rec && !isnan(w)) /* files of pcnn-fit before the key: the CE options tell */
         obj = w > 0 && !(f <= 0) ? PCNN_OBJECTIVE_HYBRID : PCNN_OBJECTIVE_LIKELIHOOD;
     double k = meta_number(m, "ce_classes");
-    char drawn[64] = "";
+    char drawn[96] = "";
     if (!isnan(k) && k >= 2 && k < m->K)
         snprintf(drawn, sizeof drawn, ", over its class and %g others drawn", k - 1);
+    const char *pr = pcnn_model_file_get_meta(m, "ce_prior");
+    if (pr && !strcmp(pr, "learned"))
+        snprintf(drawn + strlen(drawn), sizeof drawn - strlen(drawn), ", with a learned prior");
     if (obj == PCNN_OBJECTIVE_HYBRID)
         snprintf(buf, len, "hybrid (likelihood + %g x cross-entropy of the Bayes posterior, "
                  "temperature %g, on %g%% of each batch%s)", w, isnan(t) ? 1.0 : t,

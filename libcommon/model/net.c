@@ -413,6 +413,8 @@ void pcnn_net_free(pcnn_net *net)
     free(net->hll);
     free(net->hpix);
     free(net->hw_row);
+    free(net->ce_prior);
+    free(net->ce_prior_grad);
     free(net->hgrads);
     free(net->lr_runs);
     be->destroy(be);
@@ -568,6 +570,20 @@ float pcnn_net_grad_step(pcnn_net *net, const uint8_t *pixels, const int32_t *la
 
 void pcnn_net_set_ce_classes(pcnn_net *net, int k) { net->ce_classes = k; }
 
+void pcnn_net_set_ce_prior(pcnn_net *net, const double *b)
+{
+    if (!net->ce_prior_grad) net->ce_prior_grad = pcnn_xcalloc((size_t)net->K, sizeof(double));
+    if (!b) {
+        free(net->ce_prior);
+        net->ce_prior = NULL;
+        return;
+    }
+    if (!net->ce_prior) net->ce_prior = pcnn_xmalloc((size_t)net->K * sizeof(double));
+    memcpy(net->ce_prior, b, (size_t)net->K * sizeof(double));
+}
+
+const double *pcnn_net_ce_prior_grad(const pcnn_net *net) { return net->ce_prior_grad; }
+
 void pcnn_net_ce_class_set(int K, int k, int32_t y, uint64_t seed, uint64_t step, uint64_t img,
                            int32_t *out)
 {
@@ -592,7 +608,8 @@ void pcnn_net_ce_class_set(int K, int k, int32_t y, uint64_t seed, uint64_t step
 }
 
 double pcnn_hybrid_row_weights(const double *l, const int32_t *cls, int k, int K, int32_t y,
-                               double lambda, double tau, int n_total, float *w, int *jy)
+                               double lambda, double tau, int n_total, const double *b,
+                               float *w, int *jy, double *gb)
 {
     /* a drawn class stands for (K - 1) / (k - 1) of the others in the partition sum */
     const double drawn_shift = k < K ? log((double)(K - 1) / (double)(k - 1)) : 0.0;
@@ -601,7 +618,7 @@ double pcnn_hybrid_row_weights(const double *l, const int32_t *cls, int k, int K
     z[0] = 0.0;
     *jy = 0;
     for (int j = 0; j < k; j++) {
-        z[j] = l[j] / tau + (cls[j] == y ? 0.0 : drawn_shift);
+        z[j] = (l[j] + (b ? b[cls[j]] : 0.0)) / tau + (cls[j] == y ? 0.0 : drawn_shift);
         if (cls[j] == y) *jy = j;
     }
     double mx = z[0], sum = 0.0;
@@ -611,15 +628,18 @@ double pcnn_hybrid_row_weights(const double *l, const int32_t *cls, int k, int K
     for (int j = 0; j < k; j++) {
         double p = exp(z[j] - lse);
         w[j] = (float)((lambda * p - (j == *jy ? 1.0 + lambda : 0.0)) / n_total);
+        if (gb) gb[cls[j]] += p;
     }
+    if (gb) gb[y] -= 1.0;
     return tau * (lse - z[*jy]);
 }
 
 /* SPEC §6b. The batch is laid out image-major: rows i*k + j (i < n_ce) are image
  * i under class cls(i, j) (k = K: cls(i, j) = j; else pcnn_net_ce_class_set), then rows
  * n_ce*k + j are images n_ce + j under their true label: E = n_ce*k + N - n_ce rows, one
- * forward and one backward. With p = softmax_j(z_j), z_j = l(i, cls(i, j)) / tau (+ log((K -
- * 1) / (k - 1)) for a drawn class), the loss gradient with respect to row (i, c)'s
+ * forward and one backward. With p = softmax_j(z_j), z_j = (l(i, cls(i, j)) + b_cls) / tau
+ * (b: pcnn_net_set_ce_prior's log prior, 0 when uniform; + log((K - 1) / (k - 1)) for a drawn
+ * class), the loss gradient with respect to row (i, c)'s
  * log-likelihood is w = (lambda * p_j - (1 + lambda) [cls(i, j) = y_i]) / N, and -1/N
  * for a plain row; the likelihood's gradient is scaled by w row by row. */
 float pcnn_net_hybrid_step(pcnn_net *net, const uint8_t *pixels, const int32_t *labels, int N,
@@ -641,6 +661,7 @@ double pcnn_net_hybrid_step_shard(pcnn_net *net, const uint8_t *pixels, const in
                                   double *ce_sum)
 {
     *ce_sum = 0;
+    if (net->ce_prior_grad) memset(net->ce_prior_grad, 0, (size_t)net->K * sizeof(double));
     if (N == 0) {   /* a rank without images in this batch (its last): no gradient */
         ensure_grads(net);
         net->be->zero(net->be, net->grads, net->t->total * sizeof(float));
@@ -679,11 +700,12 @@ double pcnn_net_hybrid_step_shard(pcnn_net *net, const uint8_t *pixels, const in
     forward(net, E, dropout, seed, step, (uint64_t)k, (uint64_t)n_ce, img0, 0);
     /* every row's log-likelihood first: the weights need all classes of an image */
     net->be->dmol(net->be, net->logits, net->x, E, net->hll, NULL, 0.0f);
-    double nll = 0.0, ce = 0.0;
+    double nll = 0.0, ce = 0.0, *gb = net->ce_prior ? net->ce_prior_grad : NULL;
     for (int i = 0; i < n_ce; i++) {
         int jy = 0;
         ce += pcnn_hybrid_row_weights(net->hll + (size_t)i * k, net->hlabels + i * k, k, K,
-                                      labels[i], lambda, tau, n_total, net->hw_row + i * k, &jy);
+                                      labels[i], lambda, tau, n_total, net->ce_prior,
+                                      net->hw_row + i * k, &jy, gb);
         nll -= net->hll[(size_t)i * k + jy];
     }
     for (int j = n_ce * k; j < E; j++) {

@@ -114,6 +114,13 @@ double pcnn_net_last_ce(const pcnn_net *net);
  * sum of exp then estimates the K - 1 others' without bias). The net needs max_batch >=
  * n_ce * k + N - n_ce. */
 void pcnn_net_set_ce_classes(pcnn_net *net, int k);
+/* The CE term's posterior with a log prior (b: K values in nats; NULL: uniform, SPEC §6b):
+ * softmax over the rows of (l(x, c) + b_c) / tau, copied for the following hybrid steps. After
+ * each hybrid step pcnn_net_ce_prior_grad gives, per class c, the sum over that step's CE
+ * images (of this process) of p(c | x_i) - [c = y_i]: the gradient of their summed CE terms
+ * with respect to b_c (zeros when the prior is uniform or no image carried the term). */
+void pcnn_net_set_ce_prior(pcnn_net *net, const double *b);
+const double *pcnn_net_ce_prior_grad(const pcnn_net *net);
 /* The classes the CE image img (global index) of a step runs under: out[0..k) with the true
  * label y first, then the others (k = K: 0..K-1 in order, y where it falls). */
 void pcnn_net_ce_class_set(int K, int k, int32_t y, uint64_t seed, uint64_t step, uint64_t img,

@@ -26,14 +26,17 @@ void pcnn_net_invalidate(pcnn_net *net);
 float pcnn_net_grad_step(pcnn_net *net, const uint8_t *pixels, const int32_t *labels, int N,
                          int dropout, uint64_t seed, uint64_t step);
 /* The hybrid step's CE term of one image (SPEC §6b) from its k rows' log-likelihoods l (nats)
- * under the classes cls (cls[j] = y for one j, returned in *jy): z_j = l_j / tau, the drawn
- * classes' (k < K) raised by log((K - 1) / (k - 1)); returns tau * (logsumexp(z) - z_jy) and
- * writes each row's weight on its likelihood gradient, w_j = (lambda softmax(z)_j - (1 +
- * lambda) [j = jy]) / n_total: the gradient of (-l_jy + lambda * r) / n_total, r the value
- * returned, with respect to l_j (the likelihood's -l_jy included). k <= PCNN_HYBRID_MAX_ROWS. */
+ * under the classes cls (cls[j] = y for one j, returned in *jy): z_j = (l_j + b[cls_j]) / tau
+ * (b: a log prior in nats indexed by class, NULL for none), the drawn classes' (k < K) raised
+ * by log((K - 1) / (k - 1)); returns tau * (logsumexp(z) - z_jy) and writes each row's weight
+ * on its likelihood gradient, w_j = (lambda softmax(z)_j - (1 + lambda) [j = jy]) / n_total:
+ * the gradient of (-l_jy + lambda * r) / n_total, r the value returned, with respect to l_j
+ * (the likelihood's -l_jy included). gb (K, or NULL) accumulates the gradient of r with
+ * respect to b: gb[cls_j] += softmax(z)_j, gb[y] -= 1. k <= PCNN_HYBRID_MAX_ROWS. */
 #define PCNN_HYBRID_MAX_ROWS 1024
 double pcnn_hybrid_row_weights(const double *l, const int32_t *cls, int k, int K, int32_t y,
-                               double lambda, double tau, int n_total, float *w, int *jy);
+                               double lambda, double tau, int n_total, const double *b,
+                               float *w, int *jy, double *gb);
 /* How many passes ran as device graphs (nn_backend.h graph_begin; PCNN_CUDA_GRAPH=1):
  * captured (which == 0) or replayed (1), the cached sampler's positions (pos_graph_begin)
  * included. 0 on backends without graphs. */

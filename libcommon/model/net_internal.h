@@ -71,6 +71,10 @@ struct pcnn_net {
     uint8_t *hpix;                 /* host (max_batch,H,W,3): the hybrid step's batch */
     float *hw_row;                 /* host (max_batch): the hybrid step's dmol weights */
     int ce_classes;                /* classes in each CE image's posterior, 0 = all K */
+    double *ce_prior;              /* host (K): the CE posterior's log prior b_c in nats, NULL:
+                                      uniform (pcnn_net_set_ce_prior) */
+    double *ce_prior_grad;         /* host (K): the last hybrid step's sum over its CE images of
+                                      p(c | x_i) - [c = y_i] (pcnn_net_ce_prior_grad) */
     float *hgrads;                 /* host (t->total): a GPU's gradients staged for a collective */
     int precision;                 /* PCNN_PREC_* of the training steps' GEMMs */
 };

@@ -481,6 +481,46 @@ setup() {
 	[ ! -e x.bin ]
 }
 
+@test "fit: --ce-prior learned: the posterior's log prior learned along, recorded, exact resume, named" {
+	"$MK" -H 8 -W 8 -K 4 -n 12 -s 3 -o k4.bin
+	run "$FIT" "${TINY[@]}" -e 2 --ce-weight 1 --ce-temperature 2 --ce-prior learned -o p.bin k4.bin
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"the posterior's log prior is learned along (--ce-prior learned; now 0 for every class)"* ]]
+	run "$PCNN_BIN/pcnn-info" p.bin
+	[[ "$output" == *"on 100% of each batch, with a learned prior)"* ]]
+	[[ "$output" == *"option ce_prior: learned"* ]]
+	# K numbers; all classes in every posterior: each step's gradient sums to 0 over the
+	# classes, so the prior does too; a step moves each by at most tau = 2 nats (6 steps)
+	b=$(printf '%s\n' "$output" | sed -n 's/^option ce_log_prior: //p')
+	printf '%s\n' "$b" | awk -F, '{ s = 0; m = 0
+		for (i = 1; i <= NF; i++) { s += $i; if ($i > m) m = $i; if (-$i > m) m = -$i }
+		if (NF != 4 || s > 1e-9 || s < -1e-9 || m <= 0 || m > 12) { print "bad prior " $0; exit 1 } }'
+	# the prior changes training: not the uniform prior's bytes
+	"$FIT" -q "${TINY[@]}" -e 2 --ce-weight 1 --ce-temperature 2 -o u.bin k4.bin
+	run cmp -s u.bin p.bin
+	[ "$status" -eq 1 ]
+	run "$PCNN_BIN/pcnn-info" u.bin
+	[[ "$output" == *"option ce_prior: uniform"* ]]
+	[[ "$output" != *"ce_log_prior"* ]]
+	# stopped mid-epoch and resumed: the option and the prior from the file, the same bytes
+	"$FIT" -q "${TINY[@]}" -e 2 --ce-weight 1 --ce-temperature 2 --ce-prior learned --max-steps 4 -o r.bin k4.bin
+	"$FIT" -q -e 2 -r r.bin k4.bin
+	cmp r.bin p.bin
+	# given again on resume it wins: the rest of the run with the uniform prior
+	"$FIT" -q "${TINY[@]}" -e 2 --ce-weight 1 --ce-temperature 2 --ce-prior learned --max-steps 4 -o r.bin k4.bin
+	"$FIT" -q -e 2 -r r.bin -o r2.bin --ce-prior uniform k4.bin
+	run "$PCNN_BIN/pcnn-info" r2.bin
+	[[ "$output" == *"option ce_prior: uniform"* ]]
+	# the likelihood objective has no CE term to learn it in
+	run "$FIT" "${TINY[@]}" -e 1 --ce-prior learned -o x.bin k4.bin
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"--ce-prior learned: the likelihood objective has no CE term"* ]]
+	run "$FIT" "${TINY[@]}" -e 1 --ce-weight 1 --ce-prior flat -o x.bin k4.bin
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"--ce-prior: expected uniform or learned, got 'flat'"* ]]
+	[ ! -e x.bin ]
+}
+
 @test "fit: --ce-classes N draws N of K classes per CE image: fewer passes, exact resume, named" {
 	"$MK" -H 8 -W 8 -K 4 -n 12 -s 3 -o k4.bin
 	run "$FIT" "${TINY[@]}" -e 2 --ce-weight 1 --ce-classes 2 -o d.bin k4.bin

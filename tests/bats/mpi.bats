@@ -72,6 +72,22 @@ TOL_ADAM=3e-3
 	[ "$status" -eq 0 ]
 }
 
+@test "mpi: the learned CE prior's gradient is summed over ranks: 2 ranks learn one process's prior" {
+	"$FIT" "${HYB[@]}" --ce-prior learned -o one.bin train.bin
+	mpirun -np 2 "$FIT" "${HYB[@]}" --ce-prior learned -o two.bin train.bin
+	run "$DIFF" -t $TOL -m $TOL_ADAM one.bin two.bin
+	echo "$output"
+	[ "$status" -eq 0 ]
+	a=$("$PCNN_BIN/pcnn-info" one.bin | sed -n 's/^option ce_log_prior: //p')
+	b=$("$PCNN_BIN/pcnn-info" two.bin | sed -n 's/^option ce_log_prior: //p')
+	echo "one process: $a; 2 ranks: $b"
+	# a rank's own share alone would move it about half as far: the sums agree to rounding
+	printf '%s\n%s\n' "$a" "$b" | awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) a[i] = $i; n = NF }
+		NR == 2 { if (NF != n || n != 2) exit 1
+			for (i = 1; i <= NF; i++) { d = $i - a[i]; if (d < 0) d = -d; if (d > 1e-3 * (1 + (a[i] < 0 ? -a[i] : a[i]))) exit 1 }
+			if (a[1] == 0) exit 1 }'
+}
+
 @test "mpi: resume with another rank count; resume with the same N is exact" {
 	mpirun -np 2 "$FIT" "${HYB[@]}" -o full.bin train.bin
 	# stop mid-epoch 1 with 2 ranks, continue with 1 and with 2

@@ -360,6 +360,7 @@ static uint8_t NPIX[3 * 8 * 12 * 3];
 static int32_t NLAB[3] = {1, 0, 1};
 /* The hybrid objective of SPEC §6b: HYB_NCE of the HYB_N images carry lambda CE. */
 static int HYB_N, HYB_NCE, HYB_DRAWN;   /* HYB_DRAWN: pcnn_net_set_ce_classes (0 all) */
+static double *HYB_PRIOR;                /* pcnn_net_set_ce_prior (NULL: uniform) */
 static const float HYB_LAMBDA = 0.7f, HYB_TAU = 3.0f;
 static double net_loss(void)
 {
@@ -368,6 +369,7 @@ static double net_loss(void)
         pcnn_net_train_step(NET, NPIX, NLAB, 2, 3, 17);
         return pcnn_net_last_loss(NET);
     }
+    pcnn_net_set_ce_prior(NET, HYB_PRIOR);
     pcnn_net_hybrid_step(NET, NPIX, NLAB, HYB_N, HYB_NCE, HYB_LAMBDA, HYB_TAU, 1, 3, 17);
     /* L = (1/N) sum_n [-l(n, y_n)] + lambda (1/N) sum_{n < n_ce} CE_n */
     return pcnn_net_last_loss(NET) + HYB_LAMBDA * pcnn_net_last_ce(NET) * HYB_NCE / HYB_N;
@@ -413,6 +415,23 @@ static void check_network(int R, int F, int M, int K, int H, int W, unsigned con
     net_loss();
     float *g = pcnn_xmalloc(t->total * sizeof *g);
     memcpy(g, g0, t->total * sizeof *g);
+    if (HYB_PRIOR) {   /* the prior's gradient: d L / d b_c = lambda / N * sum_i (p_ic - [c = y_i]) */
+        double gb[8], worst_b = 0;
+        memcpy(gb, pcnn_net_ce_prior_grad(NET), (size_t)K * sizeof *gb);
+        for (int c = 0; c < K; c++) {
+            double save = HYB_PRIOR[c], hb = 0.05;
+            HYB_PRIOR[c] = save + hb;
+            double lp = net_loss();
+            HYB_PRIOR[c] = save - hb;
+            double lm = net_loss();
+            HYB_PRIOR[c] = save;
+            double an = HYB_LAMBDA * gb[c] / HYB_N, fd = (lp - lm) / (2 * hb);
+            worst_b = fmax(worst_b, fabs(fd - an) / (1e-3 + 1e-2 * fabs(an)));
+        }
+        printf("#   the log prior's gradient against central differences: worst error ratio %.3f\n", worst_b);
+        CHECK(worst_b <= 1);
+        net_loss();
+    }
     /* Per tensor, central differences along two directions d: the normalised
      * gradient itself and a random +-1/sqrt(n) direction; the analytic value is g.d.
      * A direction sums many entries, so the signal is far above the noise of the
@@ -454,7 +473,8 @@ static void check_network(int R, int F, int M, int K, int H, int W, unsigned con
     free(save);
     free(d);
     char what[64] = "";
-    if (HYB_NCE && HYB_DRAWN) snprintf(what, sizeof what, " (hybrid loss, %d classes drawn)", HYB_DRAWN);
+    if (HYB_NCE && HYB_PRIOR) snprintf(what, sizeof what, " (hybrid loss, a log prior)");
+    else if (HYB_NCE && HYB_DRAWN) snprintf(what, sizeof what, " (hybrid loss, %d classes drawn)", HYB_DRAWN);
     else if (HYB_NCE) snprintf(what, sizeof what, " (hybrid loss)");
     printf("#   network R=%d F=%d M=%d K=%d %dx%d %s%s: loss %.6f, worst error ratio %.3f (<= 1 passes)\n",
            R, F, M, K, H, W, pcnn_cond_name(cond), what, net_loss(), worst);
@@ -487,16 +507,80 @@ static void test_network_hybrid_drawn(void)
     HYB_N = HYB_NCE = HYB_DRAWN = 0;
 }
 
+/* The same with a log prior in the CE term's posterior (pcnn_net_set_ce_prior): every
+ * gradient through the shifted posterior, and the prior's own against central differences. */
+static void test_network_hybrid_prior(void)
+{
+    double b[3] = {2.0, -1.5, 0.5};
+    HYB_N = 3, HYB_NCE = 2, HYB_PRIOR = b;
+    check_network(1, 4, 2, 3, 8, 12, 0);
+    HYB_N = HYB_NCE = 0, HYB_PRIOR = NULL;
+}
+
 /* The CE term of one image from its rows' log-likelihoods (pcnn_hybrid_row_weights), in
  * double: the weights are the gradient of (-l_y + lambda r) / n_total (central differences,
  * h = 1e-3 nats on log-likelihoods of ~100); with all classes r is tau times -log softmax;
  * with k drawn, the mean over draws of the estimated partition sum, exp(r / tau + z_y),
  * is the full one (the shift log((K-1)/(k-1)) makes it unbiased). */
-static double hyb_f(const double *l, const int32_t *cls, int k, int K, int y, int *jy)
+static double hyb_f(const double *l, const int32_t *cls, int k, int K, int y, const double *b,
+                    int *jy)
 {
     float w[8];
-    double r = pcnn_hybrid_row_weights(l, cls, k, K, y, 0.7, 3.0, 4, w, jy);
+    double r = pcnn_hybrid_row_weights(l, cls, k, K, y, 0.7, 3.0, 4, b, w, jy, NULL);
     return (-l[*jy] + 0.7 * r) / 4;
+}
+
+/* With a log prior b (pcnn_net_set_ce_prior): the row weights are still the gradient with
+ * respect to l, r is tau times -log softmax((l + b) / tau)_y, and gb the gradient of r with
+ * respect to b (central differences in double); b = 0 gives the uniform prior's bytes. */
+static void test_hybrid_row_weights_prior(void)
+{
+    const int K = 5, y = 1;
+    double lall[5], l[5], b[5], zero[5] = {0};
+    for (int c = 0; c < K; c++) lall[c] = -100.0 + 10.0 * urand(), b[c] = 8.0 * urand();
+    for (int k = 3; k <= K; k += 2) {
+        int32_t cls[5];
+        pcnn_net_ce_class_set(K, k, y, 4, 2, 1, cls);
+        for (int j = 0; j < k; j++) l[j] = lall[cls[j]];
+        float w[8], w0[8], wu[8];
+        double gb[5] = {0}, gz[5] = {0};
+        int jy;
+        double r = pcnn_hybrid_row_weights(l, cls, k, K, y, 0.7, 3.0, 4, b, w, &jy, gb);
+        double r0 = pcnn_hybrid_row_weights(l, cls, k, K, y, 0.7, 3.0, 4, zero, w0, &jy, gz);
+        double ru = pcnn_hybrid_row_weights(l, cls, k, K, y, 0.7, 3.0, 4, NULL, wu, &jy, NULL);
+        CHECK(r0 == ru && !memcmp(w0, wu, (size_t)k * sizeof *w0));
+        double worst = 0, sum = 0;
+        for (int j = 0; j < k; j++) {
+            double save = l[j], h = 1e-3;
+            l[j] = save + h;
+            double fp = hyb_f(l, cls, k, K, y, b, &jy);
+            l[j] = save - h;
+            double fm = hyb_f(l, cls, k, K, y, b, &jy);
+            l[j] = save;
+            worst = fmax(worst, fabs((fp - fm) / (2 * h) - w[j]) / (1e-7 + 1e-5 * fabs(w[j])));
+        }
+        for (int c = 0; c < K; c++) {
+            double save = b[c], h = 1e-3, rp, rm;
+            float wf[8];
+            b[c] = save + h;
+            rp = pcnn_hybrid_row_weights(l, cls, k, K, y, 0.7, 3.0, 4, b, wf, &jy, NULL);
+            b[c] = save - h;
+            rm = pcnn_hybrid_row_weights(l, cls, k, K, y, 0.7, 3.0, 4, b, wf, &jy, NULL);
+            b[c] = save;
+            worst = fmax(worst, fabs((rp - rm) / (2 * h) - gb[c]) / (1e-7 + 1e-5 * fabs(gb[c])));
+            sum += gb[c];
+        }
+        if (k == K) {   /* tau * -log softmax((l + b) / tau)_y */
+            double mx = -1e300, e = 0;
+            for (int c = 0; c < K; c++) mx = fmax(mx, (lall[c] + b[c]) / 3);
+            for (int c = 0; c < K; c++) e += exp((lall[c] + b[c]) / 3 - mx);
+            CHECK(fabs(r - 3 * (mx + log(e) - (lall[y] + b[y]) / 3)) < 1e-12);
+        }
+        printf("#   k = %d of %d with a log prior: CE %.6f, worst error ratio of the row and prior "
+               "gradients %.3f, their sum over classes %.2g\n", k, K, r, worst, sum);
+        CHECK(worst <= 1);
+        if (k == K) CHECK(fabs(sum) < 1e-12);   /* the posterior sums to 1, the label once */
+    }
 }
 
 static void test_hybrid_row_weights(void)
@@ -510,15 +594,15 @@ static void test_hybrid_row_weights(void)
         for (int j = 0; j < k; j++) l[j] = lall[cls[j]];
         float w[8];
         int jy;
-        double r = pcnn_hybrid_row_weights(l, cls, k, K, y, 0.7, 3.0, 4, w, &jy);
+        double r = pcnn_hybrid_row_weights(l, cls, k, K, y, 0.7, 3.0, 4, NULL, w, &jy, NULL);
         CHECK(cls[jy] == y);
         double worst = 0;
         for (int j = 0; j < k; j++) {
             double save = l[j], h = 1e-3;
             l[j] = save + h;
-            double fp = hyb_f(l, cls, k, K, y, &jy);
+            double fp = hyb_f(l, cls, k, K, y, NULL, &jy);
             l[j] = save - h;
-            double fm = hyb_f(l, cls, k, K, y, &jy);
+            double fm = hyb_f(l, cls, k, K, y, NULL, &jy);
             l[j] = save;
             double err = fabs((fp - fm) / (2 * h) - w[j]) / (1e-7 + 1e-5 * fabs(w[j]));
             if (err > worst) worst = err;
@@ -542,7 +626,7 @@ static void test_hybrid_row_weights(void)
         float w[2];
         pcnn_net_ce_class_set(K, 2, y, 5, (uint64_t)t, 3, cls);
         for (int j = 0; j < 2; j++) l[j] = lall[cls[j]];
-        double r = pcnn_hybrid_row_weights(l, cls, 2, K, y, 0.7, 3.0, 4, w, &jy);
+        double r = pcnn_hybrid_row_weights(l, cls, 2, K, y, 0.7, 3.0, 4, NULL, w, &jy, NULL);
         mean += exp(r / 3) / draws;   /* r / tau = log(sum) - z_y */
     }
     printf("#   k = 2 of 5: mean estimated partition sum %.5f, the full one %.5f\n", mean, full);
@@ -734,8 +818,10 @@ int main(void)
     RUN(test_network_variants);
     RUN(test_network_hybrid);
     RUN(test_network_hybrid_drawn);
+    RUN(test_network_hybrid_prior);
     RUN(test_ce_class_set);
     RUN(test_hybrid_row_weights);
+    RUN(test_hybrid_row_weights_prior);
     RUN(test_hybrid_matches_plain);
     RUN(test_class_lr_mult);
     return check_summary();
