@@ -530,6 +530,24 @@ static double hyb_f(const double *l, const int32_t *cls, int k, int K, int y, co
     return (-l[*jy] + 0.7 * r) / 4;
 }
 
+/* The worst error ratio of the row weights w against central differences of hyb_f in l. */
+static double hyb_weights_error(double *l, const int32_t *cls, int k, int K, int y,
+                                const double *b, const float *w)
+{
+    double worst = 0;
+    int jy;
+    for (int j = 0; j < k; j++) {
+        double save = l[j], h = 1e-3;
+        l[j] = save + h;
+        double fp = hyb_f(l, cls, k, K, y, b, &jy);
+        l[j] = save - h;
+        double fm = hyb_f(l, cls, k, K, y, b, &jy);
+        l[j] = save;
+        worst = fmax(worst, fabs((fp - fm) / (2 * h) - w[j]) / (1e-7 + 1e-5 * fabs(w[j])));
+    }
+    return worst;
+}
+
 /* With a log prior b (pcnn_net_set_ce_prior): the row weights are still the gradient with
  * respect to l, r is tau times -log softmax((l + b) / tau)_y, and gb the gradient of r with
  * respect to b (central differences in double); b = 0 gives the uniform prior's bytes. */
@@ -549,16 +567,7 @@ static void test_hybrid_row_weights_prior(void)
         double r0 = pcnn_hybrid_row_weights(l, cls, k, K, y, 0.7, 3.0, 4, zero, w0, &jy, gz);
         double ru = pcnn_hybrid_row_weights(l, cls, k, K, y, 0.7, 3.0, 4, NULL, wu, &jy, NULL);
         CHECK(r0 == ru && !memcmp(w0, wu, (size_t)k * sizeof *w0));
-        double worst = 0, sum = 0;
-        for (int j = 0; j < k; j++) {
-            double save = l[j], h = 1e-3;
-            l[j] = save + h;
-            double fp = hyb_f(l, cls, k, K, y, b, &jy);
-            l[j] = save - h;
-            double fm = hyb_f(l, cls, k, K, y, b, &jy);
-            l[j] = save;
-            worst = fmax(worst, fabs((fp - fm) / (2 * h) - w[j]) / (1e-7 + 1e-5 * fabs(w[j])));
-        }
+        double worst = hyb_weights_error(l, cls, k, K, y, b, w), sum = 0;
         for (int c = 0; c < K; c++) {
             double save = b[c], h = 1e-3, rp, rm;
             float wf[8];
@@ -596,17 +605,7 @@ static void test_hybrid_row_weights(void)
         int jy;
         double r = pcnn_hybrid_row_weights(l, cls, k, K, y, 0.7, 3.0, 4, NULL, w, &jy, NULL);
         CHECK(cls[jy] == y);
-        double worst = 0;
-        for (int j = 0; j < k; j++) {
-            double save = l[j], h = 1e-3;
-            l[j] = save + h;
-            double fp = hyb_f(l, cls, k, K, y, NULL, &jy);
-            l[j] = save - h;
-            double fm = hyb_f(l, cls, k, K, y, NULL, &jy);
-            l[j] = save;
-            double err = fabs((fp - fm) / (2 * h) - w[j]) / (1e-7 + 1e-5 * fabs(w[j]));
-            if (err > worst) worst = err;
-        }
+        double worst = hyb_weights_error(l, cls, k, K, y, NULL, w);
         printf("#   k = %d of %d: CE %.6f, worst error ratio of the row weights %.3f\n", k, K, r, worst);
         CHECK(worst <= 1);
         if (k == K) {   /* tau * -log softmax(l / tau)_y */
