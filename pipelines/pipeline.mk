@@ -309,7 +309,7 @@ PIPE_ARGS_prep-prior := $(strip -H $(SIZE) -W $(SIZE) $(PIPE_PREP_prior) $(PIPE_
 PIPE_ARGS_fit_a := -R $(NR_RESNET) -F $(FILTERS) -M $(MIX) -b $(BATCH)
 PIPE_ARGS_fit_b := --lr $(LR) --polyak $(POLYAK) -s $(SEED) \
                   $(if $(LR_DECAY),--lr-decay $(LR_DECAY))$(if $(LR_SCHEDULE), --lr-schedule $(LR_SCHEDULE)) $(if $(PRECISION),--precision $(PRECISION)) \
-                  --ce-weight $(CE_WEIGHT) --ce-temperature $(CE_TEMP) --ce-fraction $(CE_FRACTION)$(if $(CE_CLASSES), --ce-classes $(CE_CLASSES))$(if $(CE_PRIOR), --ce-prior $(CE_PRIOR)) \
+                  --ce-weight $(CE_WEIGHT) --ce-temperature $(CE_TEMP) --ce-fraction $(CE_FRACTION)$(if $(CE_CLASSES), --ce-classes $(CE_CLASSES))$(if $(CE_PRIOR), --ce-prior $(CE_PRIOR))$(if $(DROPOUT), --dropout $(DROPOUT)) \
                   --class-lr-mult $(CLASS_LR_MULT) --conditioning $(CONDITIONING) --keep-best-by $(PRIOR)
 PIPE_ARGS_fit  := $(PIPE_ARGS_fit_a) -e $(EPOCHS) $(PIPE_ARGS_fit_b) \
                   $(if $(filter-out 0,$(FIT_BUDGET)),--time-budget $(FIT_BUDGET))
@@ -329,7 +329,7 @@ PIPE_STAMP_fit = $(PIPE_ARGS_fit)$(if $(PIPE_LAUNCH),|launcher: $(PIPE_LAUNCH))
 PIPE_CONFIG = run=$(RUN)|data=$(DATA)|profile=$(PROFILE)|image size=$(SIZE)x$(SIZE)|\
 nr_resnet (R)=$(NR_RESNET)|filters (F)=$(FILTERS)|logistic mix (M)=$(MIX)|\
 epochs=$(EPOCHS)$(if $(filter-out 0,$(FIT_BUDGET)), (at most; training stops after about $(FIT_BUDGET) s))|batch=$(BATCH)|learning rate=$(LR)|lr decay per epoch=$(if $(filter cosine,$(LR_SCHEDULE)),none (cosine schedule),$(or $(LR_DECAY),0.999995))|training precision=$(or $(PRECISION),fp32)|polyak decay=$(POLYAK)|seed=$(SEED)|\
-objective=$(PIPE_OBJECTIVE)|CE weight=$(CE_WEIGHT)|CE temperature=$(CE_TEMP)|CE fraction=$(CE_FRACTION)|CE classes per image=$(or $(CE_CLASSES),all)|$(if $(CE_PRIOR),CE prior=$(CE_PRIOR)|)\
+objective=$(PIPE_OBJECTIVE)|CE weight=$(CE_WEIGHT)|CE temperature=$(CE_TEMP)|CE fraction=$(CE_FRACTION)|CE classes per image=$(or $(CE_CLASSES),all)|$(if $(CE_PRIOR),CE prior=$(CE_PRIOR)|)$(if $(DROPOUT),dropout=$(DROPOUT)|)\
 class lr factor=$(CLASS_LR_MULT)|conditioning=$(CONDITIONING)|\
 prior=$(PRIOR)$(if $(filter fitted,$(PRIOR)), (on $(if $(filter-out 0,$(PIPE_PRIOR_N)),up to $(PIPE_PRIOR_N),all) training images))|\
 train images=$(or $(filter-out 0,$(LIMIT)),all)|validation images=$(or $(filter-out 0,$(VAL_LIMIT)),all)|\

@@ -48,6 +48,10 @@ static void usage(FILE *fp)
         "  --polyak X         Polyak averaging decay (default 0.9995; the average is used\n"
         "                     by pcnn-score and pcnn-gen); step t uses\n"
         "                     min(X, (1 + t) / (10 + t)) so short runs average too\n"
+        "  --dropout P        0.5 (the default: SPEC 6's Dropout2d in every gated block) or\n"
+        "                     0: no dropout, for short runs that underfit (a classifier\n"
+        "                     whose training accuracy is no higher than validation's).\n"
+        "                     With -r it comes from the model file\n"
         "  --class-lr-mult X  learning rate of the class tables (hw, hs, class_map): lr * X\n"
         "                     (default 1). They alone carry the class and start small\n"
         "  --ce-weight X      hybrid objective (SPEC 6b): add X times the cross-entropy of\n"
@@ -125,7 +129,7 @@ static void usage(FILE *fp)
 enum { OPT_LR = 256, OPT_LR_DECAY, OPT_POLYAK, OPT_CKPT, OPT_MAX_STEPS, OPT_LOG, OPT_DEVICE,
        OPT_CE_WEIGHT, OPT_CE_TEMP, OPT_CE_FRACTION, OPT_CONDITIONING, OPT_CLASS_LR,
        OPT_PRECISION, OPT_TIME_BUDGET, OPT_KEEP_BEST, OPT_LR_SCHEDULE, OPT_CE_CLASSES,
-       OPT_CE_PRIOR };
+       OPT_CE_PRIOR, OPT_DROPOUT };
 
 static long need_long(const char *opt, const char *s, long lo, long hi)
 {
@@ -152,7 +156,7 @@ int main(int argc, char **argv)
     unsigned cond = 0;   /* PCNN_COND_* (params.h) */
     int set_lr = 0, set_decay = 0, set_polyak = 0, set_arch = 0, set_seed = 0, set_batch = 0;
     int set_cew = 0, set_cet = 0, set_cef = 0, set_clr = 0, set_prec = 0, set_keep = 0;
-    int set_sched = 0, set_cec = 0, set_cep = 0;
+    int set_sched = 0, set_cec = 0, set_cep = 0, set_drop = 0;
     static const struct option longopts[] = {
         {"lr", required_argument, 0, OPT_LR},
         {"lr-decay", required_argument, 0, OPT_LR_DECAY},
@@ -169,6 +173,7 @@ int main(int argc, char **argv)
         {"ce-fraction", required_argument, 0, OPT_CE_FRACTION},
         {"ce-classes", required_argument, 0, OPT_CE_CLASSES},
         {"ce-prior", required_argument, 0, OPT_CE_PRIOR},
+        {"dropout", required_argument, 0, OPT_DROPOUT},
         {"class-lr-mult", required_argument, 0, OPT_CLASS_LR},
         {"conditioning", required_argument, 0, OPT_CONDITIONING},
         {"precision", required_argument, 0, OPT_PRECISION},
@@ -229,6 +234,15 @@ int main(int argc, char **argv)
             o.ce_prior_learned = !strcmp(optarg, "learned");
             set_cep = 1;
             break;
+        case OPT_DROPOUT: {
+            double p = need_double("--dropout", optarg, 0, 1);
+            if (p != 0.0 && p != 0.5)
+                pcnn_usage_error("--dropout %s: 0.5 (SPEC's rate, the default) or 0 (none); the masks "
+                                 "are drawn at p = 1/2", optarg);
+            o.no_dropout = p == 0.0;
+            set_drop = 1;
+            break;
+        }
         case OPT_CLASS_LR: o.class_lr_mult = need_double("--class-lr-mult", optarg, 0, 1e6); set_clr = 1; break;
         case OPT_PRECISION:
             if (pcnn_precision_parse(optarg, &o.precision))
@@ -300,6 +314,7 @@ int main(int argc, char **argv)
         long cv;
         if (!set_cec && (s = pcnn_model_file_get_meta(m, "ce_classes")) && !pcnn_parse_long(s, 0, 1024, &cv)) o.ce_classes = (int)cv;
         if (!set_cep && (s = pcnn_model_file_get_meta(m, "ce_prior"))) o.ce_prior_learned = !strcmp(s, "learned");
+        if (!set_drop && (s = pcnn_model_file_get_meta(m, "dropout")) && !pcnn_parse_double(s, 0, 1, &v)) o.no_dropout = v == 0.0;
         if (!set_clr && (s = pcnn_model_file_get_meta(m, "class_lr_mult")) && !pcnn_parse_double(s, 0, 1e6, &v)) o.class_lr_mult = v;
         if (!set_keep && (s = pcnn_model_file_get_meta(m, "keep_best_by"))) o.keep_best_fitted = !strcmp(s, "fitted");
         int pv;

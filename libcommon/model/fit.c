@@ -199,6 +199,7 @@ static int save_checkpoint_file(const pcnn_fit_options *o, pcnn_net *net, pcnn_m
         free(list);
     }
     set_meta_double(m, "class_lr_mult", o->class_lr_mult);
+    set_meta_double(m, "dropout", o->no_dropout ? 0.0 : 0.5);
     pcnn_model_file_set_meta(m, "keep_best_by", o->keep_best_fitted ? "fitted" : "uniform");
     pcnn_model_file_set_meta(m, "precision", pcnn_precision_name(o->precision));
     set_meta_double(m, "epoch_ce_sum", st->epoch_ce_sum);
@@ -519,12 +520,13 @@ static int open_net(fit_run *r)
     }
     if (o->quiet) return 0;
     pcnn_warn("training R=%u F=%u M=%u, conditioning %s (%zu parameters) on %llu images, "
-              "batch %d, %llu steps per epoch, epochs %llu..%llu, device %s%s%s",
+              "batch %d, %llu steps per epoch, epochs %llu..%llu, device %s%s%s%s",
               model->R, model->F, model->M, pcnn_cond_name(pcnn_model_conditioning(model)),
               pcnn_net_num_params(r->net), (unsigned long long)r->n,
               o->batch, (unsigned long long)r->spe, (unsigned long long)r->st.epoch + 1,
               (unsigned long long)o->epochs, pcnn_net_device(r->net),
               o->precision == PCNN_PREC_BF16 ? ", bf16 GEMMs" : "",
+              o->no_dropout ? ", no dropout" : "",
               r->resuming ? " (resumed)" : "");
     if (r->nranks > 1)
         pcnn_warn("data parallel: %d ranks share each batch (at most %d passes each), gradients "
@@ -623,8 +625,9 @@ static float shard_step(fit_run *r, uint64_t first, int nb, int n_ce, double *ce
     double *mine = pcnn_xcalloc((size_t)w, sizeof *mine);
     double *all = pcnn_xmalloc((size_t)N * (size_t)w * sizeof *all);
     mine[0] = pcnn_net_hybrid_step_shard(r->net, r->bx, r->by, hi - lo, my_ce,
-                                         (float)o->ce_weight, (float)o->ce_temperature, 1,
-                                         r->model->seed, r->st.step, nb, (uint64_t)lo, &mine[1]);
+                                         (float)o->ce_weight, (float)o->ce_temperature,
+                                         !o->no_dropout, r->model->seed, r->st.step, nb,
+                                         (uint64_t)lo, &mine[1]);
     mine[2] = stop_signal;
     if (r->st.ce_prior) memcpy(mine + 3, pcnn_net_ce_prior_grad(r->net), (size_t)K * sizeof *mine);
     if (r->device_sum) {
@@ -676,7 +679,8 @@ static int train_step(fit_run *r, uint64_t s)
             r->by[b] = r->train->labels[idx];
         }
         loss = pcnn_net_hybrid_step(r->net, r->bx, r->by, nb, n_ce, (float)o->ce_weight,
-                                    (float)o->ce_temperature, 1, r->model->seed, st->step);
+                                    (float)o->ce_temperature, !o->no_dropout, r->model->seed,
+                                    st->step);
         ce_mean = pcnn_net_last_ce(r->net);
         if (st->ce_prior)
             ce_prior_step(st->ce_prior, pcnn_net_ce_prior_grad(r->net), (int)r->model->K, n_ce,

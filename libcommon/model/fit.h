@@ -48,6 +48,8 @@ typedef struct pcnn_fit_options {
                                 * step's mean CE term; recorded as meta ce_log_prior): the term
                                 * then trains what Bayes' rule with a fitted prior decides by,
                                 * not the bias a uniform prior sees; 0 = uniform (SPEC §6b) */
+    int no_dropout;            /* 1: training steps without dropout (the eval-mode forward and its
+                                * backward); 0: SPEC §6's p = 1/2 in every gated block (default) */
     double class_lr_mult;      /* learning-rate factor of the class tables (default 1) */
     int precision;             /* PCNN_PREC_* (nn/nn_isa.h) of the training GEMMs (default fp32) */
     int keep_best_fitted;      /* the kept epoch: best validation accuracy with the class prior

@@ -481,6 +481,30 @@ setup() {
 	[ ! -e x.bin ]
 }
 
+@test "fit: --dropout 0 trains without dropout: recorded, named, exact resume; other rates refused" {
+	run "$FIT" "${TINY[@]}" -e 2 --dropout 0 -o n.bin train.bin
+	[ "$status" -eq 0 ]
+	[[ "$output" == *", no dropout"* ]]
+	run "$PCNN_BIN/pcnn-info" n.bin
+	[[ "$output" == *"option dropout: 0"* ]]
+	"$FIT" -q "${TINY[@]}" -e 2 -o d.bin train.bin
+	run "$PCNN_BIN/pcnn-info" d.bin
+	[[ "$output" == *"option dropout: 0.5"* ]]
+	run cmp -s n.bin d.bin
+	[ "$status" -eq 1 ]
+	# --dropout 0.5 is the default's bytes
+	"$FIT" -q "${TINY[@]}" -e 2 --dropout 0.5 -o h.bin train.bin
+	cmp h.bin d.bin
+	# stopped and resumed: the option from the file, the uninterrupted bytes
+	"$FIT" -q "${TINY[@]}" -e 2 --dropout 0 --max-steps 3 -o r.bin train.bin
+	"$FIT" -q -e 2 -r r.bin train.bin
+	cmp r.bin n.bin
+	run "$FIT" "${TINY[@]}" -e 1 --dropout 0.3 -o x.bin train.bin
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"--dropout 0.3: 0.5 (SPEC's rate, the default) or 0 (none)"* ]]
+	[ ! -e x.bin ]
+}
+
 @test "fit: --ce-prior learned: the posterior's log prior learned along, recorded, exact resume, named" {
 	"$MK" -H 8 -W 8 -K 4 -n 12 -s 3 -o k4.bin
 	run "$FIT" "${TINY[@]}" -e 2 --ce-weight 1 --ce-temperature 2 --ce-prior learned -o p.bin k4.bin

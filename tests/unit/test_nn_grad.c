@@ -361,6 +361,7 @@ static int32_t NLAB[3] = {1, 0, 1};
 /* The hybrid objective of SPEC §6b: HYB_NCE of the HYB_N images carry lambda CE. */
 static int HYB_N, HYB_NCE, HYB_DRAWN;   /* HYB_DRAWN: pcnn_net_set_ce_classes (0 all) */
 static double *HYB_PRIOR;                /* pcnn_net_set_ce_prior (NULL: uniform) */
+static int HYB_NODROP;                   /* the hybrid step without dropout (pcnn-fit --dropout 0) */
 static const float HYB_LAMBDA = 0.7f, HYB_TAU = 3.0f;
 static double net_loss(void)
 {
@@ -370,7 +371,7 @@ static double net_loss(void)
         return pcnn_net_last_loss(NET);
     }
     pcnn_net_set_ce_prior(NET, HYB_PRIOR);
-    pcnn_net_hybrid_step(NET, NPIX, NLAB, HYB_N, HYB_NCE, HYB_LAMBDA, HYB_TAU, 1, 3, 17);
+    pcnn_net_hybrid_step(NET, NPIX, NLAB, HYB_N, HYB_NCE, HYB_LAMBDA, HYB_TAU, !HYB_NODROP, 3, 17);
     /* L = (1/N) sum_n [-l(n, y_n)] + lambda (1/N) sum_{n < n_ce} CE_n */
     return pcnn_net_last_loss(NET) + HYB_LAMBDA * pcnn_net_last_ce(NET) * HYB_NCE / HYB_N;
 }
@@ -473,7 +474,8 @@ static void check_network(int R, int F, int M, int K, int H, int W, unsigned con
     free(save);
     free(d);
     char what[64] = "";
-    if (HYB_NCE && HYB_PRIOR) snprintf(what, sizeof what, " (hybrid loss, a log prior)");
+    if (HYB_NCE && HYB_NODROP) snprintf(what, sizeof what, " (hybrid loss, no dropout)");
+    else if (HYB_NCE && HYB_PRIOR) snprintf(what, sizeof what, " (hybrid loss, a log prior)");
     else if (HYB_NCE && HYB_DRAWN) snprintf(what, sizeof what, " (hybrid loss, %d classes drawn)", HYB_DRAWN);
     else if (HYB_NCE) snprintf(what, sizeof what, " (hybrid loss)");
     printf("#   network R=%d F=%d M=%d K=%d %dx%d %s%s: loss %.6f, worst error ratio %.3f (<= 1 passes)\n",
@@ -515,6 +517,14 @@ static void test_network_hybrid_prior(void)
     HYB_N = 3, HYB_NCE = 2, HYB_PRIOR = b;
     check_network(1, 4, 2, 3, 8, 12, 0);
     HYB_N = HYB_NCE = 0, HYB_PRIOR = NULL;
+}
+
+/* The hybrid step without dropout (pcnn-fit --dropout 0): the eval-mode forward's gradient. */
+static void test_network_hybrid_nodrop(void)
+{
+    HYB_N = 3, HYB_NCE = 2, HYB_NODROP = 1;
+    check_network(1, 4, 2, 3, 8, 12, 0);
+    HYB_N = HYB_NCE = HYB_NODROP = 0;
 }
 
 /* The CE term of one image from its rows' log-likelihoods (pcnn_hybrid_row_weights), in
@@ -818,6 +828,7 @@ int main(void)
     RUN(test_network_hybrid);
     RUN(test_network_hybrid_drawn);
     RUN(test_network_hybrid_prior);
+    RUN(test_network_hybrid_nodrop);
     RUN(test_ce_class_set);
     RUN(test_hybrid_row_weights);
     RUN(test_hybrid_row_weights_prior);
