@@ -919,15 +919,23 @@ int pcnn_fit_run(const pcnn_fit_options *o, const pcnn_dataset *train, const pcn
                   "each batch (use fewer ranks, or -b %d or more)", r.nranks, o->batch, r.nranks);
         return PCNN_EXIT_USAGE;
     }
-    if (restore_state(&r)) return 1;
-    if (r.st.epoch >= o->epochs) {
+    /* restore_state allocates the learned prior (st.ce_prior); end_run frees it, and so does
+     * every return before start_run */
+    int early = restore_state(&r) ? 1 : -1;
+    if (early < 0 && r.st.epoch >= o->epochs) {
         if (!o->quiet)
             pcnn_warn("%s: already trained for %llu epochs (ask for more with -e)", o->out_path,
                       (unsigned long long)r.st.epoch);
-        return 0;
+        early = 0;
     }
-    int opened = open_net(&r);
-    if (opened) return opened;
+    if (early < 0) {
+        int opened = open_net(&r);
+        if (opened) early = opened;
+    }
+    if (early >= 0) {
+        free(r.st.ce_prior);
+        return early;
+    }
     start_run(&r);
     int rc = FIT_GO;
     while (rc == FIT_GO && r.st.epoch < o->epochs) {
