@@ -921,20 +921,15 @@ int pcnn_fit_run(const pcnn_fit_options *o, const pcnn_dataset *train, const pcn
     }
     /* restore_state allocates the learned prior (st.ce_prior); end_run frees it, and so does
      * every return before start_run */
-    int early = restore_state(&r) ? 1 : -1;
-    if (early < 0 && r.st.epoch >= o->epochs) {
-        if (!o->quiet)
-            pcnn_warn("%s: already trained for %llu epochs (ask for more with -e)", o->out_path,
-                      (unsigned long long)r.st.epoch);
-        early = 0;
-    }
-    if (early < 0) {
-        int opened = open_net(&r);
-        if (opened) early = opened;
-    }
-    if (early >= 0) {
+    int failed = restore_state(&r) ? 1 : 0;
+    int trained = !failed && r.st.epoch >= o->epochs;
+    if (trained && !o->quiet)
+        pcnn_warn("%s: already trained for %llu epochs (ask for more with -e)", o->out_path,
+                  (unsigned long long)r.st.epoch);
+    if (!failed && !trained) failed = open_net(&r);
+    if (failed || trained) {
         free(r.st.ce_prior);
-        return early;
+        return failed;
     }
     start_run(&r);
     int rc = FIT_GO;
