@@ -202,6 +202,11 @@ endif
 # on four untuned Fashion-MNIST classes) and does not hold; lambda 3, T 10 has the smaller
 # worst case (about a point on garments; a stronger term costs photographs a point and
 # half a bit per dimension).
+# CE_WEIGHT=auto (pcnn-fit --ce-weight auto): the weight from the data's own likelihood scale
+# instead of the lookup, its temperature 30 / weight unless CE_TEMP is given.
+ifeq ($(CE_WEIGHT),auto)
+  CE_TEMP ?= auto
+endif
 ifneq ($(PROFILE),tiny)
   ifeq ($(PIPE_DATA_KIND),fashion-mnist)
     CE_WEIGHT   ?= 10

@@ -57,10 +57,17 @@ static void usage(FILE *fp)
         "  --ce-weight X      hybrid objective (SPEC 6b): add X times the cross-entropy of\n"
         "                     the Bayes posterior p(c | x) to the likelihood loss (default\n"
         "                     0: likelihood only). Trains the classifier, not just the\n"
-        "                     generator; each image carrying it runs once per class\n"
+        "                     generator; each image carrying it runs once per class.\n"
+        "                     X = auto: the weight of each step from the data's own\n"
+        "                     likelihood scale, 40000 nats / the running mean of\n"
+        "                     -log p(x | y) per image (in [0.5, 50]: weak while the\n"
+        "                     likelihood is high, about 10 on 28x28 garments and 3 on\n"
+        "                     32x32 photographs at the quick runs' end), and the\n"
+        "                     temperature 30 / weight unless given (docs/QUALITY.md)\n"
         "  --ce-temperature T temperature of that posterior: softmax(log p(x | c) / T)\n"
         "                     (default 1; log-likelihoods differ by tens of nats, so T > 1\n"
-        "                     lets correctly classified images push too)\n"
+        "                     lets correctly classified images push too; auto: 30 /\n"
+        "                     the weight, with --ce-weight auto, its default there)\n"
         "  --ce-classes N     the posterior of each CE image over N classes, its own and\n"
         "                     N - 1 others drawn at random every step (logits of the drawn\n"
         "                     raised by log((K-1)/(N-1))): N passes an image, not K (for\n"
@@ -89,9 +96,11 @@ static void usage(FILE *fp)
         "                     start of this run; at least one epoch. -e stays the upper\n"
         "                     bound (and the learning-rate schedule's); default 0: none\n"
         "  --log FILE         per-epoch TSV log: epoch, step, train_bpd, val_bpd, val_acc,\n"
-        "                     lr, seconds, images_per_s, train_ce, val_acc_prior (the\n"
-        "                     accuracy with the prior fitted on validation; appended to\n"
-        "                     when resuming)\n"
+        "                     lr, seconds, images_per_s, train_ce, val_acc_prior,\n"
+        "                     ce_weight, ce_temperature (val_acc_prior: the accuracy\n"
+        "                     with the prior fitted on validation; the last two: the\n"
+        "                     CE term's at the epoch's last step); appended to when\n"
+        "                     resuming\n"
         "  --device D         cpu, cuda or auto (default $PCNN_DEVICE, else auto: cuda\n"
         "                     when present)\n"
         "  --precision P      fp32 (default) or bf16: the convolution and 1x1 GEMMs of\n"
@@ -155,6 +164,7 @@ int main(int argc, char **argv)
     long R = 1, F = 40, M = 5, seed = 1;
     unsigned cond = 0;   /* PCNN_COND_* (params.h) */
     int set_lr = 0, set_decay = 0, set_polyak = 0, set_arch = 0, set_seed = 0, set_batch = 0;
+    int temp_auto = 0;
     int set_cew = 0, set_cet = 0, set_cef = 0, set_clr = 0, set_prec = 0, set_keep = 0;
     int set_sched = 0, set_cec = 0, set_cep = 0, set_drop = 0;
     static const struct option longopts[] = {
@@ -219,8 +229,16 @@ int main(int argc, char **argv)
         case OPT_TIME_BUDGET: o.time_budget = need_double("--time-budget", optarg, 0, 1e9); break;
         case OPT_LOG: o.log_path = optarg; break;
         case OPT_DEVICE: o.device = pcnn_device_option(optarg); break;
-        case OPT_CE_WEIGHT: o.ce_weight = need_double("--ce-weight", optarg, 0, 1e6); set_cew = 1; break;
-        case OPT_CE_TEMP: o.ce_temperature = need_double("--ce-temperature", optarg, 1e-3, 1e6); set_cet = 1; break;
+        case OPT_CE_WEIGHT:
+            o.ce_auto = !strcmp(optarg, "auto");
+            o.ce_weight = o.ce_auto ? 0 : need_double("--ce-weight", optarg, 0, 1e6);
+            set_cew = 1;
+            break;
+        case OPT_CE_TEMP:   /* auto: 30 / the weight, with --ce-weight auto (as if not given) */
+            temp_auto = !strcmp(optarg, "auto");
+            if (!temp_auto) o.ce_temperature = need_double("--ce-temperature", optarg, 1e-3, 1e6);
+            set_cet = !temp_auto;
+            break;
         case OPT_CE_FRACTION: o.ce_fraction = need_double("--ce-fraction", optarg, 0, 1); set_cef = 1; break;
         case OPT_CE_CLASSES:
             o.ce_classes = (int)need_long("--ce-classes", optarg, 0, 1024);
@@ -308,8 +326,14 @@ int main(int argc, char **argv)
         /* the run's --lr (the cosine schedule's peak; recorded again in every checkpoint) */
         if (!set_lr && (s = pcnn_model_file_get_meta(m, "lr_base")) && !pcnn_parse_double(s, 0, 10, &v)) o.lr = v;
         if (!set_polyak && (s = pcnn_model_file_get_meta(m, "polyak")) && !pcnn_parse_double(s, 0, 1, &v)) o.polyak = v;
-        if (!set_cew && (s = pcnn_model_file_get_meta(m, "ce_weight")) && !pcnn_parse_double(s, 0, 1e6, &v)) o.ce_weight = v;
-        if (!set_cet && (s = pcnn_model_file_get_meta(m, "ce_temperature")) && !pcnn_parse_double(s, 1e-3, 1e6, &v)) o.ce_temperature = v;
+        if (!set_cew && (s = pcnn_model_file_get_meta(m, "ce_weight"))) {
+            o.ce_auto = !strcmp(s, "auto");
+            if (!o.ce_auto && !pcnn_parse_double(s, 0, 1e6, &v)) o.ce_weight = v;
+        }
+        if (!set_cet && (s = pcnn_model_file_get_meta(m, "ce_temperature"))) {
+            set_cet = !!strcmp(s, "auto");   /* a recorded number is a temperature given */
+            if (set_cet && !pcnn_parse_double(s, 1e-3, 1e6, &v)) o.ce_temperature = v;
+        }
         if (!set_cef && (s = pcnn_model_file_get_meta(m, "ce_fraction")) && !pcnn_parse_double(s, 0, 1, &v)) o.ce_fraction = v;
         long cv;
         if (!set_cec && (s = pcnn_model_file_get_meta(m, "ce_classes")) && !pcnn_parse_long(s, 0, 1024, &cv)) o.ce_classes = (int)cv;
@@ -335,6 +359,10 @@ int main(int argc, char **argv)
                               train->h.W, cond, train->h.class_names, (uint64_t)seed);
         m->lr = o.lr;
     }
+    o.ce_temp_auto = o.ce_auto && !set_cet;   /* auto: tau follows the weight unless given */
+    if (temp_auto && !o.ce_auto)
+        pcnn_usage_error("--ce-temperature auto: only with --ce-weight auto (the temperature "
+                         "30 / the weight it sets); give a number for a fixed weight");
     if (o.ce_prior_learned && pcnn_fit_objective(&o) != PCNN_OBJECTIVE_HYBRID) {
         pcnn_warn("--ce-prior learned: the likelihood objective has no CE term to learn it in "
                   "(add --ce-weight, or drop --ce-prior)");

@@ -167,7 +167,7 @@ static int info_model(const char *path, FILE *out)
         if (summaries_printed++) fputc('\n', out);
         pcnn_model_file_describe(m, path, out);
         fprintf(out, "conditioning: %s\n", pcnn_cond_name(pcnn_model_conditioning(m)));
-        char obj[256];
+        char obj[512];
         pcnn_model_objective(m, obj, sizeof obj);
         fprintf(out, "objective: %s\n", obj);
     }

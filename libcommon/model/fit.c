@@ -41,7 +41,21 @@ void pcnn_fit_defaults(pcnn_fit_options *o)
 
 int pcnn_fit_objective(const pcnn_fit_options *o)
 {
-    return o->ce_weight > 0 && o->ce_fraction > 0 ? PCNN_OBJECTIVE_HYBRID : PCNN_OBJECTIVE_LIKELIHOOD;
+    return (o->ce_weight > 0 || o->ce_auto) && o->ce_fraction > 0 ? PCNN_OBJECTIVE_HYBRID
+                                                                  : PCNN_OBJECTIVE_LIKELIHOOD;
+}
+
+void pcnn_fit_ce_auto(const pcnn_fit_options *o, double nll, double *lambda, double *tau)
+{
+    double l = nll > 0 ? PCNN_CE_AUTO_SCALE / nll : PCNN_CE_AUTO_MAX;
+    l = l < PCNN_CE_AUTO_MIN ? PCNN_CE_AUTO_MIN : l > PCNN_CE_AUTO_MAX ? PCNN_CE_AUTO_MAX : l;
+    *lambda = l;
+    *tau = o->ce_temp_auto ? PCNN_CE_AUTO_PRODUCT / l : o->ce_temperature;
+}
+
+double pcnn_fit_ce_auto_start(size_t npix)
+{
+    return 8.0 * M_LN2 * (double)npix;
 }
 
 int pcnn_fit_ce_rows(const pcnn_fit_options *o, int K)
@@ -51,7 +65,7 @@ int pcnn_fit_ce_rows(const pcnn_fit_options *o, int K)
 
 int pcnn_fit_ce_images(const pcnn_fit_options *o, int nb)
 {
-    if (o->ce_weight <= 0 || o->ce_fraction <= 0) return 0;
+    if (pcnn_fit_objective(o) != PCNN_OBJECTIVE_HYBRID) return 0;
     int k = (int)ceil(o->ce_fraction * nb - 1e-9);
     return k < 1 ? 1 : k > nb ? nb : k;
 }
@@ -147,6 +161,8 @@ typedef struct fit_state {
     uint64_t best_epoch;   /* epoch of the best validation accuracy kept as best.*, 0 none */
     double best_acc, best_bpd;
     double *ce_prior;      /* K: the CE term's learned log prior (nats), NULL when uniform */
+    double nll_ema;        /* --ce-weight auto: running mean of the batch mean -log p(x | y) */
+    double ce_lambda, ce_tau; /* the CE weight and temperature of the last step */
 } fit_state;
 
 /* The learned log prior's step (o->ce_prior_learned): b_c -= CE_PRIOR_RATE * tau * g_c, g the
@@ -186,8 +202,17 @@ static int save_checkpoint_file(const pcnn_fit_options *o, pcnn_net *net, pcnn_m
     set_meta_double(m, "epoch_loss_sum", st->epoch_loss_sum);
     set_meta_u64(m, "epoch_images", st->epoch_images);
     pcnn_model_file_set_meta(m, "objective", pcnn_objective_name(pcnn_fit_objective(o)));
-    set_meta_double(m, "ce_weight", o->ce_weight);
-    set_meta_double(m, "ce_temperature", o->ce_temperature);
+    if (o->ce_auto) {   /* the rule, its state (resumed from the bits) and where it stands */
+        pcnn_model_file_set_meta(m, "ce_weight", "auto");
+        if (o->ce_temp_auto) pcnn_model_file_set_meta(m, "ce_temperature", "auto");
+        else set_meta_double(m, "ce_temperature", o->ce_temperature);
+        set_meta_double(m, "ce_nll_ema", st->nll_ema);
+        set_meta_double(m, "ce_weight_last", st->ce_lambda);
+        set_meta_double(m, "ce_temperature_last", st->ce_tau);
+    } else {
+        set_meta_double(m, "ce_weight", o->ce_weight);
+        set_meta_double(m, "ce_temperature", o->ce_temperature);
+    }
     set_meta_double(m, "ce_fraction", o->ce_fraction);
     set_meta_u64(m, "ce_classes", (uint64_t)pcnn_fit_ce_rows(o, (int)m->K));
     pcnn_model_file_set_meta(m, "ce_prior", st->ce_prior ? "learned" : "uniform");
@@ -321,7 +346,7 @@ static FILE *open_log(const char *path, int resuming)
     }
     if (fresh)
         fprintf(fp, "epoch\tstep\ttrain_bpd\tval_bpd\tval_acc\tlr\tseconds\timages_per_s\ttrain_ce"
-                    "\tval_acc_prior\n");
+                    "\tval_acc_prior\tce_weight\tce_temperature\n");
     fflush(fp);
     return fp;
 }
@@ -407,8 +432,13 @@ static int restore_state(fit_run *r)
     pcnn_model_file *model = r->model;
     fit_state *st = &r->st;
     *st = (fit_state){model->step, model->epoch, model->lr > 0 ? model->lr : o->lr,
-                      0, 0, 0, 0, 0, 0, 0, NULL};
+                      0, 0, 0, 0, 0, 0, 0, NULL, 0, o->ce_weight, o->ce_temperature};
     if (o->ce_prior_learned) st->ce_prior = pcnn_xcalloc(model->K, sizeof *st->ce_prior);
+    if (o->ce_auto) {   /* a fresh run, or a checkpoint of a fixed-weight run: from uniform */
+        size_t npix = (size_t)model->H * model->W * model->C;
+        st->nll_ema = get_meta_double(model, "ce_nll_ema", pcnn_fit_ce_auto_start(npix));
+        pcnn_fit_ce_auto(o, st->nll_ema, &st->ce_lambda, &st->ce_tau);
+    }
     r->resuming = st->step > 0 || st->epoch > 0;
     if (!r->resuming) return 0;
     const char *b = pcnn_model_file_get_meta(model, "batch");
@@ -532,16 +562,26 @@ static int open_net(fit_run *r)
         pcnn_warn("data parallel: %d ranks share each batch (at most %d passes each), gradients "
                   "summed in rank order over %s (docs/SCALE.md)",
                   r->nranks, passes, pcnn_dist_device_name());
+    char wt[200];   /* the CE weight and temperature, or the rule that sets them */
+    if (o->ce_auto && o->ce_temp_auto)
+        snprintf(wt, sizeof wt, "auto (%g nats / the running -log p(x | y): now %.3g), "
+                 "temperature %g / weight (now %.3g)", PCNN_CE_AUTO_SCALE, r->st.ce_lambda,
+                 PCNN_CE_AUTO_PRODUCT, r->st.ce_tau);
+    else if (o->ce_auto)
+        snprintf(wt, sizeof wt, "auto (%g nats / the running -log p(x | y): now %.3g), "
+                 "temperature %g", PCNN_CE_AUTO_SCALE, r->st.ce_lambda, o->ce_temperature);
+    else
+        snprintf(wt, sizeof wt, "%g, temperature %g", o->ce_weight, o->ce_temperature);
     if (n_ce_max && ce_rows < (int)model->K)
-        pcnn_warn("hybrid objective: cross-entropy weight %g, temperature %g, on %d of every %d "
+        pcnn_warn("hybrid objective: cross-entropy weight %s, on %d of every %d "
                   "images, each under its class and %d of the %u others drawn (%d passes per "
                   "batch instead of %d)",
-                  o->ce_weight, o->ce_temperature, n_ce_max, o->batch, ce_rows - 1,
+                  wt, n_ce_max, o->batch, ce_rows - 1,
                   model->K - 1, passes, o->batch);
     else if (n_ce_max)
-        pcnn_warn("hybrid objective: cross-entropy weight %g, temperature %g, on %d of every %d "
+        pcnn_warn("hybrid objective: cross-entropy weight %s, on %d of every %d "
                   "images (%d passes per batch instead of %d)",
-                  o->ce_weight, o->ce_temperature, n_ce_max, o->batch, passes, o->batch);
+                  wt, n_ce_max, o->batch, passes, o->batch);
     else
         pcnn_warn("objective: likelihood only (no cross-entropy term; --ce-weight X adds the "
                   "hybrid's)");
@@ -625,7 +665,7 @@ static float shard_step(fit_run *r, uint64_t first, int nb, int n_ce, double *ce
     double *mine = pcnn_xcalloc((size_t)w, sizeof *mine);
     double *all = pcnn_xmalloc((size_t)N * (size_t)w * sizeof *all);
     mine[0] = pcnn_net_hybrid_step_shard(r->net, r->bx, r->by, hi - lo, my_ce,
-                                         (float)o->ce_weight, (float)o->ce_temperature,
+                                         (float)r->st.ce_lambda, (float)r->st.ce_tau,
                                          !o->no_dropout, r->model->seed, r->st.step, nb,
                                          (uint64_t)lo, &mine[1]);
     mine[2] = stop_signal;
@@ -648,7 +688,7 @@ static float shard_step(fit_run *r, uint64_t first, int nb, int n_ce, double *ce
         if ((int)a[2] > sig) sig = (int)a[2];
         for (int c = 0; c < K; c++) mine[3 + c] += a[3 + c];
     }
-    if (r->st.ce_prior) ce_prior_step(r->st.ce_prior, mine + 3, K, n_ce, o->ce_temperature);
+    if (r->st.ce_prior) ce_prior_step(r->st.ce_prior, mine + 3, K, n_ce, r->st.ce_tau);
     free(mine);
     free(all);
     r->agreed_sig = sig;
@@ -670,6 +710,9 @@ static int train_step(fit_run *r, uint64_t s)
     int n_ce = pcnn_fit_ce_images(o, nb);
     double ce_mean;
     float loss;
+    /* --ce-weight auto: this step's weight from the running likelihood (the same bits on
+     * every rank: the loss it follows is agreed) */
+    if (o->ce_auto) pcnn_fit_ce_auto(o, st->nll_ema, &st->ce_lambda, &st->ce_tau);
     if (r->nranks > 1) {
         loss = shard_step(r, first, nb, n_ce, &ce_mean);
     } else {
@@ -678,13 +721,13 @@ static int train_step(fit_run *r, uint64_t s)
             memcpy(r->bx + (size_t)b * r->npix, r->train->pixels + idx * r->npix, r->npix);
             r->by[b] = r->train->labels[idx];
         }
-        loss = pcnn_net_hybrid_step(r->net, r->bx, r->by, nb, n_ce, (float)o->ce_weight,
-                                    (float)o->ce_temperature, !o->no_dropout, r->model->seed,
+        loss = pcnn_net_hybrid_step(r->net, r->bx, r->by, nb, n_ce, (float)st->ce_lambda,
+                                    (float)st->ce_tau, !o->no_dropout, r->model->seed,
                                     st->step);
         ce_mean = pcnn_net_last_ce(r->net);
         if (st->ce_prior)
             ce_prior_step(st->ce_prior, pcnn_net_ce_prior_grad(r->net), (int)r->model->K, n_ce,
-                          o->ce_temperature);
+                          st->ce_tau);
     }
     if (st->ce_prior) pcnn_net_set_ce_prior(r->net, st->ce_prior);
     if (r->nan_step && st->step + 1 == r->nan_step) loss = NAN;
@@ -702,6 +745,8 @@ static int train_step(fit_run *r, uint64_t s)
     double warm = (1.0 + (double)st->step) / (10.0 + (double)st->step);
     float polyak = (float)(o->polyak < warm ? o->polyak : warm);
     pcnn_net_adam_step(r->net, (float)st->lr, 0.9f, 0.999f, 1e-8f, polyak);
+    if (o->ce_auto)
+        st->nll_ema = PCNN_CE_AUTO_DECAY * st->nll_ema + (1 - PCNN_CE_AUTO_DECAY) * (double)loss;
     st->step++;
     r->steps_this_run++;
     st->epoch_loss_sum += (double)loss * nb;
@@ -812,12 +857,16 @@ static int keep_if_best(fit_run *r, const val_result *v)
 /* The epoch's summary line on stderr. */
 static void print_epoch(const fit_run *r, const epoch_stats *e, const val_result *v, int is_best)
 {
-    char vb[160] = "", cb[48] = "", pb[40] = "";
+    char vb[160] = "", cb[96] = "", pb[40] = "";
     if (isfinite(v->acc_prior)) snprintf(pb, sizeof pb, " (fitted prior %.2f%%)", 100 * v->acc_prior);
     if (v->labelled)
         snprintf(vb, sizeof vb, ", validation %.4f bits/dim, accuracy %.2f%%%s%s", v->bpd,
                  100 * v->acc, pb, is_best ? " (best so far)" : "");
-    if (isfinite(e->train_ce)) snprintf(cb, sizeof cb, ", CE %.4f", e->train_ce);
+    if (isfinite(e->train_ce) && r->o->ce_auto)
+        snprintf(cb, sizeof cb, ", CE %.4f (weight %.3g, temperature %.3g)", e->train_ce,
+                 r->st.ce_lambda, r->st.ce_tau);
+    else if (isfinite(e->train_ce))
+        snprintf(cb, sizeof cb, ", CE %.4f", e->train_ce);
     pcnn_warn("epoch %llu/%llu: train %.4f bits/dim%s%s, %.1fs, %.1f img/s",
               (unsigned long long)r->st.epoch, (unsigned long long)r->o->epochs, e->train_bpd, cb,
               vb, e->secs, e->ips);
@@ -837,6 +886,10 @@ static int log_epoch(const fit_run *r, const epoch_stats *e, const val_result *v
     log_value(fp, e->train_ce, "%.6f");
     fputc('\t', fp);
     log_value(fp, v->acc_prior, "%.6f");
+    fputc('\t', fp);   /* the CE weight and temperature of the epoch's last step */
+    log_value(fp, pcnn_fit_objective(r->o) == PCNN_OBJECTIVE_HYBRID ? r->st.ce_lambda : NAN, "%.9g");
+    fputc('\t', fp);
+    log_value(fp, pcnn_fit_objective(r->o) == PCNN_OBJECTIVE_HYBRID ? r->st.ce_tau : NAN, "%.9g");
     fputc('\n', fp);
     if (fflush(fp) != 0 || ferror(fp)) {
         pcnn_warn("%s: write error: %s", r->o->log_path, strerror(errno ? errno : EIO));

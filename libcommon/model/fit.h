@@ -40,6 +40,10 @@ typedef struct pcnn_fit_options {
                                 * it (judged by the last epoch's time); 0 = no limit */
     double ce_weight;          /* lambda of the hybrid objective (SPEC §6b); 0 = likelihood only */
     double ce_temperature;     /* tau of the CE term (default 1) */
+    int ce_auto;               /* --ce-weight auto: lambda of each step from the data's own
+                                * likelihood scale (pcnn_fit_ce_auto; ce_weight unused) */
+    int ce_temp_auto;          /* with ce_auto: tau = PCNN_CE_AUTO_PRODUCT / lambda as well
+                                * (ce_temperature unused); 0: ce_temperature fixed */
     double ce_fraction;        /* share of each batch carrying the CE term (default 1) */
     int ce_classes;            /* classes in each CE image's posterior: its label and
                                 * ce_classes - 1 drawn (net.h); 0 = all K (default) */
@@ -59,6 +63,31 @@ typedef struct pcnn_fit_options {
 } pcnn_fit_options;
 
 void pcnn_fit_defaults(pcnn_fit_options *o);
+
+/* --ce-weight auto (docs/QUALITY.md, "The CE weight from the data"). The CE term's weight is
+ * one share of the likelihood's own scale, whatever the image size and content:
+ *
+ *     lambda_t = PCNN_CE_AUTO_SCALE / L_t,   tau_t = PCNN_CE_AUTO_PRODUCT / lambda_t
+ *
+ * L_t the running mean of the batch mean -log p(x | y) in nats per image before step t
+ * (an exponential average, decay PCNN_CE_AUTO_DECAY, from the code length of uniform pixels,
+ * 8 bits per subpixel: a weak term while the likelihood is still high, ramping up as it
+ * falls), lambda clamped to [PCNN_CE_AUTO_MIN, PCNN_CE_AUTO_MAX]. The constants reproduce
+ * the two settings tuned by hand at the end of the quick runs (Fashion-MNIST 28x28: L about
+ * 4200 nats, lambda 10, tau 3; CPEN 455 32x32: L about 12300, lambda 3, tau 10): lambda * L
+ * is 37000-42000 nats on both, lambda * tau 30. */
+#define PCNN_CE_AUTO_SCALE 40000.0   /* nats */
+#define PCNN_CE_AUTO_PRODUCT 30.0
+#define PCNN_CE_AUTO_DECAY 0.95
+#define PCNN_CE_AUTO_MIN 0.5
+#define PCNN_CE_AUTO_MAX 50.0
+
+/* lambda and tau of a step under --ce-weight auto from the running mean nll (nats per image);
+ * tau only when o->ce_temp_auto, else o->ce_temperature. */
+void pcnn_fit_ce_auto(const pcnn_fit_options *o, double nll, double *lambda, double *tau);
+
+/* The running mean's start: the code length of uniform 8-bit pixels, npix subpixels. */
+double pcnn_fit_ce_auto_start(size_t npix);
 
 /* The run's files, checked before any data is read or any step is taken (rank 0 checks, every
  * rank gets the answer): the model file o->out_path is a regular file that can be created

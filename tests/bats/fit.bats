@@ -70,7 +70,7 @@ setup() {
 	run "$FIT" "${TINY[@]}" -e 2 -V val.bin --log fit.tsv -o m.bin train.bin
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"epoch 2/2: train"*"bits/dim, validation"*"accuracy"* ]]
-	[ "$(head -1 fit.tsv)" = "$(printf 'epoch\tstep\ttrain_bpd\tval_bpd\tval_acc\tlr\tseconds\timages_per_s\ttrain_ce\tval_acc_prior')" ]
+	[ "$(head -1 fit.tsv)" = "$(printf 'epoch\tstep\ttrain_bpd\tval_bpd\tval_acc\tlr\tseconds\timages_per_s\ttrain_ce\tval_acc_prior\tce_weight\tce_temperature')" ]
 	[ "$(wc -l < fit.tsv)" -eq 3 ]
 	[ "$(cut -f2 fit.tsv | tail -1)" = "6" ]
 	# docs/PIPELINE.md and pcnn-fit -h name every column, in order
@@ -542,6 +542,51 @@ setup() {
 	run "$FIT" "${TINY[@]}" -e 1 --ce-weight 1 --ce-prior flat -o x.bin k4.bin
 	[ "$status" -eq 2 ]
 	[[ "$output" == *"--ce-prior: expected uniform or learned, got 'flat'"* ]]
+	[ ! -e x.bin ]
+}
+
+@test "fit: --ce-weight auto: weight 40000 nats / the running -log p(x | y), temperature 30 / weight; logged, recorded, exact resume, named" {
+	# one step per epoch (-b 12 on 12 images): epoch 1 runs at the start value, the code
+	# length of uniform pixels L0 = 8 ln 2 x 8 x 8 x 3 nats, epoch 2 at the running mean
+	# 0.95 L0 + 0.05 L1, L1 the first step's -log p(x | y) (epoch 1's train_bpd x 192 ln 2)
+	run "$FIT" "${TINY[@]}" -b 12 -e 2 --ce-weight auto --log fit.tsv -o a.bin train.bin
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"cross-entropy weight auto (40000 nats / the running -log p(x | y): now 37.6), temperature 30 / weight (now 0.799)"* ]]
+	[[ "$output" == *"epoch 2/2: train"*"(weight "*", temperature "* ]]
+	[ "$(head -1 fit.tsv | cut -f11,12)" = "$(printf 'ce_weight\tce_temperature')" ]
+	awk -F'\t' 'NR == 2 { L = 8 * log(2) * 192; want = 40000 / L; L1 = $3 * 192 * log(2) }
+		NR == 3 { want = 40000 / (0.95 * 8 * log(2) * 192 + 0.05 * L1) }
+		NR > 1 { if (($11 - want) ^ 2 > (1e-6 * want) ^ 2 || ($11 * $12 - 30) ^ 2 > 1e-10) {
+			print "row " NR ": weight " $11 " temperature " $12 ", want " want; exit 1 } }' fit.tsv
+	run "$PCNN_BIN/pcnn-info" a.bin
+	[[ "$output" == *"option ce_weight: auto"* ]]
+	[[ "$output" == *"option ce_temperature: auto"* ]]
+	[[ "$output" == *"option ce_nll_ema: "* ]]
+	[[ "$output" == *"objective: hybrid (likelihood + an automatic weight x cross-entropy"*"temperature 30 / weight (last "* ]]
+	# a temperature given stays fixed; the weight still follows the likelihood
+	"$FIT" -q "${TINY[@]}" -b 12 -e 2 --ce-weight auto --ce-temperature 2 --log t.tsv -o t.bin train.bin
+	awk -F'\t' 'NR > 1 && $12 != 2 { exit 1 }' t.tsv
+	run "$PCNN_BIN/pcnn-info" t.bin
+	[[ "$output" == *"option ce_temperature: 2"* ]]
+	# stopped mid-epoch and after an epoch, resumed: the rule and its running mean from the file
+	"$FIT" -q "${TINY[@]}" -e 2 --ce-weight auto --ce-fraction 0.5 -o full.bin train.bin
+	"$FIT" -q "${TINY[@]}" -e 2 --ce-weight auto --ce-fraction 0.5 --max-steps 4 -o mid.bin train.bin
+	"$FIT" -q -e 2 -r mid.bin train.bin
+	cmp full.bin mid.bin
+	"$FIT" -q "${TINY[@]}" -e 1 --ce-weight auto --ce-fraction 0.5 -o part.bin train.bin
+	"$FIT" -q -e 2 -r part.bin train.bin
+	cmp full.bin part.bin
+	# a fixed weight's log says so too, the likelihood's says NA
+	"$FIT" -q "${TINY[@]}" -e 1 --ce-weight 2 --ce-temperature 3 --log f.tsv -o f.bin train.bin
+	[ "$(tail -1 f.tsv | cut -f11,12)" = "$(printf '2\t3')" ]
+	"$FIT" -q "${TINY[@]}" -e 1 --log l.tsv -o l.bin train.bin
+	[ "$(tail -1 l.tsv | cut -f11,12)" = "$(printf 'NA\tNA')" ]
+	# --ce-temperature auto is the auto weight's default, and means nothing without it
+	"$FIT" -q "${TINY[@]}" -b 12 -e 2 --ce-weight auto --ce-temperature auto -o ta.bin train.bin
+	cmp a.bin ta.bin
+	run "$FIT" "${TINY[@]}" -e 1 --ce-weight 2 --ce-temperature auto -o x.bin train.bin
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"--ce-temperature auto: only with --ce-weight auto"* ]]
 	[ ! -e x.bin ]
 }
 

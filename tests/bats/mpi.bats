@@ -72,6 +72,19 @@ TOL_ADAM=3e-3
 	[ "$status" -eq 0 ]
 }
 
+@test "mpi: --ce-weight auto follows the agreed loss: 2 ranks train one process's model and weight" {
+	"$FIT" "${HYB[@]}" --ce-weight auto -o one.bin train.bin
+	mpirun -np 2 "$FIT" "${HYB[@]}" --ce-weight auto -o two.bin train.bin
+	run "$DIFF" -t $TOL -m $TOL_ADAM one.bin two.bin
+	echo "$output"
+	[ "$status" -eq 0 ]
+	a=$("$PCNN_BIN/pcnn-info" one.bin | sed -n 's/^option ce_weight_last: //p')
+	b=$("$PCNN_BIN/pcnn-info" two.bin | sed -n 's/^option ce_weight_last: //p')
+	echo "one process: $a; 2 ranks: $b"
+	# the running mean follows the loss summed over ranks: the same weight to rounding
+	awk -v a="$a" -v b="$b" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(a > 0.5 && d <= 1e-4 * a) }'
+}
+
 @test "mpi: the learned CE prior's gradient is summed over ranks: 2 ranks learn one process's prior" {
 	"$FIT" "${HYB[@]}" --ce-prior learned -o one.bin train.bin
 	mpirun -np 2 "$FIT" "${HYB[@]}" --ce-prior learned -o two.bin train.bin
