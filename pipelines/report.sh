@@ -148,8 +148,15 @@ commit=$(git -C "$here/.." rev-parse --short HEAD 2>/dev/null || echo unknown)
 		echo "Objective: **likelihood only** — the generative objective alone, no discriminative term"
 		echo "(what the CPEN 455 rules ask for); classified by Bayes' rule, argmax over classes of log p(x | c)." ;;
 	hybrid)
+		if [ "$(conf 'CE weight')" = auto ]; then   # the weight and temperature the rule reached
+			last=$(awk -F'\t' 'NR > 1 && NF >= 12 { w = $11; t = $12 } END { if (w != "") printf "%.3g, temperature %.3g", w, t }' "$d/fit.tsv" 2>/dev/null)
+			echo "Objective: **hybrid** — the likelihood plus λ × the cross-entropy of the Bayes posterior, λ set"
+			echo "every step from the data's likelihood scale (\`--ce-weight auto\`: 40000 nats / the running −log p(x | y);"
+			echo "at the last step λ ${last:-unknown} (set as $(conf 'CE temperature'); auto: 30 / λ), on a share $(conf 'CE fraction') of each batch). It still classifies by"
+		else
 		echo "Objective: **hybrid** — the likelihood plus $(conf 'CE weight') × the cross-entropy of the Bayes"
 		echo "posterior (temperature $(conf 'CE temperature'), on a share $(conf 'CE fraction') of each batch). It still classifies by"
+		fi
 		echo "Bayes' rule with the generative model, but trains through the posterior: where discriminative"
 		echo "training is ruled out (the CPEN 455 rules), use \`OBJECTIVE=likelihood\`." ;;
 	*)	echo "Objective: not recorded." ;;
