@@ -194,26 +194,16 @@ else ifneq ($(filter-out hybrid,$(OBJECTIVE)),)
 endif
 # The classifier's recipe (docs/QUALITY.md), one for every profile but tiny: the hybrid
 # objective (CE_FRACTION of each batch, set above), the class tables at 20x the learning
-# rate, film and input conditioning. The CE term's weight and temperature follow the data:
-# Fashion-MNIST's 4 classes gain from a stronger, sharper term (lambda 10, T 3: 97 % against
-# 94.5 % after 2 epochs of the quick profile); on CPEN 455 it buys no accuracy and costs
-# bits/dim (77.6 % at 6.04 against 78.8 % at 5.25), so there lambda 3, T 10, and on any
-# data set not named here: one setting for all was measured (three seeds on both sets and
-# on four untuned Fashion-MNIST classes) and does not hold; lambda 3, T 10 has the smaller
-# worst case (about a point on garments; a stronger term costs photographs a point and
-# half a bit per dimension).
-# CE_WEIGHT=auto (pcnn-fit --ce-weight auto): the weight from the data's own likelihood scale
-# instead of the lookup, its temperature 30 / weight unless CE_TEMP is given.
-ifeq ($(CE_WEIGHT),auto)
-  CE_TEMP ?= auto
-endif
+# rate, film and input conditioning. The CE term's weight and temperature come from the data
+# itself (CE_WEIGHT=auto, pcnn-fit --ce-weight auto): lambda = 40000 nats / the running
+# -log p(x | y) per image, tau = 30 / lambda. It reproduces the two settings once looked up
+# by data set (Fashion-MNIST lambda 10, tau 3; CPEN 455 lambda 3, tau 10: level with them
+# over three seeds) and beats the lookup where they differ (CPEN 455 at 16x16, where the
+# rule reaches lambda 12: three seeds). CE_WEIGHT=… fixes the weight (its temperature then
+# 30 / it, unless CE_TEMP=… is given too).
 ifneq ($(PROFILE),tiny)
-  ifeq ($(PIPE_DATA_KIND),fashion-mnist)
-    CE_WEIGHT   ?= 10
-    CE_TEMP     ?= 3
-  endif
-  CE_WEIGHT     ?= 3
-  CE_TEMP       ?= 10
+  CE_WEIGHT     ?= auto
+  CE_TEMP       ?= auto
   CLASS_LR_MULT ?= 20
   CONDITIONING  ?= film,input
 endif

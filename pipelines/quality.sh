@@ -128,8 +128,9 @@ grep -v '^[[:space:]]*\(#\|$\)' "$recipes" | while IFS='|' read -r name data kno
 	# The floor, once per data set, on the same data files as the recipe's last run: a
 	# linear model on the raw pixels (tests/tools/pcnn-linear.c: multinomial logistic
 	# regression, L2 chosen on validation). A discriminative reference, not a pcnn recipe.
-	# (once per data set and class list: all ten Fashion-MNIST classes are another set than four)
-	dkey="$data $("${PIPE_BIN:-$root/build/bin}/pcnn-info" "$d/train.bin" 2>/dev/null | sed -n 's/^classes: //p')"
+	# (once per data set, image size and class list: all ten Fashion-MNIST classes are another
+	# set than four, CPEN 455 at 16x16 another than at 32x32)
+	dkey="$data $("${PIPE_BIN:-$root/build/bin}/pcnn-info" "$d/train.bin" 2>/dev/null | sed -n 's/^images: //p; s/^classes: //p' | tr '\n' ' ')"
 	if [ -n "${linear:-}" ] && [ -x "$linear" ] && ! grep -qxF "$dkey" "$out.data" 2>/dev/null &&
 		[ -f "$d/train.bin" ] && [ -f "$d/val.bin" ]; then
 		echo "$dkey" >> "$out.data"

@@ -67,7 +67,7 @@ static void usage(FILE *fp)
         "  --ce-temperature T temperature of that posterior: softmax(log p(x | c) / T)\n"
         "                     (default 1; log-likelihoods differ by tens of nats, so T > 1\n"
         "                     lets correctly classified images push too; auto: 30 /\n"
-        "                     the weight, with --ce-weight auto, its default there)\n"
+        "                     the weight, the default with --ce-weight auto)\n"
         "  --ce-classes N     the posterior of each CE image over N classes, its own and\n"
         "                     N - 1 others drawn at random every step (logits of the drawn\n"
         "                     raised by log((K-1)/(N-1))): N passes an image, not K (for\n"
@@ -360,9 +360,8 @@ int main(int argc, char **argv)
         m->lr = o.lr;
     }
     o.ce_temp_auto = o.ce_auto && !set_cet;   /* auto: tau follows the weight unless given */
-    if (temp_auto && !o.ce_auto)
-        pcnn_usage_error("--ce-temperature auto: only with --ce-weight auto (the temperature "
-                         "30 / the weight it sets); give a number for a fixed weight");
+    if (temp_auto && !o.ce_auto)   /* a fixed weight: the same product, once (1 without CE) */
+        o.ce_temperature = o.ce_weight > 0 ? PCNN_CE_AUTO_PRODUCT / o.ce_weight : 1.0;
     if (o.ce_prior_learned && pcnn_fit_objective(&o) != PCNN_OBJECTIVE_HYBRID) {
         pcnn_warn("--ce-prior learned: the likelihood objective has no CE term to learn it in "
                   "(add --ce-weight, or drop --ce-prior)");
