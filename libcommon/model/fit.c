@@ -206,6 +206,8 @@ static int save_checkpoint_file(const pcnn_fit_options *o, pcnn_net *net, pcnn_m
         pcnn_model_file_set_meta(m, "ce_weight", "auto");
         if (o->ce_temp_auto) pcnn_model_file_set_meta(m, "ce_temperature", "auto");
         else set_meta_double(m, "ce_temperature", o->ce_temperature);
+        set_meta_double(m, "ce_auto_scale", PCNN_CE_AUTO_SCALE);   /* the rule, for pcnn-info */
+        set_meta_double(m, "ce_auto_product", PCNN_CE_AUTO_PRODUCT);
         set_meta_double(m, "ce_nll_ema", st->nll_ema);
         set_meta_double(m, "ce_weight_last", st->ce_lambda);
         set_meta_double(m, "ce_temperature_last", st->ce_tau);
