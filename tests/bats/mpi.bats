@@ -43,6 +43,21 @@ setup() {
 TOL=1e-3
 TOL_ADAM=3e-3
 
+# one.bin (one process) and two.bin (2 ranks) trained with the hybrid options and "$@",
+# the same model within the tolerances above
+one_and_two_ranks() {
+	"$FIT" "${HYB[@]}" "$@" -o one.bin train.bin
+	mpirun -np 2 "$FIT" "${HYB[@]}" "$@" -o two.bin train.bin
+	run "$DIFF" -t $TOL -m $TOL_ADAM one.bin two.bin
+	echo "$output"
+	[ "$status" -eq 0 ]
+}
+
+# the value of a model file's recorded option KEY
+model_option() {
+	"$PCNN_BIN/pcnn-info" "$2" | sed -n "s/^option $1: //p"
+}
+
 @test "mpi: N = 2 training is the same bytes for the same N at any thread count, within tolerance of one process" {
 	"$FIT" "${TINY[@]}" --log one.tsv -o one.bin train.bin
 	mpirun -np 2 "$FIT" "${TINY[@]}" --log two.tsv -o two.bin train.bin
@@ -73,26 +88,18 @@ TOL_ADAM=3e-3
 }
 
 @test "mpi: --ce-weight auto follows the agreed loss: 2 ranks train one process's model and weight" {
-	"$FIT" "${HYB[@]}" --ce-weight auto -o one.bin train.bin
-	mpirun -np 2 "$FIT" "${HYB[@]}" --ce-weight auto -o two.bin train.bin
-	run "$DIFF" -t $TOL -m $TOL_ADAM one.bin two.bin
-	echo "$output"
-	[ "$status" -eq 0 ]
-	a=$("$PCNN_BIN/pcnn-info" one.bin | sed -n 's/^option ce_weight_last: //p')
-	b=$("$PCNN_BIN/pcnn-info" two.bin | sed -n 's/^option ce_weight_last: //p')
+	one_and_two_ranks --ce-weight auto
+	a=$(model_option ce_weight_last one.bin)
+	b=$(model_option ce_weight_last two.bin)
 	echo "one process: $a; 2 ranks: $b"
 	# the running mean follows the loss summed over ranks: the same weight to rounding
 	awk -v a="$a" -v b="$b" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(a > 0.5 && d <= 1e-4 * a) }'
 }
 
 @test "mpi: the learned CE prior's gradient is summed over ranks: 2 ranks learn one process's prior" {
-	"$FIT" "${HYB[@]}" --ce-prior learned -o one.bin train.bin
-	mpirun -np 2 "$FIT" "${HYB[@]}" --ce-prior learned -o two.bin train.bin
-	run "$DIFF" -t $TOL -m $TOL_ADAM one.bin two.bin
-	echo "$output"
-	[ "$status" -eq 0 ]
-	a=$("$PCNN_BIN/pcnn-info" one.bin | sed -n 's/^option ce_log_prior: //p')
-	b=$("$PCNN_BIN/pcnn-info" two.bin | sed -n 's/^option ce_log_prior: //p')
+	one_and_two_ranks --ce-prior learned
+	a=$(model_option ce_log_prior one.bin)
+	b=$(model_option ce_log_prior two.bin)
 	echo "one process: $a; 2 ranks: $b"
 	# a rank's own share alone would move it about half as far: the sums agree to rounding
 	printf '%s\n%s\n' "$a" "$b" | awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) a[i] = $i; n = NF }
