@@ -1,6 +1,7 @@
 /* pcnn-fit — train a conditional PixelCNN++ on a pcnn data file. */
 #include "dist.h"
 #include "model/fit.h"
+#include "model/init_from.h"
 #include "model/model.h"
 #include "model/net.h"
 #include "util.h"
@@ -28,6 +29,14 @@ static void usage(FILE *fp)
         "  -r FILE            resume from this model file: its sizes, counters, optimizer\n"
         "                     state, batch size and options are used; the result is the\n"
         "                     same as an uninterrupted run on the same training data\n"
+        "  --init FILE        start a new model from the weights of FILE, the same network\n"
+        "                     trained on the same classes at another image size (the coarse\n"
+        "                     stage of a two-resolution run: pcnn-fit -o coarse.bin on images\n"
+        "                     prepped at 16x16, then --init coarse.bin on 32x32; make pipeline\n"
+        "                     COARSE_EPOCHS): its kept (else Polyak) weights, its class image\n"
+        "                     resized by nearest neighbour; counters, Adam and the Polyak\n"
+        "                     average start afresh. The sizes and conditioning are FILE's\n"
+        "                     (-R/-F/-M/--conditioning, when given, must agree)\n"
         "  -V FILE            validation data: bits/dim and accuracy after every epoch\n"
         "  -R N               nr_resnet, gated blocks per level (default 1)\n"
         "  -F N               nr_filters (default 40)\n"
@@ -138,7 +147,7 @@ static void usage(FILE *fp)
 enum { OPT_LR = 256, OPT_LR_DECAY, OPT_POLYAK, OPT_CKPT, OPT_MAX_STEPS, OPT_LOG, OPT_DEVICE,
        OPT_CE_WEIGHT, OPT_CE_TEMP, OPT_CE_FRACTION, OPT_CONDITIONING, OPT_CLASS_LR,
        OPT_PRECISION, OPT_TIME_BUDGET, OPT_KEEP_BEST, OPT_LR_SCHEDULE, OPT_CE_CLASSES,
-       OPT_CE_PRIOR, OPT_DROPOUT };
+       OPT_CE_PRIOR, OPT_DROPOUT, OPT_INIT };
 
 static long need_long(const char *opt, const char *s, long lo, long hi)
 {
@@ -163,7 +172,8 @@ int main(int argc, char **argv)
     const char *out = NULL, *resume = NULL, *valpath = NULL;
     long R = 1, F = 40, M = 5, seed = 1;
     unsigned cond = 0;   /* PCNN_COND_* (params.h) */
-    int set_lr = 0, set_decay = 0, set_polyak = 0, set_arch = 0, set_seed = 0, set_batch = 0;
+    int set_lr = 0, set_decay = 0, set_polyak = 0, set_seed = 0, set_batch = 0;
+    int set_arch = 0;   /* given: 1 -R, 2 -F, 4 -M, 8 --conditioning */
     int temp_auto = 0;
     int set_cew = 0, set_cet = 0, set_cef = 0, set_clr = 0, set_prec = 0, set_keep = 0;
     int set_sched = 0, set_cec = 0, set_cep = 0, set_drop = 0;
@@ -187,6 +197,7 @@ int main(int argc, char **argv)
         {"class-lr-mult", required_argument, 0, OPT_CLASS_LR},
         {"conditioning", required_argument, 0, OPT_CONDITIONING},
         {"precision", required_argument, 0, OPT_PRECISION},
+        {"init", required_argument, 0, OPT_INIT},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -197,13 +208,13 @@ int main(int argc, char **argv)
         case 'o': out = optarg; break;
         case 'r': resume = optarg; break;
         case 'V': valpath = optarg; break;
-        case 'R': R = need_long("-R", optarg, 1, 64); set_arch = 1; break;
-        case 'F': F = need_long("-F", optarg, 1, 4096); set_arch = 1; break;
-        case 'M': M = need_long("-M", optarg, 1, 256); set_arch = 1; break;
+        case 'R': R = need_long("-R", optarg, 1, 64); set_arch |= 1; break;
+        case 'F': F = need_long("-F", optarg, 1, 4096); set_arch |= 2; break;
+        case 'M': M = need_long("-M", optarg, 1, 256); set_arch |= 4; break;
         case OPT_CONDITIONING:
             if (pcnn_cond_parse(optarg, &cond))
                 pcnn_usage_error("--conditioning: expected none or a comma list of film, input; got '%s'", optarg);
-            set_arch = 1;
+            set_arch |= 8;
             break;
         case 'b': o.batch = (int)need_long("-b", optarg, 1, 65536); set_batch = 1; break;
         case 'e': o.epochs = (uint64_t)need_long("-e", optarg, 0, 100000000); break;
@@ -267,6 +278,7 @@ int main(int argc, char **argv)
                 pcnn_usage_error("--precision: expected fp32 or bf16, got '%s'", optarg);
             set_prec = 1;
             break;
+        case OPT_INIT: o.init_path = optarg; break;
         case 'h': usage(stdout); return 0;
         default: pcnn_bad_option(c, argv);
         }
@@ -275,6 +287,8 @@ int main(int argc, char **argv)
     if (o.lr_cosine && set_decay)
         pcnn_usage_error("--lr-decay with --lr-schedule cosine: the cosine schedule has no per-epoch factor");
     if (!o.device) o.device = pcnn_device_default();
+    if (resume && o.init_path)
+        pcnn_usage_error("--init starts a new model from another's weights, -r continues one: not both");
     if (!out) out = resume;
     if (!out) pcnn_usage_error("missing -o MODEL");
     if (!resume && o.epochs == 0) pcnn_usage_error("-e 0: a new model needs at least one epoch (-e N)");
@@ -355,8 +369,33 @@ int main(int argc, char **argv)
             pcnn_warn("%s: images are %ux%u; the network needs sides divisible by 4 (prep with -H/-W)", trainpath, train->h.H, train->h.W);
             goto out;
         }
-        m = pcnn_model_create((uint32_t)R, (uint32_t)F, (uint32_t)M, train->h.K, train->h.H,
-                              train->h.W, cond, train->h.class_names, (uint64_t)seed);
+        if (o.init_path) {   /* the coarse stage's weights, this data's size (init_from.h) */
+            pcnn_model_file *src = pcnn_model_file_read(o.init_path);
+            if (!src) goto out;
+            pcnn_data_header classes = train->h;   /* any size; the channels and classes */
+            classes.H = src->H;
+            classes.W = src->W;
+            if (pcnn_model_file_check_data(src, o.init_path, &classes, pcnn_display_name(trainpath)))
+                src = (pcnn_model_file_free(src), NULL);
+            if (src && (((set_arch & 1) && src->R != (uint32_t)R) ||
+                        ((set_arch & 2) && src->F != (uint32_t)F) ||
+                        ((set_arch & 4) && src->M != (uint32_t)M) ||
+                        ((set_arch & 8) && pcnn_model_conditioning(src) != cond))) {
+                pcnn_warn("--init: %s is R=%u F=%u M=%u with conditioning %s; -R/-F/-M/"
+                          "--conditioning, when given, must agree (or leave them out)",
+                          o.init_path, src->R, src->F, src->M,
+                          pcnn_cond_name(pcnn_model_conditioning(src)));
+                rc = PCNN_EXIT_USAGE;
+                src = (pcnn_model_file_free(src), NULL);
+            }
+            if (src) m = pcnn_model_init_from(src, pcnn_display_name(o.init_path), train->h.H,
+                                              train->h.W, (uint64_t)seed);
+            pcnn_model_file_free(src);
+            if (!m) goto out;
+        } else {
+            m = pcnn_model_create((uint32_t)R, (uint32_t)F, (uint32_t)M, train->h.K, train->h.H,
+                                  train->h.W, cond, train->h.class_names, (uint64_t)seed);
+        }
         m->lr = o.lr;
     }
     o.ce_temp_auto = o.ce_auto && !set_cet;   /* auto: tau follows the weight unless given */

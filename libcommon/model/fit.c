@@ -79,11 +79,13 @@ static int check_files(const pcnn_fit_options *o, char *const *train, int ntrain
                   "regular file, never stdout (name a file)");
         return PCNN_EXIT_USAGE;
     }
-    /* the inputs: validation, the training files, then (for the log only) -o and -r */
-    int n = ntrain + 1;
+    /* the inputs: validation, the initial model, the training files, then (for the log
+     * only) -o and -r */
+    int n = ntrain + 2;
     pcnn_input *in = pcnn_xmalloc((size_t)(n + 2) * sizeof *in);
     in[0] = (pcnn_input){"the validation data (-V)", val};
-    for (int i = 0; i < ntrain; i++) in[1 + i] = (pcnn_input){"the training data", train[i]};
+    in[1] = (pcnn_input){"the initial model (--init)", o->init_path};
+    for (int i = 0; i < ntrain; i++) in[2 + i] = (pcnn_input){"the training data", train[i]};
     in[n] = (pcnn_input){"the model file (-o)", out};
     in[n + 1] = (pcnn_input){"the resumed model (-r)", resume};
     int rc = 0;

@@ -29,6 +29,8 @@ typedef struct pcnn_fit_options {
     const char *out_path;      /* model file (checkpoints overwrite it atomically) */
     const char *log_path;      /* per-epoch TSV log, NULL for none */
     const char *device;        /* "cpu", "cuda", "auto" */
+    const char *init_path;     /* --init: the model a new run started from (an input: never -o
+                                * or the log); NULL for none */
     uint64_t epochs;           /* train until this many epochs are done in total */
     int batch;
     double lr, lr_decay, polyak;

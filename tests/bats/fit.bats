@@ -614,3 +614,59 @@ setup() {
 	[[ "$output" == *"--ce-classes 1: a posterior over the true class alone"* ]]
 	[ ! -e x.bin ]
 }
+
+@test "fit: --init starts a new model from a coarse model's weights at another size; errors" {
+	"$MK" -H 16 -W 16 -K 2 -n 12 -s 5 -o fine.bin
+	"$MK" -H 16 -W 16 -K 2 -n 6 -s 6 -o fineval.bin
+	"$FIT" -q "${TINY[@]}" -e 2 --conditioning film,input -V val.bin -o coarse.bin train.bin
+	run "$FIT" -b 4 -e 2 --init coarse.bin -V fineval.bin --log f.tsv -o a.bin fine.bin
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"epochs 1..2"* ]]
+	run "$PCNN_BIN/pcnn-info" a.bin
+	[[ "$output" == *"images: 16x16x3"* ]]
+	[[ "$output" == *"conditioning: film,input"* ]]
+	[[ "$output" == *"training: 2 epochs"* ]]
+	[[ "$output" == *"option init_from: coarse.bin"* ]]
+	[[ "$output" == *"option init_size: 8x8"* ]]
+	[[ "$output" == *"option init_epochs: 2"* ]]
+	[ "$(wc -l < f.tsv)" -eq 3 ]
+	# deterministic, resumable exactly, and not the model trained from scratch
+	"$FIT" -q -b 4 -e 2 --init coarse.bin -V fineval.bin -o b.bin fine.bin
+	cmp a.bin b.bin
+	"$FIT" -q -b 4 -e 1 --init coarse.bin -V fineval.bin -o c.bin fine.bin
+	"$FIT" -q -e 2 -r c.bin -V fineval.bin fine.bin
+	cmp a.bin c.bin
+	"$FIT" -q -b 4 -e 2 --conditioning film,input -V fineval.bin -o s.bin fine.bin
+	run cmp -s a.bin s.bin
+	[ "$status" -eq 1 ]
+	# what it refuses: with -r, with sizes of its own, -o naming it, other classes, damage
+	run "$FIT" -e 3 -r a.bin --init coarse.bin fine.bin
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"--init starts a new model from another's weights, -r continues one: not both"* ]]
+	"$FIT" -q "${TINY[@]}" -e 2 --conditioning input,film --init coarse.bin -V fineval.bin -o d.bin fine.bin
+	cmp a.bin d.bin
+	run "$FIT" "${TINY[@]}" -e 1 --conditioning film --init coarse.bin -o x.bin fine.bin
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"--init: coarse.bin is R=1 F=4 M=2 with conditioning film,input; -R/-F/-M/--conditioning, when given, must agree"* ]]
+	run "$FIT" -M 3 -e 1 --init coarse.bin -o x.bin fine.bin
+	[ "$status" -eq 2 ]
+	"$FIT" -q -F 4 -b 4 -e 2 --init coarse.bin -V fineval.bin -o e.bin fine.bin
+	cmp a.bin e.bin
+	cp coarse.bin keep.bin
+	run "$FIT" -b 4 -e 1 --init coarse.bin -o coarse.bin fine.bin
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"the initial model (--init)"* ]]
+	cmp coarse.bin keep.bin
+	"$MK" -H 16 -W 16 -K 3 -n 12 -s 5 -o k3.bin
+	run "$FIT" -b 4 -e 1 --init coarse.bin -o x.bin k3.bin
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"coarse.bin: made for 2 classes, k3.bin has 3"* ]]
+	run "$FIT" -b 4 -e 1 --init nope.bin -o x.bin fine.bin
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"nope.bin: No such file or directory"* ]]
+	head -c 3000 coarse.bin > cut.bin
+	run "$FIT" -b 4 -e 1 --init cut.bin -o x.bin fine.bin
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"cut.bin: "* ]]
+	[ ! -e x.bin ]
+}
