@@ -191,12 +191,17 @@ int pcnn_model_objective(const pcnn_model_file *m, char *buf, size_t len)
         double lw = meta_number(m, "ce_weight_last"), lt = meta_number(m, "ce_temperature_last");
         double ks = meta_number(m, "ce_auto_scale"), kp = meta_number(m, "ce_auto_product");
         const char *ts = pcnn_model_file_get_meta(m, "ce_temperature");
-        char tb[64];
-        if (ts && !strcmp(ts, "auto")) snprintf(tb, sizeof tb, "%g / weight (last %.3g)", kp, lt);
+        char tb[64], kb[32], pb[32];
+        /* files of the rule's first build do not record its constants: no number then */
+        if (isnan(ks)) snprintf(kb, sizeof kb, "a fixed number of");
+        else snprintf(kb, sizeof kb, "%g", ks);
+        if (isnan(kp)) snprintf(pb, sizeof pb, "a fixed number");
+        else snprintf(pb, sizeof pb, "%g", kp);
+        if (ts && !strcmp(ts, "auto")) snprintf(tb, sizeof tb, "%s / weight (last %.3g)", pb, lt);
         else snprintf(tb, sizeof tb, "%g", isnan(t) ? 1.0 : t);
         snprintf(buf, len, "hybrid (likelihood + an automatic weight x cross-entropy of the "
-                 "Bayes posterior, the weight %g nats / the running -log p(x | y) (last "
-                 "%.3g), temperature %s, on %g%% of each batch%s)", ks, lw, tb,
+                 "Bayes posterior, the weight %s nats / the running -log p(x | y) (last "
+                 "%.3g), temperature %s, on %g%% of each batch%s)", kb, lw, tb,
                  100.0 * (isnan(f) ? 1.0 : f), drawn);
     } else if (obj == PCNN_OBJECTIVE_HYBRID)
         snprintf(buf, len, "hybrid (likelihood + %g x cross-entropy of the Bayes posterior, "
