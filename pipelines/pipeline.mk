@@ -209,6 +209,13 @@ ifneq ($(PROFILE),tiny)
 endif
 LR     ?= 2e-4
 SEED   ?= 1
+# Coarse to fine (docs/QUALITY.md, pcnn-fit --init): COARSE_EPOCHS > 0 first trains the
+# recipe for that many epochs on the images prepped at COARSE_SIZE (default half of SIZE, a
+# multiple of 4), a quarter of the pixels, then the EPOCHS at SIZE start from its weights,
+# at the learning rate FINE_LR (default a quarter of LR). 0 (the default): one stage at SIZE.
+COARSE_EPOCHS ?= 0
+COARSE_SIZE   ?= $(shell expr $(SIZE) / 8 \* 4)
+FINE_LR       ?= $(shell awk 'BEGIN { print $(LR) / 4 }')
 # The classifier (pcnn-fit -h, docs/QUALITY.md): the hybrid objective's weight, temperature
 # and share of each batch, the class tables' learning-rate factor, conditioning variants.
 CE_WEIGHT     ?= 0
@@ -304,19 +311,34 @@ PIPE_ARGS_prep-train := $(strip -H $(SIZE) -W $(SIZE) $(PIPE_PREP_train) $(PIPE_
 PIPE_ARGS_prep-val := $(strip -H $(SIZE) -W $(SIZE) $(PIPE_PREP_val) $(PIPE_SRC_val))
 PIPE_ARGS_prep-test := $(strip -H $(SIZE) -W $(SIZE) $(PIPE_PREP_test) $(PIPE_SRC_test))
 PIPE_ARGS_prep-prior := $(strip -H $(SIZE) -W $(SIZE) $(PIPE_PREP_prior) $(PIPE_SRC_train))
-# the recipe (PIPE_ARGS_fit_a, -e, PIPE_ARGS_fit_b), the submission model's too
+# coarse to fine: the coarse stage's data, model and log in $(PC)/
+PIPE_COARSE := $(filter-out 0,$(COARSE_EPOCHS))
+PC := $(P)/coarse
+ifneq ($(PIPE_COARSE),)
+  ifeq ($(filter-out 0,$(COARSE_SIZE)),)
+    $(error COARSE_SIZE=$(COARSE_SIZE): give the coarse stage's image side, a multiple of 4 (SIZE=$(SIZE)))
+  endif
+endif
+PIPE_ARGS_prep-coarse-train := $(strip -H $(COARSE_SIZE) -W $(COARSE_SIZE) $(PIPE_PREP_train) $(PIPE_SRC_train))
+PIPE_ARGS_prep-coarse-val := $(strip -H $(COARSE_SIZE) -W $(COARSE_SIZE) $(PIPE_PREP_val) $(PIPE_SRC_val))
+# the recipe (PIPE_ARGS_fit_a, -e, PIPE_ARGS_fit_b), the submission model's too; with a
+# coarse stage the run's own model starts from the coarse model at FINE_LR
 PIPE_ARGS_fit_a := -R $(NR_RESNET) -F $(FILTERS) -M $(MIX) -b $(BATCH)
-PIPE_ARGS_fit_b := --lr $(LR) --polyak $(POLYAK) -s $(SEED) \
-                  $(if $(LR_DECAY),--lr-decay $(LR_DECAY))$(if $(LR_SCHEDULE), --lr-schedule $(LR_SCHEDULE)) $(if $(PRECISION),--precision $(PRECISION)) \
-                  --ce-weight $(CE_WEIGHT) --ce-temperature $(CE_TEMP) --ce-fraction $(CE_FRACTION)$(if $(CE_CLASSES), --ce-classes $(CE_CLASSES))$(if $(CE_PRIOR), --ce-prior $(CE_PRIOR))$(if $(DROPOUT), --dropout $(DROPOUT)) \
-                  --class-lr-mult $(CLASS_LR_MULT) --conditioning $(CONDITIONING) --keep-best-by $(PRIOR)
+# $(call pipe_fit_b,LR): the rest, at learning rate LR
+pipe_fit_b = --lr $(1) --polyak $(POLYAK) -s $(SEED) \
+             $(if $(LR_DECAY),--lr-decay $(LR_DECAY))$(if $(LR_SCHEDULE), --lr-schedule $(LR_SCHEDULE)) $(if $(PRECISION),--precision $(PRECISION)) \
+             --ce-weight $(CE_WEIGHT) --ce-temperature $(CE_TEMP) --ce-fraction $(CE_FRACTION)$(if $(CE_CLASSES), --ce-classes $(CE_CLASSES))$(if $(CE_PRIOR), --ce-prior $(CE_PRIOR))$(if $(DROPOUT), --dropout $(DROPOUT)) \
+             --class-lr-mult $(CLASS_LR_MULT) --conditioning $(CONDITIONING) --keep-best-by $(PRIOR)
+PIPE_ARGS_fit_b := $(if $(PIPE_COARSE),$(call pipe_fit_b,$(FINE_LR)) --init $(PC)/model.bin,$(call pipe_fit_b,$(LR)))
 PIPE_ARGS_fit  := $(PIPE_ARGS_fit_a) -e $(EPOCHS) $(PIPE_ARGS_fit_b) \
                   $(if $(filter-out 0,$(FIT_BUDGET)),--time-budget $(FIT_BUDGET))
+PIPE_ARGS_fit-coarse := $(PIPE_ARGS_fit_a) -e $(COARSE_EPOCHS) $(call pipe_fit_b,$(LR))
 PIPE_ARGS_gen  := -c all -n $(GEN_N) -s $(SEED)
 # complete: the first COMPLETE_N validation images, their top half kept
 COMPLETE_N ?= 4
 PIPE_ARGS_complete := --complete $(P)/val.bin --rows $(shell expr $(SIZE) / 2) -n $(COMPLETE_N) -c all -s $(SEED) --no-quality
-PIPE_STEPS_STAMPED := prep-train prep-val prep-test fit gen $(if $(filter fitted,$(PRIOR)),prep-prior)
+PIPE_STEPS_STAMPED := prep-train prep-val prep-test fit gen $(if $(filter fitted,$(PRIOR)),prep-prior) \
+                      $(if $(PIPE_COARSE),prep-coarse-train prep-coarse-val fit-coarse)
 # The stamps: the arguments, and for fit the launcher too: N ranks train within float rounding
 # of one process, not to its bytes, so another rank count (or launcher: pcnn cannot tell the
 # count from a prefix) retrains. Scores and samples are the same bytes for any rank count, so
@@ -327,7 +349,8 @@ PIPE_STAMP_fit = $(PIPE_ARGS_fit)$(if $(PIPE_LAUNCH),|launcher: $(PIPE_LAUNCH))
 # The configuration, for the report (its stamp: the report is redone when it changes).
 PIPE_CONFIG = run=$(RUN)|data=$(DATA)|profile=$(PROFILE)|image size=$(SIZE)x$(SIZE)|\
 nr_resnet (R)=$(NR_RESNET)|filters (F)=$(FILTERS)|logistic mix (M)=$(MIX)|\
-epochs=$(EPOCHS)$(if $(filter-out 0,$(FIT_BUDGET)), (at most; training stops after about $(FIT_BUDGET) s))|batch=$(BATCH)|learning rate=$(LR)|lr decay per epoch=$(if $(filter cosine,$(LR_SCHEDULE)),none (cosine schedule),$(or $(LR_DECAY),0.999995))|training precision=$(or $(PRECISION),fp32)|polyak decay=$(POLYAK)|seed=$(SEED)|\
+epochs=$(EPOCHS)$(if $(filter-out 0,$(FIT_BUDGET)), (at most; training stops after about $(FIT_BUDGET) s))|\
+$(if $(PIPE_COARSE),coarse stage=$(COARSE_EPOCHS) epochs at $(COARSE_SIZE)x$(COARSE_SIZE) first; the epochs above start from its weights at learning rate $(FINE_LR)|prep coarse train=$(PIPE_ARGS_prep-coarse-train)|prep coarse validation=$(PIPE_ARGS_prep-coarse-val)|fit coarse=$(PIPE_ARGS_fit-coarse)|)batch=$(BATCH)|learning rate=$(LR)|lr decay per epoch=$(if $(filter cosine,$(LR_SCHEDULE)),none (cosine schedule),$(or $(LR_DECAY),0.999995))|training precision=$(or $(PRECISION),fp32)|polyak decay=$(POLYAK)|seed=$(SEED)|\
 objective=$(PIPE_OBJECTIVE)|CE weight=$(CE_WEIGHT)|CE temperature=$(CE_TEMP)|CE fraction=$(CE_FRACTION)|CE classes per image=$(or $(CE_CLASSES),all)|$(if $(CE_PRIOR),CE prior=$(CE_PRIOR)|)$(if $(DROPOUT),dropout=$(DROPOUT)|)\
 class lr factor=$(CLASS_LR_MULT)|conditioning=$(CONDITIONING)|\
 prior=$(PRIOR)$(if $(filter fitted,$(PRIOR)), (on $(if $(filter-out 0,$(PIPE_PRIOR_N)),up to $(PIPE_PRIOR_N),all) training images))|\
@@ -391,17 +414,34 @@ $(eval $(call PIPE_PREP_RULE,prior))
 # checkpoint after every epoch; it goes to model.partial.bin (log: fit.partial.tsv), renamed
 # when training is done. A partial checkpoint newer than the fit stamp and the data (an
 # interrupted run of the same configuration) is resumed with -r, losing nothing.
-$(P)/model.bin $(P)/fit.tsv &: $(P)/train.bin $(P)/val.bin $(P)/.args/fit
-	$(call say,FIT,$(P)/model.bin)part=$(P)/model.partial.bin log=$(P)/fit.partial.tsv; \
-	if [ -f $$part ] && [ -f $$log ] && [ $$part -nt $(P)/.args/fit ] \
-	   && [ $$part -nt $(P)/train.bin ] && [ $$part -nt $(P)/val.bin ]; then \
+# $(call pipe_fit,DIR,STEP,EPOCHS,ARGS,RESUME_ARGS): DIR/model.bin and DIR/fit.tsv from
+# DIR/train.bin, validated on DIR/val.bin; STEP names the stamp (.args/STEP) and the log
+pipe_fit = part=$(1)/model.partial.bin log=$(1)/fit.partial.tsv; \
+	if [ -f $$part ] && [ -f $$log ] && [ $$part -nt $(P)/.args/$(2) ] \
+	   && [ $$part -nt $(1)/train.bin ] && [ $$part -nt $(1)/val.bin ]; then \
 	  echo "pcnn: resuming the interrupted training in $$part" >&2; \
-	  set -- -r $$part -e $(EPOCHS) $(if $(filter-out 0,$(FIT_BUDGET)),--time-budget $(FIT_BUDGET)); \
+	  set -- -r $$part -e $(3) $(5); \
 	else \
-	  rm -f $$part $$log; set -- $(PIPE_ARGS_fit) -o $$part; \
+	  rm -f $$part $$log; set -- $(4) -o $$part; \
 	fi; \
-	$(PIPE_STEP) fit -- $(PIPE_LAUNCH) $(PIPE_FIT) "$$@" $(PIPE_DEVICE) -V $(P)/val.bin --log $$log $(P)/train.bin \
-	&& mv -f $$log $(P)/fit.tsv && mv -f $$part $(P)/model.bin
+	$(PIPE_STEP) $(2) -- $(PIPE_LAUNCH) $(PIPE_FIT) "$$@" $(PIPE_DEVICE) -V $(1)/val.bin --log $$log $(1)/train.bin \
+	&& mv -f $$log $(1)/fit.tsv && mv -f $$part $(1)/model.bin
+
+$(P)/model.bin $(P)/fit.tsv &: $(P)/train.bin $(P)/val.bin $(P)/.args/fit $(if $(PIPE_COARSE),$(PC)/model.bin)
+	$(call say,FIT,$(P)/model.bin)$(call pipe_fit,$(P),fit,$(EPOCHS),$(PIPE_ARGS_fit),$(if $(filter-out 0,$(FIT_BUDGET)),--time-budget $(FIT_BUDGET)))
+
+# coarse to fine (COARSE_EPOCHS > 0): the coarse stage's data, prepped at COARSE_SIZE, and
+# its model, which the run's model starts from (pcnn-fit --init)
+ifneq ($(PIPE_COARSE),)
+$(PC)/train.bin: $(PIPE_SRC_train) $(P)/.args/prep-coarse-train
+	$(call say,PREP,$@)mkdir -p $(PC) && $(PIPE_STEP) prep-coarse-train -- $(PIPE_PREP) -H $(COARSE_SIZE) -W $(COARSE_SIZE) $(PIPE_PREP_train) -o $@ $(PIPE_SRC_train)
+
+$(PC)/val.bin: $(PIPE_SRC_val) $(P)/.args/prep-coarse-val
+	$(call say,PREP,$@)mkdir -p $(PC) && $(PIPE_STEP) prep-coarse-val -- $(PIPE_PREP) -H $(COARSE_SIZE) -W $(COARSE_SIZE) $(PIPE_PREP_val) -o $@ $(PIPE_SRC_val)
+
+$(PC)/model.bin $(PC)/fit.tsv &: $(PC)/train.bin $(PC)/val.bin $(P)/.args/fit-coarse
+	$(call say,FIT,$(PC)/model.bin)$(call pipe_fit,$(PC),fit-coarse,$(COARSE_EPOCHS),$(PIPE_ARGS_fit-coarse),)
+endif
 
 # score: log p(x | c) for every class, and log p(x) and L(x) for out-of-distribution flagging
 # (--ood); argmax: predictions (CPEN 455 submission form) and the classification report, for

@@ -321,3 +321,39 @@ stamps() { find "$RUNDIR" -type f -printf '%P %T@\n' | sort; }
 	[ "$(grep -cE '^  [A-Z]+ ' <<<"$output")" -eq 0 ]
 	[ "$(find "$S" -type f -printf '%P %T@\n' | sort)" = "$before" ]
 }
+
+@test "pipeline: COARSE_EPOCHS trains a coarse stage at half the size first, the run's model starts from it; resumable, stamped" {
+	local runs="$BATS_TEST_TMPDIR/runs" dir="$BATS_TEST_TMPDIR/runs/c2f"
+	run pipe pipeline RUNS_DIR="$runs" RUN=c2f SIZE=16 COARSE_EPOCHS=1 EPOCHS=1
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"FIT    $dir/coarse/model.bin"* ]]
+	for f in coarse/train.bin coarse/val.bin coarse/model.bin coarse/fit.tsv model.bin fit.tsv report.md; do
+		[ -s "$dir/$f" ]
+	done
+	run "$PCNN_BIN/pcnn-info" "$dir/coarse/train.bin"
+	[[ "$output" == *"images: 8x8x3"* ]]
+	run "$PCNN_BIN/pcnn-info" "$dir/model.bin"
+	[[ "$output" == *"images: 16x16x3"* ]]
+	[[ "$output" == *"option init_from: $dir/coarse/model.bin"* ]]
+	[[ "$output" == *"option init_size: 8x8"* ]]
+	[[ "$output" == *"option init_epochs: 1"* ]]
+	grep -qx 'coarse stage=1 epochs at 8x8 first; the epochs above start from its weights at learning rate 5e-05' "$dir/config.txt"
+	grep -q -- '--lr 5e-05 .*--init '"$dir"'/coarse/model.bin' "$dir/.args/fit"
+	grep -q -- '--lr 2e-4 ' "$dir/.args/fit-coarse"
+	run pipe -f pipelines/pipeline.mk -q pipeline-run RUNS_DIR="$runs" RUN=c2f SIZE=16 COARSE_EPOCHS=1 EPOCHS=1
+	[ "$status" -eq 0 ]
+	# the coarse stage's epochs retrain it and the run's model, no prep
+	run pipe pipeline RUNS_DIR="$runs" RUN=c2f SIZE=16 COARSE_EPOCHS=2 EPOCHS=1
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"FIT    $dir/coarse/model.bin"* && "$output" == *"FIT    $dir/model.bin"* ]]
+	[[ "$output" != *"PREP "* ]]
+	# an interrupted coarse stage is resumed, losing nothing
+	cp "$dir/coarse/model.bin" whole.bin
+	rm -f "$dir/coarse/model.bin" "$dir/coarse/fit.tsv"
+	"$PCNN_BIN/pcnn-fit" -q $(cat "$dir/.args/fit-coarse" | sed 's/-e 2/-e 1/') -V "$dir/coarse/val.bin" \
+		--log "$dir/coarse/fit.partial.tsv" -o "$dir/coarse/model.partial.bin" "$dir/coarse/train.bin"
+	run pipe pipeline RUNS_DIR="$runs" RUN=c2f SIZE=16 COARSE_EPOCHS=2 EPOCHS=1
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"resuming the interrupted training in $dir/coarse/model.partial.bin"* ]]
+	cmp whole.bin "$dir/coarse/model.bin"
+}
