@@ -188,6 +188,9 @@ commit=$(git -C "$here/.." rev-parse --short HEAD 2>/dev/null || echo unknown)
 			"$flagged" "$test_rows" "$thr" "$(sed -n 's/^reject_quantile\t//p' "$cal")"
 	fi
 	echo "| epochs trained | ${epochs:--} |"
+	if [ -n "$(conf 'coarse stage')" ]; then   # COARSE_EPOCHS: the stage the model started from
+		echo "| coarse to fine | $(conf 'coarse stage') (its log: \`coarse/fit.tsv\`) |"
+	fi
 	echo "| samples | $nsamples PNG in \`samples/\` |"
 	echo
 	echo "## Training curve"

@@ -337,7 +337,8 @@ stamps() { find "$RUNDIR" -type f -printf '%P %T@\n' | sort; }
 	[[ "$output" == *"option init_from: $dir/coarse/model.bin"* ]]
 	[[ "$output" == *"option init_size: 8x8"* ]]
 	[[ "$output" == *"option init_epochs: 1"* ]]
-	grep -qx 'coarse stage=1 epochs at 8x8 first; the epochs above start from its weights at learning rate 5e-05' "$dir/config.txt"
+	grep -qx "coarse stage=1 epochs at 8x8 first; then the epochs at 16x16 start from its weights at learning rate 5e-05" "$dir/config.txt"
+	grep -q "^| coarse to fine | 1 epochs at 8x8 first; .* (its log: \`coarse/fit.tsv\`) |$" "$dir/report.md"
 	grep -q -- '--lr 5e-05 .*--init '"$dir"'/coarse/model.bin' "$dir/.args/fit"
 	grep -q -- '--lr 2e-4 ' "$dir/.args/fit-coarse"
 	run pipe -f pipelines/pipeline.mk -q pipeline-run RUNS_DIR="$runs" RUN=c2f SIZE=16 COARSE_EPOCHS=1 EPOCHS=1
