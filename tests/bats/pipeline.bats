@@ -358,3 +358,31 @@ stamps() { find "$RUNDIR" -type f -printf '%P %T@\n' | sort; }
 	[[ "$output" == *"resuming the interrupted training in $dir/coarse/model.partial.bin"* ]]
 	cmp whole.bin "$dir/coarse/model.bin"
 }
+
+@test "pipeline: the quick profile trains coarse to fine on 32x32 and larger images other than Fashion-MNIST, for both objectives" {
+	# pipeline-config reads no data: the fixture's folder stands for any CPEN 455 layout
+	conf() { pipe PROFILE=quick RUNS_DIR="$BATS_TEST_TMPDIR/runs" "$@" pipeline-config; }
+	run conf SIZE=32
+	[ "$status" -eq 0 ]
+	grep -qx 'epochs=2' <<<"$output"
+	grep -qx 'coarse stage=3 epochs at 16x16 first; then the epochs at 32x32 start from its weights at learning rate 0.0005' <<<"$output"
+	grep -q '^fit=.* -e 2 --lr 0.0005 .*--init .*/coarse/model.bin' <<<"$output"
+	grep -q '^fit coarse=.* -e 3 --lr 2e-3 ' <<<"$output"
+	run conf SIZE=32 OBJECTIVE=likelihood
+	grep -q '^coarse stage=3 epochs at 16x16' <<<"$output"
+	# one stage: asked for, below 32x32, and on Fashion-MNIST
+	run conf SIZE=32 COARSE_EPOCHS=0
+	grep -qx 'epochs=3' <<<"$output"
+	[[ "$output" != *coarse* ]]
+	run conf SIZE=16
+	grep -qx 'epochs=3' <<<"$output"
+	[[ "$output" != *coarse* ]]
+	run make -C "$PCNN_ROOT" --no-print-directory PROFILE=quick RUNS_DIR="$BATS_TEST_TMPDIR/runs" pipeline-config
+	grep -qx 'epochs=3' <<<"$output"
+	[[ "$output" != *coarse* ]]
+	# given epochs win; a coarse stage asked for on Fashion-MNIST
+	run conf SIZE=32 EPOCHS=4
+	grep -qx 'epochs=4' <<<"$output"
+	run make -C "$PCNN_ROOT" --no-print-directory PROFILE=quick RUNS_DIR="$BATS_TEST_TMPDIR/runs" COARSE_EPOCHS=2 pipeline-config
+	grep -q '^coarse stage=2 epochs at 12x12 first; then the epochs at 28x28' <<<"$output"
+}
