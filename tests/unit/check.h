@@ -55,6 +55,19 @@ static int check_failures_in_test, check_passed, check_failed, check_number;
         printf("ok %d - %s # SKIP %s\n", check_number, #fn, why);                         \
     } while (0)
 
+/* check_quiet(1) ... check_quiet(0): the expected error messages between go to /dev/null. */
+static inline void check_quiet(int on)
+{
+    static FILE *saved;
+    if (on) {
+        saved = stderr;
+        stderr = fopen("/dev/null", "w");
+    } else {
+        fclose(stderr);
+        stderr = saved;
+    }
+}
+
 static inline int check_summary(void)
 {
     printf("1..%d\n", check_number);

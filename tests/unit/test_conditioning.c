@@ -33,19 +33,6 @@ static const char *tmp(const char *name)
     return buf;
 }
 
-/* Expected error messages go to /dev/null. */
-static void quiet(int on)
-{
-    static FILE *saved;
-    if (on) {
-        saved = stderr;
-        stderr = fopen("/dev/null", "w");
-    } else {
-        fclose(stderr);
-        stderr = saved;
-    }
-}
-
 static const unsigned CONDS[] = {0, PCNN_COND_FILM, PCNN_COND_INPUT, PCNN_COND_ALL};
 
 static int is_variant_tensor(const char *name)
@@ -366,17 +353,17 @@ static void test_incomplete_refused(void)
                    x->n * sizeof(float));
     }
     CHECK(pcnn_model_conditioning(cut) == PCNN_COND_ALL);
-    quiet(1);
+    check_quiet(1);
     pcnn_net *net = pcnn_net_create(cut, "cpu", 1);
-    quiet(0);
+    check_quiet(0);
     CHECK(net == NULL);
     pcnn_net_free(net);
     /* a class map for 8 x 8 images in an 8 x 12 model */
     uint32_t dims[4] = {2, 3, 8, 8};
     pcnn_model_file_add(m, "class_map", 4, dims);
-    quiet(1);
+    check_quiet(1);
     net = pcnn_net_create(m, "cpu", 1);
-    quiet(0);
+    check_quiet(0);
     CHECK(net == NULL);
     pcnn_net_free(net);
     pcnn_model_file_free(cut);

@@ -17,19 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Expected error messages go to /dev/null. */
-static void quiet(int on)
-{
-    static FILE *saved;
-    if (on) {
-        saved = stderr;
-        stderr = fopen("/dev/null", "w");
-    } else {
-        fclose(stderr);
-        stderr = saved;
-    }
-}
-
 static void test_resize_known_values(void)
 {
     /* one 2 x 2 plane to 4 x 4: every coarse pixel a 2 x 2 block */
@@ -121,6 +108,18 @@ static void test_weights_copied_class_image_resized(void)
     }
 }
 
+/* 1 when model a's tensors under prefix pa equal model b's under pb, every float of table t. */
+static int same_weights(const pcnn_model_file *a, const char *pa, const pcnn_model_file *b,
+                        const char *pb, const pcnn_param_table *t)
+{
+    float *x = malloc(t->total * sizeof *x), *y = malloc(t->total * sizeof *y);
+    int same = pcnn_model_load_buffer(a, t, pa, x) == 1 && pcnn_model_load_buffer(b, t, pb, y) == 1 &&
+               !memcmp(x, y, t->total * sizeof *x);
+    free(x);
+    free(y);
+    return same;
+}
+
 static void test_base_and_film_copy_everything(void)
 {
     /* without the input variant nothing depends on the size: the whole buffer */
@@ -132,12 +131,7 @@ static void test_base_and_film_copy_everything(void)
         CHECK(m != NULL);
         if (!m) return;
         CHECK(pcnn_model_conditioning(m) == conds[i]);
-        float *want = malloc(ts->total * sizeof *want), *got = malloc(ts->total * sizeof *got);
-        CHECK(pcnn_model_load_buffer(src, ts, "best.", want) == 1);
-        CHECK(pcnn_model_load_buffer(m, ts, "", got) == 1);
-        CHECK(!memcmp(got, want, ts->total * sizeof *got));
-        free(want);
-        free(got);
+        CHECK(same_weights(src, "best.", m, "", ts));
         pcnn_params_free(ts);
         pcnn_model_file_free(m);
         pcnn_model_file_free(src);
@@ -152,12 +146,7 @@ static void test_raw_weights_when_nothing_else(void)
     if (!m) return;
     /* the same size, the same seed, raw weights only: the same tensors as the source */
     pcnn_param_table *t = pcnn_params_build(1, 4, 2, 2, PCNN_COND_INPUT, 8, 8);
-    float *a = malloc(t->total * sizeof *a), *b = malloc(t->total * sizeof *b);
-    CHECK(pcnn_model_load_buffer(src, t, "", a) == 1);
-    CHECK(pcnn_model_load_buffer(m, t, "", b) == 1);
-    CHECK(!memcmp(a, b, t->total * sizeof *a));
-    free(a);
-    free(b);
+    CHECK(same_weights(src, "", m, "", t));
     pcnn_params_free(t);
     pcnn_model_file_free(m);
     pcnn_model_file_free(src);
@@ -167,9 +156,9 @@ static void test_no_weights_refused(void)
 {
     char *names[2] = {"a", "b"};
     pcnn_model_file *src = pcnn_model_file_new(1, 4, 2, 2, 8, 8, 3, names);
-    quiet(1);
+    check_quiet(1);
     pcnn_model_file *m = pcnn_model_init_from(src, "empty.bin", 16, 16, 1);
-    quiet(0);
+    check_quiet(0);
     CHECK(m == NULL);
     pcnn_model_file_free(src);
 }

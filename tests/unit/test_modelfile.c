@@ -32,18 +32,6 @@ static pcnn_model_file *sample(void)
     return m;
 }
 
-static void quiet(int on)
-{
-    static FILE *saved;
-    if (on) {
-        saved = stderr;
-        stderr = fopen("/dev/null", "w");
-    } else {
-        fclose(stderr);
-        stderr = saved;
-    }
-}
-
 static void test_roundtrip(void)
 {
     pcnn_model_file *m = sample();
@@ -77,7 +65,7 @@ static void test_damage_detected(void)
     CHECK(fread(buf, 1, (size_t)n, f) == (size_t)n);
     fclose(f);
     int missed = 0;
-    quiet(1);
+    check_quiet(1);
     for (long i = 0; i < n; i++)
         for (int mode = 0; mode < 2; mode++) {
             f = fopen(tmp("x.bin"), "wb");
@@ -93,7 +81,7 @@ static void test_damage_detected(void)
             if (r) missed++;
             pcnn_model_file_free(r);
         }
-    quiet(0);
+    check_quiet(0);
     CHECK(missed == 0);
     free(buf);
 }
@@ -103,10 +91,10 @@ static void test_nan_refused_and_old_file_kept(void)
     pcnn_model_file *m = sample();
     CHECK(pcnn_model_file_write(tmp("k.bin"), m) == 0);
     m->tensors[0].data[0] = NAN;
-    quiet(1);
+    check_quiet(1);
     CHECK(pcnn_model_file_write(tmp("k.bin"), m) == -1);
     CHECK(pcnn_model_file_write("/dev/full", m) == -1);
-    quiet(0);
+    check_quiet(0);
     pcnn_model_file *r = pcnn_model_file_read(tmp("k.bin"));
     CHECK(r && r->tensors[0].data[0] == -1.0f);
     pcnn_model_file_free(r);
@@ -119,14 +107,14 @@ static void test_check_data(void)
     char *names[] = {"Class0", "Class1", "Class2"};
     pcnn_data_header h = {.H = 8, .W = 12, .C = 3, .K = 3, .class_names = names};
     CHECK(pcnn_model_file_check_data(m, "m", &h, "d") == 0);
-    quiet(1);
+    check_quiet(1);
     h.W = 8;
     CHECK(pcnn_model_file_check_data(m, "m", &h, "d") == -1);
     h.W = 12, h.K = 2;
     CHECK(pcnn_model_file_check_data(m, "m", &h, "d") == -1);
     h.K = 3, names[1] = "Dog";
     CHECK(pcnn_model_file_check_data(m, "m", &h, "d") == -1);
-    quiet(0);
+    check_quiet(0);
     pcnn_model_file_free(m);
 }
 
