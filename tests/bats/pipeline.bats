@@ -359,7 +359,7 @@ stamps() { find "$RUNDIR" -type f -printf '%P %T@\n' | sort; }
 	cmp whole.bin "$dir/coarse/model.bin"
 }
 
-@test "pipeline: the quick profile trains coarse to fine on 32x32 and larger images other than Fashion-MNIST, for both objectives" {
+@test "pipeline: the quick profile's hybrid trains coarse to fine on 32x32 and larger images other than Fashion-MNIST" {
 	# pipeline-config reads no data: the fixture's folder stands for any CPEN 455 layout
 	conf() { pipe PROFILE=quick RUNS_DIR="$BATS_TEST_TMPDIR/runs" "$@" pipeline-config; }
 	run conf SIZE=32
@@ -368,9 +368,13 @@ stamps() { find "$RUNDIR" -type f -printf '%P %T@\n' | sort; }
 	grep -qx 'coarse stage=3 epochs at 16x16 first; then the epochs at 32x32 start from its weights at learning rate 0.0005' <<<"$output"
 	grep -q '^fit=.* -e 2 --lr 0.0005 .*--init .*/coarse/model.bin' <<<"$output"
 	grep -q '^fit coarse=.* -e 3 --lr 2e-3 ' <<<"$output"
+	# one stage: the likelihood objective, asked for, below 32x32, and on Fashion-MNIST
 	run conf SIZE=32 OBJECTIVE=likelihood
+	grep -qx 'epochs=3' <<<"$output"
+	[[ "$output" != *coarse* ]]
+	run conf SIZE=32 OBJECTIVE=likelihood COARSE_EPOCHS=3
+	grep -qx 'epochs=2' <<<"$output"
 	grep -q '^coarse stage=3 epochs at 16x16' <<<"$output"
-	# one stage: asked for, below 32x32, and on Fashion-MNIST
 	run conf SIZE=32 COARSE_EPOCHS=0
 	grep -qx 'epochs=3' <<<"$output"
 	[[ "$output" != *coarse* ]]
