@@ -425,11 +425,13 @@ $(eval $(call PIPE_PREP_RULE,prior))
 # checkpoint after every epoch; it goes to model.partial.bin (log: fit.partial.tsv), renamed
 # when training is done. A partial checkpoint newer than the fit stamp and the data (an
 # interrupted run of the same configuration) is resumed with -r, losing nothing.
-# $(call pipe_fit,DIR,STEP,EPOCHS,ARGS,RESUME_ARGS): DIR/model.bin and DIR/fit.tsv from
-# DIR/train.bin, validated on DIR/val.bin; STEP names the stamp (.args/STEP) and the log
+# $(call pipe_fit,DIR,STEP,EPOCHS,ARGS,RESUME_ARGS[,INIT]): DIR/model.bin and DIR/fit.tsv
+# from DIR/train.bin, validated on DIR/val.bin; STEP names the stamp (.args/STEP) and the
+# log; a partial checkpoint older than INIT (the model it started from) is not resumed
 pipe_fit = part=$(1)/model.partial.bin log=$(1)/fit.partial.tsv; \
 	if [ -f $$part ] && [ -f $$log ] && [ $$part -nt $(P)/.args/$(2) ] \
-	   && [ $$part -nt $(1)/train.bin ] && [ $$part -nt $(1)/val.bin ]; then \
+	   && [ $$part -nt $(1)/train.bin ] && [ $$part -nt $(1)/val.bin ] \
+	   $(if $(6),&& [ $$part -nt $(6) ]); then \
 	  echo "pcnn: resuming the interrupted training in $$part" >&2; \
 	  set -- -r $$part -e $(3) $(5); \
 	else \
@@ -439,7 +441,7 @@ pipe_fit = part=$(1)/model.partial.bin log=$(1)/fit.partial.tsv; \
 	&& mv -f $$log $(1)/fit.tsv && mv -f $$part $(1)/model.bin
 
 $(P)/model.bin $(P)/fit.tsv &: $(P)/train.bin $(P)/val.bin $(P)/.args/fit $(if $(PIPE_COARSE),$(PC)/model.bin)
-	$(call say,FIT,$(P)/model.bin)$(call pipe_fit,$(P),fit,$(EPOCHS),$(PIPE_ARGS_fit),$(if $(filter-out 0,$(FIT_BUDGET)),--time-budget $(FIT_BUDGET)))
+	$(call say,FIT,$(P)/model.bin)$(call pipe_fit,$(P),fit,$(EPOCHS),$(PIPE_ARGS_fit),$(if $(filter-out 0,$(FIT_BUDGET)),--time-budget $(FIT_BUDGET)),$(if $(PIPE_COARSE),$(PC)/model.bin))
 
 # coarse to fine (COARSE_EPOCHS > 0): the coarse stage's data, prepped at COARSE_SIZE, and
 # its model, which the run's model starts from (pcnn-fit --init)

@@ -357,6 +357,15 @@ stamps() { find "$RUNDIR" -type f -printf '%P %T@\n' | sort; }
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"resuming the interrupted training in $dir/coarse/model.partial.bin"* ]]
 	cmp whole.bin "$dir/coarse/model.bin"
+	# a partial fine stage older than the coarse model it would continue is not resumed
+	# (newer than its stamp and data, which the runs above wrote, older than the coarse model)
+	cp "$dir/model.bin" "$dir/model.partial.bin"
+	cp "$dir/fit.tsv" "$dir/fit.partial.tsv"
+	sleep 1
+	touch "$dir/coarse/model.bin"
+	run pipe pipeline RUNS_DIR="$runs" RUN=c2f SIZE=16 COARSE_EPOCHS=2 EPOCHS=1
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"FIT    $dir/model.bin"* && "$output" != *"resuming"* ]]
 }
 
 @test "pipeline: the quick profile's hybrid trains coarse to fine on 32x32 and larger images other than Fashion-MNIST" {
