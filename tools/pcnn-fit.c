@@ -163,6 +163,35 @@ static double need_double(const char *opt, const char *s, double lo, double hi)
     return v;
 }
 
+/* --init FILE: the new model from FILE's weights at the training data's size, or NULL
+ * (printed; *rc set to PCNN_EXIT_USAGE when sizes given by set_arch's bits — 1 -R, 2 -F,
+ * 4 -M, 8 --conditioning — disagree with FILE's, else left as it is). */
+static pcnn_model_file *model_from_init(const char *path, const pcnn_data_header *data,
+                                        const char *data_name, int set_arch, long R, long F,
+                                        long M, unsigned cond, uint64_t seed, int *rc)
+{
+    pcnn_model_file *src = pcnn_model_file_read(path);
+    if (!src) return NULL;
+    pcnn_data_header classes = *data;   /* any size; the channels and classes must fit */
+    classes.H = src->H;
+    classes.W = src->W;
+    pcnn_model_file *m = NULL;
+    unsigned src_cond = pcnn_model_conditioning(src);
+    int fits = !pcnn_model_file_check_data(src, path, &classes, data_name);   /* else printed */
+    if (fits && (((set_arch & 1) && src->R != (uint32_t)R) ||
+                 ((set_arch & 2) && src->F != (uint32_t)F) ||
+                 ((set_arch & 4) && src->M != (uint32_t)M) || ((set_arch & 8) && src_cond != cond))) {
+        pcnn_warn("--init: %s is R=%u F=%u M=%u with conditioning %s; -R/-F/-M/--conditioning, "
+                  "when given, must agree (or leave them out)",
+                  path, src->R, src->F, src->M, pcnn_cond_name(src_cond));
+        *rc = PCNN_EXIT_USAGE;
+    } else if (fits) {
+        m = pcnn_model_init_from(src, pcnn_display_name(path), data->H, data->W, seed);
+    }
+    pcnn_model_file_free(src);
+    return m;
+}
+
 int main(int argc, char **argv)
 {
     pcnn_init(argv[0]);
@@ -370,27 +399,8 @@ int main(int argc, char **argv)
             goto out;
         }
         if (o.init_path) {   /* the coarse stage's weights, this data's size (init_from.h) */
-            pcnn_model_file *src = pcnn_model_file_read(o.init_path);
-            if (!src) goto out;
-            pcnn_data_header classes = train->h;   /* any size; the channels and classes */
-            classes.H = src->H;
-            classes.W = src->W;
-            if (pcnn_model_file_check_data(src, o.init_path, &classes, pcnn_display_name(trainpath)))
-                src = (pcnn_model_file_free(src), NULL);
-            if (src && (((set_arch & 1) && src->R != (uint32_t)R) ||
-                        ((set_arch & 2) && src->F != (uint32_t)F) ||
-                        ((set_arch & 4) && src->M != (uint32_t)M) ||
-                        ((set_arch & 8) && pcnn_model_conditioning(src) != cond))) {
-                pcnn_warn("--init: %s is R=%u F=%u M=%u with conditioning %s; -R/-F/-M/"
-                          "--conditioning, when given, must agree (or leave them out)",
-                          o.init_path, src->R, src->F, src->M,
-                          pcnn_cond_name(pcnn_model_conditioning(src)));
-                rc = PCNN_EXIT_USAGE;
-                src = (pcnn_model_file_free(src), NULL);
-            }
-            if (src) m = pcnn_model_init_from(src, pcnn_display_name(o.init_path), train->h.H,
-                                              train->h.W, (uint64_t)seed);
-            pcnn_model_file_free(src);
+            m = model_from_init(o.init_path, &train->h, pcnn_display_name(trainpath), set_arch,
+                                R, F, M, cond, (uint64_t)seed, &rc);
             if (!m) goto out;
         } else {
             m = pcnn_model_create((uint32_t)R, (uint32_t)F, (uint32_t)M, train->h.K, train->h.H,

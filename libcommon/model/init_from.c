@@ -35,7 +35,9 @@ pcnn_model_file *pcnn_model_init_from(const pcnn_model_file *src, const char *sr
     }
     pcnn_model_file *m = NULL;
     if (found == 1) {
-        m = pcnn_model_create(src->R, src->F, src->M, src->K, H, W, cond, src->class_names, seed);
+        /* a bare file, not pcnn_model_create: its random initialisation would be overwritten */
+        m = pcnn_model_file_new(src->R, src->F, src->M, src->K, H, W, 3, src->class_names);
+        m->seed = seed;
         pcnn_param_table *t = pcnn_params_build((int)src->R, (int)src->F, (int)src->M,
                                                 (int)src->K, cond, (int)H, (int)W);
         float *p = pcnn_xcalloc(t->total, sizeof *p);
