@@ -72,7 +72,12 @@ static void usage(FILE *fp)
         "                     -log p(x | y) per image (in [0.5, 50]: weak while the\n"
         "                     likelihood is high, about 10 on 28x28 garments and 3 on\n"
         "                     32x32 photographs at the quick runs' end), and the\n"
-        "                     temperature 30 / weight unless given (docs/QUALITY.md)\n"
+        "                     temperature 30 / weight unless given (docs/QUALITY.md).\n"
+        "                     X = init (with --init): the weight and temperature the\n"
+        "                     initial model's training ended with (its automatic rule's\n"
+        "                     last, or its fixed ones), kept fixed: the fine stage of\n"
+        "                     coarse to fine continues the coarse stage's term (make\n"
+        "                     pipeline FINE_CE_WEIGHT); --ce-temperature still wins\n"
         "  --ce-temperature T temperature of that posterior: softmax(log p(x | c) / T)\n"
         "                     (default 1; log-likelihoods differ by tens of nats, so T > 1\n"
         "                     lets correctly classified images push too; auto: 30 /\n"
@@ -165,10 +170,12 @@ static double need_double(const char *opt, const char *s, double lo, double hi)
 
 /* --init FILE: the new model from FILE's weights at the training data's size, or NULL
  * (printed; *rc set to PCNN_EXIT_USAGE when sizes given by set_arch's bits — 1 -R, 2 -F,
- * 4 -M, 8 --conditioning — disagree with FILE's, else left as it is). */
+ * 4 -M, 8 --conditioning — disagree with FILE's, else left as it is). With ce_last
+ * (--ce-weight init) also the CE weight and temperature FILE's training ended with. */
 static pcnn_model_file *model_from_init(const char *path, const pcnn_data_header *data,
                                         const char *data_name, int set_arch, long R, long F,
-                                        long M, unsigned cond, uint64_t seed, int *rc)
+                                        long M, unsigned cond, uint64_t seed, double *ce_last,
+                                        int *rc)
 {
     pcnn_model_file *src = pcnn_model_file_read(path);
     if (!src) return NULL;
@@ -185,6 +192,9 @@ static pcnn_model_file *model_from_init(const char *path, const pcnn_data_header
                   "when given, must agree (or leave them out)",
                   path, src->R, src->F, src->M, pcnn_cond_name(src_cond));
         *rc = PCNN_EXIT_USAGE;
+    } else if (fits && ce_last && pcnn_model_ce_term_last(src, &ce_last[0], &ce_last[1])) {
+        pcnn_warn("--ce-weight init: %s does not record the CE term its training ended with "
+                  "(give --ce-weight X --ce-temperature T)", path);
     } else if (fits) {
         m = pcnn_model_init_from(src, pcnn_display_name(path), data->H, data->W, seed);
     }
@@ -203,7 +213,7 @@ int main(int argc, char **argv)
     unsigned cond = 0;   /* PCNN_COND_* (params.h) */
     int set_lr = 0, set_decay = 0, set_polyak = 0, set_seed = 0, set_batch = 0;
     int set_arch = 0;   /* given: 1 -R, 2 -F, 4 -M, 8 --conditioning */
-    int temp_auto = 0;
+    int temp_auto = 0, cew_init = 0;
     int set_cew = 0, set_cet = 0, set_cef = 0, set_clr = 0, set_prec = 0, set_keep = 0;
     int set_sched = 0, set_cec = 0, set_cep = 0, set_drop = 0;
     static const struct option longopts[] = {
@@ -269,9 +279,10 @@ int main(int argc, char **argv)
         case OPT_TIME_BUDGET: o.time_budget = need_double("--time-budget", optarg, 0, 1e9); break;
         case OPT_LOG: o.log_path = optarg; break;
         case OPT_DEVICE: o.device = pcnn_device_option(optarg); break;
-        case OPT_CE_WEIGHT:
+        case OPT_CE_WEIGHT:   /* init: set from the --init model below */
             o.ce_auto = !strcmp(optarg, "auto");
-            o.ce_weight = o.ce_auto ? 0 : need_double("--ce-weight", optarg, 0, 1e6);
+            cew_init = !strcmp(optarg, "init");
+            o.ce_weight = o.ce_auto || cew_init ? 0 : need_double("--ce-weight", optarg, 0, 1e6);
             set_cew = 1;
             break;
         case OPT_CE_TEMP:   /* auto: 30 / the weight, with --ce-weight auto (as if not given) */
@@ -318,6 +329,8 @@ int main(int argc, char **argv)
     if (!o.device) o.device = pcnn_device_default();
     if (resume && o.init_path)
         pcnn_usage_error("--init starts a new model from another's weights, -r continues one: not both");
+    if (cew_init && !o.init_path)
+        pcnn_usage_error("--ce-weight init: continues the CE term of the --init model; give --init FILE");
     if (!out) out = resume;
     if (!out) pcnn_usage_error("missing -o MODEL");
     if (!resume && o.epochs == 0) pcnn_usage_error("-e 0: a new model needs at least one epoch (-e N)");
@@ -399,9 +412,15 @@ int main(int argc, char **argv)
             goto out;
         }
         if (o.init_path) {   /* the coarse stage's weights, this data's size (init_from.h) */
+            double ce_last[2];
             m = model_from_init(o.init_path, &train->h, pcnn_display_name(trainpath), set_arch,
-                                R, F, M, cond, (uint64_t)seed, &rc);
+                                R, F, M, cond, (uint64_t)seed, cew_init ? ce_last : NULL, &rc);
             if (!m) goto out;
+            if (cew_init) {   /* fixed from now on; a given --ce-temperature wins */
+                o.ce_weight = ce_last[0];
+                if (!set_cet && !temp_auto) o.ce_temperature = ce_last[1];
+                set_cet = 1;
+            }
         } else {
             m = pcnn_model_create((uint32_t)R, (uint32_t)F, (uint32_t)M, train->h.K, train->h.H,
                                   train->h.W, cond, train->h.class_names, (uint64_t)seed);

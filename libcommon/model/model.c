@@ -213,3 +213,23 @@ int pcnn_model_objective(const pcnn_model_file *m, char *buf, size_t len)
         snprintf(buf, len, "not recorded");
     return obj;
 }
+
+int pcnn_model_ce_term_last(const pcnn_model_file *m, double *weight, double *temperature)
+{
+    char words[512];
+    int obj = pcnn_model_objective(m, words, sizeof words);
+    if (obj == PCNN_OBJECTIVE_LIKELIHOOD) {
+        *weight = 0.0;
+        *temperature = 1.0;
+        return 0;
+    }
+    if (obj != PCNN_OBJECTIVE_HYBRID) return -1;
+    const char *ws = pcnn_model_file_get_meta(m, "ce_weight");
+    int automatic = ws && !strcmp(ws, "auto");
+    double w = meta_number(m, automatic ? "ce_weight_last" : "ce_weight");
+    double t = meta_number(m, automatic ? "ce_temperature_last" : "ce_temperature");
+    if (!(w > 0) || !(t > 0)) return -1;   /* NAN too: not recorded */
+    *weight = w;
+    *temperature = t;
+    return 0;
+}

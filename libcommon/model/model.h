@@ -68,6 +68,12 @@ enum { PCNN_OBJECTIVE_UNKNOWN = 0, PCNN_OBJECTIVE_LIKELIHOOD = 1, PCNN_OBJECTIVE
 int pcnn_model_objective(const pcnn_model_file *m, char *buf, size_t len);
 /* The word pcnn-fit records for an objective: "likelihood", "hybrid" (or "unknown"). */
 const char *pcnn_objective_name(int objective);
+/* The CE term a model's training ended with (SPEC §6b), to continue it in a fine stage
+ * (pcnn-fit --ce-weight init): *weight and *temperature are the last ones the automatic
+ * rule set (--ce-weight auto), or the fixed ones; weight 0, temperature 1 for the
+ * likelihood objective. Returns 0, or -1 when the file does not record them (a file
+ * pcnn-fit did not train, or whose CE options are missing or not positive numbers). */
+int pcnn_model_ce_term_last(const pcnn_model_file *m, double *weight, double *temperature);
 
 /* Fresh PyTorch-default initialisation of every tensor of the table. */
 void pcnn_model_init_params(const pcnn_param_table *t, uint64_t seed, float *params);

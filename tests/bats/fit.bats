@@ -670,3 +670,37 @@ setup() {
 	[[ "$output" == *"cut.bin: "* ]]
 	[ ! -e x.bin ]
 }
+
+@test "fit: --ce-weight init continues the initial model's CE term: the rule's last weight and temperature, or its fixed ones" {
+	"$MK" -H 16 -W 16 -K 2 -n 12 -s 5 -o fine.bin
+	"$FIT" -q "${TINY[@]}" -e 2 --ce-weight auto --ce-fraction 0.5 -o auto.bin train.bin
+	w=$("$PCNN_BIN/pcnn-info" auto.bin | sed -n 's/^option ce_weight_last: //p')
+	t=$("$PCNN_BIN/pcnn-info" auto.bin | sed -n 's/^option ce_temperature_last: //p')
+	[[ "$w" =~ ^[0-9.]+$ && "$t" =~ ^[0-9.]+$ ]]
+	run "$FIT" -b 4 -e 1 --ce-weight init --ce-fraction 0.5 --init auto.bin -o a.bin fine.bin
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"hybrid objective: cross-entropy weight $(printf '%g' "$w"), temperature $(printf '%g' "$t"),"* ]]
+	run "$PCNN_BIN/pcnn-info" a.bin
+	[[ "$output" == *"option ce_weight: $w"* && "$output" == *"option ce_temperature: $t"* ]]
+	[[ "$output" == *"option init_from: auto.bin"* ]]
+	# the same bytes as the numbers given by hand
+	"$FIT" -q -b 4 -e 1 --ce-weight "$w" --ce-temperature "$t" --ce-fraction 0.5 --init auto.bin -o b.bin fine.bin
+	cmp a.bin b.bin
+	# fixed ones are kept; a given temperature wins; the likelihood stays the likelihood
+	"$FIT" -q "${TINY[@]}" -e 1 --ce-weight 3 --ce-temperature 7 -o fixed.bin train.bin
+	"$FIT" -q -b 4 -e 1 --ce-weight init --init fixed.bin -o c.bin fine.bin
+	run "$PCNN_BIN/pcnn-info" c.bin
+	[[ "$output" == *"option ce_weight: 3"$'\n'* && "$output" == *"option ce_temperature: 7"$'\n'* ]]
+	"$FIT" -q -b 4 -e 1 --ce-weight init --ce-temperature 2 --init fixed.bin -o d.bin fine.bin
+	run "$PCNN_BIN/pcnn-info" d.bin
+	[[ "$output" == *"option ce_weight: 3"$'\n'* && "$output" == *"option ce_temperature: 2"$'\n'* ]]
+	"$FIT" -q "${TINY[@]}" -e 1 -o lik.bin train.bin
+	"$FIT" -q -b 4 -e 1 --ce-weight init --init lik.bin -o e.bin fine.bin
+	run "$PCNN_BIN/pcnn-info" e.bin
+	[[ "$output" == *"objective: likelihood only"* ]]
+	# it needs --init (a file that does not record the term: test_objective)
+	run "$FIT" "${TINY[@]}" -e 1 --ce-weight init -o x.bin train.bin
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"--ce-weight init: continues the CE term of the --init model; give --init FILE"* ]]
+	[ ! -e x.bin ]
+}

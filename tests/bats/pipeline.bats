@@ -368,17 +368,28 @@ stamps() { find "$RUNDIR" -type f -printf '%P %T@\n' | sort; }
 	[[ "$output" == *"FIT    $dir/model.bin"* && "$output" != *"resuming"* ]]
 }
 
-@test "pipeline: the quick profile's hybrid trains coarse to fine on 32x32 and larger images other than Fashion-MNIST" {
+@test "pipeline: the quick profile's hybrid trains coarse to fine on 28x28 and larger images, at half the side rounded up to a multiple of 4" {
 	# pipeline-config reads no data: the fixture's folder stands for any CPEN 455 layout
 	conf() { pipe PROFILE=quick RUNS_DIR="$BATS_TEST_TMPDIR/runs" "$@" pipeline-config; }
+	fashion() { make -C "$PCNN_ROOT" --no-print-directory PROFILE=quick RUNS_DIR="$BATS_TEST_TMPDIR/runs" "$@" pipeline-config; }
 	run conf SIZE=32
 	[ "$status" -eq 0 ]
 	grep -qx 'epochs=2' <<<"$output"
 	grep -qx 'coarse stage=3 epochs at 16x16 first; then the epochs at 32x32 start from its weights at learning rate 0.0005' <<<"$output"
 	grep -q '^fit=.* -e 2 --lr 0.0005 .*--init .*/coarse/model.bin' <<<"$output"
 	grep -q '^fit coarse=.* -e 3 --lr 2e-3 ' <<<"$output"
-	# one stage: the likelihood objective, asked for, below 32x32, and on Fashion-MNIST
+	# Fashion-MNIST (28x28): the same recipe, its coarse stage at 16x16
+	run fashion
+	[ "$status" -eq 0 ]
+	grep -qx 'epochs=2' <<<"$output"
+	grep -qx 'coarse stage=3 epochs at 16x16 first; then the epochs at 28x28 start from its weights at learning rate 0.0005' <<<"$output"
+	grep -q '^fit=-R 1 -F 32 .* -e 2 --lr 0.0005 .*--init .*/coarse/model.bin' <<<"$output"
+	grep -q '^prep coarse train=-H 16 -W 16 ' <<<"$output"
+	# one stage: the likelihood objective, asked for, and below 28x28
 	run conf SIZE=32 OBJECTIVE=likelihood
+	grep -qx 'epochs=3' <<<"$output"
+	[[ "$output" != *coarse* ]]
+	run fashion OBJECTIVE=likelihood
 	grep -qx 'epochs=3' <<<"$output"
 	[[ "$output" != *coarse* ]]
 	run conf SIZE=32 OBJECTIVE=likelihood COARSE_EPOCHS=3
@@ -387,15 +398,32 @@ stamps() { find "$RUNDIR" -type f -printf '%P %T@\n' | sort; }
 	run conf SIZE=32 COARSE_EPOCHS=0
 	grep -qx 'epochs=3' <<<"$output"
 	[[ "$output" != *coarse* ]]
-	run conf SIZE=16
+	run fashion COARSE_EPOCHS=0
 	grep -qx 'epochs=3' <<<"$output"
 	[[ "$output" != *coarse* ]]
-	run make -C "$PCNN_ROOT" --no-print-directory PROFILE=quick RUNS_DIR="$BATS_TEST_TMPDIR/runs" pipeline-config
+	run conf SIZE=24
 	grep -qx 'epochs=3' <<<"$output"
 	[[ "$output" != *coarse* ]]
-	# given epochs win; a coarse stage asked for on Fashion-MNIST
+	# given epochs and sizes win; half the side rounded up to a multiple of 4
 	run conf SIZE=32 EPOCHS=4
 	grep -qx 'epochs=4' <<<"$output"
-	run make -C "$PCNN_ROOT" --no-print-directory PROFILE=quick RUNS_DIR="$BATS_TEST_TMPDIR/runs" COARSE_EPOCHS=2 pipeline-config
-	grep -q '^coarse stage=2 epochs at 12x12 first; then the epochs at 28x28' <<<"$output"
+	run fashion COARSE_SIZE=12
+	grep -q '^coarse stage=3 epochs at 12x12 first; then the epochs at 28x28' <<<"$output"
+	run conf SIZE=24 COARSE_EPOCHS=2
+	grep -q '^coarse stage=2 epochs at 12x12 first; then the epochs at 24x24' <<<"$output"
+	run conf SIZE=20 COARSE_EPOCHS=2
+	grep -q '^coarse stage=2 epochs at 12x12 first; then the epochs at 20x20' <<<"$output"
+	run conf SIZE=64
+	grep -q '^coarse stage=3 epochs at 32x32 first; then the epochs at 64x64' <<<"$output"
+	# the fine stage's CE term: the run's (auto) unless FINE_CE_WEIGHT says otherwise
+	run conf SIZE=32
+	grep -qx 'fine stage CE weight=auto, temperature auto' <<<"$output"
+	grep -q '^fit=.* --ce-weight auto --ce-temperature auto .*--init ' <<<"$output"
+	run conf SIZE=32 FINE_CE_WEIGHT=init
+	grep -qx 'fine stage CE weight=init (the weight and temperature the coarse stage ended with)' <<<"$output"
+	grep -q '^fit=.* --lr 0.0005 .* --ce-weight init --ce-fraction 0.5 .*--init ' <<<"$output"
+	grep -q '^fit coarse=.* --ce-weight auto --ce-temperature auto ' <<<"$output"
+	run conf SIZE=32 FINE_CE_WEIGHT=5 FINE_CE_TEMP=4
+	grep -q '^fit=.* --ce-weight 5 --ce-temperature 4 .*--init ' <<<"$output"
+	grep -q '^fit coarse=.* --ce-weight auto --ce-temperature auto ' <<<"$output"
 }
