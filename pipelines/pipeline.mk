@@ -315,6 +315,16 @@ FINE_LR       ?= $(shell awk 'BEGIN { print $(LR) / 4 }')
 # so an option; FINE_CE_TEMP: a number's temperature.
 FINE_CE_WEIGHT ?= $(CE_WEIGHT)
 FINE_CE_TEMP   ?= $(CE_TEMP)
+# the fine stage trains by the run's objective (the report names one)
+ifneq ($(filter-out 0,$(COARSE_EPOCHS)),)
+  ifeq ($(PIPE_OBJECTIVE),likelihood)
+    ifneq ($(filter-out 0 0.0 init,$(FINE_CE_WEIGHT)),)
+      $(error FINE_CE_WEIGHT=$(FINE_CE_WEIGHT) with the likelihood objective: its fine stage has no cross-entropy term (drop FINE_CE_WEIGHT, or OBJECTIVE=hybrid))
+    endif
+  else ifneq ($(filter 0 0.0,$(FINE_CE_WEIGHT)),)
+    $(error FINE_CE_WEIGHT=$(FINE_CE_WEIGHT) with the hybrid objective: its fine stage would train by the likelihood alone (OBJECTIVE=likelihood, or drop FINE_CE_WEIGHT))
+  endif
+endif
 
 # ---------------------------------------------------------------- step commands
 PIPE_PREP  := $(PIPE_BIN)/pcnn-prep

@@ -426,4 +426,15 @@ stamps() { find "$RUNDIR" -type f -printf '%P %T@\n' | sort; }
 	run conf SIZE=32 FINE_CE_WEIGHT=5 FINE_CE_TEMP=4
 	grep -q '^fit=.* --ce-weight 5 --ce-temperature 4 .*--init ' <<<"$output"
 	grep -q '^fit coarse=.* --ce-weight auto --ce-temperature auto ' <<<"$output"
+	# the fine stage keeps the run's objective
+	run conf SIZE=32 OBJECTIVE=likelihood COARSE_EPOCHS=3 FINE_CE_WEIGHT=init
+	[ "$status" -eq 0 ]
+	run conf SIZE=32 OBJECTIVE=likelihood COARSE_EPOCHS=3 FINE_CE_WEIGHT=5
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"FINE_CE_WEIGHT=5 with the likelihood objective: its fine stage has no cross-entropy term"* ]]
+	run conf SIZE=32 FINE_CE_WEIGHT=0
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"FINE_CE_WEIGHT=0 with the hybrid objective: its fine stage would train by the likelihood alone"* ]]
+	run conf SIZE=32 COARSE_EPOCHS=0 FINE_CE_WEIGHT=0
+	[ "$status" -eq 0 ]
 }
