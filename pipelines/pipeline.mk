@@ -295,7 +295,7 @@ SIZE ?= $(PIPE_SIZE)
 # weights, at the learning rate FINE_LR (default a quarter of LR). The quick profile's hybrid
 # does so on images of 28x28 and up (3 coarse epochs, then 2; seeds 1-3 each: CPEN 455
 # 79.1 -> 80.9 %, bits/dim 5.1-5.4 -> 4.9; Fashion-MNIST level, 94.8 -> 95.0 % validation,
-# 95.5 -> 95.3 % test, bits/dim 2.41-2.61 -> 1.88-2.10; about the same time). The likelihood
+# 95.5 -> 95.3 % test, bits/dim 2.41-2.61 -> 1.88-2.10; the same time). The likelihood
 # objective classified no better so (77.3 and 72.4 % against 77.5 and 76.1 on CPEN 455):
 # one stage (docs/QUALITY.md); COARSE_EPOCHS=0: one stage.
 ifeq ($(PIPE_QUICK_C2F),1)
