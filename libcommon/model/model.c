@@ -168,16 +168,24 @@ static double meta_number(const pcnn_model_file *m, const char *key)
     return s && !pcnn_parse_double(s, -1e300, 1e300, &v) ? v : NAN;
 }
 
-int pcnn_model_objective(const pcnn_model_file *m, char *buf, size_t len)
+/* The objective a file records (PCNN_OBJECTIVE_*): its key, or for files of pcnn-fit
+ * before the key, what its CE options tell. */
+static int objective_kind(const pcnn_model_file *m)
 {
     const char *rec = pcnn_model_file_get_meta(m, "objective");
+    double w = meta_number(m, "ce_weight"), f = meta_number(m, "ce_fraction");
+    if (rec && !strcmp(rec, "hybrid")) return PCNN_OBJECTIVE_HYBRID;
+    if (rec && !strcmp(rec, "likelihood")) return PCNN_OBJECTIVE_LIKELIHOOD;
+    if (!rec && !isnan(w))
+        return w > 0 && !(f <= 0) ? PCNN_OBJECTIVE_HYBRID : PCNN_OBJECTIVE_LIKELIHOOD;
+    return PCNN_OBJECTIVE_UNKNOWN;
+}
+
+int pcnn_model_objective(const pcnn_model_file *m, char *buf, size_t len)
+{
     double w = meta_number(m, "ce_weight"), t = meta_number(m, "ce_temperature"),
            f = meta_number(m, "ce_fraction");
-    int obj = PCNN_OBJECTIVE_UNKNOWN;
-    if (rec && !strcmp(rec, "hybrid")) obj = PCNN_OBJECTIVE_HYBRID;
-    else if (rec && !strcmp(rec, "likelihood")) obj = PCNN_OBJECTIVE_LIKELIHOOD;
-    else if (!rec && !isnan(w)) /* files of pcnn-fit before the key: the CE options tell */
-        obj = w > 0 && !(f <= 0) ? PCNN_OBJECTIVE_HYBRID : PCNN_OBJECTIVE_LIKELIHOOD;
+    int obj = objective_kind(m);
     double k = meta_number(m, "ce_classes");
     char drawn[96] = "";
     if (!isnan(k) && k >= 2 && k < m->K)
@@ -216,8 +224,7 @@ int pcnn_model_objective(const pcnn_model_file *m, char *buf, size_t len)
 
 int pcnn_model_ce_term_last(const pcnn_model_file *m, double *weight, double *temperature)
 {
-    char words[512];
-    int obj = pcnn_model_objective(m, words, sizeof words);
+    int obj = objective_kind(m);
     if (obj == PCNN_OBJECTIVE_LIKELIHOOD) {
         *weight = 0.0;
         *temperature = 1.0;
